@@ -1,0 +1,504 @@
+"""BIDS-Derivatives output names, sidecars and atomic, race-safe writes.
+
+Every file the app writes goes through this module:
+
+* :class:`BIDSName` builds file names with the canonical entity order of
+  BIDS 1.11 (``atlas-`` before ``res-``; the draft ``stat-`` entity of
+  BEP012/BEP017 just before ``desc-``), so names pass the BIDS validator.
+* :func:`atomic_write_text`, :func:`atomic_write_tsv`, :func:`atomic_save_nifti`
+  write to a temporary name in the destination folder and ``os.replace`` it:
+  a reader never sees a truncated file, and an interrupted run leaves no
+  half-written output behind.
+* :func:`write_if_absent` creates a file only when it does not exist yet (an
+  atomic hard link of a complete temporary file), so several participant jobs
+  writing into one output folder (HPC job arrays) agree on dataset-level files
+  without corrupting them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .._version import __version__
+
+LOGGER = logging.getLogger("regionseries")
+
+#: BIDS version the outputs follow.
+BIDS_VERSION = "1.11.0"
+
+#: Canonical entity order of BIDS 1.11 (``rules.entities`` of the schema), with
+#: the draft ``stat`` entity (BEP012/BEP017) placed just before ``desc``.
+ENTITY_ORDER: tuple[str, ...] = (
+    "sub", "tpl", "ses", "cohort", "sample", "task", "tracksys", "acq", "nuc",
+    "voi", "ce", "trc", "stain", "rec", "dir", "run", "mod", "echo", "flip",
+    "inv", "mt", "part", "proc", "hemi", "space", "split", "recording", "chunk",
+    "atlas", "seg", "scale", "res", "den", "label", "stat", "desc",
+)
+
+#: Entities of a BOLD run that identify its acquisition; they are copied from
+#: the source BOLD into every derived file name.
+SOURCE_ENTITIES: tuple[str, ...] = (
+    "sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "echo", "part",
+)
+
+#: Lines of the ``.bidsignore`` written at the root of the output dataset.
+#: ``timeseries``/``relmat`` are draft suffixes (BEP012/BEP017) the released
+#: schema does not know; ``**/figures`` (not ``figures/``) is the form the
+#: Deno validator matches inside subject folders.
+BIDSIGNORE_LINES: tuple[str, ...] = (
+    "*_timeseries.tsv",
+    "*_timeseries.json",
+    "*_relmat.tsv",
+    "*_relmat.json",
+    "*_qc.json",
+    "*.html",
+    "**/figures",
+    "atlases/",
+    "group/",
+    "logs/",
+)
+
+_LABEL_RE = re.compile(r"^[0-9a-zA-Z]+$")
+
+
+def bids_label(text: str) -> str:
+    """Turn free text into a valid BIDS label (letters and digits only).
+
+    Parameters
+    ----------
+    text : str
+        Any text, e.g. ``"Schaefer2018 400Parcels7Networks"`` or ``"simple+gsr"``.
+
+    Returns
+    -------
+    str
+        ``text`` without the characters BIDS forbids in labels.
+
+    Raises
+    ------
+    ValueError
+        If nothing is left (the text held no letter or digit).
+    """
+    label = re.sub(r"[^0-9a-zA-Z]", "", str(text))
+    if not label:
+        raise ValueError(f"cannot make a BIDS label out of {text!r}: it has no letters or digits")
+    return label
+
+
+@dataclass(frozen=True)
+class BIDSName:
+    """A BIDS file name: entities in canonical order, a suffix and an extension.
+
+    Parameters
+    ----------
+    entities : tuple of (str, str)
+        ``(key, label)`` pairs, e.g. ``(("sub", "01"), ("task", "rest"))``.
+        They are sorted into :data:`ENTITY_ORDER` on creation.
+    suffix : str
+        BIDS suffix without underscore, e.g. ``"timeseries"``.
+    extension : str
+        Extension with its leading dot, e.g. ``".tsv"`` or ``".nii.gz"``.
+    datatype : str or None
+        Folder under the subject/session folders (``"func"``); ``None`` for
+        files that live elsewhere (e.g. ``atlases/``).
+    """
+
+    entities: tuple[tuple[str, str], ...]
+    suffix: str
+    extension: str
+    datatype: str | None = "func"
+
+    def __post_init__(self) -> None:
+        seen = set()
+        for key, value in self.entities:
+            if key not in ENTITY_ORDER:
+                raise ValueError(f"unknown BIDS entity {key!r} (known: {', '.join(ENTITY_ORDER)})")
+            if key in seen:
+                raise ValueError(f"BIDS entity {key!r} given twice")
+            seen.add(key)
+            if not _LABEL_RE.match(str(value)):
+                raise ValueError(
+                    f"invalid BIDS label {value!r} for entity {key!r}: only letters and digits are allowed"
+                )
+        if not re.match(r"^[0-9a-zA-Z]+$", self.suffix):
+            raise ValueError(f"invalid BIDS suffix {self.suffix!r}")
+        if not self.extension.startswith("."):
+            raise ValueError(f"extension must start with a dot, got {self.extension!r}")
+        ordered = tuple(sorted(((k, str(v)) for k, v in self.entities), key=lambda kv: ENTITY_ORDER.index(kv[0])))
+        object.__setattr__(self, "entities", ordered)
+
+    @classmethod
+    def create(cls, suffix: str, extension: str, datatype: str | None = "func", **entities: Any) -> "BIDSName":
+        """Build a name from keyword entities; ``None`` values are left out."""
+        pairs = tuple((k, str(v)) for k, v in entities.items() if v is not None)
+        return cls(pairs, suffix, extension, datatype)
+
+    @property
+    def entity_dict(self) -> dict[str, str]:
+        """The entities as an ordered dictionary."""
+        return dict(self.entities)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """Label of entity ``key`` (or ``default``)."""
+        return self.entity_dict.get(key, default)
+
+    @property
+    def filename(self) -> str:
+        """The file name, e.g. ``sub-01_task-rest_atlas-X_desc-simple_timeseries.tsv``."""
+        stem = "_".join(f"{k}-{v}" for k, v in self.entities)
+        return f"{stem}_{self.suffix}{self.extension}" if stem else f"{self.suffix}{self.extension}"
+
+    @property
+    def relpath(self) -> Path:
+        """Path relative to the dataset root (``sub-X/[ses-Y/]<datatype>/<filename>``)."""
+        if self.datatype is None:
+            return Path(self.filename)
+        parts = []
+        if "sub" in self.entity_dict:
+            parts.append(f"sub-{self.entity_dict['sub']}")
+            if "ses" in self.entity_dict:
+                parts.append(f"ses-{self.entity_dict['ses']}")
+        parts.append(self.datatype)
+        return Path(*parts, self.filename)
+
+    def replace(self, suffix: str | None = None, extension: str | None = None,
+                datatype: str | None | type(...) = ..., **entities: Any) -> "BIDSName":
+        """A copy with some entities changed (``None`` removes an entity)."""
+        current = self.entity_dict
+        for key, value in entities.items():
+            if value is None:
+                current.pop(key, None)
+            else:
+                current[key] = str(value)
+        return BIDSName(
+            tuple(current.items()),
+            suffix if suffix is not None else self.suffix,
+            extension if extension is not None else self.extension,
+            self.datatype if datatype is ... else datatype,
+        )
+
+
+def parse_entities(filename: str | os.PathLike) -> dict[str, str]:
+    """Read the ``key-label`` entities of a BIDS file name, in file order.
+
+    Parameters
+    ----------
+    filename : str or path-like
+        A BIDS file name or path, e.g.
+        ``sub-01_task-rest_run-1_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz``.
+
+    Returns
+    -------
+    dict
+        ``{"sub": "01", "task": "rest", "run": "1", ...}`` with labels exactly
+        as spelled in the name (``run-01`` keeps its zero).
+    """
+    name = Path(filename).name
+    stem = name.split(".", 1)[0]
+    entities: dict[str, str] = {}
+    for part in stem.split("_"):
+        if "-" in part:
+            key, _, value = part.partition("-")
+            entities[key] = value
+    return entities
+
+
+# --------------------------------------------------------------------------------------
+# Atomic writes
+# --------------------------------------------------------------------------------------
+
+def _temporary_sibling(path: Path) -> Path:
+    """A unique hidden temporary path in ``path``'s folder with the same extension."""
+    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    return path.with_name(f".tmp-{token}-{path.name}")
+
+
+def _commit(tmp: Path, path: Path) -> None:
+    os.replace(tmp, path)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file + ``os.replace``).
+
+    Parameters
+    ----------
+    path : path-like
+        Destination; its folder is created if needed.
+    data : bytes
+        The complete file content.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary_sibling(path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _commit(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return _finite_or_none(float(value))
+    if isinstance(value, np.ndarray):
+        return [_json_default(v) if isinstance(v, (np.generic, np.ndarray)) else v for v in value.tolist()]
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _clean_for_json(obj: Any) -> Any:
+    """Replace NaN/inf (not valid JSON) by ``null`` recursively."""
+    if isinstance(obj, float):
+        return _finite_or_none(obj)
+    if isinstance(obj, np.floating):
+        return _finite_or_none(float(obj))
+    if isinstance(obj, dict):
+        return {str(k): _clean_for_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean_for_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _clean_for_json(obj.tolist())
+    return obj
+
+
+def json_text(obj: Mapping[str, Any]) -> str:
+    """Serialise a sidecar: sorted-free, indented, NaN written as ``null``."""
+    return json.dumps(_clean_for_json(obj), indent=2, default=_json_default, ensure_ascii=False) + "\n"
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Mapping[str, Any]) -> Path:
+    """Write a JSON sidecar atomically (NaN and inf become ``null``)."""
+    return atomic_write_text(path, json_text(obj))
+
+
+#: Format of floating-point values in TSV outputs: 9 significant digits keep
+#: float32 values exact and float64 values to ~1e-9 relative.
+FLOAT_FORMAT = "%.9g"
+
+
+def tsv_text(table: pd.DataFrame, index_label: str | None = None) -> str:
+    """A DataFrame as BIDS TSV text (tab separated, ``n/a`` for missing values)."""
+    return table.to_csv(
+        sep="\t",
+        na_rep="n/a",
+        float_format=FLOAT_FORMAT,
+        index=index_label is not None,
+        index_label=index_label,
+        lineterminator="\n",
+    )
+
+
+def atomic_write_tsv(path: str | os.PathLike, table: pd.DataFrame, index_label: str | None = None) -> Path:
+    """Write a DataFrame as a BIDS TSV atomically (``n/a`` for NaN)."""
+    return atomic_write_text(path, tsv_text(table, index_label))
+
+
+def atomic_save_nifti(img: Any, path: str | os.PathLike) -> Path:
+    """Save a nibabel image atomically (the temporary keeps the ``.nii.gz`` ending)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary_sibling(path)
+    try:
+        img.to_filename(str(tmp))
+        _commit(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_if_absent(path: str | os.PathLike, text: str) -> bool:
+    """Create ``path`` with ``text`` unless it exists; safe between processes.
+
+    The complete content is first written to a temporary file, then
+    hard-linked to ``path``: the link either appears whole or fails because
+    another job created the file first. On file systems without hard links
+    the function falls back to an exclusive create followed by an atomic
+    replace.
+
+    Returns
+    -------
+    bool
+        True if this call created the file, False if it already existed.
+    """
+    path = Path(path)
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary_sibling(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        try:
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError:
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return False
+            os.close(fd)
+            os.replace(tmp, path)
+            return True
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+# --------------------------------------------------------------------------------------
+# Dataset-level files
+# --------------------------------------------------------------------------------------
+
+def dataset_description(bids_dir: str | os.PathLike, command_line: str | None,
+                        source_description: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Content of the output ``dataset_description.json``.
+
+    Parameters
+    ----------
+    bids_dir : path-like
+        The fMRIPrep derivatives the outputs come from.
+    command_line : str or None
+        The command line of the job that created the file.
+    source_description : mapping, optional
+        The input's own ``dataset_description.json`` (for its version).
+    """
+    source_url = Path(bids_dir).resolve().as_uri()
+    source: dict[str, Any] = {"URL": source_url}
+    if source_description:
+        generated = source_description.get("GeneratedBy") or []
+        if generated and isinstance(generated, list) and isinstance(generated[0], dict):
+            name = generated[0].get("Name")
+            version = generated[0].get("Version")
+            if name:
+                source["Version"] = f"{name} {version}" if version else str(name)
+        if source_description.get("DatasetDOI"):
+            source["DOI"] = source_description["DatasetDOI"]
+    generated_by: dict[str, Any] = {
+        "Name": "regionseries",
+        "Version": __version__,
+        "CodeURL": "https://github.com/regionseries/regionseries",
+    }
+    if command_line:
+        generated_by["Description"] = f"Command line: {command_line}"
+    container = _container_from_environment()
+    if container:
+        generated_by["Container"] = container
+    return {
+        "Name": "regionseries: region time series and connectivity from fMRIPrep derivatives",
+        "BIDSVersion": BIDS_VERSION,
+        "DatasetType": "derivative",
+        "GeneratedBy": [generated_by],
+        "SourceDatasets": [source],
+        "DatasetLinks": {"preprocessed": source_url},
+        "License": (source_description or {}).get("License", "n/a") or "n/a",
+    }
+
+
+def _container_from_environment() -> dict[str, str] | None:
+    """Container provenance set by the image (``REGIONSERIES_DOCKER_TAG`` ...)."""
+    tag = os.environ.get("REGIONSERIES_DOCKER_TAG")
+    if tag:
+        return {"Type": "docker", "Tag": tag}
+    uri = os.environ.get("REGIONSERIES_SINGULARITY_URL") or os.environ.get("REGIONSERIES_APPTAINER_URL")
+    if uri:
+        return {"Type": "apptainer", "URI": uri}
+    return None
+
+
+def write_dataset_files(output_dir: str | os.PathLike, bids_dir: str | os.PathLike,
+                        command_line: str | None,
+                        source_description: Mapping[str, Any] | None = None) -> None:
+    """Write ``dataset_description.json`` and ``.bidsignore`` race-safely.
+
+    The first job to arrive creates the files; later jobs leave them alone and
+    only warn when the existing description was written by another version of
+    regionseries or from another input dataset.
+    """
+    output_dir = Path(output_dir)
+    description = dataset_description(bids_dir, command_line, source_description)
+    path = output_dir / "dataset_description.json"
+    if not write_if_absent(path, json_text(description)):
+        _check_existing_description(path, description)
+    _update_bidsignore(output_dir / ".bidsignore")
+
+
+def _check_existing_description(path: Path, ours: Mapping[str, Any]) -> None:
+    try:
+        existing = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        LOGGER.warning("%s exists but cannot be read (%s); leaving it as it is", path, exc)
+        return
+    generated = (existing.get("GeneratedBy") or [{}])[0]
+    if generated.get("Name") != "regionseries":
+        LOGGER.warning("%s was not written by regionseries (GeneratedBy %r)", path, generated.get("Name"))
+    elif generated.get("Version") != __version__:
+        LOGGER.warning(
+            "%s was written by regionseries %s; this is %s — outputs in this folder come from different versions",
+            path, generated.get("Version"), __version__,
+        )
+    if existing.get("DatasetLinks", {}).get("preprocessed") != ours["DatasetLinks"]["preprocessed"]:
+        LOGGER.warning(
+            "%s points to input %s, this job reads %s",
+            path, existing.get("DatasetLinks", {}).get("preprocessed"), ours["DatasetLinks"]["preprocessed"],
+        )
+
+
+def _update_bidsignore(path: Path) -> None:
+    wanted = "\n".join(BIDSIGNORE_LINES) + "\n"
+    if write_if_absent(path, wanted):
+        return
+    try:
+        existing = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return
+    missing = [line for line in BIDSIGNORE_LINES if line not in existing]
+    if missing:
+        atomic_write_text(path, "\n".join(existing + missing) + "\n")
+
+
+def bids_uri(relpath: str | os.PathLike, dataset: str = "") -> str:
+    """A BIDS URI (``bids:<dataset>:<relpath>``); empty dataset = this dataset."""
+    return f"bids:{dataset}:{Path(relpath).as_posix()}"
+
+
+def existing_outputs(paths: Iterable[Path]) -> bool:
+    """True when every path exists (a finished output set)."""
+    return all(Path(p).exists() for p in paths)
