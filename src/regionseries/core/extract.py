@@ -1,0 +1,1197 @@
+"""Extraction operators and the one-pass extraction of region signals.
+
+An *operator* turns the voxels of one volume into one value per region. It is
+built once per data grid (spatial shape and affine) from an atlas that is
+already on that grid, and can be reused for every run sampled on the grid:
+
+* :class:`LabelsOperator` -- a label (parcellation) image; strategies
+  ``mean`` and ``sum`` are a sparse region x voxel matrix applied in float64;
+  ``median``, ``minimum``, ``maximum``, ``variance`` and
+  ``standard_deviation`` work on per-region voxel groups;
+* :class:`SpheresOperator` -- spheres around seed coordinates (mm), voxel
+  selection as nilearn's ``NiftiSpheresMasker``; the mean over each sphere;
+* :class:`MapsOperator` -- probabilistic maps; the least-squares fit of the
+  maps to each volume, as ``NiftiMapsMasker``, through the small K x K
+  normal matrix of the maps restricted to their support.
+
+:func:`extract_signals` reads a BOLD series **once**, in chunks of volumes,
+and feeds every operator (several atlases, several strategies) from the same
+chunk, so memory does not grow with the number of volumes. Per run, each
+operator is first *bound* to the run's brain mask (a cheap restriction of the
+sparse weights); linear operators are composed with the spatial smoothing
+(``W S``) so smoothing costs nothing per volume.
+
+Beyond nilearn, every result carries a per-region *coverage*: the fraction of
+the region's atlas voxels (or map weight) that lies inside the brain mask
+and has finite, non-constant signal. Regions whose coverage is below
+``min_coverage`` get NaN signals and a warning naming them.
+
+Conventions: voxel indices are flat Fortran-order indices
+(``i + X*j + X*Y*k``), the order of voxels in a NIfTI file. Coordinates are
+in mm; ``fwhm`` is in mm.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import linalg, sparse
+
+from .image import check_strict_affine, describe_img, load_masker_mask, smooth_array
+from .reader import BoldReader
+
+__all__ = [
+    "STRATEGIES",
+    "ExtractionResult",
+    "LabelsOperator",
+    "MapsOperator",
+    "SpheresOperator",
+    "extract_signals",
+]
+
+#: Region summary strategies of the labels operator (scipy.ndimage names).
+STRATEGIES = (
+    "mean",
+    "median",
+    "sum",
+    "minimum",
+    "maximum",
+    "standard_deviation",
+    "variance",
+)
+_LINEAR_STRATEGIES = ("mean", "sum")
+
+#: Condition number of the maps' normal matrix above which the least-squares
+#: fit falls back from the normal equations to an SVD of the maps.
+_NORMAL_EQUATIONS_MAX_CONDITION = 1e8
+
+
+# ---------------------------------------------------------------------------
+# Small helpers
+
+
+def _flat_f_index(ijk: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Flat Fortran-order index of voxel coordinates ``ijk`` (n x 3)."""
+    ijk = np.asarray(ijk, dtype=np.int64)
+    return ijk[:, 0] + shape[0] * (ijk[:, 1] + shape[1] * ijk[:, 2])
+
+
+def _ijk_from_flat(flat: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Voxel coordinates (n x 3) of flat Fortran-order indices."""
+    return np.stack(np.unravel_index(np.asarray(flat), shape, order="F"), axis=1)
+
+
+def _as_grid(shape, affine) -> tuple[tuple[int, int, int], np.ndarray]:
+    shape = tuple(int(n) for n in shape)[:3]
+    if len(shape) != 3:
+        raise ValueError(f"A grid needs a 3D spatial shape, got {shape}.")
+    affine = np.asarray(affine, dtype=float)
+    if affine.shape != (4, 4):
+        raise ValueError(f"A grid needs a 4 x 4 affine, got shape {affine.shape}.")
+    return shape, affine
+
+
+def _format_names(names: Sequence[str], limit: int = 20) -> str:
+    shown = ", ".join(repr(str(name)) for name in list(names)[:limit])
+    if len(names) > limit:
+        shown += f", ... ({len(names)} in total)"
+    return shown
+
+
+def _smoothing_matrices(shape, affine, fwhm) -> list[np.ndarray | None]:
+    """Explicit 1-D smoothing matrices (n_axis x n_axis), one per spatial axis.
+
+    Column ``j`` of the matrix of axis ``a`` is the response of
+    :func:`regionseries.core.image.smooth_array` to an impulse at ``j`` along
+    that axis, so ``S_z ⊗ S_y ⊗ S_x`` *is* the smoothing that nilearn applies
+    (Gaussian, reflecting boundaries, truncated at 4 sigma). ``None`` marks an
+    axis that is not smoothed.
+    """
+    per_axis = np.asarray([fwhm], dtype=object).ravel()
+    if per_axis.size == 1:
+        per_axis = np.repeat(per_axis, 3)
+    if per_axis.size != 3:
+        raise ValueError(
+            f"fwhm must be one value or one value per spatial axis (3), got {fwhm!r}."
+        )
+    matrices: list[np.ndarray | None] = []
+    for axis, axis_fwhm in enumerate(per_axis):
+        if axis_fwhm is None or float(axis_fwhm) == 0.0:
+            matrices.append(None)
+            continue
+        n = shape[axis]
+        impulses_shape = [1, 1, 1, n]
+        impulses_shape[axis] = n
+        impulses = np.zeros(impulses_shape)
+        index = [0, 0, 0, slice(None)]
+        index[axis] = slice(None)
+        impulses[tuple(index)] = np.eye(n)
+        axis_only = [0.0, 0.0, 0.0]
+        axis_only[axis] = float(axis_fwhm)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            response = smooth_array(impulses, affine, axis_only, ensure_finite=False)
+        matrices.append(np.asarray(response[tuple(index)], dtype=float))
+    return matrices
+
+
+def _smoothing_is_composable(fwhm) -> bool:
+    return fwhm is not None and not isinstance(fwhm, str)
+
+
+def _adjoint_smooth_rows(
+    weights: sparse.csr_matrix, shape: tuple[int, int, int], matrices
+) -> sparse.csr_matrix:
+    """Return ``weights @ S`` for the separable smoothing ``S`` (sparse rows).
+
+    Each row of ``weights`` is a weight image over the grid; its product with
+    ``S`` is the image smoothed by the transposed 1-D filters. Each row is
+    processed on the bounding box of its support grown by the filters' reach.
+    """
+    weights = sparse.csr_matrix(weights)
+    rows, cols, vals = [], [], []
+    reach = [0 if m is None else _band(m) for m in matrices]
+    for row in range(weights.shape[0]):
+        start, stop = weights.indptr[row], weights.indptr[row + 1]
+        if start == stop:
+            continue
+        ijk = _ijk_from_flat(weights.indices[start:stop], shape)
+        low = ijk.min(axis=0)
+        high = ijk.max(axis=0) + 1
+        box = np.zeros(tuple(high - low))
+        box[tuple((ijk - low).T)] = weights.data[start:stop]
+        out_low, out_high = low.copy(), high.copy()
+        for axis, matrix in enumerate(matrices):
+            if matrix is None:
+                continue
+            out_low[axis] = max(0, low[axis] - reach[axis])
+            out_high[axis] = min(shape[axis], high[axis] + reach[axis])
+            block = matrix[low[axis] : high[axis], out_low[axis] : out_high[axis]]
+            # (S^T w)_j = sum_i S[i, j] w_i along this axis.
+            box = np.moveaxis(np.tensordot(block, box, axes=([0], [axis])), 0, axis)
+        nonzero = np.nonzero(box)
+        out_ijk = np.stack(nonzero, axis=1) + out_low
+        rows.append(np.full(len(out_ijk), row))
+        cols.append(_flat_f_index(out_ijk, shape))
+        vals.append(box[nonzero])
+    n_voxels = int(np.prod(shape))
+    if not rows:
+        return sparse.csr_matrix((weights.shape[0], n_voxels))
+    return sparse.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(weights.shape[0], n_voxels),
+    )
+
+
+def _band(matrix: np.ndarray) -> int:
+    """Largest |i - j| with a non-zero entry of a square matrix."""
+    i, j = np.nonzero(matrix)
+    return int(np.max(np.abs(i - j))) if len(i) else 0
+
+
+# ---------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class ExtractionResult:
+    """Region signals of one operator for one BOLD series.
+
+    Attributes
+    ----------
+    signals : numpy.ndarray, shape (T, K), float64
+        One column per region, in the operator's region order. Regions with
+        no voxel, or with coverage below ``min_coverage``, are NaN.
+    names : list of str
+        Region names (column labels).
+    region_ids : list
+        Label values (labels), seed indices (spheres) or map indices (maps).
+    coverage : numpy.ndarray, shape (K,), float64
+        Fraction (0-1) of each region's atlas voxels -- or of its map weight,
+        for maps -- inside the brain mask with finite, non-constant signal.
+        With a single volume (3D input) constancy is not judged.
+    regions_below_coverage : list of str
+        Names of the regions whose coverage is below ``min_coverage`` (their
+        columns are NaN).
+    missing_regions : list of str
+        Names of regions that have no voxel on the data grid (labels absent
+        from the resampled atlas) or none left inside the mask.
+    kind : str
+        ``"labels"``, ``"spheres"`` or ``"maps"``.
+    strategy : str
+        Summary strategy (``"mean"`` for spheres, ``"lstsq"`` for maps).
+    n_voxels : numpy.ndarray, shape (K,), int
+        Voxels used per region (inside the mask; for maps, the support of the
+        map inside the mask).
+    """
+
+    signals: np.ndarray
+    names: list[str]
+    region_ids: list
+    coverage: np.ndarray
+    regions_below_coverage: list[str]
+    missing_regions: list[str]
+    kind: str
+    strategy: str
+    n_voxels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+
+
+# ---------------------------------------------------------------------------
+# Bound operators: what the one-pass engine works with
+
+
+class _Bound:
+    """An operator restricted to one run's mask, ready for the pass.
+
+    Attributes set by subclasses: ``support`` (sorted flat voxel indices read
+    by ``compute``), ``coverage_weights`` (sparse K x V, unsmoothed, masked),
+    ``coverage_totals`` (K,), ``n_regions``, ``empty`` (bool per region: no
+    voxel to average), ``n_voxels`` (K,), ``source`` (None for raw data or
+    the fwhm of an explicitly smoothed copy).
+    """
+
+    source = None
+
+    def relocate(self, union: np.ndarray) -> None:
+        """Re-express voxel indices as positions in the sorted ``union``."""
+        raise NotImplementedError
+
+    def compute(self, block: np.ndarray) -> np.ndarray:
+        """Region values (c x K) from the union block (n_union x c, float64)."""
+        raise NotImplementedError
+
+
+class _BoundLinear(_Bound):
+    """``signals = post(W @ data)`` for a sparse W (K x V)."""
+
+    def __init__(self, weights: sparse.csr_matrix, post: Callable | None = None):
+        self.weights = sparse.csr_matrix(weights)
+        self.support = np.unique(self.weights.indices)
+        self.post = post
+
+    def relocate(self, union):
+        cols = np.searchsorted(union, self.weights.indices)
+        self.local = sparse.csr_matrix(
+            (self.weights.data, cols, self.weights.indptr),
+            shape=(self.weights.shape[0], len(union)),
+        )
+
+    def compute(self, block):
+        projected = self.local @ block
+        if self.post is not None:
+            projected = self.post(projected)
+        return np.asarray(projected).T
+
+
+class _BoundGroups(_Bound):
+    """Non-linear summaries over per-region voxel groups."""
+
+    def __init__(self, voxels_per_region: list[np.ndarray], strategy: str):
+        self.strategy = strategy
+        self.groups = voxels_per_region
+        self.support = (
+            np.unique(np.concatenate(voxels_per_region))
+            if voxels_per_region
+            else np.zeros(0, dtype=np.int64)
+        )
+
+    def relocate(self, union):
+        counts = np.array([len(g) for g in self.groups], dtype=np.int64)
+        self.nonempty = np.flatnonzero(counts)
+        order = [np.searchsorted(union, self.groups[k]) for k in self.nonempty]
+        self.positions = np.concatenate(order) if order else np.zeros(0, np.int64)
+        self.counts = counts[self.nonempty]
+        self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
+
+    def compute(self, block):
+        n_regions = len(self.groups)
+        out = np.full((block.shape[1], n_regions), np.nan)
+        if len(self.nonempty) == 0:
+            return out
+        grouped = block[self.positions]
+        if self.strategy == "minimum":
+            values = np.minimum.reduceat(grouped, self.starts, axis=0)
+        elif self.strategy == "maximum":
+            values = np.maximum.reduceat(grouped, self.starts, axis=0)
+        elif self.strategy in ("variance", "standard_deviation"):
+            sums = np.add.reduceat(grouped, self.starts, axis=0)
+            means = sums / self.counts[:, None]
+            centred = grouped - np.repeat(means, self.counts, axis=0)
+            values = np.add.reduceat(centred * centred, self.starts, axis=0)
+            values /= self.counts[:, None]
+            if self.strategy == "standard_deviation":
+                values = np.sqrt(values)
+        elif self.strategy == "median":
+            values = np.empty((len(self.nonempty), block.shape[1]))
+            for k, (start, count) in enumerate(zip(self.starts, self.counts)):
+                values[k] = np.median(grouped[start : start + count], axis=0)
+        else:  # pragma: no cover - strategies are validated at construction
+            raise ValueError(f"Unknown strategy {self.strategy!r}.")
+        out[:, self.nonempty] = values.T
+        return out
+
+
+# ---------------------------------------------------------------------------
+# Operators
+
+
+class _Operator:
+    """Common parts of the three operators (grid, names, smoothing)."""
+
+    kind = ""
+    strategy = "mean"
+
+    def __init__(self, shape, affine, names, region_ids, smoothing_fwhm, source_name):
+        self.shape, self.affine = _as_grid(shape, affine)
+        self.names = [str(name) for name in names]
+        self.region_ids = list(region_ids)
+        if len(set(self.names)) != len(self.names):
+            duplicated = sorted({n for n in self.names if self.names.count(n) > 1})
+            raise ValueError(
+                f"{source_name}: region names must be unique; repeated: "
+                f"{_format_names(duplicated)}."
+            )
+        self.smoothing_fwhm = smoothing_fwhm
+        self.source_name = source_name
+
+    @property
+    def n_regions(self) -> int:
+        """Number of regions (output columns)."""
+        return len(self.names)
+
+    @property
+    def n_voxels_grid(self) -> int:
+        return int(np.prod(self.shape))
+
+    def _mask_flat(self, mask: np.ndarray | None) -> np.ndarray | None:
+        if mask is None:
+            return None
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != self.shape:
+            raise ValueError(
+                f"{self.source_name}: mask of shape {mask.shape} does not match the "
+                f"operator's grid {self.shape}."
+            )
+        return mask.reshape(-1, order="F")
+
+    def _compose(self, bound: _BoundLinear, fwhm) -> _BoundLinear:
+        """Compose the weights with the smoothing (``W S``)."""
+        if fwhm is None:
+            return bound
+        matrices = _smoothing_matrices(self.shape, self.affine, fwhm)
+        if all(m is None for m in matrices):
+            return bound
+        composed = _BoundLinear(_adjoint_smooth_rows(bound.weights, self.shape, matrices), bound.post)
+        return composed
+
+    def bind(self, mask=None) -> _Bound:
+        """Restrict the operator to a run's brain mask.
+
+        Parameters
+        ----------
+        mask : numpy.ndarray of bool, shape = operator grid, or None
+            Voxels inside the brain.
+
+        Returns
+        -------
+        _Bound
+            The object :func:`extract_signals` feeds with data blocks.
+        """
+        raise NotImplementedError
+
+    def _finish_bound(self, bound: _Bound, coverage_weights, coverage_totals, n_voxels):
+        bound.coverage_weights = sparse.csr_matrix(coverage_weights)
+        bound.coverage_totals = np.asarray(coverage_totals, dtype=float)
+        bound.n_voxels = np.asarray(n_voxels, dtype=np.int64)
+        bound.n_regions = self.n_regions
+        return bound
+
+    def _bind_linear_with_smoothing(self, bound: _BoundLinear) -> _Bound:
+        fwhm = self.smoothing_fwhm
+        if fwhm is None:
+            return bound
+        if _smoothing_is_composable(fwhm):
+            composed = self._compose(bound, fwhm)
+            return composed
+        bound.source = fwhm
+        return bound
+
+
+class LabelsOperator(_Operator):
+    """Region signals from a label image on the data grid.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray, 3D
+        Label value of each voxel, on the data grid. Non-finite values are
+        treated as background (nilearn replaces them by 0 with a warning).
+    affine : array-like, shape (4, 4)
+        Voxel-to-world affine of the grid (mm).
+    background_label : int or float, default=0
+        Label value that is not a region.
+    label_values : sequence of numbers or None, default=None
+        Regions (columns) to extract, in this order. None: every value present
+        in ``labels`` except the background, ascending (nilearn's order).
+        Values absent from ``labels`` give NaN columns and are reported in
+        ``missing_regions`` (never silently dropped or shifted).
+    names : sequence of str, mapping or None, default=None
+        Region names: aligned with ``label_values`` (sequence) or a mapping
+        label value -> name. Missing names default to the label value as text.
+    strategy : str, default="mean"
+        One of :data:`STRATEGIES`.
+    smoothing_fwhm : float, sequence of 3 floats, "fast" or None, default=None
+        Spatial smoothing (mm) applied to each volume before extraction, as
+        nilearn does. For ``mean``/``sum`` it is composed into the weights.
+    source_name : str, default="labels image"
+        Name of the atlas for messages.
+
+    Attributes
+    ----------
+    names : list of str
+    region_ids : list
+        Label values, one per column.
+    missing_regions : list of str
+        Names of requested labels with no voxel on this grid.
+    voxel_counts : numpy.ndarray
+        Voxels per region on the grid (no mask), used for coverage.
+    """
+
+    kind = "labels"
+
+    def __init__(
+        self,
+        labels: np.ndarray,
+        affine,
+        *,
+        background_label=0,
+        label_values=None,
+        names=None,
+        strategy: str = "mean",
+        smoothing_fwhm=None,
+        source_name: str = "labels image",
+    ):
+        labels = np.asarray(labels)
+        if labels.ndim == 4 and labels.shape[3] == 1:
+            labels = labels[..., 0]
+        if labels.ndim != 3:
+            raise ValueError(
+                f"{source_name}: a labels image must be 3D, got shape {labels.shape}. "
+                "A 4D image of probabilistic maps needs MapsOperator / NiftiMapsMasker."
+            )
+        if strategy not in STRATEGIES:
+            raise ValueError(
+                f"Invalid strategy '{strategy}'. Valid strategies are {list(STRATEGIES)}."
+            )
+        labels_flat = labels.reshape(-1, order="F")
+        if labels_flat.dtype.kind == "f":
+            labels_flat = np.where(np.isfinite(labels_flat), labels_flat, background_label)
+        present = np.unique(labels_flat)
+        present = present[present != background_label]
+        if label_values is None:
+            label_values = present
+        label_values = np.asarray(list(label_values))
+        if len(np.unique(label_values)) != len(label_values):
+            raise ValueError(f"{source_name}: label_values contains duplicates.")
+        if isinstance(names, Mapping):
+            region_names = [str(names.get(_plain(v), _plain(v))) for v in label_values]
+        elif names is not None:
+            names = [str(n) for n in names]
+            if len(names) != len(label_values):
+                raise ValueError(
+                    f"{source_name}: {len(names)} names for {len(label_values)} regions."
+                )
+            region_names = names
+        else:
+            region_names = [str(_plain(v)) for v in label_values]
+        super().__init__(
+            labels.shape,
+            affine,
+            region_names,
+            [_plain(v) for v in label_values],
+            smoothing_fwhm,
+            source_name,
+        )
+        self.strategy = strategy
+        self.background_label = background_label
+        # Voxel -> column: searchsorted on the sorted requested values.
+        order = np.argsort(label_values, kind="stable")
+        sorted_values = label_values[order]
+        position = np.searchsorted(sorted_values, labels_flat)
+        position = np.clip(position, 0, max(len(sorted_values) - 1, 0))
+        if len(sorted_values):
+            hit = sorted_values[position] == labels_flat
+        else:
+            hit = np.zeros(labels_flat.shape, dtype=bool)
+        self._voxels = np.flatnonzero(hit).astype(np.int64)
+        self._columns = order[position[hit]].astype(np.int64)
+        self.voxel_counts = np.bincount(self._columns, minlength=self.n_regions)
+        self.missing_regions = [
+            name for name, count in zip(self.names, self.voxel_counts) if count == 0
+        ]
+        self.unlisted_values = [
+            _plain(v) for v in present if not np.any(label_values == v)
+        ]
+
+    def _membership(self, mask_flat):
+        """Sparse 0/1 region x voxel matrix restricted to the mask."""
+        keep = slice(None) if mask_flat is None else mask_flat[self._voxels]
+        voxels = self._voxels[keep]
+        columns = self._columns[keep]
+        return sparse.csr_matrix(
+            (np.ones(len(voxels)), (columns, voxels)),
+            shape=(self.n_regions, self.n_voxels_grid),
+        )
+
+    def bind(self, mask=None) -> _Bound:
+        mask_flat = self._mask_flat(mask)
+        membership = self._membership(mask_flat)
+        counts = np.asarray(membership.sum(axis=1)).ravel()
+        if self.strategy in _LINEAR_STRATEGIES:
+            if self.strategy == "mean":
+                scale = np.divide(1.0, counts, out=np.zeros_like(counts), where=counts > 0)
+                weights = sparse.diags(scale) @ membership
+            else:
+                weights = membership
+            bound = self._bind_linear_with_smoothing(_BoundLinear(weights))
+        else:
+            membership.sort_indices()
+            groups = [
+                membership.indices[membership.indptr[k] : membership.indptr[k + 1]].astype(np.int64)
+                for k in range(self.n_regions)
+            ]
+            bound = _BoundGroups(groups, self.strategy)
+            if self.smoothing_fwhm is not None:
+                bound.source = self.smoothing_fwhm
+        bound.empty = counts == 0
+        return self._finish_bound(bound, membership, self.voxel_counts, counts)
+
+
+def _plain(value):
+    """A numpy scalar as the plain Python number (int when integral)."""
+    value = np.asarray(value).item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class SpheresOperator(_Operator):
+    """Mean signal in spheres around seeds, with nilearn's voxel selection.
+
+    Selection for seed ``s`` (mm) on a grid with affine ``A``:
+
+    1. the voxel nearest to the seed, ``round(inv(A) @ s)`` with numpy's
+       round-half-to-even, if it is in the field of view (and the mask);
+    2. every voxel whose centre is within ``radius`` mm of the seed
+       (inclusive: squared distance <= radius**2).
+
+    Parameters
+    ----------
+    seeds : array-like, shape (n_seeds, 3)
+        Seed coordinates in world space (mm).
+    radius : float or None
+        Sphere radius (mm). None selects the nearest voxel only.
+    shape, affine :
+        The data grid.
+    allow_overlap : bool, default=False
+        If False, spheres sharing a voxel raise an error that names the pairs.
+    names : sequence of str or None
+        Seed names (default ``"seed 0"``, ``"seed 1"``...).
+    smoothing_fwhm : float, sequence, "fast" or None, default=None
+        Spatial smoothing (mm), composed into the weights.
+    empty : {"raise", "nan"}, default="raise"
+        What to do with a sphere that has no voxel in the field of view (or
+        the mask): raise ``ValueError("These spheres are empty: ...")`` like
+        nilearn, or give a NaN column with coverage 0.
+    nilearn_truncation_quirk : bool, default=False
+        Also add the first voxel (C order) whose world coordinates truncated
+        toward zero equal the seed's truncated coordinates, as nilearn 0.14.1
+        does (step 7 of its selection). This only changes the selection when
+        the radius is below about 1.73 mm (or None). Off by default because
+        the added voxel is not in the sphere; see
+        ``docs/differences-from-nilearn.md``.
+    source_name : str, default="spheres"
+        Name for messages.
+    """
+
+    kind = "spheres"
+
+    def __init__(
+        self,
+        seeds,
+        radius,
+        shape,
+        affine,
+        *,
+        allow_overlap: bool = False,
+        names=None,
+        smoothing_fwhm=None,
+        empty: str = "raise",
+        nilearn_truncation_quirk: bool = False,
+        source_name: str = "spheres",
+    ):
+        seeds = _validate_seeds(seeds)
+        if radius is not None:
+            radius = float(radius)
+            if not np.isfinite(radius) or radius < 0:
+                raise ValueError(f"radius must be a non-negative number of mm, got {radius}.")
+        if empty not in ("raise", "nan"):
+            raise ValueError(f"empty must be 'raise' or 'nan', got {empty!r}.")
+        if names is None:
+            names = [f"seed {i}" for i in range(len(seeds))]
+        elif len(names) != len(seeds):
+            raise ValueError(f"{len(names)} names for {len(seeds)} seeds.")
+        super().__init__(shape, affine, names, list(range(len(seeds))), smoothing_fwhm, source_name)
+        self.seeds = seeds
+        self.radius = radius
+        self.allow_overlap = bool(allow_overlap)
+        self.empty_policy = empty
+        self.nilearn_truncation_quirk = bool(nilearn_truncation_quirk)
+        inverse = np.linalg.inv(self.affine)
+        self._nearest = []  # flat index or None (outside the field of view)
+        self._ball = []  # flat indices of in-FOV voxels within the radius
+        self._quirk_candidates = []  # flat indices (C order first) of truncation matches
+        self.lattice_counts = np.zeros(len(seeds), dtype=np.int64)
+        for seed in seeds:
+            nearest, ball, lattice_count, quirk = self._select(seed, inverse)
+            self._nearest.append(nearest)
+            self._ball.append(ball)
+            self._quirk_candidates.append(quirk)
+            self.lattice_counts[len(self._ball) - 1] = lattice_count
+
+    def _select(self, seed, inverse):
+        shape = np.asarray(self.shape)
+        homogeneous = np.array([seed[0], seed[1], seed[2], 1.0])
+        voxel = np.round(np.dot(inverse, homogeneous)[:3]).astype(int)
+        nearest_in_fov = bool(np.all(voxel >= 0) and np.all(voxel < shape))
+        nearest = int(_flat_f_index(voxel[None], self.shape)[0]) if nearest_in_fov else None
+        # Voxel-space half-widths of the ball (plus slack for the quirk voxel).
+        radius = 0.0 if self.radius is None else self.radius
+        reach = radius + 2.0 * math.sqrt(3.0)
+        centre = np.dot(inverse, homogeneous)[:3]
+        half = reach * np.sqrt(np.sum(inverse[:3, :3] ** 2, axis=1)) + 1
+        low = np.floor(centre - half).astype(int)
+        high = np.ceil(centre + half).astype(int) + 1
+        axes = [np.arange(lo, hi) for lo, hi in zip(low, high)]
+        grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+        coords = np.vstack([grid.T, np.ones(len(grid))])
+        world = np.dot(self.affine, coords)[:3].T
+        squared = np.sum((world - np.asarray(seed)) ** 2, axis=1)
+        inside_fov = np.all((grid >= 0) & (grid < shape), axis=1)
+        if self.radius is None:
+            in_ball = np.zeros(len(grid), dtype=bool)
+        else:
+            in_ball = squared <= self.radius**2
+        lattice = in_ball.copy()
+        lattice[np.all(grid == voxel, axis=1)] = True  # the nearest lattice point
+        lattice_count = int(lattice.sum())
+        ball = np.sort(_flat_f_index(grid[in_ball & inside_fov], self.shape))
+        truncated_seed = np.trunc(np.asarray(seed))
+        match = inside_fov & np.all(np.trunc(world) == truncated_seed, axis=1)
+        matches = grid[match]
+        if len(matches):
+            c_order = np.ravel_multi_index(tuple(matches.T), self.shape)
+            quirk = _flat_f_index(matches[np.argsort(c_order)], self.shape)
+        else:
+            quirk = np.zeros(0, dtype=np.int64)
+        return nearest, ball, lattice_count, quirk
+
+    def sphere_voxels(self, mask=None) -> list[np.ndarray]:
+        """Flat Fortran-order voxel indices of each sphere (after masking).
+
+        Parameters
+        ----------
+        mask : numpy.ndarray of bool or None
+            Candidate voxels (nilearn's ``mask_img``); None: the whole grid.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            Sorted voxel indices per seed (possibly empty).
+        """
+        mask_flat = self._mask_flat(mask)
+        spheres = []
+        for nearest, ball, quirk in zip(self._nearest, self._ball, self._quirk_candidates):
+            voxels = ball if mask_flat is None else ball[mask_flat[ball]]
+            extra = []
+            if nearest is not None and (mask_flat is None or mask_flat[nearest]):
+                extra.append(nearest)
+            if self.nilearn_truncation_quirk:
+                allowed = quirk if mask_flat is None else quirk[mask_flat[quirk]]
+                if len(allowed):
+                    extra.append(int(allowed[0]))
+            if extra:
+                voxels = np.union1d(voxels, np.asarray(extra, dtype=np.int64))
+            spheres.append(np.asarray(voxels, dtype=np.int64))
+        return spheres
+
+    def _describe_seed(self, index: int) -> str:
+        x, y, z = self.seeds[index]
+        return f"{self.names[index]!r} at ({x:g}, {y:g}, {z:g}) mm"
+
+    def bind(self, mask=None) -> _Bound:
+        spheres = self.sphere_voxels(mask)
+        counts = np.array([len(v) for v in spheres], dtype=np.int64)
+        empty = np.flatnonzero(counts == 0)
+        if len(empty) and self.empty_policy == "raise":
+            where = "inside the mask" if mask is not None else "inside the image"
+            details = "; ".join(self._describe_seed(i) for i in empty[:10])
+            raise ValueError(
+                f"These spheres are empty: {list(map(int, empty))}. No voxel of the "
+                f"{self.shape} grid {where} lies within the radius "
+                f"({self.radius} mm) of: {details}. Seeds outside the field of view or "
+                "the brain mask cannot be extracted."
+            )
+        rows = np.repeat(np.arange(len(spheres)), counts)
+        voxels = np.concatenate(spheres) if len(spheres) else np.zeros(0, np.int64)
+        membership = sparse.csr_matrix(
+            (np.ones(len(voxels)), (rows, voxels)),
+            shape=(len(spheres), self.n_voxels_grid),
+        )
+        if not self.allow_overlap:
+            self._check_overlap(membership)
+        scale = np.divide(1.0, counts, out=np.zeros(len(counts)), where=counts > 0)
+        weights = sparse.diags(scale) @ membership
+        bound = self._bind_linear_with_smoothing(_BoundLinear(weights))
+        bound.empty = counts == 0
+        return self._finish_bound(bound, membership, self.lattice_counts, counts)
+
+    def _check_overlap(self, membership: sparse.csr_matrix) -> None:
+        shared = (membership @ membership.T).tocoo()
+        pairs = [
+            (int(i), int(j), int(n))
+            for i, j, n in zip(shared.row, shared.col, shared.data)
+            if i < j and n > 0
+        ]
+        if pairs:
+            pairs.sort()
+            described = "; ".join(
+                f"{self.names[i]!r} and {self.names[j]!r} share {n} voxel{'s' * (n > 1)}"
+                for i, j, n in pairs[:20]
+            )
+            more = f" (and {len(pairs) - 20} more pairs)" if len(pairs) > 20 else ""
+            raise ValueError(
+                f"Overlap detected between spheres: {described}{more}. "
+                "Use allow_overlap=True to extract overlapping spheres."
+            )
+
+
+def _validate_seeds(seeds) -> np.ndarray:
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise ValueError(
+            "Seeds must be a list of triplets of coordinates in native space.\n"
+            f"Given seed list is of type: {type(seeds)}"
+        )
+    rows = []
+    for i, seed in enumerate(seeds):
+        if not hasattr(seed, "__len__") or len(seed) != 3:
+            length = len(seed) if hasattr(seed, "__len__") else "not a sequence"
+            raise ValueError(
+                "Seeds must be a list of triplets of coordinates in native space.\n"
+                f"Seed #{i} is of length {length} instead of 3."
+            )
+        rows.append([float(value) for value in seed])
+    seeds = np.asarray(rows, dtype=float).reshape(-1, 3)
+    if not np.all(np.isfinite(seeds)):
+        bad = sorted(set(np.nonzero(~np.isfinite(seeds))[0].tolist()))
+        raise ValueError(f"Seed coordinates must be finite; seeds {bad} are not.")
+    return seeds
+
+
+class MapsOperator(_Operator):
+    """Least-squares region signals from probabilistic maps on the data grid.
+
+    For each volume ``y`` (restricted to the voxels where at least one map is
+    non-zero, inside the mask), the region signals ``x`` minimise
+    ``||M x - y||``, as nilearn's ``NiftiMapsMasker`` (``scipy.linalg.lstsq``).
+    With ``A = M^T`` (K x n, sparse) and ``G = A A^T`` (K x K), the solution is
+    ``G^-1 (A y)``: each chunk costs one sparse product and a K x K solve. The
+    solve is in float64. When ``G`` is ill-conditioned (condition number above
+    1e8) the pseudo-inverse of the maps (SVD, float64) is used instead, which
+    gives the minimum-norm solution as LAPACK ``gelsd`` does.
+
+    Parameters
+    ----------
+    maps : numpy.ndarray, shape (X, Y, Z, K) or (X, Y, Z)
+        Map weights on the data grid. Non-finite values are set to 0.
+    affine : array-like, shape (4, 4)
+    names : sequence of str or None
+        Map names (default ``"map 0"``...).
+    allow_overlap : bool, default=True
+        If False, any voxel where two maps are non-zero raises an error naming
+        the overlapping pairs. (nilearn also zeroes negative weights in that
+        case; this operator does not change the weights.)
+    smoothing_fwhm : float, sequence, "fast" or None, default=None
+        Spatial smoothing (mm), composed into ``A``.
+    source_name : str, default="maps image"
+    """
+
+    kind = "maps"
+    strategy = "lstsq"
+
+    def __init__(
+        self,
+        maps: np.ndarray,
+        affine,
+        *,
+        names=None,
+        allow_overlap: bool = True,
+        smoothing_fwhm=None,
+        source_name: str = "maps image",
+    ):
+        maps = np.asarray(maps)
+        if maps.ndim == 3:
+            maps = maps[..., np.newaxis]
+        if maps.ndim != 4:
+            raise ValueError(f"{source_name}: maps must be 3D or 4D, got shape {maps.shape}.")
+        n_maps = maps.shape[3]
+        if names is None:
+            names = [f"map {i}" for i in range(n_maps)]
+        elif len(names) != n_maps:
+            raise ValueError(f"{source_name}: {len(names)} names for {n_maps} maps.")
+        super().__init__(maps.shape[:3], affine, names, list(range(n_maps)), smoothing_fwhm, source_name)
+        flat = maps.reshape(-1, n_maps, order="F")
+        voxels, columns = np.nonzero(flat)
+        values = flat[voxels, columns].astype(np.float64)
+        finite = np.isfinite(values)
+        voxels, columns, values = voxels[finite], columns[finite], values[finite]
+        keep = values != 0
+        self._weights = sparse.csr_matrix(
+            (values[keep], (columns[keep], voxels[keep])),
+            shape=(n_maps, self.n_voxels_grid),
+        )
+        self.allow_overlap = bool(allow_overlap)
+        self.weight_totals = np.asarray(abs(self._weights).sum(axis=1)).ravel()
+        if not np.any(self.weight_totals > 0):
+            raise ValueError(f"maps_img contains no map. ({source_name})")
+        self.missing_regions = [n for n, t in zip(self.names, self.weight_totals) if t == 0]
+
+    def bind(self, mask=None) -> _Bound:
+        mask_flat = self._mask_flat(mask)
+        weights = self._weights
+        if mask_flat is not None:
+            weights = weights @ sparse.diags(mask_flat.astype(float))
+            weights = sparse.csr_matrix(weights)
+            weights.eliminate_zeros()
+        totals = np.asarray(abs(weights).sum(axis=1)).ravel()
+        kept = np.flatnonzero(totals > 0)
+        if len(kept) == 0:
+            raise ValueError(
+                f"No map left after applying mask to the maps image ({self.source_name})."
+            )
+        if not self.allow_overlap:
+            self._check_overlap(weights)
+        solve = _least_squares_solver(weights[kept])
+        n_regions = self.n_regions
+
+        def post(projected, kept=kept, solve=solve, n_regions=n_regions):
+            # Rows of maps dropped by the mask are empty; only kept maps are fitted.
+            out = np.full((n_regions, projected.shape[1]), np.nan)
+            out[kept] = solve(projected[kept])
+            return out
+
+        bound = self._bind_linear_with_smoothing(_BoundLinear(weights, post))
+        bound.empty = totals == 0
+        support_counts = np.diff(weights.indptr)
+        return self._finish_bound(bound, abs(weights), self.weight_totals, support_counts)
+
+    def _check_overlap(self, weights: sparse.csr_matrix) -> None:
+        support = sparse.csr_matrix(weights, copy=True)
+        support.data = np.ones_like(support.data)
+        shared = (support @ support.T).tocoo()
+        pairs = sorted(
+            (int(i), int(j), int(n))
+            for i, j, n in zip(shared.row, shared.col, shared.data)
+            if i < j and n > 0
+        )
+        if pairs:
+            described = "; ".join(
+                f"{self.names[i]!r} and {self.names[j]!r} share {n} voxel{'s' * (n > 1)}"
+                for i, j, n in pairs[:20]
+            )
+            raise ValueError(
+                "Overlap detected in the maps. The overlap may be due to the atlas "
+                f"itself or possibly introduced by resampling: {described}. "
+                "Use allow_overlap=True to extract overlapping maps."
+            )
+
+    @property
+    def maps_matrix(self) -> sparse.csr_matrix:
+        """Sparse K x V matrix of the map weights (float64, Fortran voxel order)."""
+        return self._weights
+
+
+def _least_squares_solver(weights: sparse.csr_matrix) -> Callable[[np.ndarray], np.ndarray]:
+    """Solver turning ``A y`` (K x c) into least-squares coefficients (K x c).
+
+    ``A`` is the K x n matrix of map weights on their support. Well-conditioned
+    maps use a Cholesky factor of ``G = A A^T``; ill-conditioned ones use the
+    SVD of ``A`` (pseudo-inverse with gelsd's default relative cutoff).
+    """
+    gram = np.asarray((weights @ weights.T).todense(), dtype=float)
+    eigenvalues = np.linalg.eigvalsh(gram)
+    largest = eigenvalues[-1]
+    smallest = eigenvalues[0]
+    if smallest > 0 and largest / smallest < _NORMAL_EQUATIONS_MAX_CONDITION:
+        factor = linalg.cho_factor(gram, lower=True)
+        return lambda projected: linalg.cho_solve(factor, projected)
+    # Rank-deficient or ill-conditioned: minimum-norm least squares via the
+    # SVD of the dense (n x K) maps. The right singular vectors let us map
+    # A y directly: x = V S^-2 V^T (A y), restricted to the kept singular values.
+    dense = weights.T.toarray()
+    _, singular, vt = np.linalg.svd(dense, full_matrices=False)
+    cutoff = np.finfo(float).eps * max(dense.shape) * singular[0]
+    kept = singular > cutoff
+    projector = (vt[kept].T / singular[kept] ** 2) @ vt[kept]
+    return lambda projected: projector @ projected
+
+
+# ---------------------------------------------------------------------------
+# The one-pass engine
+
+
+def _load_mask_flat(mask, shape, affine, bold_name) -> tuple[np.ndarray | None, str | None]:
+    if mask is None:
+        return None, None
+    if isinstance(mask, np.ndarray):
+        mask_array = np.asarray(mask)
+        if mask_array.shape != tuple(shape):
+            raise ValueError(
+                f"The mask array of shape {mask_array.shape} does not match the grid "
+                f"{tuple(shape)} of {bold_name}."
+            )
+        inside = np.isfinite(mask_array) & (mask_array != 0) if mask_array.dtype.kind == "f" else mask_array != 0
+        if not inside.any():
+            raise ValueError("The mask is invalid as it is empty: it masks all data.")
+        return inside, "mask array"
+    mask_img = load_masker_mask(mask)
+    check_strict_affine(
+        mask_img.affine,
+        affine,
+        mask_img.shape,
+        shape,
+        name_a=describe_img(mask),
+        name_b=bold_name,
+    )
+    return np.asarray(mask_img.dataobj).astype(bool), describe_img(mask)
+
+
+def extract_signals(
+    bold,
+    operators,
+    mask=None,
+    chunk_volumes: int | None = None,
+    min_coverage: float = 0.5,
+    *,
+    decompressor=None,
+    max_chunk_bytes: int | None = None,
+    warn_non_finite: bool = True,
+):
+    """Extract region signals for several operators in one pass over a BOLD series.
+
+    Parameters
+    ----------
+    bold : str, os.PathLike, nibabel image or list of them
+        3D or 4D image(s). A ``.nii.gz`` file is decompressed once,
+        sequentially (see :mod:`regionseries.core.reader`).
+    operators : sequence or mapping of operators
+        :class:`LabelsOperator`, :class:`SpheresOperator` or
+        :class:`MapsOperator` instances built on the BOLD grid.
+    mask : nibabel image, path, numpy.ndarray or None, default=None
+        Brain mask on the BOLD grid (any non-zero value is inside). Voxels
+        outside do not enter any region and count as uncovered.
+    chunk_volumes : int or None, default=None
+        Volumes read per chunk (None: about 64 MiB of raw data).
+    min_coverage : float, default=0.5
+        Regions whose coverage is below this fraction get NaN signals and a
+        warning naming them. 0 disables the rule.
+    decompressor : {"zlib", "gzip", "isal"} or callable or None
+        gzip decompressor (see :func:`regionseries.core.reader.open_decompressed`).
+    max_chunk_bytes : int or None
+        Raw-data budget per chunk in bytes when ``chunk_volumes`` is None.
+    warn_non_finite : bool, default=True
+        Warn (once) when non-finite voxel values are replaced by 0.
+
+    Returns
+    -------
+    list or dict of ExtractionResult
+        One result per operator, in the same order (or under the same keys
+        when ``operators`` is a mapping). Signals are float64, T x K.
+
+    Raises
+    ------
+    ValueError
+        If an operator was built for another grid, the mask is empty or on
+        another grid, or the mask leaves an operator without any region.
+
+    Notes
+    -----
+    Non-finite voxel values are replaced by 0 before averaging, as nilearn
+    does; such voxels do not count toward coverage. Voxels whose value never
+    changes over the run (e.g. zeros outside the brain) do not count toward
+    coverage either, unless the series has a single volume.
+    """
+    if not 0.0 <= float(min_coverage) <= 1.0:
+        raise ValueError(f"min_coverage must be between 0 and 1, got {min_coverage}.")
+    keys = None
+    if isinstance(operators, Mapping):
+        keys = list(operators)
+        operator_list = [operators[key] for key in keys]
+    elif isinstance(operators, _Operator):
+        operator_list = [operators]
+    else:
+        operator_list = list(operators)
+    if not operator_list:
+        raise ValueError("extract_signals needs at least one operator.")
+    for op in operator_list:
+        if not isinstance(op, _Operator):
+            raise TypeError(f"Expected extraction operators, got {type(op).__name__}.")
+
+    reader_kwargs = {"decompressor": decompressor}
+    if max_chunk_bytes is not None:
+        reader_kwargs["max_chunk_bytes"] = max_chunk_bytes
+    reader = BoldReader(bold, chunk_volumes, **reader_kwargs)
+    for op in operator_list:
+        check_strict_affine(
+            op.affine,
+            reader.affine,
+            op.shape,
+            reader.spatial_shape,
+            name_a=op.source_name,
+            name_b=reader.description,
+        )
+    mask_3d, mask_name = _load_mask_flat(mask, reader.spatial_shape, reader.affine, reader.description)
+    bound = []
+    for op in operator_list:
+        one = op.bind(mask_3d)
+        if mask_3d is not None and np.all(one.empty):
+            raise ValueError(
+                f"The mask ({mask_name}) does not intersect any region of "
+                f"{op.source_name}: no {op.kind} region has a voxel inside the mask."
+            )
+        bound.append(one)
+
+    signals = _stream(reader, bound, warn_non_finite)
+    coverage_inputs = signals.pop("coverage")
+
+    results = []
+    for op, one, values in zip(operator_list, bound, signals["values"]):
+        coverage = _coverage(one, coverage_inputs)
+        values[:, one.empty] = np.nan
+        below = np.flatnonzero(coverage < min_coverage)
+        below_names = [op.names[k] for k in below]
+        if len(below):
+            values[:, below] = np.nan
+            shown = ", ".join(f"{op.names[k]!r} ({coverage[k]:.2f})" for k in below[:20])
+            if len(below) > 20:
+                shown += f", ... ({len(below)} regions)"
+            warnings.warn(
+                f"{len(below)} region(s) of {op.source_name} have coverage below "
+                f"min_coverage={min_coverage} in {reader.description} and are set to NaN: "
+                f"{shown}.",
+                UserWarning,
+                stacklevel=2,
+            )
+        missing = [op.names[k] for k in np.flatnonzero(one.empty)]
+        results.append(
+            ExtractionResult(
+                signals=values,
+                names=list(op.names),
+                region_ids=list(op.region_ids),
+                coverage=coverage,
+                regions_below_coverage=below_names,
+                missing_regions=missing,
+                kind=op.kind,
+                strategy=op.strategy,
+                n_voxels=one.n_voxels,
+            )
+        )
+    if keys is not None:
+        return dict(zip(keys, results))
+    return results
+
+
+def _stream(reader: BoldReader, bound: list[_Bound], warn_non_finite: bool) -> dict:
+    """The single pass: read chunks, gather voxels, feed every bound operator."""
+    coverage_voxels = np.unique(
+        np.concatenate([one.coverage_weights.indices for one in bound]).astype(np.int64)
+    )
+    sources: dict = {}
+    for one in bound:
+        sources.setdefault(_source_key(one.source), []).append(one)
+    unions = {}
+    for key, members in sources.items():
+        parts = [one.support for one in members]
+        if key is None:
+            parts.append(coverage_voxels)
+        unions[key] = np.unique(np.concatenate(parts).astype(np.int64))
+        for one in members:
+            one.relocate(unions[key])
+    if None not in unions:
+        unions[None] = coverage_voxels
+    raw_union = unions[None]
+    coverage_positions = np.searchsorted(raw_union, coverage_voxels)
+
+    n_volumes = reader.n_volumes
+    values = [np.empty((n_volumes, one.n_regions)) for one in bound]
+    non_finite_any = np.zeros(len(raw_union), dtype=bool)
+    varies = np.zeros(len(raw_union), dtype=bool)
+    first_values = None
+    warned = False
+    for chunk in reader:
+        flat = chunk.voxels_by_volume()
+        blocks = {}
+        raw = np.take(flat, raw_union, axis=0).astype(np.float64, order="C")
+        finite = np.isfinite(raw)
+        if not finite.all():
+            bad = ~finite
+            non_finite_any |= bad.any(axis=1)
+            raw[bad] = 0.0
+            if warn_non_finite and not warned:
+                warnings.warn(
+                    "Non-finite values detected. These values will be replaced with "
+                    f"zeros. ({reader.description})",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                warned = True
+        if first_values is None:
+            first_values = raw[:, 0].copy()
+        varies |= np.any(raw != first_values[:, None], axis=1)
+        blocks[None] = raw
+        for key in sources:
+            if key is None:
+                continue
+            fwhm = sources[key][0].source
+            smoothed = smooth_array(chunk.data, reader.affine, fwhm, ensure_finite=True)
+            smoothed_flat = smoothed.reshape((-1, chunk.n_volumes), order="F")
+            blocks[key] = np.take(smoothed_flat, unions[key], axis=0).astype(np.float64, order="C")
+        for one, out in zip(bound, values):
+            out[chunk.start : chunk.stop] = one.compute(blocks[_source_key(one.source)])
+    valid = ~non_finite_any
+    if n_volumes > 1:
+        valid &= varies
+    valid_voxels = coverage_voxels[valid[coverage_positions]]
+    return {"values": values, "coverage": valid_voxels}
+
+
+def _source_key(source):
+    if source is None:
+        return None
+    if isinstance(source, str):
+        return source
+    return tuple(np.atleast_1d(np.asarray(source, dtype=float)).tolist())
+
+
+def _coverage(one: _Bound, valid_voxels: np.ndarray) -> np.ndarray:
+    """Per-region fraction of atlas voxels (or weight) that is valid and in the mask."""
+    weights = one.coverage_weights
+    valid = np.zeros(weights.shape[1], dtype=bool)
+    valid[valid_voxels] = True
+    covered = np.asarray(weights @ valid.astype(float)).ravel()
+    totals = one.coverage_totals
+    return np.divide(covered, totals, out=np.zeros(len(totals)), where=totals > 0)
