@@ -1,0 +1,718 @@
+"""Pre-fetch TemplateFlow atlases for offline use.
+
+``regionseries-fetch-atlases`` downloads the atlas images that regionseries uses by
+default into a TemplateFlow home (``$TEMPLATEFLOW_HOME``), so that later runs need
+no network: the Docker image runs it at build time into ``/templateflow``, and on an
+HPC cluster whose compute nodes are offline you run it once on a login node (or any
+machine with network) and point ``TEMPLATEFLOW_HOME`` at the folder it filled.
+
+How the TemplateFlow client (templateflow >= 24) stores files, which this module
+follows so that ``templateflow.api.get`` later finds the files without downloading:
+
+* the home is ``$TEMPLATEFLOW_HOME`` (default: the platform's user cache folder,
+  ``~/.cache/templateflow`` on Linux);
+* a fresh home is filled from the *skeleton* zip bundled with the client: every
+  ``.json``/``.tsv`` in it is real, every ``.nii.gz`` is a zero-byte placeholder;
+* ``get`` downloads a placeholder from ``<S3 root>/<path relative to the home>``,
+  with the S3 root ``https://templateflow.s3.amazonaws.com``; a file that exists and
+  is not empty is used as it is.
+
+This module fills a missing home from the same skeleton (never overwriting a file),
+selects atlas images by their TemplateFlow file names, and downloads the ones that
+are still placeholders, writing each one atomically (temporary file, then rename)
+after checking its size and NIfTI header — an interrupted download never leaves a
+truncated file that TemplateFlow would later take for complete.
+
+It does not import ``templateflow``: importing it populates the home named by the
+environment at import time, which is exactly what a command with ``--home`` must
+not do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import http.client
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Where the TemplateFlow client downloads files from (``CacheConfig.s3_root``).
+TEMPLATEFLOW_S3_ROOT = "https://templateflow.s3.amazonaws.com"
+
+#: Output spaces of fMRIPrep that regionseries supports with TemplateFlow atlases.
+DEFAULT_TEMPLATES = ("MNI152NLin2009cAsym", "MNI152NLin6Asym")
+
+#: Schaefer2018 (100-1000 parcels x 7/17 networks), DiFuMo (64-1024 dimensions),
+#: Harvard-Oxford cortical (HOCPA), cortical lateralised (HOCPAL), subcortical (HOSPA).
+DEFAULT_ATLASES = ("Schaefer2018", "DiFuMo", "HOCPA", "HOCPAL", "HOSPA")
+
+#: TemplateFlow resolution indices (``res-01``, ``res-02``); 1 mm and 2 mm in both
+#: default templates.  DiFuMo has no ``res-01`` image, so it is fetched at 2 mm.
+DEFAULT_RESOLUTIONS = (1, 2)
+
+#: Seconds to wait for the server before a download attempt counts as failed.
+DEFAULT_TIMEOUT_S = 30.0
+
+#: Download attempts per file for transient failures (no answer, HTTP 5xx).
+DEFAULT_ATTEMPTS = 3
+
+#: Seconds to wait before the second attempt; doubled for each further one.
+DEFAULT_BACKOFF_S = 2.0
+
+EXIT_OK = 0
+EXIT_FETCH_FAILED = 1
+EXIT_USAGE = 2
+
+_ATLAS_IMAGE = re.compile(
+    r"^tpl-(?P<template>[A-Za-z0-9]+)/tpl-(?P=template)"
+    r"_res-(?P<resolution>[0-9]+)"
+    r"_atlas-(?P<atlas>[A-Za-z0-9]+)"
+    r"(?:_desc-(?P<desc>[A-Za-z0-9]+))?"
+    r"_(?P<suffix>dseg|probseg)\.nii\.gz$"
+)
+
+_CHUNK_BYTES = 1 << 20
+_NIFTI1_HEADER_BYTES = 348
+
+
+class FetchError(RuntimeError):
+    """A selection or download problem, with a message meant for the user."""
+
+
+class SelectionError(FetchError):
+    """The requested templates, atlases, resolutions or descs match no image."""
+
+
+class OfflineError(FetchError):
+    """The TemplateFlow server could not be reached at all."""
+
+
+@dataclass(frozen=True, order=True)
+class AtlasImage:
+    """One atlas image of TemplateFlow, named by its path in a TemplateFlow home.
+
+    Attributes
+    ----------
+    relpath : str
+        POSIX path relative to the TemplateFlow home, also the path on the server.
+    template, atlas, desc, suffix : str
+        The file's entities (``desc`` is ``None`` when the name has none).
+    resolution : int
+        TemplateFlow resolution index (``res-02`` -> 2); an index, not millimetres.
+    """
+
+    relpath: str
+    template: str = field(compare=False)
+    resolution: int = field(compare=False)
+    atlas: str = field(compare=False)
+    desc: str | None = field(compare=False)
+    suffix: str = field(compare=False)
+
+
+@dataclass
+class FetchReport:
+    """What :func:`fetch_atlases` did.
+
+    Attributes
+    ----------
+    home : Path
+        The TemplateFlow home that was filled.
+    selected : list of AtlasImage
+        Every image of the selection.
+    downloaded : list of AtlasImage
+        Images downloaded by this call.
+    already_present : list of AtlasImage
+        Images that were already complete (not placeholders) and were left alone.
+    downloaded_bytes : int
+        Bytes written by this call.
+    """
+
+    home: Path
+    selected: list[AtlasImage]
+    downloaded: list[AtlasImage] = field(default_factory=list)
+    already_present: list[AtlasImage] = field(default_factory=list)
+    downloaded_bytes: int = 0
+
+
+def default_templateflow_home() -> Path:
+    """Return the TemplateFlow home the client itself would use.
+
+    Returns
+    -------
+    Path
+        ``$TEMPLATEFLOW_HOME`` if set, else the platform's user cache folder for
+        ``templateflow`` (``~/.cache/templateflow`` on Linux), as an absolute path.
+    """
+    if os.environ.get("TEMPLATEFLOW_HOME"):
+        return Path(os.environ["TEMPLATEFLOW_HOME"]).absolute()
+    from platformdirs import user_cache_dir  # a dependency of templateflow
+
+    return Path(user_cache_dir("templateflow")).absolute()
+
+
+def bundled_skeleton_zip() -> Path:
+    """Locate the skeleton zip shipped with the installed templateflow client.
+
+    Returns
+    -------
+    Path
+        ``templateflow/conf/templateflow-skel.zip`` inside the installed package
+        (found without importing ``templateflow``).
+
+    Raises
+    ------
+    FetchError
+        If templateflow is not installed or ships no skeleton.
+    """
+    spec = importlib.util.find_spec("templateflow")
+    if spec is None or spec.origin is None:
+        raise FetchError("the templateflow package is not installed; install regionseries with its dependencies")
+    skeleton = Path(spec.origin).parent / "conf" / "templateflow-skel.zip"
+    if not skeleton.is_file():
+        raise FetchError(f"the installed templateflow ships no skeleton at {skeleton}")
+    return skeleton
+
+
+def skeleton_paths(skeleton_zip: Path) -> list[str]:
+    """List the file paths (not folders) in a TemplateFlow skeleton zip.
+
+    Parameters
+    ----------
+    skeleton_zip : Path
+        The skeleton archive.
+
+    Returns
+    -------
+    list of str
+        POSIX paths relative to a TemplateFlow home, sorted.
+    """
+    with zipfile.ZipFile(skeleton_zip) as archive:
+        return sorted(name for name in archive.namelist() if not name.endswith("/"))
+
+
+def populate_skeleton(home: Path, skeleton_zip: Path) -> int:
+    """Add the skeleton's files that ``home`` lacks; never overwrite a file.
+
+    This is what the TemplateFlow client does when it finds an empty home
+    (``_update_skeleton(..., overwrite=False)``), so a home filled here is a
+    normal TemplateFlow home for every other tool (fMRIPrep shares it).
+
+    Parameters
+    ----------
+    home : Path
+        TemplateFlow home; created if missing.
+    skeleton_zip : Path
+        The skeleton archive.
+
+    Returns
+    -------
+    int
+        Number of files added.
+
+    Raises
+    ------
+    FetchError
+        If ``home`` cannot be created or written, or is a DataLad dataset.
+    """
+    if (home / ".datalad").exists():
+        raise FetchError(
+            f"{home} is a DataLad-managed TemplateFlow home; fetch files there with "
+            "`datalad get`, or choose another --home"
+        )
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise FetchError(f"cannot create the TemplateFlow home {home}: {error.strerror}") from error
+    if not os.access(home, os.W_OK):
+        raise FetchError(f"the TemplateFlow home {home} is not writable; choose another --home")
+    added = 0
+    with zipfile.ZipFile(skeleton_zip) as archive:
+        for name in archive.namelist():
+            target = home / name
+            if name.endswith("/") or target.exists():
+                continue
+            archive.extract(name, path=home)
+            added += 1
+    return added
+
+
+def parse_atlas_image(relpath: str) -> AtlasImage | None:
+    """Parse a TemplateFlow volumetric atlas image path.
+
+    Parameters
+    ----------
+    relpath : str
+        POSIX path relative to a TemplateFlow home, e.g.
+        ``tpl-MNI152NLin6Asym/tpl-MNI152NLin6Asym_res-02_atlas-HOSPA_desc-th25_dseg.nii.gz``.
+
+    Returns
+    -------
+    AtlasImage or None
+        ``None`` if the path is not a ``res-``/``atlas-`` ``dseg``/``probseg`` image.
+    """
+    match = _ATLAS_IMAGE.match(relpath)
+    if match is None:
+        return None
+    return AtlasImage(
+        relpath=relpath,
+        template=match["template"],
+        resolution=int(match["resolution"]),
+        atlas=match["atlas"],
+        desc=match["desc"],
+        suffix=match["suffix"],
+    )
+
+
+def select_atlas_images(
+    available_paths: Iterable[str],
+    templates: Sequence[str] = DEFAULT_TEMPLATES,
+    atlases: Sequence[str] = DEFAULT_ATLASES,
+    resolutions: Sequence[int] = DEFAULT_RESOLUTIONS,
+    descs: Sequence[str] | None = None,
+) -> list[AtlasImage]:
+    """Select atlas images by template, atlas, resolution index and ``desc``.
+
+    Parameters
+    ----------
+    available_paths : iterable of str
+        Paths relative to a TemplateFlow home (the skeleton's file list).
+    templates, atlases : sequence of str
+        TemplateFlow template and atlas identifiers (case-sensitive).
+    resolutions : sequence of int
+        TemplateFlow resolution indices; a combination without an image (DiFuMo
+        has no ``res-01``) is not an error as long as the atlas has an image at
+        one of the requested resolutions.
+    descs : sequence of str, optional
+        Keep only these ``desc-`` values (e.g. ``400Parcels7Networks``); all if None.
+
+    Returns
+    -------
+    list of AtlasImage
+        Sorted by path.
+
+    Raises
+    ------
+    SelectionError
+        If a template has no file at all, an atlas has no image in the requested
+        templates and resolutions, or a requested ``desc`` matches nothing.
+    """
+    available_paths = list(available_paths)
+    images = [image for image in map(parse_atlas_image, available_paths) if image is not None]
+    known_templates = sorted({path.split("/", 1)[0].removeprefix("tpl-") for path in available_paths})
+    for template in templates:
+        if template not in known_templates:
+            raise SelectionError(
+                f"TemplateFlow has no template {template!r}; known templates: {', '.join(known_templates)}"
+            )
+    in_templates = [image for image in images if image.template in templates]
+    selected: list[AtlasImage] = []
+    for atlas in atlases:
+        of_atlas = [image for image in in_templates if image.atlas == atlas]
+        if not of_atlas:
+            known = sorted({image.atlas for image in in_templates})
+            raise SelectionError(
+                f"TemplateFlow has no atlas {atlas!r} in {', '.join(templates)}; "
+                f"atlases there: {', '.join(known)}"
+            )
+        at_resolution = [image for image in of_atlas if image.resolution in resolutions]
+        if not at_resolution:
+            known = sorted({image.resolution for image in of_atlas})
+            raise SelectionError(
+                f"atlas {atlas!r} has no image at resolution index "
+                f"{', '.join(map(str, resolutions))} in {', '.join(templates)}; "
+                f"it has resolution index {', '.join(map(str, known))}"
+            )
+        selected.extend(at_resolution)
+    if descs is not None:
+        unmatched = sorted(set(descs) - {image.desc for image in selected})
+        if unmatched:
+            raise SelectionError(
+                f"no selected atlas image has desc {', '.join(map(repr, unmatched))}; "
+                f"descs of the selected atlases: {', '.join(sorted({str(i.desc) for i in selected}))}"
+            )
+        selected = [image for image in selected if image.desc in descs]
+    return sorted(set(selected))
+
+
+def is_complete(path: Path) -> bool:
+    """Tell whether a TemplateFlow file is present and not a zero-byte placeholder."""
+    return path.is_file() and path.stat().st_size > 0
+
+
+def image_url(s3_root: str, image: AtlasImage) -> str:
+    """Build the download URL of an image the way the TemplateFlow client does.
+
+    Parameters
+    ----------
+    s3_root : str
+        Server root, e.g. :data:`TEMPLATEFLOW_S3_ROOT`.
+    image : AtlasImage
+        The image.
+
+    Returns
+    -------
+    str
+        ``<s3_root>/<url-quoted relative path>``.
+    """
+    return f"{s3_root.rstrip('/')}/{urllib.parse.quote(image.relpath)}"
+
+
+def _check_nifti_gz(path: Path, url: str) -> None:
+    """Raise FetchError unless ``path`` starts with a gzip-compressed NIfTI-1 header."""
+    try:
+        with gzip.open(path, "rb") as stream:
+            header = stream.read(_NIFTI1_HEADER_BYTES)
+    except (OSError, EOFError) as error:
+        raise FetchError(f"{url} did not return a gzip file ({error})") from error
+    size_field = int.from_bytes(header[:4], "little") if len(header) >= 4 else 0
+    if len(header) < _NIFTI1_HEADER_BYTES or size_field != _NIFTI1_HEADER_BYTES or header[344:347] != b"n+1":
+        raise FetchError(f"{url} did not return a NIfTI-1 image")
+
+
+def _readable_file_mode() -> int:
+    """Mode a new file would get from open() under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+class _IncompleteBody(Exception):
+    """The connection ended before the whole body arrived (transient)."""
+
+
+def download_file(
+    url: str,
+    destination: Path,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    attempts: int = DEFAULT_ATTEMPTS,
+    backoff_s: float = DEFAULT_BACKOFF_S,
+) -> int:
+    """Download one NIfTI image atomically.
+
+    The body goes to a hidden temporary file next to ``destination`` (TemplateFlow
+    ignores hidden files), is checked (``Content-Length`` when the server sends one,
+    gzip + NIfTI-1 header), then renamed over the placeholder.
+
+    Parameters
+    ----------
+    url : str
+        Where to download from.
+    destination : Path
+        Final path; its folder must exist.
+    timeout_s : float
+        Seconds to wait for the server on each attempt.
+    attempts : int
+        Attempts for transient failures (no answer, HTTP 5xx, short body).
+    backoff_s : float
+        Seconds to wait before the second attempt; doubled for each further one.
+
+    Returns
+    -------
+    int
+        Bytes written.
+
+    Raises
+    ------
+    OfflineError
+        If the server could not be reached in any attempt.
+    FetchError
+        If the server answers with an HTTP error that is not transient (e.g. 404),
+        or keeps sending an incomplete or non-NIfTI body.
+    """
+    last_problem = ""
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(backoff_s * 2 ** (attempt - 1))
+        try:
+            return _download_once(url, destination, timeout_s)
+        except urllib.error.HTTPError as error:
+            if error.code < 500:
+                raise FetchError(f"{url}: the server answered HTTP {error.code} {error.reason}") from error
+            last_problem = f"HTTP {error.code} {error.reason}"
+        except (_IncompleteBody, http.client.HTTPException) as error:
+            last_problem = f"incomplete answer ({error!r})"
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+            reason = getattr(error, "reason", error)
+            last_problem = f"no answer ({reason})"
+            if attempt == attempts - 1:
+                raise OfflineError(f"cannot reach {url}: {last_problem}") from error
+    raise FetchError(f"{url}: failed after {attempts} attempts, last: {last_problem}")
+
+
+def _download_once(url: str, destination: Path, timeout_s: float) -> int:
+    handle = tempfile.NamedTemporaryFile(
+        dir=destination.parent, prefix=f".{destination.name}.", suffix=".part", delete=False
+    )
+    part = Path(handle.name)
+    try:
+        with handle, urllib.request.urlopen(url, timeout=timeout_s) as response:
+            expected = response.headers.get("Content-Length")
+            written = 0
+            while chunk := response.read(_CHUNK_BYTES):
+                handle.write(chunk)
+                written += len(chunk)
+        if expected is not None and written != int(expected):
+            raise _IncompleteBody(f"received {written} of {expected} bytes")
+        _check_nifti_gz(part, url)
+        os.chmod(part, _readable_file_mode())
+        os.replace(part, destination)
+        return written
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def fetch_atlases(
+    home: Path,
+    templates: Sequence[str] = DEFAULT_TEMPLATES,
+    atlases: Sequence[str] = DEFAULT_ATLASES,
+    resolutions: Sequence[int] = DEFAULT_RESOLUTIONS,
+    descs: Sequence[str] | None = None,
+    *,
+    s3_root: str = TEMPLATEFLOW_S3_ROOT,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    attempts: int = DEFAULT_ATTEMPTS,
+    backoff_s: float = DEFAULT_BACKOFF_S,
+    skeleton_zip: Path | None = None,
+    log=None,
+) -> FetchReport:
+    """Fill ``home`` with the selected atlas images.
+
+    Parameters
+    ----------
+    home : Path
+        TemplateFlow home to fill (created and completed from the skeleton if needed).
+    templates, atlases, resolutions, descs
+        The selection, see :func:`select_atlas_images`.
+    s3_root : str
+        Server to download from.
+    timeout_s, attempts, backoff_s
+        See :func:`download_file`.
+    skeleton_zip : Path, optional
+        Skeleton archive; default: the one bundled with templateflow.
+    log : callable, optional
+        Called with one line of progress text per file.
+
+    Returns
+    -------
+    FetchReport
+
+    Raises
+    ------
+    OfflineError
+        At the first file whose server cannot be reached (the rest would fail too).
+    SelectionError
+        If the selection matches no image (before anything is written).
+    FetchError
+        For an unwritable home, or after all files were tried when some could not
+        be downloaded (their URLs are in the message).
+    """
+    log = log or (lambda line: None)
+    skeleton_zip = skeleton_zip or bundled_skeleton_zip()
+    selected = select_atlas_images(skeleton_paths(skeleton_zip), templates, atlases, resolutions, descs)
+    populate_skeleton(home, skeleton_zip)
+    report = FetchReport(home=home, selected=selected)
+    failures: list[str] = []
+    for number, image in enumerate(selected, start=1):
+        destination = home / image.relpath
+        if is_complete(destination):
+            report.already_present.append(image)
+            continue
+        url = image_url(s3_root, image)
+        log(f"[{number}/{len(selected)}] {image.relpath}")
+        try:
+            report.downloaded_bytes += download_file(
+                url, destination, timeout_s=timeout_s, attempts=attempts, backoff_s=backoff_s
+            )
+        except OfflineError:
+            raise
+        except FetchError as error:
+            failures.append(str(error))
+            continue
+        report.downloaded.append(image)
+    if failures:
+        raise FetchError(f"{len(failures)} of {len(selected)} atlas images could not be fetched:\n  " + "\n  ".join(failures))
+    return report
+
+
+def _offline_advice(home: Path) -> str:
+    return (
+        "This machine cannot reach the TemplateFlow server. Run the same command with "
+        f"--home {home} on a machine with network access, copy that folder here, and "
+        "set TEMPLATEFLOW_HOME to it (see docs/hpc.md)."
+    )
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the ``regionseries-fetch-atlases`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="regionseries-fetch-atlases",
+        description=(
+            "Download TemplateFlow atlas images into a TemplateFlow home so that "
+            "regionseries runs without network (Docker build, offline HPC nodes)."
+        ),
+        epilog=(
+            "Exit status: 0 all selected images are present; 1 a download failed "
+            "(offline, or the server lacks a file); 2 usage error or bad selection."
+        ),
+    )
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="TemplateFlow home to fill (default: $TEMPLATEFLOW_HOME, else TemplateFlow's user cache folder)",
+    )
+    parser.add_argument(
+        "--template",
+        nargs="+",
+        default=list(DEFAULT_TEMPLATES),
+        metavar="TEMPLATE",
+        help=f"TemplateFlow templates (default: {' '.join(DEFAULT_TEMPLATES)})",
+    )
+    parser.add_argument(
+        "--atlas",
+        nargs="+",
+        default=list(DEFAULT_ATLASES),
+        metavar="ATLAS",
+        help=f"TemplateFlow atlases (default: {' '.join(DEFAULT_ATLASES)})",
+    )
+    parser.add_argument(
+        "--resolution",
+        nargs="+",
+        type=int,
+        default=list(DEFAULT_RESOLUTIONS),
+        metavar="INDEX",
+        help=(
+            "TemplateFlow resolution indices, not mm: res-02 is 2 mm in both MNI templates, "
+            "MNI152NLin6Asym res-03 is 0.5 mm (default: 1 2)"
+        ),
+    )
+    parser.add_argument(
+        "--desc",
+        nargs="+",
+        default=None,
+        metavar="DESC",
+        help="keep only these desc- values, e.g. 400Parcels7Networks 64dimensions th25 (default: all)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the selected images and whether each is present; change and download nothing",
+    )
+    parser.add_argument(
+        "--s3-root",
+        default=TEMPLATEFLOW_S3_ROOT,
+        metavar="URL",
+        help=f"TemplateFlow server or mirror with the same layout (default: {TEMPLATEFLOW_S3_ROOT})",
+    )
+    parser.add_argument(
+        "--attempts",
+        type=_positive_int,
+        default=DEFAULT_ATTEMPTS,
+        metavar="N",
+        help=f"download attempts per file when the server does not answer (default: {DEFAULT_ATTEMPTS})",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"seconds to wait for the server per attempt (default: {DEFAULT_TIMEOUT_S:g})",
+    )
+    return parser
+
+
+def _dry_run(home: Path, selected: list[AtlasImage], out) -> None:
+    missing = 0
+    for image in selected:
+        present = is_complete(home / image.relpath)
+        missing += not present
+        print(f"{'present' if present else 'missing'}  {image.relpath}", file=out)
+    print(
+        f"{len(selected)} atlas images selected in {home}: "
+        f"{len(selected) - missing} present, {missing} to download",
+        file=out,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``regionseries-fetch-atlases``.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        Exit status (0 done, 1 a download failed, 2 usage error / bad selection).
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    home = (args.home or default_templateflow_home()).absolute()
+    try:
+        skeleton_zip = bundled_skeleton_zip()
+        if args.dry_run:
+            selected = select_atlas_images(
+                skeleton_paths(skeleton_zip), args.template, args.atlas, args.resolution, args.desc
+            )
+            _dry_run(home, selected, sys.stdout)
+            return EXIT_OK
+        report = fetch_atlases(
+            home,
+            args.template,
+            args.atlas,
+            args.resolution,
+            args.desc,
+            s3_root=args.s3_root,
+            timeout_s=args.timeout,
+            attempts=args.attempts,
+            skeleton_zip=skeleton_zip,
+            log=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    except OfflineError as error:
+        print(f"regionseries-fetch-atlases: error: {error}\n{_offline_advice(home)}", file=sys.stderr)
+        return EXIT_FETCH_FAILED
+    except SelectionError as error:
+        parser.print_usage(sys.stderr)
+        print(f"regionseries-fetch-atlases: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except FetchError as error:
+        print(f"regionseries-fetch-atlases: error: {error}", file=sys.stderr)
+        return EXIT_FETCH_FAILED
+    print(
+        f"{len(report.selected)} atlas images ready in {home} "
+        f"({len(report.downloaded)} downloaded, {report.downloaded_bytes / 1e6:.1f} MB; "
+        f"{len(report.already_present)} already present)"
+    )
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
