@@ -552,12 +552,15 @@ class LabelsOperator(_Operator):
         membership = self._membership(mask_flat)
         counts = np.asarray(membership.sum(axis=1)).ravel()
         if self.strategy in _LINEAR_STRATEGIES:
+            post = None
             if self.strategy == "mean":
-                scale = np.divide(1.0, counts, out=np.zeros_like(counts), where=counts > 0)
-                weights = sparse.diags(scale) @ membership
-            else:
-                weights = membership
-            bound = self._bind_linear_with_smoothing(_BoundLinear(weights))
+                # Sum in float64, then divide by the count, as scipy.ndimage.mean.
+                divisor = np.where(counts > 0, counts, 1.0)[:, None]
+
+                def post(projected, divisor=divisor):
+                    return projected / divisor
+
+            bound = self._bind_linear_with_smoothing(_BoundLinear(membership, post))
         else:
             membership.sort_indices()
             groups = [
@@ -995,9 +998,11 @@ def extract_signals(
 
     Parameters
     ----------
-    bold : str, os.PathLike, nibabel image or list of them
+    bold : str, os.PathLike, nibabel image, list of them, or BoldReader
         3D or 4D image(s). A ``.nii.gz`` file is decompressed once,
-        sequentially (see :mod:`regionseries.core.reader`).
+        sequentially (see :mod:`regionseries.core.reader`). A
+        :class:`~regionseries.core.reader.BoldReader` is used as it is (its
+        chunking wins over ``chunk_volumes``).
     operators : sequence or mapping of operators
         :class:`LabelsOperator`, :class:`SpheresOperator` or
         :class:`MapsOperator` instances built on the BOLD grid.
@@ -1054,7 +1059,10 @@ def extract_signals(
     reader_kwargs = {"decompressor": decompressor}
     if max_chunk_bytes is not None:
         reader_kwargs["max_chunk_bytes"] = max_chunk_bytes
-    reader = BoldReader(bold, chunk_volumes, **reader_kwargs)
+    if isinstance(bold, BoldReader):
+        reader = bold
+    else:
+        reader = BoldReader(bold, chunk_volumes, **reader_kwargs)
     for op in operator_list:
         check_strict_affine(
             op.affine,
