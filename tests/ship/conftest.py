@@ -116,3 +116,26 @@ def closed_port_url():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+def fenced_blocks(markdown: str, languages=("bash", "sh")) -> list[str]:
+    """Bodies of the fenced code blocks of a Markdown text in the given languages."""
+    blocks, body, language = [], None, None
+    for line in markdown.splitlines():
+        fence = line.strip()
+        if body is None and fence.startswith("```"):
+            language, body = fence[3:].strip(), []
+        elif body is not None and fence == "```":
+            if language in languages:
+                blocks.append("\n".join(body) + "\n")
+            body = None
+        elif body is not None:
+            body.append(line)
+    assert body is None, "unclosed code fence"
+    return blocks
+
+
+@pytest.fixture(scope="session")
+def shell_blocks():
+    """``shell_blocks(path)`` -> the bash blocks of a Markdown file."""
+    return lambda path: fenced_blocks(path.read_text())

@@ -1,0 +1,228 @@
+"""Static checks of the Dockerfile (no Docker engine or registry is available here).
+
+hadolint lints it; dockerfile-parse reads it so the properties the image must have
+(pinned base, exec-form absolute ENTRYPOINT, TEMPLATEFLOW_HOME outside any home,
+capped BLAS threads, the documented install command, pre-fetched atlases) are
+asserted one by one.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import shlex
+import subprocess
+import sysconfig
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import pytest
+from dockerfile_parse import DockerfileParser
+from packaging.specifiers import SpecifierSet
+
+import regionseries
+from regionseries.atlases import fetch
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+
+#: The one install command shared by the Dockerfile, README.md and docs/containers.md.
+INSTALL_COMMAND = "python -m pip install --no-cache-dir ."
+
+
+@dataclass
+class Stage:
+    """One build stage: its parent, name, own instructions and effective ENV."""
+
+    parent: str
+    name: str | None
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def read_stages(path: Path = DOCKERFILE) -> list[Stage]:
+    """Split the Dockerfile into stages; ENV is inherited from a parent stage."""
+    stages: list[Stage] = []
+    for item in DockerfileParser(str(path), cache_content=True).structure:
+        instruction, value = item["instruction"], item["value"]
+        if instruction == "FROM":
+            parts = value.split()
+            name = parts[2] if len(parts) == 3 and parts[1].upper() == "AS" else None
+            parent_env = next((dict(s.env) for s in stages if s.name == parts[0]), {})
+            stages.append(Stage(parent=parts[0], name=name, env=parent_env))
+        elif instruction != "COMMENT":
+            stages[-1].instructions.append((instruction, value))
+            if instruction == "ENV":
+                stages[-1].env.update(token.split("=", 1) for token in shlex.split(value))
+    return stages
+
+
+STAGES = read_stages()
+FINAL = STAGES[-1]
+
+
+def run_commands(stage: Stage) -> list[str]:
+    """The shell commands of a stage's RUN instructions, split at ``&&``."""
+    commands = []
+    for instruction, value in stage.instructions:
+        if instruction == "RUN":
+            commands += [" ".join(part.split()) for part in value.split("&&")]
+    return commands
+
+
+def hadolint_executable() -> str:
+    candidate = Path(sysconfig.get_path("scripts")) / "hadolint"
+    assert candidate.is_file(), "hadolint is missing: install the test extras (pip install -e '.[test]')"
+    return str(candidate)
+
+
+def test_hadolint_finds_nothing():
+    completed = subprocess.run(
+        [hadolint_executable(), "--failure-threshold", "style", "--no-color",
+         "--require-label", "org.opencontainers.image.version:text",
+         "--require-label", "org.opencontainers.image.revision:text",
+         str(DOCKERFILE)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert completed.stdout.strip() == ""
+
+
+def test_base_image_is_pinned_by_digest_and_later_stages_build_on_it():
+    base = STAGES[0].parent
+    assert re.fullmatch(r"[a-z0-9./-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}", base), base
+    stage_names = [stage.name for stage in STAGES]
+    for number, stage in enumerate(STAGES[1:], start=1):
+        assert stage.parent in stage_names[:number], f"stage {number} starts from unpinned {stage.parent}"
+
+
+def test_base_python_satisfies_requires_python():
+    requires = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    python_version = re.match(r"python:(\d+\.\d+(?:\.\d+)?)-", STAGES[0].parent).group(1)
+    assert python_version in SpecifierSet(requires)
+
+
+def test_entrypoint_is_exec_form_absolute_and_the_console_script():
+    entrypoints = [value for instruction, value in FINAL.instructions if instruction == "ENTRYPOINT"]
+    assert len(entrypoints) == 1
+    import json
+
+    command = json.loads(entrypoints[0])  # exec form is a JSON array; shell form is not JSON
+    assert isinstance(command, list) and len(command) == 1
+    executable = PurePosixPath(command[0])
+    assert executable.is_absolute()
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert executable.name in scripts and executable.parent == PurePosixPath("/usr/local/bin")
+
+
+def test_templateflow_home_is_set_outside_any_home_folder():
+    home = FINAL.env["TEMPLATEFLOW_HOME"]
+    assert PurePosixPath(home).is_absolute()
+    assert not home.startswith(("/home", "/root", "~")) and "$" not in home
+    assert "HOME" not in FINAL.env, "HOME must stay whatever Docker/Apptainer set"
+
+
+def test_atlases_are_fetched_by_the_repo_script_into_templateflow_home():
+    home = FINAL.env["TEMPLATEFLOW_HOME"]
+    atlas_stage = next(stage for stage in STAGES if stage.name == "atlases")
+    copies = [shlex.split(value) for instruction, value in atlas_stage.instructions if instruction == "COPY"]
+    assert ["src/regionseries/atlases/fetch.py", "/opt/regionseries-fetch-atlases.py"] in copies
+    fetch_runs = [c for c in run_commands(atlas_stage) if c.startswith("python /opt/regionseries-fetch-atlases.py")]
+    assert len(fetch_runs) == 1
+    arguments = fetch.build_parser().parse_args(shlex.split(fetch_runs[0])[2:])
+    assert arguments.home == Path(home)
+    assert (arguments.template, arguments.atlas, arguments.resolution, arguments.desc) == (
+        list(fetch.DEFAULT_TEMPLATES), list(fetch.DEFAULT_ATLASES), list(fetch.DEFAULT_RESOLUTIONS), None
+    )
+    assert f"chmod -R a+rX {home}" in run_commands(atlas_stage), "atlases must be world-readable"
+    final_copies = [shlex.split(value) for instruction, value in FINAL.instructions if instruction == "COPY"]
+    assert ["--from=atlases", home, home] in final_copies
+
+
+def test_atlas_stage_installs_the_templateflow_the_package_allows():
+    atlas_stage = next(stage for stage in STAGES if stage.name == "atlases")
+    installs = [c for c in run_commands(atlas_stage) if c.startswith("python -m pip install")]
+    pinned = re.search(r'"templateflow==([0-9.]+)"', installs[0]).group(1)
+    dependencies = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    templateflow_spec = next(d for d in dependencies if d.startswith("templateflow"))
+    assert pinned in SpecifierSet(templateflow_spec.removeprefix("templateflow"))
+
+
+def test_blas_threads_are_capped_and_caches_do_not_need_home():
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        assert FINAL.env[variable] == "1", variable
+    assert FINAL.env["MPLCONFIGDIR"].startswith("/tmp/")
+    assert FINAL.env["XDG_CACHE_HOME"].startswith("/tmp/")
+    assert FINAL.env["PYTHONNOUSERSITE"] == "1"
+    assert FINAL.env["PYTHONDONTWRITEBYTECODE"] == "1"  # inherited from the base stage
+
+
+def test_install_step_is_the_documented_command(shell_blocks):
+    assert INSTALL_COMMAND in run_commands(FINAL)
+    for document in ("README.md", "docs/containers.md", "docs/hpc.md"):
+        lines = [line.strip() for block in shell_blocks(REPO_ROOT / document) for line in block.splitlines()]
+        assert INSTALL_COMMAND in lines, f"{document} does not show `{INSTALL_COMMAND}` in a bash block"
+
+
+def test_labels_carry_the_package_version():
+    arguments = [value for instruction, value in FINAL.instructions if instruction == "ARG"]
+    assert f"VERSION={regionseries.__version__}" in arguments
+    labels = DockerfileParser(str(DOCKERFILE), cache_content=True).labels
+    assert labels["org.opencontainers.image.version"] == regionseries.__version__
+    assert labels["org.opencontainers.image.licenses"] == "Apache-2.0"
+
+
+def _dockerignore_excludes(relpath: str) -> bool:
+    """Docker's rule: the last matching pattern wins; a pattern also covers what is below it."""
+    excluded = False
+    for raw in (REPO_ROOT / ".dockerignore").read_text().splitlines():
+        pattern = raw.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!").rstrip("/")
+        parts = PurePosixPath(relpath).parts
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        if pattern.startswith("**/"):  # any depth: compare with each path component
+            matched = any(fnmatch.fnmatchcase(part, pattern[3:]) for part in parts)
+        else:
+            matched = any(fnmatch.fnmatchcase(prefix, pattern) for prefix in prefixes)
+        if matched:
+            excluded = not negate
+    return excluded
+
+
+def test_build_context_holds_every_copied_file():
+    sources = []
+    for stage in STAGES:
+        for instruction, value in stage.instructions:
+            if instruction == "COPY" and not value.startswith("--from"):
+                sources += shlex.split(value)[:-1]
+    assert sources
+    for source in sources:
+        path = REPO_ROOT / source
+        assert path.exists(), source
+        files = [p for p in path.rglob("*.py")] if path.is_dir() else [path]
+        for file in files:
+            relpath = file.relative_to(REPO_ROOT).as_posix()
+            if "__pycache__" not in relpath:
+                assert not _dockerignore_excludes(relpath), f".dockerignore drops {relpath}"
+    for unwanted in (".venv/bin/python", ".git/HEAD", "tests/conftest.py", "src/regionseries/__pycache__/x.pyc"):
+        assert _dockerignore_excludes(unwanted), unwanted
+
+
+def test_package_data_is_inside_the_copied_tree():
+    """Every package-data glob lives under src/, which the image copies."""
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert config["packages"]["find"]["where"] == ["src"]
+    readme = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["readme"]
+    copied = [shlex.split(v)[:-1] for s in STAGES for i, v in s.instructions if i == "COPY" and not v.startswith("--")]
+    copied = {source.rstrip("/") for sources in copied for source in sources}
+    assert {"src", "pyproject.toml", readme} <= copied
+
+
+@pytest.mark.parametrize("document", ["docs/containers.md", "docs/hpc.md"])
+def test_docs_use_the_image_templateflow_home(document):
+    text = (REPO_ROOT / document).read_text()
+    assert FINAL.env["TEMPLATEFLOW_HOME"] in text
