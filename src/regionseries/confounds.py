@@ -1,0 +1,41 @@
+"""fMRIPrep confounds with nilearn's API (``nilearn.interfaces.fmriprep``).
+
+Scripts written for nilearn port by changing the import::
+
+    from regionseries.confounds import load_confounds, load_confounds_strategy
+
+The same module exposes regionseries' own layer: :func:`read_confounds`,
+:func:`find_confounds_file`, :class:`DenoiseStrategy`, :func:`get_strategy`,
+:func:`plan_denoising` and the exceptions :class:`ConfoundsError` and
+:class:`RunExcluded`. See :mod:`regionseries.core.confounds`.
+"""
+
+from .core.confounds import (
+    PRESET_NAMES,
+    ConfoundsError,
+    ConfoundsTable,
+    DenoiseStrategy,
+    DenoisingPlan,
+    RunExcluded,
+    find_confounds_file,
+    get_strategy,
+    load_confounds,
+    load_confounds_strategy,
+    plan_denoising,
+    read_confounds,
+)
+
+__all__ = [
+    "PRESET_NAMES",
+    "ConfoundsError",
+    "ConfoundsTable",
+    "DenoiseStrategy",
+    "DenoisingPlan",
+    "RunExcluded",
+    "find_confounds_file",
+    "get_strategy",
+    "load_confounds",
+    "load_confounds_strategy",
+    "plan_denoising",
+    "read_confounds",
+]
