@@ -255,6 +255,7 @@ def test_nyquist_adjustments_match(oracle, helpers, cutoffs):
     assert our_warnings  # every case here warns
 
 
+@pytest.mark.filterwarnings("ignore:The frequency specified")
 def test_nyquist_warning_texts():
     signals = np.random.default_rng(6).standard_normal((60, 3))
     with pytest.warns(UserWarning, match="too high to be handled by a digital filter"):

@@ -23,6 +23,7 @@ Frequencies are in Hz, repetition times in seconds.
 from __future__ import annotations
 
 import csv
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,16 @@ _BUTTERWORTH_OPTIONS = ("order", "padtype", "padlen")
 # faster than one call on a very wide matrix (better cache use).
 _FILTER_BLOCK_COLUMNS = 4096
 _SCALAR_TYPES_TEXT = "float | numpy.floating | int | numpy.integer | None"
+
+
+def _warn(message, category=UserWarning):
+    """Warn with the location of the first caller outside this module."""
+    level = 1
+    frame = sys._getframe(0)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 # ---------------------------------------------------------------------------
@@ -127,11 +138,9 @@ def _effective_filter(filter, low_pass, high_pass, t_r):
         raise ValueError(f"Filter method {filter} not implemented.")
     if filter is False:
         if low_pass is not None or high_pass is not None:
-            warnings.warn(
+            _warn(
                 "No filter type selected but cutoff frequency provided."
                 "Will not perform filtering.",
-                UserWarning,
-                stacklevel=3,
             )
         return None
     if filter == "cosine":
@@ -158,23 +167,19 @@ def _adjust_cutoff(btype, frequency, nyquist):
     """Pull a cutoff inside (0, Nyquist) as nilearn does, with its warnings."""
     if frequency >= nyquist:
         adjusted = nyquist - nyquist * 10 * _EPS32
-        warnings.warn(
+        _warn(
             f"The frequency specified for the {btype} pass filter is "
             "too high to be handled by a digital filter "
             "(superior to Nyquist frequency). "
             f"It has been lowered to {adjusted} (Nyquist frequency).",
-            UserWarning,
-            stacklevel=4,
         )
         return adjusted
     if frequency < 0.0:
         adjusted = nyquist * _EPS32
-        warnings.warn(
+        _warn(
             f"The frequency specified for the {btype} pass filter is too "
             "low to be handled by a digital filter (must be non-negative). "
             f"It has been set to eps: {adjusted}.",
-            UserWarning,
-            stacklevel=4,
         )
         return adjusted
     if frequency == 0.0:
@@ -222,12 +227,10 @@ def _butterworth_sos(sampling_rate, low_pass, high_pass, order):
     if len(cutoffs) == 2:
         btype = "band"
         if cutoffs[0] == cutoffs[1]:
-            warnings.warn(
+            _warn(
                 "Signals are returned unfiltered because band-pass critical "
                 "frequencies are equal. Please check that inputs for "
                 "sampling_rate, low_pass, and high_pass are valid.",
-                UserWarning,
-                stacklevel=3,
             )
             return None
         critical = cutoffs
@@ -362,12 +365,11 @@ def _read_confounds(confounds, n_time):
 
     if confounds is None:
         return None
-    allowed = (list, tuple, str, Path, np.ndarray, pd.DataFrame)
-    if not isinstance(confounds, allowed):
+    if not isinstance(confounds, (list, tuple, str, Path, np.ndarray, pd.DataFrame)):
         raise TypeError(
-            "'confounds' must be of type(s): '"
-            + ", ".join(str(kind) for kind in allowed)
-            + f"'.\nGot: '{confounds.__class__.__name__}'"
+            "'confounds' must be of type(s): 'list, tuple, str, pathlib.Path, "
+            "numpy.ndarray, pandas.DataFrame'.\n"
+            f"Got: '{confounds.__class__.__name__}'"
         )
     pieces = confounds if isinstance(confounds, (list, tuple)) else [confounds]
     matrices = [_confound_piece(piece, n_time) for piece in pieces]
@@ -426,9 +428,9 @@ def _sample_masks(sample_mask, run_lengths):
             "'<class 'list'>, <class 'tuple'>, <class 'numpy.ndarray'>'.\n"
             f"Got: '{sample_mask.__class__.__name__}'"
         )
-    single_mask = isinstance(sample_mask, np.ndarray) or (
-        len(sample_mask) > 0 and all(_is_scalar_entry(entry) for entry in sample_mask)
-    )
+    single_mask = isinstance(sample_mask, np.ndarray) or all(
+        _is_scalar_entry(entry) for entry in sample_mask
+    )  # an empty list is one empty mask
     masks = [_mask_as_array(sample_mask)] if single_mask else [
         _mask_as_array(mask) for mask in sample_mask
     ]
@@ -495,10 +497,8 @@ def _remove_trend_inplace(x, kind="linear"):
 
 
 def _warn_single_timepoint(what):
-    warnings.warn(
+    _warn(
         f"{what} of 3D signal has been requested but would lead to zero values. Skipping.",
-        UserWarning,
-        stacklevel=4,
     )
 
 
@@ -589,12 +589,10 @@ def _percent_signal_change(x, original_mean):
     with np.errstate(divide="ignore", invalid="ignore"):
         x = (x - mean) / np.abs(mean) * 100
     if np.any(is_zero_mean):
-        warnings.warn(
+        _warn(
             "psc standardization strategy is meaningless "
             "for features that have a mean of 0. "
             "These time series are set to 0.",
-            UserWarning,
-            stacklevel=4,
         )
         x[:, is_zero_mean] = 0
     return x
@@ -639,21 +637,17 @@ def _drift_already_in_confounds(drift, confounds):
 def _add_cosine_drift(confounds, n_time, high_pass, t_r):
     drift = _cosine_regressors(n_time, high_pass, t_r)
     if drift.shape[1] == 0:
-        warnings.warn(
+        _warn(
             "Cosine filter was not created. The time series might be too "
             "short or the high pass filter is not suitable for the data.",
-            UserWarning,
-            stacklevel=4,
         )
         return confounds
     if confounds is None:
         return drift
     if _drift_already_in_confounds(drift, confounds):
-        warnings.warn(
+        _warn(
             "Cosine filter(s) exist in user supplied confounds."
             "Use user supplied regressors only.",
-            UserWarning,
-            stacklevel=4,
         )
         return confounds
     return np.hstack((confounds, drift))
@@ -838,7 +832,7 @@ def clean(
     _check_bool(extrapolate, "extrapolate")
     butterworth_options = _butterworth_options(kwargs)
     if confounds is not None and not detrend and not standardize_confounds:
-        warnings.warn(
+        _warn(
             "When confounds are provided, one must perform detrend "
             "and/or standardize confounds. "
             f"You provided detrend={detrend}, "
@@ -846,13 +840,11 @@ def clean(
             "If confounds were not standardized or demeaned "
             "before passing to signal.clean signal "
             "will not be correctly cleaned. ",
-            UserWarning,
-            stacklevel=2,
         )
     effective_filter = _effective_filter(filter, low_pass, high_pass, t_r)
     if effective_filter == "cosine" and low_pass is not None:
-        warnings.warn(
-            "low_pass is not implemented for filter='cosine'", UserWarning, stacklevel=2
+        _warn(
+            "low_pass is not implemented for filter='cosine'"
         )
     sos = None
     if effective_filter == "butterworth":
@@ -891,6 +883,7 @@ def clean(
         for i, (label, rows) in enumerate(zip(run_labels, run_rows)):
             run_confounds = None if confound_matrix is None else confound_matrix[rows]
             keep = None if masks is None else masks[i]
+            label = label.item() if isinstance(label, np.generic) else label
             blocks.append(_clean_run(x[rows], run_confounds, keep, plan, f" of run {label!r}"))
         cleaned = np.vstack(blocks)
     return cleaned.astype(output_dtype, copy=False)
@@ -1075,13 +1068,11 @@ def cosine_drift(high_pass, frame_times):
     if n_frames > 1:
         dt = (frame_times[-1] - frame_times[0]) / (n_frames - 1)
         if high_pass * dt >= 0.5:
-            warnings.warn(
+            _warn(
                 "High-pass filter will span all accessible frequencies "
                 "and saturate the design matrix. "
                 "You may want to reduce the high_pass value."
                 f"The provided value is {high_pass} Hz",
-                UserWarning,
-                stacklevel=2,
             )
         order = int(np.minimum(n_frames - 1, int(np.floor(2 * n_frames * high_pass * dt))))
     drift = np.zeros((n_frames, order + 1))
