@@ -70,6 +70,7 @@ BIDSIGNORE_LINES: tuple[str, ...] = (
 )
 
 _LABEL_RE = re.compile(r"^[0-9a-zA-Z]+$")
+_KEEP = object()
 
 
 def bids_label(text: str) -> str:
@@ -173,8 +174,12 @@ class BIDSName:
         return Path(*parts, self.filename)
 
     def replace(self, suffix: str | None = None, extension: str | None = None,
-                datatype: str | None | type(...) = ..., **entities: Any) -> "BIDSName":
-        """A copy with some entities changed (``None`` removes an entity)."""
+                datatype: Any = _KEEP, **entities: Any) -> "BIDSName":
+        """A copy with some entities changed (``None`` removes an entity).
+
+        ``datatype`` is kept unless given (``None`` for files outside
+        subject folders).
+        """
         current = self.entity_dict
         for key, value in entities.items():
             if value is None:
@@ -185,7 +190,7 @@ class BIDSName:
             tuple(current.items()),
             suffix if suffix is not None else self.suffix,
             extension if extension is not None else self.extension,
-            self.datatype if datatype is ... else datatype,
+            self.datatype if datatype is _KEEP else datatype,
         )
 
 

@@ -1,0 +1,80 @@
+"""User atlas files (``--atlas-file NAME=IMAGE[:LABELS_TSV]``).
+
+A 3D image is a labels atlas (integer labels, 0 = background); a 4D image is a
+set of probabilistic maps (one map per volume). The optional label table
+(TSV, or CSV by extension) names the regions; it is matched to the image by
+label value (labels) or by row order (maps), and every mismatch is reported.
+The image is assumed to be in the space of the BOLD runs it is used with; it
+is resampled to each BOLD grid.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .base import (
+    Atlas,
+    AtlasError,
+    labels_atlas_from_image,
+    load_atlas_image,
+    maps_atlas_from_image,
+    read_label_table,
+)
+
+_TABLE_EXTENSIONS = (".tsv", ".csv", ".txt")
+
+
+@dataclass(frozen=True)
+class FileRequest:
+    """A parsed ``--atlas-file NAME=IMAGE[:LABELS_TSV]``."""
+
+    spec: str
+    label: str
+    image: Path
+    table: Path | None
+
+    @classmethod
+    def parse(cls, spec: str) -> "FileRequest":
+        """Parse the specification (the table is recognised by its extension).
+
+        Raises
+        ------
+        AtlasError
+            Missing ``NAME=``, a name with other characters than letters and
+            digits, or missing files.
+        """
+        if "=" not in spec:
+            raise AtlasError(
+                f"--atlas-file {spec}: expected NAME=IMAGE[:LABELS_TSV], e.g. MyAtlas=/data/atlas.nii.gz:/data/atlas.tsv"
+            )
+        label, rest = spec.split("=", 1)
+        if not re.match(r"^[0-9a-zA-Z]+$", label):
+            raise AtlasError(f"--atlas-file {spec}: NAME {label!r} must hold only letters and digits (it becomes atlas-{label})")
+        image_text, table_text = rest, None
+        if ":" in rest:
+            head, tail = rest.rsplit(":", 1)
+            if tail.lower().endswith(_TABLE_EXTENSIONS):
+                image_text, table_text = head, tail
+        image = Path(image_text).expanduser()
+        if not image.is_file():
+            raise AtlasError(f"--atlas-file {spec}: image not found: {image}")
+        table = Path(table_text).expanduser() if table_text else None
+        if table is not None and not table.is_file():
+            raise AtlasError(f"--atlas-file {spec}: label table not found: {table}")
+        return cls(spec, label, image.resolve(), table.resolve() if table else None)
+
+
+def resolve_file_atlas(request: FileRequest) -> Atlas:
+    """Load a user's atlas file, decide its kind and check its label table."""
+    img = load_atlas_image(request.image, f"atlas {request.label}")
+    table = read_label_table(request.table) if request.table is not None else None
+    source = {"Origin": "file", "File": str(request.image),
+              "LabelTable": str(request.table) if request.table else None}
+    shape = img.shape
+    if len(shape) == 4 and shape[3] > 1:
+        return maps_atlas_from_image(request.label, request.spec, request.image, table, None, source)
+    if len(shape) in (3, 4):
+        return labels_atlas_from_image(request.label, request.spec, request.image, table, None, source)
+    raise AtlasError(f"atlas {request.label}: {request.image} has shape {shape}; expected a 3D labels or 4D maps image")

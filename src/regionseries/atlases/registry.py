@@ -1,0 +1,219 @@
+"""Turn the command line's atlas options into :class:`~regionseries.atlases.base.Atlas` objects.
+
+:class:`AtlasRegistry` parses every ``--atlas``, ``--atlas-file``,
+``--spheres`` and ``--regions-from`` up front (so a typo fails before any work
+starts), checks that output labels are unique, and resolves atlases for each
+template space and BOLD voxel size met in the runs (TemplateFlow atlases
+depend on both; the others are resolved once). :func:`export_atlas` writes
+each atlas as used into ``OUTPUT_DIR/atlases/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..bids.outputs import BIDSName, atomic_write_bytes, atomic_write_json, atomic_write_tsv
+from .base import Atlas, AtlasError
+from .files import FileRequest, resolve_file_atlas
+from .from_statmap import StatmapRequest, resolve_statmap_atlas
+from .spheres import SpheresRequest, resolve_spheres
+from .templateflow import TemplateFlowRequest, resolve_templateflow_atlas
+
+
+@dataclass
+class AtlasOptions:
+    """Settings shared by atlas sources.
+
+    Attributes
+    ----------
+    radius : float
+        Sphere radius, mm.
+    threshold : float or str or None
+        ``--threshold`` for ``--regions-from`` (value or ``"p%"``).
+    min_region_size : float
+        ``--min-region-size``, mm³.
+    extract_type : str
+        ``--extract-type``.
+    """
+
+    radius: float = 5.0
+    threshold: float | str | None = None
+    min_region_size: float = 1350.0
+    extract_type: str = "local_regions"
+
+
+def parse_threshold(text: str | float | None) -> float | str | None:
+    """``--threshold``: a number, or a percentile string like ``"97%"``."""
+    if text is None or isinstance(text, (int, float)):
+        return text
+    text = str(text).strip()
+    if text.endswith("%"):
+        try:
+            value = float(text[:-1])
+        except ValueError:
+            raise AtlasError(f"--threshold {text}: a percentile must be a number followed by %, e.g. 97%") from None
+        if not 0 <= value <= 100:
+            raise AtlasError(f"--threshold {text}: a percentile must be between 0% and 100%")
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise AtlasError(f"--threshold {text}: expected a number or a percentile such as 97%") from None
+
+
+@dataclass
+class AtlasRegistry:
+    """Parsed atlas requests and the atlases resolved from them."""
+
+    requests: list[Any]
+    options: AtlasOptions
+    work_dir: Path
+    _fixed: dict[str, Atlas] = field(default_factory=dict)
+    _by_space: dict[tuple[str, str, float], Atlas] = field(default_factory=dict)
+
+    @classmethod
+    def from_specs(cls, *, atlas: Sequence[str] = (), atlas_file: Sequence[str] = (),
+                   spheres: Sequence[str] = (), regions_from: Sequence[str] = (),
+                   options: AtlasOptions | None = None, work_dir: Path = Path(".")) -> "AtlasRegistry":
+        """Parse every specification; fail early with the offending option named.
+
+        Raises
+        ------
+        AtlasError
+            A malformed specification, a missing file, two atlases with the
+            same output label, no atlas at all, or ``--regions-from`` without
+            ``--threshold``.
+        """
+        options = options or AtlasOptions()
+        requests: list[Any] = [TemplateFlowRequest.parse(s) for s in atlas]
+        requests += [FileRequest.parse(s) for s in atlas_file]
+        requests += [SpheresRequest.parse(s) for s in spheres]
+        requests += [StatmapRequest.parse(s) for s in regions_from]
+        if not requests:
+            raise AtlasError(
+                "no atlas given: use --atlas (TemplateFlow), --atlas-file, --spheres or --regions-from"
+            )
+        if regions_from and options.threshold is None:
+            raise AtlasError("--regions-from needs --threshold (a value, or a percentile such as 97%)")
+        seen: dict[str, str] = {}
+        for request in requests:
+            label = request.label
+            if label.lower() in seen:
+                raise AtlasError(
+                    f"two atlases would write the same outputs atlas-{label}: {seen[label.lower()]!r} and "
+                    f"{request.spec!r}; give one of them another NAME (e.g. --atlas OtherName={request.spec})"
+                )
+            seen[label.lower()] = request.spec
+        return cls(requests=requests, options=options, work_dir=Path(work_dir))
+
+    @property
+    def labels(self) -> list[str]:
+        """Output labels (``atlas-<label>``) in command-line order."""
+        return [r.label for r in self.requests]
+
+    @property
+    def needs_template_space(self) -> bool:
+        return any(isinstance(r, TemplateFlowRequest) for r in self.requests)
+
+    def resolve(self, space: str, voxel_size: float) -> list[Atlas]:
+        """The atlases for runs in ``space`` with ``voxel_size`` mm voxels.
+
+        Raises
+        ------
+        AtlasError, AtlasUnavailable
+            From the atlas sources (messages name the atlas and the file).
+        """
+        atlases = []
+        for request in self.requests:
+            if isinstance(request, TemplateFlowRequest):
+                key = (request.label, space, round(float(voxel_size), 3))
+                if key not in self._by_space:
+                    self._by_space[key] = resolve_templateflow_atlas(request, space, voxel_size)
+                atlases.append(self._by_space[key])
+                continue
+            if request.label not in self._fixed:
+                self._fixed[request.label] = self._resolve_fixed(request)
+            atlases.append(self._fixed[request.label])
+        return atlases
+
+    def _resolve_fixed(self, request: Any) -> Atlas:
+        if isinstance(request, FileRequest):
+            return resolve_file_atlas(request)
+        if isinstance(request, SpheresRequest):
+            return resolve_spheres(request, self.options.radius)
+        if isinstance(request, StatmapRequest):
+            return resolve_statmap_atlas(
+                request, self.options.threshold, self.work_dir,
+                min_region_size=self.options.min_region_size, extract_type=self.options.extract_type,
+            )
+        raise AtlasError(f"unknown atlas request {request!r}")
+
+
+# --------------------------------------------------------------------------------------
+# atlases/ in the output dataset
+# --------------------------------------------------------------------------------------
+
+def atlas_file_names(atlas: Atlas) -> dict[str, BIDSName]:
+    """BIDS names of an atlas's files under ``atlases/``.
+
+    Template-space atlases carry ``tpl-<template>`` (and ``res-`` for
+    TemplateFlow resolutions); user files carry only ``atlas-<name>``.
+    """
+    entities = {"tpl": atlas.space, "atlas": atlas.name}
+    resolution = atlas.source.get("Resolution") if atlas.space else None
+    image_entities = dict(entities, res=resolution)
+    names: dict[str, BIDSName] = {
+        "table": BIDSName.create(atlas.suffix, ".tsv", None, **entities),
+        "sidecar": BIDSName.create(atlas.suffix, ".json", None, **image_entities),
+    }
+    if atlas.image is not None:
+        extension = ".nii.gz" if str(atlas.image).endswith(".gz") else ".nii"
+        names["image"] = BIDSName.create(atlas.suffix, extension, None, **image_entities)
+    return names
+
+
+def export_atlas(atlas: Atlas, output_dir: Path) -> dict[str, str]:
+    """Write an atlas as used into ``output_dir/atlases/`` (atomically).
+
+    Returns
+    -------
+    dict
+        Paths relative to ``output_dir`` of ``image`` (labels/maps),
+        ``table`` (regions with centroids) and ``sidecar``.
+    """
+    folder = Path(output_dir) / "atlases"
+    names = atlas_file_names(atlas)
+    written: dict[str, str] = {}
+    if "image" in names:
+        target = folder / names["image"].filename
+        atomic_write_bytes(target, Path(atlas.image).read_bytes())
+        written["image"] = f"atlases/{names['image'].filename}"
+    atomic_write_tsv(folder / names["table"].filename, atlas.table)
+    written["table"] = f"atlases/{names['table'].filename}"
+    sidecar: dict[str, Any] = {
+        "Name": atlas.name,
+        "Kind": atlas.kind,
+        "Specification": atlas.spec,
+        "NumberOfRegions": atlas.n_regions,
+        "Space": atlas.space or "same as the BOLD runs (not declared)",
+        "Source": atlas.source,
+    }
+    if atlas.source.get("Resolution"):
+        sidecar["Resolution"] = f"TemplateFlow resolution index {atlas.source['Resolution']}"
+    if atlas.kind == "spheres":
+        sidecar["RadiusMillimetres"] = atlas.radius
+    if atlas.warnings:
+        sidecar["Warnings"] = list(atlas.warnings)
+    atomic_write_json(folder / names["sidecar"].filename, sidecar)
+    written["sidecar"] = f"atlases/{names['sidecar'].filename}"
+    return written
+
+
+def voxel_size_of(shape_affine: tuple[Sequence[int], np.ndarray]) -> float:
+    """Largest voxel edge (mm) of a grid given as (shape, affine)."""
+    _, affine = shape_affine
+    return float(np.max(np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))))

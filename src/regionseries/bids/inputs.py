@@ -1,0 +1,548 @@
+"""Find preprocessed BOLD runs and their companions in fMRIPrep derivatives.
+
+pybids indexes the derivatives with ``validate=False`` (the default
+``BIDSLayout(root)`` silently finds no derivative file at all), only for the
+requested participants, and keeps its database in the work directory: the
+input tree is never written, so it can be mounted read-only.
+
+Each preprocessed BOLD (``desc-preproc_bold``) is paired by its acquisition
+entities (subject, session, task, acq, ce, rec, dir, run, echo, part — never
+``space``/``res``, which the confounds file does not carry) with its confounds
+table, and by the same entities plus ``space``/``res`` with its brain mask.
+The repetition time comes from the BOLD's JSON sidecar, or from the NIfTI
+header with a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from .outputs import BIDSName, SOURCE_ENTITIES, parse_entities
+
+LOGGER = logging.getLogger("regionseries")
+
+#: Default output space of fMRIPrep (and of this app).
+DEFAULT_SPACE = "MNI152NLin2009cAsym"
+
+#: pybids entity names of the acquisition entities, in BIDS order.
+PYBIDS_NAMES: dict[str, str] = {
+    "sub": "subject", "ses": "session", "task": "task", "acq": "acquisition",
+    "ce": "ceagent", "rec": "reconstruction", "dir": "direction", "run": "run",
+    "echo": "echo", "part": "part",
+}
+
+#: Entities a ``--bids-filter-file`` may use in its ``"bold"`` query.
+FILTER_ENTITIES: tuple[str, ...] = (
+    "subject", "session", "task", "acquisition", "ceagent", "reconstruction",
+    "direction", "run", "echo", "part", "space", "res", "den",
+)
+
+
+class InputError(Exception):
+    """Input data missing or unusable; ``exit_code`` follows the BIDS-Apps execution spec."""
+
+    exit_code = 1
+
+
+class NoInputFound(InputError):
+    """No input matched the request (exit code 66, ``EX_NOINPUT``)."""
+
+    exit_code = 66
+
+
+class InvalidInputDataset(InputError):
+    """BIDS_DIR is not a BIDS derivatives dataset (exit code 16)."""
+
+    exit_code = 16
+
+
+class UsageError(InputError):
+    """Bad option value detected while reading inputs (exit code 64)."""
+
+    exit_code = 64
+
+
+@dataclass(frozen=True)
+class SpaceSpec:
+    """An output space request: ``MNI152NLin2009cAsym`` or ``MNI152NLin2009cAsym:res-2``."""
+
+    space: str
+    res: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "SpaceSpec":
+        """Parse ``SPACE[:res-R]`` (``res-`` is the label as in fMRIPrep names)."""
+        parts = text.split(":")
+        space = parts[0]
+        if not re.match(r"^[0-9a-zA-Z]+$", space):
+            raise ValueError(f"invalid space {text!r}: expected e.g. MNI152NLin2009cAsym or MNI152NLin2009cAsym:res-2")
+        res = None
+        for extra in parts[1:]:
+            key, _, value = extra.partition("-")
+            if key != "res" or not re.match(r"^[0-9a-zA-Z]+$", value):
+                raise ValueError(f"invalid space modifier {extra!r} in {text!r}: only res-<label> is accepted")
+            res = value
+        return cls(space, res)
+
+    def __str__(self) -> str:
+        return self.space if self.res is None else f"{self.space}:res-{self.res}"
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """One preprocessed BOLD run and the files that go with it.
+
+    Attributes
+    ----------
+    bold : Path
+        The ``desc-preproc_bold`` NIfTI.
+    entities : dict
+        Entities read from the BOLD file name (labels as spelled there).
+    confounds : Path or None
+        fMRIPrep confounds table (``desc-confounds_timeseries.tsv`` or the
+        older ``desc-confounds_regressors.tsv``).
+    confounds_json : Path or None
+        Its JSON sidecar (CompCor metadata).
+    mask : Path or None
+        ``desc-brain_mask`` in the same space and resolution.
+    sidecar : Path or None
+        The BOLD's JSON sidecar.
+    repetition_time : float or None
+        Seconds between volumes.
+    start_time : float or None
+        Seconds from the volume onset to the sampling time of its first slice
+        after slice-timing correction (fMRIPrep's ``StartTime``).
+    warnings : tuple of str
+        Problems found while pairing (missing confounds, TR from header, ...).
+    """
+
+    bold: Path
+    entities: Mapping[str, str]
+    confounds: Path | None = None
+    confounds_json: Path | None = None
+    mask: Path | None = None
+    sidecar: Path | None = None
+    repetition_time: float | None = None
+    start_time: float | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def base_name(self) -> BIDSName:
+        """Output name stem: source entities, ``space``, ``res`` and ``den``."""
+        keep = dict((k, v) for k, v in self.entities.items() if k in SOURCE_ENTITIES + ("space", "res", "den"))
+        return BIDSName.create("timeseries", ".tsv", "func", **keep)
+
+    @property
+    def label(self) -> str:
+        """Short human-readable run identifier (the BOLD file name)."""
+        return self.bold.name
+
+
+# --------------------------------------------------------------------------------------
+# Dataset checks
+# --------------------------------------------------------------------------------------
+
+def read_dataset_description(bids_dir: Path) -> dict[str, Any] | None:
+    """The input's ``dataset_description.json``, or None when absent/unreadable."""
+    path = bids_dir / "dataset_description.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        LOGGER.warning("cannot read %s: %s", path, exc)
+        return None
+
+
+def check_derivatives_dataset(bids_dir: Path) -> list[str]:
+    """Light validation of BIDS_DIR as a BIDS derivatives dataset.
+
+    The BIDS validator rejects genuine fMRIPrep output (its draft suffixes),
+    so validation of the input checks what this app relies on instead:
+    a ``dataset_description.json`` declaring a derivative dataset.
+
+    Returns
+    -------
+    list of str
+        The problems found (empty when the dataset looks right).
+    """
+    problems = []
+    description = read_dataset_description(bids_dir)
+    if description is None:
+        problems.append(f"{bids_dir / 'dataset_description.json'} is missing or unreadable")
+    elif description.get("DatasetType") != "derivative":
+        problems.append(
+            f"{bids_dir / 'dataset_description.json'} has DatasetType {description.get('DatasetType', 'raw')!r}, "
+            "expected 'derivative' (BIDS_DIR must be the fMRIPrep output folder)"
+        )
+    return problems
+
+
+def _find_fmriprep_candidates(bids_dir: Path) -> list[Path]:
+    """fMRIPrep-looking folders below a raw dataset (for a helpful message)."""
+    found = []
+    derivatives = bids_dir / "derivatives"
+    if derivatives.is_dir():
+        for child in sorted(derivatives.iterdir()):
+            if child.is_dir() and any(child.glob("sub-*")):
+                found.append(child)
+    return found
+
+
+def list_participants(bids_dir: Path) -> list[str]:
+    """Participant labels with a ``sub-<label>`` folder in ``bids_dir``."""
+    return sorted(
+        entry.name[4:] for entry in bids_dir.iterdir()
+        if entry.is_dir() and entry.name.startswith("sub-") and len(entry.name) > 4
+    )
+
+
+def check_participants(bids_dir: Path, requested: Sequence[str] | None) -> list[str]:
+    """The participants to process; every requested one must exist.
+
+    Raises
+    ------
+    NoInputFound
+        If a requested participant has no folder, or there is no participant.
+    """
+    available = list_participants(bids_dir)
+    if not available:
+        hint = ""
+        candidates = _find_fmriprep_candidates(bids_dir)
+        if candidates:
+            hint = f" It has derivatives that look like fMRIPrep output: {', '.join(map(str, candidates))} — pass that folder as BIDS_DIR."
+        raise NoInputFound(f"no sub-<label> folder in {bids_dir}.{hint}")
+    if not requested:
+        return available
+    missing = [label for label in requested if label not in available]
+    if missing:
+        raise NoInputFound(
+            f"participant(s) not found in {bids_dir}: {', '.join('sub-' + m for m in missing)} "
+            f"(available: {', '.join('sub-' + a for a in available[:20])}{' ...' if len(available) > 20 else ''}). "
+            "In a container, check that the dataset folder is mounted."
+        )
+    return list(dict.fromkeys(requested))
+
+
+# --------------------------------------------------------------------------------------
+# Filter file
+# --------------------------------------------------------------------------------------
+
+def read_bids_filters(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a ``--bids-filter-file`` (pybids queries per file kind).
+
+    Only the ``"bold"`` query is used: ``{"bold": {"session": "02", "run": [1, 2]}}``.
+    ``null`` means "entity absent" and ``"*"`` means "entity present, any
+    value" (the convention of fMRIPrep and giga_connectome).
+
+    Raises
+    ------
+    UsageError
+        Unreadable file, not an object, other keys than ``bold``, unknown
+        entities.
+    """
+    path = Path(path)
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise UsageError(f"--bids-filter-file {path}: file not found") from exc
+    except ValueError as exc:
+        raise UsageError(f"--bids-filter-file {path}: not valid JSON ({exc})") from exc
+    if not isinstance(content, dict):
+        raise UsageError(f"--bids-filter-file {path}: expected a JSON object like {{\"bold\": {{\"session\": \"01\"}}}}")
+    unknown_keys = sorted(set(content) - {"bold"})
+    if unknown_keys:
+        raise UsageError(
+            f"--bids-filter-file {path}: only the \"bold\" query is used, found {', '.join(map(repr, unknown_keys))}"
+        )
+    bold = content.get("bold", {})
+    if not isinstance(bold, dict):
+        raise UsageError(f"--bids-filter-file {path}: \"bold\" must be an object of entity filters")
+    unknown = sorted(set(bold) - set(FILTER_ENTITIES))
+    if unknown:
+        raise UsageError(
+            f"--bids-filter-file {path}: unknown entities {', '.join(unknown)} "
+            f"(use pybids names: {', '.join(FILTER_ENTITIES)})"
+        )
+    return {"bold": bold}
+
+
+def _to_query(value: Any) -> Any:
+    from bids.layout import Query
+
+    if value is None:
+        return Query.NONE
+    if value == "*":
+        return Query.ANY
+    if isinstance(value, list):
+        return [_to_query(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# Discovery
+# --------------------------------------------------------------------------------------
+
+def _database_path(work_dir: Path, bids_dir: Path, participants: Sequence[str]) -> Path:
+    """One pybids database per (input dataset, participant set): concurrent
+    participant jobs never share (and lock) one SQLite file."""
+    key = hashlib.sha1(("\n".join([str(bids_dir.resolve()), *sorted(participants)])).encode()).hexdigest()[:12]
+    return work_dir / "pybids" / f"db-{key}"
+
+
+def _indexer_ignore(participants: Sequence[str]) -> list[re.Pattern]:
+    labels = "|".join(re.escape(p) for p in participants)
+    return [
+        re.compile(r"^/(code|sourcedata|logs|figures|derivatives|atlases|group|log)(/|$)"),
+        re.compile(r"/\."),
+        re.compile(rf"^/sub-(?!({labels})(/|$))"),
+        re.compile(r"^/sub-[^/]+/(ses-[^/]+/)?(anat|fmap|dwi|perf|figures|log)(/|$)"),
+    ]
+
+
+def build_layout(bids_dir: Path, work_dir: Path, participants: Sequence[str],
+                 database_dir: Path | None = None):
+    """Index ``bids_dir`` with pybids for ``participants`` only.
+
+    Parameters
+    ----------
+    bids_dir : Path
+        fMRIPrep derivatives root.
+    work_dir : Path
+        Where the pybids database is created (never inside ``bids_dir``).
+    participants : sequence of str
+        Labels to index.
+    database_dir : Path, optional
+        A pre-built pybids database (``--bids-database-dir``) reused as is.
+    """
+    from bids import BIDSLayout
+    from bids.layout import BIDSLayoutIndexer
+
+    if database_dir is not None and Path(database_dir).exists():
+        LOGGER.info("reusing the pybids database in %s", database_dir)
+        return BIDSLayout(bids_dir, validate=False, is_derivative=True, database_path=database_dir)
+    database = Path(database_dir) if database_dir is not None else _database_path(work_dir, bids_dir, participants)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    indexer = BIDSLayoutIndexer(validate=False, index_metadata=False, ignore=_indexer_ignore(participants))
+    return BIDSLayout(
+        bids_dir, validate=False, is_derivative=True, indexer=indexer,
+        database_path=database, reset_database=True,
+    )
+
+
+def _exact_entity_query(entities: Mapping[str, str]) -> dict[str, Any]:
+    """pybids query matching exactly these acquisition entities (absent → NONE)."""
+    from bids.layout import Query
+
+    query: dict[str, Any] = {}
+    for short, long in PYBIDS_NAMES.items():
+        value = entities.get(short)
+        if value is None:
+            query[long] = Query.NONE
+        elif short in ("run", "echo"):
+            query[long] = int(value)
+        else:
+            query[long] = value
+    return query
+
+
+def _single(files: list, kind: str, bold: Path) -> Path | None:
+    paths = sorted({Path(f.path) for f in files})
+    if not paths:
+        return None
+    if len(paths) > 1:
+        raise InputError(
+            f"several {kind} files match {bold.name}: {', '.join(p.name for p in paths)}"
+        )
+    return paths[0]
+
+
+def read_repetition_time(bold: Path, sidecar: Path | None) -> tuple[float | None, float | None, list[str]]:
+    """Repetition time and StartTime (seconds) of a BOLD run.
+
+    The sidecar's ``RepetitionTime`` is used when present; otherwise the NIfTI
+    header's 4th zoom (converted from ms when the header says so), with a
+    warning.
+    """
+    warnings: list[str] = []
+    metadata: dict[str, Any] = {}
+    if sidecar is not None:
+        try:
+            metadata = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            warnings.append(f"cannot read {sidecar.name}: {exc}")
+    start_time = metadata.get("StartTime")
+    start_time = float(start_time) if isinstance(start_time, (int, float)) else None
+    t_r = metadata.get("RepetitionTime")
+    if isinstance(t_r, (int, float)) and t_r > 0:
+        return float(t_r), start_time, warnings
+    import nibabel as nib
+
+    try:
+        header = nib.load(str(bold)).header
+        zooms = header.get_zooms()
+        t_r = float(zooms[3]) if len(zooms) > 3 else 0.0
+        unit = header.get_xyzt_units()[1]
+    except Exception as exc:  # noqa: BLE001 - any unreadable header is reported
+        warnings.append(f"cannot read the header of {bold.name}: {exc}")
+        return None, start_time, warnings
+    if unit == "msec":
+        t_r /= 1000.0
+    elif unit == "usec":
+        t_r /= 1e6
+    if t_r <= 0:
+        warnings.append(f"{bold.name}: no RepetitionTime in the sidecar and none in the NIfTI header")
+        return None, start_time, warnings
+    warnings.append(
+        f"{bold.name}: no RepetitionTime in its JSON sidecar; using {t_r:g} s from the NIfTI header"
+    )
+    return t_r, start_time, warnings
+
+
+def discover_runs(bids_dir: str | os.PathLike, work_dir: str | os.PathLike, *,
+                  participants: Sequence[str] | None = None,
+                  sessions: Sequence[str] | None = None,
+                  tasks: Sequence[str] | None = None,
+                  spaces: Sequence[SpaceSpec] = (SpaceSpec(DEFAULT_SPACE),),
+                  bids_filters: Mapping[str, Any] | None = None,
+                  database_dir: str | os.PathLike | None = None) -> list[RunInputs]:
+    """Find the preprocessed BOLD runs to process and pair their companions.
+
+    Parameters
+    ----------
+    bids_dir : path-like
+        fMRIPrep derivatives root.
+    work_dir : path-like
+        Work directory (pybids database).
+    participants, sessions, tasks : sequence of str, optional
+        Labels without their ``sub-``/``ses-``/``task-`` prefix; all when None.
+    spaces : sequence of SpaceSpec
+        Output spaces to process; ``res`` is optional in each.
+    bids_filters : mapping, optional
+        Parsed ``--bids-filter-file`` (see :func:`read_bids_filters`).
+    database_dir : path-like, optional
+        Reuse this pybids database.
+
+    Returns
+    -------
+    list of RunInputs
+        Sorted by BOLD path.
+
+    Raises
+    ------
+    NoInputFound
+        Unknown participants, or no BOLD matches the request (the message
+        says which spaces exist, and hints at fMRIPrep ``--level minimal``
+        when there is no preprocessed BOLD at all).
+    """
+    from bids.layout import Query
+
+    bids_dir = Path(bids_dir).resolve()
+    work_dir = Path(work_dir)
+    labels = check_participants(bids_dir, participants)
+    layout = build_layout(bids_dir, work_dir, labels, Path(database_dir) if database_dir else None)
+
+    base_query: dict[str, Any] = {k: _to_query(v) for k, v in (bids_filters or {}).get("bold", {}).items()}
+    base_query.update(subject=labels, desc="preproc", suffix="bold", datatype="func",
+                      extension=[".nii.gz", ".nii"])
+    base_query.setdefault("session", Query.OPTIONAL)
+    if sessions:
+        base_query["session"] = list(sessions)
+    if tasks:
+        base_query["task"] = list(tasks)
+
+    bolds: dict[Path, Any] = {}
+    for spec in spaces:
+        query = dict(base_query, space=spec.space)
+        query["res"] = spec.res if spec.res is not None else query.get("res", Query.OPTIONAL)
+        for bold_file in layout.get(**query):
+            bolds[Path(bold_file.path)] = bold_file
+    if not bolds:
+        raise NoInputFound(_nothing_found_message(layout, bids_dir, labels, spaces, sessions, tasks))
+
+    runs = [_pair(layout, path) for path in sorted(bolds)]
+    return runs
+
+
+def _nothing_found_message(layout, bids_dir: Path, labels: Sequence[str], spaces: Sequence[SpaceSpec],
+                           sessions: Sequence[str] | None, tasks: Sequence[str] | None) -> str:
+    from bids.layout import Query
+
+    all_preproc = layout.get(subject=list(labels), desc="preproc", suffix="bold", session=Query.OPTIONAL,
+                             extension=[".nii.gz", ".nii"])
+    wanted = ", ".join(str(s) for s in spaces)
+    who = ", ".join("sub-" + label for label in labels)
+    selection = []
+    if sessions:
+        selection.append("sessions " + ", ".join(sessions))
+    if tasks:
+        selection.append("tasks " + ", ".join(tasks))
+    extra = f" ({'; '.join(selection)})" if selection else ""
+    if not all_preproc:
+        return (
+            f"no preprocessed BOLD (*_desc-preproc_bold.nii[.gz]) for {who} in {bids_dir}{extra}. "
+            "Is BIDS_DIR the fMRIPrep output folder? fMRIPrep run with --level minimal writes no preprocessed BOLD."
+        )
+    present = sorted({
+        f"{f.entities.get('space', 'native')}" + (f":res-{f.entities['res']}" if f.entities.get("res") else "")
+        for f in all_preproc
+    })
+    return (
+        f"no preprocessed BOLD in space {wanted} for {who}{extra}. "
+        f"Spaces present: {', '.join(present)} (choose with --space)."
+    )
+
+
+def _pair(layout, bold: Path) -> RunInputs:
+    from bids.layout import Query
+
+    entities = parse_entities(bold)
+    warnings: list[str] = []
+    exact = _exact_entity_query(entities)
+    confounds = _single(
+        layout.get(**exact, desc="confounds", suffix=["timeseries", "regressors"], extension=".tsv"),
+        "confounds", bold,
+    )
+    confounds_json = None
+    if confounds is None:
+        warnings.append(f"no confounds file (desc-confounds_timeseries.tsv) for {bold.name}")
+    else:
+        candidate = confounds.with_name(confounds.name[: -len(".tsv")] + ".json")
+        confounds_json = candidate if candidate.exists() else None
+    mask_query = dict(exact, space=entities.get("space", Query.NONE), res=entities.get("res", Query.NONE),
+                      desc="brain", suffix="mask", extension=[".nii.gz", ".nii"])
+    if "den" in entities:
+        mask_query["den"] = entities["den"]
+    mask = _single(layout.get(**mask_query), "brain mask", bold)
+    if mask is None:
+        warnings.append(f"no brain mask (desc-brain_mask) for {bold.name}; coverage uses the atlas only")
+    stem = bold.name[: -len(".nii.gz")] if bold.name.endswith(".nii.gz") else bold.name[: -len(".nii")]
+    sidecar = bold.with_name(stem + ".json")
+    sidecar = sidecar if sidecar.exists() else None
+    t_r, start_time, tr_warnings = read_repetition_time(bold, sidecar)
+    warnings.extend(tr_warnings)
+    return RunInputs(
+        bold=bold, entities=entities, confounds=confounds, confounds_json=confounds_json,
+        mask=mask, sidecar=sidecar, repetition_time=t_r, start_time=start_time,
+        warnings=tuple(warnings),
+    )
+
+
+def relative_to_dataset(path: Path, bids_dir: Path) -> str:
+    """``path`` relative to the dataset root, POSIX style (for BIDS URIs)."""
+    try:
+        return Path(path).resolve().relative_to(Path(bids_dir).resolve()).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def unique_spaces(runs: Iterable[RunInputs]) -> list[str]:
+    """Template spaces of the runs, in first-seen order."""
+    return list(dict.fromkeys(run.entities.get("space", "") for run in runs))

@@ -1,0 +1,576 @@
+"""A small, realistic fMRIPrep-like dataset, and the demo that runs the app on it.
+
+``python -m regionseries.demo OUTDIR`` (what ``make demo`` runs):
+
+1. writes ``OUTDIR/fmriprep/``: fMRIPrep-style derivatives of a few
+   participants (sessions, runs, two output spaces, int16 and float32 BOLD,
+   brain masks, boldrefs, confounds tables with fMRIPrep's column names and
+   JSON sidecar), and ``OUTDIR/atlas/``: a labels atlas with its label table;
+2. runs ``regionseries OUTDIR/fmriprep OUTDIR/regionseries participant`` with
+   a built-in sphere set, the labels atlas and two confound strategies, then
+   the group level, through the real command line;
+3. prints where the outputs, reports and logs are.
+
+The generator functions are public so tests build their datasets with them.
+
+The synthetic BOLD has a brain (an ellipsoid in MNI coordinates) made of
+parcels; parcels belong to a few networks that share a slow signal, so
+connectivity has structure. Each run has head motion (a random walk whose size
+varies between runs), a motion artefact proportional to framewise
+displacement (so QC-FC is non-zero), slow drifts, non-steady-state volumes at
+the start, and white-matter/CSF compartments from which the confounds
+(global signal, WM, CSF, aCompCor/tCompCor, DVARS) are computed as fMRIPrep
+would.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+#: Brain ellipsoid in MNI space: centre and semi-axes (mm).
+BRAIN_CENTRE_MM = np.array([0.0, -18.0, 10.0])
+BRAIN_RADII_MM = np.array([68.0, 86.0, 62.0])
+
+#: Bounding box of the synthetic field of view (mm), per template.
+TEMPLATE_ORIGINS_MM = {
+    "MNI152NLin2009cAsym": np.array([-76.0, -112.0, -56.0]),
+    "MNI152NLin6Asym": np.array([-78.0, -114.0, -58.0]),
+}
+FIELD_OF_VIEW_MM = np.array([152.0, 184.0, 136.0])
+
+#: Head radius used for framewise displacement (Power et al. 2012), mm.
+HEAD_RADIUS_MM = 50.0
+
+
+@dataclass
+class RunSpec:
+    """One run of the synthetic dataset.
+
+    Attributes
+    ----------
+    subject, session, task, run : str or None
+        BIDS labels (session and run may be None).
+    spaces : tuple of str
+        Output spaces written for this run (``SPACE`` or ``SPACE:res-R``).
+    int16 : bool
+        Store the BOLD as scaled int16 (as fMRIPrep may) instead of float32.
+    motion_scale : float
+        Size of the head-motion random walk (1 = typical, 3 = high motion).
+    with_confounds : bool
+        Write the confounds table (False simulates a broken fMRIPrep output).
+    """
+
+    subject: str
+    session: str | None
+    task: str
+    run: str | None
+    spaces: tuple[str, ...] = ("MNI152NLin2009cAsym",)
+    int16: bool = False
+    motion_scale: float = 1.0
+    with_confounds: bool = True
+
+
+@dataclass
+class DatasetSpec:
+    """Size and content of a synthetic fMRIPrep dataset.
+
+    Attributes
+    ----------
+    runs : list of RunSpec
+    n_volumes : int
+        Volumes per run.
+    repetition_time : float
+        Seconds.
+    voxel_size : float
+        Isotropic voxel size of the BOLD, mm.
+    n_dummy : int
+        Non-steady-state volumes at the start of each run.
+    start_time : float
+        fMRIPrep's StartTime (s) written in the BOLD sidecars.
+    seed : int
+        Random seed (the dataset is reproducible).
+    """
+
+    runs: list[RunSpec] = field(default_factory=list)
+    n_volumes: int = 60
+    repetition_time: float = 2.0
+    voxel_size: float = 4.0
+    n_dummy: int = 2
+    start_time: float = 0.96
+    seed: int = 0
+
+
+def demo_dataset_spec() -> DatasetSpec:
+    """The dataset of ``make demo``: 3 participants, sessions, runs, two spaces."""
+    runs = [
+        RunSpec("01", "1", "rest", "1", ("MNI152NLin2009cAsym", "MNI152NLin6Asym:res-2"), motion_scale=0.6),
+        RunSpec("01", "1", "rest", "2", motion_scale=1.0, int16=True),
+        RunSpec("01", "2", "rest", "1", motion_scale=0.8),
+        RunSpec("01", "2", "rest", "2", motion_scale=2.5, int16=True),
+        RunSpec("02", None, "rest", "1", motion_scale=1.5),
+        RunSpec("02", None, "rest", "2", motion_scale=0.5, int16=True),
+        RunSpec("03", None, "rest", None, ("MNI152NLin2009cAsym", "MNI152NLin6Asym:res-2"), motion_scale=4.0),
+    ]
+    return DatasetSpec(runs=runs, n_volumes=80, voxel_size=4.0)
+
+
+# --------------------------------------------------------------------------------------
+# Geometry
+# --------------------------------------------------------------------------------------
+
+def template_grid(space: str, voxel_size: float) -> tuple[tuple[int, int, int], np.ndarray]:
+    """Shape and affine of the synthetic grid of a template space.
+
+    Parameters
+    ----------
+    space : str
+        Template name (its origin differs slightly between templates, as the
+        real MNI152 grids do).
+    voxel_size : float
+        Isotropic voxel size, mm.
+    """
+    origin = TEMPLATE_ORIGINS_MM.get(space, TEMPLATE_ORIGINS_MM["MNI152NLin2009cAsym"])
+    shape = tuple(int(np.ceil(extent / voxel_size)) + 1 for extent in FIELD_OF_VIEW_MM)
+    affine = np.diag([voxel_size, voxel_size, voxel_size, 1.0])
+    affine[:3, 3] = origin
+    return shape, affine
+
+
+def voxel_coordinates(shape: Sequence[int], affine: np.ndarray) -> np.ndarray:
+    """World coordinates (mm) of every voxel centre, shape ``shape + (3,)``."""
+    ijk = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), axis=-1)
+    return ijk @ affine[:3, :3].T + affine[:3, 3]
+
+
+def brain_mask_from_coordinates(xyz: np.ndarray) -> np.ndarray:
+    """Voxels inside the brain ellipsoid."""
+    scaled = (xyz - BRAIN_CENTRE_MM) / BRAIN_RADII_MM
+    return (scaled**2).sum(axis=-1) <= 1.0
+
+
+def parcel_seeds(n_per_hemisphere: int = 10, seed: int = 7) -> np.ndarray:
+    """Left/right-symmetric parcel centres inside the brain (mm), left first."""
+    rng = np.random.default_rng(seed)
+    left = []
+    while len(left) < n_per_hemisphere:
+        point = BRAIN_CENTRE_MM + rng.uniform(-1, 1, 3) * BRAIN_RADII_MM * 0.8
+        point[0] = -abs(point[0]) - 8.0
+        if ((point - BRAIN_CENTRE_MM) / BRAIN_RADII_MM) @ ((point - BRAIN_CENTRE_MM) / BRAIN_RADII_MM) < 0.7:
+            left.append(point)
+    left = np.array(left)
+    right = left * np.array([-1.0, 1.0, 1.0])
+    return np.vstack([left, right])
+
+
+#: Networks of the parcels (symmetric: parcel i in each hemisphere).
+NETWORK_NAMES = ("Visual", "SomMot", "DorsAttn", "VentAttn", "Default")
+
+
+def parcel_networks(n_per_hemisphere: int) -> np.ndarray:
+    """Network index of each parcel (left then right)."""
+    half = np.arange(n_per_hemisphere) % len(NETWORK_NAMES)
+    return np.concatenate([half, half])
+
+
+def parcel_names(n_per_hemisphere: int) -> list[str]:
+    """Region names of the demo atlas, e.g. ``LH_Default_1``."""
+    networks = parcel_networks(n_per_hemisphere)
+    names = []
+    counters: dict[tuple[str, int], int] = {}
+    for i, network in enumerate(networks):
+        hemi = "LH" if i < n_per_hemisphere else "RH"
+        key = (hemi, int(network))
+        counters[key] = counters.get(key, 0) + 1
+        names.append(f"{hemi}_{NETWORK_NAMES[network]}_{counters[key]}")
+    return names
+
+
+def parcel_labels(xyz: np.ndarray, seeds: np.ndarray, brain: np.ndarray) -> np.ndarray:
+    """Label image (1-based) assigning each brain voxel to its nearest seed."""
+    flat = xyz.reshape(-1, 3)
+    distances = ((flat[:, None, :] - seeds[None, :, :]) ** 2).sum(axis=-1)
+    labels = distances.argmin(axis=1).reshape(brain.shape) + 1
+    return np.where(brain, labels, 0).astype(np.int16)
+
+
+# --------------------------------------------------------------------------------------
+# Confounds
+# --------------------------------------------------------------------------------------
+
+def motion_parameters(rng: np.random.Generator, n_volumes: int, scale: float) -> np.ndarray:
+    """Rigid-body realignment parameters: trans x/y/z (mm), rot x/y/z (rad)."""
+    steps = rng.standard_normal((n_volumes, 6)) * np.array([0.03, 0.04, 0.05, 0.0006, 0.0005, 0.0004]) * scale
+    # occasional jerks, more often in high-motion runs
+    jerks = rng.random(n_volumes) < 0.03 * scale
+    steps[jerks] += rng.standard_normal((int(jerks.sum()), 6)) * np.array([0.3, 0.4, 0.5, 0.006, 0.005, 0.004])
+    steps[0] = 0.0
+    return np.cumsum(steps, axis=0)
+
+
+def framewise_displacement(motion: np.ndarray) -> np.ndarray:
+    """Power et al. (2012) FD (mm); the first value is NaN as in fMRIPrep."""
+    diff = np.abs(np.diff(motion, axis=0))
+    fd = diff[:, :3].sum(axis=1) + HEAD_RADIUS_MM * diff[:, 3:].sum(axis=1)
+    return np.concatenate([[np.nan], fd])
+
+
+def cosine_basis(n_volumes: int, repetition_time: float, period_cut: float = 128.0) -> np.ndarray:
+    """DCT-II high-pass basis of fMRIPrep's ``cosineXX`` columns (no constant)."""
+    n_cosines = int(np.floor(2 * n_volumes * repetition_time / period_cut))
+    times = np.arange(n_volumes)
+    basis = [np.sqrt(2.0 / n_volumes) * np.cos(np.pi / n_volumes * (times + 0.5) * k) for k in range(1, n_cosines + 1)]
+    return np.array(basis).T if basis else np.zeros((n_volumes, 0))
+
+
+def _with_expansions(name: str, values: np.ndarray) -> dict[str, np.ndarray]:
+    derivative = np.concatenate([[np.nan], np.diff(values)])
+    return {
+        name: values,
+        f"{name}_derivative1": derivative,
+        f"{name}_power2": values**2,
+        f"{name}_derivative1_power2": derivative**2,
+    }
+
+
+def _compcor(data: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
+    """Principal components (time × k) of voxel time series and their singular values."""
+    centred = data - data.mean(axis=0)
+    detrended = centred - np.outer(np.linspace(-1, 1, len(data)), np.linalg.lstsq(
+        np.linspace(-1, 1, len(data))[:, None], centred, rcond=None)[0][0])
+    u, s, _ = np.linalg.svd(detrended, full_matrices=False)
+    return u[:, :n_components], s
+
+
+def confounds_table(bold: np.ndarray, brain: np.ndarray, wm: np.ndarray, csf: np.ndarray,
+                    motion: np.ndarray, n_dummy: int, repetition_time: float,
+                    fd_threshold: float = 0.5, dvars_threshold: float = 1.5) -> tuple[pd.DataFrame, dict]:
+    """fMRIPrep-style confounds table and its JSON sidecar.
+
+    Parameters
+    ----------
+    bold : ndarray (x, y, z, t)
+    brain, wm, csf : ndarray of bool (x, y, z)
+        Brain mask and white-matter/CSF compartments.
+    motion : ndarray (t, 6)
+    n_dummy : int
+        Non-steady-state volumes at the start.
+    repetition_time : float
+        Seconds.
+    fd_threshold, dvars_threshold : float
+        fMRIPrep's defaults for ``motion_outlierXX`` (0.5 mm, 1.5 std DVARS).
+    """
+    n_volumes = bold.shape[-1]
+    brain_ts = bold[brain].T.astype(np.float64)
+    columns: dict[str, np.ndarray] = {}
+    columns.update(_with_expansions("global_signal", brain_ts.mean(axis=1)))
+    columns.update(_with_expansions("csf", bold[csf].T.mean(axis=1)))
+    columns.update(_with_expansions("white_matter", bold[wm].T.mean(axis=1)))
+    columns["csf_wm"] = bold[wm | csf].T.mean(axis=1)
+    differences = np.diff(brain_ts, axis=0)
+    dvars = np.concatenate([[np.nan], np.sqrt((differences**2).mean(axis=1))])
+    expected = np.nanmedian(dvars) if np.isfinite(dvars).any() else 1.0
+    columns["std_dvars"] = dvars / expected
+    columns["dvars"] = dvars
+    fd = framewise_displacement(motion)
+    columns["framewise_displacement"] = fd
+    columns["rmsd"] = np.concatenate([[np.nan], np.sqrt((np.diff(motion[:, :3], axis=0) ** 2).sum(axis=1))])
+    sidecar: dict[str, dict] = {}
+    for prefix, mask, method, mask_name, n_keep in (
+        ("a_comp_cor", wm | csf, "aCompCor", "combined", 5),
+        ("c_comp_cor", csf, "aCompCor", "CSF", 3),
+        ("w_comp_cor", wm, "aCompCor", "WM", 3),
+        ("t_comp_cor", brain, "tCompCor", None, 3),
+    ):
+        components, singular = _compcor(bold[mask].T.astype(np.float64), n_keep)
+        variance = singular**2 / np.sum(singular**2)
+        cumulative = np.cumsum(variance)
+        for k in range(len(singular[: n_keep + 2])):
+            name = f"{prefix}_{k:02d}"
+            entry = {
+                "CumulativeVarianceExplained": float(cumulative[k]),
+                "Method": method,
+                "Retained": k < n_keep,
+                "SingularValue": float(singular[k]),
+                "VarianceExplained": float(variance[k]),
+            }
+            if mask_name:
+                entry["Mask"] = mask_name
+            if k < n_keep:
+                columns[name] = components[:, k]
+            else:
+                name = f"dropped_{prefix}_{k:02d}"
+            sidecar[name] = entry
+    cosines = cosine_basis(n_volumes, repetition_time)
+    for k in range(cosines.shape[1]):
+        columns[f"cosine{k:02d}"] = cosines[:, k]
+    for k, label in enumerate(("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")):
+        columns.update(_with_expansions(label, motion[:, k]))
+    for k in range(n_dummy):
+        one_hot = np.zeros(n_volumes)
+        one_hot[k] = 1.0
+        columns[f"non_steady_state_outlier{k:02d}"] = one_hot
+    outliers = np.flatnonzero((np.nan_to_num(fd) > fd_threshold) | (np.nan_to_num(columns["std_dvars"]) > dvars_threshold))
+    for k, index in enumerate(outliers):
+        one_hot = np.zeros(n_volumes)
+        one_hot[index] = 1.0
+        columns[f"motion_outlier{k:02d}"] = one_hot
+    return pd.DataFrame(columns), sidecar
+
+
+# --------------------------------------------------------------------------------------
+# Images
+# --------------------------------------------------------------------------------------
+
+def _compartments(xyz: np.ndarray, brain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """White matter (inner shell of the ellipsoid) and CSF (ventricles) masks."""
+    scaled = (xyz - BRAIN_CENTRE_MM) / BRAIN_RADII_MM
+    radius = np.sqrt((scaled**2).sum(axis=-1))
+    ventricles = (np.abs(xyz[..., 0]) > 3) & (np.abs(xyz[..., 0]) < 16) & (np.abs(xyz[..., 1] + 10) < 22) & (np.abs(xyz[..., 2] - 12) < 10)
+    csf = brain & ventricles
+    wm = brain & (radius < 0.55) & ~csf
+    return wm, csf
+
+
+def synthesize_bold(spec: DatasetSpec, run: RunSpec, space: str, rng: np.random.Generator,
+                    network_signals: np.ndarray) -> dict:
+    """The BOLD data of one run in one space, with its masks and confounds.
+
+    Returns
+    -------
+    dict
+        ``data`` (x, y, z, t float32), ``affine``, ``brain`` (bool), ``confounds``
+        (DataFrame) and ``confounds_json`` (dict).
+    """
+    shape, affine = template_grid(space.split(":")[0], spec.voxel_size)
+    xyz = voxel_coordinates(shape, affine)
+    brain = brain_mask_from_coordinates(xyz)
+    wm, csf = _compartments(xyz, brain)
+    seeds = parcel_seeds()
+    n_per_hemi = len(seeds) // 2
+    labels = parcel_labels(xyz, seeds, brain)
+    networks = parcel_networks(n_per_hemi)
+    n_volumes = spec.n_volumes
+    motion = motion_parameters(rng, n_volumes, run.motion_scale)
+    fd = np.nan_to_num(framewise_displacement(motion))
+
+    n_brain = int(brain.sum())
+    voxel_labels = labels[brain] - 1
+    gm = ~(wm | csf)[brain]
+    baseline = np.where(gm, 900.0, np.where(wm[brain], 750.0, 1200.0)) * (1 + 0.05 * rng.standard_normal(n_brain))
+    time = np.arange(n_volumes) * spec.repetition_time
+    parcel_signal = 0.6 * rng.standard_normal((n_volumes, len(seeds)))  # parcel-specific part
+    neural = network_signals[:, networks] + parcel_signal
+    signal = neural[:, voxel_labels] * np.where(gm, 12.0, 2.0)
+    # motion artefact: a spatial gradient scaled by FD and by the motion parameters
+    gradient = (xyz[brain] - BRAIN_CENTRE_MM) / BRAIN_RADII_MM
+    artefact = (fd[:, None] * 25.0) * (1.0 + gradient[:, 1][None, :]) + motion[:, 0:1] * 8.0 * gradient[:, 0][None, :]
+    drift = np.outer(time / time[-1] if time[-1] > 0 else time, rng.normal(15.0, 5.0, n_brain))
+    noise = rng.standard_normal((n_volumes, n_brain)) * 8.0
+    series = baseline[None, :] + signal + artefact + drift + noise
+    if spec.n_dummy:
+        decay = np.exp(-np.arange(spec.n_dummy) / 0.8)
+        series[: spec.n_dummy] *= 1.0 + 0.4 * decay[:, None]
+    data = np.zeros(shape + (n_volumes,), dtype=np.float32)
+    data[brain] = series.T.astype(np.float32)
+    confounds, confounds_json = confounds_table(data, brain, wm, csf, motion, spec.n_dummy, spec.repetition_time)
+    return {"data": data, "affine": affine, "brain": brain, "confounds": confounds,
+            "confounds_json": confounds_json, "labels": labels}
+
+
+def _entities_stem(run: RunSpec) -> str:
+    parts = [f"sub-{run.subject}"]
+    if run.session:
+        parts.append(f"ses-{run.session}")
+    parts.append(f"task-{run.task}")
+    if run.run:
+        parts.append(f"run-{run.run}")
+    return "_".join(parts)
+
+
+def _func_dir(root: Path, run: RunSpec) -> Path:
+    folder = root / f"sub-{run.subject}"
+    if run.session:
+        folder = folder / f"ses-{run.session}"
+    return folder / "func"
+
+
+def _save(img: nib.Nifti1Image, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.to_filename(str(path))
+
+
+def write_fmriprep_dataset(root: str | Path, spec: DatasetSpec) -> list[Path]:
+    """Write a synthetic fMRIPrep derivatives dataset.
+
+    Parameters
+    ----------
+    root : path-like
+        Output folder (the fMRIPrep derivatives root).
+    spec : DatasetSpec
+        What to write.
+
+    Returns
+    -------
+    list of Path
+        The ``desc-preproc_bold`` files written.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "dataset_description.json").write_text(json.dumps({
+        "Name": "fMRIPrep - synthetic demo dataset",
+        "BIDSVersion": "1.9.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": "fMRIPrep", "Version": "24.1.1", "CodeURL": "https://github.com/nipreps/fmriprep"}],
+        "License": "CC0",
+    }, indent=2))
+    (root / ".bidsignore").write_text("*.html\nlogs/\nfigures/\n*_xfm.*\n*.surf.gii\n*_boldref.nii.gz\n*_timeseries.tsv\n*_timeseries.json\n")
+    (root / "logs").mkdir(exist_ok=True)
+    rng = np.random.default_rng(spec.seed)
+    seeds = parcel_seeds()
+    written = []
+    for run in spec.runs:
+        n_networks = len(NETWORK_NAMES)
+        network_signals = _slow_signals(rng, spec.n_volumes, n_networks, spec.repetition_time)
+        run_seed = int(rng.integers(2**31))
+        for space_text in run.spaces:
+            space, _, res_part = space_text.partition(":")
+            res = res_part.split("-", 1)[1] if res_part else None
+            generated = synthesize_bold(spec, run, space, np.random.default_rng(run_seed), network_signals)
+            stem = _entities_stem(run)
+            space_entities = f"space-{space}" + (f"_res-{res}" if res else "")
+            folder = _func_dir(root, run)
+            bold_img = nib.Nifti1Image(generated["data"], generated["affine"])
+            bold_img.header.set_xyzt_units("mm", "sec")
+            bold_img.header["pixdim"][4] = spec.repetition_time
+            if run.int16:
+                bold_img.set_data_dtype(np.int16)
+            bold_path = folder / f"{stem}_{space_entities}_desc-preproc_bold.nii.gz"
+            _save(bold_img, bold_path)
+            (folder / f"{stem}_{space_entities}_desc-preproc_bold.json").write_text(json.dumps({
+                "RepetitionTime": spec.repetition_time, "TaskName": run.task, "SkullStripped": False,
+                "SliceTimingCorrected": True, "StartTime": spec.start_time,
+            }, indent=2))
+            mask_img = nib.Nifti1Image(generated["brain"].astype(np.uint8), generated["affine"])
+            _save(mask_img, folder / f"{stem}_{space_entities}_desc-brain_mask.nii.gz")
+            (folder / f"{stem}_{space_entities}_desc-brain_mask.json").write_text(json.dumps({"Type": "Brain"}))
+            boldref = nib.Nifti1Image(generated["data"][..., spec.n_dummy].astype(np.float32), generated["affine"])
+            _save(boldref, folder / f"{stem}_{space_entities}_boldref.nii.gz")
+            if run.with_confounds and space_text == run.spaces[0]:
+                table = generated["confounds"]
+                table.to_csv(folder / f"{stem}_desc-confounds_timeseries.tsv", sep="\t", index=False,
+                             na_rep="n/a", float_format="%.6g")
+                (folder / f"{stem}_desc-confounds_timeseries.json").write_text(
+                    json.dumps(generated["confounds_json"], indent=2))
+            written.append(bold_path)
+        (root / f"sub-{run.subject}.html").write_text("<html><body>fMRIPrep report placeholder</body></html>")
+    del seeds
+    return written
+
+
+def _slow_signals(rng: np.random.Generator, n_volumes: int, n_signals: int, repetition_time: float) -> np.ndarray:
+    """Band-limited (≈0.01–0.1 Hz) random signals, unit variance."""
+    spectrum = rng.standard_normal((n_volumes, n_signals)) + 1j * rng.standard_normal((n_volumes, n_signals))
+    frequencies = np.fft.fftfreq(n_volumes, d=repetition_time)
+    band = (np.abs(frequencies) > 0.01) & (np.abs(frequencies) < 0.1)
+    signals = np.real(np.fft.ifft(spectrum * band[:, None], axis=0))
+    std = signals.std(axis=0)
+    std[std == 0] = 1.0
+    return signals / std
+
+
+def write_demo_atlas(folder: str | Path, voxel_size: float = 3.0, space: str = "MNI152NLin2009cAsym") -> tuple[Path, Path]:
+    """Write the demo labels atlas (20 parcels) and its label table.
+
+    Parameters
+    ----------
+    folder : path-like
+        Where to write ``demo_dseg.nii.gz`` and ``demo_dseg.tsv``.
+    voxel_size : float
+        Atlas voxel size (mm); it differs from the BOLD's on purpose, the app
+        resamples atlases to each BOLD grid.
+    space : str
+        Template the atlas is defined in.
+
+    Returns
+    -------
+    (Path, Path)
+        The atlas image and its label table (columns ``index``, ``name``).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    shape, affine = template_grid(space, voxel_size)
+    xyz = voxel_coordinates(shape, affine)
+    brain = brain_mask_from_coordinates(xyz)
+    seeds = parcel_seeds()
+    labels = parcel_labels(xyz, seeds, brain)
+    image = folder / "demo_dseg.nii.gz"
+    nib.Nifti1Image(labels, affine).to_filename(str(image))
+    names = parcel_names(len(seeds) // 2)
+    table = folder / "demo_dseg.tsv"
+    pd.DataFrame({"index": np.arange(1, len(seeds) + 1), "name": names}).to_csv(table, sep="\t", index=False)
+    return image, table
+
+
+# --------------------------------------------------------------------------------------
+# The demo itself
+# --------------------------------------------------------------------------------------
+
+def _run(command: list[str]) -> int:
+    print("$ " + " ".join(command), flush=True)
+    return subprocess.call(command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Build the demo data, run participant and group levels, print where things are."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) != 1 or argv[0] in ("-h", "--help"):
+        print("usage: python -m regionseries.demo OUTDIR")
+        return 0 if argv and argv[0] in ("-h", "--help") else 64
+    outdir = Path(argv[0]).resolve()
+    fmriprep = outdir / "fmriprep"
+    output = outdir / "regionseries"
+    work = outdir / "work"
+    atlas_dir = outdir / "atlas"
+    if not (fmriprep / "dataset_description.json").exists():
+        print(f"Writing a synthetic fMRIPrep dataset to {fmriprep} ...", flush=True)
+        write_fmriprep_dataset(fmriprep, demo_dataset_spec())
+    atlas_image, atlas_table = write_demo_atlas(atlas_dir)
+    executable = [sys.executable, "-m", "regionseries"]
+    participant = executable + [
+        str(fmriprep), str(output), "participant",
+        "--spheres", "Power2011",
+        "--atlas-file", f"Demo={atlas_image}:{atlas_table}",
+        "--strategy", "simple", "scrubbing",
+        "--work-dir", str(work),
+        "--nprocs", "2",
+    ]
+    status = _run(participant)
+    group = executable + [str(fmriprep), str(output), "group", "--work-dir", str(work)]
+    group_status = _run(group)
+    print()
+    print(f"Input (synthetic fMRIPrep derivatives): {fmriprep}")
+    print(f"Outputs:                                {output}")
+    reports = sorted(output.glob("sub-*.html")) + sorted((output / "group").glob("*.html"))
+    if reports:
+        print("Reports:")
+        for report in reports:
+            print(f"  {report}")
+    print(f"Group level:                            {output / 'group'}")
+    print(f"Logs:                                   {output / 'logs'}")
+    if status not in (0,) or group_status != 0:
+        print(f"The participant level exited with {status}, the group level with {group_status}.")
+        return status or group_status
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

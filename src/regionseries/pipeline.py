@@ -1,0 +1,712 @@
+"""One BOLD run through the whole pipeline.
+
+For a run and a set of atlases and strategies, :func:`process_run`:
+
+1. plans the confounds of every strategy (:func:`regionseries.core.confounds.plan_denoising`);
+   a strategy the run cannot support (every volume censored, too few kept
+   volumes) is *excluded* — recorded with its reason, the others continue;
+2. builds one extraction operator per atlas on the run's grid (atlases are
+   resampled to the BOLD grid; operators are cached per grid within a
+   process) and reads the BOLD **once** for all atlases
+   (:func:`regionseries.core.extract.extract_signals`);
+3. cleans the region signals once per strategy (:func:`regionseries.signal.clean`)
+   — cleaning region signals equals cleaning voxels then averaging, for the
+   linear steps the strategies use;
+4. writes, per atlas and strategy, a time-series TSV with ONE ROW PER BOLD
+   VOLUME (removed volumes are ``n/a``, so rows stay aligned with
+   ``SamplingFrequency``) and its JSON sidecar, the connectivity matrices of
+   the kept volumes, and a per-strategy QC record (``*_qc.json``), all
+   atomically.
+
+It never raises for a bad run: the returned :class:`RunResult` says what was
+done, excluded or failed and why, and carries the arrays a report needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ._version import __version__
+from .atlases.base import Atlas
+from .bids.inputs import RunInputs, relative_to_dataset
+from .bids.outputs import (
+    BIDSName,
+    atomic_write_json,
+    atomic_write_tsv,
+    bids_uri,
+)
+from .core.connectivity import MEASURE_NAMES, STAT_LABELS, ConnectivityError, connectivity_matrix
+
+LOGGER = logging.getLogger("regionseries")
+
+STATUS_DONE = "done"
+STATUS_SKIPPED = "skipped"
+STATUS_FAILED = "failed"
+
+
+@dataclass
+class PipelineOptions:
+    """Settings of the participant level shared by every run.
+
+    Attributes
+    ----------
+    bids_dir, output_dir, work_dir : Path
+    strategies : list of DenoiseStrategy
+        Strategies with command-line overrides already applied.
+    dummy_scans : None, int or "auto"
+        Non-steady-state volumes (see ``plan_denoising``).
+    smoothing_fwhm : float or None
+        Spatial smoothing before extraction, mm.
+    min_coverage : float
+        Regions covered below this fraction are ``n/a``.
+    connectivity : tuple of str
+        Measures to compute (empty for none).
+    estimator : str
+        Covariance estimator (``empirical`` or ``ledoit-wolf``).
+    overwrite : bool
+        Recompute runs whose outputs exist.
+    command_line : str
+        For provenance.
+    atlas_files : dict
+        ``(atlas name, space) -> {"image", "table", "sidecar"}`` paths of the
+        atlases in ``atlases/`` (relative to the output folder).
+    keep_arrays : bool
+        Return signals and matrices in the result (for reports).
+    """
+
+    bids_dir: Path
+    output_dir: Path
+    work_dir: Path
+    strategies: list
+    dummy_scans: int | str | None = None
+    smoothing_fwhm: float | None = None
+    min_coverage: float = 0.5
+    connectivity: tuple[str, ...] = ("correlation",)
+    estimator: str = "empirical"
+    overwrite: bool = False
+    command_line: str = ""
+    atlas_files: dict = field(default_factory=dict)
+    keep_arrays: bool = True
+
+
+@dataclass
+class StrategyOutcome:
+    """What happened to one strategy on one run.
+
+    ``status`` is ``"done"``, ``"excluded"`` (the data cannot support the
+    strategy, e.g. too many censored volumes: a scientific exclusion) or
+    ``"failed"`` (an input problem, e.g. no confounds file).
+    """
+
+    name: str
+    desc: str
+    status: str
+    reason: str | None = None
+    plan: Any = None  # DenoisingPlan
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return self.plan.summary() if self.plan is not None else {}
+
+
+@dataclass
+class AtlasOutcome:
+    """Extraction facts of one atlas on one run."""
+
+    name: str
+    kind: str
+    names: list[str]
+    coverage: np.ndarray
+    regions_below_coverage: list[str]
+    missing_regions: list[str]
+    n_voxels: np.ndarray
+
+
+@dataclass
+class RunResult:
+    """The outcome of :func:`process_run` (a hook for reports and summaries)."""
+
+    run: RunInputs
+    status: str
+    error: str | None = None
+    n_volumes: int | None = None
+    repetition_time: float | None = None
+    strategies: list[StrategyOutcome] = field(default_factory=list)
+    atlases: list[AtlasOutcome] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    fd: np.ndarray | None = None
+    raw_signals: dict[str, np.ndarray] = field(default_factory=dict)
+    clean_signals: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    connectivity: dict[tuple[str, str, str], np.ndarray] = field(default_factory=dict)
+    seconds: float = 0.0
+    atlas_objects: list = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[tuple[str, str]]:
+        """``(file, reason)`` of every failure (whole run or strategy)."""
+        if self.status == STATUS_FAILED:
+            return [(str(self.run.bold), self.error or "unknown error")]
+        return [(str(self.run.bold), f"strategy {s.name}: {s.reason}") for s in self.strategies if s.status == STATUS_FAILED]
+
+    @property
+    def exclusions(self) -> list[tuple[str, str]]:
+        return [(str(self.run.bold), f"strategy {s.name}: {s.reason}") for s in self.strategies if s.status == "excluded"]
+
+
+# --------------------------------------------------------------------------------------
+# Output names
+# --------------------------------------------------------------------------------------
+
+def timeseries_name(run: RunInputs, atlas: str, strategy_desc: str) -> BIDSName:
+    return run.base_name.replace(atlas=atlas, desc=strategy_desc, suffix="timeseries", extension=".tsv")
+
+
+def relmat_name(run: RunInputs, atlas: str, strategy_desc: str, kind: str) -> BIDSName:
+    return run.base_name.replace(atlas=atlas, stat=STAT_LABELS[kind], desc=strategy_desc,
+                                 suffix="relmat", extension=".tsv")
+
+
+def qc_name(run: RunInputs, strategy_desc: str) -> BIDSName:
+    return run.base_name.replace(desc=strategy_desc, suffix="qc", extension=".json")
+
+
+def expected_outputs(run: RunInputs, atlases: Sequence[Atlas], strategy_desc: str,
+                     kinds: Sequence[str]) -> list[BIDSName]:
+    """Time series and relmat names (TSV and JSON) of one run and strategy."""
+    names = []
+    for atlas in atlases:
+        series = timeseries_name(run, atlas.name, strategy_desc)
+        names += [series, series.replace(extension=".json")]
+        for kind in kinds:
+            matrix = relmat_name(run, atlas.name, strategy_desc, kind)
+            names += [matrix, matrix.replace(extension=".json")]
+    return names
+
+
+def is_finished(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions) -> bool:
+    """Whether every strategy of this run has complete outputs.
+
+    A strategy is finished when its QC record exists and either says the run
+    was excluded, or all its time series and matrices exist. Failed
+    strategies (input problems) are retried.
+    """
+    import json
+
+    out = options.output_dir
+    for strategy in options.strategies:
+        record = out / qc_name(run, strategy.desc).relpath
+        if not record.exists():
+            return False
+        try:
+            status = json.loads(record.read_text(encoding="utf-8")).get("Status")
+        except (OSError, ValueError):
+            return False
+        if status == "excluded":
+            continue
+        if status != STATUS_DONE:
+            return False
+        for name in expected_outputs(run, atlases, strategy.desc, options.connectivity):
+            if not (out / name.relpath).exists():
+                return False
+    return True
+
+
+# --------------------------------------------------------------------------------------
+# Operators (cached per process and grid)
+# --------------------------------------------------------------------------------------
+
+_OPERATOR_CACHE: dict[tuple, Any] = {}
+_OPERATOR_CACHE_LIMIT = 16
+
+
+def _grid_key(shape: Sequence[int], affine: np.ndarray) -> tuple:
+    return tuple(int(n) for n in shape[:3]), np.round(np.asarray(affine, dtype=float), 6).tobytes()
+
+
+def build_operator(atlas: Atlas, shape: Sequence[int], affine: np.ndarray, smoothing_fwhm: float | None):
+    """The extraction operator of ``atlas`` on a BOLD grid (atlas resampled to it).
+
+    Labels are resampled with nearest neighbour, maps with continuous
+    (B-spline) interpolation; spheres are placed by their coordinates.
+    """
+    from .core.extract import LabelsOperator, MapsOperator, SpheresOperator
+    from .core.image import resample_img
+
+    shape = tuple(int(n) for n in shape[:3])
+    key = (atlas.name, atlas.kind, str(atlas.image), atlas.radius, _grid_key(shape, affine), smoothing_fwhm)
+    if key in _OPERATOR_CACHE:
+        return _OPERATOR_CACHE[key]
+    if atlas.kind == "spheres":
+        operator = SpheresOperator(
+            atlas.coordinates, atlas.radius, shape, affine, allow_overlap=True, names=atlas.names,
+            smoothing_fwhm=smoothing_fwhm, empty="nan", source_name=f"atlas {atlas.name}",
+        )
+    else:
+        import nibabel as nib
+
+        img = nib.load(str(atlas.image))
+        interpolation = "nearest" if atlas.kind == "labels" else "continuous"
+        resampled = resample_img(img, target_affine=affine, target_shape=shape, interpolation=interpolation)
+        data = np.asarray(resampled.dataobj)
+        if atlas.kind == "labels":
+            if data.ndim == 4:
+                data = data[..., 0]
+            operator = LabelsOperator(
+                np.rint(np.nan_to_num(data)).astype(np.int64), affine, label_values=atlas.table["index"].tolist(),
+                names=atlas.names, strategy="mean", smoothing_fwhm=smoothing_fwhm,
+                source_name=f"atlas {atlas.name}",
+            )
+        else:
+            operator = MapsOperator(
+                data.astype(np.float32, copy=False), affine, names=atlas.names,
+                smoothing_fwhm=smoothing_fwhm, source_name=f"atlas {atlas.name}",
+            )
+    if len(_OPERATOR_CACHE) >= _OPERATOR_CACHE_LIMIT:
+        _OPERATOR_CACHE.pop(next(iter(_OPERATOR_CACHE)))
+    _OPERATOR_CACHE[key] = operator
+    return operator
+
+
+# --------------------------------------------------------------------------------------
+# Planning
+# --------------------------------------------------------------------------------------
+
+def _no_confounds_table(n_volumes: int):
+    """An empty confounds table, for strategies without regressors on a run without confounds."""
+    from .core.confounds import ConfoundsTable
+
+    return ConfoundsTable(tsv_path=Path("(no confounds file)"), json_path=None,
+                          data=pd.DataFrame(index=range(n_volumes)), metadata=None)
+
+
+def _needs_confounds(strategy) -> bool:
+    return bool(strategy.components) or bool(strategy.extra_columns) or bool(strategy.extra_column_patterns)
+
+
+def plan_strategies(run: RunInputs, n_volumes: int, options: PipelineOptions,
+                    messages: list[str]) -> tuple[list[StrategyOutcome], np.ndarray | None]:
+    """Plan every strategy for a run; returns the outcomes and the FD series (mm)."""
+    from .core.confounds import ConfoundsError, RunExcluded, plan_denoising, read_confounds
+
+    table = None
+    table_error = None
+    fd = None
+    if run.confounds is not None:
+        try:
+            table = read_confounds(run.confounds, run.confounds_json)
+            if "framewise_displacement" in table.data.columns:
+                fd = pd.to_numeric(table.data["framewise_displacement"], errors="coerce").to_numpy(float)
+        except ConfoundsError as exc:
+            table_error = str(exc)
+    outcomes = []
+    for strategy in options.strategies:
+        source = table
+        if source is None:
+            if _needs_confounds(strategy):
+                reason = table_error or f"no confounds file for {run.bold.name} (strategy {strategy.name} needs one)"
+                outcomes.append(StrategyOutcome(strategy.name, strategy.desc, STATUS_FAILED, reason))
+                continue
+            if options.dummy_scans in (None, "auto"):
+                messages.append(
+                    f"{run.bold.name}: no confounds file, so no non-steady-state volumes are known; "
+                    f"strategy {strategy.name} keeps every volume (use --dummy-scans N to drop the first N)"
+                )
+            source = _no_confounds_table(n_volumes)
+        try:
+            plan = plan_denoising(strategy, source, n_volumes, dummy_scans=options.dummy_scans,
+                                  t_r=run.repetition_time)
+        except RunExcluded as exc:
+            outcomes.append(StrategyOutcome(strategy.name, strategy.desc, "excluded", exc.reason))
+            continue
+        except (ConfoundsError, ValueError) as exc:
+            outcomes.append(StrategyOutcome(strategy.name, strategy.desc, STATUS_FAILED, str(exc)))
+            continue
+        outcomes.append(StrategyOutcome(strategy.name, strategy.desc, STATUS_DONE, None, plan))
+    return outcomes, fd
+
+
+# --------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------
+
+class _ListHandler(logging.Handler):
+    def __init__(self, sink: list[str]):
+        super().__init__(level=logging.WARNING)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink.append(record.getMessage())
+
+
+def process_run(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions) -> RunResult:
+    """Process one BOLD run: plan, extract once, clean per strategy, write.
+
+    Parameters
+    ----------
+    run : RunInputs
+        The BOLD run and its companions.
+    atlases : sequence of Atlas
+        Atlases resolved for the run's space and voxel size.
+    options : PipelineOptions
+
+    Returns
+    -------
+    RunResult
+        Never raises for data problems: failures are in ``status``/``error``
+        and in the strategy outcomes.
+    """
+    started = time.perf_counter()
+    result = RunResult(run=run, status=STATUS_DONE, repetition_time=run.repetition_time,
+                       atlas_objects=list(atlases))
+    result.warnings.extend(run.warnings)
+    if not options.overwrite and is_finished(run, atlases, options):
+        result.status = STATUS_SKIPPED
+        result.seconds = time.perf_counter() - started
+        return result
+    handler = _ListHandler(result.warnings)
+    LOGGER.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _process(run, atlases, options, result)
+        for item in caught:
+            message = str(item.message)
+            if message not in result.warnings:
+                result.warnings.append(message)
+    except Exception as exc:  # noqa: BLE001 - one bad run must not stop the others
+        result.status = STATUS_FAILED
+        result.error = f"{type(exc).__name__}: {exc}"
+        LOGGER.debug("run %s failed:\n%s", run.bold, traceback.format_exc())
+    finally:
+        LOGGER.removeHandler(handler)
+    if not options.keep_arrays:
+        result.raw_signals, result.clean_signals, result.connectivity = {}, {}, {}
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions, result: RunResult) -> None:
+    import nibabel as nib
+
+    from .core.extract import extract_signals
+    from .signal import clean
+
+    img = nib.load(str(run.bold))
+    if len(img.shape) != 4:
+        raise ValueError(f"{run.bold.name} is not a 4D BOLD series (shape {img.shape})")
+    n_volumes = int(img.shape[3])
+    result.n_volumes = n_volumes
+    if run.repetition_time is None:
+        raise ValueError(f"{run.bold.name}: repetition time unknown (no RepetitionTime in the sidecar or header)")
+
+    outcomes, fd = plan_strategies(run, n_volumes, options, result.warnings)
+    result.strategies = outcomes
+    result.fd = fd
+    for outcome in outcomes:
+        if outcome.status != STATUS_DONE:
+            _write_qc(run, outcome, options, result)
+
+    runnable = [o for o in outcomes if o.status == STATUS_DONE]
+    if not runnable:
+        if all(o.status == "excluded" for o in outcomes):
+            return
+        raise ValueError("; ".join(f"strategy {o.name}: {o.reason}" for o in outcomes if o.status == STATUS_FAILED))
+
+    operators = {atlas.name: build_operator(atlas, img.shape, img.affine, options.smoothing_fwhm) for atlas in atlases}
+    extracted = extract_signals(run.bold, operators, mask=run.mask, min_coverage=options.min_coverage)
+    for atlas in atlases:
+        one = extracted[atlas.name]
+        result.atlases.append(AtlasOutcome(atlas.name, atlas.kind, list(one.names), np.asarray(one.coverage),
+                                           list(one.regions_below_coverage), list(one.missing_regions),
+                                           np.asarray(one.n_voxels)))
+        result.raw_signals[atlas.name] = one.signals
+
+    for outcome in runnable:
+        plan = outcome.plan
+        for atlas in atlases:
+            one = extracted[atlas.name]
+            kept = clean(one.signals, confounds=plan.confounds, sample_mask=plan.sample_mask,
+                         t_r=run.repetition_time, **plan.clean_kwargs)
+            full = np.full((n_volumes, one.signals.shape[1]), np.nan)
+            full[plan.sample_mask] = kept
+            result.clean_signals[(atlas.name, outcome.desc)] = full
+            _write_timeseries(run, atlas, one, outcome, full, options, result)
+            for kind in options.connectivity:
+                try:
+                    matrix = connectivity_matrix(kept, kind, estimator=options.estimator)
+                except ConnectivityError as exc:
+                    result.warnings.append(f"{run.bold.name}, atlas {atlas.name}, strategy {outcome.name}: "
+                                           f"no {kind} matrix: {exc}")
+                    continue
+                result.connectivity[(atlas.name, outcome.desc, kind)] = matrix
+                _write_relmat(run, atlas, outcome, kind, matrix, plan.n_kept, options, result)
+        _write_qc(run, outcome, options, result)
+
+
+# --------------------------------------------------------------------------------------
+# Writers
+# --------------------------------------------------------------------------------------
+
+def _sources(run: RunInputs, options: PipelineOptions) -> list[str]:
+    sources = [bids_uri(relative_to_dataset(run.bold, options.bids_dir), "preprocessed")]
+    for path in (run.confounds, run.mask):
+        if path is not None:
+            sources.append(bids_uri(relative_to_dataset(path, options.bids_dir), "preprocessed"))
+    return sources
+
+
+def _atlas_description(atlas: Atlas, run: RunInputs, options: PipelineOptions) -> dict[str, Any]:
+    files = options.atlas_files.get((atlas.name, atlas.space), {})
+    description: dict[str, Any] = {
+        "Name": atlas.name,
+        "Kind": atlas.kind,
+        "Specification": atlas.spec,
+        "NumberOfRegions": atlas.n_regions,
+        "Files": {key: bids_uri(value) for key, value in files.items()},
+        "ResampledTo": f"the grid of {run.bold.name}",
+        "Extraction": {"labels": "mean of the voxels of each label",
+                       "maps": "least-squares fit of the maps to each volume",
+                       "spheres": "mean of the voxels within each sphere"}[atlas.kind],
+    }
+    if atlas.kind == "spheres":
+        description["RadiusMillimetres"] = atlas.radius
+    return description
+
+
+def _coverage_entries(one, names: Sequence[str]) -> dict[str, float]:
+    return {name: round(float(c), 4) for name, c in zip(names, one.coverage)}
+
+
+def _plan_fields(plan, run: RunInputs) -> dict[str, Any]:
+    summary = plan.summary()
+    return {
+        "Strategy": summary["Strategy"],
+        "ConfoundRegressors": summary["ConfoundRegressors"],
+        "CleaningParameters": dict(plan.clean_kwargs, t_r=run.repetition_time),
+        "NumberOfVolumes": plan.n_volumes,
+        "NumberOfVolumesKept": plan.n_kept,
+        "KeptVolumes": plan.sample_mask.tolist(),
+        "NumberOfVolumesDiscardedByNonsteadyStatesDetector": int(plan.dummy_volumes.size),
+        "NumberOfVolumesDiscardedByMotionScrubbing": int(plan.motion_outliers.size),
+        "DummyVolumes": plan.dummy_volumes.tolist(),
+        "MotionOutlierVolumes": plan.motion_outliers.tolist(),
+        "MeanFramewiseDisplacement": None if math.isnan(plan.mean_fd) else plan.mean_fd,
+        "DegreesOfFreedomLost": int(plan.dof_lost),
+    }
+
+
+def _write_timeseries(run: RunInputs, atlas: Atlas, one, outcome: StrategyOutcome, full: np.ndarray,
+                      options: PipelineOptions, result: RunResult) -> None:
+    name = timeseries_name(run, atlas.name, outcome.desc)
+    path = options.output_dir / name.relpath
+    atomic_write_tsv(path, pd.DataFrame(full, columns=list(one.names)))
+    atlas_files = options.atlas_files.get((atlas.name, atlas.space), {})
+    sidecar: dict[str, Any] = {
+        "Description": (
+            f"Region time series of atlas {atlas.name} cleaned with strategy {outcome.name}: one row per BOLD "
+            "volume, one column per region; removed volumes (non-steady-state, censored) and regions below "
+            "the coverage threshold are n/a."
+        ),
+        "SamplingFrequency": 1.0 / run.repetition_time,
+        "StartTime": run.start_time if run.start_time is not None else 0.0,
+        "RepetitionTime": run.repetition_time,
+        "Sources": _sources(run, options) + [bids_uri(v) for k, v in atlas_files.items() if k in ("image", "table")],
+        "Atlas": _atlas_description(atlas, run, options),
+        "SmoothingFWHM": options.smoothing_fwhm,
+        **_plan_fields(outcome.plan, run),
+        "MinimumCoverage": options.min_coverage,
+        "RegionCoverage": _coverage_entries(one, one.names),
+        "RegionsBelowCoverage": list(one.regions_below_coverage),
+        "RegionsWithoutVoxels": list(one.missing_regions),
+        "Software": {"Name": "regionseries", "Version": __version__},
+        "CommandLine": options.command_line,
+    }
+    atomic_write_json(path.with_name(name.replace(extension=".json").filename), sidecar)
+    result.outputs += [path, path.with_suffix(".json")]
+
+
+def _write_relmat(run: RunInputs, atlas: Atlas, outcome: StrategyOutcome, kind: str, matrix: np.ndarray,
+                  n_kept: int, options: PipelineOptions, result: RunResult) -> None:
+    name = relmat_name(run, atlas.name, outcome.desc, kind)
+    path = options.output_dir / name.relpath
+    names = atlas.names
+    atomic_write_tsv(path, pd.DataFrame(matrix, index=pd.Index(names), columns=names), index_label="node")
+    series = timeseries_name(run, atlas.name, outcome.desc)
+    sidecar = {
+        "RelationshipMeasure": MEASURE_NAMES[kind],
+        "MeasureDescription": (
+            f"{MEASURE_NAMES[kind]} between region time series, on the {n_kept} kept volumes "
+            f"({options.estimator} covariance estimator)"
+        ),
+        "Weighted": True,
+        "Directed": False,
+        "ValidDiagonal": kind == "covariance",
+        "StorageFormat": "Full",
+        "NonNegative": False,
+        "Estimator": options.estimator,
+        "NumberOfVolumesUsed": int(n_kept),
+        "RegionsWithoutSignal": [n for n, row in zip(names, matrix) if np.all(np.isnan(row))],
+        "Sources": [bids_uri(series.relpath)],
+        "Software": {"Name": "regionseries", "Version": __version__},
+    }
+    atomic_write_json(path.with_suffix(".json"), sidecar)
+    result.outputs += [path, path.with_suffix(".json")]
+
+
+def _write_qc(run: RunInputs, outcome: StrategyOutcome, options: PipelineOptions, result: RunResult) -> None:
+    name = qc_name(run, outcome.desc)
+    path = options.output_dir / name.relpath
+    record: dict[str, Any] = {
+        "Status": outcome.status,
+        "Reason": outcome.reason,
+        "Bold": bids_uri(relative_to_dataset(run.bold, options.bids_dir), "preprocessed"),
+        "Entities": dict(run.entities),
+        "StrategyName": outcome.name,
+        "RepetitionTime": run.repetition_time,
+        "NumberOfVolumes": result.n_volumes,
+    }
+    if outcome.plan is not None:
+        record.update(_plan_fields(outcome.plan, run))
+    elif result.fd is not None and np.isfinite(result.fd).any():
+        record["MeanFramewiseDisplacement"] = float(np.nanmean(result.fd))
+    record["Atlases"] = {
+        a.name: {"RegionsBelowCoverage": a.regions_below_coverage, "NumberOfRegions": len(a.names)}
+        for a in result.atlases
+    }
+    record["Software"] = {"Name": "regionseries", "Version": __version__}
+    atomic_write_json(path, record)
+    result.outputs.append(path)
+
+
+# --------------------------------------------------------------------------------------
+# Reports hook: RunResult -> regionseries.report model
+# --------------------------------------------------------------------------------------
+
+def _reference_image(run: RunInputs):
+    """The image drawn under the atlases: fMRIPrep's boldref, else the brain mask."""
+    import nibabel as nib
+
+    name = run.bold.name
+    for marker in ("_desc-preproc_bold.nii.gz", "_desc-preproc_bold.nii"):
+        if name.endswith(marker):
+            candidate = run.bold.with_name(name[: -len(marker)] + "_boldref" + marker[len("_desc-preproc_bold"):])
+            if candidate.exists():
+                return nib.load(str(candidate)), "BOLD reference (fMRIPrep boldref)"
+    if run.mask is not None:
+        return nib.load(str(run.mask)), "brain mask"
+    return None, ""
+
+
+def _atlas_on_grid(atlas: Atlas, shape, affine):
+    """The atlas resampled to a BOLD grid, as a nibabel image (None for spheres)."""
+    import nibabel as nib
+
+    from .core.image import resample_img
+
+    if atlas.kind == "spheres" or atlas.image is None:
+        return None
+    interpolation = "nearest" if atlas.kind == "labels" else "continuous"
+    img = resample_img(nib.load(str(atlas.image)), target_affine=affine, target_shape=tuple(shape[:3]),
+                       interpolation=interpolation)
+    data = np.asarray(img.dataobj)
+    if atlas.kind == "labels":
+        data = np.rint(np.nan_to_num(data[..., 0] if data.ndim == 4 else data)).astype(np.int32)
+    return nib.Nifti1Image(data, affine)
+
+
+def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOptions):
+    """Convert a processed run into the report model's :class:`~regionseries.report.RunReport`."""
+    import nibabel as nib
+
+    from .report import AtlasResult, RunReport, StrategyResult
+
+    run = result.run
+    img = nib.load(str(run.bold))
+    voxel_volume = float(abs(np.linalg.det(img.affine[:3, :3])))
+    strategies = []
+    for outcome in result.strategies:
+        if outcome.plan is None:
+            strategies.append(StrategyResult(name=outcome.desc, kept_volumes=[], excluded=True,
+                                             exclusion_reason=f"{outcome.status}: {outcome.reason}"))
+            continue
+        plan = outcome.plan
+        strategy = plan.strategy
+        strategies.append(StrategyResult(
+            name=outcome.desc, kept_volumes=plan.sample_mask, dummy_volumes=plan.dummy_volumes,
+            motion_censored_volumes=plan.motion_outliers,
+            fd_threshold=strategy.fd_threshold if strategy.censors_motion else None,
+            std_dvars_threshold=strategy.std_dvars_threshold if strategy.censors_motion else None,
+            n_regressors=len(plan.confound_names), dof_lost=plan.dof_lost,
+            parameters=strategy.to_dict(), confound_columns=plan.confound_names,
+        ))
+    by_name = {a.name: a for a in atlases}
+    atlas_results = []
+    for outcome in result.atlases:
+        atlas = by_name[outcome.name]
+        sizes = np.asarray(outcome.n_voxels, dtype=float) * voxel_volume
+        total = sizes.sum()
+        atlas_results.append(AtlasResult(
+            name=atlas.name, kind=atlas.kind, region_names=outcome.names,
+            label_values=atlas.table["index"].tolist() if atlas.kind == "labels" else list(range(atlas.n_regions)),
+            size_mm3=sizes, relative_size_percent=100 * sizes / total if total > 0 else None,
+            coverage=np.clip(outcome.coverage, 0, 1), regions_na=outcome.regions_below_coverage + [
+                n for n in outcome.missing_regions if n not in outcome.regions_below_coverage],
+            image=_atlas_on_grid(atlas, img.shape, img.affine),
+            sphere_coordinates_mm=atlas.coordinates, sphere_radius_mm=atlas.radius,
+            description=atlas.spec,
+        ))
+    measure = options.connectivity[0] if options.connectivity else "correlation"
+    connectivity = {(a, s): m for (a, s, kind), m in result.connectivity.items() if kind == measure}
+    reference, reference_description = _reference_image(run)
+    fd = result.fd if result.fd is not None and len(result.fd) == result.n_volumes else None
+    return RunReport(
+        participant=run.entities.get("sub", ""), session=run.entities.get("ses"),
+        entities={k: v for k, v in run.entities.items() if k not in ("sub", "ses")},
+        bold_file=str(run.bold), confounds_file=str(run.confounds) if run.confounds else None,
+        mask_file=str(run.mask) if run.mask else None, space=run.entities.get("space"),
+        repetition_time=run.repetition_time, n_volumes=result.n_volumes, fd=fd,
+        strategies=strategies, atlases=atlas_results, reference_image=reference,
+        reference_description=reference_description, raw_signals=result.raw_signals,
+        clean_signals=result.clean_signals, connectivity=connectivity,
+        connectivity_measure=measure, warnings=result.warnings, software_version=__version__,
+        parameters={"smoothing_fwhm_mm": options.smoothing_fwhm, "min_coverage": options.min_coverage,
+                    "connectivity": list(options.connectivity), "estimator": options.estimator,
+                    "dummy_scans": options.dummy_scans},
+    )
+
+
+def write_participant_report(participant: str, results: Sequence[RunResult], options: PipelineOptions) -> Path | None:
+    """Render ``sub-<participant>.html`` from the run results of one participant.
+
+    Runs skipped because their outputs existed are listed as warnings (their
+    arrays are not available); nothing is written when no run was processed.
+    """
+    from .report import FailedRun, ParticipantReport
+    from .report import write_participant_report as render
+
+    processed = [r for r in results if r.status == STATUS_DONE and r.n_volumes and r.atlases]
+    failed = [r for r in results if r.status == STATUS_FAILED or (r.status == STATUS_DONE and not r.atlases)]
+    skipped = [r for r in results if r.status == STATUS_SKIPPED]
+    if not processed and not failed:
+        return None
+    runs = [run_report(r, r.atlas_objects, options) for r in processed]
+    failed_runs = [FailedRun(str(r.run.bold), r.error or "; ".join(
+        f"strategy {s.name}: {s.status}: {s.reason}" for s in r.strategies if s.status != STATUS_DONE))
+        for r in failed]
+    warnings = [f"{r.run.bold.name}: not reprocessed (outputs existed); rerun with --overwrite to include it"
+                for r in skipped]
+    report = ParticipantReport(participant=participant, runs=runs, failed_runs=failed_runs,
+                               software_version=__version__, command_line=options.command_line,
+                               warnings=warnings)
+    return render(report, options.output_dir)
