@@ -833,7 +833,7 @@ class NiftiLabelsMasker(_LabelAttributesMixin, BaseMasker):
             columns = present_after
         operator = LabelsOperator(
             labels_data,
-            affine,
+            labels_img.affine,  # its own affine: the engine applies nilearn's strict check
             background_label=self.background_label,
             label_values=columns,
             strategy=self.strategy,
@@ -1304,7 +1304,7 @@ class NiftiMapsMasker(BaseMasker):
                     kept = np.flatnonzero(totals > 0)
         operator = MapsOperator(
             maps_data,
-            affine,
+            maps_img.affine,
             allow_overlap=self.allow_overlap,
             smoothing_fwhm=self.smoothing_fwhm,
             source_name=describe_img(self.maps_img),
