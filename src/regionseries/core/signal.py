@@ -44,7 +44,6 @@ __all__ = [
 _EPS64 = np.finfo(np.float64).eps
 _EPS32 = np.finfo(np.float32).eps
 _STANDARDIZE_CHOICES = ("zscore_sample", "zscore", "psc", True, False, None)
-_FILTER_CHOICES = ("butterworth", "cosine", False)
 _BUTTERWORTH_OPTIONS = ("order", "padtype", "padlen")
 # Columns filtered per sosfiltfilt call: bounds the temporary memory and is
 # faster than one call on a very wide matrix (better cache use).
@@ -554,8 +553,15 @@ def _interpolate_censored(x, keep, t_r, extrapolate):
                 f"least 2 kept volumes; the sample mask keeps {keep.size}."
             )
         frame_times = np.arange(n_time) * t_r
-        spline = CubicSpline(frame_times[keep], x[keep], axis=0, extrapolate=extrapolate)
-        x[censored] = spline(frame_times[censored])
+        if x.shape[1] <= keep.size:
+            spline = CubicSpline(frame_times[keep], x[keep], axis=0, extrapolate=extrapolate)
+            x[censored] = spline(frame_times[censored])
+        else:
+            # The spline is linear in the data: for wide matrices, build the
+            # (n_censored × n_kept) interpolation weights once and multiply.
+            weights = CubicSpline(frame_times[keep], np.eye(keep.size), axis=0,
+                                  extrapolate=extrapolate)(frame_times[censored])
+            x[censored] = weights @ x[keep]
     return x[first:last + 1], keep - first
 
 
