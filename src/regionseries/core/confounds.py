@@ -352,11 +352,11 @@ def _read_tsv(tsv_path: Path) -> pd.DataFrame:
     try:
         with tsv_path.open(encoding="utf-8") as handle:
             header = handle.readline().rstrip("\r\n").split("\t")
+        if header == [""]:
+            raise ConfoundsError(f"{tsv_path}: the confounds file is empty (no header row).")
         data = pd.read_csv(tsv_path, sep="\t", encoding="utf-8")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise ConfoundsError(f"{tsv_path}: cannot be read as a tab-separated table ({error}).") from error
-    if header == [""] or data.shape[1] == 0:
-        raise ConfoundsError(f"{tsv_path}: the confounds file is empty.")
     if _looks_numeric(header[0]):
         raise ConfoundsError(
             f"{tsv_path}: the confounds file has no header row (its first line starts with "
@@ -1448,7 +1448,7 @@ def _check_positive_or_none(value: Any, name: str) -> None:
 
 
 _STRATEGY_FIELDS = tuple(item.name for item in dataclasses.fields(DenoiseStrategy))
-_FILE_KEYS = (*_STRATEGY_FIELDS, "base")
+_FILE_KEYS = (*_STRATEGY_FIELDS, "base", "desc")
 _OVERRIDABLE = tuple(name for name in _STRATEGY_FIELDS if name != "name")
 
 
@@ -1472,6 +1472,7 @@ def _strategy_from_settings(settings: Mapping[str, Any], source: str) -> Denoise
         raise ConfoundsError(f"{source}: the strategy has no 'name' (letters and digits; it becomes the desc- label).")
     settings = dict(settings)
     base_name = settings.pop("base", None)
+    desc = settings.pop("desc", None)  # derived from the name; allowed so that to_dict() output can be read back
     for key in ("components", "extra_columns", "extra_column_patterns"):
         if key in settings and not isinstance(settings[key], (list, tuple, str)):
             raise ConfoundsError(f"{source}: '{key}' must be a list; {settings[key]!r} was provided.")
@@ -1479,10 +1480,14 @@ def _strategy_from_settings(settings: Mapping[str, Any], source: str) -> Denoise
         if base_name is not None:
             if base_name not in PRESET_NAMES:
                 raise ValueError(f"'base' must be one of {list(PRESET_NAMES)}; {base_name!r} was provided.")
-            return dataclasses.replace(_load_preset(base_name), **settings)
-        return DenoiseStrategy(**settings)
+            strategy = dataclasses.replace(_load_preset(base_name), **settings)
+        else:
+            strategy = DenoiseStrategy(**settings)
+        if desc is not None and desc != strategy.desc:
+            raise ValueError(f"'desc' is derived from the name ({strategy.desc!r}); {desc!r} was provided.")
     except (TypeError, ValueError) as error:
         raise ConfoundsError(f"{source}: {error}") from error
+    return strategy
 
 
 def _read_strategy_file(path: Path) -> DenoiseStrategy:

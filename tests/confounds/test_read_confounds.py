@@ -1,0 +1,226 @@
+"""read_confounds (naming across fMRIPrep versions) and find_confounds_file."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from nilearn.interfaces.fmriprep import load_confounds as nilearn_load_confounds
+
+from regionseries.confounds import ConfoundsError, find_confounds_file, load_confounds, read_confounds
+
+# --- naming normalisation ------------------------------------------------------------
+
+
+def test_current_file_is_unchanged(helpers):
+    table = read_confounds(helpers.V21_TSV)
+    raw = pd.read_csv(helpers.V21_TSV, sep="\t")
+    assert table.naming == "current"
+    assert table.renamed == {}
+    assert table.json_path == helpers.V21_JSON
+    assert table.n_volumes == 30
+    pd.testing.assert_frame_equal(table.data, raw)
+    assert table.metadata == json.loads(helpers.V21_JSON.read_text())
+
+
+def test_pre21_acompcor_is_split_by_mask(helpers):
+    """fMRIPrep 1.4 wrote all aCompCor as a_comp_cor_NN (combined, CSF, WM blocks)."""
+    table = read_confounds(helpers.V14_TSV)
+    raw = pd.read_csv(helpers.V14_TSV, sep="\t")
+    raw_metadata = json.loads(helpers.V14_JSON.read_text())
+    assert table.naming == "fmriprep<21"
+    prefixes = {prefix: sorted(c for c in table.data.columns if c.startswith(f"{prefix}_comp_cor_")) for prefix in "awct"}
+    assert [len(prefixes[p]) for p in "awct"] == [57, 56, 13, 6]
+    for prefix, mask in (("a", "combined"), ("w", "WM"), ("c", "CSF")):
+        assert prefixes[prefix][0] == f"{prefix}_comp_cor_00"
+        assert prefixes[prefix][-1] == f"{prefix}_comp_cor_{len(prefixes[prefix]) - 1:02d}"
+        assert {table.metadata[name]["Mask"] for name in prefixes[prefix]} == {mask}
+    # CSF components were a_comp_cor_57..69, WM ones a_comp_cor_70..125
+    np.testing.assert_array_equal(table.data["c_comp_cor_00"], raw["a_comp_cor_57"])
+    np.testing.assert_array_equal(table.data["w_comp_cor_55"], raw["a_comp_cor_125"])
+    np.testing.assert_array_equal(table.data["a_comp_cor_56"], raw["a_comp_cor_56"])
+    assert table.renamed["a_comp_cor_70"] == "w_comp_cor_00"
+    assert table.metadata["w_comp_cor_00"] == raw_metadata["a_comp_cor_70"]
+    # every other column is untouched, and the file names come back intact
+    data, metadata = table.with_file_names()
+    pd.testing.assert_frame_equal(data, raw)
+    assert metadata == raw_metadata
+
+
+def test_both_generations_read_the_same(helpers, tmp_path):
+    data, metadata = helpers.synthetic_confounds()
+    old_data, old_metadata = helpers.to_pre21_naming(data, metadata)
+    assert "w_comp_cor_00" not in old_data.columns
+    helpers.write_run(tmp_path / "new", data, metadata)
+    helpers.write_run(tmp_path / "old", old_data, old_metadata, suffix="regressors")
+    new = read_confounds(next((tmp_path / "new").glob("*.tsv")))
+    old = read_confounds(next((tmp_path / "old").glob("*.tsv")))
+    assert (old.naming, new.naming) == ("fmriprep<21", "current")
+    pd.testing.assert_frame_equal(old.data[sorted(old.data.columns)], new.data[sorted(new.data.columns)])
+    assert old.metadata == new.metadata
+
+
+def test_na_in_first_rows_is_nan(helpers):
+    table = read_confounds(helpers.V14_TSV)
+    assert np.isnan(table.data.loc[0, "trans_x_derivative1"])
+    assert np.isnan(table.data.loc[0, "framewise_displacement"])
+    assert table.data["trans_x_derivative1"].iloc[1:].notna().all()
+    assert table.data.dtypes["trans_x_derivative1"] == np.float64
+
+
+def test_camelcase_file_is_renamed(helpers, tmp_path):
+    raw = helpers.camelcase_confounds()
+    path = tmp_path / "sub-01_task-rest_bold_confounds.tsv"
+    raw.to_csv(path, sep="\t", index=False, na_rep="n/a")
+    table = read_confounds(path)
+    assert table.naming == "fmriprep<1.2"
+    assert table.json_path is None and table.metadata is None
+    expected = {
+        "X": "trans_x",
+        "RotZ": "rot_z",
+        "CSF": "csf",
+        "WhiteMatter": "white_matter",
+        "GlobalSignal": "global_signal",
+        "FramewiseDisplacement": "framewise_displacement",
+        "stdDVARS": "std_dvars",
+        "non-stdDVARS": "dvars",
+        "aCompCor03": "a_comp_cor_03",
+        "tCompCor00": "t_comp_cor_00",
+        "Cosine01": "cosine01",
+        "NonSteadyStateOutlier00": "non_steady_state_outlier00",
+        "AROMAAggrComp04": "aroma_motion_04",
+    }
+    for old, new in expected.items():
+        assert table.renamed[old] == new
+        np.testing.assert_array_equal(table.data[new].to_numpy(), raw[old].to_numpy())
+    assert "vx-wisestdDVARS" in table.data.columns  # no current equivalent: kept
+    assert table.with_file_names()[0].columns.tolist() == raw.columns.tolist()
+
+
+def test_camelcase_file_with_load_confounds(helpers, tmp_path):
+    """nilearn refuses fMRIPrep < 1.2 files; we read them with current names."""
+    raw = helpers.camelcase_confounds()
+    raw.to_csv(tmp_path / "sub-01_task-rest_bold_confounds.tsv", sep="\t", index=False, na_rep="n/a")
+    # the same table written under a BIDS-derivative name, so nilearn can find it
+    bold = tmp_path / "sub-01_task-rest_desc-preproc_bold.nii.gz"
+    raw.to_csv(tmp_path / "sub-01_task-rest_desc-confounds_regressors.tsv", sep="\t", index=False, na_rep="n/a")
+    with pytest.raises(ValueError, match="header in camel case"):
+        nilearn_load_confounds(str(bold))
+    confounds, sample_mask = load_confounds(str(bold), strategy=("motion", "high_pass", "wm_csf"), motion="basic")
+    assert list(confounds.columns) == sorted(["cosine00", "cosine01", "csf", "white_matter", *[
+        f"{kind}_{axis}" for kind in ("trans", "rot") for axis in "xyz"]])
+    np.testing.assert_array_equal(sample_mask, np.arange(1, len(raw)))
+
+
+# --- bad files ---------------------------------------------------------------------------
+
+
+def test_missing_tsv(tmp_path):
+    path = tmp_path / "sub-01_desc-confounds_timeseries.tsv"
+    with pytest.raises(ConfoundsError, match=f"{path}: confounds file not found"):
+        read_confounds(path)
+
+
+def test_missing_explicit_json(helpers, tmp_path):
+    path = tmp_path / "nothing.json"
+    with pytest.raises(ConfoundsError, match=f"{path}: JSON sidecar of test-v21_desc-confounds_timeseries.tsv not found"):
+        read_confounds(helpers.V21_TSV, path)
+
+
+def test_explicit_json(helpers):
+    table = read_confounds(helpers.NO_NSS_TSV, helpers.V14_JSON)
+    assert table.json_path == helpers.V14_JSON and table.naming == "fmriprep<21"
+
+
+def test_no_header(tmp_path):
+    path = tmp_path / "x_desc-confounds_timeseries.tsv"
+    path.write_text("0.1\t0.2\n0.3\t0.4\n")
+    with pytest.raises(ConfoundsError, match=f"{path}: the confounds file has no header row"):
+        read_confounds(path)
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "x_desc-confounds_timeseries.tsv"
+    path.write_text("")
+    with pytest.raises(ConfoundsError, match=f"{path}: .*empty"):
+        read_confounds(path)
+
+
+def test_repeated_columns(tmp_path):
+    path = tmp_path / "x_desc-confounds_timeseries.tsv"
+    path.write_text("csf\ttrans_x\tcsf\n1\t2\t3\n")
+    with pytest.raises(ConfoundsError, match=r"column names appear more than once: \['csf'\]"):
+        read_confounds(path)
+
+
+def test_ragged_rows(tmp_path):
+    path = tmp_path / "x_desc-confounds_timeseries.tsv"
+    path.write_text("csf\ttrans_x\n1\t2\n3\t4\t5\t6\n")
+    with pytest.raises(ConfoundsError, match=f"{path}: cannot be read as a tab-separated table"):
+        read_confounds(path)
+
+
+def test_bad_json(tmp_path):
+    path = tmp_path / "x_desc-confounds_timeseries.tsv"
+    path.write_text("csf\n1\n")
+    path.with_suffix(".json").write_text("{not json")
+    with pytest.raises(ConfoundsError, match="x_desc-confounds_timeseries.json: the JSON sidecar cannot be parsed"):
+        read_confounds(path)
+    path.with_suffix(".json").write_text("[1, 2]")
+    with pytest.raises(ConfoundsError, match="must hold an object keyed by column name, not a list"):
+        read_confounds(path)
+
+
+def test_non_numeric_column_is_reported(helpers, tmp_path):
+    data, metadata = helpers.synthetic_confounds()
+    data["csf"] = data["csf"].astype(object)
+    data.loc[5, "csf"] = "oops"
+    bold = helpers.write_run(tmp_path, data, metadata)
+    with pytest.raises(ConfoundsError, match=r"columns hold values that are not numbers or 'n/a': \['csf'\]"):
+        load_confounds(str(bold))
+
+
+# --- find_confounds_file -------------------------------------------------------------------
+
+
+def test_find_drops_space_and_res(helpers, synthetic):
+    bold, _, _ = synthetic
+    found = find_confounds_file(bold)
+    assert found == bold.parent / f"{helpers.BOLD_ENTITIES}_desc-confounds_timeseries.tsv"
+
+
+def test_find_regressors_suffix(helpers, v14_bold):
+    assert find_confounds_file(str(v14_bold)).name == f"{helpers.BOLD_ENTITIES}_desc-confounds_regressors.tsv"
+
+
+def test_find_with_echo_and_part_entities(tmp_path):
+    (tmp_path / "sub-01_task-rest_part-mag_desc-confounds_timeseries.tsv").write_text("csf\n1\n")
+    (tmp_path / "sub-01_task-rest_run-2_desc-confounds_timeseries.tsv").write_text("csf\n1\n")
+    bold = tmp_path / "sub-01_task-rest_part-mag_space-T1w_desc-preproc_bold.nii.gz"
+    assert find_confounds_file(bold).name == "sub-01_task-rest_part-mag_desc-confounds_timeseries.tsv"
+
+
+def test_find_does_not_pair_another_run(tmp_path):
+    """A run without confounds must not get another run's file (xcp_d#1062)."""
+    (tmp_path / "sub-01_task-rest_run-2_desc-confounds_timeseries.tsv").write_text("csf\n1\n")
+    bold = tmp_path / "sub-01_task-rest_run-1_space-T1w_desc-preproc_bold.nii.gz"
+    with pytest.raises(ConfoundsError, match=f"Could not find associated confound file.*BOLD file: {bold}"):
+        find_confounds_file(bold)
+
+
+def test_find_legacy_name(tmp_path):
+    legacy = tmp_path / "sub-01_task-rest_bold_confounds.tsv"
+    legacy.write_text("X\n1\n")
+    bold = tmp_path / "sub-01_task-rest_bold_space-MNI152NLin2009cAsym_preproc.nii.gz"
+    assert find_confounds_file(bold) == legacy
+
+
+def test_find_ambiguous(tmp_path):
+    for suffix in ("timeseries", "regressors"):
+        (tmp_path / f"sub-01_task-rest_desc-confounds_{suffix}.tsv").write_text("csf\n1\n")
+    bold = tmp_path / "sub-01_task-rest_desc-preproc_bold.nii.gz"
+    with pytest.raises(ConfoundsError, match="Found more than one confound file") as error:
+        find_confounds_file(bold)
+    assert f"BOLD file: {bold}" in str(error.value)
