@@ -471,3 +471,28 @@ def test_tedana_ignores_anatomical_compcor(helpers, tedana_bold):
         ours, _ = load_confounds(str(tedana_bold), strategy=("tedana", "high_pass", "compcor"))
     expected, _ = nilearn_load_confounds(str(tedana_bold), strategy=("tedana",))
     assert_same_output(ours, expected)
+
+
+# --- sidecar problems -------------------------------------------------------------------------
+
+
+def test_sidecar_entry_without_mask(helpers, tmp_path):
+    """nilearn raises a raw KeyError('Mask'); we name the file and the entry."""
+    data, metadata = helpers.synthetic_confounds()
+    del metadata["a_comp_cor_01"]["Mask"]
+    bold = helpers.write_run(tmp_path, data, metadata)
+    with pytest.raises(KeyError):
+        nilearn_load_confounds(str(bold), strategy=("high_pass", "compcor"))
+    with pytest.raises(ConfoundsError, match="the JSON sidecar entry of a_comp_cor_01 has no 'Mask' field"):
+        load_confounds(str(bold), strategy=("high_pass", "compcor"))
+
+
+def test_sidecar_path_with_tsv_in_directory_name(helpers, tmp_path):
+    """nilearn replaces every "tsv" in the path by "json" to find the sidecar,
+    so a directory named like "tsv_exports" hides it; we replace the extension."""
+    data, metadata = helpers.synthetic_confounds()
+    bold = helpers.write_run(tmp_path / "tsv_exports", data, metadata)
+    with pytest.raises(ValueError, match="Could not find associated json file .*json_exports"):
+        nilearn_load_confounds(str(bold), strategy=("high_pass", "compcor"))
+    confounds, _ = load_confounds(str(bold), strategy=("high_pass", "compcor"))
+    assert {"a_comp_cor_00", "a_comp_cor_01"} <= set(confounds.columns)
