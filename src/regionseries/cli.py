@@ -562,6 +562,11 @@ def _run_group(args: argparse.Namespace, argv: Sequence[str]) -> int:
     except NoParticipantOutputs as exc:
         LOGGER.error("%s", exc)
         return EXIT_NO_INPUT
+    for path, reason in summary.failures:
+        LOGGER.error("  %s: %s", path, reason)
+    excluded = summary.qc_table[summary.qc_table["excluded"]] if summary.qc_table is not None else []
+    LOGGER.info("QC table: %d row(s), %d excluded by the documented criteria.",
+                0 if summary.qc_table is None else len(summary.qc_table), len(excluded))
     LOGGER.info("Group outputs: %s", args.output_dir / "group")
     LOGGER.info("Log: %s", log_path)
     return EXIT_FAILURE if summary.failures else EXIT_OK

@@ -54,8 +54,9 @@ SOURCE_ENTITIES: tuple[str, ...] = (
 
 #: Lines of the ``.bidsignore`` written at the root of the output dataset.
 #: ``timeseries``/``relmat`` are draft suffixes (BEP012/BEP017) the released
-#: schema does not know; ``**/figures`` (not ``figures/``) is the form the
-#: Deno validator matches inside subject folders.
+#: schema does not know. Folders are written without a trailing slash:
+#: the Deno validator (3.0.2) matches ``atlases`` but not ``atlases/`` or
+#: ``/atlases/**``, and ``**/figures`` inside subject folders.
 BIDSIGNORE_LINES: tuple[str, ...] = (
     "*_timeseries.tsv",
     "*_timeseries.json",
@@ -64,9 +65,9 @@ BIDSIGNORE_LINES: tuple[str, ...] = (
     "*_qc.json",
     "*.html",
     "**/figures",
-    "atlases/",
-    "group/",
-    "logs/",
+    "atlases",
+    "group",
+    "logs",
 )
 
 _LABEL_RE = re.compile(r"^[0-9a-zA-Z]+$")
@@ -392,6 +393,24 @@ def write_if_absent(path: str | os.PathLike, text: str) -> bool:
 # Dataset-level files
 # --------------------------------------------------------------------------------------
 
+#: README of the output dataset (BIDS recommends one).
+DATASET_README = """\
+# regionseries outputs
+
+Region time series and connectivity matrices computed by regionseries from
+fMRIPrep derivatives (see `dataset_description.json` for the input and version).
+
+- `sub-<label>/[ses-<label>/]func/*_atlas-<atlas>_desc-<strategy>_timeseries.tsv`:
+  one row per BOLD volume, one column per region; removed volumes and regions
+  below the coverage threshold are `n/a`. The JSON sidecar holds the sampling
+  frequency, the strategy, the confounds used, the kept volumes and coverage.
+- `*_stat-<measure>_desc-<strategy>_relmat.tsv`: connectivity on kept volumes.
+- `*_desc-<strategy>_qc.json`: what happened to each run with each strategy.
+- `atlases/`: every atlas as used; `group/`: group-level tables and matrices;
+  `logs/`: one log per job; `sub-<label>.html`: reports.
+"""
+
+
 def dataset_description(bids_dir: str | os.PathLike, command_line: str | None,
                         source_description: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Content of the output ``dataset_description.json``.
@@ -463,6 +482,7 @@ def write_dataset_files(output_dir: str | os.PathLike, bids_dir: str | os.PathLi
     if not write_if_absent(path, json_text(description)):
         _check_existing_description(path, description)
     _update_bidsignore(output_dir / ".bidsignore")
+    write_if_absent(output_dir / "README.md", DATASET_README)
 
 
 def _check_existing_description(path: Path, ours: Mapping[str, Any]) -> None:
