@@ -280,7 +280,7 @@ def _as_signal_matrix(signals):
             "Reshape a single time series with signals.reshape(-1, 1)."
         )
     if array.shape[0] == 0:
-        raise ValueError("signals has no time points (shape {}).".format(array.shape))
+        raise ValueError(f"signals has no time points (shape {array.shape}).")
     return array
 
 
