@@ -1,0 +1,110 @@
+"""Masker API: parameters, fitted state, reports, bad inputs."""
+
+from __future__ import annotations
+
+import re
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from regionseries.maskers import NiftiLabelsMasker, NiftiMapsMasker, NiftiSpheresMasker, NotFittedError
+
+
+def test_get_and_set_params_without_scikit_learn(labels_img):
+    masker = NiftiLabelsMasker(labels_img, strategy="median", t_r=2.0)
+    params = masker.get_params()
+    assert params["strategy"] == "median" and params["t_r"] == 2.0 and params["labels_img"] is labels_img
+    assert set(params) >= {"labels_img", "labels", "lut", "background_label", "mask_img", "smoothing_fwhm",
+                           "standardize", "standardize_confounds", "high_variance_confounds", "detrend",
+                           "low_pass", "high_pass", "t_r", "dtype", "resampling_target", "strategy",
+                           "keep_masked_labels", "reports", "clean_args"}
+    assert masker.set_params(strategy="sum", detrend=True) is masker
+    assert masker.strategy == "sum" and masker.detrend
+    with pytest.raises(ValueError, match="Invalid parameter 'radius' for estimator NiftiLabelsMasker"):
+        masker.set_params(radius=3)
+    assert "strategy='sum'" in repr(masker)
+    assert set(NiftiSpheresMasker().get_params()) >= {"seeds", "radius", "allow_overlap", "mask_img"}
+    assert set(NiftiMapsMasker().get_params()) >= {"maps_img", "allow_overlap", "keep_masked_maps", "resampling_target"}
+
+
+def test_not_fitted(bold_img, labels_img):
+    with pytest.raises(NotFittedError, match="This NiftiLabelsMasker instance is not fitted yet"):
+        NiftiLabelsMasker(labels_img).transform(bold_img)
+    with pytest.raises(ValueError, match="not fitted yet"):
+        NiftiSpheresMasker([(0, 0, 0)]).transform(bold_img)
+
+
+def test_labels_masker_bad_inputs(mk, bold_img, labels_img):
+    four_d = nib.Nifti1Image(np.stack([mk.box_labels()] * 2, axis=-1), mk.grid_affine())
+    with pytest.raises(ValueError, match=r"labels_img must be a 3D label image; .* has shape \(20, 22, 18, 2\)"):
+        NiftiLabelsMasker(four_d).fit()
+    with pytest.raises(ValueError, match="Invalid strategy 'mode'"):
+        NiftiLabelsMasker(labels_img, strategy="mode").fit()
+    with pytest.raises(ValueError, match="invalid value for 'resampling_target' parameter: 'mask'"):
+        NiftiLabelsMasker(labels_img, resampling_target="mask").fit()
+    with pytest.raises(ValueError, match="Pass either labels or a lookup table"):
+        NiftiLabelsMasker(labels_img, labels=["a"], lut=__import__("pandas").DataFrame({"index": [1], "name": ["a"]})).fit()
+    with pytest.raises(TypeError, match="'labels' must be a list of strings"):
+        NiftiLabelsMasker(labels_img, labels=("a", "b")).fit()
+    with pytest.raises(ValueError, match="Image has no label"):
+        NiftiLabelsMasker(nib.Nifti1Image(np.zeros(mk.SHAPE, np.int32), mk.grid_affine())).fit()
+    with pytest.raises(TypeError, match="Input imgs must be a Niimg-like object"):
+        NiftiLabelsMasker(labels_img).fit().transform(np.zeros((3, 3)))
+    with pytest.raises(TypeError, match="dtype=bool"):
+        NiftiLabelsMasker(labels_img, dtype=bool).fit()
+    empty_mask = nib.Nifti1Image(np.zeros(mk.SHAPE, np.uint8), mk.grid_affine())
+    with pytest.raises(ValueError, match="The mask is invalid as it is empty"):
+        NiftiLabelsMasker(labels_img, mask_img=empty_mask).fit()
+
+
+def test_list_of_images_is_concatenated(mk, labels_img):
+    runs = [nib.Nifti1Image(mk.random_bold(n_volumes=4, seed=s), mk.grid_affine()) for s in (1, 2)]
+    masker = NiftiLabelsMasker(labels_img).fit()
+    together = masker.transform(runs)
+    assert together.shape == (8, 4)
+    np.testing.assert_array_equal(together[:4], masker.transform(runs[0]))
+
+
+def test_labels_report_is_self_contained_and_escaped(mk, bold_img):
+    labels_img = nib.Nifti1Image(mk.box_labels(), mk.grid_affine())
+    masker = NiftiLabelsMasker(labels_img, labels=["Background", "<script>", "b", "c", "d"]).fit(bold_img)
+    report = masker.generate_report()
+    text = report.get_standalone()
+    assert text.startswith("<!DOCTYPE html>") and "http" not in text
+    assert "&lt;script&gt;" in text and "<script>" not in text
+    # 216 voxels of 27 mm^3 = 5832 mm^3, 216 / 984 non-background voxels = 21.95 %.
+    assert re.search(r"<td>1</td><td>&lt;script&gt;</td><td>5832</td><td>21.95</td>", text)
+    assert "<td>strategy</td><td>&#39;mean&#39;</td>" in text
+
+
+def test_spheres_and_maps_reports(tmp_path, maps_img, bold_img):
+    report = NiftiSpheresMasker([(0.0, 0.0, 0.0)], radius=5.0).fit().generate_report()
+    assert "(0, 0, 0)" in report.html and "radius" in report.html
+    maps_report = NiftiMapsMasker(maps_img).fit(bold_img).generate_report()
+    path = tmp_path / "report.html"
+    maps_report.save_as_html(path)
+    assert "support size (in mm^3)" in path.read_text()
+
+
+def test_fit_transform_equals_fit_then_transform(bold_img, labels_img):
+    a = NiftiLabelsMasker(labels_img).fit_transform(bold_img)
+    b = NiftiLabelsMasker(labels_img).fit(bold_img).transform(bold_img)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_smoothing_matches_nilearn(mk, bold_img, labels_img, maps_img):
+    import warnings
+
+    from nilearn import maskers as nilearn_maskers
+
+    for ours_cls, theirs_cls, params in (
+        (NiftiLabelsMasker, nilearn_maskers.NiftiLabelsMasker, dict(labels_img=labels_img)),
+        (NiftiMapsMasker, nilearn_maskers.NiftiMapsMasker, dict(maps_img=maps_img)),
+        (NiftiSpheresMasker, nilearn_maskers.NiftiSpheresMasker, dict(seeds=[(0, 0, 0)], radius=6.0)),
+    ):
+        got = ours_cls(smoothing_fwhm=6.0, **params).fit_transform(bold_img)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = theirs_cls(smoothing_fwhm=6.0, **params).fit_transform(bold_img)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
