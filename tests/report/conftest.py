@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import nibabel as nib
 import numpy as np
@@ -219,7 +220,7 @@ def make_run(participant: str = "01", session: str | None = "1", run: str = "1",
         raw_signals=raw_signals,
         clean_signals=clean_signals,
         connectivity=connectivity,
-        warnings=["Region 'LH_anterior_superior' of atlas demo is 31% inside the brain mask "
+        warnings=["Region 'RH_anterior_inferior' of atlas demo is 31% inside the brain mask "
                   "(below --min-coverage 0.5): set to n/a."],
         software_version="0.1.0.dev0",
         parameters={"low_pass": None, "high_pass": 0.01, "detrend": True, "standardize": "zscore",
@@ -445,6 +446,19 @@ class Browser:
                     self.process.kill()
                     self.process.wait()
             shutil.rmtree(self.user_data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def synthetic() -> SimpleNamespace:
+    """The synthetic-data builders (test modules cannot import conftest in importlib mode)."""
+    return SimpleNamespace(
+        make_run=make_run,
+        make_participant_report=make_participant_report,
+        make_group_report=make_group_report,
+        make_reference=make_reference,
+        XSS_LABEL=XSS_LABEL,
+        XSS_FILE=XSS_FILE,
+    )
 
 
 @pytest.fixture(scope="module")

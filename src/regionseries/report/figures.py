@@ -199,7 +199,7 @@ def label_colors(n: int) -> np.ndarray:
 def _text_width_in(texts: Sequence[str], points: float = 7.5) -> float:
     """Rough width in inches of the longest text at the given font size."""
     longest = max((len(text) for text in texts), default=0)
-    return longest * points * 0.55 / 72
+    return longest * points * 0.62 / 72
 
 
 # ---------------------------------------------------------------------------
@@ -590,7 +590,7 @@ def _plot_cuts(
     figure = new_figure(FULL_WIDTH_IN, FULL_WIDTH_IN * total_height / total_width)
     axes = _montage_axes(figure)
     font_scale = FULL_WIDTH_IN * 72 / total_width  # points per mm
-    fontsize = float(np.clip(3.0 * font_scale, 6, 9))
+    fontsize = float(np.clip(3.0 * font_scale, 7, 9))
     top = total_height
     for view, axis, horizontal, vertical, letter, width, height in rows:
         row_bottom = top - label_band - height
@@ -797,9 +797,11 @@ def plot_spheres(
     heights = [np.ptp(spans[vertical]) for _, _, (_, vertical), _ in _VIEWS]
     total_width = sum(widths) + gap * (len(_VIEWS) - 1)
     total_height = max(heights) + title_band
-    figure = new_figure(FULL_WIDTH_IN, FULL_WIDTH_IN * total_height / total_width)
+    margin_mm = 6.0  # room for spheres and numbers at the edge of the grid
+    figure = new_figure(FULL_WIDTH_IN, FULL_WIDTH_IN * (total_height + margin_mm)
+                        / (total_width + 2 * margin_mm))
     axes = _montage_axes(figure)
-    fontsize = float(np.clip(3.2 * FULL_WIDTH_IN * 72 / total_width, 6, 9))
+    fontsize = float(np.clip(3.2 * FULL_WIDTH_IN * 72 / total_width, 7, 9))
     x0 = 0.0
     numbered = len(coordinates) <= max_numbered
     for (view, axis, (horizontal, vertical), _), width, height in zip(_VIEWS, widths, heights):
@@ -818,13 +820,14 @@ def plot_spheres(
                 edgecolor="white", linewidth=0.6, alpha=0.9, zorder=3,
             ))
             if numbered:
-                axes.text(x, y, str(position), ha="center", va="center", fontsize=fontsize - 1,
-                          color="black", zorder=4, path_effects=_OUTLINE)
+                axes.text(x + 0.8 * radius, y + 0.8 * radius, str(position), ha="left",
+                          va="bottom", fontsize=fontsize, color="black", zorder=4,
+                          path_effects=_OUTLINE)
         axes.text(x0 + width / 2, height + 2, view, ha="center", va="bottom",
                   fontsize=fontsize + 0.5)
         x0 += width + gap
-    axes.set_xlim(0, total_width)
-    axes.set_ylim(0, total_height)
+    axes.set_xlim(-margin_mm, total_width + margin_mm)
+    axes.set_ylim(-margin_mm, total_height)
     axes.set_aspect("equal")
     return figure
 
@@ -952,7 +955,11 @@ def plot_connectivity(
         axes.spines[:].set_visible(False)
         if labelled:
             axes.set_xticks(range(n_regions), short, rotation=90, fontsize=fontsize)
-            axes.set_yticks(range(n_regions), short if column == 0 else [], fontsize=fontsize)
+            if column == 0:
+                axes.set_yticks(range(n_regions), short, fontsize=fontsize)
+            else:
+                axes.set_yticks(range(n_regions))
+                axes.tick_params(left=False, labelleft=False)
         else:
             axes.set_xlabel("region (atlas order)", labelpad=1)
             if column == 0:

@@ -1,0 +1,116 @@
+"""The reports in a real headless Chromium (Debian's chromium, driven over CDP).
+
+Screenshots are kept in ``$REGIONSERIES_SCREENSHOTS`` (or a temporary folder)
+so a human can look at them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from regionseries.report import render
+from regionseries.report.model import ParticipantReport
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory, synthetic):
+    output = tmp_path_factory.mktemp("browser")
+    participant = synthetic.make_participant_report()
+    return {
+        "participant": (render.write_participant_report(participant, output), participant),
+        "group": (render.write_group_report(synthetic.make_group_report(), output), None),
+    }
+
+
+def _check_page_health(browser, url: str) -> None:
+    browser.open(url)
+    assert browser.console_errors() == []
+    assert browser.dialogs() == []
+    requested = browser.requested_urls()
+    assert requested and all(url.startswith("file://") for url in requested), requested
+    images = browser.evaluate(
+        "Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])"
+    )
+    assert images, "the page has no figures"
+    broken = [src for src, complete, width in images if not complete or width == 0]
+    assert broken == []
+
+
+def _not_blank(pixels: np.ndarray) -> None:
+    assert pixels.shape[0] > 500 and pixels.shape[1] >= 1000
+    assert pixels.std() > 20, "the screenshot is blank"
+    packed = pixels.astype(np.int64) @ np.array([65536, 256, 1])
+    assert np.unique(packed).size > 200, "the screenshot has almost no colours"
+
+
+def test_participant_page_loads_cleanly_and_shows_its_content(browser, reports, screenshot_dir,
+                                                              synthetic):
+    path, report = reports["participant"]
+    _check_page_health(browser, path.as_uri())
+    _not_blank(browser.screenshot(screenshot_dir / "participant-top.png"))
+    _not_blank(browser.screenshot(screenshot_dir / "participant-full.png", full_page=True))
+    text = browser.evaluate("document.body.innerText")
+    for atlas in report.runs[0].atlases:
+        for name in atlas.region_names:
+            assert name in text
+    for run in report.runs:
+        simple, scrubbing = run.strategies
+        assert f"kept {simple.n_kept}/{run.n_volumes} volumes" in text
+        assert f"{scrubbing.n_motion_censored}\t{scrubbing.n_kept}" in text  # table cells
+    assert "only 40 % of volumes left after censoring" in text
+
+
+def test_hostile_label_and_file_name_are_text_and_never_run(browser, reports, synthetic):
+    path, _ = reports["participant"]
+    browser.open(path.as_uri())
+    text = browser.evaluate("document.body.innerText")
+    assert synthetic.XSS_LABEL in text and synthetic.XSS_FILE in text
+    assert browser.dialogs() == []
+    assert browser.evaluate("document.scripts.length") == 1
+    assert browser.evaluate("document.querySelectorAll('img[onerror], [onload]').length") == 0
+    cells = browser.evaluate(
+        "Array.from(document.querySelectorAll('td')).filter("
+        "c => c.textContent === '<script>alert(1)</script>').length"
+    )
+    assert cells == 2  # the region table of each run
+
+
+def test_region_table_sorts_when_its_header_is_clicked(browser, reports):
+    path, report = reports["participant"]
+    browser.open(path.as_uri())
+    read_sizes = (
+        "Array.from(document.querySelector('details table.sortable').tBodies[0].rows)"
+        ".map(r => parseFloat(r.cells[2].textContent))"
+    )
+    sizes = browser.evaluate(read_sizes)
+    assert sizes == [float(round(v)) for v in report.runs[0].atlases[0].size_mm3]
+    browser.evaluate("document.querySelector('details table.sortable').tHead.rows[0].cells[2].click()")
+    assert browser.evaluate(read_sizes) == sorted(sizes)
+    browser.evaluate("document.querySelector('details table.sortable').tHead.rows[0].cells[2].click()")
+    assert browser.evaluate(read_sizes) == sorted(sizes, reverse=True)
+    assert browser.console_errors() == []
+
+
+def test_group_page_loads_cleanly_and_its_qc_table_sorts(browser, reports, screenshot_dir):
+    path, _ = reports["group"]
+    _check_page_health(browser, path.as_uri())
+    _not_blank(browser.screenshot(screenshot_dir / "group-full.png", full_page=True))
+    text = browser.evaluate("document.body.innerText")
+    assert "median |QC-FC|" in text and "distance dependence" in text
+    table = "document.querySelector('#qc-table table')"
+    column = browser.evaluate(
+        f"Array.from({table}.tHead.rows[0].cells).findIndex(c => c.textContent === 'mean_fd_mm')"
+    )
+    read = f"Array.from({table}.tBodies[0].rows).map(r => parseFloat(r.cells[{column}].textContent))"
+    browser.evaluate(f"{table}.tHead.rows[0].cells[{column}].click()")
+    values = browser.evaluate(read)
+    assert values == sorted(values) and len(values) == 48
+    assert browser.console_errors() == []
+
+
+def test_svg_report_loads_in_the_browser(browser, tmp_path, synthetic, screenshot_dir):
+    report = ParticipantReport("03", [synthetic.make_run(participant="03", n_volumes=40)])
+    path = render.write_participant_report(report, tmp_path, figure_format="svg")
+    _check_page_health(browser, path.as_uri())
+    _not_blank(browser.screenshot(screenshot_dir / "participant-svg.png"))

@@ -1,0 +1,315 @@
+"""Rendered pages, checked as HTML: escaping, CSP, figure files, content and edge cases."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from regionseries.report import render
+from regionseries.report.model import (
+    AtlasResult,
+    GroupReport,
+    ParticipantReport,
+    RunReport,
+    StrategyResult,
+)
+
+
+class _Page(HTMLParser):
+    """Collects tags, attributes and the text of a page."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    def all(self, tag: str) -> list[dict]:
+        return [attrs for name, attrs in self.tags if name == tag]
+
+    @property
+    def plain_text(self) -> str:
+        return " ".join(" ".join(self.text).split())
+
+
+@pytest.fixture(scope="module")
+def participant_page(tmp_path_factory, synthetic):
+    output = tmp_path_factory.mktemp("participant")
+    report = synthetic.make_participant_report()
+    path = render.write_participant_report(report, output)
+    return output, path, path.read_text(encoding="utf-8"), report
+
+
+@pytest.fixture(scope="module")
+def group_page(tmp_path_factory, synthetic):
+    output = tmp_path_factory.mktemp("group")
+    report = synthetic.make_group_report()
+    path = render.write_group_report(report, output)
+    return output, path, path.read_text(encoding="utf-8"), report
+
+
+def _sha256(text: str) -> str:
+    return base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+
+
+# --- participant page ---------------------------------------------------------
+
+
+def test_participant_report_is_named_after_the_participant(participant_page):
+    output, path, _, _ = participant_page
+    assert path == output / "sub-01.html"
+
+
+def test_untrusted_text_is_escaped(participant_page, synthetic):
+    _, _, html, _ = participant_page
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html
+    assert html.count("<script") == 1  # ours, at the end of the body
+    page = _Page(html)
+    assert synthetic.XSS_LABEL in page.plain_text
+    assert synthetic.XSS_FILE in page.plain_text
+
+
+def test_content_security_policy_allows_only_our_inline_style_and_script(participant_page):
+    _, _, html, _ = participant_page
+    policy = _Page(html).all("meta")
+    csp = next(m["content"] for m in policy if m.get("http-equiv") == "Content-Security-Policy")
+    style = re.search(r"<style>(.*?)</style>", html, re.S).group(1)
+    script = re.search(r"<script>(.*?)</script>", html, re.S).group(1)
+    assert f"style-src 'sha256-{_sha256(style)}'" in csp
+    assert f"script-src 'sha256-{_sha256(script)}'" in csp
+    assert "default-src 'none'" in csp and "unsafe-inline" not in csp
+
+
+def test_page_is_self_contained(participant_page):
+    output, _, html, _ = participant_page
+    assert "http://" not in html and "https://" not in html and "//cdn" not in html
+    page = _Page(html)
+    assert not page.all("link")  # no external stylesheet
+    sources = [img["src"] for img in page.all("img")]
+    assert len(sources) == 2 * (1 + 3 * 3)  # per run: motion + (carpet, overlay, matrices) x 3
+    for source in sources:
+        assert source.startswith("sub-01/figures/") and ".." not in source
+        assert (output / source).is_file()
+    on_disk = sorted(p.relative_to(output).as_posix() for p in (output / "sub-01").rglob("*"))
+    assert on_disk == sorted(["sub-01/figures"] + sources)  # nothing else, no temp files
+    assert not [p for p in output.iterdir() if p.name.startswith(".")]
+
+
+def test_every_image_has_alt_text_and_size(participant_page):
+    _, _, html, _ = participant_page
+    for image in _Page(html).all("img"):
+        assert image["alt"] and int(image["width"]) > 100 and int(image["height"]) > 50
+
+
+def test_summary_states_inputs_strategies_atlases_version_and_problems(participant_page):
+    _, _, html, report = participant_page
+    text = _Page(html).plain_text
+    run = report.runs[0]
+    for expected in (
+        "sub-01", run.bold_file, run.confounds_file, run.mask_file, "MNI152NLin2009cAsym",
+        "simple, scrubbing", "demo (labels, 12 regions)", "blobs (maps, 5 regions)",
+        "dmnseeds (spheres, 6 regions)", "regionseries 0.1.0.dev0", "Repetition time 2 s",
+        "Volumes 120 (240 s)", "no confounds file found next to the BOLD file",
+        "only 40 % of volumes left after censoring (minimum 50 %)",
+        "below --min-coverage 0.5",
+    ):
+        assert expected in text, expected
+
+
+def test_censoring_counts_are_written_out(participant_page):
+    _, _, html, report = participant_page
+    text = _Page(html).plain_text
+    for run in report.runs:
+        simple, scrubbing = run.strategies
+        assert f"kept {simple.n_kept}/{run.n_volumes} volumes" in text
+        row = (f"scrubbing 0.5 1.5 {scrubbing.n_dummy} {scrubbing.n_motion_censored} "
+               f"{scrubbing.n_kept}")
+        assert row in text
+        above = int(np.sum(run.fd > 0.5))
+        assert f"Volumes with FD > 0.5 mm {above} of {run.n_volumes}" in text
+
+
+def test_region_tables_list_every_region_and_highlight_na(participant_page):
+    _, _, html, report = participant_page
+    page = _Page(html)
+    for atlas in report.runs[0].atlases:
+        for name in atlas.region_names:
+            assert name in page.plain_text
+    na_rows = [attrs for name, attrs in page.tags if name == "tr" and attrs.get("class") == "na"]
+    assert len(na_rows) == 2 * 2  # demo and dmnseeds have one n/a region each, two runs
+    assert "RH_anterior_inferior 20544 5.87 31 n/a" in page.plain_text
+    assert "cerebellum (outside) 0 -60 -30 6 905 16.7 0 n/a" in page.plain_text
+
+
+def test_parameters_and_command_line_are_listed(participant_page):
+    _, _, html, _ = participant_page
+    text = _Page(html).plain_text
+    assert "Run settings" in text and "high_pass 0.01" in text and "low_pass none" in text
+    assert "Strategy: scrubbing" in text and "fd_threshold 0.5" in text
+    assert "--strategy simple scrubbing" in text
+
+
+def test_navigation_links_point_to_sections(participant_page):
+    _, _, html, _ = participant_page
+    page = _Page(html)
+    ids = {attrs["id"] for _, attrs in page.tags if "id" in attrs}
+    links = [a["href"][1:] for a in page.all("a") if a.get("href", "").startswith("#")]
+    assert links and set(links) <= ids
+    nav_text = re.search(r'<nav class="topbar".*?</nav>', html, re.S).group(0)
+    link_texts = re.findall(r">([^<>]+)</a>", nav_text)
+    assert link_texts == ["Summary", "task-rest run-1", "task-rest run-2", "Parameters"]
+
+
+def test_rewriting_a_report_replaces_it(participant_page, synthetic):
+    output, path, html, report = participant_page
+    again = render.write_participant_report(report, output)
+    assert again == path
+    assert len(list((output / "sub-01" / "figures").iterdir())) == 20
+
+
+def test_svg_figures(tmp_path, synthetic):
+    report = ParticipantReport("01", [synthetic.make_run(n_volumes=30)])
+    path = render.write_participant_report(report, tmp_path, figure_format="svg")
+    sources = [img["src"] for img in _Page(path.read_text()).all("img")]
+    assert sources and all(source.endswith(".svg") for source in sources)
+    svg = (tmp_path / sources[0]).read_text()
+    assert "<svg" in svg
+    assert not re.search(r"href=\"https?:", svg)  # nothing fetched (the xmlns URI is a name)
+
+
+def test_minimal_run_without_fd_signals_reference_or_connectivity(tmp_path):
+    run = RunReport(
+        participant="02", session=None, entities={"task": "nback"}, bold_file="b.nii.gz",
+        confounds_file=None, mask_file=None, space=None, repetition_time=0.8, n_volumes=5,
+        fd=None, strategies=[StrategyResult("none", kept_volumes=range(5))],
+        atlases=[AtlasResult("bare", "labels", ["only"])],
+    )
+    path = render.write_participant_report(ParticipantReport("02", [run]), tmp_path)
+    text = _Page(path.read_text()).plain_text
+    assert "not available (no confounds)" in text
+    assert "No region signals were kept for the report." in text
+    assert "No connectivity matrices were computed." in text
+    assert "Confounds none" in text and "Space not given" in text
+    assert "No run was excluded under any strategy." in text
+    assert len(list((tmp_path / "sub-02" / "figures").iterdir())) == 1  # the motion figure
+
+
+def test_participant_label_is_made_safe_for_file_names(tmp_path, synthetic):
+    run = synthetic.make_run(participant="../x y", n_volumes=20)
+    path = render.write_participant_report(ParticipantReport("../x y", [run]), tmp_path)
+    assert path == tmp_path / "sub-xy.html"
+    assert all(p.is_relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert "sub-../x y" in _Page(path.read_text()).plain_text
+
+
+def test_bad_figure_format_is_refused(tmp_path, synthetic):
+    report = ParticipantReport("01", [synthetic.make_run(n_volumes=20)])
+    with pytest.raises(ValueError, match=r"figure_format must be one of \('png', 'svg'\), got 'gif'"):
+        render.write_participant_report(report, tmp_path, figure_format="gif")
+
+
+# --- helpers ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [("Schaefer2018_400", "Schaefer2018400"), ("a-b c", "abc"), ("DiFuMo", "DiFuMo")],
+)
+def test_safe_label(text, label):
+    assert render.safe_label(text) == label
+
+
+def test_safe_label_of_symbols_only_is_a_stable_hash():
+    assert render.safe_label("<>") == render.safe_label("<>")
+    assert re.fullmatch(r"x[0-9a-f]{8}", render.safe_label("<>"))
+    assert render.safe_label("<>") != render.safe_label("//")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(None, "n/a"), (float("nan"), "n/a"), (np.float32(0.123456), "0.123"), (3, "3"),
+     (np.int64(7), "7"), (True, "yes"), (1234.5678, "1.23e+03")],
+)
+def test_format_number(value, text):
+    assert render.format_number(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(None, "none"), ([], "none"), (["a", 1.5], "a, 1.5"), ({"k": 1}, '{"k": 1}'),
+     (False, "no"), (0.01, "0.01"), ("zscore", "zscore")],
+)
+def test_format_value(value, text):
+    assert render.format_value(value) == text
+
+
+def test_figure_writer_makes_stems_unique_and_skips_missing_figures(tmp_path):
+    from regionseries.report.figures import new_figure
+
+    writer = render.FigureWriter(tmp_path, "figs")
+    first = writer.write(lambda: new_figure(2, 1), "same")
+    second = writer.write(lambda: new_figure(2, 1), "same")
+    assert (first["src"], second["src"]) == ("figs/same.png", "figs/same2.png")
+    assert (first["width"], first["height"]) == (200, 100)
+    assert writer.write(lambda: None, "none") is None
+    assert len(writer.written) == 2
+
+
+# --- group page ----------------------------------------------------------------------
+
+
+def test_group_report_content(group_page):
+    output, path, html, report = group_page
+    assert path == output / render.GROUP_REPORT_NAME
+    page = _Page(html)
+    text = page.plain_text
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    simple, scrubbing = report.qcfc
+    assert (f"simple demo 24 {simple.median_abs_qcfc:.3g} {simple.distance_dependence:.3g} 0"
+            in text)
+    assert f"scrubbing demo 24 {scrubbing.median_abs_qcfc:.3g}" in text
+    excluded_rows = [a for n, a in page.tags if n == "tr" and a.get("class") == "excluded"]
+    assert len(excluded_rows) == int(report.qc_table["excluded"].sum()) > 0
+    assert "mean FD > 0.3 mm" in text and "12 participants" in text
+    sources = [img["src"] for img in page.all("img")]
+    assert len(sources) == 4
+    assert all(source.startswith("group/figures/") and (output / source).is_file()
+               for source in sources)
+
+
+def test_group_report_without_qcfc_or_table_columns(tmp_path):
+    report = GroupReport(pd.DataFrame({"participant": ["01"], "note": ["x"]}))
+    path = render.write_group_report(report, tmp_path)
+    text = _Page(path.read_text()).plain_text
+    assert "No QC-FC results (at least three runs are needed)." in text
+    assert "No QC-FC results." in text and "01 x" in text
+    assert not (tmp_path / "group" / "figures").exists()
+
+
+def test_qc_table_numbers_and_missing_values(tmp_path):
+    table = pd.DataFrame({"strategy": ["a", "b"], "mean_fd_mm": [0.123456, np.nan],
+                          "excluded": [False, True], "exclusion_reason": [None, "too short"]})
+    path = render.write_group_report(GroupReport(table), tmp_path)
+    text = _Page(path.read_text()).plain_text
+    assert "a 0.1235 no n/a" in text and "b n/a yes too short" in text
+
+
+def test_templates_are_found_as_package_data():
+    files = {p.name for p in (Path(render.__file__).parent / "templates").iterdir()}
+    assert {"base.html", "participant.html", "group.html", "macros.html", "report.css",
+            "report.js"} <= files
