@@ -360,7 +360,11 @@ def new_img_like(ref, data, affine=None, copy_header: bool = False) -> nib.spati
             header.set_data_dtype(data.dtype)
         except Exception:  # dtype the format cannot store: nibabel decides on save
             pass
-    return _image_class(ref)(data, affine, header=header)
+    klass = _image_class(ref)
+    if data.dtype in (np.int64, np.uint64) and issubclass(klass, nib.Nifti1Pair):
+        # nibabel refuses 64-bit ints unless the dtype is explicit.
+        return klass(data, affine, header=header, dtype=data.dtype)
+    return klass(data, affine, header=header)
 
 
 # ---------------------------------------------------------------------------
@@ -740,11 +744,11 @@ def smooth_array(arr, affine, fwhm, ensure_finite: bool = True, copy: bool = Tru
     fwhm_per_axis = np.asarray([0.0 if value is None else value for value in fwhm_per_axis], dtype=float)
     if np.any(fwhm_per_axis < 0) or not np.all(np.isfinite(fwhm_per_axis)):
         raise ValueError(f"fwhm must be finite and non-negative (mm), got {fwhm!r}.")
+    if fwhm_per_axis.size not in (1, 3):
+        raise ValueError(f"fwhm must be one value or one value per spatial axis (3), got {fwhm!r}.")
     scale_part = np.asarray(affine)[:3, :3]
     voxel_size = np.sqrt(np.sum(scale_part**2, axis=0))
     sigma = fwhm_per_axis / (_FWHM_TO_SIGMA * voxel_size)
-    if sigma.shape != (3,):
-        raise ValueError(f"fwhm must be one value or one value per spatial axis (3), got {fwhm!r}.")
     for axis, axis_sigma in enumerate(sigma):
         if axis_sigma > 0.0:
             gaussian_filter1d(arr, axis_sigma, output=arr, axis=axis)
@@ -869,7 +873,9 @@ def iter_volume_chunks(img, chunk_size: int = 64) -> Iterator[tuple[int, int, np
     start, stop : int
         Volume indices of the chunk (``stop`` excluded).
     chunk : numpy.ndarray, shape (X, Y, Z, stop − start)
-        The volumes (Fortran order for file-backed data).
+        The volumes (Fortran order for file-backed data). Chunks of a gzipped
+        file are fresh writeable arrays; chunks of a ``.nii`` file or of an
+        in-memory image are views and must not be written to.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive number of volumes, got {chunk_size}.")
@@ -882,13 +888,15 @@ def iter_volume_chunks(img, chunk_size: int = 64) -> Iterator[tuple[int, int, np
             yield start, stop, dataobj[..., start:stop]
         return
     filename = loaded.get_filename()
-    is_plain_nifti = (
+    is_gzipped_nifti = (
         filename is not None
         and isinstance(loaded, (nib.Nifti1Image, nib.Nifti2Image))
         and str(filename).endswith(".nii.gz")
         and len(loaded.shape) == 4
+        and getattr(dataobj, "order", "F") == "F"
+        and hasattr(dataobj, "offset")
     )
-    if not is_plain_nifti:
+    if not is_gzipped_nifti:
         for start in range(0, n_volumes, chunk_size):
             stop = min(start + chunk_size, n_volumes)
             yield start, stop, np.asanyarray(dataobj[..., start:stop])
@@ -897,14 +905,14 @@ def iter_volume_chunks(img, chunk_size: int = 64) -> Iterator[tuple[int, int, np
 
 
 def _iter_gzip_chunks(img, path: Path, chunk_size: int):
-    header = img.header
-    disk_dtype = header.get_data_dtype()
-    offset = int(header.get_data_offset())
+    proxy = img.dataobj
+    disk_dtype = np.dtype(proxy.dtype)
+    offset = int(proxy.offset)
     spatial_shape = tuple(int(n) for n in img.shape[:3])
     n_volumes = int(img.shape[3])
     voxels_per_volume = int(np.prod(spatial_shape))
     bytes_per_volume = voxels_per_volume * disk_dtype.itemsize
-    slope, intercept = img.dataobj.slope, img.dataobj.inter
+    slope, intercept = proxy.slope, proxy.inter
     with gzip.open(path, "rb") as stream:
         _skip(stream, offset)
         for start in range(0, n_volumes, chunk_size):
