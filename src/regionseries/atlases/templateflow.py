@@ -257,6 +257,16 @@ def prefetch_command(home: Path, template: str, candidate: _Candidate, atlas: st
     )
 
 
+def fetch_tool_command(home: Path, template: str, candidate: _Candidate, atlas: str) -> str:
+    """The same download with regionseries' own ``regionseries-fetch-atlases``."""
+    parts = ["regionseries-fetch-atlases", "--home", str(home), "--template", template, "--atlas", atlas]
+    if "desc" in candidate.entities:
+        parts += ["--desc", candidate.entities["desc"]]
+    if candidate.entities.get("res", "").isdigit():
+        parts += ["--resolution", str(int(candidate.entities["res"]))]
+    return " ".join(parts)
+
+
 def _download(home: Path, template: str, candidate: _Candidate, request: TemplateFlowRequest) -> Path:
     """Replace a zero-byte placeholder by the real file, or explain how to."""
     relative = candidate.path.relative_to(home)
@@ -264,6 +274,8 @@ def _download(home: Path, template: str, candidate: _Candidate, request: Templat
         f"atlas {request.spec}: {relative} is not in TEMPLATEFLOW_HOME={home} (only TemplateFlow's empty "
         "placeholder is) and could not be downloaded{why}. Pre-fetch it on a machine with network access:\n"
         f"  {prefetch_command(home, template, candidate, request.atlas)}\n"
+        f"or, with regionseries installed there:\n"
+        f"  {fetch_tool_command(home, template, candidate, request.atlas)}\n"
         "then copy that folder here (or bind it into the container) and point TEMPLATEFLOW_HOME at it, "
         "e.g. APPTAINERENV_TEMPLATEFLOW_HOME=/templateflow apptainer run -B /path/to/templateflow:/templateflow ..."
     )

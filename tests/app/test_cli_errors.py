@@ -1,0 +1,147 @@
+"""Command-line usage: version, help, bad flags (64), missing input (66), bad values.
+
+Each case runs the real command line and checks the exit code AND the message.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from regionseries import __version__
+
+from .conftest import run_cli
+
+
+def test_version():
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"regionseries {__version__}"
+
+
+def test_help_lists_the_options():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for flag in ("--participant-label", "--atlas", "--atlas-file", "--spheres", "--regions-from", "--strategy",
+                 "--dummy-scans", "--connectivity", "--nprocs", "--skip-bids-validation", "--no-reports",
+                 "--work-dir", "--verbose"):
+        assert flag in result.stdout
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+        (["--radius", "-3"], "must be positive"),
+        (["--min-coverage", "1.5"], "must be between 0 and 1"),
+        (["--dummy-scans", "some"], "expected a number of volumes or 'auto'"),
+        (["--participant-label", "sub-0_1"], "invalid label"),
+        (["--nprocs", "0"], "must be at least 1"),
+    ],
+)
+def test_bad_flags_exit_64(fmriprep_dataset, tmp_path, arguments, message):
+    result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", "--spheres", "Power2011", *arguments)
+    assert result.returncode == 64, result.stderr
+    assert message in result.stderr
+
+
+def test_bad_analysis_level_exits_64(fmriprep_dataset, tmp_path):
+    result = run_cli(fmriprep_dataset, tmp_path / "out", "session")
+    assert result.returncode == 64
+    assert "invalid choice: 'session'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ([], "no atlas given"),
+        (["--spheres", "Power2012"], "not a built-in coordinate set (Power2011, Dosenbach2010, Seitzman2018)"),
+        (["--spheres", "Power2011", "--strategy", "fancy"], "--strategy fancy: unknown denoising strategy 'fancy'"),
+        (["--spheres", "Power2011", "--connectivity", "tangent"], "--connectivity tangent: choose from"),
+        (["--spheres", "Power2011", "--atlas-file", "NoEquals"], "expected NAME=IMAGE[:LABELS_TSV]"),
+        (["--spheres", "Power2011", "--atlas-file", "X=/nonexistent/atlas.nii.gz"], "image not found: /nonexistent/atlas.nii.gz"),
+        (["--spheres", "Power2011", "--spheres", "Power2011"], "two atlases would write the same outputs atlas-Power2011"),
+        (["--atlas", "Schaefer2018:desc400"], "cannot read 'desc400'"),
+        (["--spheres", "Power2011", "--space", "MNI:foo-2"], "only res-<label> is accepted"),
+        (["--spheres", "Power2011", "--low-pass", "0.01", "--high-pass", "0.1"], "must be lower than 'low_pass'"),
+    ],
+)
+def test_bad_values_exit_64(fmriprep_dataset, tmp_path, arguments, message):
+    result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", *arguments)
+    assert result.returncode == 64, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_regions_from_needs_threshold(fmriprep_dataset, demo_atlas, tmp_path):
+    result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", "--regions-from", f"Map={demo_atlas[0]}")
+    assert result.returncode == 64
+    assert "--regions-from needs --threshold" in result.stderr
+
+
+def test_bad_filter_file_exits_64(fmriprep_dataset, tmp_path):
+    filters = tmp_path / "filters.json"
+    filters.write_text(json.dumps({"bold": {"sesion": "1"}}))
+    result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", "--spheres", "Power2011",
+                     "--bids-filter-file", filters, "-w", tmp_path / "work")
+    assert result.returncode == 64
+    assert "unknown entities sesion" in result.stderr
+
+
+def test_unknown_participant_exits_66(fmriprep_dataset, tmp_path):
+    result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", "--participant-label", "sub-09", "01",
+                     "--spheres", "Power2011", "-w", tmp_path / "work")
+    assert result.returncode == 66
+    assert "participant(s) not found" in result.stderr and "sub-09" in result.stderr
+    assert "available: sub-01, sub-02, sub-03" in result.stderr
+
+
+def test_missing_bids_dir_exits_66(tmp_path):
+    result = run_cli(tmp_path / "nowhere", tmp_path / "out", "participant", "--spheres", "Power2011")
+    assert result.returncode == 66
+    assert "does not exist" in result.stderr
+
+
+def test_space_absent_exits_66_and_lists_spaces(fmriprep_dataset, tmp_path):
+    result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", "--participant-label", "03",
+                     "--space", "MNI152NLin6Asym", "--spheres", "Power2011", "-w", tmp_path / "work")
+    assert result.returncode == 66
+    assert "no preprocessed BOLD in space MNI152NLin6Asym for sub-03" in result.stderr
+    assert "Spaces present: MNI152NLin2009cAsym" in result.stderr
+
+
+def test_filter_selecting_nothing_exits_66(fmriprep_dataset, tmp_path):
+    result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", "--task", "nback",
+                     "--spheres", "Power2011", "-w", tmp_path / "work")
+    assert result.returncode == 66
+    assert "tasks nback" in result.stderr
+
+
+def test_output_inside_input_exits_64(fmriprep_dataset, tmp_path):
+    result = run_cli(fmriprep_dataset, fmriprep_dataset / "derivatives" / "regionseries", "participant",
+                     "--spheres", "Power2011")
+    assert result.returncode == 64
+    assert "is inside BIDS_DIR" in result.stderr
+    assert not (fmriprep_dataset / "derivatives").exists()
+
+
+def test_raw_dataset_is_refused_with_a_hint(tmp_path):
+    raw = tmp_path / "raw"
+    (raw / "sub-01" / "func").mkdir(parents=True)
+    (raw / "dataset_description.json").write_text(json.dumps({"Name": "raw", "BIDSVersion": "1.9.0"}))
+    result = run_cli(raw, tmp_path / "out", "participant", "--spheres", "Power2011")
+    assert result.returncode == 16
+    assert "DatasetType 'raw'" in result.stderr and "--skip-bids-validation" in result.stderr
+    skipped = run_cli(raw, tmp_path / "out", "participant", "--spheres", "Power2011", "--skip_bids_validator",
+                      "-w", tmp_path / "work")
+    assert skipped.returncode == 66
+    assert "no preprocessed BOLD" in skipped.stderr and "--level minimal" in skipped.stderr
+
+
+def test_group_without_participant_outputs_exits_66(fmriprep_dataset, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = run_cli(fmriprep_dataset, tmp_path / "empty", "group")
+    assert result.returncode == 66
+    assert "run the participant level first" in result.stderr

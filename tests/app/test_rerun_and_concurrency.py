@@ -1,0 +1,73 @@
+"""Reruns skip finished outputs (unless --overwrite); parallel participant jobs share one OUTPUT_DIR."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from .conftest import file_listing, run_cli
+
+
+def _outputs_of(listing: dict) -> dict:
+    return {k: v for k, v in listing.items() if k.startswith("sub-")}
+
+
+def test_rerun_skips_then_overwrite_recomputes(fmriprep_dataset, demo_atlas, tmp_path):
+    image, table = demo_atlas
+    output = tmp_path / "out"
+    common = [fmriprep_dataset, output, "participant", "--participant-label", "01", "--atlas-file",
+              f"Demo={image}:{table}", "--strategy", "simple", "--no-reports", "-w", tmp_path / "work"]
+    first = run_cli(*common, "--nprocs", "2")
+    assert first.returncode == 0, first.stderr
+    assert "[3/3]" in first.stderr
+    done = _outputs_of(file_listing(output))
+    assert len([k for k in done if k.endswith("_timeseries.tsv")]) == 3
+
+    second = run_cli(*common)
+    assert second.returncode == 0, second.stderr
+    assert second.stderr.count("skipped (outputs exist)") == 3
+    assert "0 run(s) processed, 3 skipped" in second.stderr
+    assert _outputs_of(file_listing(output)) == done
+
+    # an interrupted run: one output missing -> that run is redone, the others skipped
+    missing = next(k for k in done if k.endswith("_relmat.tsv"))
+    (output / missing).unlink()
+    third = run_cli(*common)
+    assert third.returncode == 0, third.stderr
+    assert third.stderr.count("skipped (outputs exist)") == 2
+    assert (output / missing).exists()
+
+    fourth = run_cli(*common, "--overwrite")
+    assert fourth.returncode == 0, fourth.stderr
+    assert "skipped" not in fourth.stderr.split("Finished")[0]
+    after = _outputs_of(file_listing(output))
+    assert set(after) == set(done)
+    changed = [k for k in done if after[k][1] != done[k][1] and k != missing]
+    assert changed, "--overwrite rewrote the outputs"
+
+
+def test_concurrent_participant_jobs_share_output_dir(fmriprep_dataset, tmp_path):
+    """Two participant jobs (an HPC job array) write into one OUTPUT_DIR at the same time."""
+    output = tmp_path / "shared"
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    jobs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "regionseries", str(fmriprep_dataset), str(output), "participant",
+             "--participant-label", label, "--spheres", "Dosenbach2010", "--strategy", "simple",
+             "--no-reports", "-w", str(tmp_path / f"work-{label}")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        for label in ("01", "03")
+    ]
+    results = [(job.wait(timeout=300), job.stderr.read()) for job in jobs]
+    for code, stderr in results:
+        assert code == 0, stderr
+    description = json.loads((output / "dataset_description.json").read_text())
+    assert description["GeneratedBy"][0]["Name"] == "regionseries"
+    assert (output / ".bidsignore").read_text().count("*_timeseries.tsv") == 1
+    assert len(list(output.glob("sub-01/**/*_timeseries.tsv"))) == 3
+    assert len(list(output.glob("sub-03/**/*_timeseries.tsv"))) == 1
+    assert len(list((output / "logs").glob("*.log"))) == 2
+    assert not list(output.rglob(".tmp-*"))
