@@ -133,7 +133,7 @@ def test_atlases_are_fetched_by_the_repo_script_into_templateflow_home():
     arguments = fetch.build_parser().parse_args(shlex.split(fetch_runs[0])[2:])
     assert arguments.home == Path(home)
     assert (arguments.template, arguments.atlas, arguments.resolution, arguments.desc) == (
-        list(fetch.DEFAULT_TEMPLATES), list(fetch.DEFAULT_ATLASES), list(fetch.DEFAULT_RESOLUTIONS), None
+        list(fetch.DEFAULT_TEMPLATES), list(fetch.DEFAULT_ATLASES), None, None
     )
     assert f"chmod -R a+rX {home}" in run_commands(atlas_stage), "atlases must be world-readable"
     final_copies = [shlex.split(value) for instruction, value in FINAL.instructions if instruction == "COPY"]

@@ -47,8 +47,8 @@ def test_default_selection_is_the_documented_set():
     assert schaefer == expected_schaefer
     difumo = {(i.template, i.resolution, i.desc) for i in images if i.atlas == "DiFuMo"}
     assert difumo == {
-        (template, 2, f"{dimensions}dimensions")
-        for template in fetch.DEFAULT_TEMPLATES
+        (template, resolution, f"{dimensions}dimensions")
+        for template, resolution in (("MNI152NLin2009cAsym", 2), ("MNI152NLin2009cAsym", 3), ("MNI152NLin6Asym", 2))
         for dimensions in (64, 128, 256, 512, 1024)
     }
     harvard_oxford = Counter((i.template, i.atlas) for i in images if i.atlas.startswith("HO"))
@@ -62,7 +62,7 @@ def test_default_selection_is_the_documented_set():
         ("MNI152NLin6Asym", "HOCPAL"): 8,
         ("MNI152NLin6Asym", "HOSPA"): 8,
     }
-    assert len(images) == 64 + 10 + 43
+    assert len(images) == 64 + 15 + 43
     assert all(image.relpath.endswith(".nii.gz") for image in images)
 
 
@@ -254,14 +254,14 @@ def test_cli_default_set_end_to_end(tmp_path, fake_templateflow, capsys):
     out, err = capsys.readouterr()
     assert status == 0, err
     assert out.strip() == (
-        f"117 atlas images ready in {home} ({len(served)} downloaded, "
+        f"122 atlas images ready in {home} ({len(served)} downloaded, "
         f"{sum(map(len, served.values())) / 1e6:.1f} MB; 0 already present)"
     )
     assert all((home / relpath).read_bytes() == body for relpath, body in served.items())
 
     assert fetch.main(["--home", str(home), "--dry-run"]) == 0
     listing = capsys.readouterr().out.splitlines()
-    assert listing[-1] == f"117 atlas images selected in {home}: 117 present, 0 to download"
+    assert listing[-1] == f"122 atlas images selected in {home}: 122 present, 0 to download"
     assert sorted(line.split(maxsplit=1)[1] for line in listing[:-1]) == sorted(served)
 
 
@@ -371,7 +371,7 @@ _CLIENT_CHECK = textwrap.dedent(
                                                  suffix="dseg", extension=".nii.gz"))
     out["ls"] = {
         f"{template}|{atlas}": sorted(os.path.relpath(p, home) for p in client.ls(
-            template, atlas=atlas, resolution=[1, 2], extension=".nii.gz"))
+            template, atlas=atlas, extension=".nii.gz"))
         for template in ("MNI152NLin2009cAsym", "MNI152NLin6Asym")
         for atlas in ("Schaefer2018", "DiFuMo", "HOCPA", "HOCPAL", "HOSPA")
     }

@@ -57,9 +57,11 @@ DEFAULT_TEMPLATES = ("MNI152NLin2009cAsym", "MNI152NLin6Asym")
 #: Harvard-Oxford cortical (HOCPA), cortical lateralised (HOCPAL), subcortical (HOSPA).
 DEFAULT_ATLASES = ("Schaefer2018", "DiFuMo", "HOCPA", "HOCPAL", "HOSPA")
 
-#: TemplateFlow resolution indices (``res-01``, ``res-02``); 1 mm and 2 mm in both
-#: default templates.  DiFuMo has no ``res-01`` image, so it is fetched at 2 mm.
-DEFAULT_RESOLUTIONS = (1, 2)
+#: TemplateFlow resolution indices to fetch; ``None`` = every index an atlas has
+#: (1 and 2 mm; DiFuMo 2 and 3 mm in MNI152NLin2009cAsym, 2 mm in MNI152NLin6Asym).
+#: All of them, because regionseries picks the index whose voxel size is closest
+#: to the BOLD's, and a missing one cannot be downloaded on an offline node.
+DEFAULT_RESOLUTIONS = None
 
 #: Seconds to wait for the server before a download attempt counts as failed.
 DEFAULT_TIMEOUT_S = 30.0
@@ -278,7 +280,7 @@ def select_atlas_images(
     available_paths: Iterable[str],
     templates: Sequence[str] = DEFAULT_TEMPLATES,
     atlases: Sequence[str] = DEFAULT_ATLASES,
-    resolutions: Sequence[int] = DEFAULT_RESOLUTIONS,
+    resolutions: Sequence[int] | None = DEFAULT_RESOLUTIONS,
     descs: Sequence[str] | None = None,
 ) -> list[AtlasImage]:
     """Select atlas images by template, atlas, resolution index and ``desc``.
@@ -289,10 +291,10 @@ def select_atlas_images(
         Paths relative to a TemplateFlow home (the skeleton's file list).
     templates, atlases : sequence of str
         TemplateFlow template and atlas identifiers (case-sensitive).
-    resolutions : sequence of int
-        TemplateFlow resolution indices; a combination without an image (DiFuMo
-        has no ``res-01``) is not an error as long as the atlas has an image at
-        one of the requested resolutions.
+    resolutions : sequence of int, optional
+        TemplateFlow resolution indices (all if None); a combination without an
+        image (DiFuMo has no ``res-01``) is not an error as long as the atlas has
+        an image at one of the requested resolutions.
     descs : sequence of str, optional
         Keep only these ``desc-`` values (e.g. ``400Parcels7Networks``); all if None.
 
@@ -325,7 +327,7 @@ def select_atlas_images(
                 f"TemplateFlow has no atlas {atlas!r} in {', '.join(templates)}; "
                 f"atlases there: {', '.join(known)}"
             )
-        at_resolution = [image for image in of_atlas if image.resolution in resolutions]
+        at_resolution = [image for image in of_atlas if resolutions is None or image.resolution in resolutions]
         if not at_resolution:
             known = sorted({image.resolution for image in of_atlas})
             raise SelectionError(
@@ -477,7 +479,7 @@ def fetch_atlases(
     home: Path,
     templates: Sequence[str] = DEFAULT_TEMPLATES,
     atlases: Sequence[str] = DEFAULT_ATLASES,
-    resolutions: Sequence[int] = DEFAULT_RESOLUTIONS,
+    resolutions: Sequence[int] | None = DEFAULT_RESOLUTIONS,
     descs: Sequence[str] | None = None,
     *,
     s3_root: str = TEMPLATEFLOW_S3_ROOT,
@@ -605,11 +607,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--resolution",
         nargs="+",
         type=int,
-        default=list(DEFAULT_RESOLUTIONS),
+        default=DEFAULT_RESOLUTIONS,
         metavar="INDEX",
         help=(
             "TemplateFlow resolution indices, not mm: res-02 is 2 mm in both MNI templates, "
-            "MNI152NLin6Asym res-03 is 0.5 mm (default: 1 2)"
+            "MNI152NLin6Asym res-03 is 0.5 mm (default: every index the atlas has, since "
+            "regionseries uses the one closest to the BOLD voxel size)"
         ),
     )
     parser.add_argument(

@@ -1,0 +1,198 @@
+"""Every command in docs/containers.md and docs/hpc.md is exercised where it can be.
+
+* all bash blocks pass ``bash -n``;
+* every ``docker run`` / ``apptainer run`` of the app: its arguments are accepted by
+  the real argument parser, every container path it names is bound, the input is
+  bound read-only, and Docker runs are read-only, network-less and non-root;
+* ``regionseries-fetch-atlases`` commands run against a fake TemplateFlow server;
+* the participant list, the two SLURM job scripts and the submission commands run
+  with fake ``apptainer`` and ``sbatch`` that record what they were given.
+
+Not runnable here: docker/apptainer build, docker save, pip install (checked
+against the Dockerfile in test_dockerfile.py).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from regionseries import cli
+from regionseries.atlases import fetch
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONTAINERS_MD = REPO_ROOT / "docs" / "containers.md"
+HPC_MD = REPO_ROOT / "docs" / "hpc.md"
+APP_IMAGES = {"regionseries:dev", "regionseries-dev.sif", "regionseries.sif"}
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/containers.md", "docs/hpc.md"])
+def test_bash_blocks_are_valid_bash(document, shell_blocks):
+    blocks = shell_blocks(REPO_ROOT / document)
+    assert blocks
+    for block in blocks:
+        completed = subprocess.run(["bash", "-n"], input=block, capture_output=True, text=True, timeout=30)
+        assert completed.returncode == 0, f"{document}:\n{block}\n{completed.stderr}"
+
+
+def documented_runs(shell_blocks, parse_container_runs):
+    return [
+        run
+        for document in (CONTAINERS_MD, HPC_MD)
+        for block in shell_blocks(document)
+        for run in parse_container_runs(block)
+    ]
+
+
+def test_documented_container_runs_parse_and_bind_what_they_use(shell_blocks, parse_container_runs):
+    runs = documented_runs(shell_blocks, parse_container_runs)
+    app_runs = [run for run in runs if not run.values("--entrypoint")]
+    # the SLURM scripts use shell variables; they run with a fake apptainer below
+    with_variables = [run for run in app_runs if "$" in " ".join(run.arguments + run.values("-B"))]
+    assert len(with_variables) == 2
+    app_runs = [run for run in app_runs if run not in with_variables]
+    assert len(app_runs) == 4
+    for run in app_runs:
+        assert run.image in APP_IMAGES, run.image
+        arguments = cli.build_parser().parse_args(run.arguments)  # exits 64 if the docs are wrong
+        binds = run.binds()
+        targets = [target.split(":")[0] for target in binds]
+        assert "/data:ro" in binds, f"input must be bound read-only: {run.arguments}"
+        assert str(arguments.bids_dir) == "/data" and str(arguments.output_dir) == "/out"
+        for argument in run.arguments:
+            for path in argument.replace("=", ":").split(":"):
+                if path.startswith("/"):
+                    assert any(Path(path).is_relative_to(t) for t in targets), f"{path} is not bound in {run}"
+        if run.engine == "docker":
+            assert ("--read-only", None) in run.options and run.values("--network") == ["none"]
+            assert run.values("-u") == ["$(id -u):$(id -g)"] and run.values("--tmpfs") == ["/tmp"]
+        else:
+            assert ("--cleanenv", None) in run.options
+
+
+def test_documented_atlas_listing_uses_the_fetch_script(shell_blocks, parse_container_runs):
+    (listing,) = [r for r in documented_runs(shell_blocks, parse_container_runs) if r.values("--entrypoint")]
+    assert listing.values("--entrypoint") == ["regionseries-fetch-atlases"]
+    assert fetch.build_parser().parse_args(listing.arguments).dry_run
+
+
+def fetch_commands(shell_blocks) -> list[list[str]]:
+    return [
+        shlex.split(line)
+        for block in shell_blocks(HPC_MD)
+        for line in block.replace("\\\n", " ").splitlines()
+        if line.strip().startswith("regionseries-fetch-atlases")
+    ]
+
+
+def test_documented_fetch_commands_run_against_a_fake_server(tmp_path, fake_templateflow, shell_blocks, capsys):
+    commands = fetch_commands(shell_blocks)
+    assert [command[:3] for command in commands] == [["regionseries-fetch-atlases", "--home", "/shared/templateflow"]] * 3
+    fake_templateflow.serve(image.relpath for image in fetch.select_atlas_images(fetch.skeleton_paths(fetch.bundled_skeleton_zip())))
+    home = tmp_path / "templateflow"
+    for command in commands:
+        argv = [str(home) if token == "/shared/templateflow" else token for token in command[1:]]
+        extra = [] if "--dry-run" in argv else ["--s3-root", fake_templateflow.url]
+        assert fetch.main(argv + extra) == 0, capsys.readouterr().err
+    summary = capsys.readouterr().out.strip().splitlines()
+    assert summary[0].startswith(f"122 atlas images ready in {home} (122 downloaded")
+    assert summary[1] == f"2 atlas images ready in {home} (0 downloaded, 0.0 MB; 2 already present)"
+    assert summary[-1] == f"122 atlas images selected in {home}: 122 present, 0 to download"
+
+
+def test_documented_offline_message_is_the_one_users_get(closed_port_url, tmp_path, capsys):
+    text = HPC_MD.read_text()
+    assert "`cannot reach https://templateflow.s3.amazonaws.com/...`" in text
+    assert fetch.main(["--home", str(tmp_path), "--atlas", "HOSPA", "--attempts", "1", "--s3-root", closed_port_url]) == 1
+    assert f"cannot reach {closed_port_url}/tpl-" in capsys.readouterr().err
+
+
+def hpc_block(shell_blocks, marker: str) -> str:
+    (block,) = [block for block in shell_blocks(HPC_MD) if marker in block]
+    return block
+
+
+def localise(script: str, tmp_path: Path) -> str:
+    """Point the documented host paths into tmp_path."""
+    return script.replace("/data/ds000001", str(tmp_path / "ds000001")).replace("/scratch/", f"{tmp_path}/scratch/")
+
+
+def fake_command(bin_dir: Path, name: str, body: str) -> None:
+    path = bin_dir / name
+    path.write_text(f"#!/bin/bash\n{body}\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+
+def test_participant_list_command(tmp_path, shell_blocks):
+    fmriprep = tmp_path / "ds000001" / "derivatives" / "fmriprep"
+    for folder in ("sub-10", "sub-02", "logs"):
+        (fmriprep / folder).mkdir(parents=True)
+    for file in ("sub-02.html", "sub-10.html", "dataset_description.json"):
+        (fmriprep / file).write_text("")
+    script = localise(hpc_block(shell_blocks, "participants.txt\n"), tmp_path)
+    subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, check=True, timeout=30)
+    assert (tmp_path / "participants.txt").read_text() == "02\n10\n"
+
+
+def run_job_script(tmp_path: Path, script: str, env: dict) -> list[str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake_command(bin_dir, "apptainer", f'printf "%s\\n" "$@" > {tmp_path}/apptainer-argv.txt')
+    (tmp_path / "job.sh").write_text(script)
+    completed = subprocess.run(
+        ["bash", str(tmp_path / "job.sh")], cwd=tmp_path, capture_output=True, text=True, timeout=30,
+        env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "USER": "tester", **env},
+    )
+    assert completed.returncode == 0, completed.stderr
+    return (tmp_path / "apptainer-argv.txt").read_text().splitlines()
+
+
+def test_participant_job_script_runs_the_array_task_participant(tmp_path, shell_blocks, parse_container_runs):
+    (tmp_path / "participants.txt").write_text("01\n02\n03\n")
+    script = localise(hpc_block(shell_blocks, "#SBATCH --job-name=regionseries-participant"), tmp_path)
+    argv = run_job_script(tmp_path, script, {"SLURM_ARRAY_TASK_ID": "2", "SLURM_CPUS_PER_TASK": "3"})
+    (run,) = parse_container_runs(shlex.join(["apptainer"] + argv))
+    arguments = cli.build_parser().parse_args(run.arguments)
+    assert arguments.participant_label == ["02"] and arguments.nprocs == 3
+    assert arguments.analysis_level == "participant"
+    work = tmp_path / "scratch" / "tester" / "regionseries-work" / "sub-02"
+    assert work.is_dir() and run.binds()["/work"] == str(work)
+
+
+def test_group_job_script_runs_the_group_level(tmp_path, shell_blocks, parse_container_runs):
+    script = localise(hpc_block(shell_blocks, "#SBATCH --job-name=regionseries-group"), tmp_path)
+    argv = run_job_script(tmp_path, script, {})
+    (run,) = parse_container_runs(shlex.join(["apptainer"] + argv))
+    assert cli.build_parser().parse_args(run.arguments).analysis_level == "group"
+    assert (tmp_path / "scratch" / "tester" / "regionseries-work" / "group").is_dir()
+
+
+def test_submission_makes_the_group_job_wait_for_the_array(tmp_path, shell_blocks):
+    (tmp_path / "participants.txt").write_text("01\n02\n03\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_command(bin_dir, "sbatch", f'echo "$*" >> {tmp_path}/sbatch-calls.txt; echo 4242')
+    script = localise(hpc_block(shell_blocks, "sbatch --parsable"), tmp_path)
+    subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, check=True, timeout=30,
+        env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "CPUS": "2", "MEM": "8G", "TIME": "01:00:00"},
+    )
+    calls = (tmp_path / "sbatch-calls.txt").read_text().splitlines()
+    assert calls == [
+        "--parsable --array=1-3 --cpus-per-task=2 --mem=8G --time=01:00:00 participant.sh",
+        "--dependency=afterok:4242 --cpus-per-task=1 --mem=8G --time=01:00:00 group.sh",
+    ]
+    assert (tmp_path / "logs").is_dir()
+
+
+def test_resource_table_is_a_marked_placeholder():
+    text = HPC_MD.read_text()
+    section = text.split("## Resource sizing", 1)[1]
+    assert "Placeholder — not measured yet." in section
+    rows = [line for line in section.splitlines() if line.startswith("|") and "---" not in line][1:]
+    assert rows and all(line.count("*to be measured*") == 2 for line in rows)
