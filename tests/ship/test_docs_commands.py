@@ -8,16 +8,21 @@
 * the participant list, the two SLURM job scripts and the submission commands run
   with fake ``apptainer`` and ``sbatch`` that record what they were given.
 
+* the documented ``bosh`` commands run on descriptor.json.
+
 Not runnable here: docker/apptainer build, docker save, pip install (checked
 against the Dockerfile in test_dockerfile.py).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
+import shutil
 import stat
 import subprocess
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -196,3 +201,19 @@ def test_resource_table_is_a_marked_placeholder():
     assert "Placeholder — not measured yet." in section
     rows = [line for line in section.splitlines() if line.startswith("|") and "---" not in line][1:]
     assert rows and all(line.count("*to be measured*") == 2 for line in rows)
+
+
+def test_documented_bosh_commands_run(tmp_path, shell_blocks):
+    (block,) = [block for block in shell_blocks(CONTAINERS_MD) if "bosh " in block]
+    shutil.copy(REPO_ROOT / "descriptor.json", tmp_path / "descriptor.json")
+    (tmp_path / "invocation.json").write_text(json.dumps(
+        {"InputDataset": "/data", "OutputLocation": "/out", "AnalysisLevel": "participant", "SubjectLabel": ["01"]}
+    ))
+    bin_dir = Path(sysconfig.get_path("scripts"))
+    completed = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    command = next(line for line in completed.stdout.splitlines() if line.startswith("regionseries "))
+    assert cli.build_parser().parse_args(shlex.split(command)[1:]).participant_label == ["01"]
