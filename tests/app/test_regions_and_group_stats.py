@@ -1,0 +1,88 @@
+"""``--regions-from`` end to end, and the group-level statistics against scipy."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from regionseries.demo import template_grid, voxel_coordinates
+from regionseries.group import GroupOptions, edge_correlation_with, exclusion_reasons, spearman
+
+from .conftest import run_cli
+
+
+def _statmap(path, centres, voxel_size=6.0):
+    shape, affine = template_grid("MNI152NLin2009cAsym", voxel_size)
+    xyz = voxel_coordinates(shape, affine)
+    data = sum(4.0 * np.exp(-((xyz - np.asarray(c)) ** 2).sum(-1) / (2 * 10.0**2)) for c in centres)
+    nib.Nifti1Image(data.astype(np.float32), affine).to_filename(path)
+
+
+def test_regions_from_statmap(fmriprep_dataset, tmp_path):
+    statmap = tmp_path / "zstat.nii.gz"
+    _statmap(statmap, [(-30, -20, 20), (30, -20, 20), (0, 40, 10)])
+    output = tmp_path / "out"
+    result = run_cli(fmriprep_dataset, output, "participant", "--participant-label", "03",
+                     "--regions-from", f"Blobs={statmap}", "--threshold", "2", "--min-region-size", "500",
+                     "--extract-type", "connected_components", "--strategy", "simple", "--no-reports",
+                     "-w", tmp_path / "work")
+    assert result.returncode == 0, result.stderr
+    series = pd.read_csv(output / "sub-03/func/sub-03_task-rest_space-MNI152NLin2009cAsym_atlas-Blobs_desc-simple_"
+                                  "timeseries.tsv", sep="\t", na_values="n/a", keep_default_na=False)
+    assert list(series.columns) == ["Blobs001", "Blobs002", "Blobs003"]
+    regions = nib.load(output / "atlases" / "atlas-Blobs_probseg.nii.gz")
+    assert regions.shape[3] == 3
+    sidecar = json.loads((output / "atlases" / "atlas-Blobs_probseg.json").read_text())
+    assert sidecar["Source"]["Threshold"] == 2.0 and sidecar["Source"]["ExtractType"] == "connected_components"
+    table = pd.read_csv(output / "atlases" / "atlas-Blobs_probseg.tsv", sep="\t")
+    assert table["source_map"].tolist() == [0, 0, 0]
+
+
+def test_regions_from_with_nothing_above_threshold(fmriprep_dataset, tmp_path):
+    statmap = tmp_path / "flat.nii.gz"
+    _statmap(statmap, [(0, 0, 0)])
+    result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", "--participant-label", "03",
+                     "--regions-from", f"Flat={statmap}", "--threshold", "100", "--no-reports",
+                     "-w", tmp_path / "work")
+    assert result.returncode == 66
+    assert f"no voxel of {statmap} is above the threshold 100.0" in result.stderr
+
+
+def test_edge_correlation_matches_scipy():
+    rng = np.random.default_rng(0)
+    fd = rng.random(12)
+    values = rng.standard_normal((12, 5)) + fd[:, None] * np.array([0, 1, 2, -1, 0.5])
+    values[3, 2] = np.nan  # pairwise deletion for that edge
+    r, p, n = edge_correlation_with(values, fd)
+    for edge in range(5):
+        finite = np.isfinite(values[:, edge])
+        expected = stats.pearsonr(fd[finite], values[finite, edge])
+        assert r[edge] == pytest.approx(expected.statistic, rel=1e-10)
+        assert p[edge] == pytest.approx(expected.pvalue, rel=1e-8)
+        assert n[edge] == finite.sum()
+    few, _, _ = edge_correlation_with(values[:2], fd[:2])
+    assert np.isnan(few).all()
+
+
+def test_spearman_matches_scipy():
+    rng = np.random.default_rng(1)
+    x, y = rng.random(30), rng.random(30)
+    rho, p = spearman(x, y)
+    expected = stats.spearmanr(x, y)
+    assert rho == pytest.approx(expected.statistic) and p == pytest.approx(expected.pvalue)
+    assert np.isnan(spearman(x[:2], y[:2])[0])
+
+
+def test_exclusion_reasons():
+    options = GroupOptions(max_mean_fd=0.3, min_kept_fraction=0.8)
+    record = {"Status": "done", "MeanFramewiseDisplacement": 0.45, "NumberOfVolumes": 100, "NumberOfVolumesKept": 70}
+    assert exclusion_reasons(record, options) == ["mean FD 0.450 mm > 0.3 mm", "70 of 100 volumes kept (70% < 80%)"]
+    assert exclusion_reasons({"Status": "excluded", "Reason": "too few volumes"}, options) == [
+        "participant level: excluded: too few volumes"]
+    good = {"Status": "done", "MeanFramewiseDisplacement": 0.1, "NumberOfVolumes": 100, "NumberOfVolumesKept": 98}
+    assert exclusion_reasons(good, options) == []
