@@ -188,6 +188,14 @@ def _adjoint_smooth_rows(
     )
 
 
+def _sorted_union(index_arrays, n_voxels: int) -> np.ndarray:
+    """Sorted union of flat voxel indices (a boolean scatter: O(V), no hashing)."""
+    marked = np.zeros(n_voxels, dtype=bool)
+    for indices in index_arrays:
+        marked[indices] = True
+    return np.flatnonzero(marked)
+
+
 def _band(matrix: np.ndarray) -> int:
     """Largest |i - j| with a non-zero entry of a square matrix."""
     i, j = np.nonzero(matrix)
@@ -271,7 +279,7 @@ class _BoundLinear(_Bound):
 
     def __init__(self, weights: sparse.csr_matrix, post: Callable | None = None):
         self.weights = sparse.csr_matrix(weights)
-        self.support = np.unique(self.weights.indices)
+        self.support = _sorted_union([self.weights.indices], self.weights.shape[1])
         self.post = post
 
     def relocate(self, union):
@@ -298,7 +306,7 @@ class _BoundGroups(_Bound):
             np.unique(np.concatenate(voxels_per_region))
             if voxels_per_region
             else np.zeros(0, dtype=np.int64)
-        )
+        )  # groups are disjoint per region; unique only sorts them
 
     def relocate(self, union):
         counts = np.array([len(g) for g in self.groups], dtype=np.int64)
@@ -1125,9 +1133,8 @@ def extract_signals(
 
 def _stream(reader: BoldReader, bound: list[_Bound], warn_non_finite: bool) -> dict:
     """The single pass: read chunks, gather voxels, feed every bound operator."""
-    coverage_voxels = np.unique(
-        np.concatenate([one.coverage_weights.indices for one in bound]).astype(np.int64)
-    )
+    n_voxels = reader.n_voxels
+    coverage_voxels = _sorted_union([one.coverage_weights.indices for one in bound], n_voxels)
     sources: dict = {}
     for one in bound:
         sources.setdefault(_source_key(one.source), []).append(one)
@@ -1136,7 +1143,7 @@ def _stream(reader: BoldReader, bound: list[_Bound], warn_non_finite: bool) -> d
         parts = [one.support for one in members]
         if key is None:
             parts.append(coverage_voxels)
-        unions[key] = np.unique(np.concatenate(parts).astype(np.int64))
+        unions[key] = _sorted_union(parts, n_voxels)
         for one in members:
             one.relocate(unions[key])
     if None not in unions:
