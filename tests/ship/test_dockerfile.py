@@ -12,6 +12,7 @@ import fnmatch
 import re
 import shlex
 import subprocess
+import sys
 import sysconfig
 import tomllib
 from dataclasses import dataclass, field
@@ -226,3 +227,33 @@ def test_package_data_is_inside_the_copied_tree():
 def test_docs_use_the_image_templateflow_home(document):
     text = (REPO_ROOT / document).read_text()
     assert FINAL.env["TEMPLATEFLOW_HOME"] in text
+
+
+_BUILD_PY = """
+import sys
+from setuptools.dist import Distribution
+
+distribution = Distribution({"script_name": "setup.py"})
+distribution.parse_config_files()
+command = distribution.get_command_obj("build_py")
+command.build_lib = sys.argv[1]
+distribution.run_command("build_py")
+"""
+
+
+def test_non_editable_install_ships_every_package_file(tmp_path):
+    """The image installs the package non-editable: every module and data file under
+    src/regionseries must be in the build (a missing __init__.py or package-data glob
+    passes the editable-install tests but breaks the image)."""
+    completed = subprocess.run(
+        [sys.executable, "-c", _BUILD_PY, str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0, completed.stderr
+    source = REPO_ROOT / "src"
+    expected = {
+        path.relative_to(source).as_posix()
+        for path in (source / "regionseries").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    }
+    built = {path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*") if path.is_file()}
+    assert sorted(expected - built) == []
