@@ -492,6 +492,9 @@ def _label_one_map(map_3d, affine, extract_type: str, smoothing_fwhm) -> np.ndar
     if extract_type == "connected_components":
         region_labels, _ = label(map_3d)
         return region_labels
+    if not map_3d.any():
+        # Every voxel would be inactive: nilearn's walker warns and returns nothing.
+        return np.zeros(map_3d.shape, dtype=np.int32)
     smoothed = smooth_array(map_3d, affine, smoothing_fwhm)
     seeds, _ = label(peak_local_max(smoothed))
     seeds[map_3d == 0.0] = -1
@@ -531,8 +534,9 @@ def connected_regions(
     Returns
     -------
     regions_img : nibabel.Nifti1Image or None
-        4D image, one volume per region (the map's values inside the region,
-        0 elsewhere), ordered by map then label; None when nothing is found.
+        4D float32 image (as nilearn, whatever the maps' dtype), one volume per
+        region (the map's values inside the region, 0 elsewhere), ordered by
+        map then label; None when nothing is found.
     index : list of int or None
         For each region, the index of its source map.
 
@@ -573,7 +577,9 @@ def connected_regions(
     if not kept_labels:
         warnings.warn("No supra threshold regions was found", UserWarning, stacklevel=2)
         return None, None
-    regions = np.zeros(maps.shape[:3] + (len(kept_labels),), dtype=maps.dtype, order="F")
+    # nilearn concatenates the regions with concat_imgs' default dtype: float32
+    # whatever the maps' dtype (float64 values are rounded, int16 become float).
+    regions = np.zeros(maps.shape[:3] + (len(kept_labels),), dtype=np.float32, order="F")
     for position, (map_index, region_labels, label_id) in enumerate(kept_labels):
         in_region = region_labels == label_id
         regions[..., position][in_region] = maps[..., map_index][in_region]
