@@ -256,8 +256,11 @@ def test_missing_columns_are_all_listed(helpers, tmp_path):
         plan_denoising("simple+gsr", tsv_of(bold), N)
     message = str(caught.value)
     assert message.startswith(f"{tsv_of(bold)}: strategy 'simple+gsr' cannot be applied: ")
-    assert "missing columns ['trans_x_power2', 'csf']" in message
-    assert "no columns at all for component(s) ['global_signal']" in message
+    assert (
+        "missing columns ['trans_x_power2', 'csf', 'global_signal'];"
+        " nothing found for component(s) ['global_signal']"
+    ) in message
+    assert "Columns in the file: [" in message
 
 
 def test_missing_scrubbing_columns(helpers, tmp_path):
@@ -360,3 +363,31 @@ def test_plan_of_camelcase_run(helpers, tmp_path):
     assert plan.dummy_volumes.tolist() == [0]
     assert plan.motion_outliers.tolist() == [15, 16]
     assert "trans_x" in plan.confound_names and "cosine01" in plan.confound_names
+
+
+def test_plan_on_an_empty_table():
+    """A run without confounds file: the pipeline plans 'none' on an empty table."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from regionseries.confounds import ConfoundsTable
+
+    table = ConfoundsTable(tsv_path=Path("(no confounds file)"), json_path=None,
+                           data=pd.DataFrame(index=range(N)), metadata=None)
+    plan = plan_denoising("none", table, N)
+    np.testing.assert_array_equal(plan.sample_mask, np.arange(N))
+    assert plan.confounds is None and math.isnan(plan.mean_fd) and plan.dof_lost == 2
+    assert plan_denoising("none", table, N, dummy_scans=3).sample_mask[0] == 3
+    with pytest.raises(ConfoundsError) as caught, pytest.warns(UserWarning, match="no cosine columns"):
+        plan_denoising("simple", table, N)
+    assert str(caught.value) == (
+        "(no confounds file): strategy 'simple' cannot be applied: missing columns ['trans_x', 'trans_y', "
+        "'trans_z', 'rot_x', 'rot_y', 'rot_z', 'trans_x_derivative1', 'trans_x_power2', "
+        "'trans_x_derivative1_power2', 'trans_y_derivative1', 'trans_y_power2', "
+        "'trans_y_derivative1_power2', 'trans_z_derivative1', 'trans_z_power2', "
+        "'trans_z_derivative1_power2', 'rot_x_derivative1', 'rot_x_power2', 'rot_x_derivative1_power2', "
+        "'rot_y_derivative1', 'rot_y_power2', 'rot_y_derivative1_power2', 'rot_z_derivative1', "
+        "'rot_z_power2', 'rot_z_derivative1_power2', 'csf', 'white_matter']; nothing found for "
+        "component(s) ['motion', 'wm_csf']. Columns in the file: []."
+    )

@@ -279,7 +279,9 @@ def _sidecar_path(tsv_path: Path) -> Path:
     return tsv_path.with_suffix(".json")
 
 
-def read_confounds(tsv_path: str | os.PathLike, json_path: str | os.PathLike | None = None) -> ConfoundsTable:
+def read_confounds(
+    tsv_path: str | os.PathLike, json_path: str | os.PathLike | None = None
+) -> ConfoundsTable:
     """Read an fMRIPrep confounds TSV and its JSON sidecar.
 
     Column names of older fMRIPrep releases are normalised to the current
@@ -405,7 +407,9 @@ def _camelcase_renames(columns: Iterable[str]) -> dict[str, str]:
     return renames
 
 
-def _compcor_split_renames(metadata: Mapping, columns: Iterable[str], renamed: Mapping[str, str]) -> dict[str, str]:
+def _compcor_split_renames(
+    metadata: Mapping, columns: Iterable[str], renamed: Mapping[str, str]
+) -> dict[str, str]:
     """Renames splitting pre-21 ``a_comp_cor_*`` by their JSON ``Mask``.
 
     Returns an empty dict when the file already uses separate prefixes
@@ -466,7 +470,7 @@ def _confounds_candidates(bold_path: str) -> list[str]:
             if "desc" in subset:
                 stem = "_".join(f"{key}-{entities[key]}" for key in subset)
                 names.extend(stem + suffix for suffix in _CONFOUNDS_SUFFIXES)
-    return sorted(set(names), key=len, reverse=True)
+    return sorted(set(names), key=lambda name: (-len(name), name))
 
 
 def _legacy_confounds_name(bold_path: str) -> str | None:
@@ -536,7 +540,9 @@ class _Missing:
         return bool(self.columns or self.components)
 
 
-def _present_or_missing(names: Sequence[str], columns: pd.Index, component: str, missing: _Missing) -> list[str]:
+def _present_or_missing(
+    names: Sequence[str], columns: pd.Index, component: str, missing: _Missing
+) -> list[str]:
     """Return ``names`` if all are columns; else record what is missing.
 
     None present -> the component is missing; some present -> the absent
@@ -557,7 +563,9 @@ def _columns_containing(columns: pd.Index, keyword: str) -> list[str]:
     return [name for name in columns if keyword in name]
 
 
-def _compcor_names_nilearn(metadata: Mapping | None, compcor: str, n_compcor: int | str, source: str) -> list[str]:
+def _compcor_names_nilearn(
+    metadata: Mapping | None, compcor: str, n_compcor: int | str, source: str
+) -> list[str]:
     """CompCor column names chosen exactly as nilearn 0.14.1 chooses them.
 
     For each prefix, the number N of sidecar keys containing
@@ -1351,7 +1359,9 @@ class DenoiseStrategy:
             try:
                 re.compile(pattern)
             except (re.error, TypeError) as error:
-                raise ValueError(f"'extra_column_patterns': {pattern!r} is not a valid regular expression ({error}).") from error
+                raise ValueError(
+                    f"'extra_column_patterns': {pattern!r} is not a valid regular expression ({error})."
+                ) from error
         for name in ("fd_threshold", "std_dvars_threshold"):
             _check_positive_or_none(getattr(self, name), name)
         if (
@@ -1464,15 +1474,20 @@ def _load_preset(name: str) -> DenoiseStrategy:
 
 def _strategy_from_settings(settings: Mapping[str, Any], source: str) -> DenoiseStrategy:
     if not isinstance(settings, Mapping):
-        raise ConfoundsError(f"{source}: a strategy file must hold a mapping of settings, not a {type(settings).__name__}.")
+        raise ConfoundsError(
+            f"{source}: a strategy file must hold a mapping of settings, not a {type(settings).__name__}."
+        )
     unknown = sorted(set(settings) - set(_FILE_KEYS))
     if unknown:
         raise ConfoundsError(f"{source}: unknown strategy setting(s) {unknown}; allowed: {list(_FILE_KEYS)}.")
     if "name" not in settings:
-        raise ConfoundsError(f"{source}: the strategy has no 'name' (letters and digits; it becomes the desc- label).")
+        raise ConfoundsError(
+            f"{source}: the strategy has no 'name' (letters and digits; it becomes the desc- label)."
+        )
     settings = dict(settings)
     base_name = settings.pop("base", None)
-    desc = settings.pop("desc", None)  # derived from the name; allowed so that to_dict() output can be read back
+    # "desc" is derived from the name; it is allowed so that to_dict() output can be read back
+    desc = settings.pop("desc", None)
     for key in ("components", "extra_columns", "extra_column_patterns"):
         if key in settings and not isinstance(settings[key], (list, tuple, str)):
             raise ConfoundsError(f"{source}: '{key}' must be a list; {settings[key]!r} was provided.")
@@ -1552,7 +1567,9 @@ def get_strategy(spec: str | os.PathLike | DenoiseStrategy, **overrides: Any) ->
             )
         strategy = _read_strategy_file(path)
     else:
-        raise TypeError(f"a strategy is a preset name, a file path or a DenoiseStrategy, not {type(spec).__name__}.")
+        raise TypeError(
+            f"a strategy is a preset name, a file path or a DenoiseStrategy, not {type(spec).__name__}."
+        )
 
     given = {key: value for key, value in overrides.items() if value is not None}
     unknown = sorted(set(given) - set(_OVERRIDABLE))
@@ -1710,7 +1727,10 @@ def plan_denoising(
         )
     filtering = strategy.filter is not False and (strategy.low_pass is not None or strategy.high_pass is not None)
     if filtering and (t_r is None or not t_r > 0):
-        raise ValueError(f"t_r (s) must be a positive number to plan strategy '{strategy.name}', which filters; got {t_r!r}.")
+        raise ValueError(
+            f"t_r (s) must be a positive number to plan strategy '{strategy.name}', which filters; "
+            f"got {t_r!r}."
+        )
 
     data = table.data
     names = _strategy_columns(strategy, table)
@@ -1777,14 +1797,22 @@ def _strategy_columns(strategy: DenoiseStrategy, table: ConfoundsTable) -> list[
     columns = table.data.columns
     missing = _Missing()
     selected: list[str] = []
+
+    def require(names: list[str], component: str) -> list[str]:
+        # unlike nilearn's message, list the names even when all are absent
+        absent = [name for name in names if name not in columns]
+        missing.columns.extend(absent)
+        if not names or len(absent) == len(names):
+            missing.components.append(component)
+        return [] if absent else list(names)
+
     for component in strategy.components:
         if component == "motion":
-            selected += _present_or_missing(_expand(_MOTION_BASE, strategy.motion), columns, "motion", missing)
+            selected += require(_expand(_MOTION_BASE, strategy.motion), "motion")
         elif component == "wm_csf":
-            selected += _present_or_missing(_expand(_WM_CSF_BASE, strategy.wm_csf), columns, "wm_csf", missing)
+            selected += require(_expand(_WM_CSF_BASE, strategy.wm_csf), "wm_csf")
         elif component == "global_signal":
-            names = _expand(_GLOBAL_BASE, strategy.global_signal)
-            selected += _present_or_missing(names, columns, "global_signal", missing)
+            selected += require(_expand(_GLOBAL_BASE, strategy.global_signal), "global_signal")
         elif component == "high_pass":
             cosines = _columns_containing(columns, "cosine")
             if not cosines and strategy.high_pass is None:
@@ -1803,8 +1831,7 @@ def _strategy_columns(strategy: DenoiseStrategy, table: ConfoundsTable) -> list[
                     f"{table.expected_json_path} (it gives the mask of each anatomical CompCor "
                     "component), but it was not found."
                 )
-            names = _compcor_names_current(table, strategy.compcor, strategy.n_compcor)
-            selected += _present_or_missing(names, columns, "compcor", missing)
+            selected += require(_compcor_names_current(table, strategy.compcor, strategy.n_compcor), "compcor")
         elif component == "ica_aroma" and strategy.ica_aroma == "basic":
             aroma = _columns_containing(columns, "aroma")
             if not aroma:
@@ -1831,7 +1858,7 @@ def _strategy_columns(strategy: DenoiseStrategy, table: ConfoundsTable) -> list[
         if missing.columns:
             parts.append(f"missing columns {missing.columns}")
         if missing.components:
-            parts.append(f"no columns at all for component(s) {missing.components}")
+            parts.append(f"nothing found for component(s) {missing.components}")
         if unmatched:
             parts.append(f"no column matches pattern(s) {unmatched}")
         raise ConfoundsError(
@@ -1858,7 +1885,9 @@ def _dummy_volumes(data: pd.DataFrame, n_volumes: int, dummy_scans: Any, source:
     return np.arange(min(int(dummy_scans), n_volumes), dtype=np.int64)
 
 
-def _clean_cosine_count(strategy: DenoiseStrategy, names: list[str], n_volumes: int, t_r: float | None) -> int:
+def _clean_cosine_count(
+    strategy: DenoiseStrategy, names: list[str], n_volumes: int, t_r: float | None
+) -> int:
     """Cosine drift regressors ``clean(filter="cosine")`` will add.
 
     nilearn builds min(n - 1, floor(2 n high_pass t_r)) terms over the full
