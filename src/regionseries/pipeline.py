@@ -672,7 +672,7 @@ def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOpt
     fd = result.fd if result.fd is not None and len(result.fd) == result.n_volumes else None
     return RunReport(
         participant=run.entities.get("sub", ""), session=run.entities.get("ses"),
-        entities={k: v for k, v in run.entities.items() if k not in ("sub", "ses")},
+        entities={k: v for k, v in run.entities.items() if k not in ("sub", "ses", "desc")},
         bold_file=str(run.bold), confounds_file=str(run.confounds) if run.confounds else None,
         mask_file=str(run.mask) if run.mask else None, space=run.entities.get("space"),
         repetition_time=run.repetition_time, n_volumes=result.n_volumes, fd=fd,
