@@ -233,6 +233,21 @@ def build_parser() -> argparse.ArgumentParser:
 # Logging
 # --------------------------------------------------------------------------------------
 
+class _ConsoleFormatter(logging.Formatter):
+    """Keeps long warnings (e.g. the list of regions below coverage) to a few lines on the
+    console unless verbose; the log file always has the full text."""
+
+    def __init__(self, verbose: bool):
+        super().__init__("%(message)s")
+        self.verbose = verbose
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if not self.verbose and record.levelno == logging.WARNING and len(text) > 300:
+            text = text[:300].rstrip() + " ... (full text in the log)"
+        return text
+
+
 def _configure_console(verbosity: int) -> None:
     LOGGER.setLevel(logging.DEBUG)
     LOGGER.propagate = False
@@ -240,7 +255,7 @@ def _configure_console(verbosity: int) -> None:
         LOGGER.removeHandler(handler)
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.DEBUG if verbosity > 0 else logging.INFO)
-    console.setFormatter(logging.Formatter("%(message)s"))
+    console.setFormatter(_ConsoleFormatter(verbosity > 0))
     LOGGER.addHandler(console)
 
 

@@ -571,7 +571,7 @@ def _write_qc(run: RunInputs, outcome: StrategyOutcome, options: PipelineOptions
         "Status": outcome.status,
         "Reason": outcome.reason,
         "Bold": bids_uri(relative_to_dataset(run.bold, options.bids_dir), "preprocessed"),
-        "Entities": dict(run.entities),
+        "Entities": {k: v for k, v in run.entities.items() if k != "desc"},
         "StrategyName": outcome.name,
         "RepetitionTime": run.repetition_time,
         "NumberOfVolumes": result.n_volumes,
