@@ -475,7 +475,7 @@ def _execute(runs, atlases_of_run, options, nprocs: int, report: bool) -> tuple[
 
     Returns the run results and the report failures ``(file, reason)``.
     """
-    from .pipeline import process_run
+    from .pipeline import STATUS_FAILED, RunResult, process_run
 
     total = len(runs)
     results = []
@@ -505,10 +505,17 @@ def _execute(runs, atlases_of_run, options, nprocs: int, report: bool) -> tuple[
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=min(nprocs, total), mp_context=context,
                                                 initializer=_worker_init) as pool:
-        futures = [pool.submit(_process_one, (run, atlases, options)) for run, atlases in zip(runs, atlases_of_run)]
+        futures = {pool.submit(_process_one, (run, atlases, options)): run
+                   for run, atlases in zip(runs, atlases_of_run)}
         try:
             for k, future in enumerate(concurrent.futures.as_completed(futures), start=1):
-                finish(k, future.result())
+                try:
+                    result = future.result()
+                except Exception as exc:  # noqa: BLE001 - e.g. a worker killed for lack of memory
+                    result = RunResult(run=futures[future], status=STATUS_FAILED,
+                                       error=f"worker process failed ({type(exc).__name__}: {exc}); "
+                                             "out of memory? try fewer --nprocs")
+                finish(k, result)
         except BaseException:
             for future in futures:
                 future.cancel()

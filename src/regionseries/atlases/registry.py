@@ -137,7 +137,9 @@ class AtlasRegistry:
                 continue
             if request.label not in self._fixed:
                 self._fixed[request.label] = self._resolve_fixed(request)
-            atlases.append(self._fixed[request.label])
+            atlas = self._fixed[request.label]
+            _check_coordinate_space(atlas, space)
+            atlases.append(atlas)
         return atlases
 
     def _resolve_fixed(self, request: Any) -> Atlas:
@@ -151,6 +153,17 @@ class AtlasRegistry:
                 min_region_size=self.options.min_region_size, extract_type=self.options.extract_type,
             )
         raise AtlasError(f"unknown atlas request {request!r}")
+
+
+def _check_coordinate_space(atlas: Atlas, space: str) -> None:
+    """Built-in sphere sets are MNI coordinates: refuse runs in a non-MNI space."""
+    coordinate_space = atlas.source.get("CoordinateSpace")
+    if coordinate_space == "MNI" and not space.startswith("MNI"):
+        raise AtlasError(
+            f"--spheres {atlas.spec}: the built-in coordinates are in MNI space, but runs are in space "
+            f"{space!r}; process an MNI output space of fMRIPrep (--space) or give coordinates of this space "
+            "as NAME=COORDS.tsv"
+        )
 
 
 # --------------------------------------------------------------------------------------

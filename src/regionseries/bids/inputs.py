@@ -327,14 +327,22 @@ def build_layout(bids_dir: Path, work_dir: Path, participants: Sequence[str],
 
     if database_dir is not None and Path(database_dir).exists():
         LOGGER.info("reusing the pybids database in %s", database_dir)
-        return BIDSLayout(bids_dir, validate=False, is_derivative=True, database_path=database_dir)
+        try:
+            return BIDSLayout(bids_dir, validate=False, is_derivative=True, database_path=database_dir)
+        except Exception as exc:  # noqa: BLE001
+            raise InvalidInputDataset(
+                f"cannot reuse the pybids database {database_dir} for {bids_dir}: {type(exc).__name__}: {exc}"
+            ) from None
     database = Path(database_dir) if database_dir is not None else _database_path(work_dir, bids_dir, participants)
     database.parent.mkdir(parents=True, exist_ok=True)
     indexer = BIDSLayoutIndexer(validate=False, index_metadata=False, ignore=_indexer_ignore(participants))
-    return BIDSLayout(
-        bids_dir, validate=False, is_derivative=True, indexer=indexer,
-        database_path=database, reset_database=True,
-    )
+    try:
+        return BIDSLayout(
+            bids_dir, validate=False, is_derivative=True, indexer=indexer,
+            database_path=database, reset_database=True,
+        )
+    except Exception as exc:  # noqa: BLE001 - pybids raises many types for a broken dataset
+        raise InvalidInputDataset(f"pybids cannot index {bids_dir}: {type(exc).__name__}: {exc}") from None
 
 
 def _exact_entity_query(entities: Mapping[str, str]) -> dict[str, Any]:
