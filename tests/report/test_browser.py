@@ -100,7 +100,7 @@ def test_group_page_loads_cleanly_and_its_qc_table_sorts(browser, reports, scree
     assert "median |QC-FC|" in text and "distance dependence" in text
     table = "document.querySelector('#qc-table table')"
     column = browser.evaluate(
-        f"Array.from({table}.tHead.rows[0].cells).findIndex(c => c.textContent === 'mean_fd_mm')"
+        f"Array.from({table}.tHead.rows[0].cells).findIndex(c => c.textContent === 'mean FD (mm)')"
     )
     read = f"Array.from({table}.tBodies[0].rows).map(r => parseFloat(r.cells[{column}].textContent))"
     browser.evaluate(f"{table}.tHead.rows[0].cells[{column}].click()")

@@ -8,8 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
-from matplotlib.image import AxesImage
-from matplotlib.patches import Circle
+from matplotlib.collections import EllipseCollection
 from PIL import Image
 
 from regionseries.report import figures
@@ -147,7 +146,7 @@ def test_motion_figure_without_fd_and_with_unaccounted_volumes(tmp_path):
     states = figure.axes[0].images[0].get_array()
     np.testing.assert_array_equal(states[0], [1, 3, 0, 0, 0, 3])
     labels = [text.get_text() for text in figure.legends[0].get_texts()]
-    assert "removed (other)" in labels and "framewise displacement (mm)" not in labels
+    assert "not kept (other reason)" in labels and "framewise displacement (mm)" not in labels
     assert _not_blank(_pixels(figure, tmp_path))
 
 
@@ -211,28 +210,45 @@ def test_maps_overlay_draws_the_strongest_map(run, tmp_path):
     assert _not_blank(_pixels(figure, tmp_path))
 
 
+def _sphere_collections(figure):
+    return [c for c in figure.axes[0].collections if isinstance(c, EllipseCollection)]
+
+
 def test_spheres_are_drawn_at_their_coordinates_with_their_radius(run, tmp_path):
     atlas = run.atlases[2]
     figure = figures.plot_atlas(atlas, run.reference_image)
-    circles = [p for p in figure.axes[0].patches if isinstance(p, Circle)]
-    assert len(circles) == 3 * atlas.n_regions
-    assert {c.get_radius() for c in circles} == {6.0}
+    views = _sphere_collections(figure)
+    assert len(views) == 3  # axial, coronal, sagittal
+    for view in views:
+        assert len(view.get_offsets()) == atlas.n_regions
+        np.testing.assert_array_equal(view.get_widths(), 2 * 6.0)  # diameter, mm
     # Axial view: circle centres are (x, y) shifted by the grid's lower corner.
     grid = figures._Grid(run.reference_image.affine, run.reference_image.shape)
-    axial = np.array([c.center for c in circles[: atlas.n_regions]])
     expected = atlas.sphere_coordinates_mm[:, :2] - [grid.span(0)[0], grid.span(1)[0]]
-    np.testing.assert_allclose(axial, expected)
-    red = [c for c in circles if np.allclose(c.get_facecolor()[:3], figures.COLOR_NA)]
-    assert len(red) == 3  # the n/a sphere in each view
+    np.testing.assert_allclose(views[0].get_offsets(), expected)
+    colors = views[0].get_facecolors()[:, :3]
+    red = np.all(np.isclose(colors, figures.COLOR_NA), axis=1)
+    np.testing.assert_array_equal(red, atlas.na_mask)  # the n/a sphere, and only it, in red
     numbers = [t.get_text() for t in figure.axes[0].texts]
     assert {"0", "5"} <= set(numbers)
     assert _not_blank(_pixels(figure, tmp_path))
 
 
+def test_many_spheres_are_one_colour_and_not_numbered(tmp_path):
+    coordinates = np.random.default_rng(3).uniform(-50, 50, (100, 3))
+    na = np.zeros(100, dtype=bool)
+    na[:7] = True
+    figure = figures.plot_spheres(coordinates, 5.0, na)
+    colors = _sphere_collections(figure)[0].get_facecolors()[:, :3]
+    assert len(np.unique(np.round(colors[~na], 6), axis=0)) == 1
+    assert np.allclose(colors[na], figures.COLOR_NA)
+    assert not [t for t in figure.axes[0].texts if t.get_text().isdigit()]
+    assert _not_blank(_pixels(figure, tmp_path))
+
+
 def test_spheres_without_reference_and_single_voxel_seeds(tmp_path):
     figure = figures.plot_spheres(np.array([[0.0, 0, 0], [20, 10, 5]]), None)
-    circles = [p for p in figure.axes[0].patches if isinstance(p, Circle)]
-    assert {c.get_radius() for c in circles} == {2.0}
+    np.testing.assert_array_equal(_sphere_collections(figure)[0].get_widths(), 4.0)  # 2 mm dots
     assert _not_blank(_pixels(figure, tmp_path))
 
 

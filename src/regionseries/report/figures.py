@@ -30,7 +30,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap, hsv_to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Circle, Patch, Rectangle
+from matplotlib.collections import EllipseCollection
+from matplotlib.patches import Patch, Rectangle
 
 from .model import AtlasResult, QCFCResult, RunReport, StrategyResult
 
@@ -235,7 +236,8 @@ def plot_motion(
     matplotlib.figure.Figure
     """
     n_rows = max(len(strategies), 1)
-    left = min(max(0.75, _text_width_in([s.name for s in strategies]) + 0.25), 2.2)
+    left = min(max(0.75, _text_width_in([s.name + " (excluded)" * s.excluded
+                                         for s in strategies]) + 0.25), 2.6)
     right, top, legend_band, gap = 0.3, 0.5, 0.75, 0.12
     mask_height = 0.26 * n_rows
     fd_height = 1.6 if fd is not None else 0.0
@@ -312,7 +314,8 @@ def _draw_volume_mask(axes: Any, n_volumes: int, strategies: Sequence[StrategyRe
     )
     for row in range(1, len(states)):
         axes.axhline(row - 0.5, color="white", linewidth=1.5)
-    axes.set_yticks(range(len(strategies)), [s.name for s in strategies])
+    axes.set_yticks(range(len(strategies)),
+                    [f"{s.name} (excluded)" if s.excluded else s.name for s in strategies])
     axes.tick_params(axis="y", length=0)
     for spine in axes.spines.values():
         spine.set_visible(False)
@@ -322,7 +325,7 @@ def _draw_volume_mask(axes: Any, n_volumes: int, strategies: Sequence[StrategyRe
         Patch(color=COLOR_CENSORED, label="censored for motion"),
     ]
     if np.any(states == 3):
-        handles.append(Patch(color=COLOR_OTHER, label="removed (other)"))
+        handles.append(Patch(color=COLOR_OTHER, label="not kept (other reason)"))
     return handles
 
 
@@ -578,7 +581,6 @@ def _plot_cuts(
     """Rows of axial, coronal and sagittal cuts with the overlay, in one axes (mm units)."""
     extent_mask = (grey > 0) | (indices > 0)
     gap = 4.0  # mm between slices
-    label_band = 9.0  # mm above each slice for its coordinate
     rows = []
     for view, axis, (horizontal, vertical), letter in _VIEWS:
         width = np.ptp(grid.span(horizontal))
@@ -586,11 +588,12 @@ def _plot_cuts(
         rows.append((view, axis, horizontal, vertical, letter, width, height))
     left_band = 14.0  # mm for the view names
     total_width = left_band + max(n_cuts * (r[5] + gap) for r in rows)
+    points_per_mm = FULL_WIDTH_IN * 72 / total_width
+    fontsize = float(np.clip(3.0 * points_per_mm, 7, 9))
+    label_band = 1.5 * fontsize / points_per_mm  # mm above each slice for its coordinate
     total_height = sum(r[6] + label_band + gap for r in rows)
     figure = new_figure(FULL_WIDTH_IN, FULL_WIDTH_IN * total_height / total_width)
     axes = _montage_axes(figure)
-    font_scale = FULL_WIDTH_IN * 72 / total_width  # points per mm
-    fontsize = float(np.clip(3.0 * font_scale, 7, 9))
     top = total_height
     for view, axis, horizontal, vertical, letter, width, height in rows:
         row_bottom = top - label_band - height
@@ -604,13 +607,13 @@ def _plot_cuts(
             )
             axes.imshow(rgb, origin="lower", interpolation="nearest",
                         extent=(x0, x0 + width, row_bottom, row_bottom + height))
-            axes.text(x0 + width / 2, row_bottom + height + 1.5,
+            axes.text(x0 + width / 2, row_bottom + height + 0.2 * label_band,
                       f"{letter} = {grid.world(axis, int(index)):.0f} mm",
                       ha="center", va="bottom", fontsize=fontsize)
             if column == 0 and view != "sagittal":
                 for text, x, align in (("L", x0 + 1.5, "left"), ("R", x0 + width - 1.5, "right")):
-                    axes.text(x, row_bottom + 1.5, text, color="white", ha=align, va="bottom",
-                              fontsize=fontsize)
+                    axes.text(x, row_bottom + 0.15 * label_band, text, color="white", ha=align,
+                              va="bottom", fontsize=fontsize)
         top = row_bottom - gap
     axes.set_xlim(0, total_width)
     axes.set_ylim(0, total_height)
@@ -804,6 +807,9 @@ def plot_spheres(
     fontsize = float(np.clip(3.2 * FULL_WIDTH_IN * 72 / total_width, 7, 9))
     x0 = 0.0
     numbered = len(coordinates) <= max_numbered
+    if not numbered:  # hundreds of colours carry no information: one colour, n/a in red
+        colors = np.tile(np.array([0.16, 0.47, 0.71]), (len(coordinates), 1))
+    face_colors = np.where(na_flags[:, None], np.array(COLOR_NA), colors)
     for (view, axis, (horizontal, vertical), _), width, height in zip(_VIEWS, widths, heights):
         h_low, v_low = spans[horizontal][0], spans[vertical][0]
         if grey is not None:
@@ -812,14 +818,16 @@ def plot_spheres(
                         interpolation="nearest", extent=(x0, x0 + width, 0, height))
         else:
             axes.add_patch(Rectangle((x0, 0), width, height, color="#303030"))
-        for position, (centre, is_na) in enumerate(zip(coordinates, na_flags)):
-            x = x0 + centre[horizontal] - h_low
-            y = centre[vertical] - v_low
-            axes.add_patch(Circle(
-                (x, y), radius, facecolor=COLOR_NA if is_na else colors[position],
-                edgecolor="white", linewidth=0.6, alpha=0.9, zorder=3,
-            ))
-            if numbered:
+        centres = np.column_stack([x0 + coordinates[:, horizontal] - h_low,
+                                   coordinates[:, vertical] - v_low])
+        # One collection for all spheres: adding hundreds of patches one by one is slow.
+        axes.add_collection(EllipseCollection(
+            widths=2 * radius, heights=2 * radius, angles=0, units="xy", offsets=centres,
+            offset_transform=axes.transData, facecolors=face_colors, edgecolors="white",
+            linewidths=0.6, alpha=0.9, zorder=3,
+        ))
+        if numbered:
+            for position, (x, y) in enumerate(centres):
                 axes.text(x + 0.8 * radius, y + 0.8 * radius, str(position), ha="left",
                           va="bottom", fontsize=fontsize, color="black", zorder=4,
                           path_effects=_OUTLINE)
@@ -932,11 +940,11 @@ def plot_connectivity(
     rows = math.ceil(len(matrices) / columns)
     short = [name if len(name) <= 24 else name[:22] + "…" for name in region_names]
     fontsize = 7.0 if n_regions <= 15 else 6.0
-    label_margin = _text_width_in(short, fontsize) + 0.15 if labelled else 0.45
+    label_margin = _text_width_in(short, fontsize) + 0.15 if labelled else 0.75
     side = 3.0
     gap, title_band, right = 0.35, 0.3, 1.0
-    left = max(label_margin, 0.45)
-    bottom_band = label_margin if labelled else 0.4
+    left = label_margin
+    bottom_band = label_margin if labelled else 0.5
     width = left + columns * side + (columns - 1) * gap + right
     height = rows * (side + title_band + bottom_band)
     figure = new_figure(width, height)

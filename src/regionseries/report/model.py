@@ -81,6 +81,10 @@ BIDS_ENTITY_ORDER = (
     "desc",
 )
 
+#: Keys dropped from a run's entities: they describe the file, not the run
+#: (fMRIPrep's BOLD is always ``desc-preproc``; figures add their own ``desc``).
+NON_IDENTIFYING_KEYS = ("desc", "suffix", "extension", "datatype")
+
 #: Column names of the group QC table the group report knows how to read.
 #: Other columns are shown as they are.
 QC_TABLE_COLUMNS = {
@@ -362,7 +366,8 @@ class RunReport:
     entities : Mapping[str, str]
         BIDS entities of the BOLD file with short keys (``task``, ``run``,
         ``space``, ...); ``sub`` and ``ses`` are taken from ``participant`` and
-        ``session``.
+        ``session``; ``desc``, ``suffix``, ``extension`` and ``datatype`` are
+        dropped (they name the file, not the run).
     bold_file, confounds_file, mask_file : str or None
         The input files used.
     space : str or None
@@ -439,7 +444,11 @@ class RunReport:
                     f"{where}: fd must have one value per volume ({self.n_volumes}), "
                     f"got {self.fd.size}"
                 )
-        self.entities = {str(key): str(value) for key, value in dict(self.entities).items()}
+        self.entities = {
+            str(key): str(value)
+            for key, value in dict(self.entities).items()
+            if key not in NON_IDENTIFYING_KEYS and value is not None
+        }
         self.strategies = list(self.strategies)
         self.atlases = list(self.atlases)
         self._check_unique([s.name for s in self.strategies], "strategy", where)

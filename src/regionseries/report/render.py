@@ -125,11 +125,14 @@ def _package_version() -> str:
 
 
 def _is_missing(value: Any) -> bool:
+    """True for None, NaN, pandas.NA and NaT (scalars only)."""
     if value is None:
         return True
+    if isinstance(value, (str, bytes, list, tuple, dict, set, np.ndarray)):
+        return False
     try:
-        return bool(isinstance(value, (float, np.floating)) and math.isnan(value))
-    except TypeError:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
         return False
 
 
@@ -302,10 +305,19 @@ def _run_prefix(run: RunReport) -> str:
     return "_".join(f"{key}-{safe_label(value)}" for key, value in run.all_entities.items())
 
 
-def _strategy_status(strategy: Any, n_volumes: int) -> tuple[bool, str]:
-    if strategy.excluded:
-        return True, strategy.exclusion_reason or "excluded (no reason given)"
-    return False, f"kept {strategy.n_kept}/{n_volumes} volumes"
+def _strategy_status(strategy: Any, n_volumes: int) -> tuple[str | None, str]:
+    """(``"excluded"``/``"failed"``/None, text) of a strategy on a run, for display.
+
+    A reason starting with "failed" marks an input problem rather than an
+    exclusion by the data; the leading word is moved into the label.
+    """
+    if not strategy.excluded:
+        return None, f"kept {strategy.n_kept}/{n_volumes} volumes"
+    reason = (strategy.exclusion_reason or "no reason given").strip()
+    label = "failed" if reason.lower().startswith("failed") else "excluded"
+    if reason.lower().startswith(label):
+        reason = reason[len(label):].lstrip(" :-—") or "no reason given"
+    return label, reason
 
 
 def _censoring_table(run: RunReport) -> dict[str, Any]:
@@ -323,10 +335,10 @@ def _censoring_table(run: RunReport) -> dict[str, Any]:
     ]
     rows = []
     for strategy in run.strategies:
-        excluded, text = _strategy_status(strategy, run.n_volumes)
+        label, text = _strategy_status(strategy, run.n_volumes)
         rows.append(
             {
-                "css": "excluded" if excluded else "",
+                "css": "excluded" if label else "",
                 "cells": [
                     _cell(strategy.name),
                     _num_cell(strategy.fd_threshold),
@@ -337,7 +349,7 @@ def _censoring_table(run: RunReport) -> dict[str, Any]:
                     _num_cell(100 * strategy.n_kept / run.n_volumes, 3),
                     _num_cell(strategy.n_regressors),
                     _num_cell(strategy.dof_lost),
-                    _cell(f"excluded: {text}" if excluded else "ok", "status"),
+                    _cell(f"{label}: {text}" if label else "ok", "status"),
                 ],
             }
         )
@@ -407,6 +419,14 @@ def _region_table(atlas: AtlasResult) -> dict[str, Any]:
     return {"columns": columns, "rows": rows}
 
 
+def _na_descriptions(atlas: AtlasResult) -> list[str]:
+    """Names of the regions set to n/a, with their coverage when known."""
+    if atlas.coverage is None:
+        return list(atlas.regions_na)
+    coverage = dict(zip(atlas.region_names, atlas.coverage))
+    return [f"{name} ({100 * coverage[name]:.0f} % covered)" for name in atlas.regions_na]
+
+
 def _atlas_headline(atlas: AtlasResult) -> str:
     parts = [f"{atlas.kind} atlas", f"{atlas.n_regions} regions"]
     if atlas.kind == "spheres" and atlas.sphere_radius_mm:
@@ -459,7 +479,7 @@ def _run_view(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
                 "name": atlas.name,
                 "headline": _atlas_headline(atlas),
                 "description": atlas.description,
-                "na_names": list(atlas.regions_na),
+                "na_names": _na_descriptions(atlas),
                 "n_regions": atlas.n_regions,
                 "open": atlas.n_regions <= OPEN_TABLE_MAX_ROWS,
                 "table": _region_table(atlas),
@@ -563,11 +583,11 @@ def _participant_context(report: ParticipantReport, writer: FigureWriter) -> dic
         for name in strategies:
             matching = [s for s in run.strategies if s.name == name]
             if not matching:
-                cells.append({"excluded": False, "text": "not run"})
+                cells.append({"excluded": False, "label": None, "text": "not run"})
                 continue
-            excluded, text = _strategy_status(matching[0], run.n_volumes)
-            n_exclusions += excluded
-            cells.append({"excluded": excluded, "text": text})
+            label, text = _strategy_status(matching[0], run.n_volumes)
+            n_exclusions += label is not None
+            cells.append({"excluded": label is not None, "label": label, "text": text})
         grid_rows.append({"label": view["label"], "anchor": view["anchor"], "cells": cells})
     version = report.software_version or next(
         (run.software_version for run in report.runs if run.software_version), ""
@@ -581,8 +601,11 @@ def _participant_context(report: ParticipantReport, writer: FigureWriter) -> dic
         ) or "none", False),
         ("Software", f"regionseries {version or _package_version()}", False),
     ]
-    warnings = [("", text) for text in report.warnings] + [
-        (run.run_label, text) for run in report.runs for text in run.warnings
+    warnings = [("", text) for text in report.warnings]
+    run_warnings = [
+        {"anchor": view["anchor"], "label": view["label"], "count": len(run.warnings)}
+        for run, view in zip(report.runs, runs)
+        if run.warnings
     ]
     nav = [("summary", "Summary")] + [
         (view["anchor"], label) for view, label in zip(runs, _short_run_labels(report.runs))
@@ -602,6 +625,7 @@ def _participant_context(report: ParticipantReport, writer: FigureWriter) -> dic
         },
         "failed_runs": [(failed.bold_file, failed.reason) for failed in report.failed_runs],
         "warnings": warnings,
+        "run_warnings": run_warnings,
         "exclusion_grid": {"strategies": strategies, "rows": grid_rows},
         "runs": runs,
         "parameters": _participant_parameters(report),
@@ -667,28 +691,73 @@ def write_participant_report(
 # Group report
 
 
+#: Readable titles of the group QC table's columns (others are shown as they are).
+QC_COLUMN_TITLES = {
+    "n_volumes": "volumes",
+    "n_volumes_kept": "kept",
+    "n_dummy_volumes": "dummy",
+    "n_motion_censored": "censored",
+    "mean_fd_mm": "mean FD (mm)",
+    "dof_lost": "dof lost",
+    "n_regions_na": "regions n/a",
+    "exclusion_reason": "reason",
+}
+
+#: Columns of the QC table left out of the page (they stay in the TSV): long file
+#: URIs, and the participant-level status that the exclusion reason repeats.
+QC_HIDDEN_COLUMNS = ("bold", "status")
+
+
+def _is_numeric_column(values: pd.Series) -> bool:
+    """Whether every non-missing value of a column is a (non-boolean) number."""
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    present = [v for v in values if not _is_missing(v)]
+    return bool(present) and all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+        for v in present
+    )
+
+
+def _display_qc_table(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The QC table as shown: hidden and constant columns removed (the latter listed)."""
+    keep_always = {QC_TABLE_COLUMNS["excluded"], QC_TABLE_COLUMNS["reason"],
+                   QC_TABLE_COLUMNS["strategy"]}
+    shown = table.drop(columns=[c for c in QC_HIDDEN_COLUMNS if c in table.columns])
+    constant = []
+    if len(shown) > 1:
+        for column in list(shown.columns):
+            values = shown[column]
+            if column in keep_always or values.map(_is_missing).any():
+                continue
+            if values.astype(str).nunique() == 1:
+                constant.append(f"{QC_COLUMN_TITLES.get(column, column)} = {values.iloc[0]}")
+                shown = shown.drop(columns=column)
+    return shown, constant
+
+
 def _dataframe_table(table: pd.DataFrame) -> dict[str, Any]:
     excluded_column = QC_TABLE_COLUMNS["excluded"]
-    numeric = {
-        column: pd.api.types.is_numeric_dtype(table[column])
-        and not pd.api.types.is_bool_dtype(table[column])
-        for column in table.columns
-    }
-    columns = [_column(str(column), numeric[column]) for column in table.columns]
+    reason_column = QC_TABLE_COLUMNS["reason"]
+    numeric = {column: _is_numeric_column(table[column]) for column in table.columns}
+    columns = [_column(QC_COLUMN_TITLES.get(str(column), str(column)), numeric[column])
+               for column in table.columns]
     rows = []
     for record in table.itertuples(index=False, name=None):
         values = dict(zip(table.columns, record))
-        excluded = bool(values.get(excluded_column, False)) and not _is_missing(
-            values.get(excluded_column)
-        )
+        flag = values.get(excluded_column, False)
+        excluded = not _is_missing(flag) and bool(flag)
         cells = []
         for column, value in values.items():
             if numeric[column]:
-                cells.append(_num_cell(value, 4))
+                cells.append(_num_cell(None if _is_missing(value) else value, 4))
             elif column == excluded_column:
                 cells.append(_cell("yes" if excluded else "no", "status" if excluded else ""))
             else:
-                cells.append(_cell("n/a" if _is_missing(value) else value))
+                if column == reason_column:
+                    cells.append(_cell("" if _is_missing(value) else value, "reason"))
+                else:
+                    cells.append(_cell("n/a" if _is_missing(value) else value))
         rows.append({"css": "excluded" if excluded else "", "cells": cells})
     return {"columns": columns, "rows": rows}
 
@@ -747,6 +816,7 @@ def _comparison_table(report: GroupReport, dof: Mapping[str, np.ndarray]) -> dic
 
 def _group_context(report: GroupReport, writer: FigureWriter) -> dict[str, Any]:
     table = report.qc_table
+    shown_table, constant_columns = _display_qc_table(table)
     dof = _dof_by_strategy(table)
     excluded_figure = None
     if report.excluded_fraction:
@@ -817,7 +887,8 @@ def _group_context(report: GroupReport, writer: FigureWriter) -> dict[str, Any]:
         "excluded_figure": excluded_figure,
         "dof_figure": dof_figure,
         "qcfc": qcfc_views,
-        "qc_table": _dataframe_table(table),
+        "qc_table": _dataframe_table(shown_table),
+        "qc_constant": constant_columns,
         "qc_has_strategy": QC_TABLE_COLUMNS["strategy"] in table,
         "parameters": _parameter_rows(report.parameters),
     }
