@@ -14,3 +14,17 @@ def nilearn_data_dir() -> Path:
     spec = importlib.util.find_spec("nilearn")
     assert spec is not None and spec.origin is not None, "nilearn (test extra) is not installed"
     return Path(spec.origin).parent / "datasets" / "data"
+
+
+@pytest.fixture(autouse=True)
+def single_blas_thread():
+    """Run nilearn with one BLAS thread, as our random walker does.
+
+    scipy's cg sums its dot products differently with 2 OpenBLAS threads
+    (probabilities differ by ~1e-14), so the oracle comparison is made at equal
+    thread count; it also keeps nilearn's cg from crawling on a busy CI machine.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield

@@ -300,3 +300,23 @@ def test_peak_local_max_plateau_and_constant():
     assert not peak_local_max(np.full((5, 5, 5), 3.0)).any()
     labelled, count = ndimage.label(peaks)
     assert count == 2
+
+
+@pytest.mark.slow
+def test_scale_ten_gaussian_maps_2mm_mni_grid():
+    """Section 8.6 item 8: ten two-blob probabilistic maps on the 97 x 115 x 97 2 mm grid."""
+    rng = np.random.default_rng(42)
+    shape = (97, 115, 97)
+    axes = [np.arange(n, dtype=np.float32) for n in shape]
+    maps = np.zeros(shape + (10,), np.float32)
+    for k in range(10):
+        for _ in range(2):
+            centre = rng.uniform([20, 25, 20], [77, 90, 77])
+            sigma = rng.uniform(4, 8)
+            gx, gy, gz = (np.exp(-((axes[a] - centre[a]) ** 2) / (2 * sigma**2)).astype(np.float32) for a in range(3))
+            maps[..., k] += gx[:, None, None] * gy[None, :, None] * gz[None, None, :]
+    maps[maps < 0.05] = 0
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    affine[:3, 3] = (-96, -132, -78)
+    ours, index = _compare(nib.Nifti1Image(maps, affine), extract_type="local_regions")
+    assert len(index) == 20

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import sparse
 from scipy.ndimage import binary_propagation, generate_binary_structure, label, maximum_filter
 from scipy.sparse.linalg import cg
+from threadpoolctl import threadpool_limits
 
 from .image import (
     check_same_fov,
@@ -413,7 +414,9 @@ def random_walker(data, labels, beta: float = 130.0, tol: float = 1.0e-3) -> np.
     beta : float, default=130
         Diffusion penalty; the weights use ``beta / (10 · std(data))``.
     tol : float, default=1e-3
-        Relative tolerance of scipy's conjugate gradient (atol 0, x0 = 0).
+        Relative tolerance of scipy's conjugate gradient (atol 0, x0 = 0),
+        run with one BLAS thread (nilearn uses the process default, so its
+        probabilities can differ from ours by ~1e-14 on multi-core machines).
 
     Returns
     -------
@@ -473,11 +476,15 @@ def random_walker(data, labels, beta: float = 130.0, tol: float = 1.0e-3) -> np.
     seed_labels = node_labels[seeds]
     n_labels = int(node_labels.max())
     probabilities = []
-    for seed_label in range(1, n_labels + 1):
-        indicator = sparse.csr_matrix(seed_labels == seed_label).transpose()
-        rhs = -(coupling @ indicator).toarray()
-        solution, _ = cg(system, rhs, rtol=tol, atol=0)
-        probabilities.append(solution)
+    # One BLAS thread: cg's dot products on these vectors are slower when
+    # threaded (about 8x under CPU contention), and a fixed thread count makes
+    # the result independent of the machine's core count.
+    with threadpool_limits(limits=1, user_api="blas"):
+        for seed_label in range(1, n_labels + 1):
+            indicator = sparse.csr_matrix(seed_labels == seed_label).transpose()
+            rhs = -(coupling @ indicator).toarray()
+            solution, _ = cg(system, rhs, rtol=tol, atol=0)
+            probabilities.append(solution)
     winner = np.argmax(np.array(probabilities), axis=0) + 1
     work[work == 0] = winner.astype(work.dtype)
     return work
