@@ -125,3 +125,15 @@ def test_no_region_found_is_a_clear_error():
 def test_missing_maps():
     with pytest.raises(ValueError, match="Please provide maps_img to the RegionExtractor"):
         RegionExtractor().fit()
+
+
+def test_3d_maps_image_is_one_map():
+    """nilearn requires 4D maps here; a 3D image is accepted as a single map."""
+    single = nib.Nifti1Image(get_data(MAPS)[..., 0], AFFINE)
+    ours = _quiet(RegionExtractor(single, threshold=0.5, thresholding_strategy="img_value",
+                                  extractor="connected_components", min_region_size=100).fit)
+    four_d = _quiet(RegionExtractor(nib.Nifti1Image(get_data(MAPS)[..., :1], AFFINE), threshold=0.5,
+                                    thresholding_strategy="img_value", extractor="connected_components",
+                                    min_region_size=100).fit)
+    assert set(ours.index_) == {0}
+    np.testing.assert_array_equal(get_data(ours.regions_img_), get_data(four_d.regions_img_))
