@@ -400,7 +400,6 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
     import nibabel as nib
 
     from .core.extract import extract_signals
-    from .signal import clean
 
     img = nib.load(str(run.bold))
     if len(img.shape) != 4:
@@ -418,48 +417,96 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
             _write_qc(run, outcome, options, result)
 
     runnable = [o for o in outcomes if o.status == STATUS_DONE]
+    sources = _group_by_input_image(run, img, runnable, options, result)
+    runnable = [o for o in outcomes if o.status == STATUS_DONE]
     if not runnable:
         if all(o.status == "excluded" for o in outcomes):
             return
         raise ValueError("; ".join(f"strategy {o.name}: {o.reason}" for o in outcomes if o.status == STATUS_FAILED))
 
     operators = {atlas.name: build_operator(atlas, img.shape, img.affine, options.smoothing_fwhm) for atlas in atlases}
-    extracted = extract_signals(run.bold, operators, mask=run.mask, min_coverage=options.min_coverage)
+    for source, source_outcomes in sources.items():
+        # one pass over each input image for every atlas; normally only the preprocessed BOLD
+        extracted = extract_signals(source, operators, mask=run.mask, min_coverage=options.min_coverage)
+        if not result.atlases:
+            for atlas in atlases:
+                one = extracted[atlas.name]
+                result.atlases.append(AtlasOutcome(
+                    atlas.name, atlas.kind, list(one.names), np.asarray(one.coverage),
+                    list(one.regions_below_coverage), list(one.missing_regions), np.asarray(one.n_voxels)))
+                result.raw_signals[atlas.name] = one.signals
+        for outcome in source_outcomes:
+            _clean_and_write(run, atlases, extracted, outcome, n_volumes, options, result, source)
+
+
+def _aroma_image(run: RunInputs) -> Path | None:
+    """fMRIPrep's ICA-AROMA denoised BOLD of the same run, space and resolution."""
+    for marker in ("_desc-preproc_bold.nii.gz", "_desc-preproc_bold.nii"):
+        if run.bold.name.endswith(marker):
+            candidate = run.bold.with_name(run.bold.name[: -len(marker)] + "_desc-smoothAROMAnonaggr_bold"
+                                           + marker[len("_desc-preproc_bold"):])
+            return candidate if candidate.exists() else None
+    return None
+
+
+def _group_by_input_image(run: RunInputs, img, runnable: list[StrategyOutcome], options: PipelineOptions,
+                          result: RunResult) -> dict[Path, list[StrategyOutcome]]:
+    """Which image each strategy reads: the preprocessed BOLD, or (full ICA-AROMA) fMRIPrep's
+    non-aggressively denoised ``desc-smoothAROMAnonaggr_bold`` of the same run and space."""
+    import nibabel as nib
+
+    sources: dict[Path, list[StrategyOutcome]] = {}
+    for outcome in runnable:
+        source = run.bold
+        if outcome.plan.strategy.requires_aroma_image:
+            source = _aroma_image(run)
+            reason = None
+            if source is None:
+                reason = (f"strategy {outcome.name} (full ICA-AROMA) needs fMRIPrep's desc-smoothAROMAnonaggr_bold "
+                          f"next to {run.bold.name}, in the same space (fMRIPrep < 23.1 with --use-aroma writes it "
+                          "in MNI152NLin6Asym; newer fMRIPrep needs fMRIPost-AROMA)")
+            elif nib.load(str(source)).shape != img.shape:
+                reason = f"{source.name} has shape {nib.load(str(source)).shape}, {run.bold.name} {img.shape}"
+            if reason is not None:
+                outcome.status, outcome.reason, outcome.plan = STATUS_FAILED, reason, None
+                _write_qc(run, outcome, options, result)
+                continue
+        sources.setdefault(source, []).append(outcome)
+    return sources
+
+
+def _clean_and_write(run: RunInputs, atlases: Sequence[Atlas], extracted: dict, outcome: StrategyOutcome,
+                     n_volumes: int, options: PipelineOptions, result: RunResult, source: Path) -> None:
+    """Clean the extracted signals with one strategy and write its outputs."""
+    from .signal import clean
+
+    plan = outcome.plan
     for atlas in atlases:
         one = extracted[atlas.name]
-        result.atlases.append(AtlasOutcome(atlas.name, atlas.kind, list(one.names), np.asarray(one.coverage),
-                                           list(one.regions_below_coverage), list(one.missing_regions),
-                                           np.asarray(one.n_voxels)))
-        result.raw_signals[atlas.name] = one.signals
-
-    for outcome in runnable:
-        plan = outcome.plan
-        for atlas in atlases:
-            one = extracted[atlas.name]
-            kept = clean(one.signals, confounds=plan.confounds, sample_mask=plan.sample_mask,
-                         t_r=run.repetition_time, **plan.clean_kwargs)
-            full = np.full((n_volumes, one.signals.shape[1]), np.nan)
-            full[plan.sample_mask] = kept
-            result.clean_signals[(atlas.name, outcome.desc)] = full
-            _write_timeseries(run, atlas, one, outcome, full, options, result)
-            for kind in options.connectivity:
-                try:
-                    matrix = connectivity_matrix(kept, kind, estimator=options.estimator)
-                except ConnectivityError as exc:
-                    result.warnings.append(f"{run.bold.name}, atlas {atlas.name}, strategy {outcome.name}: "
-                                           f"no {kind} matrix: {exc}")
-                    continue
-                result.connectivity[(atlas.name, outcome.desc, kind)] = matrix
-                _write_relmat(run, atlas, outcome, kind, matrix, plan.n_kept, options, result)
-        _write_qc(run, outcome, options, result)
+        kept = clean(one.signals, confounds=plan.confounds, sample_mask=plan.sample_mask,
+                     t_r=run.repetition_time, **plan.clean_kwargs)
+        full = np.full((n_volumes, one.signals.shape[1]), np.nan)
+        full[plan.sample_mask] = kept
+        result.clean_signals[(atlas.name, outcome.desc)] = full
+        _write_timeseries(run, atlas, one, outcome, full, options, result, source)
+        for kind in options.connectivity:
+            try:
+                matrix = connectivity_matrix(kept, kind, estimator=options.estimator)
+            except ConnectivityError as exc:
+                result.warnings.append(f"{run.bold.name}, atlas {atlas.name}, strategy {outcome.name}: "
+                                       f"no {kind} matrix: {exc}")
+                continue
+            result.connectivity[(atlas.name, outcome.desc, kind)] = matrix
+            _write_relmat(run, atlas, outcome, kind, matrix, plan.n_kept, options, result)
+    _write_qc(run, outcome, options, result)
 
 
 # --------------------------------------------------------------------------------------
 # Writers
 # --------------------------------------------------------------------------------------
 
-def _sources(run: RunInputs, options: PipelineOptions) -> list[str]:
-    sources = [bids_uri(relative_to_dataset(run.bold, options.bids_dir), "preprocessed")]
+def _sources(run: RunInputs, options: PipelineOptions, image: Path | None = None) -> list[str]:
+    sources = [bids_uri(relative_to_dataset(image or run.bold, options.bids_dir), "preprocessed")]
     for path in (run.confounds, run.mask):
         if path is not None:
             sources.append(bids_uri(relative_to_dataset(path, options.bids_dir), "preprocessed"))
@@ -507,7 +554,7 @@ def _plan_fields(plan, run: RunInputs) -> dict[str, Any]:
 
 
 def _write_timeseries(run: RunInputs, atlas: Atlas, one, outcome: StrategyOutcome, full: np.ndarray,
-                      options: PipelineOptions, result: RunResult) -> None:
+                      options: PipelineOptions, result: RunResult, source: Path | None = None) -> None:
     name = timeseries_name(run, atlas.name, outcome.desc)
     path = options.output_dir / name.relpath
     atomic_write_tsv(path, pd.DataFrame(full, columns=list(one.names)))
@@ -521,7 +568,7 @@ def _write_timeseries(run: RunInputs, atlas: Atlas, one, outcome: StrategyOutcom
         "SamplingFrequency": 1.0 / run.repetition_time,
         "StartTime": run.start_time if run.start_time is not None else 0.0,
         "RepetitionTime": run.repetition_time,
-        "Sources": _sources(run, options) + [bids_uri(v) for k, v in atlas_files.items() if k in ("image", "table")],
+        "Sources": _sources(run, options, source) + [bids_uri(v) for k, v in atlas_files.items() if k in ("image", "table")],
         "Atlas": _atlas_description(atlas, run, options),
         "SmoothingFWHM": options.smoothing_fwhm,
         **_plan_fields(outcome.plan, run),
