@@ -290,7 +290,10 @@ class _BoundLinear(_Bound):
         )
 
     def compute(self, block):
-        projected = self.local @ block
+        return self.finish(self.local @ block)
+
+    def finish(self, projected: np.ndarray) -> np.ndarray:
+        """Region values (c x K) from the projection ``W @ block`` (K x c)."""
         if self.post is not None:
             projected = self.post(projected)
         return np.asarray(projected).T
@@ -1022,7 +1025,7 @@ def extract_signals(
     min_coverage : float, default=0.5
         Regions whose coverage is below this fraction get NaN signals and a
         warning naming them. 0 disables the rule.
-    decompressor : {"zlib", "gzip", "isal"} or callable or None
+    decompressor : {"auto", "isal", "zlib", "gzip"} or callable or None
         gzip decompressor (see :func:`regionseries.core.reader.open_decompressed`).
     max_chunk_bytes : int or None
         Raw-data budget per chunk in bytes when ``chunk_volumes`` is None.
@@ -1070,7 +1073,7 @@ def extract_signals(
     if isinstance(bold, BoldReader):
         reader = bold
     else:
-        reader = BoldReader(bold, chunk_volumes, **reader_kwargs)
+        reader = BoldReader(bold, chunk_volumes, prefetch=True, **reader_kwargs)
     for op in operator_list:
         check_strict_affine(
             op.affine,
@@ -1131,8 +1134,52 @@ def extract_signals(
     return results
 
 
+class _StackedLinear:
+    """The linear bound operators of one source, applied as one sparse product.
+
+    Their relocated weights are stacked into a single CSR matrix, so every
+    chunk costs one pass of ``csr @ block`` whatever the number of atlases,
+    and each operator then finishes (mean divisor, least-squares solve) on
+    its own rows of the product.
+    """
+
+    def __init__(self, members: list[_BoundLinear]):
+        self.members = members
+        self.matrix = sparse.vstack([one.local for one in members], format="csr")
+        bounds = np.cumsum([0] + [one.local.shape[0] for one in members])
+        self.rows = list(zip(bounds[:-1], bounds[1:]))
+
+    def compute(self, block: np.ndarray) -> list[np.ndarray]:
+        projected = self.matrix @ block
+        return [one.finish(projected[a:b]) for one, (a, b) in zip(self.members, self.rows)]
+
+
+def _gather(chunk, union: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Voxels ``union`` of every volume of the chunk: a (c x n_union) array.
+
+    For a Fortran-ordered chunk (what the file reader yields) each volume is
+    contiguous, so gathering volume by volume reads memory in order; the
+    dtype stays that of the data (no float64 copy of the whole chunk).
+    """
+    by_volume = chunk.voxels_by_volume().T  # (c, V), C-contiguous for F-ordered chunks
+    if out is not None and out.dtype == by_volume.dtype:
+        view = out[: chunk.n_volumes]
+        # mode="clip" writes straight into ``out`` (indices are in range).
+        np.take(by_volume, union, axis=1, out=view, mode="clip")
+        return view
+    return np.take(by_volume, union, axis=1)
+
+
 def _stream(reader: BoldReader, bound: list[_Bound], warn_non_finite: bool) -> dict:
-    """The single pass: read chunks, gather voxels, feed every bound operator."""
+    """The single pass: read chunks, gather voxels, feed every bound operator.
+
+    Per chunk, the voxels of the union of all supports are gathered once in
+    the data's dtype, checked for non-finite values and constancy, and cast
+    to one float64 (n_union x c) block (sums are accumulated in float64, as
+    ``scipy.ndimage.mean`` does). All linear operators read the block
+    through one stacked sparse matrix; non-linear summaries (median, ...)
+    read it directly.
+    """
     n_voxels = reader.n_voxels
     coverage_voxels = _sorted_union([one.coverage_weights.indices for one in bound], n_voxels)
     sources: dict = {}
@@ -1150,21 +1197,28 @@ def _stream(reader: BoldReader, bound: list[_Bound], warn_non_finite: bool) -> d
         unions[None] = coverage_voxels
     raw_union = unions[None]
     coverage_positions = np.searchsorted(raw_union, coverage_voxels)
+    plans = {}
+    for key, members in sources.items():
+        linear = [one for one in members if isinstance(one, _BoundLinear)]
+        others = [one for one in members if not isinstance(one, _BoundLinear)]
+        plans[key] = (_StackedLinear(linear) if linear else None, linear, others)
 
     n_volumes = reader.n_volumes
-    values = [np.empty((n_volumes, one.n_regions)) for one in bound]
+    values = {id(one): np.empty((n_volumes, one.n_regions)) for one in bound}
     non_finite_any = np.zeros(len(raw_union), dtype=bool)
     varies = np.zeros(len(raw_union), dtype=bool)
     first_values = None
     warned = False
+    gathered = None  # reused (c x n_union) buffer in the data's dtype
+    block = None  # reused (n_union x c) float64 buffer
     for chunk in reader:
-        flat = chunk.voxels_by_volume()
-        blocks = {}
-        raw = np.take(flat, raw_union, axis=0).astype(np.float64, order="C")
-        finite = np.isfinite(raw)
-        if not finite.all():
-            bad = ~finite
-            non_finite_any |= bad.any(axis=1)
+        if gathered is None or gathered.shape[0] < chunk.n_volumes or gathered.dtype != chunk.data.dtype:
+            gathered = np.empty((chunk.n_volumes, len(raw_union)), dtype=chunk.data.dtype)
+        raw = _gather(chunk, raw_union, gathered)
+        if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+            raw = raw.astype(np.float64)
+            bad = ~np.isfinite(raw)
+            non_finite_any |= bad.any(axis=0)
             raw[bad] = 0.0
             if warn_non_finite and not warned:
                 warnings.warn(
@@ -1175,9 +1229,13 @@ def _stream(reader: BoldReader, bound: list[_Bound], warn_non_finite: bool) -> d
                 )
                 warned = True
         if first_values is None:
-            first_values = raw[:, 0].copy()
-        varies |= np.any(raw != first_values[:, None], axis=1)
-        blocks[None] = raw
+            first_values = raw[0].copy()
+        varies |= np.any(raw != first_values, axis=0)
+        c = chunk.n_volumes
+        if block is None or block.shape[1] != c:
+            block = np.empty((len(raw_union), c))
+        block[...] = raw.T  # one transposing cast to float64
+        blocks = {None: block}
         for key in sources:
             if key is None:
                 continue
@@ -1185,13 +1243,17 @@ def _stream(reader: BoldReader, bound: list[_Bound], warn_non_finite: bool) -> d
             smoothed = smooth_array(chunk.data, reader.affine, fwhm, ensure_finite=True)
             smoothed_flat = smoothed.reshape((-1, chunk.n_volumes), order="F")
             blocks[key] = np.take(smoothed_flat, unions[key], axis=0).astype(np.float64, order="C")
-        for one, out in zip(bound, values):
-            out[chunk.start : chunk.stop] = one.compute(blocks[_source_key(one.source)])
+        for key, (stacked, linear, others) in plans.items():
+            if stacked is not None:
+                for one, result in zip(linear, stacked.compute(blocks[key])):
+                    values[id(one)][chunk.start : chunk.stop] = result
+            for one in others:
+                values[id(one)][chunk.start : chunk.stop] = one.compute(blocks[key])
     valid = ~non_finite_any
     if n_volumes > 1:
         valid &= varies
     valid_voxels = coverage_voxels[valid[coverage_positions]]
-    return {"values": values, "coverage": valid_voxels}
+    return {"values": [values[id(one)] for one in bound], "coverage": valid_voxels}
 
 
 def _source_key(source):
