@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import warnings
 
 import nibabel as nib
 import numpy as np
@@ -17,7 +15,6 @@ from regionseries.core.image import (
     check_strict_affine,
     describe_img,
     get_data,
-    iter_volume_chunks,
     load_img,
     new_img_like,
 )
@@ -217,42 +214,3 @@ def test_check_strict_affine_errors_and_names():
 # -- chunked reading ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "name, dtype, slope",
-    [("f32.nii.gz", np.float32, None), ("i16.nii.gz", np.int16, None), ("scaled.nii.gz", np.int16, 0.25),
-     ("plain.nii", np.float32, None), ("big.nii.gz", ">f4", None)],
-)
-def test_iter_volume_chunks_equals_get_data(tmp_path, name, dtype, slope):
-    rng = np.random.default_rng(0)
-    data = (rng.normal(size=(5, 6, 7, 11)) * 100).astype(dtype)
-    path = _save(tmp_path, name, data, slope=slope, inter=0.0 if slope else None)
-    whole = get_data(path)
-    pieces = list(iter_volume_chunks(path, chunk_size=4))
-    assert [(start, stop) for start, stop, _ in pieces] == [(0, 4), (4, 8), (8, 11)]
-    joined = np.concatenate([chunk for _, _, chunk in pieces], axis=3)
-    assert joined.dtype == whole.dtype.newbyteorder("=")
-    np.testing.assert_array_equal(joined, whole)
-    if name.endswith(".gz"):  # decoded chunks are fresh arrays; a .nii gives memory-map views
-        assert all(chunk.flags.writeable for _, _, chunk in pieces)
-
-
-def test_iter_volume_chunks_in_memory_and_3d():
-    data = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
-    pieces = list(iter_volume_chunks(nib.Nifti1Image(data, _affine()), chunk_size=2))
-    np.testing.assert_array_equal(np.concatenate([c for _, _, c in pieces], axis=3), data)
-    single = list(iter_volume_chunks(nib.Nifti1Image(data[..., 0], _affine())))
-    assert len(single) == 1 and single[0][2].shape == (2, 3, 4, 1)
-
-
-def test_iter_volume_chunks_errors(tmp_path):
-    data = np.zeros((4, 4, 4, 6), np.float32)
-    path = _save(tmp_path, "bold.nii.gz", data)
-    with pytest.raises(ValueError, match="chunk_size must be a positive number of volumes, got 0"):
-        next(iter_volume_chunks(path, chunk_size=0))
-    raw = gzip.decompress(path.read_bytes())
-    truncated = tmp_path / "truncated.nii.gz"
-    truncated.write_bytes(gzip.compress(raw[: len(raw) - 4 * 4 * 4 * 4 * 2]))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pytest.raises(ValueError, match=r"truncated\.nii\.gz is truncated: expected 6 volumes"):
-            list(iter_volume_chunks(truncated, chunk_size=4))

@@ -10,15 +10,13 @@ Affines are 4×4 voxel-to-world matrices in millimetres; shapes are voxel counts
 
 from __future__ import annotations
 
-import gzip
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from nibabel.volumeutils import apply_read_scaling
 from scipy import linalg
 from scipy.ndimage import affine_transform, binary_dilation, gaussian_filter1d
 
@@ -34,7 +32,6 @@ __all__ = [
     "load_masker_mask",
     "load_mask_img",
     "new_img_like",
-    "iter_volume_chunks",
     "STRICT_AFFINE_TOLERANCE",
 ]
 
@@ -852,103 +849,3 @@ def load_mask_img(mask_img, *, allow_empty: bool = False) -> tuple[np.ndarray, n
 
 # ---------------------------------------------------------------------------
 # Chunked reading of 4D images
-
-
-def iter_volume_chunks(img, chunk_size: int = 64) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Read a 4D image in chunks of consecutive volumes, with bounded memory.
-
-    The values are those of :func:`get_data` (scaled files give float64,
-    unscaled files keep their dtype). A gzipped file is decompressed once,
-    sequentially; an uncompressed file is read through its memory map; an
-    in-memory image is sliced without copying.
-
-    Parameters
-    ----------
-    img : nibabel image or path (3D images count as one volume)
-    chunk_size : int, default=64
-        Number of volumes per chunk.
-
-    Yields
-    ------
-    start, stop : int
-        Volume indices of the chunk (``stop`` excluded).
-    chunk : numpy.ndarray, shape (X, Y, Z, stop − start)
-        The volumes (Fortran order for file-backed data). Chunks of a gzipped
-        file are fresh writeable arrays; chunks of a ``.nii`` file or of an
-        in-memory image are views and must not be written to.
-    """
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive number of volumes, got {chunk_size}.")
-    loaded = load_img(img, ensure_ndim=4)
-    n_volumes = loaded.shape[3]
-    dataobj = loaded.dataobj
-    if isinstance(dataobj, np.ndarray):
-        for start in range(0, n_volumes, chunk_size):
-            stop = min(start + chunk_size, n_volumes)
-            yield start, stop, dataobj[..., start:stop]
-        return
-    filename = loaded.get_filename()
-    is_gzipped_nifti = (
-        filename is not None
-        and isinstance(loaded, (nib.Nifti1Image, nib.Nifti2Image))
-        and str(filename).endswith(".nii.gz")
-        and len(loaded.shape) == 4
-        and getattr(dataobj, "order", "F") == "F"
-        and hasattr(dataobj, "offset")
-    )
-    if not is_gzipped_nifti:
-        for start in range(0, n_volumes, chunk_size):
-            stop = min(start + chunk_size, n_volumes)
-            yield start, stop, np.asanyarray(dataobj[..., start:stop])
-        return
-    yield from _iter_gzip_chunks(loaded, Path(filename), chunk_size)
-
-
-def _iter_gzip_chunks(img, path: Path, chunk_size: int):
-    proxy = img.dataobj
-    disk_dtype = np.dtype(proxy.dtype)
-    offset = int(proxy.offset)
-    spatial_shape = tuple(int(n) for n in img.shape[:3])
-    n_volumes = int(img.shape[3])
-    voxels_per_volume = int(np.prod(spatial_shape))
-    bytes_per_volume = voxels_per_volume * disk_dtype.itemsize
-    slope, intercept = proxy.slope, proxy.inter
-    with gzip.open(path, "rb") as stream:
-        _skip(stream, offset)
-        for start in range(0, n_volumes, chunk_size):
-            stop = min(start + chunk_size, n_volumes)
-            n_bytes = (stop - start) * bytes_per_volume
-            raw = stream.read(n_bytes)
-            if len(raw) != n_bytes:
-                raise ValueError(
-                    f"Image file {path} is truncated: expected {n_volumes} volumes "
-                    f"of {spatial_shape} voxels; the data end in volume "
-                    f"{start + len(raw) // bytes_per_volume}."
-                )
-            chunk = np.frombuffer(raw, dtype=disk_dtype).reshape(
-                spatial_shape + (stop - start,), order="F"
-            )
-            if not disk_dtype.isnative:
-                chunk = chunk.astype(disk_dtype.newbyteorder("="), order="F")
-            chunk = _apply_scaling(chunk, slope, intercept)
-            if not chunk.flags.writeable:
-                chunk = chunk.copy(order="F")
-            yield start, stop, chunk
-
-
-def _skip(stream, n_bytes: int) -> None:
-    remaining = n_bytes
-    while remaining > 0:
-        got = stream.read(min(remaining, 1 << 20))
-        if not got:
-            break
-        remaining -= len(got)
-
-
-def _apply_scaling(chunk: np.ndarray, slope, intercept) -> np.ndarray:
-    """Apply NIfTI scaling exactly as nibabel's array proxy does when read whole."""
-    slope = np.asanyarray(slope)
-    intercept = np.asanyarray(intercept)
-    if np.can_cast(intercept, slope.dtype):
-        intercept = intercept.astype(slope.dtype)
-    return apply_read_scaling(chunk, slope, intercept)
