@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 
 from ..bids.outputs import BIDSName, atomic_write_bytes, atomic_write_json, atomic_write_tsv
 from .base import Atlas, AtlasError
@@ -112,7 +111,7 @@ class AtlasRegistry:
 
     @property
     def labels(self) -> list[str]:
-        """Output labels (``atlas-<label>``) in command-line order."""
+        """Output labels (``atlas-<label>``): TemplateFlow atlases, files, spheres, then stat maps."""
         return [r.label for r in self.requests]
 
     @property
@@ -224,9 +223,3 @@ def export_atlas(atlas: Atlas, output_dir: Path) -> dict[str, str]:
     atomic_write_json(folder / names["sidecar"].filename, sidecar)
     written["sidecar"] = f"atlases/{names['sidecar'].filename}"
     return written
-
-
-def voxel_size_of(shape_affine: tuple[Sequence[int], np.ndarray]) -> float:
-    """Largest voxel edge (mm) of a grid given as (shape, affine)."""
-    _, affine = shape_affine
-    return float(np.max(np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))))

@@ -22,7 +22,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from .outputs import BIDSName, SOURCE_ENTITIES, parse_entities
 
@@ -138,11 +138,6 @@ class RunInputs:
         """Output name stem: source entities, ``space``, ``res`` and ``den``."""
         keep = dict((k, v) for k, v in self.entities.items() if k in SOURCE_ENTITIES + ("space", "res", "den"))
         return BIDSName.create("timeseries", ".tsv", "func", **keep)
-
-    @property
-    def label(self) -> str:
-        """Short human-readable run identifier (the BOLD file name)."""
-        return self.bold.name
 
 
 # --------------------------------------------------------------------------------------
@@ -549,8 +544,3 @@ def relative_to_dataset(path: Path, bids_dir: Path) -> str:
         return Path(path).resolve().relative_to(Path(bids_dir).resolve()).as_posix()
     except ValueError:
         return Path(path).as_posix()
-
-
-def unique_spaces(runs: Iterable[RunInputs]) -> list[str]:
-    """Template spaces of the runs, in first-seen order."""
-    return list(dict.fromkeys(run.entities.get("space", "") for run in runs))

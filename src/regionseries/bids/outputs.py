@@ -25,7 +25,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -522,8 +522,3 @@ def _update_bidsignore(path: Path) -> None:
 def bids_uri(relpath: str | os.PathLike, dataset: str = "") -> str:
     """A BIDS URI (``bids:<dataset>:<relpath>``); empty dataset = this dataset."""
     return f"bids:{dataset}:{Path(relpath).as_posix()}"
-
-
-def existing_outputs(paths: Iterable[Path]) -> bool:
-    """True when every path exists (a finished output set)."""
-    return all(Path(p).exists() for p in paths)
