@@ -49,14 +49,16 @@ def test_rerun_skips_then_overwrite_recomputes(fmriprep_dataset, demo_atlas, tmp
 
 
 def test_concurrent_participant_jobs_share_output_dir(fmriprep_dataset, tmp_path):
-    """Two participant jobs (an HPC job array) write into one OUTPUT_DIR at the same time."""
+    """Two participant jobs (an HPC job array) write into one OUTPUT_DIR at the same time,
+    sharing one --bids-database-dir."""
     output = tmp_path / "shared"
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     jobs = [
         subprocess.Popen(
             [sys.executable, "-m", "regionseries", str(fmriprep_dataset), str(output), "participant",
              "--participant-label", label, "--spheres", "Dosenbach2010", "--strategy", "simple",
-             "--no-reports", "-w", str(tmp_path / f"work-{label}")],
+             "--no-reports", "-w", str(tmp_path / f"work-{label}"),
+             "--bids-database-dir", str(tmp_path / "pybids-db")],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )
         for label in ("01", "03")
@@ -71,3 +73,6 @@ def test_concurrent_participant_jobs_share_output_dir(fmriprep_dataset, tmp_path
     assert len(list(output.glob("sub-03/**/*_timeseries.tsv"))) == 1
     assert len(list((output / "logs").glob("*.log"))) == 2
     assert not list(output.rglob(".tmp-*"))
+    # the shared pybids index was built once, by whichever job finished indexing first
+    assert [p.name for p in tmp_path.glob("*pybids-db*")] == ["pybids-db"]
+    assert (tmp_path / "pybids-db" / "layout_index.sqlite").exists()

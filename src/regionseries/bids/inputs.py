@@ -304,7 +304,7 @@ def _indexer_ignore(participants: Sequence[str]) -> list[re.Pattern]:
 
 def build_layout(bids_dir: Path, work_dir: Path, participants: Sequence[str],
                  database_dir: Path | None = None):
-    """Index ``bids_dir`` with pybids for ``participants`` only.
+    """Index ``bids_dir`` with pybids.
 
     Parameters
     ----------
@@ -313,22 +313,35 @@ def build_layout(bids_dir: Path, work_dir: Path, participants: Sequence[str],
     work_dir : Path
         Where the pybids database is created (never inside ``bids_dir``).
     participants : sequence of str
-        Labels to index.
+        Labels to index (the others are ignored, which keeps indexing fast).
     database_dir : Path, optional
-        A pre-built pybids database (``--bids-database-dir``) reused as is.
+        ``--bids-database-dir``: reused as is when it exists; otherwise the
+        whole dataset (every participant, so that other jobs can reuse it) is
+        indexed into a temporary folder that is then renamed to
+        ``database_dir`` — concurrent jobs never share a half-written SQLite
+        file, and the first complete index wins.
     """
     from bids import BIDSLayout
-    from bids.layout import BIDSLayoutIndexer
 
-    if database_dir is not None and Path(database_dir).exists():
-        LOGGER.info("reusing the pybids database in %s", database_dir)
+    if database_dir is not None:
+        database_dir = Path(database_dir)
+        if not database_dir.exists():
+            _build_shared_database(bids_dir, database_dir)
+        LOGGER.info("using the pybids database in %s", database_dir)
         try:
             return BIDSLayout(bids_dir, validate=False, is_derivative=True, database_path=database_dir)
         except Exception as exc:  # noqa: BLE001
             raise InvalidInputDataset(
                 f"cannot reuse the pybids database {database_dir} for {bids_dir}: {type(exc).__name__}: {exc}"
             ) from None
-    database = Path(database_dir) if database_dir is not None else _database_path(work_dir, bids_dir, participants)
+    database = _database_path(work_dir, bids_dir, participants)
+    return _index(bids_dir, database, participants)
+
+
+def _index(bids_dir: Path, database: Path, participants: Sequence[str]):
+    from bids import BIDSLayout
+    from bids.layout import BIDSLayoutIndexer
+
     database.parent.mkdir(parents=True, exist_ok=True)
     indexer = BIDSLayoutIndexer(validate=False, index_metadata=False, ignore=_indexer_ignore(participants))
     try:
@@ -338,6 +351,19 @@ def build_layout(bids_dir: Path, work_dir: Path, participants: Sequence[str],
         )
     except Exception as exc:  # noqa: BLE001 - pybids raises many types for a broken dataset
         raise InvalidInputDataset(f"pybids cannot index {bids_dir}: {type(exc).__name__}: {exc}") from None
+
+
+def _build_shared_database(bids_dir: Path, database_dir: Path) -> None:
+    """Index every participant into ``database_dir`` via a temporary folder and a rename."""
+    import shutil
+
+    temporary = database_dir.with_name(f".{database_dir.name}.tmp-{os.getpid()}")
+    LOGGER.info("indexing every participant of %s into %s (reusable by later jobs)", bids_dir, database_dir)
+    _index(bids_dir, temporary, list_participants(bids_dir))
+    try:
+        os.rename(temporary, database_dir)
+    except OSError:  # another job finished first: use its index
+        shutil.rmtree(temporary, ignore_errors=True)
 
 
 def _exact_entity_query(entities: Mapping[str, str]) -> dict[str, Any]:
@@ -468,7 +494,10 @@ def discover_runs(bids_dir: str | os.PathLike, work_dir: str | os.PathLike, *,
         for bold_file in layout.get(**query):
             bolds[Path(bold_file.path)] = bold_file
     if not bolds:
-        raise NoInputFound(_nothing_found_message(layout, bids_dir, labels, spaces, sessions, tasks))
+        message = _nothing_found_message(layout, bids_dir, labels, spaces, sessions, tasks)
+        if database_dir:
+            message += f" (the pybids database {database_dir} may be out of date: delete it to re-index)"
+        raise NoInputFound(message)
 
     runs = [_pair(layout, path) for path in sorted(bolds)]
     return runs
