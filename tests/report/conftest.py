@@ -228,6 +228,12 @@ def make_run(participant: str = "01", session: str | None = "1", run: str = "1",
     )
 
 
+def make_small_run(participant: str = "01") -> RunReport:
+    """A run with only the labels atlas and 30 volumes (four figures: cheap to render)."""
+    return make_run(participant=participant, n_volumes=30,
+                    atlases=[make_labels_atlas(make_reference())])
+
+
 def make_participant_report(participant: str = "01", n_runs: int = 2) -> ParticipantReport:
     runs = [make_run(participant=participant, session="1", run=str(k + 1), seed=k)
             for k in range(n_runs)]
@@ -400,8 +406,11 @@ class Browser:
             raise RuntimeError(f"JavaScript error: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def screenshot(self, path: Path, full_page: bool = False) -> np.ndarray:
-        """Save a PNG screenshot and return it as an (H, W, 3) array."""
+    def screenshot(self, path: Path, full_page: bool = False, scale: float = 1.0) -> np.ndarray:
+        """Save a PNG screenshot (of the viewport or the whole page) and return its pixels.
+
+        ``scale`` < 1 shrinks a full-page capture (cheaper, still readable).
+        """
         from PIL import Image
 
         params = {"format": "png"}
@@ -409,7 +418,7 @@ class Browser:
             params["captureBeyondViewport"] = True
             height = self.evaluate("document.documentElement.scrollHeight")
             params["clip"] = {"x": 0, "y": 0, "width": 1200, "height": min(height, 16000),
-                              "scale": 1}
+                              "scale": scale}
         data = base64.b64decode(self.send("Page.captureScreenshot", params, session=True)["data"])
         path.write_bytes(data)
         return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
@@ -453,6 +462,7 @@ def synthetic() -> SimpleNamespace:
     """The synthetic-data builders (test modules cannot import conftest in importlib mode)."""
     return SimpleNamespace(
         make_run=make_run,
+        make_small_run=make_small_run,
         make_participant_report=make_participant_report,
         make_group_report=make_group_report,
         make_reference=make_reference,
@@ -461,7 +471,24 @@ def synthetic() -> SimpleNamespace:
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory):
+    """The synthetic participant and group reports, written once per test session."""
+    from regionseries.report import write_group_report, write_participant_report
+
+    output = tmp_path_factory.mktemp("rendered")
+    participant = make_participant_report()
+    group = make_group_report()
+    return SimpleNamespace(
+        output=output,
+        participant=participant,
+        participant_path=write_participant_report(participant, output),
+        group=group,
+        group_path=write_group_report(group, output),
+    )
+
+
+@pytest.fixture(scope="session")
 def browser():
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"Chromium is needed for the report tests: {CHROMIUM} not found "

@@ -14,12 +14,10 @@ from regionseries.report.model import ParticipantReport
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory, synthetic):
-    output = tmp_path_factory.mktemp("browser")
-    participant = synthetic.make_participant_report()
+def reports(rendered):
     return {
-        "participant": (render.write_participant_report(participant, output), participant),
-        "group": (render.write_group_report(synthetic.make_group_report(), output), None),
+        "participant": (rendered.participant_path, rendered.participant),
+        "group": (rendered.group_path, rendered.group),
     }
 
 
@@ -49,7 +47,8 @@ def test_participant_page_loads_cleanly_and_shows_its_content(browser, reports, 
     path, report = reports["participant"]
     _check_page_health(browser, path.as_uri())
     _not_blank(browser.screenshot(screenshot_dir / "participant-top.png"))
-    _not_blank(browser.screenshot(screenshot_dir / "participant-full.png", full_page=True))
+    full = browser.screenshot(screenshot_dir / "participant-full.png", full_page=True, scale=0.5)
+    assert full.shape[1] == 600 and full.std() > 20
     text = browser.evaluate("document.body.innerText")
     for atlas in report.runs[0].atlases:
         for name in atlas.region_names:
@@ -110,7 +109,7 @@ def test_group_page_loads_cleanly_and_its_qc_table_sorts(browser, reports, scree
 
 
 def test_svg_report_loads_in_the_browser(browser, tmp_path, synthetic, screenshot_dir):
-    report = ParticipantReport("03", [synthetic.make_run(participant="03", n_volumes=40)])
+    report = ParticipantReport("03", [synthetic.make_small_run(participant="03")])
     path = render.write_participant_report(report, tmp_path, figure_format="svg")
     _check_page_health(browser, path.as_uri())
     _not_blank(browser.screenshot(screenshot_dir / "participant-svg.png"))

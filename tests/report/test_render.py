@@ -46,19 +46,15 @@ class _Page(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def participant_page(tmp_path_factory, synthetic):
-    output = tmp_path_factory.mktemp("participant")
-    report = synthetic.make_participant_report()
-    path = render.write_participant_report(report, output)
-    return output, path, path.read_text(encoding="utf-8"), report
+def participant_page(rendered):
+    path = rendered.participant_path
+    return rendered.output, path, path.read_text(encoding="utf-8"), rendered.participant
 
 
 @pytest.fixture(scope="module")
-def group_page(tmp_path_factory, synthetic):
-    output = tmp_path_factory.mktemp("group")
-    report = synthetic.make_group_report()
-    path = render.write_group_report(report, output)
-    return output, path, path.read_text(encoding="utf-8"), report
+def group_page(rendered):
+    path = rendered.group_path
+    return rendered.output, path, path.read_text(encoding="utf-8"), rendered.group
 
 
 def _sha256(text: str) -> str:
@@ -175,15 +171,18 @@ def test_navigation_links_point_to_sections(participant_page):
     assert link_texts == ["Summary", "task-rest run-1", "task-rest run-2", "Parameters"]
 
 
-def test_rewriting_a_report_replaces_it(participant_page, synthetic):
-    output, path, html, report = participant_page
-    again = render.write_participant_report(report, output)
-    assert again == path
-    assert len(list((output / "sub-01" / "figures").iterdir())) == 20
+def test_rewriting_a_report_replaces_it(tmp_path, synthetic):
+    report = ParticipantReport("01", [synthetic.make_small_run()])
+    first = render.write_participant_report(report, tmp_path)
+    listing = sorted(p.name for p in (tmp_path / "sub-01" / "figures").iterdir())
+    again = render.write_participant_report(report, tmp_path)
+    assert again == first
+    assert sorted(p.name for p in (tmp_path / "sub-01" / "figures").iterdir()) == listing
+    assert not [p for p in tmp_path.rglob(".*")]  # no temporary files left
 
 
 def test_svg_figures(tmp_path, synthetic):
-    report = ParticipantReport("01", [synthetic.make_run(n_volumes=30)])
+    report = ParticipantReport("01", [synthetic.make_small_run()])
     path = render.write_participant_report(report, tmp_path, figure_format="svg")
     sources = [img["src"] for img in _Page(path.read_text()).all("img")]
     assert sources and all(source.endswith(".svg") for source in sources)
@@ -210,7 +209,7 @@ def test_minimal_run_without_fd_signals_reference_or_connectivity(tmp_path):
 
 
 def test_participant_label_is_made_safe_for_file_names(tmp_path, synthetic):
-    run = synthetic.make_run(participant="../x y", n_volumes=20)
+    run = synthetic.make_small_run(participant="../x y")
     path = render.write_participant_report(ParticipantReport("../x y", [run]), tmp_path)
     assert path == tmp_path / "sub-xy.html"
     assert all(p.is_relative_to(tmp_path) for p in tmp_path.rglob("*"))
@@ -218,7 +217,7 @@ def test_participant_label_is_made_safe_for_file_names(tmp_path, synthetic):
 
 
 def test_bad_figure_format_is_refused(tmp_path, synthetic):
-    report = ParticipantReport("01", [synthetic.make_run(n_volumes=20)])
+    report = ParticipantReport("01", [synthetic.make_small_run()])
     with pytest.raises(ValueError, match=r"figure_format must be one of \('png', 'svg'\), got 'gif'"):
         render.write_participant_report(report, tmp_path, figure_format="gif")
 
