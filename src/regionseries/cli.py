@@ -438,8 +438,8 @@ def _run_participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Pa
     atlas_files = {}
     for atlas_list in resolved.values():
         for atlas in atlas_list:
-            if (atlas.name, atlas.space) not in atlas_files:
-                atlas_files[(atlas.name, atlas.space)] = export_atlas(atlas, args.output_dir)
+            if atlas.key not in atlas_files:
+                atlas_files[atlas.key] = export_atlas(atlas, args.output_dir)
 
     options = PipelineOptions(
         bids_dir=Path(args.bids_dir).resolve(), output_dir=args.output_dir.resolve(), work_dir=work_dir,

@@ -78,7 +78,7 @@ class PipelineOptions:
     command_line : str
         For provenance.
     atlas_files : dict
-        ``(atlas name, space) -> {"image", "table", "sidecar"}`` paths of the
+        ``Atlas.key -> {"image", "table", "sidecar"}`` paths of the
         atlases in ``atlases/`` (relative to the output folder).
     keep_arrays : bool
         Return signals and matrices in the result (for reports).
@@ -514,7 +514,7 @@ def _sources(run: RunInputs, options: PipelineOptions, image: Path | None = None
 
 
 def _atlas_description(atlas: Atlas, run: RunInputs, options: PipelineOptions) -> dict[str, Any]:
-    files = options.atlas_files.get((atlas.name, atlas.space), {})
+    files = options.atlas_files.get(atlas.key, {})
     description: dict[str, Any] = {
         "Name": atlas.name,
         "Kind": atlas.kind,
@@ -558,7 +558,7 @@ def _write_timeseries(run: RunInputs, atlas: Atlas, one, outcome: StrategyOutcom
     name = timeseries_name(run, atlas.name, outcome.desc)
     path = options.output_dir / name.relpath
     atomic_write_tsv(path, pd.DataFrame(full, columns=list(one.names)))
-    atlas_files = options.atlas_files.get((atlas.name, atlas.space), {})
+    atlas_files = options.atlas_files.get(atlas.key, {})
     sidecar: dict[str, Any] = {
         "Description": (
             f"Region time series of atlas {atlas.name} cleaned with strategy {outcome.name}: one row per BOLD "

@@ -100,6 +100,11 @@ class Atlas:
             raise AtlasError(f"atlas {self.name}: unknown kind {self.kind!r}")
 
     @property
+    def key(self) -> tuple[str, str | None, str | None]:
+        """Identity of the atlas as used: name, template space, TemplateFlow resolution."""
+        return self.name, self.space, self.source.get("Resolution")
+
+    @property
     def names(self) -> list[str]:
         """Region names in column order."""
         return [str(n) for n in self.table["name"]]
