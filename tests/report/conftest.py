@@ -228,9 +228,9 @@ def make_run(participant: str = "01", session: str | None = "1", run: str = "1",
     )
 
 
-def make_small_run(participant: str = "01") -> RunReport:
+def make_small_run(participant: str = "01", run: str = "1") -> RunReport:
     """A run with only the labels atlas and 30 volumes (four figures: cheap to render)."""
-    return make_run(participant=participant, n_volumes=30,
+    return make_run(participant=participant, run=run, n_volumes=30,
                     atlases=[make_labels_atlas(make_reference())])
 
 

@@ -312,3 +312,72 @@ def test_reference_image_with_nan_and_oblique_free_affine(tmp_path, run):
     image = nib.Nifti1Image(reference, run.reference_image.affine)
     figure = figures.plot_atlas(run.atlases[0], image)
     assert _not_blank(_pixels(figure, tmp_path))
+
+
+# --- raster figures: matplotlib frame drawn once, data pasted as pixels ---------------
+
+
+def _differing_fraction(first: np.ndarray, second: np.ndarray) -> float:
+    assert first.shape == second.shape
+    return float((np.abs(first.astype(int) - second.astype(int)).sum(axis=2) > 30).mean())
+
+
+def test_colormapped_matches_matplotlib_colour_mapping():
+    from matplotlib import colormaps
+
+    colormap = colormaps["RdBu_r"].with_extremes(bad="#d9d9d9")
+    values = np.array([[-3.0, -1.0, -0.5, 0.0], [0.2, 0.999, 1.0, np.nan]])
+    expected = (colormap(np.ma.masked_invalid((values + 1) / 2))[..., :3] * 255 + 0.5)
+    np.testing.assert_array_equal(figures._colormapped(values, colormap, -1, 1),
+                                  expected.astype(np.uint8))
+
+
+def test_carpet_raster_looks_like_the_matplotlib_carpet(run, tmp_path):
+    panels = figures.carpet_panels(run, "demo")
+    slow = _pixels(figures.plot_carpet(panels, run.repetition_time), tmp_path, "slow.png")
+    raster = figures.carpet_raster(panels, run.repetition_time)
+    fast = _pixels(raster, tmp_path, "fast.png")
+    # Only columns where the two nearest-neighbour samplings round differently may differ.
+    assert _differing_fraction(slow, fast) < 0.02
+    np.testing.assert_allclose(raster.get_size_inches(), [10.0, slow.shape[0] / 100])
+
+
+def test_connectivity_raster_looks_like_the_matplotlib_matrices(run, tmp_path):
+    matrices = [(name, run.connectivity[("demo", name)]) for name in ("simple", "scrubbing")]
+    names = run.atlases[0].region_names
+    slow = _pixels(figures.plot_connectivity(matrices, names), tmp_path, "slow.png")
+    fast = _pixels(figures.connectivity_raster(matrices, names), tmp_path, "fast.png")
+    assert _differing_fraction(slow, fast) < 0.005
+
+
+def test_frames_are_reused_and_the_cache_is_bounded(run, monkeypatch):
+    monkeypatch.setattr(figures, "_FRAME_CACHE", figures.OrderedDict())
+    monkeypatch.setattr(figures, "FRAME_CACHE_SIZE", 2)
+    panels = figures.carpet_panels(run, "demo")
+    built = []
+    original = figures._frame_from
+    monkeypatch.setattr(figures, "_frame_from", lambda *a: built.append(1) or original(*a))
+    first = figures.carpet_raster(panels, run.repetition_time)
+    second = figures.carpet_raster([(t, s[::-1]) for t, s in panels], run.repetition_time)
+    assert len(built) == 1  # same titles and shape: one frame
+    assert not np.array_equal(first.pixels, second.pixels)  # but the data were pasted anew
+    figures.carpet_raster(panels[:1], run.repetition_time)
+    figures.carpet_raster(panels[:2], run.repetition_time)
+    assert len(built) == 3 and len(figures._FRAME_CACHE) == 2
+
+
+def test_raster_errors(run, tmp_path):
+    panels = figures.carpet_panels(run, "demo")
+    raster = figures.carpet_raster(panels, run.repetition_time)
+    with pytest.raises(ValueError, match="a raster figure can only be written as PNG"):
+        figures.save_figure(raster, tmp_path / "carpet.svg")
+    with pytest.raises(ValueError, match="carpet panels must all have the same shape"):
+        figures.carpet_raster([("a", np.zeros((5, 2))), ("b", np.zeros((5, 3)))], 1.0)
+    with pytest.raises(ValueError, match=r"connectivity matrix 'x' must be 3×3 \(one row per"):
+        figures.connectivity_raster([("x", np.zeros((2, 2)))], ["a", "b", "c"])
+
+
+def test_correlation_colour_limits_are_rounded_up_to_tenths():
+    matrix = np.array([[1.0, 0.63], [0.63, 1.0]])
+    assert figures.connectivity_limit([matrix]) == 0.7
+    assert figures.connectivity_limit([matrix * 0.01]) == 0.1

@@ -102,7 +102,10 @@ def test_page_is_self_contained(participant_page):
         assert source.startswith("sub-01/figures/") and ".." not in source
         assert (output / source).is_file()
     on_disk = sorted(p.relative_to(output).as_posix() for p in (output / "sub-01").rglob("*"))
-    assert on_disk == sorted(["sub-01/figures"] + sources)  # nothing else, no temp files
+    assert on_disk == sorted(["sub-01/figures", *set(sources)])  # nothing else, no temp files
+    # Both runs share the grid and the regions set to n/a: one overlay per atlas serves both.
+    shared = sorted(source for source in set(sources) if sources.count(source) == 2)
+    assert len(shared) == 3 and all("_desc-overlay_" in source for source in shared)
     assert not [p for p in output.iterdir() if p.name.startswith(".")]
 
 
@@ -179,6 +182,17 @@ def test_rewriting_a_report_replaces_it(tmp_path, synthetic):
     assert again == first
     assert sorted(p.name for p in (tmp_path / "sub-01" / "figures").iterdir()) == listing
     assert not [p for p in tmp_path.rglob(".*")]  # no temporary files left
+
+
+def test_overlays_are_shared_only_by_runs_with_the_same_regions_na(tmp_path, synthetic):
+    runs = [synthetic.make_small_run(run=str(k)) for k in (1, 2, 3)]
+    runs[2].atlases[0].regions_na = []  # run 3: every region kept
+    path = render.write_participant_report(ParticipantReport("01", runs), tmp_path)
+    overlays = [img["src"] for img in _Page(path.read_text()).all("img") if "overlay" in img["src"]]
+    assert len(overlays) == 3 and len(set(overlays)) == 2
+    assert overlays[0] == overlays[1] != overlays[2]
+    text = _Page(path.read_text()).plain_text
+    assert "it is drawn over the mean BOLD of ses-1 task-rest run-1" in text
 
 
 def test_svg_figures(tmp_path, synthetic):

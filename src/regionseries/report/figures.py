@@ -19,7 +19,9 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -27,17 +29,22 @@ from typing import Any
 import numpy as np
 from matplotlib import colormaps, patheffects, rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import ListedColormap, hsv_to_rgb
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import ListedColormap, Normalize, hsv_to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.collections import EllipseCollection
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from .model import AtlasResult, QCFCResult, RunReport, StrategyResult
 
 __all__ = [
     "FIGURE_FORMATS",
+    "RasterFigure",
     "carpet_panels",
+    "carpet_raster",
+    "connectivity_raster",
     "label_colors",
     "new_figure",
     "plot_atlas",
@@ -126,16 +133,18 @@ def _styled(function: Callable[..., Figure]) -> Callable[..., Figure]:
     return wrapper
 
 
-def save_figure(figure: Figure, path: str | os.PathLike, dpi: float | None = None) -> Path:
+def save_figure(figure: Figure | RasterFigure, path: str | os.PathLike,
+                dpi: float | None = None) -> Path:
     """Write ``figure`` to ``path`` atomically; the format is the path's suffix.
 
     Parameters
     ----------
-    figure : matplotlib.figure.Figure
+    figure : matplotlib.figure.Figure or RasterFigure
+        A :class:`RasterFigure` can only be written as PNG (at its own dpi).
     path : path-like
         Target file ending in ``.png`` or ``.svg``.
     dpi : float or None
-        Resolution for PNG output; the figure's own dpi when None.
+        Resolution for PNG output of a matplotlib figure; its own dpi when None.
 
     Returns
     -------
@@ -146,13 +155,22 @@ def save_figure(figure: Figure, path: str | os.PathLike, dpi: float | None = Non
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in FIGURE_FORMATS:
         raise ValueError(f"cannot write figure {path}: format must be one of {FIGURE_FORMATS}")
+    is_raster = isinstance(figure, RasterFigure)
+    if is_raster and fmt != "png":
+        raise ValueError(f"cannot write figure {path}: a raster figure can only be written as PNG")
     path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream, rc_context(_STYLE):
-            figure.savefig(stream, format=fmt, dpi=dpi or figure.dpi, metadata=metadata)
-        os.chmod(temporary, _file_mode())
+            if is_raster:
+                from PIL import Image
+
+                dots = (round(figure.dpi), round(figure.dpi))
+                Image.fromarray(figure.pixels).save(stream, format="PNG", dpi=dots)
+            else:
+                figure.savefig(stream, format=fmt, dpi=dpi or figure.dpi, metadata=metadata)
+        os.chmod(temporary, _FILE_MODE)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -161,10 +179,14 @@ def save_figure(figure: Figure, path: str | os.PathLike, dpi: float | None = Non
 
 
 def _file_mode() -> int:
-    """Permissions of a new file under the current umask (mkstemp uses 0600)."""
-    umask = os.umask(0)
+    """Permissions of a new file under the process umask (mkstemp uses 0600)."""
+    umask = os.umask(0o022)  # read it (the only way), then put it back at once
     os.umask(umask)
     return 0o666 & ~umask
+
+
+#: Read once at import: changing the umask briefly is not safe once threads run.
+_FILE_MODE = _file_mode()
 
 
 def _horizontal() -> dict[str, Any]:
@@ -201,6 +223,99 @@ def _text_width_in(texts: Sequence[str], points: float = 7.5) -> float:
     """Rough width in inches of the longest text at the given font size."""
     longest = max((len(text) for text in texts), default=0)
     return longest * points * 0.62 / 72
+
+
+# ---------------------------------------------------------------------------
+# Raster figures: a frame drawn once by matplotlib, data pasted in as pixels
+
+
+@dataclass
+class RasterFigure:
+    """A figure held as RGB pixels (written as PNG only).
+
+    Attributes
+    ----------
+    pixels : numpy.ndarray, shape (height, width, 3), uint8
+    dpi : float
+        Dots per inch the pixels were drawn at.
+    """
+
+    pixels: np.ndarray
+    dpi: float = 100.0
+
+    def get_size_inches(self) -> np.ndarray:
+        """(width, height) in inches, as :meth:`matplotlib.figure.Figure.get_size_inches`."""
+        height, width = self.pixels.shape[:2]
+        return np.array([width, height], dtype=float) / self.dpi
+
+
+@dataclass
+class _Frame:
+    """A drawn figure without data, and the pixel boxes (rows, columns) of its data panels."""
+
+    pixels: np.ndarray
+    boxes: list[tuple[int, int, int, int]]
+    dpi: float
+
+    def paste(self, images: Sequence[np.ndarray]) -> RasterFigure:
+        """Return the frame with one RGB image resized (nearest) into each panel box."""
+        pixels = self.pixels.copy()
+        for (row0, row1, col0, col1), image in zip(self.boxes, images):
+            height, width = row1 - row0, col1 - col0
+            if height <= 0 or width <= 0 or image.size == 0:
+                continue
+            rows = np.minimum(((np.arange(height) + 0.5) * image.shape[0] / height).astype(int),
+                              image.shape[0] - 1)
+            columns = np.minimum(((np.arange(width) + 0.5) * image.shape[1] / width).astype(int),
+                                 image.shape[1] - 1)
+            pixels[row0:row1, col0:col1] = image[rows][:, columns]
+        return RasterFigure(pixels, self.dpi)
+
+
+#: Frames kept per process (a few MB each); keys describe everything drawn in them.
+FRAME_CACHE_SIZE = 16
+_FRAME_CACHE: OrderedDict = OrderedDict()
+
+
+def _frame_from(figure: Figure, panel_axes: Sequence[Any]) -> _Frame:
+    """Draw a figure and record where (in pixel rows/columns) its data panels are."""
+    with rc_context(_STYLE):
+        figure.canvas.draw()
+    rgba = np.asarray(figure.canvas.buffer_rgba())
+    height = rgba.shape[0]
+    boxes = []
+    for axes in panel_axes:
+        box = axes.get_window_extent()
+        boxes.append((height - int(round(box.y1)), height - int(round(box.y0)),
+                      int(round(box.x0)), int(round(box.x1))))
+    return _Frame(rgba[..., :3].copy(), boxes, figure.dpi)
+
+
+def _cached_frame(key: tuple, build: Callable[[], tuple[Figure, list]]) -> _Frame:
+    """The frame for ``key`` (built with ``build()`` on first use); least recently used dropped."""
+    frame = _FRAME_CACHE.get(key)
+    if frame is None:
+        frame = _frame_from(*build())
+        _FRAME_CACHE[key] = frame
+        while len(_FRAME_CACHE) > FRAME_CACHE_SIZE:
+            _FRAME_CACHE.popitem(last=False)
+    else:
+        _FRAME_CACHE.move_to_end(key)
+    return frame
+
+
+def _colormapped(values: np.ndarray, colormap: Any, vmin: float, vmax: float) -> np.ndarray:
+    """RGB uint8 image of ``values`` as matplotlib draws it (256-colour table, bad colour for NaN)."""
+    table = (np.asarray(colormap(np.arange(colormap.N)))[:, :3] * 255 + 0.5).astype(np.uint8)
+    bad = (np.asarray(colormap.get_bad())[:3] * 255 + 0.5).astype(np.uint8)
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values)
+    with np.errstate(invalid="ignore"):
+        scaled = (np.where(finite, values, vmin) - vmin) / (vmax - vmin)
+    index = np.clip((scaled * colormap.N).astype(np.int64), 0, colormap.N - 1)
+    image = table[index]
+    image[~finite] = bad
+    return image
 
 
 # ---------------------------------------------------------------------------
@@ -347,6 +462,58 @@ def _zscore_columns(signals: np.ndarray) -> np.ndarray:
     return np.where(finite, scores, np.nan)
 
 
+#: Colour map of the carpet plots: grey z-scores, pale red for NaN.
+CARPET_LIMIT = 2.0
+
+
+def _carpet_colormap():
+    return colormaps["gray"].with_extremes(bad="#f4b6b6")
+
+
+def _carpet_figure(
+    titles: Sequence[str], n_volumes: int, n_regions: int, repetition_time: float,
+    region_axis_label: str,
+) -> tuple[Figure, list]:
+    """Axes, titles, labels and colour bar of a carpet plot, without the data."""
+    panel_height = float(np.clip(0.6 + 0.004 * n_regions, 0.8, 1.8))
+    left, right, bottom, title_band = 0.8, 0.95, 0.45, 0.28
+    height = bottom + len(titles) * (panel_height + title_band)
+    figure = new_figure(FULL_WIDTH_IN, height)
+    width = FULL_WIDTH_IN - left - right
+    duration = n_volumes * repetition_time
+    panel_axes = []
+    for index, title in enumerate(titles):
+        panel_bottom = height - (index + 1) * (panel_height + title_band)
+        axes = _add_axes(figure, left, panel_bottom, width, panel_height,
+                         sharex=panel_axes[0] if panel_axes else None)
+        axes.set_xlim(0, duration)
+        axes.set_ylim(n_regions - 0.5, -0.5)
+        axes.spines[:].set_visible(False)
+        axes.set_title(title, loc="left", pad=3)
+        axes.set_ylabel(f"{region_axis_label}\n({n_regions})", fontsize=7.5)
+        axes.set_yticks([])
+        if index < len(titles) - 1:
+            axes.tick_params(labelbottom=False)
+        else:
+            axes.set_xlabel("time (s)", labelpad=1)
+        panel_axes.append(axes)
+    bar_axes = _add_axes(figure, FULL_WIDTH_IN - right + 0.15, height - title_band - 1.2,
+                         0.12, min(1.2, height - title_band - bottom))
+    mappable = ScalarMappable(Normalize(-CARPET_LIMIT, CARPET_LIMIT), _carpet_colormap())
+    figure.colorbar(mappable, cax=bar_axes).set_label("z-score")
+    return figure, panel_axes
+
+
+def _check_panels(panels: Sequence[tuple[str, np.ndarray]]) -> tuple[int, int]:
+    if not panels:
+        raise ValueError("plot_carpet needs at least one panel")
+    shapes = {np.shape(signals) for _, signals in panels}
+    if len(shapes) != 1:
+        raise ValueError(f"carpet panels must all have the same shape, got {sorted(shapes)}")
+    n_volumes, n_regions = shapes.pop()
+    return n_volumes, n_regions
+
+
 @_styled
 def plot_carpet(
     panels: Sequence[tuple[str, np.ndarray]],
@@ -372,40 +539,49 @@ def plot_carpet(
     Returns
     -------
     matplotlib.figure.Figure
+
+    See Also
+    --------
+    carpet_raster : the same picture as pixels, several times faster.
     """
-    if not panels:
-        raise ValueError("plot_carpet needs at least one panel")
-    n_volumes, n_regions = panels[0][1].shape
-    panel_height = float(np.clip(0.6 + 0.004 * n_regions, 0.8, 1.8))
-    left, right, bottom, title_band = 0.8, 0.95, 0.45, 0.28
-    height = bottom + len(panels) * (panel_height + title_band)
-    figure = new_figure(FULL_WIDTH_IN, height)
-    width = FULL_WIDTH_IN - left - right
-    colormap = colormaps["gray"].with_extremes(bad="#f4b6b6")
+    n_volumes, n_regions = _check_panels(panels)
+    figure, panel_axes = _carpet_figure([t for t, _ in panels], n_volumes, n_regions,
+                                        repetition_time, region_axis_label)
     duration = n_volumes * repetition_time
-    first = None
-    image = None
-    for index, (title, signals) in enumerate(panels):
-        panel_bottom = height - (index + 1) * (panel_height + title_band)
-        axes = _add_axes(figure, left, panel_bottom, width, panel_height, sharex=first)
-        first = first or axes
-        scores = _zscore_columns(signals).T
-        image = axes.imshow(
-            scores, aspect="auto", interpolation="nearest", cmap=colormap, vmin=-2, vmax=2,
-            extent=(0, duration, scores.shape[0] - 0.5, -0.5),
+    for axes, (_, signals) in zip(panel_axes, panels):
+        axes.imshow(
+            _zscore_columns(signals).T, aspect="auto", interpolation="nearest",
+            cmap=_carpet_colormap(), vmin=-CARPET_LIMIT, vmax=CARPET_LIMIT,
+            extent=(0, duration, n_regions - 0.5, -0.5),
         )
-        axes.set_title(title, loc="left", pad=3)
-        axes.set_ylabel(f"{region_axis_label}\n({scores.shape[0]})", fontsize=7.5)
-        axes.set_yticks([])
-        if index < len(panels) - 1:
-            axes.tick_params(labelbottom=False)
-        else:
-            axes.set_xlabel("time (s)", labelpad=1)
-    bar_axes = _add_axes(figure, FULL_WIDTH_IN - right + 0.15, height - title_band - 1.2,
-                         0.12, min(1.2, height - title_band - bottom))
-    bar = figure.colorbar(image, cax=bar_axes)
-    bar.set_label("z-score")
     return figure
+
+
+def carpet_raster(
+    panels: Sequence[tuple[str, np.ndarray]],
+    repetition_time: float,
+    region_axis_label: str = "regions",
+) -> RasterFigure:
+    """:func:`plot_carpet` as pixels: the frame is drawn once and reused.
+
+    Parameters
+    ----------
+    panels, repetition_time, region_axis_label
+        As for :func:`plot_carpet`.
+
+    Returns
+    -------
+    RasterFigure
+    """
+    n_volumes, n_regions = _check_panels(panels)
+    titles = tuple(title for title, _ in panels)
+    key = ("carpet", titles, n_volumes, n_regions, float(repetition_time), region_axis_label)
+    frame = _cached_frame(key, lambda: _styled(_carpet_figure)(
+        titles, n_volumes, n_regions, repetition_time, region_axis_label))
+    colormap = _carpet_colormap()
+    images = [_colormapped(_zscore_columns(signals).T, colormap, -CARPET_LIMIT, CARPET_LIMIT)
+              for _, signals in panels]
+    return frame.paste(images)
 
 
 def carpet_panels(run: RunReport, atlas_name: str) -> list[tuple[str, np.ndarray]]:
@@ -878,11 +1054,14 @@ def plot_atlas(atlas: AtlasResult, reference_image: Any = None) -> Figure | None
 def connectivity_limit(matrices: Sequence[np.ndarray], measure: str = "correlation") -> float:
     """Symmetric colour limit shared by several matrices (99th percentile of |off-diagonal|).
 
+    For correlation-type measures the limit is rounded up to a multiple of
+    0.1 and capped at 1, so that figures of different runs share a scale
+    (and a cached frame).
+
     Parameters
     ----------
     matrices : sequence of numpy.ndarray
     measure : str
-        Correlation-type measures are capped at 1.
 
     Returns
     -------
@@ -898,8 +1077,78 @@ def connectivity_limit(matrices: Sequence[np.ndarray], measure: str = "correlati
         return 1.0
     limit = float(np.percentile(values, 99))
     if "correlation" in measure:
-        return float(np.clip(limit, 0.05, 1.0))
+        return float(np.clip(math.ceil(round(limit * 10, 6)) / 10, 0.1, 1.0))
     return limit if limit > 0 else 1.0
+
+
+def _connectivity_colormap():
+    return colormaps["RdBu_r"].with_extremes(bad="#d9d9d9")
+
+
+def _connectivity_figure(
+    titles: Sequence[str], region_names: Sequence[str], measure: str, limit: float,
+    max_labelled_regions: int, max_columns: int,
+) -> tuple[Figure, list]:
+    """Axes, labels and colour bar of the connectivity panels, without the data."""
+    n_regions = len(region_names)
+    labelled = n_regions <= max_labelled_regions
+    columns = min(len(titles), max_columns)
+    rows = math.ceil(len(titles) / columns)
+    short = [name if len(name) <= 24 else name[:22] + "…" for name in region_names]
+    fontsize = 7.0 if n_regions <= 15 else 6.0
+    label_margin = _text_width_in(short, fontsize) + 0.15 if labelled else 0.75
+    side = 3.0
+    gap, title_band, right = 0.35, 0.3, 1.0
+    left = label_margin
+    bottom_band = label_margin if labelled else 0.5
+    width = left + columns * side + (columns - 1) * gap + right
+    height = rows * (side + title_band + bottom_band)
+    figure = new_figure(width, height)
+    panel_axes = []
+    for position, title in enumerate(titles):
+        row, column = divmod(position, columns)
+        bottom = height - (row + 1) * (side + title_band) - row * bottom_band
+        axes = _add_axes(figure, left + column * (side + gap), bottom, side, side)
+        axes.set_xlim(-0.5, n_regions - 0.5)
+        axes.set_ylim(n_regions - 0.5, -0.5)
+        axes.set_title(title, pad=4)
+        axes.spines[:].set_visible(False)
+        if labelled:
+            axes.set_xticks(range(n_regions), short, rotation=90, fontsize=fontsize)
+            if column == 0:
+                axes.set_yticks(range(n_regions), short, fontsize=fontsize)
+            else:
+                axes.set_yticks(range(n_regions))
+                axes.tick_params(left=False, labelleft=False)
+        else:
+            axes.xaxis.set_major_locator(MaxNLocator(5, integer=True))
+            axes.yaxis.set_major_locator(MaxNLocator(5, integer=True))
+            axes.set_xlabel("region (atlas order)", labelpad=1)
+            if column == 0:
+                axes.set_ylabel("region (atlas order)")
+        panel_axes.append(axes)
+    bar_axes = _add_axes(figure, width - right + 0.2, height - title_band - side * 0.85,
+                         0.13, side * 0.8)
+    mappable = ScalarMappable(Normalize(-limit, limit), _connectivity_colormap())
+    figure.colorbar(mappable, cax=bar_axes).set_label(measure)
+    return figure, panel_axes
+
+
+def _matrix_for_display(matrix: np.ndarray) -> np.ndarray:
+    shown = np.array(matrix, dtype=float)
+    np.fill_diagonal(shown, np.nan)
+    return shown
+
+
+def _check_matrices(matrices: Sequence[tuple[str, np.ndarray]], n_regions: int) -> None:
+    if not matrices:
+        raise ValueError("plot_connectivity needs at least one matrix")
+    for title, matrix in matrices:
+        if np.shape(matrix) != (n_regions, n_regions):
+            raise ValueError(
+                f"connectivity matrix {title!r} must be {n_regions}×{n_regions} "
+                f"(one row per region name), got {np.shape(matrix)}"
+            )
 
 
 @_styled
@@ -912,9 +1161,9 @@ def plot_connectivity(
 ) -> Figure:
     """Connectivity matrices of one atlas side by side, in atlas table order.
 
-    All panels share one colour scale. The diagonal is hidden; NaN entries
-    (regions set to n/a) are grey. Regions are named on the axes when there
-    are at most ``max_labelled_regions`` of them.
+    All panels share one colour scale (:func:`connectivity_limit`). The
+    diagonal is hidden; NaN entries (regions set to n/a) are grey. Regions are
+    named on the axes when there are at most ``max_labelled_regions``.
 
     Parameters
     ----------
@@ -931,52 +1180,54 @@ def plot_connectivity(
     Returns
     -------
     matplotlib.figure.Figure
+
+    See Also
+    --------
+    connectivity_raster : the same picture as pixels, several times faster.
     """
-    if not matrices:
-        raise ValueError("plot_connectivity needs at least one matrix")
-    n_regions = len(region_names)
-    labelled = n_regions <= max_labelled_regions
-    columns = min(len(matrices), max_columns)
-    rows = math.ceil(len(matrices) / columns)
-    short = [name if len(name) <= 24 else name[:22] + "…" for name in region_names]
-    fontsize = 7.0 if n_regions <= 15 else 6.0
-    label_margin = _text_width_in(short, fontsize) + 0.15 if labelled else 0.75
-    side = 3.0
-    gap, title_band, right = 0.35, 0.3, 1.0
-    left = label_margin
-    bottom_band = label_margin if labelled else 0.5
-    width = left + columns * side + (columns - 1) * gap + right
-    height = rows * (side + title_band + bottom_band)
-    figure = new_figure(width, height)
+    _check_matrices(matrices, len(region_names))
     limit = connectivity_limit([m for _, m in matrices], measure)
-    colormap = colormaps["RdBu_r"].with_extremes(bad="#d9d9d9")
-    image = None
-    for position, (title, matrix) in enumerate(matrices):
-        row, column = divmod(position, columns)
-        bottom = height - (row + 1) * (side + title_band) - row * bottom_band
-        axes = _add_axes(figure, left + column * (side + gap), bottom, side, side)
-        shown = np.array(matrix, dtype=float)
-        np.fill_diagonal(shown, np.nan)
-        image = axes.imshow(shown, cmap=colormap, vmin=-limit, vmax=limit,
-                            interpolation="nearest")
-        axes.set_title(title, pad=4)
-        axes.spines[:].set_visible(False)
-        if labelled:
-            axes.set_xticks(range(n_regions), short, rotation=90, fontsize=fontsize)
-            if column == 0:
-                axes.set_yticks(range(n_regions), short, fontsize=fontsize)
-            else:
-                axes.set_yticks(range(n_regions))
-                axes.tick_params(left=False, labelleft=False)
-        else:
-            axes.set_xlabel("region (atlas order)", labelpad=1)
-            if column == 0:
-                axes.set_ylabel("region (atlas order)")
-    bar_axes = _add_axes(figure, width - right + 0.2, height - title_band - side * 0.85,
-                         0.13, side * 0.8)
-    bar = figure.colorbar(image, cax=bar_axes)
-    bar.set_label(measure)
+    figure, panel_axes = _connectivity_figure([t for t, _ in matrices], region_names, measure,
+                                              limit, max_labelled_regions, max_columns)
+    for axes, (_, matrix) in zip(panel_axes, matrices):
+        axes.imshow(_matrix_for_display(matrix), cmap=_connectivity_colormap(), vmin=-limit,
+                    vmax=limit, interpolation="nearest")
+        n_regions = len(region_names)
+        axes.set_xlim(-0.5, n_regions - 0.5)
+        axes.set_ylim(n_regions - 0.5, -0.5)
     return figure
+
+
+def connectivity_raster(
+    matrices: Sequence[tuple[str, np.ndarray]],
+    region_names: Sequence[str],
+    measure: str = "correlation",
+    max_labelled_regions: int = 30,
+    max_columns: int = 3,
+) -> RasterFigure:
+    """:func:`plot_connectivity` as pixels: the frame is drawn once and reused.
+
+    Parameters
+    ----------
+    matrices, region_names, measure, max_labelled_regions, max_columns
+        As for :func:`plot_connectivity`.
+
+    Returns
+    -------
+    RasterFigure
+    """
+    _check_matrices(matrices, len(region_names))
+    limit = connectivity_limit([m for _, m in matrices], measure)
+    titles = tuple(title for title, _ in matrices)
+    n_regions = len(region_names)
+    names_key = tuple(region_names) if n_regions <= max_labelled_regions else n_regions
+    key = ("connectivity", titles, names_key, measure, limit, max_labelled_regions, max_columns)
+    frame = _cached_frame(key, lambda: _styled(_connectivity_figure)(
+        titles, region_names, measure, limit, max_labelled_regions, max_columns))
+    colormap = _connectivity_colormap()
+    images = [_colormapped(_matrix_for_display(matrix), colormap, -limit, limit)
+              for _, matrix in matrices]
+    return frame.paste(images)
 
 
 # ---------------------------------------------------------------------------

@@ -246,6 +246,27 @@ class FigureWriter:
         self.written: list[Path] = []
         self.seconds = 0.0
         self._used: set[str] = set()
+        self._shared: dict[tuple, dict[str, Any] | None] = {}
+
+    @property
+    def raster(self) -> bool:
+        """Whether figures are PNG (the fast raster figures can be used)."""
+        return self.figure_format == "png"
+
+    def write_shared(self, key: tuple, draw: Any, stem: str, caption: str = "",
+                     shared_note: str = "") -> dict[str, Any] | None:
+        """Like :meth:`write`, but a figure already written under ``key`` is reused.
+
+        ``shared_note`` is appended to the caption of a figure that is reused.
+        """
+        if key in self._shared:
+            first = self._shared[key]
+            if first is None:
+                return None
+            return dict(first, caption=caption + first["note"])
+        written = self.write(draw, stem, caption)
+        self._shared[key] = None if written is None else dict(written, note=shared_note)
+        return written
 
     def _unique_stem(self, stem: str) -> str:
         candidate, counter = stem, 2
@@ -467,7 +488,8 @@ def _run_view(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
                 {
                     "atlas": atlas.name,
                     "figure": writer.write(
-                        lambda panels=panels: figs.plot_carpet(panels, run.repetition_time),
+                        lambda panels=panels: (figs.carpet_raster if writer.raster
+                                               else figs.plot_carpet)(panels, run.repetition_time),
                         f"{atlas_label}_desc-carpet_timeseries",
                         "Each row is a region in atlas order, z-scored over time (grey scale "
                         "from −2 to 2); pale red marks removed volumes and regions set to n/a.",
@@ -483,10 +505,14 @@ def _run_view(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
                 "n_regions": atlas.n_regions,
                 "open": atlas.n_regions <= OPEN_TABLE_MAX_ROWS,
                 "table": _region_table(atlas),
-                "figure": writer.write(
+                "figure": writer.write_shared(
+                    _overlay_key(atlas, run.reference_image),
                     lambda atlas=atlas: figs.plot_atlas(atlas, run.reference_image),
                     f"{atlas_label}_desc-overlay_{'spheres' if atlas.kind == 'spheres' else 'dseg'}",
                     _atlas_caption(atlas, run.reference_description),
+                    f" The same picture serves every run of this participant on this grid with "
+                    f"the same regions set to n/a; it is drawn over the {run.reference_description}"
+                    f" of {run.run_label}.",
                 ),
             }
         )
@@ -505,9 +531,9 @@ def _run_view(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
                 {
                     "atlas": atlas.name,
                     "figure": writer.write(
-                        lambda matrices=matrices, atlas=atlas: figs.plot_connectivity(
-                            matrices, atlas.region_names, run.connectivity_measure
-                        ),
+                        lambda matrices=matrices, atlas=atlas: (
+                            figs.connectivity_raster if writer.raster else figs.plot_connectivity
+                        )(matrices, atlas.region_names, run.connectivity_measure),
                         f"{atlas_label}_stat-{safe_label(run.connectivity_measure)}_relmat",
                         f"{run.connectivity_measure.capitalize()} between regions in atlas "
                         f"table order, computed on kept volumes only ({kept}); one colour "
@@ -519,6 +545,30 @@ def _run_view(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
         (strategy.name, format_value(strategy.confound_columns)) for strategy in run.strategies
     ]
     return view
+
+
+def _grid_signature(image: Any) -> tuple | None:
+    if image is None:
+        return None
+    return tuple(image.shape), np.round(np.asarray(image.affine, dtype=float), 4).tobytes()
+
+
+def _overlay_key(atlas: AtlasResult, reference_image: Any) -> tuple:
+    """What an atlas overlay depends on, apart from the reference image's intensities.
+
+    Runs of a participant on the same grid share one overlay picture when the
+    atlas (its data on that grid, or its spheres) and the regions set to n/a
+    are the same.
+    """
+    content = None
+    if atlas.image is not None:
+        content = hashlib.sha1(np.ascontiguousarray(np.asarray(atlas.image.dataobj))).hexdigest()
+    spheres = None
+    if atlas.sphere_coordinates_mm is not None:
+        spheres = (np.asarray(atlas.sphere_coordinates_mm, dtype=float).tobytes(),
+                   atlas.sphere_radius_mm)
+    return ("overlay", atlas.name, atlas.kind, tuple(atlas.label_values), tuple(atlas.regions_na),
+            _grid_signature(atlas.image), _grid_signature(reference_image), content, spheres)
 
 
 def _atlas_caption(atlas: AtlasResult, reference_description: str) -> str:
