@@ -134,9 +134,13 @@ def test_motion_figure_marks_each_strategy_volume_state(run, tmp_path):
     np.testing.assert_array_equal(np.flatnonzero(states[1] == 0), scrubbing.kept_volumes)
     fd_axes = [axes for axes in figure.axes if axes.get_ylabel() == "FD (mm)"]
     assert len(fd_axes) == 1
-    np.testing.assert_array_equal(fd_axes[0].lines[0].get_ydata(), run.fd)
-    thresholds = [line.get_ydata()[0] for line in fd_axes[0].lines[1:]]
+    traces = [line for line in fd_axes[0].lines if len(line.get_ydata()) == run.n_volumes]
+    assert len(traces) == 1
+    np.testing.assert_array_equal(traces[0].get_ydata(), run.fd)
+    thresholds = [line.get_ydata()[0] for line in fd_axes[0].lines if line not in traces]
     assert thresholds == [0.5]
+    top = fd_axes[0].get_ylim()[1]  # a round number above the largest FD and threshold
+    assert top == figures._nice_ceiling(1.1 * np.nanmax(run.fd)) and top > np.nanmax(run.fd)
     assert _not_blank(_pixels(figure, tmp_path))
 
 
@@ -381,3 +385,19 @@ def test_correlation_colour_limits_are_rounded_up_to_tenths():
     matrix = np.array([[1.0, 0.63], [0.63, 1.0]])
     assert figures.connectivity_limit([matrix]) == 0.7
     assert figures.connectivity_limit([matrix * 0.01]) == 0.1
+
+
+def test_nice_ceiling():
+    assert [figures._nice_ceiling(v) for v in (0.07, 0.1, 0.11, 0.45, 1.38, 2.6, 9, 0)] == [
+        0.08, 0.1, 0.15, 0.5, 1.5, 3, 10, 1.0]
+
+
+def test_motion_raster_looks_like_the_matplotlib_motion_figure(run, tmp_path):
+    fd = run.fd.copy()
+    fd[[0, 7]] = np.nan  # fMRIPrep's first FD is n/a; a gap in the trace
+    slow = _pixels(figures.plot_motion(run.n_volumes, 2.0, run.strategies, fd), tmp_path, "s.png")
+    fast = _pixels(figures.motion_raster(run.n_volumes, 2.0, run.strategies, fd), tmp_path,
+                   "f.png")
+    assert _differing_fraction(slow, fast) < 0.01
+    without_fd = figures.motion_raster(run.n_volumes, 2.0, run.strategies, None)
+    assert without_fd.pixels.shape[0] < fast.shape[0]

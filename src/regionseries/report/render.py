@@ -471,7 +471,8 @@ def _run_view(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
         "censoring_table": _censoring_table(run),
     }
     view["motion_figure"] = writer.write(
-        lambda: figs.plot_motion(run.n_volumes, run.repetition_time, run.strategies, run.fd),
+        lambda: (figs.motion_raster if writer.raster else figs.plot_motion)(
+            run.n_volumes, run.repetition_time, run.strategies, run.fd),
         f"{prefix}_desc-censoring_motion",
         "Top: framewise displacement (FD) per volume with each strategy's threshold (dashed); "
         "volumes censored by any strategy are marked in red, dummy volumes shaded. "
