@@ -168,7 +168,9 @@ def save_figure(figure: Figure | RasterFigure, path: str | os.PathLike,
                 from PIL import Image
 
                 dots = (round(figure.dpi), round(figure.dpi))
-                Image.fromarray(figure.pixels).save(stream, format="PNG", dpi=dots)
+                # Level 1: twice as fast as the default 6, files barely larger (noisy data).
+                Image.fromarray(figure.pixels).save(stream, format="PNG", dpi=dots,
+                                                    compress_level=1)
             else:
                 figure.savefig(stream, format=fmt, dpi=dpi or figure.dpi, metadata=metadata)
         os.chmod(temporary, _FILE_MODE)
