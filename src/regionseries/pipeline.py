@@ -234,48 +234,104 @@ def _grid_key(shape: Sequence[int], affine: np.ndarray) -> tuple:
     return tuple(int(n) for n in shape[:3]), np.round(np.asarray(affine, dtype=float), 6).tobytes()
 
 
-def build_operator(atlas: Atlas, shape: Sequence[int], affine: np.ndarray, smoothing_fwhm: float | None):
+def _operator_cache_path(cache_dir: Path, atlas: Atlas, grid: tuple, smoothing_fwhm) -> Path:
+    """File of an operator in the work folder: a digest of everything it depends on."""
+    import hashlib
+
+    identity: list[Any] = [__version__, atlas.name, atlas.kind, atlas.radius, grid, smoothing_fwhm,
+                           list(atlas.names)]
+    if atlas.image is not None:
+        stat = Path(atlas.image).stat()
+        identity += [str(Path(atlas.image).resolve()), stat.st_size, stat.st_mtime_ns]
+    if atlas.kind == "labels":
+        identity.append(atlas.table["index"].tolist())
+    if atlas.coordinates is not None:
+        identity.append(np.asarray(atlas.coordinates, dtype=float).tobytes().hex())
+    digest = hashlib.sha256(repr(identity).encode()).hexdigest()[:32]
+    return cache_dir / f"{atlas.kind}-{digest}.pickle"
+
+
+def _load_cached_operator(path: Path):
+    import pickle
+
+    try:
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
+
+
+def _store_operator(path: Path, operator) -> None:
+    import os
+    import pickle
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".partial")
+        with os.fdopen(handle, "wb") as stream:
+            pickle.dump(operator, stream, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, path)  # atomic: concurrent workers may write the same file
+    except OSError as exc:  # a read-only or full work folder only costs the rebuild next time
+        LOGGER.debug("could not cache operator in %s: %s", path, exc)
+
+
+def build_operator(atlas: Atlas, shape: Sequence[int], affine: np.ndarray, smoothing_fwhm: float | None,
+                   cache_dir: Path | None = None):
     """The extraction operator of ``atlas`` on a BOLD grid (atlas resampled to it).
 
     Labels are resampled with nearest neighbour, maps with continuous
-    (B-spline) interpolation; spheres are placed by their coordinates.
+    (B-spline) interpolation, a few maps at a time
+    (:meth:`~regionseries.core.extract.MapsOperator.from_image`); spheres
+    are placed by their coordinates. Operators are cached per grid in the
+    process and, with ``cache_dir`` (the work folder), on disk, so other
+    worker processes and later jobs load them instead of rebuilding them.
     """
-    from .core.extract import LabelsOperator, MapsOperator, SpheresOperator
-    from .core.image import resample_img
-
     shape = tuple(int(n) for n in shape[:3])
     key = (atlas.name, atlas.kind, str(atlas.image), atlas.radius, _grid_key(shape, affine), smoothing_fwhm)
     if key in _OPERATOR_CACHE:
         return _OPERATOR_CACHE[key]
-    if atlas.kind == "spheres":
-        operator = SpheresOperator(
-            atlas.coordinates, atlas.radius, shape, affine, allow_overlap=True, names=atlas.names,
-            smoothing_fwhm=smoothing_fwhm, empty="nan", source_name=f"atlas {atlas.name}",
-        )
-    else:
-        import nibabel as nib
-
-        img = nib.load(str(atlas.image))
-        interpolation = "nearest" if atlas.kind == "labels" else "continuous"
-        resampled = resample_img(img, target_affine=affine, target_shape=shape, interpolation=interpolation)
-        data = np.asarray(resampled.dataobj)
-        if atlas.kind == "labels":
-            if data.ndim == 4:
-                data = data[..., 0]
-            operator = LabelsOperator(
-                np.rint(np.nan_to_num(data)).astype(np.int64), affine, label_values=atlas.table["index"].tolist(),
-                names=atlas.names, strategy="mean", smoothing_fwhm=smoothing_fwhm,
-                source_name=f"atlas {atlas.name}",
-            )
-        else:
-            operator = MapsOperator(
-                data.astype(np.float32, copy=False), affine, names=atlas.names,
-                smoothing_fwhm=smoothing_fwhm, source_name=f"atlas {atlas.name}",
-            )
+    cache_path = None
+    operator = None
+    if cache_dir is not None:
+        cache_path = _operator_cache_path(Path(cache_dir), atlas, _grid_key(shape, affine), smoothing_fwhm)
+        operator = _load_cached_operator(cache_path)
+    if operator is None:
+        operator = _new_operator(atlas, shape, affine, smoothing_fwhm)
+        if cache_path is not None:
+            _store_operator(cache_path, operator)
     if len(_OPERATOR_CACHE) >= _OPERATOR_CACHE_LIMIT:
         _OPERATOR_CACHE.pop(next(iter(_OPERATOR_CACHE)))
     _OPERATOR_CACHE[key] = operator
     return operator
+
+
+def _new_operator(atlas: Atlas, shape: tuple[int, int, int], affine: np.ndarray, smoothing_fwhm: float | None):
+    from .core.extract import LabelsOperator, MapsOperator, SpheresOperator
+    from .core.image import resample_img
+
+    if atlas.kind == "spheres":
+        return SpheresOperator(
+            atlas.coordinates, atlas.radius, shape, affine, allow_overlap=True, names=atlas.names,
+            smoothing_fwhm=smoothing_fwhm, empty="nan", source_name=f"atlas {atlas.name}",
+        )
+    if atlas.kind == "labels":
+        import nibabel as nib
+
+        img = nib.load(str(atlas.image))
+        resampled = resample_img(img, target_affine=affine, target_shape=shape, interpolation="nearest")
+        data = np.asarray(resampled.dataobj)
+        if data.ndim == 4:
+            data = data[..., 0]
+        return LabelsOperator(
+            np.rint(np.nan_to_num(data)).astype(np.int64), affine, label_values=atlas.table["index"].tolist(),
+            names=atlas.names, strategy="mean", smoothing_fwhm=smoothing_fwhm,
+            source_name=f"atlas {atlas.name}",
+        )
+    return MapsOperator.from_image(
+        str(atlas.image), shape, affine, interpolation="continuous", names=atlas.names,
+        smoothing_fwhm=smoothing_fwhm, source_name=f"atlas {atlas.name}",
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -424,7 +480,8 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
             return
         raise ValueError("; ".join(f"strategy {o.name}: {o.reason}" for o in outcomes if o.status == STATUS_FAILED))
 
-    operators = {atlas.name: build_operator(atlas, img.shape, img.affine, options.smoothing_fwhm) for atlas in atlases}
+    operators = {atlas.name: build_operator(atlas, img.shape, img.affine, options.smoothing_fwhm,
+                                            cache_dir=options.work_dir / "operators") for atlas in atlases}
     for source, source_outcomes in sources.items():
         # one pass over each input image for every atlas; normally only the preprocessed BOLD
         extracted = extract_signals(source, operators, mask=run.mask, min_coverage=options.min_coverage)
