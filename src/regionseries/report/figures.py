@@ -828,6 +828,11 @@ def _grey_levels(reference: np.ndarray | None, shape: tuple[int, ...],
     return np.clip((finite - low) / (high - low), 0, 1) * brightness
 
 
+def _silhouette(indices: np.ndarray) -> np.ndarray:
+    """Light grey where the atlas has regions: the background when there is no reference."""
+    return np.where(indices > 0, 0.8, 0.0)
+
+
 def _label_boundaries(index_slice: np.ndarray) -> np.ndarray:
     """Pixels whose region differs from a 4-neighbour's (parcel outlines)."""
     boundary = np.zeros(index_slice.shape, dtype=bool)
@@ -994,7 +999,7 @@ def plot_labels_overlay(
     labels, reference, grid = _prepare_volumes(np.asarray(labels), affine, reference,
                                                reference_affine)
     indices = _region_indices(labels, label_values)
-    grey = _grey_levels(reference, indices.shape)
+    grey = _grey_levels(reference, indices.shape) if reference is not None else _silhouette(indices)
     return _plot_cuts(grey, indices, label_colors(label_values.size), na_flags, grid, n_cuts,
                       fill_alpha=0.5)
 
@@ -1042,7 +1047,7 @@ def plot_maps_overlay(
     strongest = np.argmax(relative, axis=3)
     above = np.take_along_axis(relative, strongest[..., None], axis=3)[..., 0] >= min_fraction
     indices = np.where(above, strongest + 1, 0)
-    grey = _grey_levels(reference, indices.shape)
+    grey = _grey_levels(reference, indices.shape) if reference is not None else _silhouette(indices)
     return _plot_cuts(grey, indices, label_colors(n_maps), na_flags, grid, n_cuts,
                       fill_alpha=0.55)
 
