@@ -1129,7 +1129,7 @@ def extract_signals(
         Brain mask on the BOLD grid (any non-zero value is inside). Voxels
         outside do not enter any region and count as uncovered.
     chunk_volumes : int or None, default=None
-        Volumes read per chunk (None: about 64 MiB of raw data).
+        Volumes read per chunk (None: about 4 MiB of raw data, at least one volume).
     min_coverage : float, default=0.5
         Regions whose coverage is below this fraction get NaN signals and a
         warning naming them. 0 disables the rule.
