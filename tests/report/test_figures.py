@@ -401,3 +401,29 @@ def test_motion_raster_looks_like_the_matplotlib_motion_figure(run, tmp_path):
     assert _differing_fraction(slow, fast) < 0.01
     without_fd = figures.motion_raster(run.n_volumes, 2.0, run.strategies, None)
     assert without_fd.pixels.shape[0] < fast.shape[0]
+
+
+def test_strongest_map_index_streams_maps_and_respects_the_floor():
+    first = np.zeros((4, 1, 1))
+    first[:, 0, 0] = [1.0, 0.5, 0.05, 0.0]
+    second = np.zeros((4, 1, 1))
+    second[:, 0, 0] = [0.2, 2.0, 0.1, 0.0]  # relative weights 0.1, 1.0, 0.05, 0
+    expected = [1, 2, 0, 0]  # voxel 3: both below 10 % of their peaks
+    np.testing.assert_array_equal(figures.strongest_map_index(iter([first, second]))[:, 0, 0],
+                                  expected)
+    stacked = np.stack([first, second], axis=-1)
+    np.testing.assert_array_equal(figures.strongest_map_index(stacked)[:, 0, 0], expected)
+    with pytest.raises(ValueError, match="strongest_map_index needs at least one map"):
+        figures.strongest_map_index(iter([]))
+
+
+def test_maps_atlas_given_as_its_strongest_map_index_draws_the_same(run, tmp_path):
+    import nibabel as nib
+
+    atlas = run.atlases[1]
+    index = figures.strongest_map_index(np.asarray(atlas.image.dataobj))
+    compact = type(atlas)(name=atlas.name, kind="maps", region_names=atlas.region_names,
+                          image=nib.Nifti1Image(index, atlas.image.affine))
+    full = _pixels(figures.plot_atlas(atlas, run.reference_image), tmp_path, "full.png")
+    small = _pixels(figures.plot_atlas(compact, run.reference_image), tmp_path, "small.png")
+    assert _differing_fraction(full, small) < 0.01  # outlines may differ where maps tie

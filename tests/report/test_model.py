@@ -102,7 +102,7 @@ def test_atlas_defaults_and_na_mask():
         ({"image": nib.Nifti1Image(np.zeros((2, 2, 2, 2)), np.eye(4))},
          "labels atlas 'demo': the image must be 3D"),
         ({"kind": "maps", "image": nib.Nifti1Image(np.zeros((2, 2, 2, 2)), np.eye(4))},
-         "the image must be 4D with 3 maps"),
+         r"the image must be 4D with 3 maps, or 3D \(the strongest map"),
     ],
 )
 def test_atlas_rejects_bad_input(changes, message):
@@ -120,6 +120,12 @@ def test_run_strips_prefixes_and_orders_entities_the_bids_way():
     assert run.run_label == "ses-2 task-rest acq-mb run-1 space-MNI"
     assert run.duration_s == 20.0
     assert run.mean_fd == pytest.approx(0.45)
+
+
+def test_run_accepts_numpy_numbers():
+    run = _run(repetition_time=np.float32(0.8), n_volumes=np.int64(10))
+    assert run.repetition_time == pytest.approx(0.8) and run.n_volumes == 10
+    assert isinstance(run.repetition_time, float) and isinstance(run.n_volumes, int)
 
 
 def test_run_without_session_or_fd():
@@ -147,6 +153,8 @@ def test_clean_signals_on_kept_volumes_are_expanded_with_nan():
         ({"repetition_time": "2"}, "repetition_time must be a positive number of seconds"),
         ({"n_volumes": 0}, "n_volumes must be a positive integer"),
         ({"n_volumes": 2.5}, "n_volumes must be a positive integer"),
+        ({"n_volumes": None}, "n_volumes must be a positive integer, got None"),
+        ({"repetition_time": True}, "repetition_time must be a positive number of seconds"),
         ({"fd": np.zeros(9)}, r"fd must have one value per volume \(10\), got 9"),
         ({"strategies": [_strategy(), _strategy()]}, "strategy names must be unique"),
         ({"atlases": [_atlas(), _atlas()]}, "atlas names must be unique"),

@@ -60,6 +60,7 @@ __all__ = [
     "plot_qcfc_distributions",
     "plot_spheres",
     "save_figure",
+    "strongest_map_index",
 ]
 
 #: Formats :func:`save_figure` writes.
@@ -1041,15 +1042,46 @@ def plot_maps_overlay(
     n_maps = maps.shape[3]
     na_flags = np.zeros(n_maps, bool) if na_flags is None else np.asarray(na_flags, dtype=bool)
     maps, reference, grid = _prepare_volumes(maps, affine, reference, reference_affine)
-    magnitude = np.abs(np.nan_to_num(maps))
-    peaks = magnitude.reshape(-1, n_maps).max(axis=0)
-    relative = magnitude / np.where(peaks > 0, peaks, np.inf)
-    strongest = np.argmax(relative, axis=3)
-    above = np.take_along_axis(relative, strongest[..., None], axis=3)[..., 0] >= min_fraction
-    indices = np.where(above, strongest + 1, 0)
+    indices = strongest_map_index(maps, min_fraction)
     grey = _grey_levels(reference, indices.shape) if reference is not None else _silhouette(indices)
     return _plot_cuts(grey, indices, label_colors(n_maps), na_flags, grid, n_cuts,
                       fill_alpha=0.55)
+
+
+def strongest_map_index(maps: Any, min_fraction: float = 0.1) -> np.ndarray:
+    """1-based index of the strongest map at each voxel (0 where none counts), map by map.
+
+    A map "counts" at a voxel when its absolute weight there is at least
+    ``min_fraction`` of its own peak; the strongest is the largest such
+    relative weight. Maps are read one at a time, so a large set (e.g. DiFuMo
+    1024 on a 2 mm grid) never has to be held as one 4D array.
+
+    Parameters
+    ----------
+    maps : numpy.ndarray (x, y, z, n) or iterable of 3D arrays
+    min_fraction : float
+
+    Returns
+    -------
+    numpy.ndarray of int32, 3D
+    """
+    if isinstance(maps, np.ndarray) and maps.ndim == 4:
+        stack = maps
+        maps = (stack[..., k] for k in range(stack.shape[3]))
+    best = strongest = None
+    for position, one_map in enumerate(maps):
+        magnitude = np.abs(np.nan_to_num(np.asarray(one_map, dtype=np.float32)))
+        peak = float(magnitude.max()) if magnitude.size else 0.0
+        relative = magnitude / peak if peak > 0 else np.zeros_like(magnitude)
+        if best is None:
+            best = np.zeros(relative.shape, dtype=np.float32)
+            strongest = np.zeros(relative.shape, dtype=np.int32)
+        better = (relative > best) & (relative >= min_fraction)
+        best[better] = relative[better]
+        strongest[better] = position + 1
+    if strongest is None:
+        raise ValueError("strongest_map_index needs at least one map")
+    return strongest
 
 
 @_styled
@@ -1170,6 +1202,9 @@ def plot_atlas(atlas: AtlasResult, reference_image: Any = None) -> Figure | None
     if atlas.image is None:
         return None
     data = np.asarray(atlas.image.dataobj)
+    if atlas.kind == "maps" and data.ndim == 3:  # already the strongest map at each voxel
+        return plot_labels_overlay(data, atlas.image.affine, np.arange(1, atlas.n_regions + 1),
+                                   atlas.na_mask, reference, reference_affine)
     if atlas.kind == "labels":
         return plot_labels_overlay(data, atlas.image.affine, atlas.label_values, atlas.na_mask,
                                    reference, reference_affine)

@@ -21,6 +21,7 @@ Conventions
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -254,7 +255,10 @@ class AtlasResult:
     regions_na : sequence of str
         Names of the regions whose signals were set to n/a.
     image : nibabel image or None
-        The atlas on the BOLD grid: 3D integer labels or 4D maps.
+        The atlas on the BOLD grid: 3D integer labels; for maps, the 4D maps or
+        (cheaper for large sets such as DiFuMo) a 3D image holding the 1-based
+        index of the strongest map at each voxel, 0 where no map counts
+        (see :func:`regionseries.report.figures.strongest_map_index`).
     sphere_coordinates_mm : array-like, shape (n_regions, 3), or None
         Sphere centres in world (scanner/template) coordinates, mm.
     sphere_radius_mm : float or None
@@ -335,10 +339,12 @@ class AtlasResult:
             raise ReportDataError(
                 f"labels atlas {self.name!r}: the image must be 3D, got shape {shape}"
             )
-        if self.kind == "maps" and (len(shape) != 4 or shape[3] != n_regions):
+        if self.kind == "maps" and not (
+            len(shape) == 3 or (len(shape) == 4 and shape[3] == n_regions)
+        ):
             raise ReportDataError(
-                f"maps atlas {self.name!r}: the image must be 4D with {n_regions} maps, "
-                f"got shape {shape}"
+                f"maps atlas {self.name!r}: the image must be 4D with {n_regions} maps, or 3D "
+                f"(the strongest map at each voxel, 1-based, 0 for none), got shape {shape}"
             )
 
     @property
@@ -428,13 +434,14 @@ class RunReport:
             raise ReportDataError("participant label must not be empty")
         self.session = _strip_prefix(self.session, "ses") if self.session else None
         where = f"run {self.bold_file!r}"
-        if not (isinstance(self.repetition_time, (int, float)) and self.repetition_time > 0):
+        if not (_is_real(self.repetition_time) and self.repetition_time > 0):
             raise ReportDataError(
                 f"{where}: repetition_time must be a positive number of seconds, "
                 f"got {self.repetition_time!r}"
             )
         self.repetition_time = float(self.repetition_time)
-        if int(self.n_volumes) != self.n_volumes or self.n_volumes < 1:
+        if not (_is_real(self.n_volumes) and int(self.n_volumes) == self.n_volumes
+                and self.n_volumes >= 1):
             raise ReportDataError(f"{where}: n_volumes must be a positive integer, got {self.n_volumes!r}")
         self.n_volumes = int(self.n_volumes)
         if self.fd is not None:
@@ -809,6 +816,11 @@ class GroupReport:
         return _first_seen(
             [result.strategy for result in self.qcfc] + list(self.excluded_fraction)
         )
+
+
+def _is_real(value: Any) -> bool:
+    """A real number (numpy scalars included), not a boolean."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def _strip_prefix(label: str | None, prefix: str) -> str:
