@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     cleaning = parser.add_argument_group("Cleaning")
     cleaning.add_argument("--strategy", nargs="+", default=["simple"], metavar="PRESET|FILE",
                           help="Confound strategies: none, simple, simple+gsr, scrubbing, scrubbing+gsr, compcor, "
-                               "ica_aroma, ica_aroma+gsr, or a JSON/YAML strategy file (docs/strategies.md). "
+                               "compcor+gsr, ica_aroma, ica_aroma+gsr, or a JSON/YAML strategy file "
+                               "(docs/strategies.md). "
                                "Every strategy is applied to the same extraction.")
     cleaning.add_argument("--low-pass", dest="low_pass", type=_positive_float, metavar="HZ",
                           help="Low-pass cut-off (Hz), overriding the strategies'.")

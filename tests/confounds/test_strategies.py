@@ -27,6 +27,7 @@ NILEARN_EQUIVALENT = {
     "scrubbing": ("scrubbing", {}),
     "scrubbing+gsr": ("scrubbing", {"global_signal": "basic"}),
     "compcor": ("compcor", {}),
+    "compcor+gsr": ("compcor", {"global_signal": "basic"}),
     "ica_aroma": ("ica_aroma", {}),
     "ica_aroma+gsr": ("ica_aroma", {"global_signal": "basic"}),
 }
@@ -54,10 +55,13 @@ def test_none_preset():
 
 def test_preset_list_and_descs():
     assert PRESET_NAMES == (
-        "none", "simple", "simple+gsr", "scrubbing", "scrubbing+gsr", "compcor", "ica_aroma", "ica_aroma+gsr",
+        "none", "simple", "simple+gsr", "scrubbing", "scrubbing+gsr", "compcor", "compcor+gsr", "ica_aroma",
+        "ica_aroma+gsr",
     )
     descs = [get_strategy(name).desc for name in PRESET_NAMES]
-    assert descs == ["none", "simple", "simpleGSR", "scrubbing", "scrubbingGSR", "compcor", "icaAroma", "icaAromaGSR"]
+    assert descs == [
+        "none", "simple", "simpleGSR", "scrubbing", "scrubbingGSR", "compcor", "compcorGSR", "icaAroma", "icaAromaGSR",
+    ]
     assert all(desc.isalnum() for desc in descs)
 
 

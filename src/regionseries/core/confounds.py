@@ -1225,6 +1225,7 @@ PRESET_NAMES = (
     "scrubbing",
     "scrubbing+gsr",
     "compcor",
+    "compcor+gsr",
     "ica_aroma",
     "ica_aroma+gsr",
 )
@@ -1531,7 +1532,8 @@ def get_strategy(spec: str | os.PathLike | DenoiseStrategy, **overrides: Any) ->
     ----------
     spec : str, os.PathLike or DenoiseStrategy
         A preset name (``none``, ``simple``, ``simple+gsr``, ``scrubbing``,
-        ``scrubbing+gsr``, ``compcor``, ``ica_aroma``, ``ica_aroma+gsr``), or
+        ``scrubbing+gsr``, ``compcor``, ``compcor+gsr``, ``ica_aroma``,
+        ``ica_aroma+gsr``), or
         the path of a JSON (``.json``) or YAML (``.yaml``/``.yml``) strategy
         file (format in ``docs/strategies.md``).
     **overrides
