@@ -238,6 +238,14 @@ class BaseMasker:
             signals = signals.squeeze()
         return self._cast_output(signals)
 
+    def _inputs_text(self) -> str:
+        """The atlas and mask the masker was given, named for error messages."""
+        atlas_name = "labels_img" if hasattr(self, "labels_img") else "maps_img"
+        parts = [f"{atlas_name}: {_describe_input(getattr(self, atlas_name, None))}"]
+        if self.mask_img is not None:
+            parts.append(f"mask_img: {_describe_input(self.mask_img)}")
+        return "; ".join(parts)
+
     def _cast_output(self, signals):
         if self.dtype is None:
             return signals
@@ -307,10 +315,26 @@ def _same_grid(img, shape, affine) -> bool:
     return check_same_fov(img, (shape, affine))
 
 
-def _fov_errors(named: dict) -> None:
-    """Raise nilearn's 'Following field of view errors' listing the mismatches."""
+def _describe_input(img) -> str:
+    """Name a masker input (file, in-memory image or list of them) for messages."""
+    if isinstance(img, (list, tuple)):
+        if not img:
+            return "an empty list"
+        first = describe_img(img[0])
+        return first if len(img) == 1 else f"{first} and {len(img) - 1} more image(s)"
+    return describe_img(img)
+
+
+def _fov_errors(named: dict, sources: dict | None = None) -> None:
+    """Raise nilearn's 'Following field of view errors' listing the mismatches.
+
+    ``named`` maps a role ("labels", "mask", "data") to an image or a
+    ``(shape, affine)`` grid; ``sources`` maps roles to the user's inputs,
+    named at the end of the message.
+    """
     names = [name for name, img in named.items() if img is not None]
     errors = []
+    involved = []
     for i, first in enumerate(names):
         for second in names[i + 1 :]:
             a, b = named[first], named[second]
@@ -324,11 +348,20 @@ def _fov_errors(named: dict) -> None:
                 )
             elif not np.allclose(affine_a, affine_b):
                 errors.append(f"{first} and {second} do not have the same affine")
+            else:
+                continue
+            involved += [name for name in (first, second) if name not in involved]
     if errors:
+        described = [
+            f"{name}: {_describe_input(sources[name])}"
+            for name in involved
+            if sources is not None and sources.get(name) is not None
+        ]
         raise ValueError(
             "Following field of view errors were detected:\n- "
             + "\n- ".join(errors)
             + "\nUse resampling_target='data' (or another target) to resample."
+            + (f"\nImages: {'; '.join(described)}." if described else "")
         )
 
 
@@ -752,19 +785,27 @@ class NiftiLabelsMasker(_LabelAttributesMixin, BaseMasker):
         if imgs is not None:
             data_grid = _grid_of(BoldReader(imgs))
         if self.resampling_target is None:
-            _fov_errors({"labels": self.labels_img_, "mask": self.mask_img_, "data": data_grid})
+            _fov_errors(
+                {"labels": self.labels_img_, "mask": self.mask_img_, "data": data_grid},
+                {"labels": self.labels_img, "mask": self.mask_img, "data": imgs},
+            )
         ref_grid = None
         if self.resampling_target == "data" and data_grid is not None:
             ref_grid = data_grid
             if not _same_grid(self.labels_img_, *data_grid):
-                self.labels_img_ = _resample_labels(self.labels_img_, data_grid, self.background_label)
+                self.labels_img_ = _resample_labels(
+                    self.labels_img_, data_grid, self.background_label, self.labels_img
+                )
         elif self.resampling_target == "labels":
             ref_grid = (self.labels_img_.shape[:3], self.labels_img_.affine)
         if self.mask_img_ is not None and ref_grid is not None:
             self.mask_img_ = _resample_mask(self.mask_img_, *ref_grid)
             inside = get_data(self.labels_img_)[_mask_bool(self.mask_img_)]
             if np.all(inside == 0):
-                raise ValueError("No label left after applying mask to the labels image.")
+                raise ValueError(
+                    "No label left after applying mask to the labels image. "
+                    f"({self._inputs_text()})"
+                )
         return self
 
     def _labels_for_grid(self, shape, affine, *, warn: bool):
@@ -779,7 +820,7 @@ class NiftiLabelsMasker(_LabelAttributesMixin, BaseMasker):
                     UserWarning,
                     stacklevel=4,
                 )
-            labels_img = _resample_labels(labels_img, (shape, affine), self.background_label)
+            labels_img = _resample_labels(labels_img, (shape, affine), self.background_label, self.labels_img)
         if mask_img is not None and not _same_grid(mask_img, shape, affine):
             if warn:
                 warnings.warn(
@@ -788,7 +829,10 @@ class NiftiLabelsMasker(_LabelAttributesMixin, BaseMasker):
             mask_img = _resample_mask(mask_img, shape, affine)
             inside = get_data(labels_img)[_mask_bool(mask_img)]
             if np.all(inside == 0):
-                raise ValueError("No label left after applying mask to the labels image.")
+                raise ValueError(
+                    "No label left after applying mask to the labels image. "
+                    f"({self._inputs_text()})"
+                )
         return labels_img, mask_img
 
     def _extract(self, imgs):
@@ -796,7 +840,10 @@ class NiftiLabelsMasker(_LabelAttributesMixin, BaseMasker):
         shape, affine = _grid_of(reader)
         source = reader
         if self.resampling_target is None:
-            _fov_errors({"labels": self.labels_img_, "mask": self.mask_img_, "data": (shape, affine)})
+            _fov_errors(
+                {"labels": self.labels_img_, "mask": self.mask_img_, "data": (shape, affine)},
+                {"labels": self.labels_img, "mask": self.mask_img, "data": imgs},
+            )
         if self.resampling_target == "labels" and not _same_grid(self.labels_img_, shape, affine):
             warnings.warn(
                 "Resampling images at transform time...", UserWarning, stacklevel=3
@@ -812,7 +859,10 @@ class NiftiLabelsMasker(_LabelAttributesMixin, BaseMasker):
             removed = sorted(set(present_before) - set(present_after))
             if not self.keep_masked_labels:
                 if len(present_after) == 0:
-                    raise ValueError("No label left after applying mask to the labels image.")
+                    raise ValueError(
+                        "No label left after applying mask to the labels image. "
+                        f"({self._inputs_text()})"
+                    )
                 warnings.warn(
                     "After applying mask to the labels image, the following labels were "
                     f"removed: {set(_plain_number(v) for v in removed)}. Out of "
@@ -927,13 +977,16 @@ def _load_labels_img(labels_img):
     return _finite_image(img, "the labels image")
 
 
-def _resample_labels(labels_img, grid, background_label):
+def _resample_labels(labels_img, grid, background_label, source=None):
     shape, affine = grid
     before = set(_values_present(get_data(labels_img)).tolist())
     resampled = resample_img(labels_img, affine, shape, interpolation="nearest")
     after_values = _values_present(get_data(resampled))
     if len(after_values) <= 1:
-        raise ValueError("No label left after resampling the labels image.")
+        raise ValueError(
+            "No label left after resampling the labels image "
+            f"({describe_img(labels_img if source is None else source)}) to the grid of shape {tuple(shape)}."
+        )
     removed = before - set(after_values.tolist())
     if removed:
         warnings.warn(
@@ -1231,7 +1284,10 @@ class NiftiMapsMasker(BaseMasker):
 
         data_grid = None if imgs is None else _grid_of(BoldReader(imgs))
         if self.resampling_target is None:
-            _fov_errors({"maps": self.maps_img_, "mask": self.mask_img_, "data": data_grid})
+            _fov_errors(
+                {"maps": self.maps_img_, "mask": self.mask_img_, "data": data_grid},
+                {"maps": self.maps_img, "mask": self.mask_img, "data": imgs},
+            )
         ref_grid = None
         if self.resampling_target == "data" and data_grid is not None:
             ref_grid = data_grid
@@ -1241,15 +1297,17 @@ class NiftiMapsMasker(BaseMasker):
             ref_grid = (self.maps_img_.shape[:3], self.maps_img_.affine)
         if ref_grid is not None and self.resampling_target != "maps":
             if not _same_grid(self.maps_img_, *ref_grid):
-                self.maps_img_ = _resample_maps(self.maps_img_, ref_grid)
+                self.maps_img_ = _resample_maps(self.maps_img_, ref_grid, self.maps_img)
         if self.mask_img_ is not None and ref_grid is not None:
             self.mask_img_ = _resample_mask(self.mask_img_, *ref_grid)
         maps_data = get_data(self.maps_img_)
         if not np.any(maps_data != 0):
-            raise ValueError("maps_img contains no map.")
+            raise ValueError(f"maps_img contains no map. ({self._inputs_text()})")
         if self.mask_img_ is not None and ref_grid is not None:
             if not np.any(maps_data[_mask_bool(self.mask_img_)] != 0):
-                raise ValueError("No map left after applying mask to the maps image.")
+                raise ValueError(
+                    f"No map left after applying mask to the maps image. ({self._inputs_text()})"
+                )
         self.n_elements_ = int(self.maps_img_.shape[3])
         return self
 
@@ -1259,7 +1317,10 @@ class NiftiMapsMasker(BaseMasker):
         source = reader
         maps_img, mask_img = self.maps_img_, self.mask_img_
         if self.resampling_target is None:
-            _fov_errors({"maps": maps_img, "mask": mask_img, "data": (shape, affine)})
+            _fov_errors(
+                {"maps": maps_img, "mask": mask_img, "data": (shape, affine)},
+                {"maps": self.maps_img, "mask": self.mask_img, "data": imgs},
+            )
         if self.resampling_target in ("maps", "mask"):
             if not _same_grid(maps_img, shape, affine):
                 if self.resampling_target == "maps":
@@ -1273,7 +1334,7 @@ class NiftiMapsMasker(BaseMasker):
                 UserWarning,
                 stacklevel=3,
             )
-            maps_img = _resample_maps(maps_img, (shape, affine))
+            maps_img = _resample_maps(maps_img, (shape, affine), self.maps_img)
         if mask_img is not None and not _same_grid(mask_img, shape, affine):
             mask_img = _resample_mask(mask_img, shape, affine)
         maps_data = np.asarray(get_data(maps_img))
@@ -1283,7 +1344,9 @@ class NiftiMapsMasker(BaseMasker):
             totals = np.abs(maps_data[mask]).sum(axis=0)
             removed = np.flatnonzero(totals == 0)
             if len(removed) == maps_data.shape[3]:
-                raise ValueError("No map left after applying mask to the maps image.")
+                raise ValueError(
+                    f"No map left after applying mask to the maps image. ({self._inputs_text()})"
+                )
             if len(removed):
                 if self.keep_masked_maps:
                     warnings.warn(
@@ -1360,9 +1423,12 @@ class NiftiMapsMasker(BaseMasker):
         )
 
 
-def _resample_maps(maps_img, grid):
+def _resample_maps(maps_img, grid, source=None):
     shape, affine = grid
     resampled = resample_img(maps_img, affine, shape, interpolation="linear")
     if not np.any(get_data(resampled) != 0):
-        raise ValueError("No map left after resampling maps_img.")
+        raise ValueError(
+            f"No map left after resampling maps_img ({describe_img(maps_img if source is None else source)}) "
+            f"to the grid of shape {tuple(shape)}."
+        )
     return resampled

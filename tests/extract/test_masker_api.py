@@ -108,3 +108,60 @@ def test_smoothing_matches_nilearn(mk, bold_img, labels_img, maps_img):
             warnings.simplefilter("ignore")
             expected = theirs_cls(smoothing_fwhm=6.0, **params).fit_transform(bold_img)
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+
+
+def test_grid_and_mask_errors_name_the_files(mk, tmp_path):
+    """Errors about grids, masks and empty atlases name the files involved."""
+    bold_path = tmp_path / "sub-01_bold.nii.gz"
+    nib.save(nib.Nifti1Image(mk.random_bold(n_volumes=3), mk.grid_affine()), bold_path)
+    affine_2mm = mk.grid_affine(2.0, (-31.0, -31.0, -31.0))
+    labels_2mm = np.zeros((30, 33, 27), dtype=np.int32)
+    labels_2mm[2:12, 2:12, 2:12] = 1
+    labels_path = tmp_path / "atlas_2mm_dseg.nii.gz"
+    nib.save(nib.Nifti1Image(labels_2mm, affine_2mm), labels_path)
+    message = (
+        "Following field of view errors were detected:\n- labels and data do not have the same shape: "
+        "(30, 33, 27) vs (20, 22, 18)\nUse resampling_target='data' (or another target) to resample.\n"
+        f"Images: labels: {labels_path}; data: {bold_path}."
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        NiftiLabelsMasker(str(labels_path), resampling_target=None).fit(str(bold_path))
+    with pytest.raises(ValueError, match=re.escape(f"Images: labels: {labels_path}; data: {bold_path}.")):
+        NiftiLabelsMasker(str(labels_path), resampling_target=None).fit().transform(str(bold_path))
+
+    maps_2mm = mk.gaussian_maps((30, 33, 27), ((8, 8, 8), (21, 9, 12)), 4.5)
+    maps_path = tmp_path / "maps_2mm.nii.gz"
+    nib.save(nib.Nifti1Image(maps_2mm, affine_2mm), maps_path)
+    with pytest.raises(ValueError, match=re.escape(f"Images: maps: {maps_path}; data: {bold_path}.")):
+        NiftiMapsMasker(str(maps_path), resampling_target=None).fit(str(bold_path))
+
+    corner = np.zeros(mk.SHAPE, dtype=np.uint8)
+    corner[0, 21, 0] = 1  # no label and no map there
+    mask_path = tmp_path / "corner_mask.nii.gz"
+    nib.save(nib.Nifti1Image(corner, mk.grid_affine()), mask_path)
+    labels_path_3mm = tmp_path / "atlas_dseg.nii.gz"
+    nib.save(nib.Nifti1Image(mk.box_labels(), mk.grid_affine()), labels_path_3mm)
+    message = (
+        "No label left after applying mask to the labels image. "
+        f"(labels_img: {labels_path_3mm}; mask_img: {mask_path})"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        NiftiLabelsMasker(str(labels_path_3mm), mask_img=str(mask_path)).fit(str(bold_path))
+    maps_path_3mm = tmp_path / "maps.nii.gz"
+    nib.save(nib.Nifti1Image(mk.gaussian_maps(), mk.grid_affine()), maps_path_3mm)
+    message = f"No map left after applying mask to the maps image. (maps_img: {maps_path_3mm}; mask_img: {mask_path})"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        NiftiMapsMasker(str(maps_path_3mm), mask_img=str(mask_path)).fit(str(bold_path))
+    empty_maps = tmp_path / "empty_maps.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros(mk.SHAPE + (2,), np.float32), mk.grid_affine()), empty_maps)
+    with pytest.raises(ValueError, match=re.escape(f"maps_img contains no map. (maps_img: {empty_maps})")):
+        NiftiMapsMasker(str(empty_maps)).fit()
+
+    # A label image whose only label falls between the data's sampling points.
+    tiny = np.zeros((60, 66, 54), dtype=np.int32)
+    tiny[31, 31, 31] = 7
+    tiny_path = tmp_path / "tiny_dseg.nii.gz"
+    nib.save(nib.Nifti1Image(tiny, mk.grid_affine(1.0)), tiny_path)
+    message = f"No label left after resampling the labels image ({tiny_path}) to the grid of shape (20, 22, 18)."
+    with pytest.raises(ValueError, match=re.escape(message)):
+        NiftiLabelsMasker(str(tiny_path)).fit(str(bold_path))
