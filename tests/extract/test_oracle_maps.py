@@ -146,3 +146,27 @@ def test_inverse_transform(mk, bold_img, maps_img):
     image = ours.inverse_transform(got)
     np.testing.assert_allclose(np.asanyarray(image.dataobj), np.asanyarray(expected.dataobj), rtol=2e-6, atol=1e-5)
     assert ours.inverse_transform(got[0]).shape == mk.SHAPE
+
+
+def test_3d_input_and_single_map(mk, bold_img, maps_img):
+    """A 3D image gives one value per map; a single map with a 3D image a 0-d array (as nilearn)."""
+    volume = nib.Nifti1Image(np.asanyarray(bold_img.dataobj)[..., 0], mk.grid_affine())
+    _, got, expected = transform_both(volume, maps_img=maps_img)
+    assert got.shape == expected.shape == (4,)
+    assert_close(got, expected)
+    single = nib.Nifti1Image(np.asanyarray(maps_img.dataobj)[..., 1], mk.grid_affine())  # a 3D maps image
+    _, got, expected = transform_both(volume, maps_img=single)
+    assert got.shape == expected.shape == ()
+    assert_close(got, expected)
+
+
+def test_scaled_int16_file(mk, maps_img, tmp_path):
+    """int16 data with a scale factor on disk are float data: float64 output, as nilearn."""
+    scaled = nib.Nifti1Image(mk.random_bold(mean=100.0).astype(np.float64) * 10, mk.grid_affine())
+    scaled.set_data_dtype(np.int16)
+    path = tmp_path / "scaled_int16.nii.gz"
+    nib.save(scaled, path)
+    assert nib.load(path).dataobj.slope != 1
+    _, got, expected = transform_both(str(path), maps_img=maps_img)
+    assert got.dtype == expected.dtype == np.float64
+    assert_close(got, expected, rtol=1e-9)  # both solve in float64
