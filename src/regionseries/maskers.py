@@ -1157,7 +1157,6 @@ class NiftiSpheresMasker(BaseMasker):
         spheres = operator.sphere_voxels(mask)
         n_voxels = mask.size
         counts = np.zeros(n_voxels)
-        total = np.zeros((n_voxels,) + region_signals.shape[:-1][::-1][:1])
         signals_2d = np.atleast_2d(region_signals)
         total = np.zeros((n_voxels, signals_2d.shape[0]))
         for k, voxels in enumerate(spheres):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import nibabel as nib
 import numpy as np
@@ -64,6 +65,19 @@ def test_list_of_images_is_concatenated(mk, labels_img):
     together = masker.transform(runs)
     assert together.shape == (8, 4)
     np.testing.assert_array_equal(together[:4], masker.transform(runs[0]))
+    np.testing.assert_array_equal(together[4:], masker.transform(runs[1]))
+    # nilearn accepts a list of 3D volumes (concatenated in time), not of 4D runs.
+    from nilearn import maskers as nilearn_maskers
+
+    volumes = [nib.Nifti1Image(mk.random_bold(n_volumes=1, seed=s)[..., 0], mk.grid_affine()) for s in (3, 4, 5)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = nilearn_maskers.NiftiLabelsMasker(labels_img).fit().transform(volumes)
+        with pytest.raises(Exception, match="you provided a list of 4D images"):
+            nilearn_maskers.NiftiLabelsMasker(labels_img).fit().transform(runs)
+    got = masker.transform(volumes)
+    assert got.shape == expected.shape == (3, 4)
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_labels_report_is_self_contained_and_escaped(mk, bold_img):
@@ -94,7 +108,6 @@ def test_fit_transform_equals_fit_then_transform(bold_img, labels_img):
 
 
 def test_smoothing_matches_nilearn(mk, bold_img, labels_img, maps_img):
-    import warnings
 
     from nilearn import maskers as nilearn_maskers
 
