@@ -284,6 +284,7 @@ def confounds_table(bold: np.ndarray, brain: np.ndarray, wm: np.ndarray, csf: np
     columns["framewise_displacement"] = fd
     columns["rmsd"] = np.concatenate([[np.nan], np.sqrt((np.diff(motion[:, :3], axis=0) ** 2).sum(axis=1))])
     sidecar: dict[str, dict] = {}
+    n_dropped = 0  # fMRIPrep numbers dropped components with one counter: dropped_0, dropped_1, ...
     for prefix, mask, method, mask_name, n_keep in (
         ("a_comp_cor", wm | csf, "aCompCor", "combined", 5),
         ("c_comp_cor", csf, "aCompCor", "CSF", 3),
@@ -307,7 +308,8 @@ def confounds_table(bold: np.ndarray, brain: np.ndarray, wm: np.ndarray, csf: np
             if k < n_keep:
                 columns[name] = components[:, k]
             else:
-                name = f"dropped_{prefix}_{k:02d}"
+                name = f"dropped_{n_dropped}"
+                n_dropped += 1
             sidecar[name] = entry
     cosines = cosine_basis(n_volumes, repetition_time)
     for k in range(cosines.shape[1]):
