@@ -178,3 +178,21 @@ def test_grid_and_mask_errors_name_the_files(mk, tmp_path):
     message = f"No label left after resampling the labels image ({tiny_path}) to the grid of shape (20, 22, 18)."
     with pytest.raises(ValueError, match=re.escape(message)):
         NiftiLabelsMasker(str(tiny_path)).fit(str(bold_path))
+
+
+def test_constructor_parameters_are_nilearns_in_nilearn_order():
+    """Positional arguments port too: same names, order and defaults as nilearn 0.14.1."""
+    import inspect
+
+    from nilearn import maskers as nilearn_maskers
+
+    for ours, theirs in (
+        (NiftiLabelsMasker, nilearn_maskers.NiftiLabelsMasker),
+        (NiftiSpheresMasker, nilearn_maskers.NiftiSpheresMasker),
+        (NiftiMapsMasker, nilearn_maskers.NiftiMapsMasker),
+    ):
+        ours_parameters = inspect.signature(ours).parameters
+        their_parameters = inspect.signature(theirs).parameters
+        assert list(ours_parameters) == list(their_parameters), ours.__name__
+        for name, parameter in their_parameters.items():
+            assert repr(ours_parameters[name].default) == repr(parameter.default), (ours.__name__, name)
