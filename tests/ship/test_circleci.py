@@ -199,13 +199,38 @@ def test_app_command_lines_are_accepted_by_the_parser(parse_container_runs):
 
 
 def test_list_outputs_script_lists_relative_sorted_paths_without_logs(tmp_path):
-    for relpath in ("sub-01/func/b.tsv", "sub-01/func/B.tsv", "logs/run_20260101.log", "dataset_description.json", ".bidsignore"):
+    for relpath in ("sub-01/func/b.tsv", "sub-01/func/B.tsv", "logs/run_20260101.log", "dataset_description.json",
+                    ".bidsignore", "sub-01/figures/a.png", "sub-01/figures/b.svg", "group/figures/c.png"):
         (tmp_path / relpath).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relpath).write_text("")
+    (tmp_path / "sub-02" / "figures").mkdir(parents=True)  # an empty figures folder is not listed
     completed = subprocess.run(
         [str(CIRCLECI / "list_outputs.sh"), str(tmp_path)], capture_output=True, text=True, check=True, timeout=30
     )
-    assert completed.stdout.splitlines() == [".bidsignore", "dataset_description.json", "sub-01/func/B.tsv", "sub-01/func/b.tsv"]
+    assert completed.stdout.splitlines() == [".bidsignore", "dataset_description.json", "group/figures/",
+                                             "sub-01/figures/", "sub-01/func/B.tsv", "sub-01/func/b.tsv"]
+
+
+def test_demo_output_list_is_the_local_demo_plus_the_templateflow_atlases(parse_container_runs):
+    """The CI list = the list pinned by tests/app/test_demo.py (checked against a real local
+    demo run) + the outputs of the TemplateFlow atlases only CI has + one line per figures folder.
+    Keeps the two lists from drifting apart (CI cannot be run here)."""
+    from regionseries.atlases.templateflow import TemplateFlowRequest
+
+    participant, _ = app_runs(parse_container_runs, "demo")
+    arguments = participant.arguments
+    specs = arguments[arguments.index("--atlas") + 1:]
+    specs = specs[:next((k for k, a in enumerate(specs) if a.startswith("--")), len(specs))]
+    labels = [TemplateFlowRequest.parse(spec).label for spec in specs]
+    assert labels == ["Schaefer2018100Parcels7Networks", "DiFuMo64dimensions"]
+    listing = (CIRCLECI / "demo_outputs.txt").read_text().splitlines()
+    local = (REPO_ROOT / "tests" / "app" / "data" / "demo_outputs.txt").read_text().split()
+    figure_folders = [line for line in listing if line.endswith("/figures/")]
+    assert figure_folders == ["group/figures/", "sub-01/figures/", "sub-02/figures/", "sub-03/figures/"]
+    templateflow = [line for line in listing if any(f"atlas-{label}_" in line for label in labels)]
+    for label in labels:
+        assert len([line for line in templateflow if f"atlas-{label}_" in line]) > 20, label
+    assert sorted(set(listing) - set(templateflow) - set(figure_folders)) == sorted(local)
 
 
 def test_demo_output_list_is_compared_and_outputs_are_stored():
