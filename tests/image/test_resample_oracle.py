@@ -114,6 +114,7 @@ def test_resample_to_img_matches_nilearn_and_defaults_to_no_clip(clip):
     ours = _quiet(resample_to_img, source, target, clip=clip)
     _assert_same(ours, theirs)
     default = _quiet(resample_to_img, source, target)
+    _assert_same(_quiet(resample_to_img, source_img=source, target_img=target), default)  # nilearn's names
     _assert_same(default, _quiet(nilearn_image.resample_to_img, source, target, force_resample=True, copy_header=True))
     overshoot = np.asanyarray(default.dataobj)
     assert overshoot.max() > data.max()  # no clipping by default, as nilearn

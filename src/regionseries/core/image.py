@@ -629,7 +629,7 @@ def resample_img(
 
 
 def resample_to_img(
-    img,
+    source_img,
     target_img,
     interpolation: str = "continuous",
     clip: bool = False,
@@ -638,15 +638,15 @@ def resample_to_img(
     copy: bool = True,
     copy_header: bool = True,
 ) -> nib.Nifti1Image:
-    """Resample ``img`` onto the grid of ``target_img``.
+    """Resample ``source_img`` onto the grid of ``target_img``.
 
     Same as :func:`resample_img` with the target's affine and first three
     dimensions; note that ``clip`` defaults to False here, as in nilearn.
 
     Parameters
     ----------
-    img : nibabel image or path
-        Image to resample.
+    source_img : nibabel image or path
+        Image to resample (nilearn's parameter name).
     target_img : nibabel image or path
         Image giving the target grid (only its shape and affine are used).
     interpolation, clip, fill_value, copy, copy_header
@@ -658,7 +658,7 @@ def resample_to_img(
     """
     target = load_img(target_img)
     return resample_img(
-        img,
+        source_img,
         target_affine=target.affine,
         target_shape=target.shape[:3],
         interpolation=interpolation,
