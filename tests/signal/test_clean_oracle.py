@@ -39,6 +39,8 @@ def test_float32_defaults_match(oracle, helpers):
     ours = clean(signals)
     assert ours.dtype == np.float32 and ours.shape == (100, 4)
     helpers.assert_f32_pipeline(ours, oracle.clean(signals), zscored=True)
+    # Issue 2: within 1e-6 of the signal's std (z-scored output: std 1); measured 2.4e-7.
+    np.testing.assert_allclose(ours, oracle.clean(signals), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("detrend", [True, False])
@@ -90,6 +92,8 @@ def test_output_dtype_rule(oracle, helpers, dtype, expected_dtype):
     expected = oracle.clean(signals)
     assert ours.dtype == expected_dtype == expected.dtype
     helpers.assert_f32_pipeline(ours, expected, zscored=True)
+    # Issue 2: within 1e-6 of the signal's std (z-scored output: std 1); measured <= 3.6e-7.
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-6)
 
 
 def test_float16_is_promoted_to_float32():
