@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 from scipy import linalg
-from scipy import signal as sp_signal
 from scipy.interpolate import CubicSpline
 
 __all__ = [
@@ -50,6 +49,17 @@ _BUTTERWORTH_OPTIONS = ("order", "padtype", "padlen")
 _FILTER_BLOCK_COLUMNS = 4096
 _SCALAR_TYPES_TEXT = "float | numpy.floating | int | numpy.integer | None"
 
+
+
+def _scipy_signal():
+    """``scipy.signal``, imported when a filter is first used.
+
+    Importing it costs ~23 MiB of resident memory in every process, which
+    runs without temporal filtering (the default strategies) do not need.
+    """
+    from scipy import signal
+
+    return signal
 
 def _warn(message, category=UserWarning):
     """Warn with the location of the first caller outside this module."""
@@ -235,7 +245,7 @@ def _butterworth_sos(sampling_rate, low_pass, high_pass, order):
         critical = cutoffs
     else:
         critical = cutoffs[0]
-    return sp_signal.butter(N=order, Wn=critical, btype=btype, output="sos", fs=sampling_rate)
+    return _scipy_signal().butter(N=order, Wn=critical, btype=btype, output="sos", fs=sampling_rate)
 
 
 @dataclass(frozen=True)
@@ -513,7 +523,7 @@ def _filter_columns(x, sos, padtype, padlen):
     filtered = np.empty_like(x)
     for start in range(0, max(x.shape[1], 1), _FILTER_BLOCK_COLUMNS):
         block = slice(start, start + _FILTER_BLOCK_COLUMNS)
-        filtered[:, block] = sp_signal.sosfiltfilt(
+        filtered[:, block] = _scipy_signal().sosfiltfilt(
             sos, x[:, block], axis=0, padtype=padtype, padlen=padlen
         )
     return filtered
