@@ -348,7 +348,7 @@ def map_centroids(maps: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return result
 
 
-def _streamed_map_centroids(img: nib.spatialimages.SpatialImage, chunk_maps: int = 8) -> np.ndarray:
+def _streamed_map_centroids(img: nib.spatialimages.SpatialImage, chunk_maps: int = 1) -> np.ndarray:
     """:func:`map_centroids` of a 4D image read a few maps at a time.
 
     Reading the file once in chunks keeps memory at a few maps instead of

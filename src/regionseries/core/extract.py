@@ -888,7 +888,7 @@ class MapsOperator(_Operator):
         allow_overlap: bool = True,
         smoothing_fwhm=None,
         source_name: str | None = None,
-        chunk_maps: int = 8,
+        chunk_maps: int = 2,
     ) -> MapsOperator:
         """Build the operator from a maps image, reading it a few maps at a time.
 
@@ -915,7 +915,7 @@ class MapsOperator(_Operator):
             As for :class:`MapsOperator`.
         source_name : str or None
             Name for messages (default: the file name).
-        chunk_maps : int, default=8
+        chunk_maps : int, default=2
             Maps read (and resampled) at a time.
         """
         from .image import resample_img
