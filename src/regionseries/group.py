@@ -350,6 +350,7 @@ def _write_group_outputs(output_dir: Path, task: str, space: str, res: str | Non
     for stat, how in (("correlation", "fisher"), ("partialcorrelation", "fisher"), ("covariance", "mean")):
         matrices, names, runs, fds = _load_matrices(included, atlas, stat, summary)
         if not matrices:
+            _remove_stale_outputs(folder, task, space, res, atlas, strategy, stat, with_fisher_z=how == "fisher")
             continue
         stack = np.stack(matrices)
         if how == "fisher":
@@ -368,6 +369,25 @@ def _write_group_outputs(output_dir: Path, task: str, space: str, res: str | Non
             mean, count = _finite_mean(stack)
             _write_mean(folder, task, space, res, atlas, strategy, stat, names, mean, runs,
                         count, "arithmetic mean over runs", summary)
+
+
+def _remove_stale_outputs(folder: Path, task, space, res, atlas: str, strategy: str, stat: str,
+                          with_fisher_z: bool) -> None:
+    """Delete the group averages (and QC-FC) of ``stat`` left by an earlier group run.
+
+    Called when no included run has a ``stat`` matrix (e.g. every run is
+    excluded under stricter criteria): an older average would otherwise stay
+    next to a QC table that excludes all of its runs.
+    """
+    stats = [stat, f"{stat}fisherz"] if with_fisher_z else [stat]
+    stems = [_name(task, space, res, atlas, strategy, "relmat", ".tsv", stat=s) for s in stats]
+    if stat == "correlation":
+        stems.append(_name(task, space, res, atlas, strategy, "qcfc", ".tsv"))
+    for name in stems:
+        for path in (folder / name.filename, folder / name.replace(extension=".json").filename):
+            if path.exists():
+                path.unlink()
+                LOGGER.info("removed %s: no included run has a %s matrix now", path.name, stat)
 
 
 def _finite_mean(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
