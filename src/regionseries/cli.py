@@ -57,6 +57,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` only for real defaults: not for None, empty lists or
+    False, and not when the help text already says what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        says_default = any(phrase in text.lower() for phrase in ("by default", "(default", "default:"))
+        if action.default in (None, False, [], argparse.SUPPRESS) or says_default:
+            return text
+        return super()._get_help_string(action)
+
+
 def _strip_prefix(prefix: str):
     def convert(value: str) -> str:
         value = value.strip()
@@ -128,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Documentation: docs/usage.md and docs/outputs.md. Exit codes: 0 ok, 1 failures, "
                "16 invalid input dataset, 64 usage, 66 no input, 73 cannot create output.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("bids_dir", type=Path, help="fMRIPrep derivatives folder (read only).")
     parser.add_argument("output_dir", type=Path, help="Output folder (BIDS-Derivatives); created if missing.")
