@@ -27,7 +27,6 @@ signal.
 
 from __future__ import annotations
 
-import html
 import inspect
 import os
 import warnings
@@ -479,45 +478,31 @@ class MaskerReport:
         return self.html
 
 
-_REPORT_TEMPLATE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
-<style>
-body { font-family: sans-serif; margin: 2em; }
-table { border-collapse: collapse; margin-bottom: 2em; }
-th, td { border: 1px solid #bbb; padding: 0.2em 0.6em; text-align: left; }
-th { background: #eee; }
-</style></head>
-<body>
-<h1>{{ title }}</h1>
-<p>{{ description }}</p>
-{% if warnings_list %}<h2>Warnings</h2><ul>{% for w in warnings_list %}<li>{{ w }}</li>{% endfor %}</ul>{% endif %}
-<h2>Regions ({{ n_regions }})</h2>
-<table><thead><tr>{% for c in region_columns %}<th>{{ c }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in region_rows %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
-<h2>Parameters</h2>
-<table><thead><tr><th>parameter</th><th>value</th></tr></thead>
-<tbody>{% for name, value in parameters %}<tr><td>{{ name }}</td><td>{{ value }}</td></tr>{% endfor %}</tbody></table>
-</body></html>
-"""
+def _render_report(masker, description, region_columns, region_rows, warnings_list, figure=None):
+    """The masker's report, built from the participant reports' building blocks.
 
+    ``figure`` is a matplotlib figure from :mod:`regionseries.report.figures`
+    (atlas overlay or spheres); it is embedded in the page, so the document
+    works on its own.
+    """
+    from .report.standalone import embedded_figure, standalone_report
 
-def _render_report(masker, description, region_columns, region_rows, warnings_list):
-    import jinja2
-
-    environment = jinja2.Environment(autoescape=True)
-    template = environment.from_string(_REPORT_TEMPLATE)
-    parameters = [(name, _short_repr(value)) for name, value in masker.get_params().items()]
-    return MaskerReport(
-        template.render(
-            title=f"{type(masker).__name__} report",
-            description=description,
-            n_regions=len(region_rows),
-            region_columns=region_columns,
-            region_rows=region_rows,
-            parameters=parameters,
-            warnings_list=warnings_list,
-        )
+    name = type(masker).__name__
+    parameters = [(key, _short_repr(value)) for key, value in masker.get_params().items()]
+    html_text = standalone_report(
+        title=f"{name} report",
+        description=description,
+        columns=region_columns,
+        rows=region_rows,
+        parameters=parameters,
+        warnings=warnings_list,
+        figure=embedded_figure(figure, alt=f"{name} regions"),
     )
+    if figure is not None:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+    return MaskerReport(html_text)
 
 
 # ---------------------------------------------------------------------------
@@ -962,7 +947,20 @@ class NiftiLabelsMasker(_LabelAttributesMixin, BaseMasker):
             ["label value", "region name", "size (in mm^3)", "relative size (in %)"],
             rows,
             [],
+            figure=_report_figure(
+                "plot_labels_overlay",
+                labels_data,
+                self.labels_img_.affine,
+                [value for value in lut["index"] if value != self.background_label],
+            ),
         )
+
+
+def _report_figure(function_name, *args, **kwargs):
+    """Draw a report figure with :mod:`regionseries.report.figures` (Agg backend)."""
+    from .report import figures
+
+    return getattr(figures, function_name)(*args, **kwargs)
 
 
 def _load_labels_img(labels_img):
@@ -1182,6 +1180,7 @@ class NiftiSpheresMasker(BaseMasker):
             ["seed", "coordinates (mm)", "radius (mm)"],
             rows,
             [],
+            figure=_report_figure("plot_spheres", np.asarray(self.seeds_, dtype=float), self.radius),
         )
 
 
@@ -1419,6 +1418,7 @@ class NiftiMapsMasker(BaseMasker):
             ["map", "support (voxels)", "support size (in mm^3)", "relative size (in %)"],
             rows,
             [],
+            figure=_report_figure("plot_maps_overlay", maps_data, self.maps_img_.affine),
         )
 
 
