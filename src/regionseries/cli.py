@@ -549,6 +549,8 @@ def _log_result(k: int, total: int, result) -> None:
     name = result.run.bold.name
     if result.status == STATUS_SKIPPED:
         LOGGER.info("[%d/%d] %s: skipped (outputs exist)", k, total, name)
+        for message in result.warnings[len(result.run.warnings):]:  # not the input warnings of a skipped run
+            LOGGER.warning("  %s", message)
         return
     for message in result.warnings:
         LOGGER.warning("  %s", message)

@@ -44,6 +44,7 @@ from .bids.outputs import (
     atomic_write_json,
     atomic_write_tsv,
     bids_uri,
+    json_text,
 )
 from .core.connectivity import MEASURE_NAMES, STAT_LABELS, ConnectivityError, connectivity_matrix
 
@@ -192,6 +193,45 @@ def expected_outputs(run: RunInputs, atlases: Sequence[Atlas], strategy_desc: st
             matrix = relmat_name(run, atlas.name, strategy_desc, kind)
             names += [matrix, matrix.replace(extension=".json")]
     return names
+
+
+def run_settings(strategy, options: PipelineOptions) -> dict[str, Any]:
+    """The settings that decide a strategy's outputs, as recorded in its ``*_qc.json``.
+
+    Atlases and connectivity measures are not included: outputs of other
+    atlases or measures have other names, so :func:`is_finished` finds them
+    missing anyway.
+    """
+    import json
+
+    settings = {
+        "Strategy": strategy.to_dict(),
+        "DummyScans": options.dummy_scans,
+        "SmoothingFWHM": options.smoothing_fwhm,
+        "MinimumCoverage": options.min_coverage,
+        "Estimator": options.estimator,
+    }
+    return json.loads(json_text(settings))  # as it reads back from the JSON file
+
+
+def settings_changed(run: RunInputs, options: PipelineOptions) -> list[str]:
+    """Strategies whose existing QC record was written with other settings.
+
+    Records without settings (older versions) or unreadable ones count as
+    unchanged.
+    """
+    import json
+
+    changed = []
+    for strategy in options.strategies:
+        record = options.output_dir / qc_name(run, strategy.desc).relpath
+        try:
+            recorded = json.loads(record.read_text(encoding="utf-8")).get("Settings")
+        except (OSError, ValueError):
+            continue
+        if recorded is not None and recorded != run_settings(strategy, options):
+            changed.append(strategy.name)
+    return changed
 
 
 def is_finished(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions) -> bool:
@@ -428,6 +468,13 @@ def process_run(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptio
     result.warnings.extend(run.warnings)
     if not options.overwrite and is_finished(run, atlases, options):
         result.status = STATUS_SKIPPED
+        changed = settings_changed(run, options)
+        if changed:
+            result.warnings.append(
+                f"{run.bold.name}: outputs of strategy {', '.join(changed)} exist but were made with other settings "
+                "(see their *_qc.json 'Settings'); they were kept as they are: rerun with --overwrite, or write "
+                "into another OUTPUT_DIR"
+            )
         result.seconds = time.perf_counter() - started
         return result
     handler = _ListHandler(result.warnings)
@@ -693,6 +740,9 @@ def _write_qc(run: RunInputs, outcome: StrategyOutcome, options: PipelineOptions
         a.name: {"RegionsBelowCoverage": a.regions_below_coverage, "NumberOfRegions": len(a.names)}
         for a in result.atlases
     }
+    strategy = next((s for s in options.strategies if s.desc == outcome.desc), None)
+    if strategy is not None:
+        record["Settings"] = run_settings(strategy, options)
     record["Software"] = {"Name": "regionseries", "Version": __version__}
     atomic_write_json(path, record)
     result.outputs.append(path)

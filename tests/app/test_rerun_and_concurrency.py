@@ -76,3 +76,34 @@ def test_concurrent_participant_jobs_share_output_dir(fmriprep_dataset, tmp_path
     # the shared pybids index was built once, by whichever job finished indexing first
     assert [p.name for p in tmp_path.glob("*pybids-db*")] == ["pybids-db"]
     assert (tmp_path / "pybids-db" / "layout_index.sqlite").exists()
+
+
+def test_rerun_with_other_settings_warns_and_keeps_outputs(fmriprep_dataset, demo_atlas, tmp_path):
+    """Cleaning options do not change output names: a rerun without --overwrite skips the run,
+    and says that the existing outputs were made with other settings."""
+    image, table = demo_atlas
+    output = tmp_path / "out"
+    common = [fmriprep_dataset, output, "participant", "--participant-label", "03", "--atlas-file",
+              f"Demo={image}:{table}", "--strategy", "simple", "--no-reports", "-w", tmp_path / "work"]
+    first = run_cli(*common)
+    assert first.returncode == 0, first.stderr
+    record_path = next(output.glob("sub-03/func/*_desc-simple_qc.json"))
+    settings = json.loads(record_path.read_text())["Settings"]
+    assert settings["SmoothingFWHM"] is None and settings["Strategy"]["name"] == "simple"
+    before = _outputs_of(file_listing(output))
+
+    changed = run_cli(*common, "--smoothing-fwhm", "6")
+    assert changed.returncode == 0, changed.stderr
+    assert "skipped (outputs exist)" in changed.stderr
+    assert ("outputs of strategy simple exist but were made with other settings (see their *_qc.json 'Settings'); "
+            "they were kept as they are: rerun with --overwrite, or write into another OUTPUT_DIR") in changed.stderr
+    assert _outputs_of(file_listing(output)) == before
+
+    same = run_cli(*common)
+    assert same.returncode == 0 and "other settings" not in same.stderr, same.stderr
+
+    overwritten = run_cli(*common, "--smoothing-fwhm", "6", "--overwrite")
+    assert overwritten.returncode == 0, overwritten.stderr
+    assert json.loads(record_path.read_text())["Settings"]["SmoothingFWHM"] == 6.0
+    again = run_cli(*common, "--smoothing-fwhm", "6")
+    assert "skipped (outputs exist)" in again.stderr and "other settings" not in again.stderr, again.stderr
