@@ -138,11 +138,13 @@ def _run_child(name: str, config: dict, scratch: Path, log) -> dict:
 #: to a file. ru_maxrss from wait4 cannot be used: a child started from a large
 #: parent reports the parent's peak (the high-water mark survives exec).
 _CLI_WRAPPER = """
-import atexit, runpy, sys
+import atexit, resource, runpy, sys
 out = sys.argv.pop(1)
 def _peak():
     with open('/proc/self/status') as status, open(out, 'w') as sink:
-        sink.write(next(line.split()[1] for line in status if line.startswith('VmHWM')))
+        own = next(line.split()[1] for line in status if line.startswith('VmHWM'))
+        workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        sink.write(f'{own} {workers}')
 atexit.register(_peak)
 sys.argv[0] = 'regionseries'
 runpy.run_module('regionseries', run_name='__main__')
@@ -163,14 +165,19 @@ def _run_cli(args: list[str], log) -> dict:
         raise RuntimeError(f"regionseries {' '.join(args)} failed ({process.returncode}):\n"
                            f"{output.decode(errors='replace')[-4000:]}")
     try:
-        peak = int(peak_file.read_text()) / 1024.0
+        own, workers = (int(value) / 1024.0 for value in peak_file.read_text().split())
     finally:
         peak_file.unlink(missing_ok=True)
+    peak = own
     result = {
         "wall": wall,
         # wait4 accounts for the process and the workers it waited for.
         "cpu": usage.ru_utime + usage.ru_stime,
-        "peak_rss_mib": peak,
+        "peak_rss_mib": own,
+        # The largest worker (ru_maxrss of the children; a worker's count starts at the
+        # parent's size when it was started, so this is an upper bound).
+        "largest_worker_peak_rss_mib": workers if "--nprocs" in args and args[args.index("--nprocs") + 1] != "1"
+        else None,
     }
     log(f"    regionseries command line ({args[args.index('--nprocs') + 1]} process(es)): {wall:.2f} s, "
         f"peak RSS {peak:.0f} MiB")
@@ -508,11 +515,15 @@ def to_markdown(results: dict, command: str) -> str:
                                      f"{'yes' if check['pass'] else '**no**'} |")
     if results["nprocs"]:
         lines += ["", f"## Participant level, 4 runs of T = {results['nprocs_length']}", "",
-                  "| --nprocs | wall (s) | CPU (s, all processes) | peak RSS of the main process (MiB) |",
-                  "|---|---|---|---|"]
+                  "| --nprocs | wall (s) | CPU (s, all processes) | peak RSS of the main process (MiB) | "
+                  "largest worker peak (MiB, upper bound) | runs (wall s) |",
+                  "|---|---|---|---|---|---|"]
         for nprocs, runs in results["nprocs"].items():
+            worker = _median([r.get("largest_worker_peak_rss_mib") for r in runs])
+            each = ", ".join(f"{r['wall']:.1f}" for r in runs)
             lines.append(f"| {nprocs} | {_fmt(_median([r['wall'] for r in runs]))} | {_fmt(_median([r['cpu'] for r in runs]))} | "
-                         f"{_median([r['peak_rss_mib'] for r in runs]):.0f} |")
+                         f"{_median([r['peak_rss_mib'] for r in runs]):.0f} | {'–' if worker is None else f'{worker:.0f}'} | "
+                         f"{each} |")
     lines.append("")
     return "\n".join(lines)
 
