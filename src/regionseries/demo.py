@@ -561,7 +561,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(f"Input (synthetic fMRIPrep derivatives): {fmriprep}")
     print(f"Outputs:                                {output}")
-    reports = sorted(output.glob("sub-*.html")) + sorted((output / "group").glob("*.html"))
+    from .report.render import GROUP_REPORT_NAME
+
+    reports = sorted(output.glob("sub-*.html")) + sorted(output.glob(GROUP_REPORT_NAME))
     if reports:
         print("Reports:")
         for report in reports:

@@ -46,6 +46,7 @@ def test_demo_runs_and_says_where_things_are(demo):
     output = outdir / "regionseries"
     assert f"Outputs:                                {output}" in result.stdout
     assert f"{output / 'sub-01.html'}" in result.stdout
+    assert f"  {output / 'group.html'}" in result.stdout  # listed under Reports
     assert "[7/7]" in result.stderr
 
 
