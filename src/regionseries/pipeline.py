@@ -768,20 +768,38 @@ def _reference_image(run: RunInputs):
 
 
 def _atlas_on_grid(atlas: Atlas, shape, affine):
-    """The atlas resampled to a BOLD grid, as a nibabel image (None for spheres)."""
+    """The atlas on a BOLD grid for the report, as a 3D nibabel image (None for spheres).
+
+    Labels are resampled with nearest neighbours. Maps are resampled linearly
+    (as for extraction) one map at a time and reduced to the strongest map at
+    each voxel, so a large probabilistic atlas (DiFuMo 1024 at 2 mm) is never
+    held as one 4D array.
+    """
     import nibabel as nib
 
     from .core.image import resample_img
 
     if atlas.kind == "spheres" or atlas.image is None:
         return None
-    interpolation = "nearest" if atlas.kind == "labels" else "continuous"
-    img = resample_img(nib.load(str(atlas.image)), target_affine=affine, target_shape=tuple(shape[:3]),
-                       interpolation=interpolation)
-    data = np.asarray(img.dataobj)
+    source = nib.load(str(atlas.image))
+    grid = {"target_affine": affine, "target_shape": tuple(shape[:3])}
     if atlas.kind == "labels":
+        data = np.asarray(resample_img(source, interpolation="nearest", **grid).dataobj)
         data = np.rint(np.nan_to_num(data[..., 0] if data.ndim == 4 else data)).astype(np.int32)
-    return nib.Nifti1Image(data, affine)
+        return nib.Nifti1Image(data, affine)
+
+    from .report.figures import strongest_map_index
+
+    n_maps = source.shape[3] if len(source.shape) == 4 else 1
+
+    def maps_on_grid():
+        for k in range(n_maps):
+            one_map = np.asanyarray(source.dataobj[..., k] if n_maps > 1 or len(source.shape) == 4
+                                    else source.dataobj)
+            one_img = nib.Nifti1Image(np.asarray(one_map, dtype=np.float32), source.affine)
+            yield np.asarray(resample_img(one_img, interpolation="linear", **grid).dataobj)
+
+    return nib.Nifti1Image(strongest_map_index(maps_on_grid()), affine)
 
 
 def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOptions):
