@@ -24,6 +24,7 @@ done, excluded or failed and why, and carries the arrays a report needs.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -773,29 +774,35 @@ def _atlas_on_grid(atlas: Atlas, shape, affine):
     Labels are resampled with nearest neighbours. Maps are resampled linearly
     (as for extraction) one map at a time and reduced to the strongest map at
     each voxel, so a large probabilistic atlas (DiFuMo 1024 at 2 mm) is never
-    held as one 4D array.
+    held as one 4D array. The result is cached per atlas file and grid: the
+    runs of a participant usually share both.
     """
+    if atlas.kind == "spheres" or atlas.image is None:
+        return None
+    affine = np.asarray(affine, dtype=float)
+    return _atlas_image_on_grid(atlas.kind, str(atlas.image), tuple(shape[:3]), affine.tobytes())
+
+
+@functools.lru_cache(maxsize=8)
+def _atlas_image_on_grid(kind: str, image_path: str, shape: tuple, affine_bytes: bytes):
     import nibabel as nib
 
     from .core.image import resample_img
 
-    if atlas.kind == "spheres" or atlas.image is None:
-        return None
-    source = nib.load(str(atlas.image))
-    grid = {"target_affine": affine, "target_shape": tuple(shape[:3])}
-    if atlas.kind == "labels":
+    affine = np.frombuffer(affine_bytes).reshape(4, 4)
+    source = nib.load(image_path)
+    grid = {"target_affine": affine, "target_shape": shape}
+    if kind == "labels":
         data = np.asarray(resample_img(source, interpolation="nearest", **grid).dataobj)
         data = np.rint(np.nan_to_num(data[..., 0] if data.ndim == 4 else data)).astype(np.int32)
         return nib.Nifti1Image(data, affine)
 
     from .report.figures import strongest_map_index
 
-    n_maps = source.shape[3] if len(source.shape) == 4 else 1
-
     def maps_on_grid():
+        n_maps = source.shape[3] if len(source.shape) == 4 else 1
         for k in range(n_maps):
-            one_map = np.asanyarray(source.dataobj[..., k] if n_maps > 1 or len(source.shape) == 4
-                                    else source.dataobj)
+            one_map = source.dataobj[..., k] if len(source.shape) == 4 else source.dataobj
             one_img = nib.Nifti1Image(np.asarray(one_map, dtype=np.float32), source.affine)
             yield np.asarray(resample_img(one_img, interpolation="linear", **grid).dataobj)
 

@@ -42,3 +42,12 @@ def test_labels_are_resampled_with_nearest_neighbours(tmp_path):
     expected = np.asarray(resample_img(img, affine, (8, 9, 7), interpolation="nearest").dataobj)
     np.testing.assert_array_equal(np.asarray(on_grid.dataobj), expected.astype(np.int32))
     assert _atlas_on_grid(_Atlas("spheres", None), (8, 9, 7, 30), affine) is None
+
+
+def test_runs_on_one_grid_share_the_resampled_atlas(tmp_path):
+    _maps(tmp_path / "maps.nii.gz")
+    atlas = _Atlas("maps", tmp_path / "maps.nii.gz")
+    affine = np.diag([3.0, 3.0, 3.0, 1.0])
+    first = _atlas_on_grid(atlas, (8, 9, 7, 30), affine)
+    assert _atlas_on_grid(atlas, (8, 9, 7, 120), affine.copy()) is first
+    assert _atlas_on_grid(atlas, (8, 9, 6, 30), affine) is not first
