@@ -332,18 +332,27 @@ def label_centroids(labels: np.ndarray, affine: np.ndarray, values: np.ndarray) 
 
 
 def map_centroids(maps: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """Weighted centre (mm) of each map's positive weights (K × 3)."""
+    """Weighted centre (mm) of each map's positive weights (K × 3).
+
+    NaN weights count as 0 and negative weights are ignored; a map without
+    positive weight has a NaN centre. The weighted mean voxel index along
+    each axis is computed from the map's marginal sums (sum over the two
+    other axes), which avoids listing the voxel indices of every map.
+    """
     if maps.ndim == 3:
         maps = maps[..., None]
     result = np.full((maps.shape[3], 3), np.nan)
+    positions = [np.arange(n, dtype=float) for n in maps.shape[:3]]
     for k in range(maps.shape[3]):
-        weights = np.clip(np.nan_to_num(np.asarray(maps[..., k], dtype=float)), 0, None)
+        weights = np.array(maps[..., k], dtype=float)
+        np.nan_to_num(weights, copy=False)
+        np.clip(weights, 0, None, out=weights)
         total = weights.sum()
         if total <= 0:
             continue
-        ijk = np.column_stack(np.nonzero(weights))
-        w = weights[weights > 0]
-        mean_ijk = (ijk * w[:, None]).sum(axis=0) / total
+        mean_ijk = np.array([
+            weights.sum(axis=tuple(a for a in range(3) if a != axis)) @ positions[axis] for axis in range(3)
+        ]) / total
         result[k] = affine[:3, :3] @ mean_ijk + affine[:3, 3]
     return result
 
