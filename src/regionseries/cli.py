@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -375,6 +376,22 @@ def _bold_voxel_size(path: Path) -> float:
 
 def _worker_init() -> None:
     logging.getLogger("regionseries").setLevel(logging.WARNING)
+    from . import pipeline  # noqa: F401 - import while the main process indexes the dataset
+
+
+def _start_worker_pool(nprocs: int) -> concurrent.futures.ProcessPoolExecutor:
+    """Start ``nprocs`` worker processes now, before the dataset is indexed.
+
+    Spawned workers spend about a second importing the scientific stack;
+    starting them first lets that overlap the main process's serial work
+    (indexing the dataset, resolving the atlases) instead of following it.
+    """
+    _limit_threads(nprocs)
+    pool = concurrent.futures.ProcessPoolExecutor(max_workers=nprocs, mp_context=multiprocessing.get_context("spawn"),
+                                                  initializer=_worker_init)
+    for _ in range(nprocs):  # each submission spawns one worker
+        pool.submit(int)
+    return pool
 
 
 def _process_one(task):
@@ -385,6 +402,12 @@ def _process_one(task):
 
 
 def _run_participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path) -> int:
+    with contextlib.ExitStack() as cleanup:
+        return _participant(args, argv, work_dir, cleanup)
+
+
+def _participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path,
+                 cleanup: contextlib.ExitStack) -> int:
     from .atlases.base import AtlasError
     from .atlases.registry import AtlasOptions, AtlasRegistry, export_atlas, parse_threshold
     from .bids.inputs import (
@@ -420,6 +443,10 @@ def _run_participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Pa
                          "or --skip-bids-validation to proceed anyway.", "; ".join(problems))
             return EXIT_INVALID_DATASET
 
+    pool = None
+    if args.nprocs > 1:
+        pool = _start_worker_pool(args.nprocs)
+        cleanup.callback(pool.shutdown, wait=True, cancel_futures=True)
     LOGGER.info("regionseries %s: indexing %s", __version__, args.bids_dir)
     runs = discover_runs(args.bids_dir, work_dir, participants=args.participant_label, sessions=args.session_label,
                          tasks=args.task, spaces=spaces, bids_filters=filters, database_dir=args.bids_database_dir)
@@ -461,7 +488,7 @@ def _run_participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Pa
         overwrite=args.overwrite, command_line=command, atlas_files=atlas_files,
         keep_arrays=not args.no_reports,
     )
-    results, report_failures = _execute(runs, atlases_of_run, options, args.nprocs, report=not args.no_reports)
+    results, report_failures = _execute(runs, atlases_of_run, options, pool, report=not args.no_reports)
 
     failures = [f for r in results for f in r.failures]
     exclusions = [e for r in results for e in r.exclusions]
@@ -483,8 +510,9 @@ def _run_participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Pa
     return EXIT_FAILURE if failures or report_failures else EXIT_OK
 
 
-def _execute(runs, atlases_of_run, options, nprocs: int, report: bool) -> tuple[list, list]:
-    """Process runs (in a process pool when nprocs > 1), printing progress.
+def _execute(runs, atlases_of_run, options, pool: concurrent.futures.ProcessPoolExecutor | None,
+             report: bool) -> tuple[list, list]:
+    """Process runs (in the worker pool if there is one), printing progress.
 
     Returns the run results and the report failures ``(file, reason)``.
     """
@@ -509,30 +537,26 @@ def _execute(runs, atlases_of_run, options, nprocs: int, report: bool) -> tuple[
             for item in finished_by_participant[participant]:  # free the arrays
                 item.raw_signals, item.clean_signals, item.connectivity = {}, {}, {}
 
-    if nprocs <= 1 or total <= 1:
+    if pool is None or total <= 1:
         for k, (run, atlases) in enumerate(zip(runs, atlases_of_run), start=1):
             LOGGER.debug("[%d/%d] starting %s", k, total, run.bold.name)
             finish(k, process_run(run, atlases, options))
         return results, report_failures
-    _limit_threads(nprocs)
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=min(nprocs, total), mp_context=context,
-                                                initializer=_worker_init) as pool:
-        futures = {pool.submit(_process_one, (run, atlases, options)): run
-                   for run, atlases in zip(runs, atlases_of_run)}
-        try:
-            for k, future in enumerate(concurrent.futures.as_completed(futures), start=1):
-                try:
-                    result = future.result()
-                except Exception as exc:  # noqa: BLE001 - e.g. a worker killed for lack of memory
-                    result = RunResult(run=futures[future], status=STATUS_FAILED,
-                                       error=f"worker process failed ({type(exc).__name__}: {exc}); "
-                                             "out of memory? try fewer --nprocs")
-                finish(k, result)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    futures = {pool.submit(_process_one, (run, atlases, options)): run
+               for run, atlases in zip(runs, atlases_of_run)}
+    try:
+        for k, future in enumerate(concurrent.futures.as_completed(futures), start=1):
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. a worker killed for lack of memory
+                result = RunResult(run=futures[future], status=STATUS_FAILED,
+                                   error=f"worker process failed ({type(exc).__name__}: {exc}); "
+                                         "out of memory? try fewer --nprocs")
+            finish(k, result)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
     return results, report_failures
 
 
