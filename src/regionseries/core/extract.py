@@ -198,6 +198,31 @@ def _sorted_union(index_arrays, n_voxels: int) -> np.ndarray:
     return np.flatnonzero(marked)
 
 
+def _positions_in(union: np.ndarray, indices: np.ndarray, n_voxels: int) -> np.ndarray:
+    """Position of each of ``indices`` in the sorted ``union`` that contains them all.
+
+    Equal to ``np.searchsorted(union, indices)``, through a voxel -> position
+    table: a scatter and a gather instead of a binary search per index (17 ms
+    against 4 ms for the three atlases of the benchmark).
+    """
+    table = np.empty(n_voxels, dtype=np.int32 if len(union) < 2**31 else np.int64)
+    table[union] = np.arange(len(union), dtype=table.dtype)
+    return table[indices]
+
+
+def _keep_columns(matrix: sparse.csr_matrix, keep: np.ndarray) -> sparse.csr_matrix:
+    """``matrix`` with the columns (voxels) outside the boolean ``keep`` removed.
+
+    The entries kept are unchanged and stay in their order, as with
+    ``matrix @ diags(keep)`` followed by ``eliminate_zeros()``, without the
+    sparse product.
+    """
+    masked = sparse.csr_matrix(matrix, copy=True)
+    masked.data = masked.data * keep[masked.indices]
+    masked.eliminate_zeros()
+    return masked
+
+
 def _band(matrix: np.ndarray) -> int:
     """Largest |i - j| with a non-zero entry of a square matrix."""
     i, j = np.nonzero(matrix)
@@ -285,7 +310,7 @@ class _BoundLinear(_Bound):
         self.post = post
 
     def relocate(self, union):
-        cols = np.searchsorted(union, self.weights.indices)
+        cols = _positions_in(union, self.weights.indices, self.weights.shape[1])
         self.local = sparse.csr_matrix(
             (self.weights.data, cols, self.weights.indptr),
             shape=(self.weights.shape[0], len(union)),
@@ -971,9 +996,7 @@ class MapsOperator(_Operator):
         mask_flat = self._mask_flat(mask)
         weights = self._weights
         if mask_flat is not None:
-            weights = weights @ sparse.diags(mask_flat.astype(float))
-            weights = sparse.csr_matrix(weights)
-            weights.eliminate_zeros()
+            weights = _keep_columns(weights, mask_flat)
         totals = np.asarray(abs(weights).sum(axis=1)).ravel()
         kept = np.flatnonzero(totals > 0)
         if len(kept) == 0:
@@ -1310,7 +1333,7 @@ def _stream(reader: BoldReader, bound: list[_Bound], warn_non_finite: bool) -> d
     if None not in unions:
         unions[None] = coverage_voxels
     raw_union = unions[None]
-    coverage_positions = np.searchsorted(raw_union, coverage_voxels)
+    coverage_positions = _positions_in(raw_union, coverage_voxels, n_voxels)
     plans = {}
     for key, members in sources.items():
         linear = [one for one in members if isinstance(one, _BoundLinear)]
