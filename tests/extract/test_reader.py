@@ -188,3 +188,55 @@ def test_bad_inputs(tmp_path):
     b = nib.Nifti1Image(np.zeros((3, 2, 2, 2), np.float32), np.eye(4))
     with pytest.raises(ValueError, match="do not share one grid"):
         BoldReader([a, b])
+
+
+@pytest.mark.parametrize("decompressor", reader_module.available_decompressors())
+def test_cut_compressed_stream_names_the_file(tmp_path, float_series, decompressor):
+    """A .nii.gz cut in the middle of its deflate stream (an interrupted copy)."""
+    _, paths = float_series
+    compressed = paths[".nii.gz"].read_bytes()
+    path = tmp_path / "cut.nii.gz"
+    path.write_bytes(compressed[: len(compressed) // 2])
+    with pytest.raises(OSError, match=r"cut\.nii\.gz: .*(truncated or corrupt)"):
+        list(BoldReader(path, chunk_volumes=4, decompressor=decompressor))
+
+
+@pytest.mark.parametrize("decompressor", reader_module.available_decompressors())
+def test_corrupt_compressed_stream_names_the_file(tmp_path, float_series, decompressor):
+    _, paths = float_series
+    compressed = bytearray(paths[".nii.gz"].read_bytes())
+    middle = len(compressed) // 2
+    compressed[middle : middle + 64] = bytes(64)  # zeroed block inside the deflate stream
+    path = tmp_path / "corrupt.nii.gz"
+    path.write_bytes(bytes(compressed))
+    with pytest.raises(OSError, match=r"corrupt\.nii\.gz: .*(truncated or corrupt)"):
+        list(BoldReader(path, chunk_volumes=4, decompressor=decompressor))
+
+
+@pytest.mark.parametrize("decompressor", reader_module.available_decompressors())
+def test_multi_member_gzip_every_decompressor(tmp_path, float_series, decompressor):
+    data, paths = float_series
+    raw = gzip.decompress(paths[".nii.gz"].read_bytes())
+    half = len(raw) // 2
+    path = tmp_path / "members.nii.gz"
+    path.write_bytes(gzip.compress(raw[:half]) + gzip.compress(raw[half:]))
+    out, _ = _collect(path, chunk_volumes=3, decompressor=decompressor)
+    np.testing.assert_array_equal(out, data)
+
+
+@pytest.mark.parametrize("decompressor", reader_module.available_decompressors())
+def test_wrong_checksum_fails_where_nibabel_reads_on(tmp_path, float_series, decompressor):
+    """Every volume inflates, but the gzip trailer's CRC-32 does not match.
+
+    nibabel (and so nilearn) reads only the bytes of the data and returns
+    them without noticing; regionseries reads to the end of the stream and
+    refuses the file (docs/differences-from-nilearn.md).
+    """
+    data, paths = float_series
+    compressed = bytearray(paths[".nii.gz"].read_bytes())
+    compressed[-8] ^= 0xFF  # first byte of the CRC-32 in the trailer
+    path = tmp_path / "badcrc.nii.gz"
+    path.write_bytes(bytes(compressed))
+    with pytest.raises(OSError, match=r"badcrc\.nii\.gz: .*(integrity check|cannot decompress).*corrupt"):
+        list(BoldReader(path, chunk_volumes=4, decompressor=decompressor))
+    np.testing.assert_array_equal(np.asanyarray(nib.load(path).dataobj), data)

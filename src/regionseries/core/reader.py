@@ -161,8 +161,60 @@ def _open_isal(path: str | os.PathLike) -> BinaryIO:
         raise ImportError(
             "decompressor='isal' needs the package 'isal' (pip install isal)."
         ) from err
-    # A large read goes straight to isal's C reader (readinto, GIL released).
-    return igzip.open(path, "rb")
+    try:
+        from isal.isal_zlib import _GzipReader
+    except ImportError:  # pragma: no cover - a future isal without it
+        return igzip.open(path, "rb")
+    return _IsalStream(path, _GzipReader)
+
+
+class _IsalStream:
+    """ISA-L's C gzip reader on a file, without the ``io.BufferedReader`` around it.
+
+    ``isal.igzip.open`` wraps the C reader (``isal_zlib._GzipReader``, the
+    class igzip itself uses; it decodes concatenated members and releases
+    the GIL) in a ``BufferedReader``; reading whole volumes straight into
+    the caller's buffer skips that layer: 0.47 s instead of 0.50–0.54 s for
+    the 413 MiB of a T = 100 benchmark run.
+    """
+
+    def __init__(self, path: str | os.PathLike, reader_class):
+        self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed in close()
+        try:
+            self._reader = reader_class(self._file, 512 * 1024)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def readinto(self, buffer) -> int:
+        return self._reader.readinto(buffer)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._reader.read(size)
+
+    def close(self) -> None:
+        try:
+            self._reader.close()
+        finally:
+            self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _decode_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions the decompressors raise on a truncated or corrupt stream."""
+    errors: list[type[BaseException]] = [EOFError, zlib.error, gzip.BadGzipFile]
+    try:
+        from isal import isal_zlib
+
+        errors.append(isal_zlib.error)
+    except ImportError:  # pragma: no cover - depends on the environment
+        pass
+    return tuple(errors)
 
 
 def _isal_available() -> bool:
@@ -178,6 +230,9 @@ _DECOMPRESSORS: dict[str, Callable[[str | os.PathLike], BinaryIO]] = {
     "gzip": lambda path: gzip.open(path, "rb"),
     "isal": _open_isal,
 }
+
+
+_DECODE_ERRORS = _decode_errors()
 
 
 def default_decompressor() -> str:
@@ -258,6 +313,24 @@ def _read_exactly(stream: BinaryIO, buffer: bytearray | memoryview) -> int:
             break
         filled += n
     return filled
+
+
+def _read_to_end(stream: BinaryIO, description: str) -> None:
+    """Read past the last volume to the end of the stream.
+
+    A gzip reader verifies the member's trailer (CRC-32 and length) only on
+    reaching the end: without this, a corrupted block that still inflates
+    would go unnoticed (nibabel, which reads the whole file, would fail).
+    """
+    scratch = bytearray(64 * 1024)
+    try:
+        while _read_exactly(stream, scratch) == len(scratch):
+            pass
+    except _DECODE_ERRORS as exc:
+        raise OSError(
+            f"{description}: the data fail the gzip integrity check ({type(exc).__name__}: {exc}); "
+            "the file is truncated or corrupt."
+        ) from exc
 
 
 def _skip_bytes(stream: BinaryIO, count: int) -> int:
@@ -414,7 +487,14 @@ class _ImageSource:
                     return
                 count = min(chunk_volumes, self.n_volumes - start)
                 want = volume_bytes * count
-                got = _read_exactly(stream, memoryview(buffer)[:want])
+                try:
+                    got = _read_exactly(stream, memoryview(buffer)[:want])
+                except _DECODE_ERRORS as exc:
+                    volumes = f"volume {start + 1}" if count == 1 else f"volumes {start + 1}-{start + count}"
+                    raise OSError(
+                        f"{self.description}: cannot decompress {volumes} of {self.n_volumes} "
+                        f"({type(exc).__name__}: {exc}); the file is truncated or corrupt."
+                    ) from exc
                 if got < want:
                     complete = start + got // volume_bytes
                     raise OSError(
@@ -422,6 +502,7 @@ class _ImageSource:
                         f"{self.n_volumes} volumes; the file is truncated or corrupt."
                     )
                 yield start, count, buffer
+            _read_to_end(stream, self.description)
 
     def _as_chunk(self, first_index: int, start: int, count: int, buffer: np.ndarray) -> VolumeChunk:
         raw = np.frombuffer(buffer, dtype=self._raw_dtype, count=self.n_voxels * count)
