@@ -7,9 +7,11 @@ page-cache effects are excluded) and the output counted, not kept:
 * ``zlib`` -- the standard library, streaming (4 MiB of input and of
   output at a time: a small output block stays in the CPU caches, which is
   faster than large blocks);
-* ``isal`` -- ISA-L through python-isal's C gzip reader
-  (``isal.igzip``, ``readinto`` a 4 MiB buffer);
-* ``zlib-ng`` -- zlib-ng through ``zlib_ng.gzip_ng``, the same way;
+* ``isal`` -- ISA-L through python-isal's gzip file object
+  (``isal.igzip``, ``readinto`` a 4 MiB buffer), and ``isal (C reader)``:
+  its C reader (``isal_zlib._GzipReader``) without the ``BufferedReader``
+  around it, as regionseries reads;
+* ``zlib-ng`` -- zlib-ng through ``zlib_ng.gzip_ng``, the same two ways;
 * ``libdeflate`` -- libdeflate through the ``deflate`` package. It only
   decompresses a whole buffer at once (it needs the whole output in memory:
   1.7 GB at T=400), so it bounds what any streaming reader could reach
@@ -71,6 +73,13 @@ def _reader(open_gzip) -> Callable[[bytes], int]:
     return decompress
 
 
+def _closing(reader):
+    """A C gzip reader as a context manager (it has ``close`` but no ``__enter__``)."""
+    import contextlib
+
+    return contextlib.closing(reader)
+
+
 def available_decompressors() -> dict[str, Callable[[bytes], int]]:
     """Name -> function(compressed bytes) -> number of decompressed bytes."""
     found: dict[str, Callable[[bytes], int]] = {"zlib": _streaming(zlib)}
@@ -80,12 +89,24 @@ def available_decompressors() -> dict[str, Callable[[bytes], int]]:
         pass
     else:
         found["isal"] = _reader(lambda handle: igzip.IGzipFile(fileobj=handle, mode="rb"))
+        try:
+            from isal.isal_zlib import _GzipReader as isal_reader
+        except ImportError:
+            pass
+        else:
+            found["isal (C reader)"] = _reader(lambda handle: _closing(isal_reader(handle, 512 * 1024)))
     try:
         from zlib_ng import gzip_ng
     except ImportError:
         pass
     else:
         found["zlib-ng"] = _reader(lambda handle: gzip_ng.GzipNGFile(fileobj=handle, mode="rb"))
+        try:
+            from zlib_ng.zlib_ng import _GzipReader as zlib_ng_reader
+        except ImportError:
+            pass
+        else:
+            found["zlib-ng (C reader)"] = _reader(lambda handle: _closing(zlib_ng_reader(handle, 512 * 1024)))
     try:
         import deflate
     except ImportError:
