@@ -66,15 +66,19 @@ class FileRequest:
         return cls(spec, label, image.resolve(), table.resolve() if table else None)
 
 
-def resolve_file_atlas(request: FileRequest) -> Atlas:
-    """Load a user's atlas file, decide its kind and check its label table."""
+def resolve_file_atlas(request: FileRequest, cache_dir: Path | None = None) -> Atlas:
+    """Load a user's atlas file, decide its kind and check its label table.
+
+    ``cache_dir`` keeps the centres of probabilistic maps between jobs
+    (:func:`~regionseries.atlases.base.cached_map_centroids`).
+    """
     img = load_atlas_image(request.image, f"atlas {request.label}")
     table = read_label_table(request.table) if request.table is not None else None
     source = {"Origin": "file", "File": str(request.image),
               "LabelTable": str(request.table) if request.table else None}
     shape = img.shape
     if len(shape) == 4 and shape[3] > 1:
-        return maps_atlas_from_image(request.label, request.spec, request.image, table, None, source)
+        return maps_atlas_from_image(request.label, request.spec, request.image, table, None, source, cache_dir)
     if len(shape) in (3, 4):
         return labels_atlas_from_image(request.label, request.spec, request.image, table, None, source)
     raise AtlasError(f"atlas {request.label}: {request.image} has shape {shape}; expected a 3D labels or 4D maps image")

@@ -110,6 +110,11 @@ class AtlasRegistry:
         return cls(requests=requests, options=options, work_dir=Path(work_dir))
 
     @property
+    def cache_dir(self) -> Path:
+        """Work-folder cache of what resolving an atlas computes (the centres of maps)."""
+        return self.work_dir / "atlas-cache"
+
+    @property
     def labels(self) -> list[str]:
         """Output labels (``atlas-<label>``): TemplateFlow atlases, files, spheres, then stat maps."""
         return [r.label for r in self.requests]
@@ -131,7 +136,8 @@ class AtlasRegistry:
             if isinstance(request, TemplateFlowRequest):
                 key = (request.label, space, round(float(voxel_size), 3))
                 if key not in self._by_space:
-                    self._by_space[key] = resolve_templateflow_atlas(request, space, voxel_size)
+                    self._by_space[key] = resolve_templateflow_atlas(request, space, voxel_size,
+                                                                     cache_dir=self.cache_dir)
                 atlases.append(self._by_space[key])
                 continue
             if request.label not in self._fixed:
@@ -143,7 +149,7 @@ class AtlasRegistry:
 
     def _resolve_fixed(self, request: Any) -> Atlas:
         if isinstance(request, FileRequest):
-            return resolve_file_atlas(request)
+            return resolve_file_atlas(request, cache_dir=self.cache_dir)
         if isinstance(request, SpheresRequest):
             return resolve_spheres(request, self.options.radius)
         if isinstance(request, StatmapRequest):

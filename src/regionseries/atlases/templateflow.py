@@ -301,7 +301,7 @@ def _download(home: Path, template: str, candidate: _Candidate, request: Templat
 
 
 def resolve_templateflow_atlas(request: TemplateFlowRequest, template: str, voxel_size: float,
-                               home: Path | None = None) -> Atlas:
+                               home: Path | None = None, cache_dir: Path | None = None) -> Atlas:
     """The TemplateFlow atlas for BOLD runs in ``template`` with ``voxel_size`` mm voxels.
 
     Parameters
@@ -314,6 +314,9 @@ def resolve_templateflow_atlas(request: TemplateFlowRequest, template: str, voxe
         BOLD voxel size (mm; the largest zoom), to pick the resolution.
     home : Path, optional
         TemplateFlow home (default: :func:`templateflow_home`).
+    cache_dir : Path, optional
+        Where the centres of probabilistic maps are kept between jobs (the
+        work folder's ``atlas-cache``).
 
     Raises
     ------
@@ -368,8 +371,10 @@ def resolve_templateflow_atlas(request: TemplateFlowRequest, template: str, voxe
     for key in ("seg", "scale", "desc"):
         if key in chosen.entities:
             source[{"seg": "Segmentation", "scale": "Scale", "desc": "Description"}[key]] = chosen.entities[key]
-    build = labels_atlas_from_image if chosen.suffix == "dseg" else maps_atlas_from_image
-    atlas = build(request.label, request.spec, chosen.path, table, template, source)
+    if chosen.suffix == "dseg":
+        atlas = labels_atlas_from_image(request.label, request.spec, chosen.path, table, template, source)
+    else:
+        atlas = maps_atlas_from_image(request.label, request.spec, chosen.path, table, template, source, cache_dir)
     if note:
         atlas.warnings.insert(0, note)
         LOGGER.warning(note)
