@@ -51,3 +51,48 @@ def test_runs_on_one_grid_share_the_resampled_atlas(tmp_path):
     first = _atlas_on_grid(atlas, (8, 9, 7, 30), affine)
     assert _atlas_on_grid(atlas, (8, 9, 7, 120), affine.copy()) is first
     assert _atlas_on_grid(atlas, (8, 9, 6, 30), affine) is not first
+
+
+def test_reading_the_maps_once_not_once_per_map(tmp_path, monkeypatch):
+    """Each map used to be read with dataobj[..., k], which decompresses a .nii.gz from its start."""
+    from regionseries.core import reader
+
+    _maps(tmp_path / "maps.nii.gz")
+    opened = []
+    original = reader.open_decompressed
+
+    def counting(path, *args, **kwargs):
+        opened.append(path)
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(reader, "open_decompressed", counting)
+    _atlas_on_grid(_Atlas("maps", tmp_path / "maps.nii.gz"), (8, 9, 7, 30), np.diag([3.0, 3.1, 3.0, 1.0]))
+    assert len(opened) == 1
+
+
+def test_later_jobs_read_the_overlay_from_the_work_folder(tmp_path, monkeypatch):
+    from regionseries.pipeline import _atlas_image_on_grid
+    from regionseries.report import figures
+
+    computed = []
+    original = figures.strongest_map_index
+
+    def counting(maps, *args, **kwargs):
+        computed.append(1)
+        return original(maps, *args, **kwargs)
+
+    monkeypatch.setattr(figures, "strongest_map_index", counting)
+    _maps(tmp_path / "maps.nii.gz")
+    atlas = _Atlas("maps", tmp_path / "maps.nii.gz")
+    affine = np.diag([3.0, 3.0, 3.2, 1.0])
+    cache_dir = tmp_path / "work" / "atlas-cache"
+    first = _atlas_on_grid(atlas, (8, 9, 7, 30), affine, cache_dir)
+    assert len(list(cache_dir.glob("report-maps-overlay-*.npy"))) == 1
+    _atlas_image_on_grid.cache_clear()  # as in a new process
+    second = _atlas_on_grid(atlas, (8, 9, 7, 30), affine, cache_dir)
+    assert len(computed) == 1
+    np.testing.assert_array_equal(np.asarray(second.dataobj), np.asarray(first.dataobj))
+    np.testing.assert_array_equal(second.affine, affine)
+    _atlas_image_on_grid.cache_clear()
+    _atlas_on_grid(atlas, (8, 9, 6, 30), affine, cache_dir)  # another grid: computed
+    assert len(computed) == 2

@@ -379,44 +379,20 @@ def cached_map_centroids(image: Path, img: nib.spatialimages.SpatialImage,
 
     Reading a large probabilistic atlas for its centres costs seconds per
     job (DiFuMo 1024 on the 2 mm grid is 4.4 GB of voxels); with a cache
-    folder (the work folder) later jobs read a K × 3 array instead. The file
-    is keyed by the image's path, size and modification time, so an edited
-    atlas is never served stale. Cache problems (unreadable, read-only
-    folder) only cost the computation.
+    folder (the work folder's ``atlas-cache``) later jobs read a K × 3 array
+    instead (:mod:`regionseries.cache`).
     """
     if cache_dir is None:
         return _streamed_map_centroids(img)
-    import hashlib
+    from .. import cache
 
-    from .._version import __version__
-
-    image = Path(image).resolve()
-    stat = image.stat()
-    identity = [__version__, "map-centroids-1", str(image), stat.st_size, stat.st_mtime_ns,
-                np.asarray(img.affine, dtype=float).tobytes().hex()]
-    path = Path(cache_dir) / f"map-centroids-{hashlib.sha256(repr(identity).encode()).hexdigest()[:32]}.npy"
-    try:
-        centroids = np.load(path, allow_pickle=False)
-        if centroids.shape == (img.shape[3], 3):
-            return centroids
-    except (OSError, ValueError):
-        pass
-    centroids = _streamed_map_centroids(img)
-    _save_array_atomically(path, centroids)
+    path = cache.cache_path(cache_dir, "map-centroids", cache.file_identity(image),
+                            np.asarray(img.affine, dtype=float).tobytes().hex())
+    centroids = cache.load_array(path, (img.shape[3], 3))
+    if centroids is None:
+        centroids = _streamed_map_centroids(img)
+        cache.save_array(path, centroids)
     return centroids
-
-
-def _save_array_atomically(path: Path, array: np.ndarray) -> None:
-    import tempfile
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".partial")
-        with os.fdopen(handle, "wb") as stream:
-            np.save(stream, array, allow_pickle=False)
-        os.replace(temporary, path)  # concurrent jobs may write the same file
-    except OSError as exc:
-        LOGGER.debug("could not cache %s: %s", path, exc)
 
 
 def add_centroids(table: pd.DataFrame, centroids: np.ndarray) -> pd.DataFrame:

@@ -1,0 +1,64 @@
+"""Small arrays kept in the work folder between jobs.
+
+Jobs of one dataset that share a work folder (``--work-dir``) reuse what an
+earlier job computed from an atlas file: the centres of probabilistic maps,
+the report's overlay of an atlas on a BOLD grid. Entries are keyed by the
+file's identity (resolved path, size, modification time) and everything
+else they depend on, so an edited atlas is never served stale. A cache that
+cannot be read or written only costs the computation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._version import __version__
+
+LOGGER = logging.getLogger("regionseries")
+
+
+def file_identity(path: str | os.PathLike) -> list[Any]:
+    """Resolved path, size (bytes) and modification time (ns) of a file."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    return [str(path), stat.st_size, stat.st_mtime_ns]
+
+
+def cache_path(cache_dir: str | os.PathLike, prefix: str, *identity: Any) -> Path:
+    """The ``.npy`` file of an entry: ``prefix`` and a digest of ``identity`` and the version."""
+    digest = hashlib.sha256(repr([__version__, prefix, *identity]).encode()).hexdigest()[:32]
+    return Path(cache_dir) / f"{prefix}-{digest}.npy"
+
+
+def load_array(path: Path, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
+    """The cached array, or None if absent, unreadable or not of ``shape``."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if shape is not None and array.shape != tuple(shape):
+        return None
+    return array
+
+
+def save_array(path: Path, array: np.ndarray) -> None:
+    """Store ``array`` atomically (concurrent jobs may write the same entry)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".partial")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                np.save(stream, array, allow_pickle=False)
+            os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+    except OSError as exc:
+        LOGGER.debug("could not cache %s: %s", path, exc)
