@@ -452,6 +452,9 @@ def _participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path,
                          tasks=args.task, spaces=spaces, bids_filters=filters, database_dir=args.bids_database_dir)
     LOGGER.info("found %d BOLD run(s) for %d participant(s)", len(runs),
                 len({r.entities.get("sub") for r in runs}))
+    if pool is not None and len(runs) <= 1:  # one run is processed here; let the workers go
+        pool.shutdown(wait=False, cancel_futures=True)
+        pool = None
 
     # Resolve atlases per (space, voxel size) before any work: missing atlases fail fast.
     atlases_of_run = []
