@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
-from ..bids.outputs import BIDSName, atomic_write_bytes, atomic_write_json, atomic_write_tsv
+from ..bids.outputs import BIDSName, atomic_copy_file, atomic_write_json, atomic_write_tsv
 from .base import Atlas, AtlasError
 from .files import FileRequest, resolve_file_atlas
 from .from_statmap import StatmapRequest, resolve_statmap_atlas
@@ -208,7 +208,7 @@ def export_atlas(atlas: Atlas, output_dir: Path) -> dict[str, str]:
     written: dict[str, str] = {}
     if "image" in names:
         target = folder / names["image"].filename
-        atomic_write_bytes(target, Path(atlas.image).read_bytes())
+        atomic_copy_file(atlas.image, target)
         written["image"] = f"atlases/{names['image'].filename}"
     atomic_write_tsv(folder / names["table"].filename, atlas.table)
     written["table"] = f"atlases/{names['table'].filename}"
