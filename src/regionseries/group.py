@@ -228,6 +228,86 @@ def edge_correlation_with(values: np.ndarray, covariate: np.ndarray) -> tuple[np
     return r, p, n
 
 
+class RunningEdges:
+    """Sums over runs of one K × K matrix per run, added one run at a time.
+
+    Gives what the group level needs from a stack of N matrices without
+    holding the stack (memory: a few K × K arrays, whatever N):
+
+    * :meth:`mean`: the mean of each entry's finite values, and their count;
+    * :meth:`correlation`: for the upper-triangle edges, the Pearson
+      correlation across runs with a per-run covariate (pairwise deletion of
+      non-finite values), the numbers of :func:`edge_correlation_with` on
+      the stacked edges.
+
+    The correlation uses sums of values shifted by an assumed mean (the
+    covariate's ``covariate_shift``, each edge's value in the first run), so
+    that it keeps the accuracy of the two-pass formula.
+
+    Parameters
+    ----------
+    n_regions : int
+        K.
+    covariate_shift : float
+        A value near the covariate's mean (e.g. the mean FD of the runs).
+    """
+
+    def __init__(self, n_regions: int, covariate_shift: float = 0.0):
+        shape = (n_regions, n_regions)
+        self.count = np.zeros(shape, dtype=np.int64)
+        self.total = np.zeros(shape)
+        self.upper = np.triu_indices(n_regions, k=1)
+        n_edges = len(self.upper[0])
+        self.pairs = np.zeros(n_edges, dtype=np.int64)
+        self._sums = {name: np.zeros(n_edges) for name in ("x", "y", "xx", "yy", "xy")}
+        self._x_shift = float(covariate_shift) if np.isfinite(covariate_shift) else 0.0
+        self._y_shift: np.ndarray | None = None
+
+    def add(self, matrix: np.ndarray, covariate: float = math.nan) -> None:
+        """Add one run's matrix (K × K) and its covariate (NaN: not in the correlation)."""
+        finite = np.isfinite(matrix)
+        self.count += finite
+        self.total += np.where(finite, matrix, 0.0)
+        if not np.isfinite(covariate):
+            return
+        edges = matrix[self.upper]
+        usable = np.isfinite(edges)
+        if self._y_shift is None:
+            self._y_shift = np.where(usable, edges, 0.0)
+        x = float(covariate) - self._x_shift
+        y = np.where(usable, edges - self._y_shift, 0.0)
+        self.pairs += usable
+        sums = self._sums
+        sums["x"] += usable * x
+        sums["xx"] += usable * (x * x)
+        sums["y"] += y
+        sums["yy"] += y * y
+        sums["xy"] += y * x
+
+    def mean(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean of the finite values of each entry (NaN where none) and their count."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(self.count > 0, self.total / np.maximum(self.count, 1), np.nan)
+        return mean, self.count.copy()
+
+    def correlation(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per upper-triangle edge: r, two-sided p and the number of runs used (as :func:`edge_correlation_with`)."""
+        from scipy import stats
+
+        n = self.pairs
+        sums = self._sums
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cxy = sums["xy"] - sums["x"] * sums["y"] / n
+            cxx = sums["xx"] - sums["x"] ** 2 / n
+            cyy = sums["yy"] - sums["y"] ** 2 / n
+            r = np.clip(cxy / np.sqrt(cxx * cyy), -1.0, 1.0)
+            t = r * np.sqrt((n - 2) / np.maximum(1e-300, 1 - r**2))
+            p = 2 * stats.t.sf(np.abs(t), np.maximum(n - 2, 1))
+        r[n < MIN_RUNS_QCFC] = np.nan
+        p[n < MIN_RUNS_QCFC] = np.nan
+        return r, p, n.copy()
+
+
 def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Spearman correlation and p-value over finite pairs (NaN with < 3 pairs)."""
     from scipy import stats
@@ -348,27 +428,72 @@ def _write_group_outputs(output_dir: Path, task: str, space: str, res: str | Non
         return
     included = [record for record, is_excluded in zip(_sorted_like(members, table), table["excluded"]) if not is_excluded]
     for stat, how in (("correlation", "fisher"), ("partialcorrelation", "fisher"), ("covariance", "mean")):
-        matrices, names, runs, fds = _load_matrices(included, atlas, stat, summary)
-        if not matrices:
+        added = _accumulate_matrices(included, atlas, stat, fisher=how == "fisher", summary=summary)
+        if added is None:
             _remove_stale_outputs(folder, task, space, res, atlas, strategy, stat, with_fisher_z=how == "fisher")
             continue
-        stack = np.stack(matrices)
+        edges, names, runs, fds, diagonal_finite = added
         if how == "fisher":
-            z = fisher_z(stack)
-            mean_z, count = _finite_mean(z)
+            mean_z, count = edges.mean()
             mean_r = inverse_fisher_z(mean_z)
-            np.fill_diagonal(mean_r, np.where(np.isfinite(np.diagonal(stack).mean(axis=0)), 1.0, np.nan))
+            np.fill_diagonal(mean_r, np.where(diagonal_finite, 1.0, np.nan))
             _write_mean(folder, task, space, res, atlas, strategy, stat, names, mean_r, runs, count,
                         "Fisher z-transform of each run's matrix, mean over runs, inverse transform", summary)
             _write_mean(folder, task, space, res, atlas, strategy, f"{stat}fisherz", names, mean_z, runs, count,
                         "mean over runs of the Fisher z-transformed matrices (diagonal undefined)", summary)
             if stat == "correlation":
-                _write_qcfc(output_dir, folder, task, space, res, atlas, strategy, names, z, fds, runs,
+                _write_qcfc(output_dir, folder, task, space, res, atlas, strategy, names, edges, fds, runs,
                             included, summary)
         else:
-            mean, count = _finite_mean(stack)
+            mean, count = edges.mean()
             _write_mean(folder, task, space, res, atlas, strategy, stat, names, mean, runs,
                         count, "arithmetic mean over runs", summary)
+
+
+def _accumulate_matrices(records: list[dict], atlas: str, stat: str, fisher: bool, summary: GroupSummary):
+    """Read the runs' ``stat`` matrices of ``atlas`` one at a time into a :class:`RunningEdges`.
+
+    Returns None when no run has such a matrix; otherwise the sums, the
+    region names, the runs' file names, their mean FDs and whether each
+    diagonal entry was finite in every run. Matrices whose regions differ
+    from the first run's, or that cannot be read, are reported as failures.
+    """
+    edges: RunningEdges | None = None
+    names: list[str] | None = None
+    runs: list[str] = []
+    fds: list[float] = []
+    diagonal_finite: np.ndarray | None = None
+    known_fds = [float(r["MeanFramewiseDisplacement"]) for r in records
+                 if r.get("MeanFramewiseDisplacement") is not None]
+    fd_shift = float(np.nanmean(known_fds)) if known_fds and np.isfinite(known_fds).any() else 0.0
+    for record in records:
+        sidecar = _series_sidecars(record).get(atlas)
+        if sidecar is None:
+            continue
+        path = _relmat_path(sidecar, stat)
+        if not path.exists():
+            continue
+        try:
+            these, matrix = read_relmat(path)
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            summary.failures.append((str(path), f"cannot read: {exc}"))
+            continue
+        if names is None:
+            names = these
+            edges = RunningEdges(len(names), covariate_shift=fd_shift)
+            diagonal_finite = np.ones(len(names), dtype=bool)
+        elif these != names:
+            summary.failures.append((str(path), f"its regions differ from the other runs' ({len(these)} vs {len(names)})"))
+            continue
+        mean_fd = record.get("MeanFramewiseDisplacement")
+        fd = math.nan if mean_fd is None else float(mean_fd)
+        diagonal_finite &= np.isfinite(np.diagonal(matrix))
+        edges.add(fisher_z(matrix) if fisher else matrix, fd)
+        runs.append(path.name)
+        fds.append(fd)
+    if edges is None:
+        return None
+    return edges, names, runs, np.asarray(fds, dtype=float), diagonal_finite
 
 
 def _remove_stale_outputs(folder: Path, task, space, res, atlas: str, strategy: str, stat: str,
@@ -390,47 +515,10 @@ def _remove_stale_outputs(folder: Path, task, space, res, atlas: str, strategy: 
                 LOGGER.info("removed %s: no included run has a %s matrix now", path.name, stat)
 
 
-def _finite_mean(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over axis 0 of the finite values (NaN where none), and their count."""
-    finite = np.isfinite(stack)
-    count = finite.sum(axis=0)
-    total = np.where(finite, stack, 0.0).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    return mean, count
-
-
 def _sorted_like(members: list[dict], table: pd.DataFrame) -> list[dict]:
     """Records in the row order of the QC table (matched by BOLD URI)."""
     by_bold = {record.get("Bold"): record for record in members}
     return [by_bold[b] for b in table["bold"]]
-
-
-def _load_matrices(records: list[dict], atlas: str, stat: str, summary: GroupSummary):
-    matrices, runs, fds = [], [], []
-    names: list[str] | None = None
-    for record in records:
-        sidecar = _series_sidecars(record).get(atlas)
-        if sidecar is None:
-            continue
-        path = _relmat_path(sidecar, stat)
-        if not path.exists():
-            continue
-        try:
-            these, matrix = read_relmat(path)
-        except (OSError, ValueError, pd.errors.ParserError) as exc:
-            summary.failures.append((str(path), f"cannot read: {exc}"))
-            continue
-        if names is None:
-            names = these
-        elif these != names:
-            summary.failures.append((str(path), f"its regions differ from the other runs' ({len(these)} vs {len(names)})"))
-            continue
-        matrices.append(matrix)
-        runs.append(path.name)
-        mean_fd = record.get("MeanFramewiseDisplacement")
-        fds.append(np.nan if mean_fd is None else float(mean_fd))
-    return matrices, names or [], runs, np.asarray(fds, dtype=float)
 
 
 def _write_mean(folder: Path, task, space, res, atlas, strategy, stat, names, matrix, runs, count,
@@ -452,12 +540,10 @@ def _write_mean(folder: Path, task, space, res, atlas, strategy, stat, names, ma
     summary.outputs += [path, path.with_suffix(".json")]
 
 
-def _write_qcfc(output_dir: Path, folder: Path, task, space, res, atlas, strategy, names, z, fds, runs,
-                records, summary: GroupSummary) -> None:
-    n_regions = len(names)
-    upper = np.triu_indices(n_regions, k=1)
-    values = z[:, upper[0], upper[1]]
-    r, p, n = edge_correlation_with(values, fds)
+def _write_qcfc(output_dir: Path, folder: Path, task, space, res, atlas, strategy, names, edges: RunningEdges,
+                fds, runs, records, summary: GroupSummary) -> None:
+    upper = edges.upper
+    r, p, n = edges.correlation()
     distances = np.full(r.shape, np.nan)
     first_sidecar = None
     for record in records:

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from regionseries.demo import template_grid, voxel_coordinates
-from regionseries.group import GroupOptions, edge_correlation_with, exclusion_reasons, spearman
+from regionseries.group import GroupOptions, RunningEdges, edge_correlation_with, exclusion_reasons, spearman
 
 from .conftest import run_cli
 
@@ -67,6 +67,39 @@ def test_edge_correlation_matches_scipy():
         assert n[edge] == finite.sum()
     few, _, _ = edge_correlation_with(values[:2], fd[:2])
     assert np.isnan(few).all()
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_running_edges_equal_the_stacked_computation(offset):
+    """One matrix at a time gives the numbers of the whole stack (mean, QC-FC), NaN and inf included."""
+    rng = np.random.default_rng(5)
+    n_runs, n_regions = 40, 9
+    fd = rng.random(n_runs) * 0.5 + 0.1
+    fd[7] = np.nan  # a run without mean FD: in the means, not in the correlation
+    stack = offset + rng.standard_normal((n_runs, n_regions, n_regions)) * 0.01
+    stack += fd[:, None, None] * rng.standard_normal((n_regions, n_regions)) * 0.01
+    stack[3, 1, 2] = np.nan
+    stack[5, 4, 6] = np.inf
+    stack[:, 0, 8] = np.nan  # an edge missing in every run
+    running = RunningEdges(n_regions, covariate_shift=float(np.nanmean(fd)))
+    for matrix, covariate in zip(stack, fd):
+        running.add(matrix, covariate)
+
+    mean, count = running.mean()
+    finite = np.isfinite(stack)
+    expected_count = finite.sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        expected_mean = np.where(finite, stack, 0).sum(axis=0) / expected_count
+    np.testing.assert_array_equal(count, expected_count)
+    np.testing.assert_allclose(mean, expected_mean, rtol=1e-12, equal_nan=True)
+
+    upper = np.triu_indices(n_regions, k=1)
+    r, p, n = running.correlation()
+    expected_r, expected_p, expected_n = edge_correlation_with(stack[:, upper[0], upper[1]], fd)
+    np.testing.assert_array_equal(n, expected_n)
+    np.testing.assert_allclose(r, expected_r, rtol=1e-9, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(p, expected_p, rtol=1e-7, atol=1e-15, equal_nan=True)
+    assert np.isnan(r[list(zip(*upper)).index((0, 8))])
 
 
 def test_spearman_matches_scipy():
