@@ -895,6 +895,8 @@ def write_participant_report(participant: str, results: Sequence[RunResult], opt
     from .report import FailedRun, ParticipantReport
     from .report import write_participant_report as render
 
+    # Runs in file order, whatever order the worker processes finished them in.
+    results = sorted(results, key=lambda r: str(r.run.bold))
     processed = [r for r in results if r.status == STATUS_DONE and r.n_volumes and r.atlases]
     failed = [r for r in results if r.status == STATUS_FAILED or (r.status == STATUS_DONE and not r.atlases)]
     skipped = [r for r in results if r.status == STATUS_SKIPPED]

@@ -107,3 +107,22 @@ def test_rerun_with_other_settings_warns_and_keeps_outputs(fmriprep_dataset, dem
     assert json.loads(record_path.read_text())["Settings"]["SmoothingFWHM"] == 6.0
     again = run_cli(*common, "--smoothing-fwhm", "6")
     assert "skipped (outputs exist)" in again.stderr and "other settings" not in again.stderr, again.stderr
+
+
+def test_report_lists_runs_in_file_order_with_worker_processes(fmriprep_dataset, demo_atlas, tmp_path):
+    """Worker processes finish runs in any order; the report shows them in file order."""
+    import re
+    from pathlib import Path
+
+    image, table = demo_atlas
+    output = tmp_path / "out"
+    result = run_cli(fmriprep_dataset, output, "participant", "--participant-label", "01", "--atlas-file",
+                     f"Demo={image}:{table}", "--strategy", "simple", "-w", tmp_path / "work", "--nprocs", "2")
+    assert result.returncode == 0, result.stderr
+    bolds = sorted(p.name for p in Path(fmriprep_dataset).glob("sub-01/**/*_desc-preproc_bold.nii*"))
+    assert len(bolds) >= 2
+    html = (output / "sub-01.html").read_text()
+    anchors = re.findall(r'<section[^>]*id="(sub-01[^"]*)"', html)
+    stems = [re.sub(r"[^A-Za-z0-9_-]+", "-", b.split("_space-")[0]) for b in bolds]
+    positions = [next(i for i, anchor in enumerate(anchors) if anchor.startswith(stem)) for stem in stems]
+    assert positions == sorted(positions), (anchors, stems)
