@@ -489,7 +489,7 @@ def _participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path,
         strategies=strategies, dummy_scans=args.dummy_scans, smoothing_fwhm=args.smoothing_fwhm,
         min_coverage=args.min_coverage, connectivity=connectivity, estimator=args.connectivity_estimator,
         overwrite=args.overwrite, command_line=command, atlas_files=atlas_files,
-        keep_arrays=not args.no_reports,
+        keep_arrays=not args.no_reports, draw_run_figures=not args.no_reports and pool is not None,
     )
     results, report_failures = _execute(runs, atlases_of_run, options, pool, report=not args.no_reports)
 

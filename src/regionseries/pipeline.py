@@ -84,6 +84,10 @@ class PipelineOptions:
         atlases in ``atlases/`` (relative to the output folder).
     keep_arrays : bool
         Return signals and matrices in the result (for reports).
+    draw_run_figures : bool
+        Draw each run's own report figures right after processing it (set
+        with worker processes, so figures of several runs are drawn in
+        parallel instead of all at the end).
     """
 
     bids_dir: Path
@@ -99,6 +103,7 @@ class PipelineOptions:
     command_line: str = ""
     atlas_files: dict = field(default_factory=dict)
     keep_arrays: bool = True
+    draw_run_figures: bool = False
 
 
 @dataclass
@@ -153,6 +158,9 @@ class RunResult:
     connectivity: dict[tuple[str, str, str], np.ndarray] = field(default_factory=dict)
     seconds: float = 0.0
     atlas_objects: list = field(default_factory=list)
+    #: The run's own report figures, drawn where the run was processed
+    #: (``PipelineOptions.draw_run_figures``); see ``report.draw_run_figures``.
+    report_figures: dict | None = None
 
     @property
     def failures(self) -> list[tuple[str, str]]:
@@ -494,10 +502,27 @@ def process_run(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptio
         LOGGER.debug("run %s failed:\n%s", run.bold, traceback.format_exc())
     finally:
         LOGGER.removeHandler(handler)
+    if options.draw_run_figures and result.status == STATUS_DONE and result.n_volumes and result.atlases:
+        result.report_figures = _draw_run_figures(result, atlases, options)
     if not options.keep_arrays:
         result.raw_signals, result.clean_signals, result.connectivity = {}, {}, {}
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _draw_run_figures(result: RunResult, atlases: Sequence[Atlas], options: PipelineOptions) -> dict | None:
+    """Draw the run's own report figures now (in a worker: in parallel with other runs).
+
+    A failure only means the page draws them later; it never fails the run.
+    """
+    from .report import draw_run_figures
+
+    try:
+        report = run_report(result, atlases, options, overlays=False)
+        return draw_run_figures(report, options.output_dir, result.run.entities.get("sub", ""))
+    except Exception as exc:  # noqa: BLE001 - the report must not cost the outputs
+        LOGGER.debug("figures of %s not drawn ahead: %s: %s", result.run.bold.name, type(exc).__name__, exc)
+        return None
 
 
 def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions, result: RunResult) -> None:
@@ -825,8 +850,12 @@ def _atlas_image_on_grid(kind: str, image_path: str, shape: tuple, affine_bytes:
     return nib.Nifti1Image(strongest, affine)
 
 
-def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOptions):
-    """Convert a processed run into the report model's :class:`~regionseries.report.RunReport`."""
+def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOptions, overlays: bool = True):
+    """Convert a processed run into the report model's :class:`~regionseries.report.RunReport`.
+
+    ``overlays=False`` leaves out the atlases on the run's grid (only the
+    shared overlay figures need them).
+    """
     import nibabel as nib
 
     from .report import AtlasResult, RunReport, StrategyResult
@@ -862,7 +891,7 @@ def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOpt
             size_mm3=sizes, relative_size_percent=100 * sizes / total if total > 0 else None,
             coverage=np.clip(outcome.coverage, 0, 1), regions_na=outcome.regions_below_coverage + [
                 n for n in outcome.missing_regions if n not in outcome.regions_below_coverage],
-            image=_atlas_on_grid(atlas, img.shape, img.affine, options.work_dir / "atlas-cache"),
+            image=_atlas_on_grid(atlas, img.shape, img.affine, options.work_dir / "atlas-cache") if overlays else None,
             sphere_coordinates_mm=atlas.coordinates, sphere_radius_mm=atlas.radius,
             description=atlas.spec,
         ))
@@ -911,4 +940,5 @@ def write_participant_report(participant: str, results: Sequence[RunResult], opt
     report = ParticipantReport(participant=participant, runs=runs, failed_runs=failed_runs,
                                software_version=__version__, command_line=options.command_line,
                                warnings=warnings)
-    return render(report, options.output_dir)
+    drawn = {r.report_figures["prefix"]: r.report_figures for r in processed if r.report_figures}
+    return render(report, options.output_dir, drawn=drawn)

@@ -126,3 +126,24 @@ def test_report_lists_runs_in_file_order_with_worker_processes(fmriprep_dataset,
     stems = [re.sub(r"[^A-Za-z0-9_-]+", "-", b.split("_space-")[0]) for b in bolds]
     positions = [next(i for i, anchor in enumerate(anchors) if anchor.startswith(stem)) for stem in stems]
     assert positions == sorted(positions), (anchors, stems)
+
+
+def test_report_is_the_same_when_workers_draw_the_run_figures(fmriprep_dataset, demo_atlas, tmp_path):
+    """With --nprocs 2 each worker draws its runs' own figures; page and figures equal --nprocs 1's."""
+    import hashlib
+    import re
+
+    image, table = demo_atlas
+    pages, figures = {}, {}
+    for nprocs in ("1", "2"):
+        output = tmp_path / f"out{nprocs}"
+        result = run_cli(fmriprep_dataset, output, "participant", "--participant-label", "01", "--atlas-file",
+                         f"Demo={image}:{table}", "--spheres", "Power2011", "--strategy", "simple", "scrubbing",
+                         "-w", tmp_path / f"work{nprocs}", "--nprocs", nprocs)
+        assert result.returncode == 0, result.stderr
+        html = (output / "sub-01.html").read_text()
+        pages[nprocs] = re.sub(r"<tr><th scope=\"row\">command</th>.*?</tr>", "", html, flags=re.S)
+        folder = output / "sub-01" / "figures"
+        figures[nprocs] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    assert figures["1"] and figures["1"] == figures["2"]
+    assert pages["1"] == pages["2"]

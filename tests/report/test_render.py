@@ -326,3 +326,32 @@ def test_templates_are_found_as_package_data():
     files = {p.name for p in (Path(render.__file__).parent / "templates").iterdir()}
     assert {"base.html", "participant.html", "group.html", "macros.html", "report.css",
             "report.js"} <= files
+
+
+def test_figures_drawn_ahead_give_the_same_page(tmp_path):
+    """draw_run_figures (what a worker process does) + the page = the page drawn in one go."""
+    import hashlib
+
+    from regionseries.report import draw_run_figures, write_participant_report
+
+    from .conftest import make_participant_report
+
+    def page_and_figures(folder):
+        html = (folder / "sub-01.html").read_text()
+        figures = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (folder / "sub-01" / "figures").iterdir()}
+        return html, figures
+
+    report = make_participant_report("01", n_runs=2)
+    write_participant_report(report, tmp_path / "at_once")
+    drawn = {}
+    for run in report.runs:
+        item = draw_run_figures(run, tmp_path / "ahead", "01")
+        drawn[item["prefix"]] = item
+    assert all(item["written"] for item in drawn.values())
+    write_participant_report(report, tmp_path / "ahead", drawn=drawn)
+    assert page_and_figures(tmp_path / "ahead") == page_and_figures(tmp_path / "at_once")
+
+    # Figures drawn with another format or resolution are not used: the page draws its own.
+    stale = {prefix: dict(item, dpi=item["dpi"] * 2) for prefix, item in drawn.items()}
+    write_participant_report(report, tmp_path / "redrawn", dpi=100, drawn=stale)
+    assert page_and_figures(tmp_path / "redrawn") == page_and_figures(tmp_path / "at_once")

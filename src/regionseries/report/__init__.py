@@ -16,7 +16,7 @@ from .model import (
     RunReport,
     StrategyResult,
 )
-from .render import write_group_report, write_participant_report
+from .render import draw_run_figures, write_group_report, write_participant_report
 
 __all__ = [
     "AtlasResult",
@@ -27,6 +27,7 @@ __all__ = [
     "ReportDataError",
     "RunReport",
     "StrategyResult",
+    "draw_run_figures",
     "write_group_report",
     "write_participant_report",
 ]

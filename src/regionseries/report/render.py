@@ -26,7 +26,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -248,6 +248,14 @@ class FigureWriter:
         self._used: set[str] = set()
         self._shared: dict[tuple, dict[str, Any] | None] = {}
 
+    def adopt(self, paths: Sequence[str | os.PathLike], seconds: float = 0.0) -> None:
+        """Count figures another writer drew into the same folder (their names are taken)."""
+        for path in paths:
+            path = Path(path)
+            self.written.append(path)
+            self._used.add(path.name[: -len(path.suffix)] if path.suffix else path.name)
+        self.seconds += seconds
+
     @property
     def raster(self) -> bool:
         """Whether figures are PNG (the fast raster figures can be used)."""
@@ -458,19 +466,17 @@ def _atlas_headline(atlas: AtlasResult) -> str:
     return ", ".join(parts)
 
 
-def _run_view(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
+def _run_figures(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
+    """Draw the figures that belong to this run alone: motion, carpets, connectivity.
+
+    They depend on nothing but the run, so they can be drawn as soon as the
+    run is processed, in the process that processed it
+    (:func:`draw_run_figures`); the atlas overlays, shared by the runs of a
+    participant, are drawn with the page.
+    """
     prefix = _run_prefix(run)
-    anchor = _anchor(prefix)
-    view: dict[str, Any] = {
-        "anchor": anchor,
-        "label": run.run_label,
-        "inputs": _inputs(run),
-        "reference_description": run.reference_description,
-        "warnings": [("", text) for text in run.warnings],
-        "motion_summary": _motion_summary(run),
-        "censoring_table": _censoring_table(run),
-    }
-    view["motion_figure"] = writer.write(
+    figures: dict[str, Any] = {"signals": [], "connectivity": []}
+    figures["motion_figure"] = writer.write(
         lambda: (figs.motion_raster if writer.raster else figs.plot_motion)(
             run.n_volumes, run.repetition_time, run.strategies, run.fd),
         f"{prefix}_desc-censoring_motion",
@@ -478,14 +484,11 @@ def _run_view(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
         "volumes censored by any strategy are marked in red, dummy volumes shaded. "
         "Bottom: volumes kept and removed by each strategy.",
     )
-    view["signals"] = []
-    view["atlases"] = []
-    view["connectivity"] = []
     for atlas in run.atlases:
         atlas_label = f"{prefix}_atlas-{safe_label(atlas.name)}"
         panels = figs.carpet_panels(run, atlas.name)
         if panels:
-            view["signals"].append(
+            figures["signals"].append(
                 {
                     "atlas": atlas.name,
                     "figure": writer.write(
@@ -497,6 +500,51 @@ def _run_view(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
                     ),
                 }
             )
+        matrices = [
+            (strategy.name + (" (run excluded)" if strategy.excluded else ""),
+             run.connectivity[(atlas.name, strategy.name)])
+            for strategy in run.strategies
+            if (atlas.name, strategy.name) in run.connectivity
+        ]
+        if matrices:
+            kept = ", ".join(
+                f"{strategy.name}: {strategy.n_kept}" for strategy in run.strategies
+                if (atlas.name, strategy.name) in run.connectivity
+            )
+            figures["connectivity"].append(
+                {
+                    "atlas": atlas.name,
+                    "figure": writer.write(
+                        lambda matrices=matrices, atlas=atlas: (
+                            figs.connectivity_raster if writer.raster else figs.plot_connectivity
+                        )(matrices, atlas.region_names, run.connectivity_measure),
+                        f"{atlas_label}_stat-{safe_label(run.connectivity_measure)}_relmat",
+                        f"{run.connectivity_measure.capitalize()} between regions in atlas "
+                        f"table order, computed on kept volumes only ({kept}); one colour "
+                        "scale for all strategies; grey: diagonal and regions set to n/a.",
+                    ),
+                }
+            )
+    return figures
+
+
+def _run_view(run: RunReport, writer: FigureWriter, figures: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the page shows of one run; ``figures`` from :func:`draw_run_figures` if drawn already."""
+    prefix = _run_prefix(run)
+    anchor = _anchor(prefix)
+    view: dict[str, Any] = {
+        "anchor": anchor,
+        "label": run.run_label,
+        "inputs": _inputs(run),
+        "reference_description": run.reference_description,
+        "warnings": [("", text) for text in run.warnings],
+        "motion_summary": _motion_summary(run),
+        "censoring_table": _censoring_table(run),
+    }
+    view.update(figures if figures is not None else _run_figures(run, writer))
+    view["atlases"] = []
+    for atlas in run.atlases:
+        atlas_label = f"{prefix}_atlas-{safe_label(atlas.name)}"
         view["atlases"].append(
             {
                 "name": atlas.name,
@@ -517,35 +565,30 @@ def _run_view(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
                 ),
             }
         )
-        matrices = [
-            (strategy.name + (" (run excluded)" if strategy.excluded else ""),
-             run.connectivity[(atlas.name, strategy.name)])
-            for strategy in run.strategies
-            if (atlas.name, strategy.name) in run.connectivity
-        ]
-        if matrices:
-            kept = ", ".join(
-                f"{strategy.name}: {strategy.n_kept}" for strategy in run.strategies
-                if (atlas.name, strategy.name) in run.connectivity
-            )
-            view["connectivity"].append(
-                {
-                    "atlas": atlas.name,
-                    "figure": writer.write(
-                        lambda matrices=matrices, atlas=atlas: (
-                            figs.connectivity_raster if writer.raster else figs.plot_connectivity
-                        )(matrices, atlas.region_names, run.connectivity_measure),
-                        f"{atlas_label}_stat-{safe_label(run.connectivity_measure)}_relmat",
-                        f"{run.connectivity_measure.capitalize()} between regions in atlas "
-                        f"table order, computed on kept volumes only ({kept}); one colour "
-                        "scale for all strategies; grey: diagonal and regions set to n/a.",
-                    ),
-                }
-            )
     view["confound_columns"] = [
         (strategy.name, format_value(strategy.confound_columns)) for strategy in run.strategies
     ]
     return view
+
+
+def draw_run_figures(run: RunReport, output_dir: str | os.PathLike, participant: str,
+                     figure_format: str = "png", dpi: float = 100) -> dict[str, Any]:
+    """Draw one run's own figures into ``sub-<participant>/figures/`` ahead of its page.
+
+    Worker processes call this right after processing a run, so the figures
+    of several runs are drawn in parallel; :func:`write_participant_report`
+    then takes them (``drawn``) and only draws what runs share.
+
+    Returns
+    -------
+    dict
+        ``prefix`` (the run's key in ``drawn``), ``figures`` (for the page),
+        ``written`` (file paths) and ``seconds`` (drawing time).
+    """
+    writer = FigureWriter(output_dir, f"sub-{safe_label(participant)}/figures", figure_format, dpi)
+    figures = _run_figures(run, writer)
+    return {"prefix": _run_prefix(run), "figures": figures, "written": [str(p) for p in writer.written],
+            "seconds": writer.seconds, "format": figure_format, "dpi": dpi}
 
 
 def _grid_signature(image: Any) -> tuple | None:
@@ -620,8 +663,10 @@ def _short_run_labels(runs: list[RunReport]) -> list[str]:
     return [label or run.run_label for label, run in zip(labels, runs)]
 
 
-def _participant_context(report: ParticipantReport, writer: FigureWriter) -> dict[str, Any]:
-    runs = [_run_view(run, writer) for run in report.runs]
+def _participant_context(report: ParticipantReport, writer: FigureWriter,
+                         drawn: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    drawn = drawn or {}
+    runs = [_run_view(run, writer, drawn.get(_run_prefix(run), {}).get("figures")) for run in report.runs]
     atlases: dict[str, AtlasResult] = {}
     for run in report.runs:
         for atlas in run.atlases:
@@ -685,20 +730,23 @@ def _participant_context(report: ParticipantReport, writer: FigureWriter) -> dic
     return context
 
 
-def render_participant_html(report: ParticipantReport, writer: FigureWriter) -> str:
+def render_participant_html(report: ParticipantReport, writer: FigureWriter,
+                            drawn: Mapping[str, dict[str, Any]] | None = None) -> str:
     """Draw the figures of a participant report with ``writer`` and return the page.
 
     Parameters
     ----------
     report : ParticipantReport
     writer : FigureWriter
+    drawn : mapping, optional
+        Figures already drawn per run (:func:`draw_run_figures`), by ``prefix``.
 
     Returns
     -------
     str
         The HTML page.
     """
-    context = _participant_context(report, writer)
+    context = _participant_context(report, writer, drawn)
     return _environment().get_template("participant.html").render(context)
 
 
@@ -707,6 +755,7 @@ def write_participant_report(
     output_dir: str | os.PathLike,
     figure_format: str = "png",
     dpi: float = 100,
+    drawn: Mapping[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Write ``sub-<label>.html`` and its figures (``sub-<label>/figures/``).
 
@@ -718,6 +767,10 @@ def write_participant_report(
     figure_format : {"png", "svg"}
     dpi : float
         Resolution of PNG figures.
+    drawn : mapping, optional
+        Runs' own figures drawn beforehand (:func:`draw_run_figures`), by
+        their ``prefix``; those drawn with another format or resolution are
+        drawn again.
 
     Returns
     -------
@@ -728,7 +781,11 @@ def write_participant_report(
     label = safe_label(report.participant)
     start = time.perf_counter()
     writer = FigureWriter(output_dir, f"sub-{label}/figures", figure_format, dpi)
-    html = render_participant_html(report, writer)
+    usable = {prefix: item for prefix, item in (drawn or {}).items()
+              if item.get("format") == figure_format and item.get("dpi") == dpi}
+    for item in usable.values():
+        writer.adopt(item["written"], item["seconds"])
+    html = render_participant_html(report, writer, usable)
     path = output_dir / f"sub-{label}.html"
     _write_text_atomically(path, html)
     logger.info(
