@@ -240,3 +240,26 @@ def test_wrong_checksum_fails_where_nibabel_reads_on(tmp_path, float_series, dec
     with pytest.raises(OSError, match=r"badcrc\.nii\.gz: .*(integrity check|cannot decompress).*corrupt"):
         list(BoldReader(path, chunk_volumes=4, decompressor=decompressor))
     np.testing.assert_array_equal(np.asanyarray(nib.load(path).dataobj), data)
+
+
+@pytest.mark.parametrize("decompressor", reader_module.available_decompressors())
+def test_zero_padding_after_the_stream_is_accepted(tmp_path, float_series, decompressor):
+    """gzip allows zero bytes after the last member (some tools pad files)."""
+    data, paths = float_series
+    path = tmp_path / "padded.nii.gz"
+    path.write_bytes(paths[".nii.gz"].read_bytes() + bytes(3000))
+    out, _ = _collect(path, chunk_volumes=4, decompressor=decompressor)
+    np.testing.assert_array_equal(out, data)
+
+
+@pytest.mark.parametrize("decompressor", reader_module.available_decompressors())
+@pytest.mark.parametrize("damage", ["trailing bytes", "missing trailer"])
+def test_damaged_end_of_stream_fails_where_nibabel_reads_on(tmp_path, float_series, decompressor, damage):
+    data, paths = float_series
+    compressed = paths[".nii.gz"].read_bytes()
+    damaged = compressed + b"not gzip" if damage == "trailing bytes" else compressed[:-4]
+    path = tmp_path / "damaged.nii.gz"
+    path.write_bytes(damaged)
+    with pytest.raises(OSError, match=r"damaged\.nii\.gz: .*truncated or corrupt"):
+        list(BoldReader(path, chunk_volumes=4, decompressor=decompressor))
+    np.testing.assert_array_equal(np.asanyarray(nib.load(path).dataobj), data)

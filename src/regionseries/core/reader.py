@@ -97,6 +97,7 @@ class ZlibStream:
         self._pending = b""  # compressed bytes not yet given to zlib
         self._decoded = b""  # decompressed bytes not yet handed out
         self._decoded_pos = 0
+        self._between_members = False  # a member ended; zero padding may follow, as gzip allows
 
     def _refill(self, max_length: int) -> bool:
         """Decode up to ``max_length`` more bytes; False at end of file."""
@@ -104,9 +105,18 @@ class ZlibStream:
             if not self._pending:
                 self._pending = self._file.read(_COMPRESSED_BLOCK_BYTES)
                 if not self._pending:
+                    if self._between_members:
+                        return False
                     tail = self._inflater.flush()
+                    if not self._inflater.eof:
+                        raise EOFError("Compressed file ended before the end-of-stream marker was reached")
                     self._decoded, self._decoded_pos = tail, 0
                     return bool(tail)
+            if self._between_members:
+                self._pending = self._pending.lstrip(b"\0")
+                if not self._pending:
+                    continue
+                self._between_members = False
             out = self._inflater.decompress(self._pending, max_length)
             self._pending = self._inflater.unconsumed_tail
             if self._inflater.eof:
@@ -114,6 +124,7 @@ class ZlibStream:
                 leftover = self._inflater.unused_data
                 self._inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
                 self._pending = leftover
+                self._between_members = True
             if out:
                 self._decoded, self._decoded_pos = out, 0
                 return True
@@ -318,9 +329,12 @@ def _read_exactly(stream: BinaryIO, buffer: bytearray | memoryview) -> int:
 def _read_to_end(stream: BinaryIO, description: str) -> None:
     """Read past the last volume to the end of the stream.
 
-    A gzip reader verifies the member's trailer (CRC-32 and length) only on
-    reaching the end: without this, a corrupted block that still inflates
-    would go unnoticed (nibabel, which reads the whole file, would fail).
+    A gzip reader verifies a member's trailer (CRC-32 and length) only on
+    reaching its end: without this, a corrupted block that still inflates
+    would go unnoticed (nibabel, which reads only the bytes of the data,
+    does not notice). Zero padding after the stream is accepted, as gzip
+    does; a wrong checksum or length, a missing trailer or bytes that are
+    not gzip after the stream fail, with the file named.
     """
     scratch = bytearray(64 * 1024)
     try:
