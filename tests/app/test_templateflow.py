@@ -125,3 +125,21 @@ def test_unknown_atlas_lists_what_is_available(fmriprep_dataset, templateflow_ho
                       "--atlas", "Glasser", "--no-reports", "-w", tmp_path / "work", env=env)
     assert unknown.returncode == 66
     assert f"tpl-{TEMPLATE} has no atlas 'Glasser'" in unknown.stderr
+
+
+def test_offline_every_missing_atlas_is_named(fmriprep_dataset, templateflow_home, tmp_path):
+    """Two placeholders: one message names both files (not only the first), so one pre-fetch suffices."""
+    second = templateflow_home / f"tpl-{TEMPLATE}" / f"tpl-{TEMPLATE}_res-02_atlas-DiFuMo_desc-64dimensions_probseg.nii.gz"
+    second.write_bytes(b"")
+    try:
+        result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", "--participant-label", "03",
+                         "--atlas", "Schaefer2018:desc-100Parcels7Networks", "DiFuMo:desc-64dimensions",
+                         "Toy:desc-20Parcels", "--no-reports", "-w", tmp_path / "work",
+                         env={"TEMPLATEFLOW_HOME": str(templateflow_home), **OFFLINE})
+    finally:
+        second.unlink()
+    assert result.returncode == 66, result.stderr
+    assert "2 atlases are not available here" in result.stderr
+    assert "atlas-Schaefer2018_desc-100Parcels7Networks_dseg.nii.gz is not in TEMPLATEFLOW_HOME" in result.stderr
+    assert "atlas-DiFuMo_desc-64dimensions_probseg.nii.gz is not in TEMPLATEFLOW_HOME" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 
 from ..bids.outputs import BIDSName, atomic_copy_file, atomic_write_json, atomic_write_tsv
-from .base import Atlas, AtlasError
+from .base import Atlas, AtlasError, AtlasUnavailable
 from .files import FileRequest, resolve_file_atlas
 from .from_statmap import StatmapRequest, resolve_statmap_atlas
 from .spheres import SpheresRequest, resolve_spheres
@@ -132,12 +132,17 @@ class AtlasRegistry:
             From the atlas sources (messages name the atlas and the file).
         """
         atlases = []
+        unavailable: list[AtlasUnavailable] = []
         for request in self.requests:
             if isinstance(request, TemplateFlowRequest):
                 key = (request.label, space, round(float(voxel_size), 3))
                 if key not in self._by_space:
-                    self._by_space[key] = resolve_templateflow_atlas(request, space, voxel_size,
-                                                                     cache_dir=self.cache_dir)
+                    try:
+                        self._by_space[key] = resolve_templateflow_atlas(request, space, voxel_size,
+                                                                         cache_dir=self.cache_dir)
+                    except AtlasUnavailable as exc:  # name every missing file, not just the first
+                        unavailable.append(exc)
+                        continue
                 atlases.append(self._by_space[key])
                 continue
             if request.label not in self._fixed:
@@ -145,6 +150,11 @@ class AtlasRegistry:
             atlas = self._fixed[request.label]
             _check_coordinate_space(atlas, space)
             atlases.append(atlas)
+        if len(unavailable) == 1:
+            raise unavailable[0]
+        if unavailable:
+            raise AtlasUnavailable(f"{len(unavailable)} atlases are not available here:\n\n"
+                                   + "\n\n".join(str(exc) for exc in unavailable))
         return atlases
 
     def _resolve_fixed(self, request: Any) -> Atlas:

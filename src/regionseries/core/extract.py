@@ -1248,7 +1248,7 @@ def extract_signals(
             warnings.warn(
                 f"{len(below)} region(s) of {op.source_name} have coverage below "
                 f"min_coverage={min_coverage} in {reader.description} and are set to NaN: "
-                f"{shown}.",
+                f"{shown} (NaN is written n/a in TSV files).",
                 UserWarning,
                 stacklevel=2,
             )
