@@ -208,8 +208,6 @@ def edge_correlation_with(values: np.ndarray, covariate: np.ndarray) -> tuple[np
         Correlation, two-sided p-value (t-distribution with n − 2 degrees of
         freedom) and number of runs used; NaN where fewer than 3 runs.
     """
-    from scipy import stats
-
     finite = np.isfinite(values) & np.isfinite(covariate)[:, None]
     n = finite.sum(axis=0)
     x = np.where(finite, covariate[:, None], 0.0)
@@ -220,12 +218,20 @@ def edge_correlation_with(values: np.ndarray, covariate: np.ndarray) -> tuple[np
         dx = np.where(finite, x - mean_x, 0.0)
         dy = np.where(finite, y - mean_y, 0.0)
         r = (dx * dy).sum(axis=0) / np.sqrt((dx**2).sum(axis=0) * (dy**2).sum(axis=0))
+    return (*_with_p_values(r, n), n)
+
+
+def _with_p_values(r: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``r`` clipped to [-1, 1] and its two-sided p-value (t with n − 2 dof); NaN below 3 runs."""
+    from scipy import stats
+
+    with np.errstate(invalid="ignore", divide="ignore"):
         r = np.clip(r, -1.0, 1.0)
         t = r * np.sqrt((n - 2) / np.maximum(1e-300, 1 - r**2))
         p = 2 * stats.t.sf(np.abs(t), np.maximum(n - 2, 1))
     r[n < MIN_RUNS_QCFC] = np.nan
     p[n < MIN_RUNS_QCFC] = np.nan
-    return r, p, n
+    return r, p
 
 
 class RunningEdges:
@@ -292,20 +298,14 @@ class RunningEdges:
 
     def correlation(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per upper-triangle edge: r, two-sided p and the number of runs used (as :func:`edge_correlation_with`)."""
-        from scipy import stats
-
         n = self.pairs
         sums = self._sums
         with np.errstate(invalid="ignore", divide="ignore"):
             cxy = sums["xy"] - sums["x"] * sums["y"] / n
             cxx = sums["xx"] - sums["x"] ** 2 / n
             cyy = sums["yy"] - sums["y"] ** 2 / n
-            r = np.clip(cxy / np.sqrt(cxx * cyy), -1.0, 1.0)
-            t = r * np.sqrt((n - 2) / np.maximum(1e-300, 1 - r**2))
-            p = 2 * stats.t.sf(np.abs(t), np.maximum(n - 2, 1))
-        r[n < MIN_RUNS_QCFC] = np.nan
-        p[n < MIN_RUNS_QCFC] = np.nan
-        return r, p, n.copy()
+            r = cxy / np.sqrt(cxx * cyy)
+        return (*_with_p_values(r, n), n.copy())
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
