@@ -27,7 +27,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, BinaryIO, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -232,8 +232,30 @@ def _temporary_sibling(path: Path) -> Path:
     return path.with_name(f".tmp-{token}-{path.name}")
 
 
-def _commit(tmp: Path, path: Path) -> None:
-    os.replace(tmp, path)
+def _write_atomically(path: str | os.PathLike, fill: Callable[[Path], None]) -> Path:
+    """Create ``path`` through a temporary sibling that ``fill`` writes, then ``os.replace``.
+
+    The folder is created if needed; the temporary is removed if ``fill``
+    (or the replace) fails, so a reader never sees a partial file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary_sibling(path)
+    try:
+        fill(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _synced(tmp: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Open ``tmp``, ``write`` into it and flush it to disk."""
+    with open(tmp, "wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -251,19 +273,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     pathlib.Path
         The destination path.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_sibling(path)
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        _commit(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return _write_atomically(path, lambda tmp: _synced(tmp, lambda handle: handle.write(data)))
 
 
 def atomic_copy_file(source: str | os.PathLike, path: str | os.PathLike) -> Path:
@@ -284,18 +294,12 @@ def atomic_copy_file(source: str | os.PathLike, path: str | os.PathLike) -> Path
     source, path = Path(source), Path(path)
     if _same_bytes(source, path):
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_sibling(path)
-    try:
-        with open(source, "rb") as reader, open(tmp, "wb") as handle:
+
+    def copy(handle: BinaryIO) -> None:
+        with open(source, "rb") as reader:
             shutil.copyfileobj(reader, handle, _COPY_BLOCK_BYTES)
-            handle.flush()
-            os.fsync(handle.fileno())
-        _commit(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+
+    return _write_atomically(path, lambda tmp: _synced(tmp, copy))
 
 
 #: Block size of :func:`atomic_copy_file` (copying and comparing).
@@ -430,16 +434,7 @@ def atomic_write_tsv(path: str | os.PathLike, table: pd.DataFrame, index_label: 
 
 def atomic_save_nifti(img: Any, path: str | os.PathLike) -> Path:
     """Save a nibabel image atomically (the temporary keeps the ``.nii.gz`` ending)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_sibling(path)
-    try:
-        img.to_filename(str(tmp))
-        _commit(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return _write_atomically(path, lambda tmp: img.to_filename(str(tmp)))
 
 
 def write_if_absent(path: str | os.PathLike, text: str) -> bool:
