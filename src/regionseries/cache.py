@@ -1,8 +1,9 @@
 """Small arrays kept in the work folder between jobs.
 
 Jobs of one dataset that share a work folder (``--work-dir``) reuse what an
-earlier job computed from an atlas file: the centres of probabilistic maps,
-the report's overlay of an atlas on a BOLD grid. Entries are keyed by the
+earlier job computed from an atlas file: the extraction operators on a BOLD
+grid, the centres of probabilistic maps, the report's overlay of an atlas on
+a BOLD grid. Entries are keyed by the
 file's identity (resolved path, size, modification time) and everything
 else they depend on, so an edited atlas is never served stale. A cache that
 cannot be read or written only costs the computation.
@@ -13,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pickle
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
@@ -31,10 +33,10 @@ def file_identity(path: str | os.PathLike) -> list[Any]:
     return [str(path), stat.st_size, stat.st_mtime_ns]
 
 
-def cache_path(cache_dir: str | os.PathLike, prefix: str, *identity: Any) -> Path:
-    """The ``.npy`` file of an entry: ``prefix`` and a digest of ``identity`` and the version."""
+def cache_path(cache_dir: str | os.PathLike, prefix: str, *identity: Any, suffix: str = ".npy") -> Path:
+    """The file of an entry: ``prefix`` and a digest of ``identity`` and the version."""
     digest = hashlib.sha256(repr([__version__, prefix, *identity]).encode()).hexdigest()[:32]
-    return Path(cache_dir) / f"{prefix}-{digest}.npy"
+    return Path(cache_dir) / f"{prefix}-{digest}{suffix}"
 
 
 def load_array(path: Path, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
@@ -50,15 +52,34 @@ def load_array(path: Path, shape: tuple[int, ...] | None = None) -> np.ndarray |
 
 def save_array(path: Path, array: np.ndarray) -> None:
     """Store ``array`` atomically (concurrent jobs may write the same entry)."""
+    _store(path, lambda stream: np.save(stream, array, allow_pickle=False))
+
+
+def load_object(path: Path) -> Any | None:
+    """A pickled entry (an extraction operator), or None if absent or unreadable."""
+    try:
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
+
+
+def save_object(path: Path, value: Any) -> None:
+    """Pickle ``value`` atomically (concurrent workers may write the same entry)."""
+    _store(path, lambda stream: pickle.dump(value, stream, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _store(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write an entry through a temporary file and ``os.replace``; a failure is only logged."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".partial")
         try:
             with os.fdopen(handle, "wb") as stream:
-                np.save(stream, array, allow_pickle=False)
+                write(stream)
             os.replace(temporary, path)
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
-    except OSError as exc:
+    except OSError as exc:  # a read-only or full work folder only costs the computation next time
         LOGGER.debug("could not cache %s: %s", path, exc)

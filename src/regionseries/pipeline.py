@@ -285,44 +285,16 @@ def _grid_key(shape: Sequence[int], affine: np.ndarray) -> tuple:
 
 def _operator_cache_path(cache_dir: Path, atlas: Atlas, grid: tuple, smoothing_fwhm) -> Path:
     """File of an operator in the work folder: a digest of everything it depends on."""
-    import hashlib
+    from . import cache
 
-    identity: list[Any] = [__version__, atlas.name, atlas.kind, atlas.radius, grid, smoothing_fwhm,
-                           list(atlas.names)]
+    identity: list[Any] = [atlas.name, atlas.radius, grid, smoothing_fwhm, list(atlas.names)]
     if atlas.image is not None:
-        stat = Path(atlas.image).stat()
-        identity += [str(Path(atlas.image).resolve()), stat.st_size, stat.st_mtime_ns]
+        identity.append(cache.file_identity(atlas.image))
     if atlas.kind == "labels":
         identity.append(atlas.table["index"].tolist())
     if atlas.coordinates is not None:
         identity.append(np.asarray(atlas.coordinates, dtype=float).tobytes().hex())
-    digest = hashlib.sha256(repr(identity).encode()).hexdigest()[:32]
-    return cache_dir / f"{atlas.kind}-{digest}.pickle"
-
-
-def _load_cached_operator(path: Path):
-    import pickle
-
-    try:
-        with open(path, "rb") as handle:
-            return pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-        return None
-
-
-def _store_operator(path: Path, operator) -> None:
-    import os
-    import pickle
-    import tempfile
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".partial")
-        with os.fdopen(handle, "wb") as stream:
-            pickle.dump(operator, stream, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(temporary, path)  # atomic: concurrent workers may write the same file
-    except OSError as exc:  # a read-only or full work folder only costs the rebuild next time
-        LOGGER.debug("could not cache operator in %s: %s", path, exc)
+    return cache.cache_path(cache_dir, atlas.kind, *identity, suffix=".pickle")
 
 
 def build_operator(atlas: Atlas, shape: Sequence[int], affine: np.ndarray, smoothing_fwhm: float | None,
@@ -336,6 +308,8 @@ def build_operator(atlas: Atlas, shape: Sequence[int], affine: np.ndarray, smoot
     process and, with ``cache_dir`` (the work folder), on disk, so other
     worker processes and later jobs load them instead of rebuilding them.
     """
+    from . import cache
+
     shape = tuple(int(n) for n in shape[:3])
     key = (atlas.name, atlas.kind, str(atlas.image), atlas.radius, _grid_key(shape, affine), smoothing_fwhm)
     if key in _OPERATOR_CACHE:
@@ -344,11 +318,11 @@ def build_operator(atlas: Atlas, shape: Sequence[int], affine: np.ndarray, smoot
     operator = None
     if cache_dir is not None:
         cache_path = _operator_cache_path(Path(cache_dir), atlas, _grid_key(shape, affine), smoothing_fwhm)
-        operator = _load_cached_operator(cache_path)
+        operator = cache.load_object(cache_path)
     if operator is None:
         operator = _new_operator(atlas, shape, affine, smoothing_fwhm)
         if cache_path is not None:
-            _store_operator(cache_path, operator)
+            cache.save_object(cache_path, operator)
     if len(_OPERATOR_CACHE) >= _OPERATOR_CACHE_LIMIT:
         _OPERATOR_CACHE.pop(next(iter(_OPERATOR_CACHE)))
     _OPERATOR_CACHE[key] = operator

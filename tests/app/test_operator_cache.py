@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from regionseries import cache as cache_module
 from regionseries import pipeline
 from regionseries.atlases.base import Atlas
 from regionseries.core.extract import extract_signals
@@ -109,7 +110,7 @@ def test_broken_cache_file_is_rebuilt(tmp_path, atlases):
     again = pipeline.build_operator(atlas, SHAPE, AFFINE, None, cache_dir=cache)
     assert (again.maps_matrix != first.maps_matrix).nnz == 0
     pipeline._OPERATOR_CACHE.clear()
-    assert pipeline._load_cached_operator(path) is not None  # rewritten
+    assert cache_module.load_object(path) is not None  # rewritten
 
 
 def test_unwritable_cache_folder_still_builds(tmp_path, atlases):
