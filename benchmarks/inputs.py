@@ -44,6 +44,8 @@ import pandas as pd
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from regionseries.demo import band_limited_signals
+
 #: The MNI152NLin2009cAsym res-2 grid of fMRIPrep outputs and TemplateFlow atlases.
 GRID_SHAPE = (97, 115, 97)
 GRID_AFFINE = np.array(
@@ -212,17 +214,6 @@ def build_maps(anatomy: Anatomy, n_maps: int, rng: np.random.Generator) -> np.nd
 # --------------------------------------------------------------------------------------
 
 
-def _slow_signals(rng: np.random.Generator, n_volumes: int, n_signals: int) -> np.ndarray:
-    """Band-limited (0.01-0.1 Hz) random signals with unit variance."""
-    spectrum = rng.standard_normal((n_volumes, n_signals)) + 1j * rng.standard_normal((n_volumes, n_signals))
-    frequencies = np.fft.fftfreq(n_volumes, d=REPETITION_TIME)
-    band = (np.abs(frequencies) > 0.01) & (np.abs(frequencies) < 0.1)
-    signals = np.real(np.fft.ifft(spectrum * band[:, None], axis=0))
-    std = signals.std(axis=0)
-    std[std == 0] = 1.0
-    return signals / std
-
-
 def _motion(rng: np.random.Generator, n_volumes: int) -> np.ndarray:
     """Realignment parameters: trans x/y/z (mm) and rot x/y/z (rad), a random walk with jerks."""
     steps = rng.standard_normal((n_volumes, 6)) * np.array([0.03, 0.04, 0.05, 0.0006, 0.0005, 0.0004])
@@ -293,11 +284,11 @@ def build_run(
     centres = np.array([anatomy.xyz[labels == k].mean(axis=0) for k in range(1, n_labels + 1)])
     network_centres = _spread_points(centres, 7, rng)
     _, network_of = cKDTree(network_centres).query(centres)
-    network_ts = _slow_signals(rng, n_volumes, 7)
-    parcel_ts = 0.8 * network_ts[:, network_of] + 0.6 * _slow_signals(rng, n_volumes, n_labels)
+    network_ts = band_limited_signals(rng, n_volumes, 7, REPETITION_TIME)
+    parcel_ts = 0.8 * network_ts[:, network_of] + 0.6 * band_limited_signals(rng, n_volumes, n_labels, REPETITION_TIME)
     parcel_ts = np.concatenate([np.zeros((n_volumes, 1)), parcel_ts], axis=1)  # column 0: no parcel
     grey_gain = (0.012 * np.clip(gm, 0, 1)).astype(np.float32)  # 1.2 % signal change
-    physio = _slow_signals(rng, n_volumes, 2)
+    physio = band_limited_signals(rng, n_volumes, 2, REPETITION_TIME)
     physio_gain = (0.01 * (csf + 0.3 * wm)).astype(np.float32)
 
     motion = _motion(rng, n_volumes)

@@ -441,7 +441,7 @@ def write_fmriprep_dataset(root: str | Path, spec: DatasetSpec) -> list[Path]:
     written = []
     for run in spec.runs:
         n_networks = len(NETWORK_NAMES)
-        network_signals = _slow_signals(rng, spec.n_volumes, n_networks, spec.repetition_time)
+        network_signals = band_limited_signals(rng, spec.n_volumes, n_networks, spec.repetition_time)
         run_seed = int(rng.integers(2**31))
         for space_text in run.spaces:
             space, _, res_part = space_text.partition(":")
@@ -478,8 +478,9 @@ def write_fmriprep_dataset(root: str | Path, spec: DatasetSpec) -> list[Path]:
     return written
 
 
-def _slow_signals(rng: np.random.Generator, n_volumes: int, n_signals: int, repetition_time: float) -> np.ndarray:
-    """Band-limited (≈0.01–0.1 Hz) random signals, unit variance."""
+def band_limited_signals(rng: np.random.Generator, n_volumes: int, n_signals: int,
+                         repetition_time: float) -> np.ndarray:
+    """Random signals limited to 0.01–0.1 Hz (``repetition_time`` in s), unit variance, T × n."""
     spectrum = rng.standard_normal((n_volumes, n_signals)) + 1j * rng.standard_normal((n_volumes, n_signals))
     frequencies = np.fft.fftfreq(n_volumes, d=repetition_time)
     band = (np.abs(frequencies) > 0.01) & (np.abs(frequencies) < 0.1)
