@@ -73,11 +73,16 @@ def _reader(open_gzip) -> Callable[[bytes], int]:
     return decompress
 
 
-def _closing(reader):
-    """A C gzip reader as a context manager (it has ``close`` but no ``__enter__``)."""
+def _c_reader(module_name: str) -> Callable[[bytes], int] | None:
+    """A package's C gzip reader (``_GzipReader``) read directly, or None without it."""
     import contextlib
+    import importlib
 
-    return contextlib.closing(reader)
+    try:
+        reader_class = importlib.import_module(module_name)._GzipReader
+    except (ImportError, AttributeError):
+        return None
+    return _reader(lambda handle: contextlib.closing(reader_class(handle, 512 * 1024)))
 
 
 def available_decompressors() -> dict[str, Callable[[bytes], int]]:
@@ -89,24 +94,16 @@ def available_decompressors() -> dict[str, Callable[[bytes], int]]:
         pass
     else:
         found["isal"] = _reader(lambda handle: igzip.IGzipFile(fileobj=handle, mode="rb"))
-        try:
-            from isal.isal_zlib import _GzipReader as isal_reader
-        except ImportError:
-            pass
-        else:
-            found["isal (C reader)"] = _reader(lambda handle: _closing(isal_reader(handle, 512 * 1024)))
     try:
         from zlib_ng import gzip_ng
     except ImportError:
         pass
     else:
         found["zlib-ng"] = _reader(lambda handle: gzip_ng.GzipNGFile(fileobj=handle, mode="rb"))
-        try:
-            from zlib_ng.zlib_ng import _GzipReader as zlib_ng_reader
-        except ImportError:
-            pass
-        else:
-            found["zlib-ng (C reader)"] = _reader(lambda handle: _closing(zlib_ng_reader(handle, 512 * 1024)))
+    for name, module_name in (("isal (C reader)", "isal.isal_zlib"), ("zlib-ng (C reader)", "zlib_ng.zlib_ng")):
+        decompress = _c_reader(module_name)
+        if decompress is not None:
+            found[name] = decompress
     try:
         import deflate
     except ImportError:
