@@ -3,6 +3,7 @@
 import os
 
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 
@@ -16,3 +17,22 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=25)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.fixture
+def count_calls(monkeypatch):
+    """``count_calls(owner, "name")`` wraps ``owner.name`` for the test and returns the
+    list of the first arguments of its calls (the real function still runs)."""
+
+    def wrap(owner, name):
+        calls = []
+        original = getattr(owner, name)
+
+        def counting(*args, **kwargs):
+            calls.append(args[0] if args else None)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, counting)
+        return calls
+
+    return wrap

@@ -28,20 +28,8 @@ def _resolve(maps_file: Path, work_dir: Path):
     return atlas
 
 
-def _count_computations(monkeypatch) -> list:
-    calls = []
-    original = base._streamed_map_centroids
-
-    def counting(img, *args, **kwargs):
-        calls.append(img)
-        return original(img, *args, **kwargs)
-
-    monkeypatch.setattr(base, "_streamed_map_centroids", counting)
-    return calls
-
-
-def test_second_job_reads_the_centres(tmp_path, maps_file, monkeypatch):
-    calls = _count_computations(monkeypatch)
+def test_second_job_reads_the_centres(tmp_path, maps_file, count_calls):
+    calls = count_calls(base, "_streamed_map_centroids")
     work = tmp_path / "work"
     first = _resolve(maps_file, work)
     second = _resolve(maps_file, work)  # a new registry: another job sharing the work folder
@@ -53,8 +41,8 @@ def test_second_job_reads_the_centres(tmp_path, maps_file, monkeypatch):
         np.testing.assert_allclose(atlas.table[["x", "y", "z"]].to_numpy(), np.round(expected, 3))
 
 
-def test_a_changed_atlas_is_not_served_stale(tmp_path, maps_file, monkeypatch):
-    calls = _count_computations(monkeypatch)
+def test_a_changed_atlas_is_not_served_stale(tmp_path, maps_file, count_calls):
+    calls = count_calls(base, "_streamed_map_centroids")
     work = tmp_path / "work"
     _resolve(maps_file, work)
     img = nib.load(maps_file)
@@ -68,8 +56,8 @@ def test_a_changed_atlas_is_not_served_stale(tmp_path, maps_file, monkeypatch):
                                np.round(base.map_centroids(shifted, img.affine), 3))
 
 
-def test_unusable_cache_only_costs_the_computation(tmp_path, maps_file, monkeypatch):
-    calls = _count_computations(monkeypatch)
+def test_unusable_cache_only_costs_the_computation(tmp_path, maps_file, count_calls):
+    calls = count_calls(base, "_streamed_map_centroids")
     work = tmp_path / "work"
     (work / "atlas-cache").mkdir(parents=True)
     (work / "atlas-cache").chmod(0o500)  # read-only (root ignores this; the damaged file below still applies)

@@ -53,35 +53,21 @@ def test_runs_on_one_grid_share_the_resampled_atlas(tmp_path):
     assert _atlas_on_grid(atlas, (8, 9, 6, 30), affine) is not first
 
 
-def test_reading_the_maps_once_not_once_per_map(tmp_path, monkeypatch):
+def test_reading_the_maps_once_not_once_per_map(tmp_path, count_calls):
     """Each map used to be read with dataobj[..., k], which decompresses a .nii.gz from its start."""
     from regionseries.core import reader
 
     _maps(tmp_path / "maps.nii.gz")
-    opened = []
-    original = reader.open_decompressed
-
-    def counting(path, *args, **kwargs):
-        opened.append(path)
-        return original(path, *args, **kwargs)
-
-    monkeypatch.setattr(reader, "open_decompressed", counting)
+    opened = count_calls(reader, "open_decompressed")
     _atlas_on_grid(_Atlas("maps", tmp_path / "maps.nii.gz"), (8, 9, 7, 30), np.diag([3.0, 3.1, 3.0, 1.0]))
     assert len(opened) == 1
 
 
-def test_later_jobs_read_the_overlay_from_the_work_folder(tmp_path, monkeypatch):
+def test_later_jobs_read_the_overlay_from_the_work_folder(tmp_path, count_calls):
     from regionseries.pipeline import _atlas_image_on_grid
     from regionseries.report import figures
 
-    computed = []
-    original = figures.strongest_map_index
-
-    def counting(maps, *args, **kwargs):
-        computed.append(1)
-        return original(maps, *args, **kwargs)
-
-    monkeypatch.setattr(figures, "strongest_map_index", counting)
+    computed = count_calls(figures, "strongest_map_index")
     _maps(tmp_path / "maps.nii.gz")
     atlas = _Atlas("maps", tmp_path / "maps.nii.gz")
     affine = np.diag([3.0, 3.0, 3.2, 1.0])
