@@ -1,12 +1,12 @@
-"""Small arrays kept in the work folder between jobs.
+"""What the work folder keeps between jobs.
 
 Jobs of one dataset that share a work folder (``--work-dir``) reuse what an
 earlier job computed from an atlas file: the extraction operators on a BOLD
-grid, the centres of probabilistic maps, the report's overlay of an atlas on
-a BOLD grid. Entries are keyed by the
-file's identity (resolved path, size, modification time) and everything
-else they depend on, so an edited atlas is never served stale. A cache that
-cannot be read or written only costs the computation.
+grid (pickles), the centres of probabilistic maps and the report's overlay
+of an atlas on a BOLD grid (arrays). Entries are keyed by the file's
+identity (resolved path, size, modification time) and everything else they
+depend on, so an edited atlas is never served stale. A cache that cannot be
+read or written only costs the computation.
 """
 
 from __future__ import annotations

@@ -386,8 +386,7 @@ def cached_map_centroids(image: Path, img: nib.spatialimages.SpatialImage,
         return _streamed_map_centroids(img)
     from .. import cache
 
-    path = cache.cache_path(cache_dir, "map-centroids", cache.file_identity(image),
-                            np.asarray(img.affine, dtype=float).tobytes().hex())
+    path = cache.cache_path(cache_dir, "map-centroids", cache.file_identity(image))
     centroids = cache.load_array(path, (img.shape[3], 3))
     if centroids is None:
         centroids = _streamed_map_centroids(img)
