@@ -253,7 +253,7 @@ class FigureWriter:
         for path in paths:
             path = Path(path)
             self.written.append(path)
-            self._used.add(path.name[: -len(path.suffix)] if path.suffix else path.name)
+            self._used.add(path.stem)
         self.seconds += seconds
 
     @property
