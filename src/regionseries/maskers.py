@@ -44,6 +44,7 @@ from .core.extract import (
     _validate_seeds,
     extract_signals,
 )
+from .core.atlas_images import labels_on_grid, load_labels_img, load_maps_img, maps_on_grid
 from .core.image import (
     check_same_fov,
     describe_img,
@@ -362,20 +363,6 @@ def _fov_errors(named: dict, sources: dict | None = None) -> None:
             + "\nUse resampling_target='data' (or another target) to resample."
             + (f"\nImages: {'; '.join(described)}." if described else "")
         )
-
-
-def _finite_image(img, what: str):
-    """An image whose non-finite voxels are 0 (warning), as nilearn's loaders."""
-    data = get_data(img)
-    if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
-        warnings.warn(
-            f"Non-finite values detected in {what}. These values will be replaced with zeros.",
-            UserWarning,
-            stacklevel=3,
-        )
-        data = np.where(np.isfinite(data), data, 0).astype(data.dtype)
-        return new_img_like(img, data, img.affine, copy_header=True)
-    return img
 
 
 def _resample_mask(mask_img, shape, affine):
@@ -759,7 +746,7 @@ class NiftiLabelsMasker(_LabelAttributesMixin, BaseMasker):
             raise ValueError(
                 "Please provide labels_img to the NiftiLabelsMasker: it has no default."
             )
-        self.labels_img_ = _load_labels_img(self.labels_img)
+        self.labels_img_ = load_labels_img(self.labels_img)
         _check_labels_argument(self.labels, self.lut)
         labels_data = get_data(self.labels_img_)
         if np.all(labels_data == self.background_label):
@@ -835,7 +822,7 @@ class NiftiLabelsMasker(_LabelAttributesMixin, BaseMasker):
             )
             source, shape, affine = _resample_data(imgs, self.labels_img_, data_dtype)
         labels_img, mask_img = self._labels_for_grid(shape, affine, warn=self.resampling_target == "data")
-        labels_data = np.asarray(get_data(_finite_image(labels_img, "the labels image")))
+        labels_data = np.asarray(get_data(labels_img))
         mask = _mask_bool(mask_img)
         present_before = [v for v in _values_present(labels_data) if v != self.background_label]
         masked = labels_data if mask is None else np.where(mask, labels_data, self.background_label)
@@ -963,22 +950,10 @@ def _report_figure(function_name, *args, **kwargs):
     return getattr(figures, function_name)(*args, **kwargs)
 
 
-def _load_labels_img(labels_img):
-    img = load_img(labels_img)
-    if len(img.shape) == 4 and img.shape[3] == 1:
-        img = load_img(img, ensure_ndim=3)
-    if len(img.shape) != 3:
-        raise ValueError(
-            f"labels_img must be a 3D label image; {describe_img(labels_img)} has shape "
-            f"{tuple(img.shape)}. A 4D atlas of probabilistic maps needs NiftiMapsMasker."
-        )
-    return _finite_image(img, "the labels image")
-
-
 def _resample_labels(labels_img, grid, background_label, source=None):
     shape, affine = grid
     before = set(_values_present(get_data(labels_img)).tolist())
-    resampled = resample_img(labels_img, affine, shape, interpolation="nearest")
+    resampled = labels_on_grid(labels_img, shape, affine)
     after_values = _values_present(get_data(resampled))
     if len(after_values) <= 1:
         raise ValueError(
@@ -1272,13 +1247,7 @@ class NiftiMapsMasker(BaseMasker):
             )
         if self.maps_img is None:
             raise ValueError("Please provide maps_img to the NiftiMapsMasker: it has no default.")
-        maps_img = load_img(self.maps_img, ensure_ndim=None)
-        if len(maps_img.shape) == 3:
-            maps_img = load_img(maps_img, ensure_ndim=4)
-        maps_data = np.asarray(get_data(_finite_image(maps_img, "the maps image")))
-        if maps_data.dtype.kind != "f":
-            maps_data = maps_data.astype(np.float64 if maps_data.dtype.itemsize == 8 else np.float32)
-        self.maps_img_ = new_img_like(maps_img, maps_data, maps_img.affine)
+        self.maps_img_ = load_maps_img(self.maps_img)
 
         data_grid = None if imgs is None else _grid_of(BoldReader(imgs))
         if self.resampling_target is None:
@@ -1424,7 +1393,7 @@ class NiftiMapsMasker(BaseMasker):
 
 def _resample_maps(maps_img, grid, source=None):
     shape, affine = grid
-    resampled = resample_img(maps_img, affine, shape, interpolation="linear")
+    resampled = maps_on_grid(maps_img, shape, affine)
     if not np.any(get_data(resampled) != 0):
         raise ValueError(
             f"No map left after resampling maps_img ({describe_img(maps_img if source is None else source)}) "

@@ -24,7 +24,6 @@ done, excluded or failed and why, and carries the arrays a report needs.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import time
@@ -301,12 +300,12 @@ def build_operator(atlas: Atlas, shape: Sequence[int], affine: np.ndarray, smoot
                    cache_dir: Path | None = None):
     """The extraction operator of ``atlas`` on a BOLD grid (atlas resampled to it).
 
-    Labels are resampled with nearest neighbour, maps with continuous
-    (B-spline) interpolation, a few maps at a time
-    (:meth:`~regionseries.core.extract.MapsOperator.from_image`); spheres
-    are placed by their coordinates. Operators are cached per grid in the
-    process and, with ``cache_dir`` (the work folder), on disk, so other
-    worker processes and later jobs load them instead of rebuilding them.
+    Images go through :mod:`regionseries.core.atlas_images`, the path the
+    maskers take too: labels resampled with nearest neighbour, maps with
+    linear interpolation a few maps at a time, any dtype; spheres are placed
+    by their coordinates. Operators are cached per grid in the process and,
+    with ``cache_dir`` (the work folder), on disk, so other worker processes,
+    the report and later jobs load them instead of rebuilding them.
     """
     from . import cache
 
@@ -330,31 +329,21 @@ def build_operator(atlas: Atlas, shape: Sequence[int], affine: np.ndarray, smoot
 
 
 def _new_operator(atlas: Atlas, shape: tuple[int, int, int], affine: np.ndarray, smoothing_fwhm: float | None):
-    from .core.extract import LabelsOperator, MapsOperator, SpheresOperator
-    from .core.image import resample_img
+    from .core.atlas_images import labels_operator, maps_operator
+    from .core.extract import SpheresOperator
 
+    source_name = f"atlas {atlas.name}"
     if atlas.kind == "spheres":
         return SpheresOperator(
             atlas.coordinates, atlas.radius, shape, affine, allow_overlap=True, names=atlas.names,
-            smoothing_fwhm=smoothing_fwhm, empty="nan", source_name=f"atlas {atlas.name}",
+            smoothing_fwhm=smoothing_fwhm, empty="nan", source_name=source_name,
         )
     if atlas.kind == "labels":
-        import nibabel as nib
-
-        img = nib.load(str(atlas.image))
-        resampled = resample_img(img, target_affine=affine, target_shape=shape, interpolation="nearest")
-        data = np.asarray(resampled.dataobj)
-        if data.ndim == 4:
-            data = data[..., 0]
-        return LabelsOperator(
-            np.rint(np.nan_to_num(data)).astype(np.int64), affine, label_values=atlas.table["index"].tolist(),
-            names=atlas.names, strategy="mean", smoothing_fwhm=smoothing_fwhm,
-            source_name=f"atlas {atlas.name}",
-        )
-    return MapsOperator.from_image(
-        str(atlas.image), shape, affine, interpolation="continuous", names=atlas.names,
-        smoothing_fwhm=smoothing_fwhm, source_name=f"atlas {atlas.name}",
-    )
+        return labels_operator(str(atlas.image), shape, affine, label_values=atlas.table["index"].tolist(),
+                               names=atlas.names, strategy="mean", smoothing_fwhm=smoothing_fwhm,
+                               source_name=source_name)
+    return maps_operator(str(atlas.image), shape, affine, names=atlas.names, smoothing_fwhm=smoothing_fwhm,
+                         source_name=source_name)
 
 
 # --------------------------------------------------------------------------------------
@@ -767,61 +756,28 @@ def _reference_image(run: RunInputs):
     return None, ""
 
 
-def _atlas_on_grid(atlas: Atlas, shape, affine, cache_dir: Path | None = None):
+def _atlas_on_grid(atlas: Atlas, shape, affine, smoothing_fwhm: float | None = None, cache_dir: Path | None = None):
     """The atlas on a BOLD grid for the report, as a 3D nibabel image (None for spheres).
 
-    Labels are resampled with nearest neighbours. Maps are resampled linearly
-    (as for extraction) one map at a time and reduced to the strongest map at
-    each voxel, so a large probabilistic atlas (DiFuMo 1024 at 2 mm) is never
-    held as one 4D array. The result is cached per atlas file and grid in the
-    process (the runs of a participant usually share both) and, for maps,
-    in ``cache_dir`` (the work folder's ``atlas-cache``) for later jobs.
+    Drawn from the run's extraction operator (:func:`build_operator`; in
+    memory or in the work folder after the run), so the overlay shows
+    exactly the regions that were extracted, without resampling the atlas
+    again: labels as their values, maps as the strongest map at each voxel
+    (:func:`~regionseries.report.figures.strongest_map_index_of_weights`).
     """
+    import nibabel as nib
+
+    from .report.figures import strongest_map_index_of_weights
+
     if atlas.kind == "spheres" or atlas.image is None:
         return None
     affine = np.asarray(affine, dtype=float)
-    return _atlas_image_on_grid(atlas.kind, str(atlas.image), tuple(int(n) for n in shape[:3]), affine.tobytes(),
-                                None if cache_dir is None else str(cache_dir))
-
-
-@functools.lru_cache(maxsize=8)
-def _atlas_image_on_grid(kind: str, image_path: str, shape: tuple, affine_bytes: bytes, cache_dir: str | None = None):
-    import nibabel as nib
-
-    from . import cache
-    from .core.image import resample_img
-
-    affine = np.frombuffer(affine_bytes).reshape(4, 4)
-    source = nib.load(image_path)
-    grid = {"target_affine": affine, "target_shape": shape}
-    if kind == "labels":
-        data = np.asarray(resample_img(source, interpolation="nearest", **grid).dataobj)
-        data = np.rint(np.nan_to_num(data[..., 0] if data.ndim == 4 else data)).astype(np.int32)
-        return nib.Nifti1Image(data, affine)
-
-    from .report.figures import strongest_map_index
-
-    from .core.reader import BoldReader
-
-    def maps_on_grid():
-        # One sequential pass over the file: indexing ``dataobj[..., k]`` of a
-        # .nii.gz decompresses it from the start for every map (8.3 s for 64
-        # maps on the 2 mm grid; hours for DiFuMo 1024).
-        for chunk in BoldReader(source, chunk_volumes=1):
-            one_img = nib.Nifti1Image(np.asarray(chunk.data[..., 0], dtype=np.float32), source.affine)
-            yield np.asarray(resample_img(one_img, interpolation="linear", copy=False, **grid).dataobj)
-
-    entry = None
-    if cache_dir is not None:
-        entry = cache.cache_path(cache_dir, "report-maps-overlay", cache.file_identity(image_path), shape,
-                                 affine_bytes.hex())
-        cached = cache.load_array(entry, shape)
-        if cached is not None:
-            return nib.Nifti1Image(cached, affine)
-    strongest = strongest_map_index(maps_on_grid())
-    if entry is not None:
-        cache.save_array(entry, strongest)
-    return nib.Nifti1Image(strongest, affine)
+    operator = build_operator(atlas, shape, affine, smoothing_fwhm, cache_dir=cache_dir)
+    if atlas.kind == "labels":
+        data = operator.labels_volume().astype(np.int32)
+    else:
+        data = strongest_map_index_of_weights(operator.maps_matrix, operator.shape)
+    return nib.Nifti1Image(data, affine)
 
 
 def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOptions, overlays: bool = True):
@@ -865,7 +821,8 @@ def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOpt
             size_mm3=sizes, relative_size_percent=100 * sizes / total if total > 0 else None,
             coverage=np.clip(outcome.coverage, 0, 1), regions_na=outcome.regions_below_coverage + [
                 n for n in outcome.missing_regions if n not in outcome.regions_below_coverage],
-            image=_atlas_on_grid(atlas, img.shape, img.affine, options.work_dir / "atlas-cache") if overlays else None,
+            image=(_atlas_on_grid(atlas, img.shape, img.affine, options.smoothing_fwhm, options.work_dir / "operators")
+                   if overlays else None),
             sphere_coordinates_mm=atlas.coordinates, sphere_radius_mm=atlas.radius,
             description=atlas.spec,
         ))

@@ -34,12 +34,10 @@ in mm; ``fwhm`` is in mm.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import nibabel as nib
 import numpy as np
 from scipy import linalg, sparse
 from threadpoolctl import threadpool_limits
@@ -575,6 +573,13 @@ class LabelsOperator(_Operator):
             _plain(v) for v in present if not np.any(label_values == v)
         ]
 
+    def labels_volume(self) -> np.ndarray:
+        """The regions on the grid: each voxel's label value, the background elsewhere (3D)."""
+        values = np.asarray(self.region_ids if self.region_ids else [self.background_label])
+        volume = np.full(self.n_voxels_grid, self.background_label, dtype=values.dtype)
+        volume[self._voxels] = values[self._columns]
+        return volume.reshape(self.shape, order="F")
+
     def _membership(self, mask_flat):
         """Sparse 0/1 region x voxel matrix restricted to the mask."""
         keep = slice(None) if mask_flat is None else mask_flat[self._voxels]
@@ -902,83 +907,44 @@ class MapsOperator(_Operator):
         self._weights = weights
 
     @classmethod
-    def from_image(
+    def from_chunks(
         cls,
-        maps_img,
-        shape=None,
-        affine=None,
+        chunks,
+        shape,
+        affine,
         *,
-        interpolation: str = "continuous",
         names=None,
         allow_overlap: bool = True,
         smoothing_fwhm=None,
-        source_name: str | None = None,
-        chunk_maps: int = 2,
+        source_name: str = "maps image",
     ) -> MapsOperator:
-        """Build the operator from a maps image, reading it a few maps at a time.
+        """Build the operator from maps already on the data grid, given a few at a time.
 
-        The same operator as ``MapsOperator(resampled_maps, affine)``, where
-        ``resampled_maps`` is the image resampled to the grid with
-        :func:`regionseries.core.image.resample_img` and cast to float32,
-        but memory holds only ``chunk_maps`` maps at once instead of all of
-        them (64 maps of the MNI 2 mm grid are 277 MB in float32; DiFuMo's
-        1024 are 4.4 GB).
+        The same operator as ``MapsOperator(np.concatenate(list(chunks), axis=3), affine)``,
+        but only one chunk is held at a time besides the sparse weights.
+        :func:`regionseries.core.atlas_images.maps_operator` feeds it the maps
+        of a file, resampled chunk by chunk.
 
         Parameters
         ----------
-        maps_img : str, os.PathLike or nibabel image
-            3D or 4D maps image (one map per volume).
-        shape, affine : optional
-            Target grid (voxels, mm). None: the image's own grid. Maps on
-            another grid are resampled a chunk at a time, then clipped to the
-            range of the whole image, which gives exactly the resampling of
-            the 4D image (each volume is interpolated independently); the
-            file is then read twice.
-        interpolation : {"continuous", "linear", "nearest"}, default="continuous"
-            Resampling interpolation.
-        names, allow_overlap, smoothing_fwhm
+        chunks : iterable of numpy.ndarray, shape (X, Y, Z, c)
+            Consecutive maps on the grid ``shape``.
+        shape : sequence of 3 int
+        affine : array-like, shape (4, 4)
+        names, allow_overlap, smoothing_fwhm, source_name
             As for :class:`MapsOperator`.
-        source_name : str or None
-            Name for messages (default: the file name).
-        chunk_maps : int, default=2
-            Maps read (and resampled) at a time.
         """
-        from .image import resample_img
-
-        if isinstance(maps_img, (str, os.PathLike)) and not os.path.exists(maps_img):
-            raise FileNotFoundError(f"maps image not found: {os.fspath(maps_img)}")
-        reader = BoldReader(maps_img, chunk_volumes=chunk_maps)
-        if source_name is None:
-            source_name = reader.description
-        if shape is None or affine is None:
-            shape, affine = reader.spatial_shape, reader.affine
         shape, affine = _as_grid(shape, affine)
-        same_grid = tuple(shape) == tuple(reader.spatial_shape) and np.allclose(affine, reader.affine)
-        if not same_grid:
-            # resample_img clips to the range of the whole image (and 0):
-            # find it first, so that chunks are clipped as the 4D image would be.
-            low, high = 0.0, 0.0
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN chunk
-                for chunk in reader:
-                    low = min(low, float(np.nanmin(chunk.data)))
-                    high = max(high, float(np.nanmax(chunk.data)))
         parts = []
-        for chunk in reader:
-            data = chunk.data
-            if not same_grid:
-                resampled = resample_img(
-                    nib.Nifti1Image(np.asarray(data), reader.affine),
-                    target_affine=affine,
-                    target_shape=shape,
-                    interpolation=interpolation,
-                    clip=False,
-                )
-                data = np.asarray(resampled.dataobj)
-                if data.ndim == 3:
-                    data = data[..., np.newaxis]
-                data.clip(low, high, out=data)
-            parts.append(_sparse_maps(np.asarray(data).astype(np.float32, copy=False)))
+        for data in chunks:
+            data = np.asarray(data)
+            if data.ndim == 3:
+                data = data[..., np.newaxis]
+            if tuple(data.shape[:3]) != tuple(shape):
+                raise ValueError(f"{source_name}: maps of shape {data.shape[:3]} for a grid of shape {shape}.")
+            parts.append(_sparse_maps(data))
+        if not parts:
+            raise ValueError(f"{source_name}: no maps.")
         weights = sparse.vstack(parts, format="csr")
         operator = cls.__new__(cls)
         operator._setup(shape, affine, weights, names, smoothing_fwhm, source_name)

@@ -36,6 +36,7 @@ from matplotlib.lines import Line2D
 from matplotlib.collections import EllipseCollection
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
+from scipy import sparse
 
 from .model import AtlasResult, QCFCResult, RunReport, StrategyResult
 
@@ -61,6 +62,7 @@ __all__ = [
     "plot_spheres",
     "save_figure",
     "strongest_map_index",
+    "strongest_map_index_of_weights",
 ]
 
 #: Formats :func:`save_figure` writes.
@@ -1082,6 +1084,45 @@ def strongest_map_index(maps: Any, min_fraction: float = 0.1) -> np.ndarray:
     if strongest is None:
         raise ValueError("strongest_map_index needs at least one map")
     return strongest
+
+
+def strongest_map_index_of_weights(weights, shape: tuple[int, int, int], min_fraction: float = 0.1) -> np.ndarray:
+    """:func:`strongest_map_index` of maps given as a sparse (maps × voxels) matrix.
+
+    The maps of an extraction operator
+    (:attr:`regionseries.core.extract.MapsOperator.maps_matrix`, voxels in
+    Fortran order): only each map's non-zero weights are visited, so DiFuMo
+    1024 on a 2 mm grid takes milliseconds, not the seconds of 1024 dense maps.
+
+    Parameters
+    ----------
+    weights : scipy.sparse matrix, shape (n_maps, X * Y * Z)
+    shape : tuple of 3 int
+        The grid.
+    min_fraction : float
+
+    Returns
+    -------
+    numpy.ndarray of int32, 3D
+    """
+    weights = sparse.csr_matrix(weights)
+    n_voxels = int(np.prod(shape))
+    if weights.shape[1] != n_voxels:
+        raise ValueError(f"weights have {weights.shape[1]} voxels, the grid {shape} has {n_voxels}")
+    best = np.zeros(n_voxels, dtype=np.float32)
+    strongest = np.zeros(n_voxels, dtype=np.int32)
+    for position in range(weights.shape[0]):
+        row = slice(weights.indptr[position], weights.indptr[position + 1])
+        voxels = weights.indices[row]
+        magnitude = np.abs(np.nan_to_num(weights.data[row].astype(np.float32)))
+        peak = float(magnitude.max()) if magnitude.size else 0.0
+        if peak <= 0:
+            continue
+        relative = magnitude / np.float32(peak)
+        better = (relative > best[voxels]) & (relative >= min_fraction)
+        best[voxels[better]] = relative[better]
+        strongest[voxels[better]] = position + 1
+    return strongest.reshape(shape, order="F")
 
 
 @_styled

@@ -21,7 +21,6 @@ import datetime
 import hashlib
 import json
 import logging
-import math
 import os
 import re
 import tempfile

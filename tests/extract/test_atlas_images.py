@@ -1,0 +1,216 @@
+"""One path from an atlas file to an operator (``regionseries.core.atlas_images``).
+
+* the streamed maps operator (a few maps at a time, as the pipeline builds
+  it) equals the operator of the whole image loaded and resampled in memory
+  (as the maskers hold it), for every dtype nibabel writes, with and without
+  scaling, on the file's grid and on another one;
+* a probabilistic atlas stored as ``uint8`` percentages (FSL's Harvard-Oxford)
+  gives nilearn's ``NiftiMapsMasker`` signals through that operator;
+* labels of every dtype give the operator of the nearest-neighbour resampled labels.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import nibabel as nib
+import numpy as np
+import pytest
+from nilearn import maskers as nilearn_maskers
+
+from regionseries.core.atlas_images import (
+    labels_on_grid,
+    labels_operator,
+    load_labels_img,
+    load_maps_img,
+    maps_dtype,
+    maps_on_grid,
+    maps_operator,
+)
+from regionseries.core.extract import LabelsOperator, MapsOperator, extract_signals
+from regionseries.core.image import resample_img
+from regionseries.maskers import NiftiMapsMasker
+
+SHAPE = (14, 15, 13)
+AFFINE_2MM = np.array([[2.0, 0, 0, -14], [0, 2.0, 0, -15], [0, 0, 2.0, -13], [0, 0, 0, 1]])
+#: The same field of view stored left to right (FSL's and SPM's radiological LAS convention).
+AFFINE_2MM_LAS = np.array([[-2.0, 0, 0, 12], [0, 2.0, 0, -15], [0, 0, 2.0, -13], [0, 0, 0, 1]])
+TARGET_AFFINE = np.array([[3.0, 0, 0, -14.5], [0, 3.0, 0, -15], [0, 0, 3.0, -12], [0, 0, 0, 1]])
+TARGET_SHAPE = (10, 10, 9)
+
+#: (dtype, scl_slope, scl_inter) of the files: every dtype nibabel writes, some with scaling.
+STORAGE = [
+    ("uint8", None, None),
+    ("uint8", 0.01, 0.0),
+    ("int8", None, None),
+    ("int16", None, None),
+    ("int16", 0.001, 0.5),
+    ("uint16", None, None),
+    ("int32", None, None),
+    ("float32", None, None),
+    ("float64", None, None),
+]
+
+
+def _probabilities(n_maps=7, seed=3):
+    """Blobs with sharp edges, in percent (0-100), as probabilistic atlases store them."""
+    rng = np.random.default_rng(seed)
+    ijk = np.stack(np.meshgrid(*[np.arange(n) for n in SHAPE], indexing="ij"), axis=-1)
+    maps = np.zeros(SHAPE + (n_maps,))
+    for k in range(n_maps):
+        centre = rng.uniform(3, 10, 3)
+        value = np.exp(-np.sum((ijk - centre) ** 2, axis=-1) / 6.0) * rng.uniform(50, 100)
+        value[value < 5] = 0
+        maps[..., k] = np.round(value)
+    return maps
+
+
+def _save(data, path, dtype, slope=None, inter=None, affine=AFFINE_2MM):
+    """Store ``data`` as ``dtype``: unscaled (the values cast), or with this scaling."""
+    if slope is None:
+        img = nib.Nifti1Image(np.asarray(data).astype(dtype), affine)
+    else:
+        img = nib.Nifti1Image(np.asarray(data), affine)
+        img.set_data_dtype(np.dtype(dtype))
+        img.header.set_slope_inter(slope, inter)
+        img = nib.Nifti1Image(np.asarray(data), affine, img.header)
+    nib.save(img, path)
+    assert (slope is None) == (nib.load(path).dataobj.slope == 1.0)
+    return path
+
+
+def _same(a: MapsOperator, b: MapsOperator):
+    assert a.shape == b.shape
+    np.testing.assert_array_equal(a.affine, b.affine)
+    assert a.names == b.names
+    assert (a.maps_matrix != b.maps_matrix).nnz == 0
+    np.testing.assert_array_equal(a.weight_totals, b.weight_totals)
+
+
+def _in_memory(path, shape=None, affine=None):
+    img = load_maps_img(path)
+    if shape is not None:
+        img = maps_on_grid(img, shape, affine)
+    return MapsOperator(np.asarray(img.dataobj), img.affine)
+
+
+@pytest.mark.parametrize(("dtype", "slope", "inter"), STORAGE)
+@pytest.mark.parametrize("grid", ["own", "other"])
+def test_streamed_maps_equal_the_in_memory_route(tmp_path, dtype, slope, inter, grid):
+    path = _save(_probabilities(), tmp_path / "maps.nii.gz", dtype, slope, inter)
+    target = (TARGET_SHAPE, TARGET_AFFINE) if grid == "other" else (None, None)
+    expected = _in_memory(path, *target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to say about any of these files
+        built = maps_operator(path, *target, chunk_maps=3)
+    _same(expected, built)
+    assert np.asarray(load_maps_img(path).dataobj).dtype == maps_dtype(np.asarray(nib.load(path).dataobj).dtype)
+    assert built.maps_matrix.nnz > 0
+
+
+@pytest.mark.parametrize("chunk_maps", [1, 3, 7, 20])
+def test_chunk_size_does_not_change_the_operator(tmp_path, chunk_maps):
+    maps = _probabilities().astype(np.float32)
+    maps[2, 3, 4, 1] = np.nan
+    path = _save(maps, tmp_path / "maps.nii.gz", "float32")
+    names = [f"m{k}" for k in range(maps.shape[3])]
+    with pytest.warns(UserWarning, match="Non-finite values detected in atlas X"):
+        built = maps_operator(path, names=names, chunk_maps=chunk_maps, source_name="atlas X")
+    _same(MapsOperator(np.nan_to_num(maps), AFFINE_2MM, names=names), built)
+    assert built.source_name == "atlas X"
+    assert built.maps_matrix[1, np.ravel_multi_index((2, 3, 4), SHAPE, order="F")] == 0
+
+
+def test_non_finite_weights_are_zero_before_resampling(tmp_path):
+    """As nilearn's loaders: NaN becomes 0, then the maps are interpolated (no NaN spreads)."""
+    maps = _probabilities().astype(np.float32)
+    maps[5:7, 5:7, 5:7, :] = np.nan
+    path = _save(maps, tmp_path / "maps.nii.gz", "float32")
+    with pytest.warns(UserWarning, match="Non-finite values"):
+        built = maps_operator(path, TARGET_SHAPE, TARGET_AFFINE)
+    clean = resample_img(nib.Nifti1Image(np.nan_to_num(maps), AFFINE_2MM), TARGET_AFFINE, TARGET_SHAPE,
+                         interpolation="linear")
+    _same(MapsOperator(np.asarray(clean.dataobj), TARGET_AFFINE), built)
+
+
+def test_las_storage_gives_the_ras_operator(tmp_path):
+    """The same maps stored with the x axis flipped give the same operator on a RAS grid."""
+    maps = _probabilities()
+    ras = _save(maps, tmp_path / "ras.nii.gz", "uint8")
+    las = _save(maps[::-1], tmp_path / "las.nii.gz", "uint8", affine=AFFINE_2MM_LAS)
+    np.testing.assert_allclose(AFFINE_2MM_LAS @ [SHAPE[0] - 1, 0, 0, 1], AFFINE_2MM @ [0, 0, 0, 1])
+    _same(maps_operator(ras, SHAPE, AFFINE_2MM), maps_operator(las, SHAPE, AFFINE_2MM))
+    _same(maps_operator(ras, TARGET_SHAPE, TARGET_AFFINE), maps_operator(las, TARGET_SHAPE, TARGET_AFFINE))
+
+
+@pytest.mark.parametrize(("dtype", "slope", "inter"), [("uint8", None, None), ("int16", 0.001, 0.5),
+                                                       ("float64", None, None)])
+def test_uint8_percentages_give_nilearns_signals_on_another_grid(tmp_path, dtype, slope, inter):
+    """The command line's operator and NiftiMapsMasker (ours and nilearn's) agree on a stored atlas."""
+    maps_path = _save(_probabilities(), tmp_path / "maps.nii.gz", dtype, slope, inter)
+    rng = np.random.default_rng(0)
+    bold = nib.Nifti1Image((rng.standard_normal(TARGET_SHAPE + (9,)) * 5 + 100).astype(np.float32), TARGET_AFFINE)
+    bold_path = tmp_path / "bold.nii.gz"
+    nib.save(bold, bold_path)
+    (ours,) = extract_signals(bold_path, [maps_operator(maps_path, TARGET_SHAPE, TARGET_AFFINE)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = nilearn_maskers.NiftiMapsMasker(str(maps_path)).fit_transform(str(bold_path))
+        masker = NiftiMapsMasker(str(maps_path)).fit_transform(str(bold_path))
+    np.testing.assert_allclose(ours.signals, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+    np.testing.assert_allclose(masker, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+
+
+def test_signals_equal_on_a_series(tmp_path):
+    maps = _probabilities().astype(np.float32)
+    rng = np.random.default_rng(0)
+    bold = _save((rng.standard_normal(SHAPE + (9,)) * 5 + 100), tmp_path / "bold.nii.gz", "float32")
+    maps_path = _save(maps, tmp_path / "maps.nii.gz", "float32")
+    a, b = extract_signals(bold, [MapsOperator(maps, AFFINE_2MM), maps_operator(maps_path)])
+    np.testing.assert_array_equal(a.signals, b.signals)
+
+
+def test_maps_errors(tmp_path):
+    empty = nib.Nifti1Image(np.zeros(SHAPE + (3,), dtype=np.float32), AFFINE_2MM)
+    with pytest.raises(ValueError, match=r"maps_img contains no map\. \(in-memory Nifti1Image of shape"):
+        maps_operator(empty)
+    with pytest.raises(ValueError, match=r"atlas X: 2 names for 7 maps\."):
+        maps_operator(nib.Nifti1Image(_probabilities(), AFFINE_2MM), names=["a", "b"], source_name="atlas X")
+    with pytest.raises(FileNotFoundError, match="maps image not found: /nonexistent/maps.nii.gz"):
+        maps_operator("/nonexistent/maps.nii.gz")
+
+
+def _labels():
+    labels = np.zeros(SHAPE)
+    labels[1:6, 2:9, 1:7] = 3
+    labels[7:13, 2:9, 1:7] = 7
+    labels[2:12, 10:14, 6:12] = 12
+    return labels
+
+
+@pytest.mark.parametrize(("dtype", "slope", "inter"), [s for s in STORAGE if s[1] is None])
+@pytest.mark.parametrize("grid", ["own", "other"])
+def test_labels_of_every_dtype(tmp_path, dtype, slope, inter, grid):
+    path = _save(_labels(), tmp_path / "labels.nii.gz", dtype, slope, inter)
+    shape, affine = (TARGET_SHAPE, TARGET_AFFINE) if grid == "other" else (SHAPE, AFFINE_2MM)
+    built = labels_operator(path, shape, affine, label_values=[3, 7, 12], names=["a", "b", "c"])
+    expected_labels = np.asarray(resample_img(nib.Nifti1Image(_labels().astype(np.int32), AFFINE_2MM), affine, shape,
+                                              interpolation="nearest").dataobj)
+    expected = LabelsOperator(expected_labels, affine, label_values=[3, 7, 12], names=["a", "b", "c"])
+    np.testing.assert_array_equal(built.labels_volume(), expected.labels_volume())
+    np.testing.assert_array_equal(built.voxel_counts, expected.voxel_counts)
+    assert built.names == ["a", "b", "c"]
+    assert np.all(built.voxel_counts > 0)
+
+
+def test_labels_with_nan_and_one_volume_in_4d(tmp_path):
+    labels = _labels().astype(np.float32)
+    labels[0, 0, 0] = np.nan
+    path = tmp_path / "labels.nii.gz"
+    nib.save(nib.Nifti1Image(labels[..., np.newaxis], AFFINE_2MM), path)
+    with pytest.warns(UserWarning, match="Non-finite values detected in atlas L"):
+        img = load_labels_img(path, "atlas L")
+    assert img.shape == SHAPE
+    assert labels_on_grid(img, SHAPE, AFFINE_2MM) is img
+    with pytest.raises(ValueError, match="must be a 3D label image.*NiftiMapsMasker"):
+        load_labels_img(nib.Nifti1Image(np.zeros(SHAPE + (2,)), AFFINE_2MM))
