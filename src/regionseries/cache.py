@@ -2,8 +2,8 @@
 
 Jobs of one dataset that share a work folder (``--work-dir``) reuse what an
 earlier job computed from an atlas file: the extraction operators on a BOLD
-grid (pickles), the centres of probabilistic maps and the report's overlay
-of an atlas on a BOLD grid (arrays). Entries are keyed by the file's
+grid (pickles, which the report also draws its atlas overlays from) and the
+centres of probabilistic maps (arrays). Entries are keyed by the file's
 identity (resolved path, size, modification time) and everything else they
 depend on, so an edited atlas is never served stale. A cache that cannot be
 read or written only costs the computation.

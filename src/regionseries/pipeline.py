@@ -46,6 +46,7 @@ from .bids.outputs import (
     bids_uri,
     json_text,
 )
+from .core.atlas_images import LABELS_INTERPOLATION, MAPS_INTERPOLATION, labels_operator, maps_operator
 from .core.connectivity import MEASURE_NAMES, STAT_LABELS, ConnectivityError, connectivity_matrix
 
 LOGGER = logging.getLogger("regionseries")
@@ -288,7 +289,8 @@ def _operator_cache_path(cache_dir: Path, atlas: Atlas, grid: tuple, smoothing_f
 
     identity: list[Any] = [atlas.name, atlas.radius, grid, smoothing_fwhm, list(atlas.names)]
     if atlas.image is not None:
-        identity.append(cache.file_identity(atlas.image))
+        interpolation = LABELS_INTERPOLATION if atlas.kind == "labels" else MAPS_INTERPOLATION
+        identity += [cache.file_identity(atlas.image), interpolation]
     if atlas.kind == "labels":
         identity.append(atlas.table["index"].tolist())
     if atlas.coordinates is not None:
@@ -329,7 +331,6 @@ def build_operator(atlas: Atlas, shape: Sequence[int], affine: np.ndarray, smoot
 
 
 def _new_operator(atlas: Atlas, shape: tuple[int, int, int], affine: np.ndarray, smoothing_fwhm: float | None):
-    from .core.atlas_images import labels_operator, maps_operator
     from .core.extract import SpheresOperator
 
     source_name = f"atlas {atlas.name}"

@@ -60,7 +60,7 @@ def test_bad_analysis_level_exits_64(fmriprep_dataset, tmp_path):
         (["--spheres", "Power2011", "--strategy", "fancy"], "--strategy fancy: unknown denoising strategy 'fancy'"),
         (["--spheres", "Power2011", "--connectivity", "tangent"], "--connectivity tangent: choose from"),
         (["--spheres", "Power2011", "--atlas-file", "NoEquals"], "expected NAME=IMAGE[:LABELS_TSV]"),
-        (["--spheres", "Power2011", "--atlas-file", "X=/nonexistent/atlas.nii.gz"], "image not found: /nonexistent/atlas.nii.gz"),
+        (["--spheres", "Power2011", "--atlas-file", "X=/nonexistent/atlas.nii.gz"], "image /nonexistent/atlas.nii.gz not found"),
         (["--spheres", "Power2011", "--spheres", "Power2011"], "two atlases would write the same outputs atlas-Power2011"),
         (["--atlas", "Schaefer2018:desc400"], "cannot read 'desc400'"),
         (["--spheres", "Power2011", "--space", "MNI:foo-2"], "only res-<label> is accepted"),

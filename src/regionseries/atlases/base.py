@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,48 @@ def _is_integer_column(column: pd.Series) -> bool:
     return bool(values.notna().all() and np.all(np.mod(values, 1) == 0))
 
 
+def missing_file_message(path: Path) -> str:
+    """Why ``path`` cannot be opened: annexed content not present, broken link, or not found."""
+    if path.is_symlink():
+        target = os.readlink(path)
+        if ".git/annex/objects" in target or target.startswith(".git/annex") or "/annex/objects/" in target:
+            return (f"{path} is a git-annex link whose content is not present (run `datalad get {path}` "
+                    "in the dataset first)")
+        return f"{path} is a broken symbolic link (to {target})"
+    return f"{path} not found"
+
+
+def read_text_table(path: str | os.PathLike, what: str, **read_csv_options) -> pd.DataFrame:
+    """Read a TSV (or CSV, by extension) table given by the user, with messages that say what is wrong.
+
+    A UTF-8 byte-order mark and Windows line endings are accepted; an empty
+    file, text that is not UTF-8, an unreadable file or a git-annex link whose
+    content was never fetched is an :class:`AtlasError` naming the file.
+
+    Parameters
+    ----------
+    path : path-like
+    what : str
+        How messages name the file (``label table``, ``coordinates table``).
+    **read_csv_options
+        Passed to :func:`pandas.read_csv` (``sep`` defaults to the extension's).
+    """
+    path = Path(path)
+    read_csv_options.setdefault("sep", "," if path.suffix.lower() == ".csv" else "\t")
+    if not path.exists():
+        raise AtlasError(f"cannot read {what}: {missing_file_message(path)}")
+    try:
+        return pd.read_csv(path, encoding="utf-8-sig", **read_csv_options)
+    except pd.errors.EmptyDataError:
+        raise AtlasError(f"{what} {path} is empty") from None
+    except UnicodeDecodeError as exc:
+        raise AtlasError(f"{what} {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except PermissionError:
+        raise AtlasError(f"cannot read {what} {path}: permission denied") from None
+    except (OSError, pd.errors.ParserError) as exc:
+        raise AtlasError(f"cannot read {what} {path}: {exc}") from exc
+
+
 def read_label_table(path: str | os.PathLike) -> pd.DataFrame:
     """Read a label table in any common dialect and normalise it.
 
@@ -184,16 +227,12 @@ def read_label_table(path: str | os.PathLike) -> pd.DataFrame:
         Unreadable file, no usable columns, duplicated label values.
     """
     path = Path(path)
-    sep = "," if path.suffix.lower() == ".csv" else "\t"
-    try:
-        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise AtlasError(f"cannot read label table {path}: {exc}") from exc
+    table = read_text_table(path, "label table", dtype=str, keep_default_na=False)
     if table.shape[1] == 0:
         raise AtlasError(f"label table {path} is empty")
     header_is_data = _is_integer_column(pd.Series([table.columns[0]]))
     if header_is_data:
-        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, header=None)
+        table = read_text_table(path, "label table", dtype=str, keep_default_na=False, header=None)
         table.columns = ["index", "name", *[f"column{i}" for i in range(2, table.shape[1])]][: table.shape[1]]
     lower = {str(c).lower(): c for c in table.columns}
     index_column = next((lower[c] for c in INDEX_COLUMNS if c in lower and _is_integer_column(table[lower[c]])), None)
@@ -205,9 +244,12 @@ def read_label_table(path: str | os.PathLike) -> pd.DataFrame:
         None,
     )
     if index_column is None and name_column is None:
+        hint = ""
+        if table.shape[1] == 1 and any(mark in str(table.columns[0]) for mark in (";", ",", "\t", "|")):
+            hint = " (one column: is the delimiter right? .csv files are read comma-separated, others tab-separated)"
         raise AtlasError(
             f"label table {path}: no label value column (index, label, Component, ...) "
-            f"and no name column (name, Difumo_names, ...); columns are {list(table.columns)}"
+            f"and no name column (name, Difumo_names, ...); columns are {list(table.columns)}{hint}"
         )
     if index_column is None:
         # rows in map/label order, numbered from 1
@@ -407,10 +449,10 @@ def add_centroids(table: pd.DataFrame, centroids: np.ndarray) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------
 
 def load_atlas_image(path: str | os.PathLike, what: str) -> nib.spatialimages.SpatialImage:
-    """Load an atlas image with a clear error naming the file."""
+    """Load an atlas image's header with a clear error naming the file (see :func:`read_atlas_data`)."""
     path = Path(path)
     if not path.exists():
-        raise AtlasError(f"{what}: file not found: {path}")
+        raise AtlasError(f"{what}: {missing_file_message(path)}")
     if path.stat().st_size == 0:
         raise AtlasError(f"{what}: {path} is empty (a TemplateFlow placeholder that was never downloaded?)")
     try:
@@ -421,11 +463,19 @@ def load_atlas_image(path: str | os.PathLike, what: str) -> nib.spatialimages.Sp
     return img
 
 
+def read_atlas_data(img: nib.spatialimages.SpatialImage, path: str | os.PathLike, what: str) -> np.ndarray:
+    """The voxels of an atlas image; a truncated or corrupt file is an :class:`AtlasError` naming it."""
+    try:
+        return np.asarray(img.dataobj)
+    except (EOFError, OSError, ValueError, zlib.error) as exc:
+        raise AtlasError(f"{what}: {path} is truncated or corrupt, its voxels cannot be read ({exc})") from exc
+
+
 def labels_atlas_from_image(name: str, spec: str, image: Path, table: pd.DataFrame | None,
                             space: str | None, source: dict[str, Any]) -> Atlas:
     """Build a labels atlas: check the table against the image, add centroids."""
     img = load_atlas_image(image, f"atlas {name}")
-    data = np.asarray(img.dataobj)
+    data = read_atlas_data(img, image, f"atlas {name}")
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
@@ -461,7 +511,11 @@ def maps_atlas_from_image(name: str, spec: str, image: Path, table: pd.DataFrame
     if len(img.shape) != 4:
         raise AtlasError(f"atlas {name}: a maps (probseg) image must be 4D, {image} has shape {img.shape}")
     table, warnings = check_maps_table(table, img.shape[3], name)
-    table = add_centroids(table, cached_map_centroids(image, img, cache_dir))
+    try:
+        centroids = cached_map_centroids(image, img, cache_dir)
+    except (EOFError, OSError, ValueError, zlib.error) as exc:
+        raise AtlasError(f"atlas {name}: {image} is truncated or corrupt, its maps cannot be read ({exc})") from exc
+    table = add_centroids(table, centroids)
     for message in warnings:
         LOGGER.warning(message)
     return Atlas(name=name, kind="maps", spec=spec, table=table, space=space, image=Path(image),

@@ -17,9 +17,11 @@ from pathlib import Path
 from .base import (
     Atlas,
     AtlasError,
+    AtlasUnavailable,
     labels_atlas_from_image,
     load_atlas_image,
     maps_atlas_from_image,
+    missing_file_message,
     read_label_table,
 )
 
@@ -59,10 +61,10 @@ class FileRequest:
                 image_text, table_text = head, tail
         image = Path(image_text).expanduser()
         if not image.is_file():
-            raise AtlasError(f"--atlas-file {spec}: image not found: {image}")
+            raise AtlasUnavailable(f"--atlas-file {spec}: image {missing_file_message(image)}")
         table = Path(table_text).expanduser() if table_text else None
         if table is not None and not table.is_file():
-            raise AtlasError(f"--atlas-file {spec}: label table not found: {table}")
+            raise AtlasUnavailable(f"--atlas-file {spec}: label table {missing_file_message(table)}")
         return cls(spec, label, image.resolve(), table.resolve() if table else None)
 
 

@@ -22,7 +22,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import Atlas, AtlasError, load_atlas_image, maps_atlas_from_image
+from .base import (
+    Atlas,
+    AtlasError,
+    AtlasUnavailable,
+    load_atlas_image,
+    maps_atlas_from_image,
+    missing_file_message,
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ class StatmapRequest:
             raise AtlasError(f"--regions-from {spec}: NAME {label!r} must hold only letters and digits")
         statmap = Path(path).expanduser()
         if not statmap.is_file():
-            raise AtlasError(f"--regions-from {spec}: statistical map not found: {statmap}")
+            raise AtlasUnavailable(f"--regions-from {spec}: statistical map {missing_file_message(statmap)}")
         return cls(spec, label, statmap.resolve())
 
 

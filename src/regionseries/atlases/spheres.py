@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import Atlas, AtlasError, unique_names
+from .base import Atlas, AtlasError, AtlasUnavailable, missing_file_message, read_text_table, unique_names
 
 #: Built-in sets: name -> (file, template of the coordinates, reference).
 BUILTIN_SPHERES = {
@@ -52,7 +52,7 @@ class SpheresRequest:
                 raise AtlasError(f"--spheres {spec}: NAME {label!r} must hold only letters and digits")
             table = Path(path).expanduser()
             if not table.is_file():
-                raise AtlasError(f"--spheres {spec}: coordinates table not found: {table}")
+                raise AtlasUnavailable(f"--spheres {spec}: coordinates table {missing_file_message(table)}")
             return cls(spec, label, table.resolve())
         match = {name.lower(): name for name in BUILTIN_SPHERES}.get(spec.lower())
         if match is None:
@@ -71,16 +71,15 @@ def read_coordinates(path: Path, label: str) -> pd.DataFrame:
     AtlasError
         Missing columns, non-numeric or non-finite coordinates, empty table.
     """
-    sep = "," if path.suffix.lower() == ".csv" else "\t"
-    try:
-        table = pd.read_csv(path, sep=sep)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise AtlasError(f"cannot read coordinates table {path}: {exc}") from exc
+    table = read_text_table(path, "coordinates table")
     table.columns = [str(c).strip() for c in table.columns]
     lower = {c.lower(): c for c in table.columns}
     missing = [axis for axis in "xyz" if axis not in lower]
     if missing:
-        raise AtlasError(f"coordinates table {path}: missing column(s) {', '.join(missing)} (need x, y, z in mm)")
+        hint = ""
+        if table.shape[1] == 1 and any(mark in table.columns[0] for mark in (";", ",", "\t", "|")):
+            hint = "; one column: is the delimiter right? .csv files are read comma-separated, others tab-separated"
+        raise AtlasError(f"coordinates table {path}: missing column(s) {', '.join(missing)} (need x, y, z in mm{hint})")
     if table.empty:
         raise AtlasError(f"coordinates table {path} has no rows")
     xyz = table[[lower["x"], lower["y"], lower["z"]]].apply(pd.to_numeric, errors="coerce").to_numpy(float)
