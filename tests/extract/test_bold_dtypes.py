@@ -188,3 +188,29 @@ def test_nilearn_output_dtypes_on_big_endian_float32(bold_file):
     assert ours.dtype == np.float32 and theirs.dtype == np.float64
     ours, theirs = run_both("spheres", path)
     assert ours.dtype == np.float32 and theirs.dtype == np.dtype(">f4")
+
+
+@pytest.mark.parametrize(
+    ("dtype", "kind"),
+    [(np.complex64, "complex"), (np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")]), "RGB colour")],
+    ids=["complex64", "rgb24"],
+)
+def test_complex_and_rgb_files_are_refused_by_name(tmp_path, dtype, kind):
+    """nibabel writes them too, but they hold no BOLD signal: ours names the
+    file and the data type (numpy used to drop the imaginary part with a
+    ComplexWarning); nilearn fails inside numpy."""
+    values = np.zeros(SHAPE + (N_VOLUMES,), dtype=dtype)
+    if kind == "complex":
+        values += bold_values() + 1j
+    header = nib.Nifti1Header()
+    header.set_data_dtype(values.dtype)
+    path = tmp_path / "bold.nii.gz"
+    nib.Nifti1Image(values, grid_affine(), header).to_filename(str(path))
+    for kind_name in MASKERS:
+        class_name, parameters = MASKERS[kind_name]
+        with pytest.raises(ValueError, match=f"^{path}: the image holds {kind} values"):
+            getattr(maskers, class_name)(**parameters()).fit_transform(str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(TypeError):  # numpy's casting errors (UFuncTypeError is a TypeError)
+            nilearn_maskers.NiftiLabelsMasker(labels_img=labels_img()).fit_transform(str(path))
