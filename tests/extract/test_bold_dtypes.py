@@ -7,8 +7,8 @@ extracted chunk by chunk (core/extract.py). Each file goes through the three
 maskers, ours and nilearn 0.14.1's, and must give the same values and dtype;
 the options that change the data's dtype before extraction in nilearn
 (smoothing, resampling the data to the atlas, ``dtype="auto"``) are checked
-on every dtype too. Big-endian files give the signals of the same data
-stored little-endian.
+on every dtype too (and on uint32, int64 and uint64). Big-endian files give
+the signals of the same data stored little-endian.
 """
 
 from __future__ import annotations
@@ -107,9 +107,19 @@ def float64_copy(path):
     return nib.Nifti1Image(img.get_fdata(dtype=np.float64), img.affine)
 
 
-@pytest.mark.parametrize("extension", [".nii.gz", ".nii"])
-@pytest.mark.parametrize("scaled", [False, True], ids=["unscaled", "scaled"])
-@pytest.mark.parametrize("dtype", DTYPES)
+#: Also written by nibabel (with an explicit dtype), rarer in BOLD files.
+WIDE_DTYPES = ("uint32", "int64", "uint64")
+SIGNALS_CASES = [
+    *itertools.product(DTYPES, (False, True), (".nii.gz", ".nii")),
+    *itertools.product(WIDE_DTYPES, (False, True), (".nii.gz",)),
+]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "scaled", "extension"),
+    SIGNALS_CASES,
+    ids=[f"{dtype}-{'scaled' if scaled else 'unscaled'}-{extension}" for dtype, scaled, extension in SIGNALS_CASES],
+)
 def test_maskers_give_nilearns_signals(bold_file, dtype, scaled, extension):
     path = bold_file(dtype, scaled, extension)
     assert nib.load(str(path)).get_data_dtype() == np.dtype(dtype)
@@ -138,7 +148,7 @@ OPTIONS = {
 # dtype="auto" on scaled files: nilearn raises AttributeError (test_oracle_labels.py)
 OPTION_CASES = [
     (dtype, scaled, option)
-    for dtype, scaled, option in itertools.product(DTYPES, (False, True), OPTIONS)
+    for dtype, scaled, option in itertools.product(DTYPES + WIDE_DTYPES, (False, True), OPTIONS)
     if not (scaled and option == "labels-dtype-auto")
 ]
 
