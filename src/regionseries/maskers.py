@@ -260,9 +260,10 @@ class BaseMasker:
             self._auto_dtype_ = None
             return source
         if isinstance(self.dtype, str) and self.dtype == "auto":
-            # int32 for (unscaled) integer data, else float32. A scaled integer
-            # file is float data: nilearn 0.14.1 raises AttributeError here.
-            self._auto_dtype_ = np.dtype(np.int32) if source.kind in "iu" else np.dtype(np.float32)
+            # int32 for (unscaled) signed integer data, else float32 (unsigned
+            # data too, as nilearn). A scaled integer file is float data:
+            # nilearn 0.14.1 raises AttributeError here.
+            self._auto_dtype_ = np.dtype(np.int32) if source.kind == "i" else np.dtype(np.float32)
             return self._auto_dtype_
         return np.dtype(self.dtype)
 
@@ -275,6 +276,19 @@ class BaseMasker:
             data = np.asanyarray(img.dataobj).astype(data_dtype)
             return BoldReader(nib.Nifti1Image(data, img.affine, img.header)), data_dtype, reader.ndim
         return reader, data_dtype, reader.ndim
+
+    def _extraction_dtype(self, data_dtype, resampled=None) -> np.dtype:
+        """dtype of the data when nilearn extracts: after resampling and smoothing.
+
+        Cubic resampling of the data (``resampled``, an in-memory image)
+        turns signed integers into float32; smoothing turns any integer
+        data into float32 (64-bit integers into float64). The output dtype
+        of each masker follows from this dtype, as in nilearn.
+        """
+        dtype = np.dtype(data_dtype if resampled is None else resampled.dataobj.dtype)
+        if self.smoothing_fwhm is not None and dtype.kind in "iu":
+            dtype = np.dtype(np.float64 if dtype.itemsize == 8 else np.float32)
+        return dtype
 
     def _extract_with(self, source, operator, mask):
         """Run the one-pass extraction; keep coverage for the user."""
@@ -821,6 +835,7 @@ class NiftiLabelsMasker(_LabelAttributesMixin, BaseMasker):
                 "Resampling images at transform time...", UserWarning, stacklevel=3
             )
             source, shape, affine = _resample_data(imgs, self.labels_img_, data_dtype)
+        extraction_dtype = self._extraction_dtype(data_dtype, source if source is not reader else None)
         labels_img, mask_img = self._labels_for_grid(shape, affine, warn=self.resampling_target == "data")
         labels_data = np.asarray(get_data(labels_img))
         mask = _mask_bool(mask_img)
@@ -866,7 +881,7 @@ class NiftiLabelsMasker(_LabelAttributesMixin, BaseMasker):
         signals = result.signals
         if self.keep_masked_labels:
             signals = np.where(np.isnan(signals), 0.0, signals)
-        output_dtype = np.float32 if data_dtype == np.float32 else np.float64
+        output_dtype = np.float32 if extraction_dtype == np.float32 else np.float64
         self._lut_ = self._transformed_lut(labels_data, columns)
         self.region_atlas_ = new_img_like(
             labels_img, masked.astype(np.int32), labels_img.affine
@@ -1343,7 +1358,8 @@ class NiftiMapsMasker(BaseMasker):
         signals = result.signals[:, kept]
         signals = np.where(np.isnan(signals), 0.0, signals)
         self.coverage_ = result.coverage[kept]
-        single = maps_data.dtype == np.float32 and np.dtype(data_dtype) in (
+        extraction_dtype = self._extraction_dtype(data_dtype, source if source is not reader else None)
+        single = maps_data.dtype == np.float32 and extraction_dtype in (
             np.dtype(np.float32), np.dtype(np.int8), np.dtype(np.int16), np.dtype(np.uint8), np.dtype(np.uint16)
         )
         return signals.astype(np.float32 if single else np.float64), ndim

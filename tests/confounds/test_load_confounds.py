@@ -3,12 +3,15 @@
 Every comparison checks column names and order, index, values (relative
 difference <= 1e-10 of the largest magnitude), the sample mask and the
 warnings (category and message); errors must have nilearn's type (ours is a
-subclass) and contain nilearn's message.
+subclass) and contain nilearn's message. Where nilearn censors every volume
+(an empty sample mask), ours must raise RunExcluded instead (a deliberate
+difference, docs/differences-from-nilearn.md).
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pandas as pd
@@ -16,7 +19,7 @@ import pytest
 from nilearn.interfaces.fmriprep import load_confounds as nilearn_load_confounds
 from nilearn.interfaces.fmriprep import load_confounds_strategy as nilearn_load_confounds_strategy
 
-from regionseries.confounds import ConfoundsError, load_confounds, load_confounds_strategy
+from regionseries.confounds import ConfoundsError, RunExcluded, load_confounds, load_confounds_strategy
 
 MOTION_BASE = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
 MODELS = ("basic", "power2", "derivatives", "full")
@@ -50,10 +53,24 @@ def assert_same_output(ours, theirs):
         np.testing.assert_allclose(ours.to_numpy(dtype=float), reference, rtol=1e-10, atol=1e-10 * scale)
 
 
+def censors_everything(result) -> bool:
+    """Whether a nilearn result has an empty sample mask (for one of its images)."""
+    if isinstance(result, Exception):
+        return False
+    masks = result[1] if isinstance(result[1], list) else [result[1]]
+    return any(mask is not None and mask.size == 0 for mask in masks)
+
+
 def assert_same_call(helpers, ours_function, nilearn_function, *args, **kwargs):
     """Call both; compare results, or errors, and warnings. Return ours."""
     ours, our_warnings = helpers.call_recording_warnings(ours_function, *args, **kwargs)
     theirs, their_warnings = helpers.call_recording_warnings(nilearn_function, *args, **kwargs)
+    if censors_everything(theirs):
+        assert isinstance(ours, RunExcluded), ours
+        assert re.search(r"all \d+ volumes are censored", str(ours)), ours
+        # nilearn's "All volumes were marked ..." and empty-mean RuntimeWarnings are not ours
+        assert our_warnings == [item for item in their_warnings if item[0] is not RuntimeWarning]
+        return ours
     if isinstance(theirs, Exception):
         assert isinstance(ours, type(theirs)), (ours, theirs)
         assert str(theirs) in str(ours)
@@ -354,17 +371,7 @@ def test_two_confounds_files(helpers, tmp_path):
     assert f"BOLD file: {bold}" in str(error.value)
 
 
-# --- 8.2.7 everything censored ------------------------------------------------------------
-
-
-def test_all_volumes_censored_warns(helpers, tmp_path):
-    data, metadata = helpers.synthetic_confounds()
-    data["framewise_displacement"] = 5.0
-    bold = helpers.write_run(tmp_path, data, metadata)
-    confounds, sample_mask = compare(helpers, str(bold), strategy=("motion", "scrub"))
-    assert sample_mask.size == 0 and sample_mask.dtype == np.int64
-    with pytest.warns(RuntimeWarning, match="All volumes were marked as motion outliers"):
-        load_confounds(str(bold), strategy=("motion", "scrub"))
+# --- 8.2.7 everything censored: refused, see test_api_refusals.py ------------------------------
 
 
 # --- 8.2.8 presets ------------------------------------------------------------------------------
@@ -470,6 +477,25 @@ def test_tedana_ignores_anatomical_compcor(helpers, tedana_bold):
     with pytest.warns(UserWarning, match="will NOT be applied for the Tedana confounds"):
         ours, _ = load_confounds(str(tedana_bold), strategy=("tedana", "high_pass", "compcor"))
     expected, _ = nilearn_load_confounds(str(tedana_bold), strategy=("tedana",))
+    assert_same_output(ours, expected)
+
+
+def test_tedana_in_a_folder_named_like_its_files(helpers, tmp_path, tedana_bold):
+    """nilearn takes as mixing matrix the first tedana file whose *path* contains
+    "mixing", so in a folder such as "ica_mixing/" it reads the metrics table
+    (70 components) as the mixing matrix and returns a (70, 0) frame; we match
+    the file names' suffixes."""
+    folder = tmp_path / "ica_mixing"
+    folder.mkdir()
+    stem = helpers.BOLD_ENTITIES
+    (folder / f"{stem}_desc-ICA_mixing.tsv").symlink_to(helpers.NILEARN_DATA / "test_desc-ICA_mixing.tsv")
+    (folder / f"{stem}_desc-tedana_metrics.tsv").symlink_to(helpers.NILEARN_DATA / "test_desc-tedana_metrics.tsv")
+    optcom = folder / f"{stem}_space-MNI152NLin2009cAsym_desc-optcom_bold.nii.gz"
+    theirs, _ = nilearn_load_confounds(str(optcom), strategy=("tedana",))
+    assert theirs.shape == (70, 0)
+    ours, _ = load_confounds(str(optcom), strategy=("tedana",))
+    expected, _ = nilearn_load_confounds(str(tedana_bold), strategy=("tedana",))  # same files, another folder
+    assert expected.shape == (30, 37)  # 30 volumes, the rejected components
     assert_same_output(ours, expected)
 
 

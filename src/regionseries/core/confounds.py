@@ -15,7 +15,10 @@ It has three layers:
    :func:`load_confounds_strategy` have the signatures and results of
    ``nilearn.interfaces.fmriprep`` 0.14.1 (same columns, order, values,
    sample masks, warnings and errors), except that bad input gives a
-   :class:`ConfoundsError` naming the file instead of a raw ``KeyError``.
+   :class:`ConfoundsError` naming the file instead of a raw ``KeyError``,
+   and that a run whose every volume is censored (:class:`RunExcluded`) or
+   whose image has another number of volumes than the confounds have rows
+   (:class:`ConfoundsError`) is refused with :func:`plan_denoising`'s rule.
 3. **Strategies and plans** -- :class:`DenoiseStrategy` (presets or a
    JSON/YAML file, see :func:`get_strategy`) and :func:`plan_denoising`,
    which checks a run against a strategy and returns a
@@ -35,14 +38,18 @@ import math
 import os
 import re
 import warnings
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from xml.parsers.expat import ExpatError
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
+from nibabel.filebasedimages import ImageFileError
 
 __all__ = [
     "ConfoundsError",
@@ -74,11 +81,15 @@ class ConfoundsError(ValueError):
     """
 
 
-class RunExcluded(Exception):
+class RunExcluded(ValueError):
     """A run cannot be denoised with a strategy and should be skipped.
 
     Raised by :func:`plan_denoising` when every volume is censored or when
-    the kept volumes are not more than the regressors.
+    the kept volumes are not more than the regressors, and by
+    :func:`load_confounds` / :func:`load_confounds_strategy` when every
+    volume is censored (nilearn returns an empty sample mask there). It is a
+    :class:`ValueError`, like nilearn's input errors; a pipeline that skips
+    excluded runs catches it before other ``ValueError`` s.
 
     Parameters
     ----------
@@ -733,6 +744,133 @@ def _check_numeric(confounds: pd.DataFrame, source: str) -> None:
 
 
 # ---------------------------------------------------------------------------
+# Rules shared by load_confounds and plan_denoising
+# ---------------------------------------------------------------------------
+
+
+def _check_row_count(source: str, n_rows: int, n_volumes: int, bold: str | None = None) -> None:
+    """Refuse a confounds table whose row count is not the run's volume count.
+
+    Parameters
+    ----------
+    source : str
+        The confounds file, named first in the message.
+    n_rows : int
+        Rows of the confounds table (one per volume).
+    n_volumes : int
+        Volumes of the BOLD run.
+    bold : str, optional
+        The BOLD file, named in the message when known.
+
+    Raises
+    ------
+    ConfoundsError
+        If the two counts differ.
+    """
+    if n_rows != n_volumes:
+        run = "the BOLD run" if bold is None else f"the BOLD run {bold}"
+        raise ConfoundsError(
+            f"{source}: the confounds file has {n_rows} rows but {run} has {n_volumes} volumes; "
+            "they must match (is it the confounds file of this run?)."
+        )
+
+
+def _check_some_volume_kept(
+    source: str,
+    strategy_name: str,
+    n_volumes: int,
+    n_kept: int,
+    n_dummies: int,
+    n_motion_outliers: int,
+    censoring: str,
+) -> None:
+    """Refuse a run whose every volume is censored.
+
+    Parameters
+    ----------
+    source : str
+        The confounds file.
+    strategy_name : str
+        The strategy (preset name, or components joined by ``+``).
+    n_volumes, n_kept, n_dummies, n_motion_outliers : int
+        Volumes of the run, kept, dropped as non-steady-state, and censored
+        as motion outliers (dummies excluded).
+    censoring : str
+        The censoring thresholds (:func:`_censoring_text`), or "".
+
+    Raises
+    ------
+    RunExcluded
+        If ``n_kept`` is 0.
+    """
+    if n_kept == 0:
+        raise RunExcluded(
+            source,
+            f"all {n_volumes} volumes are censored ({n_dummies} non-steady-state, "
+            f"{n_motion_outliers} motion outliers{censoring}).",
+            strategy_name,
+        )
+
+
+def _censoring_text(fd_threshold: float | None, std_dvars_threshold: float | None, min_segment_length: int) -> str:
+    """`` at FD > 0.5 mm, std DVARS > 1.5, segments < 5 volumes`` for messages."""
+    parts = []
+    if fd_threshold is not None:
+        parts.append(f"FD > {fd_threshold} mm")
+    if std_dvars_threshold is not None:
+        parts.append(f"std DVARS > {std_dvars_threshold}")
+    parts.append(f"segments < {min_segment_length} volumes")
+    return " at " + ", ".join(parts)
+
+
+_UNREADABLE_IMAGE_ERRORS = (ImageFileError, ExpatError, OSError, EOFError, ValueError, zlib.error)
+
+
+def _image_volume_counts(image: str | list) -> list[tuple[str, int]]:
+    """Volumes of each file of a ``load_confounds`` input, from its header.
+
+    A NIfTI file has ``shape[3]`` volumes (1 when 3D), a CIFTI
+    ``dtseries.nii`` ``shape[0]``, a GIfTI ``func.gii`` one data array per
+    volume. Files that do not exist are left out: nilearn's API needs only
+    the name to find the confounds, so there is nothing to check them against.
+
+    Parameters
+    ----------
+    image : str or list of str
+        A BOLD path, or a pair of ``func.gii`` paths.
+
+    Returns
+    -------
+    list of (str, int)
+        (file, number of volumes) for every file that exists.
+
+    Raises
+    ------
+    ConfoundsError
+        If a file exists but its header cannot be read.
+    """
+    counts = []
+    for name in image if isinstance(image, list) else [image]:
+        if not os.path.exists(name):
+            continue
+        try:
+            img = nib.load(name)
+            if isinstance(img, nib.GiftiImage):
+                n_volumes = len(img.darrays)
+            elif isinstance(img, nib.Cifti2Image):
+                n_volumes = int(img.shape[0])
+            else:
+                n_volumes = int(img.shape[3]) if len(img.shape) > 3 else 1
+        except _UNREADABLE_IMAGE_ERRORS as error:
+            raise ConfoundsError(
+                f"{name}: cannot read the image's header to check the length of its confounds "
+                f"({type(error).__name__}: {error})."
+            ) from error
+        counts.append((name, n_volumes))
+    return counts
+
+
+# ---------------------------------------------------------------------------
 # nilearn-compatible API
 # ---------------------------------------------------------------------------
 
@@ -884,7 +1022,7 @@ def load_confounds(
     confounds : pandas.DataFrame, list of DataFrame, or None
         Columns sorted alphabetically; None for an empty strategy.
     sample_mask : numpy.ndarray of int64, list, or None
-        Indices of the kept volumes; None when none is censored.
+        Indices of the kept volumes (never empty); None when none is censored.
 
     Raises
     ------
@@ -892,7 +1030,12 @@ def load_confounds(
         For invalid parameters (as nilearn).
     ConfoundsError
         For missing files, missing columns or a missing JSON sidecar; the
-        message names the file.
+        message names the file. Also when an image exists and its number of
+        volumes differs from the rows of its confounds file (nilearn does not
+        check), or exists and its header cannot be read.
+    RunExcluded
+        When every volume of an image is censored (nilearn returns an empty
+        sample mask with a RuntimeWarning). A :class:`ValueError` too.
     """
     _check_strategy_tuple(strategy)
     if "motion" in strategy:
@@ -930,6 +1073,7 @@ def load_confounds(
         n_compcor=n_compcor,
         ica_aroma=ica_aroma,
         tedana=tedana,
+        name="+".join(strategy),  # the strategy's name in RunExcluded
     )
     images, single = _split_inputs(_as_path_strings(img_files))
     confounds_out, masks_out = [], []
@@ -953,6 +1097,8 @@ def _load_confounds_of_image(image, strategy: tuple, demean: bool, parameters: d
     bold_path = image[0] if isinstance(image, list) else image
     tsv_path = find_confounds_file(bold_path)
     table = read_confounds(tsv_path)
+    for name, n_volumes in _image_volume_counts(image):
+        _check_row_count(str(table.tsv_path), table.n_volumes, n_volumes, bold=name)
     anatomical_compcor = "compcor" in strategy and "anat" in parameters["compcor"]
     if anatomical_compcor and table.metadata is None:
         raise ConfoundsError(
@@ -1026,6 +1172,16 @@ def _confounds_from_table(table: ConfoundsTable, strategy: tuple, demean: bool, 
     if indicator_names:
         indicator_frames.append(data[indicator_names].fillna(0).to_numpy(dtype=np.float64))
     sample_mask = _sample_mask_from_indicators(indicator_frames)
+    if sample_mask is not None:
+        n_dummies = int(np.count_nonzero(data[nss].fillna(0).to_numpy(dtype=np.float64).sum(axis=1))) if nss else 0
+        censoring = ""
+        if "scrub" in strategy:
+            censoring = _censoring_text(
+                parameters["fd_threshold"], parameters["std_dvars_threshold"], parameters["scrub"]
+            )
+        _check_some_volume_kept(
+            source, parameters["name"], len(data), sample_mask.size, n_dummies, len(data) - n_dummies, censoring
+        )
 
     if not has_rows:  # nothing selected at all: nilearn returns a (0, 0) frame
         return pd.DataFrame(), sample_mask
@@ -1045,15 +1201,7 @@ def _sample_mask_from_indicators(indicator_frames: list[np.ndarray]) -> np.ndarr
     if not frames:
         return None
     flagged = np.concatenate(frames, axis=1).sum(axis=1)
-    sample_mask = np.flatnonzero(flagged == 0).astype(np.int64)
-    if sample_mask.size == 0:
-        warnings.warn(
-            "All volumes were marked as motion outliers. This would lead to all volumes in the "
-            "time series to be scrubbed.",
-            RuntimeWarning,
-            stacklevel=4,
-        )
-    return sample_mask
+    return np.flatnonzero(flagged == 0).astype(np.int64)
 
 
 def _find_tedana_files(bold_path: str) -> tuple[Path, Path]:
@@ -1103,6 +1251,8 @@ def _tedana_confounds(image: str, tedana: str, demean: bool):
     """tedana ICA components of the chosen classifications (nilearn rules)."""
     mixing_path, metrics_path = _find_tedana_files(image)
     mixing = _read_tsv(mixing_path)
+    for name, n_volumes in _image_volume_counts(image):
+        _check_row_count(str(mixing_path), len(mixing), n_volumes, bold=name)
     metrics = _read_tsv(metrics_path)
     if not any(str(name).startswith("ICA_") for name in mixing.columns) or not {
         "Component",
@@ -1190,6 +1340,13 @@ def load_confounds_strategy(img_files, denoise_strategy="simple", **kwargs):
     -------
     confounds, sample_mask
         As in :func:`load_confounds`.
+
+    Raises
+    ------
+    ValueError, ConfoundsError
+        As in :func:`load_confounds`.
+    RunExcluded
+        When every volume is censored; its ``strategy`` is the preset name.
     """
     _check_choice(denoise_strategy, list(_NILEARN_PRESETS), "denoise_strategy")
     parameters = dict(_NILEARN_PRESETS[denoise_strategy])
@@ -1211,7 +1368,10 @@ def load_confounds_strategy(img_files, denoise_strategy="simple", **kwargs):
             UserWarning,
             stacklevel=2,
         )
-    return load_confounds(img_files, **parameters)
+    try:
+        return load_confounds(img_files, **parameters)
+    except RunExcluded as error:  # name the preset rather than its components
+        raise RunExcluded(error.path, error.reason, denoise_strategy) from None
 
 
 # ---------------------------------------------------------------------------
@@ -1722,11 +1882,7 @@ def plan_denoising(
     if isinstance(n_volumes, bool) or not isinstance(n_volumes, (int, np.integer)) or n_volumes < 1:
         raise ValueError(f"n_volumes must be a positive integer; {n_volumes!r} was provided.")
     n_volumes = int(n_volumes)
-    if table.n_volumes != n_volumes:
-        raise ConfoundsError(
-            f"{source}: the confounds file has {table.n_volumes} rows but the BOLD run has "
-            f"{n_volumes} volumes; they must match (is it the confounds file of this run?)."
-        )
+    _check_row_count(source, table.n_volumes, n_volumes)
     filtering = strategy.filter is not False and (strategy.low_pass is not None or strategy.high_pass is not None)
     if filtering and (t_r is None or not t_r > 0):
         raise ValueError(
@@ -1927,13 +2083,9 @@ def _check_not_excluded(
     n_regressors: int,
 ) -> None:
     n_kept = int(sample_mask.size)
-    if n_kept == 0:
-        raise RunExcluded(
-            source,
-            f"all {n_volumes} volumes are censored ({dummies.size} non-steady-state, "
-            f"{motion_outliers.size} motion outliers{_thresholds_text(strategy)}).",
-            strategy.name,
-        )
+    _check_some_volume_kept(
+        source, strategy.name, n_volumes, n_kept, dummies.size, motion_outliers.size, _thresholds_text(strategy)
+    )
     if n_kept <= n_regressors:
         raise RunExcluded(
             source,
@@ -1947,10 +2099,4 @@ def _check_not_excluded(
 def _thresholds_text(strategy: DenoiseStrategy) -> str:
     if not strategy.censors_motion:
         return ""
-    parts = []
-    if strategy.fd_threshold is not None:
-        parts.append(f"FD > {strategy.fd_threshold} mm")
-    if strategy.std_dvars_threshold is not None:
-        parts.append(f"std DVARS > {strategy.std_dvars_threshold}")
-    parts.append(f"segments < {strategy.min_segment_length} volumes")
-    return " at " + ", ".join(parts)
+    return _censoring_text(strategy.fd_threshold, strategy.std_dvars_threshold, strategy.min_segment_length)

@@ -456,6 +456,12 @@ class _ImageSource:
             self.dtype = probe.dtype
         else:
             self.dtype = np.asanyarray(proxy[(0,) * len(shape)]).dtype
+        if self.dtype.kind not in "biuf":
+            kind = {"c": "complex", "V": "RGB colour"}.get(self.dtype.kind, "non-numeric")
+            raise ValueError(
+                f"{self.description}: the image holds {kind} values (data type {self.dtype}); "
+                "region signals need real numbers (an integer or floating-point data type)."
+            )
         self.n_voxels = int(np.prod(self.spatial_shape))
 
     def iter_chunks(
@@ -629,6 +635,14 @@ class BoldReader:
         Volumes per chunk.
     description : str
         File name (or a description of an in-memory image) for messages.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a path does not exist.
+    ValueError
+        If an image is not 3D/4D, is empty, holds complex or RGB values, or
+        the images of a list are on different grids.
     """
 
     def __init__(
