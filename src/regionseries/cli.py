@@ -563,7 +563,7 @@ def _participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path,
         read_bids_filters,
         read_dataset_description,
     )
-    from .bids.outputs import write_dataset_files
+    from .bids.outputs import DiskFull, write_dataset_files
     from .pipeline import STATUS_FAILED, STATUS_SKIPPED, PipelineOptions
 
     connectivity = _connectivity_kinds(args.connectivity)
@@ -641,9 +641,11 @@ def _participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path,
     results: list = []
     try:
         report_failures = _execute(runs, atlases_of_run, options, pool, results, report=not args.no_reports)
-    except BaseException:  # interrupted, terminated or disk full: say what is complete
+    except (KeyboardInterrupt, Terminated, DiskFull) as exc:  # say why, then what is complete
+        exit_code, message = _stop_message(exc)
+        LOGGER.error("regionseries: %s", message)
         _log_stopped(results, len(runs))
-        raise
+        return exit_code
 
     failures = [f for r in results for f in r.failures]
     exclusions = [e for r in results for e in r.exclusions]
@@ -686,8 +688,8 @@ def _execute(runs, atlases_of_run, options, pool: concurrent.futures.ProcessPool
     finished_by_participant: dict[str, list] = defaultdict(list)
 
     def finish(k: int, result) -> None:
+        results.append(result)  # first: if the job stops while this is logged, the run still counts
         _log_result(k, total, result)
-        results.append(result)
         participant = result.run.entities.get("sub", "")
         finished_by_participant[participant].append(result)
         if len(finished_by_participant[participant]) == pending_by_participant[participant]:
@@ -718,8 +720,28 @@ def _execute(runs, atlases_of_run, options, pool: concurrent.futures.ProcessPool
         for future in futures:
             future.cancel()
         _stop_workers()
+        pool.shutdown(wait=True, cancel_futures=True)
+        # runs the workers completed while the main process was stopping are complete too
+        # (a future's result is one object: ``results`` holds it if it was collected)
+        collected = {id(result) for result in results}
+        for future in futures:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                if id(future.result()) not in collected:
+                    results.append(future.result())
         raise
     return report_failures
+
+
+def _stop_message(exc: BaseException) -> tuple[int, str]:
+    """Exit code and message of a job stopped by SIGINT, SIGTERM or a full disk."""
+    from .bids.outputs import DiskFull
+
+    if isinstance(exc, DiskFull):
+        return EXIT_IO_ERROR, f"stopped: {exc}"
+    unfinished = "finished outputs are complete, unfinished ones were not written"
+    if isinstance(exc, Terminated):
+        return EXIT_TERMINATED, f"terminated (SIGTERM): {unfinished}"
+    return EXIT_INTERRUPTED, f"interrupted: {unfinished}"
 
 
 def _log_stopped(results: list, total: int) -> None:
@@ -728,12 +750,11 @@ def _log_stopped(results: list, total: int) -> None:
 
     complete = sorted(r.run.bold.name for r in results if r.status != STATUS_FAILED)
     failed = sorted(r.run.bold.name for r in results if r.status == STATUS_FAILED)
-    LOGGER.error("stopped after %d of %d run(s); the unfinished runs were not written "
-                 "(rerun the same command to process them: complete runs are skipped).", len(results), total)
-    if complete:
-        LOGGER.info("complete runs (outputs written, or skipped as already complete):")
-        for name in complete:
-            LOGGER.info("  %s", name)
+    LOGGER.error("%d of %d run(s) complete%s; the %d unfinished run(s) were not written: rerun the same command "
+                 "to process them (complete runs are skipped).", len(complete), total,
+                 f", {len(failed)} failed" if failed else "", total - len(results))
+    for name in complete:
+        LOGGER.info("  complete: %s", name)
     for name in failed:
         LOGGER.info("  failed: %s", name)
 
@@ -859,21 +880,16 @@ def _main(args: argparse.Namespace, argv: Sequence[str], parser: argparse.Argume
     except OutputNotWritable as exc:
         LOGGER.error("regionseries: %s", exc)
         return EXIT_CANT_CREATE
-    except DiskFull as exc:
-        LOGGER.error("regionseries: stopped: %s", exc)
-        return EXIT_IO_ERROR
+    except (KeyboardInterrupt, Terminated, DiskFull) as exc:
+        exit_code, message = _stop_message(exc)
+        LOGGER.error("regionseries: %s", message)
+        return exit_code
     except OSError as exc:
         if exc.errno not in DISK_FULL_ERRNOS:
             raise
         LOGGER.error("regionseries: stopped: disk or quota full (%s)%s", exc.strerror,
                      f": {exc.filename}" if exc.filename else "")
         return EXIT_IO_ERROR
-    except KeyboardInterrupt:
-        LOGGER.error("interrupted: finished outputs are complete, unfinished ones were not written")
-        return EXIT_INTERRUPTED
-    except Terminated:
-        LOGGER.error("terminated (SIGTERM): finished outputs are complete, unfinished ones were not written")
-        return EXIT_TERMINATED
     finally:
         if own_work_dir and work_dir is not None:
             shutil.rmtree(work_dir, ignore_errors=True)

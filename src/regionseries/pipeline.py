@@ -581,7 +581,10 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
     if not runnable:
         if all(o.status == "excluded" for o in outcomes):
             return
-        raise RunFailed("; ".join(f"strategy {o.name}: {o.reason}" for o in outcomes if o.status == STATUS_FAILED))
+        failed = [o for o in outcomes if o.status == STATUS_FAILED]
+        if len({o.reason for o in failed}) == 1:  # e.g. one unusable confounds file
+            raise RunFailed(failed[0].reason)
+        raise RunFailed("; ".join(f"strategy {o.name}: {o.reason}" for o in failed))
 
     operators = {atlas.name: build_operator(atlas, img.shape, img.affine, options.smoothing_fwhm,
                                             cache_dir=options.work_dir / "operators") for atlas in atlases}

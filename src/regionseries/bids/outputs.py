@@ -247,10 +247,10 @@ DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 def disk_full_message(path: str | os.PathLike, error: OSError) -> str:
     """What to tell the user when writing ``path`` failed with ENOSPC or EDQUOT."""
-    what = "disk quota exceeded" if error.errno == errno.EDQUOT else "no space left on the device"
+    what = "disk quota exceeded" if error.errno == errno.EDQUOT else "disk full"
     path = Path(path)
-    return (f"{what} ({error.strerror}) while writing {path.name} into {path.parent}: "
-            "free some space or raise the quota, then rerun the same command (finished runs are skipped)")
+    return (f"{what}: no room to write {path.name} into {path.parent}; free some space (or raise the quota), "
+            "then rerun the same command: finished runs are skipped")
 
 
 @contextlib.contextmanager
