@@ -53,7 +53,7 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM (15), as a shell reports a process stopped by SIGTERM
 
 #: The exit codes and what they mean (the parser's epilog; docs/usage.md has the same table).
-EXIT_CODES: tuple[tuple[int, str], ...] = (
+DOCUMENTED_EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_OK, "success"),
     (EXIT_FAILURE, "some runs failed (the others are complete; each failed run has a *_qc.json with the reason)"),
     (EXIT_INVALID_DATASET, "BIDS_DIR is not a BIDS derivatives dataset"),
@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
             "in one pass over each BOLD file and cleaned with one or more confound strategies."
         ),
         epilog="Documentation: docs/usage.md and docs/outputs.md. Exit codes: "
-               + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES) + ".",
+               + "; ".join(f"{code} {meaning}" for code, meaning in DOCUMENTED_EXIT_CODES) + ".",
         formatter_class=_HelpFormatter,
     )
     parser.add_argument("bids_dir", type=Path, help="fMRIPrep derivatives folder (read only).")
@@ -841,7 +841,7 @@ def _run_group(args: argparse.Namespace, argv: Sequence[str]) -> int:
 # --------------------------------------------------------------------------------------
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (see :data:`EXIT_CODES`)."""
+    """Run the command line; returns the exit code (see :data:`DOCUMENTED_EXIT_CODES`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)

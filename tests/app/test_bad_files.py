@@ -145,6 +145,13 @@ def test_intact_runs_are_complete(bad_files_job, run):
     assert (output / "sub-01.html").is_file()
 
 
+def test_the_report_lists_the_failed_runs_with_their_reason(bad_files_job):
+    _, output, broken = bad_files_job
+    page = (output / "sub-01.html").read_text(encoding="utf-8")
+    for case in ("empty BOLD", "3D BOLD", "truncated brain mask"):
+        assert broken[case][1] in page
+
+
 @pytest.mark.parametrize("case", BREAKS)
 def test_a_broken_run_fails_alone_with_the_file_and_the_problem(bad_files_job, case):
     result, output, broken = bad_files_job

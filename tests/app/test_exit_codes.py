@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,12 +26,28 @@ from pathlib import Path
 
 import pytest
 
+from regionseries import cli
 from regionseries.demo import DatasetSpec, RunSpec, write_fmriprep_dataset
 
 from .conftest import TEST_N_VOLUMES, TEST_VOXEL_SIZE, run_cli
 
 N_RUNS = 8
 SPACE = "MNI152NLin2009cAsym"
+REPOSITORY = Path(__file__).resolve().parents[2]
+EXIT_CODES = sorted(value for name, value in vars(cli).items() if name.startswith("EXIT_") and isinstance(value, int))
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/usage.md"])
+def test_every_exit_code_is_in_the_documentation_tables(document):
+    text = (REPOSITORY / document).read_text(encoding="utf-8")
+    assert sorted(int(code) for code in re.findall(r"^\| (\d+) \|", text, flags=re.MULTILINE)) == EXIT_CODES
+
+
+def test_every_exit_code_is_in_the_help_and_the_module_docstring():
+    assert [code for code, _ in cli.DOCUMENTED_EXIT_CODES] == EXIT_CODES
+    epilog = cli.build_parser().epilog
+    assert all(f"{code} " in epilog for code in EXIT_CODES)
+    assert all(re.search(rf"\b{code}\b", cli.__doc__) for code in EXIT_CODES)
 
 
 @pytest.fixture(scope="module")
