@@ -15,6 +15,7 @@ The mounts need root (CI runs as root); without it these tests are skipped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -91,16 +92,28 @@ def read_only_folder(tmp_path):
         _unmount(target)
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 128 KiB tmpfs: room for the dataset-level files and a couple of runs."""
-    target = tmp_path / "small-disk"
+@contextlib.contextmanager
+def _tmpfs(target: Path, size: str):
     target.mkdir()
-    _mount("-t", "tmpfs", "-o", "size=128k", "tmpfs", target)
+    _mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", target)
     try:
         yield target
     finally:
         _unmount(target)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 128 KiB tmpfs: room for the dataset-level files and a couple of runs."""
+    with _tmpfs(tmp_path / "small-disk", "128k") as target:
+        yield target
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 16 KiB tmpfs: too small for the pybids index."""
+    with _tmpfs(tmp_path / "tiny-disk", "16k") as target:
+        yield target
 
 
 def _run_stems(output: Path) -> dict[str, list[Path]]:
@@ -165,6 +178,15 @@ def test_full_disk_exits_74_leaving_no_partial_file(eight_runs, demo_atlas, smal
     for run in complete:
         assert f"  complete: sub-01_task-rest_{run}_space-{SPACE}_desc-preproc_bold.nii.gz" in result.stderr
     assert not list(temporary.iterdir()), "the work folder is removed"
+
+
+def test_full_work_folder_exits_74(eight_runs, demo_atlas, tiny_disk, tmp_path):
+    """$TMPDIR (where the default work folder and its pybids index go) is full."""
+    result = run_cli(*_arguments(eight_runs, tmp_path / "out", demo_atlas), env={"TMPDIR": str(tiny_disk)})
+    assert result.returncode == 74, result.stderr
+    assert f"disk full: no room for the pybids index in {tiny_disk}/regionseries-work-" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tiny_disk.iterdir()), "the work folder is removed"
 
 
 # --------------------------------------------------------------------------------------

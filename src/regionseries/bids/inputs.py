@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import readable
-from .outputs import BIDSName, SOURCE_ENTITIES, parse_entities
+from .outputs import DISK_FULL_ERRNOS, BIDSName, DiskFull, SOURCE_ENTITIES, parse_entities
 
 LOGGER = logging.getLogger("regionseries")
 
@@ -355,6 +355,9 @@ def _index(bids_dir: Path, database: Path, participants: Sequence[str]):
             database_path=database, reset_database=True,
         )
     except Exception as exc:  # noqa: BLE001 - pybids raises many types for a broken dataset
+        if getattr(exc, "errno", None) in DISK_FULL_ERRNOS or "database or disk is full" in str(exc):
+            raise DiskFull(f"disk full: no room for the pybids index in {database.parent}; free some space there "
+                           "(the work folder: --work-dir, or $TMPDIR by default), then rerun the same command") from None
         raise InvalidInputDataset(f"pybids cannot index {bids_dir}: {type(exc).__name__}: {exc}") from None
 
 
