@@ -533,18 +533,25 @@ def _start_worker_pool(nprocs: int) -> concurrent.futures.ProcessPoolExecutor:
 
 
 def _process_one(task):
-    """Process one run in a worker process (see :func:`_worker_sigterm`)."""
+    """Process one run in a worker process, then draw its report figures.
+
+    SIGTERM aborts the run while it is processed (see :func:`_worker_sigterm`);
+    once its outputs are complete, the figures are drawn and the result
+    returned whatever arrives, so that a complete run is counted as such.
+    """
     global _WORKER_IN_RUN
-    from .pipeline import process_run
+    from .pipeline import draw_figures_ahead, process_run
 
     run, atlases, options = task
     if _WORKER_STOPPING:
         raise Terminated(signal.SIGTERM)
     _WORKER_IN_RUN = True
     try:
-        return process_run(run, atlases, options)
+        result = process_run(run, atlases, options)
     finally:
         _WORKER_IN_RUN = False
+    draw_figures_ahead(result, options)
+    return result
 
 
 def _run_participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path) -> int:

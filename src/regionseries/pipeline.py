@@ -53,7 +53,6 @@ from .bids.outputs import (
     atomic_write_json,
     atomic_write_tsv,
     bids_uri,
-    disk_full_is_fatal,
     json_text,
 )
 from .bids.readable import UnreadableFile
@@ -101,7 +100,7 @@ class PipelineOptions:
     draw_run_figures : bool
         Draw each run's own report figures right after processing it (set
         with worker processes, so figures of several runs are drawn in
-        parallel instead of all at the end).
+        parallel instead of all at the end; see :func:`draw_figures_ahead`).
     """
 
     bids_dir: Path
@@ -501,8 +500,6 @@ def process_run(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptio
         raise
     finally:
         LOGGER.removeHandler(handler)
-    if options.draw_run_figures and result.status == STATUS_DONE and result.n_volumes and result.atlases:
-        result.report_figures = _draw_run_figures(result, atlases, options)
     if not options.keep_arrays:
         result.raw_signals, result.clean_signals, result.connectivity = {}, {}, {}
     result.seconds = time.perf_counter() - started
@@ -536,19 +533,27 @@ def _remove_outputs(paths: Sequence[Path]) -> None:
             LOGGER.warning("could not remove %s of an unfinished run: %s", path, exc)
 
 
-def _draw_run_figures(result: RunResult, atlases: Sequence[Atlas], options: PipelineOptions) -> dict | None:
-    """Draw the run's own report figures now (in a worker: in parallel with other runs).
+def draw_figures_ahead(result: RunResult, options: PipelineOptions) -> None:
+    """Draw a processed run's own report figures now, into ``result.report_figures``.
 
-    A failure only means the page draws them later; it never fails the run.
+    Called by worker processes (``PipelineOptions.draw_run_figures``) after
+    :func:`process_run`, so that the figures of several runs are drawn in
+    parallel; by then the run's outputs are complete, and stopping the job
+    (SIGTERM) does not interrupt this step. A failure only means the page
+    draws them later; it never fails the run.
     """
+    if options.draw_run_figures and result.status == STATUS_DONE and result.n_volumes and result.atlases:
+        result.report_figures = _draw_run_figures(result, result.atlas_objects, options)
+
+
+def _draw_run_figures(result: RunResult, atlases: Sequence[Atlas], options: PipelineOptions) -> dict | None:
     from .report import draw_run_figures
 
-    participant = result.run.entities.get("sub", "")
     try:
         report = run_report(result, atlases, options, overlays=False)
-        with disk_full_is_fatal(options.output_dir / f"sub-{participant}" / "figures"):
-            return draw_run_figures(report, options.output_dir, participant)
+        return draw_run_figures(report, options.output_dir, result.run.entities.get("sub", ""))
     except Exception as exc:  # noqa: BLE001 - the report must not cost the outputs
+        # (a full disk included: the next output written, a run's or the report, stops the job)
         LOGGER.debug("figures of %s not drawn ahead: %s: %s", result.run.bold.name, type(exc).__name__, exc)
         return None
 

@@ -164,10 +164,15 @@ def test_group_level_into_a_read_only_folder_exits_73(eight_runs, read_only_fold
 # 74: disk full
 # --------------------------------------------------------------------------------------
 
-def test_full_disk_exits_74_leaving_no_partial_file(eight_runs, demo_atlas, small_disk, tmp_path):
+@pytest.mark.parametrize("nprocs", [1, 2])
+def test_full_disk_exits_74_leaving_no_partial_file(eight_runs, demo_atlas, small_disk, tmp_path, nprocs):
+    """With 2 processes the workers also draw report figures when the disk fills."""
     temporary = tmp_path / "tmpdir"
     temporary.mkdir()
-    result = run_cli(*_arguments(eight_runs, small_disk, demo_atlas), env={"TMPDIR": str(temporary)})
+    arguments = _arguments(eight_runs, small_disk, demo_atlas)
+    if nprocs > 1:
+        arguments = [a for a in arguments if a != "--no-reports"] + ["--nprocs", str(nprocs)]
+    result = run_cli(*arguments, env={"TMPDIR": str(temporary)})
     assert result.returncode == 74, result.stderr
     assert "regionseries: stopped: disk full: no room to write" in result.stderr
     assert f"into {small_disk}" in result.stderr
