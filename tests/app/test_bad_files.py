@@ -48,7 +48,8 @@ def _break_annexed(root):
     bold.unlink()
     (root / ".git" / "annex" / "objects").mkdir(parents=True)
     bold.symlink_to("../../.git/annex/objects/Gk/3w/MD5E-s1234--5a.nii.gz/MD5E-s1234--5a.nii.gz")
-    return bold, f"annexed file whose content is not present (a git-annex/DataLad placeholder): run `datalad get {bold}`"
+    return bold, ("annexed file whose content is not present (a git-annex/DataLad placeholder): "
+                  f"run `datalad get {bold}`")
 
 
 def _break_truncated(root):

@@ -78,7 +78,8 @@ def test_unlocked_annex_pointer_file(tmp_path):
 def test_broken_symbolic_link_outside_an_annex(tmp_path):
     link = tmp_path / "bold.nii.gz"
     link.symlink_to(tmp_path / "moved-away.nii.gz")
-    assert readable.file_problem(link) == f"broken symbolic link: its target {tmp_path / 'moved-away.nii.gz'} does not exist"
+    target = tmp_path / "moved-away.nii.gz"
+    assert readable.file_problem(link) == f"broken symbolic link: its target {target} does not exist"
 
 
 def test_symbolic_link_loop(tmp_path):
@@ -139,6 +140,18 @@ def test_gzip_but_not_nifti(tmp_path):
     path = tmp_path / "bold.nii.gz"
     path.write_bytes(gzip.compress(b"subject,age\n01,34\n" * 40))
     assert _problem_of_image(path) == "not a NIfTI image (no NIfTI-1 or NIfTI-2 header at the start of the file)"
+
+
+def test_compressed_nifti_named_nii(bold_file, tmp_path):
+    path = tmp_path / "bold.nii"
+    path.write_bytes(bold_file.read_bytes())
+    assert _problem_of_image(path) == "gzip-compressed, although its name does not end in .gz (rename it to .nii.gz)"
+
+
+def test_annexed_file_of_a_submodule(tmp_path):
+    link = tmp_path / "bold.nii.gz"
+    link.symlink_to(".git/modules/fmriprep/annex/objects/pX/1v/MD5E-s42--0f.nii.gz/MD5E-s42--0f.nii.gz")
+    assert readable.file_problem(link).startswith("annexed file whose content is not present")
 
 
 def test_uncompressed_not_nifti(tmp_path):
@@ -205,7 +218,8 @@ def test_reading_lets_other_errors_through(tmp_path):
 @pytest.mark.parametrize(
     "content, problem",
     [
-        (b'{"RepetitionTime": 2.0,}', "not valid JSON (line 1, column 24: Expecting property name enclosed in double quotes)"),
+        (b'{"RepetitionTime": 2.0,}',
+         "not valid JSON (line 1, column 24: Expecting property name enclosed in double quotes)"),
         ('{"TaskName": "r\u00e9sum\u00e9"}'.encode("latin-1"), "not UTF-8 text (byte 0xe9 at position 15)"),
     ],
 )

@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import readable
-from .outputs import DISK_FULL_ERRNOS, BIDSName, DiskFull, SOURCE_ENTITIES, parse_entities
+from .outputs import (
+    DISK_FULL_ERRNOS,
+    SOURCE_ENTITIES,
+    BIDSName,
+    DiskFull,
+    parse_entities,
+)
 
 LOGGER = logging.getLogger("regionseries")
 

@@ -25,8 +25,9 @@ import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
-#: Part of the target of a git-annex symlink (locked files, as DataLad creates them).
-ANNEX_OBJECTS = ".git/annex/objects/"
+#: Part of the target of a git-annex symlink (locked files, as DataLad creates them:
+#: ``.git/annex/objects/...``, or ``.git/modules/<name>/annex/objects/...`` in a submodule).
+ANNEX_OBJECTS = "/annex/objects/"
 #: Start of the pointer file git-annex leaves for an unlocked file whose content is absent.
 ANNEX_POINTER = b"/annex/objects/"
 
@@ -97,7 +98,7 @@ def file_problem(path: str | os.PathLike) -> str | None:
         try:
             info = os.stat(path)
         except FileNotFoundError:
-            if ANNEX_OBJECTS in target.replace(os.sep, "/"):
+            if ANNEX_OBJECTS in "/" + target.replace(os.sep, "/"):
                 return _annexed_content_missing(path)
             return f"broken symbolic link: its target {target} does not exist"
         except OSError as exc:
@@ -144,7 +145,8 @@ def read_json(path: str | os.PathLike) -> Any:
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise UnreadableFile(path, f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at position {exc.start})") from None
+        byte = exc.object[exc.start]
+        raise UnreadableFile(path, f"not UTF-8 text (byte {byte:#04x} at position {exc.start})") from None
     except OSError as exc:
         raise UnreadableFile(path, _os_problem(exc)) from None
     try:
@@ -210,6 +212,8 @@ def _not_an_image_problem(path: Path) -> str:
     header_size = _nifti_header_size(data)
     if header_size is not None and len(data) < header_size:
         return f"truncated: the file ends inside its NIfTI header ({len(data)} of {header_size} bytes)"
+    if header_size is not None and is_gzip and not path.name.endswith(".gz"):
+        return "gzip-compressed, although its name does not end in .gz (rename it to .nii.gz)"
     return "not a NIfTI image (no NIfTI-1 or NIfTI-2 header at the start of the file)"
 
 
