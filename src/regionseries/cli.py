@@ -12,8 +12,8 @@ BIDS-Apps conventions (see docs/usage.md):
   and the reason, the failures are listed at the end with file and reason);
   16 the input is not a BIDS derivatives dataset; 64 usage error; 66 input
   not found (unknown participant, no preprocessed BOLD, missing atlas);
-  73 the output folder cannot be created or written (checked before the
-  dataset is indexed); 74 the disk or quota is full (the job stops, no
+  73 the output (or work) folder cannot be created or written (checked
+  before the dataset is indexed); 74 the disk or quota is full (the job stops, no
   partial file is left); 130 interrupted (SIGINT) and 143 terminated
   (SIGTERM, as SLURM, ``docker stop`` and Kubernetes send): finished runs
   are complete, the unfinished ones are removed, and the temporary work
@@ -59,7 +59,7 @@ DOCUMENTED_EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_INVALID_DATASET, "BIDS_DIR is not a BIDS derivatives dataset"),
     (EXIT_USAGE, "usage error"),
     (EXIT_NO_INPUT, "no input (participant, BOLD or atlas not found)"),
-    (EXIT_CANT_CREATE, "OUTPUT_DIR cannot be created or written"),
+    (EXIT_CANT_CREATE, "OUTPUT_DIR or the work folder cannot be created or written"),
     (EXIT_IO_ERROR, "disk or quota full"),
     (EXIT_INTERRUPTED, "interrupted (SIGINT)"),
     (EXIT_TERMINATED, "terminated (SIGTERM)"),
@@ -346,18 +346,18 @@ def _add_log_file(output_dir: Path, level_name: str, participants: Sequence[str]
 
 
 @contextlib.contextmanager
-def _output_errors(output_dir: Path):
-    """Errors of creating or writing into OUTPUT_DIR raised in the block become
-    :class:`DiskFull` (exit 74) or :class:`OutputNotWritable` (exit 73)."""
+def _output_errors(folder: Path, name: str = "OUTPUT_DIR"):
+    """Errors of creating or writing into ``folder`` (OUTPUT_DIR, the work folder) raised
+    in the block become :class:`DiskFull` (exit 74) or :class:`OutputNotWritable` (exit 73)."""
     from .bids.outputs import DISK_FULL_ERRNOS, DiskFull, disk_full_message
 
     try:
         yield
     except OSError as exc:
         if exc.errno in DISK_FULL_ERRNOS:
-            raise DiskFull(disk_full_message(exc.filename or output_dir, exc)) from exc
+            raise DiskFull(disk_full_message(exc.filename or folder, exc)) from exc
         raise OutputNotWritable(
-            f"OUTPUT_DIR {output_dir} cannot be created or written into: {exc.strerror or exc}"
+            f"{name} {folder} cannot be created or written into: {exc.strerror or exc}"
             + (f" ({exc.filename})" if exc.filename else "")
             + ". Choose a folder this user can write (mounted read-write in a container)."
         ) from exc
@@ -867,10 +867,12 @@ def _main(args: argparse.Namespace, argv: Sequence[str], parser: argparse.Argume
     own_work_dir = args.work_dir is None
     work_dir = None
     try:
-        work_dir = Path(tempfile.mkdtemp(prefix="regionseries-work-")) if own_work_dir else args.work_dir
+        with _output_errors(Path(tempfile.gettempdir()), "the temporary folder ($TMPDIR)"):
+            work_dir = Path(tempfile.mkdtemp(prefix="regionseries-work-")) if own_work_dir else args.work_dir
         _check_paths(args)
         if not own_work_dir:
-            work_dir.mkdir(parents=True, exist_ok=True)
+            with _output_errors(work_dir, "--work-dir"):
+                work_dir.mkdir(parents=True, exist_ok=True)
         if args.analysis_level == "participant":
             return _run_participant(args, argv, work_dir)
         return _run_group(args, argv)

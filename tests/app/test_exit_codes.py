@@ -154,6 +154,13 @@ def test_read_only_output_exits_73_before_indexing(eight_runs, demo_atlas, read_
     assert "Traceback" not in result.stderr
 
 
+def test_read_only_work_folder_exits_73(eight_runs, demo_atlas, read_only_folder, tmp_path):
+    result = run_cli(*_arguments(eight_runs, tmp_path / "out", demo_atlas), "-w", read_only_folder / "work")
+    assert result.returncode == 73, result.stderr
+    assert f"--work-dir {read_only_folder / 'work'} cannot be created or written into: Read-only file system" \
+        in result.stderr
+
+
 def test_group_level_into_a_read_only_folder_exits_73(eight_runs, read_only_folder):
     result = run_cli(eight_runs, read_only_folder, "group")
     assert result.returncode == 73, result.stderr
