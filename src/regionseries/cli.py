@@ -652,6 +652,8 @@ def _participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path,
         exit_code, message = _stop_message(exc)
         LOGGER.error("regionseries: %s", message)
         _log_stopped(results, len(runs))
+        LOGGER.info("Outputs: %s", args.output_dir)
+        LOGGER.info("Log: %s", log_path)
         return exit_code
 
     failures = [f for r in results for f in r.failures]
