@@ -66,8 +66,10 @@ ERROR_CODES = {
     cli.EXIT_INVALID_DATASET: "The input folder is not a BIDS derivatives dataset",
     cli.EXIT_USAGE: "Usage error: wrong or inconsistent command-line arguments",
     cli.EXIT_NO_INPUT: "No input found: missing input folder, unknown participant, no preprocessed BOLD, or missing atlas",
-    cli.EXIT_CANT_CREATE: "The output folder cannot be created",
-    cli.EXIT_INTERRUPTED: "Interrupted (finished outputs are complete, unfinished ones were not written)",
+    cli.EXIT_CANT_CREATE: "The output folder cannot be created or written (checked before the dataset is indexed)",
+    cli.EXIT_IO_ERROR: "Disk or quota full: the job stops; finished runs are complete, no partial file is left",
+    cli.EXIT_INTERRUPTED: "Interrupted by SIGINT (finished outputs are complete, unfinished ones were not written)",
+    cli.EXIT_TERMINATED: "Terminated by SIGTERM (finished outputs are complete, unfinished ones were not written)",
 }
 
 METADATA = {

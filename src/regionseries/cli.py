@@ -6,12 +6,18 @@ BIDS-Apps conventions (see docs/usage.md):
   be mounted read-only), and the pybids index lives in the work directory.
 * ``-v/--verbose`` is verbosity (counted, nipreps style); ``--version``
   prints the version.
-* Exit codes follow the BIDS-Apps execution specification: 0 success,
-  64 usage error, 66 input not found (unknown participant, no preprocessed
-  BOLD, missing atlas), 16 the input is not a BIDS derivatives dataset,
-  73 the output folder cannot be created, 1 runtime failures. When some runs
-  fail and others succeed, the good outputs are kept, the failures are
-  listed at the end (file and reason) and the exit code is 1.
+* Exit codes follow the BIDS-Apps execution specification and sysexits:
+  0 success; 1 some runs failed (each run is its own failure boundary: the
+  others finish, the failed run gets a ``*_qc.json`` with ``Status`` "failed"
+  and the reason, the failures are listed at the end with file and reason);
+  16 the input is not a BIDS derivatives dataset; 64 usage error; 66 input
+  not found (unknown participant, no preprocessed BOLD, missing atlas);
+  73 the output (or work) folder cannot be created or written (checked
+  before the dataset is indexed); 74 the disk or quota is full (the job stops, no
+  partial file is left); 130 interrupted (SIGINT) and 143 terminated
+  (SIGTERM, as SLURM, ``docker stop`` and Kubernetes send): finished runs
+  are complete, the unfinished ones are removed, and the temporary work
+  folder too.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import multiprocessing
 import os
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -41,13 +48,40 @@ EXIT_INVALID_DATASET = 16
 EXIT_USAGE = 64
 EXIT_NO_INPUT = 66
 EXIT_CANT_CREATE = 73
+EXIT_IO_ERROR = 74
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM (15), as a shell reports a process stopped by SIGTERM
+
+#: The exit codes and what they mean (the parser's epilog; docs/usage.md has the same table).
+DOCUMENTED_EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (EXIT_OK, "success"),
+    (EXIT_FAILURE, "some runs failed (the others are complete; each failed run has a *_qc.json with the reason)"),
+    (EXIT_INVALID_DATASET, "BIDS_DIR is not a BIDS derivatives dataset"),
+    (EXIT_USAGE, "usage error"),
+    (EXIT_NO_INPUT, "no input (participant, BOLD or atlas not found)"),
+    (EXIT_CANT_CREATE, "OUTPUT_DIR or the work folder cannot be created or written"),
+    (EXIT_IO_ERROR, "disk or quota full"),
+    (EXIT_INTERRUPTED, "interrupted (SIGINT)"),
+    (EXIT_TERMINATED, "terminated (SIGTERM)"),
+)
 
 CONNECTIVITY_CHOICES = ("correlation", "partial-correlation", "covariance", "none")
 
 
 class UsageError(Exception):
     """A command-line value that argparse cannot check by itself (exit 64)."""
+
+
+class OutputNotWritable(Exception):
+    """OUTPUT_DIR cannot be created or written into (exit 73)."""
+
+
+class Terminated(BaseException):
+    """Raised by the SIGTERM handler; handled like :class:`KeyboardInterrupt` (exit 143).
+
+    A :class:`BaseException` so that the ``except Exception`` blocks isolating
+    one run's failure let it through.
+    """
 
 
 class _Parser(argparse.ArgumentParser):
@@ -139,8 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Labels, probabilistic maps, spheres and regions from statistical maps are extracted "
             "in one pass over each BOLD file and cleaned with one or more confound strategies."
         ),
-        epilog="Documentation: docs/usage.md and docs/outputs.md. Exit codes: 0 ok, 1 failures, "
-               "16 invalid input dataset, 64 usage, 66 no input, 73 cannot create output.",
+        epilog="Documentation: docs/usage.md and docs/outputs.md. Exit codes: "
+               + "; ".join(f"{code} {meaning}" for code, meaning in DOCUMENTED_EXIT_CODES) + ".",
         formatter_class=_HelpFormatter,
     )
     parser.add_argument("bids_dir", type=Path, help="fMRIPrep derivatives folder (read only).")
@@ -273,16 +307,74 @@ def _configure_console(verbosity: int) -> None:
     LOGGER.addHandler(console)
 
 
+class _LogFileHandler(logging.FileHandler):
+    """The job's log file; when it can no longer be written (a full disk), it says so
+    once on the console and stops, instead of printing a traceback per message."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            super().handleError(record)
+            return
+        LOGGER.removeHandler(self)
+        try:
+            self.close()  # closes the file even though its last flush fails
+        except OSError:
+            pass
+        sys.stderr.write(f"regionseries: cannot write the log file {self.baseFilename} ({error.strerror or error}); "
+                         "messages go to the console only from now on\n")
+
+
 def _add_log_file(output_dir: Path, level_name: str, participants: Sequence[str] | None) -> Path:
+    """Start the job's log in ``OUTPUT_DIR/logs``.
+
+    Raises
+    ------
+    OutputNotWritable, DiskFull
+        The log file cannot be created.
+    """
     stamp = time.strftime("%Y%m%d-%H%M%S")
     who = "-".join(participants[:3]) if participants else "all"
     path = output_dir / "logs" / f"regionseries_{level_name}_{who}_{stamp}_{os.getpid()}.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
+    with _output_errors(output_dir):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = _LogFileHandler(path, encoding="utf-8")
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     LOGGER.addHandler(handler)
     return path
+
+
+@contextlib.contextmanager
+def _output_errors(folder: Path, name: str = "OUTPUT_DIR"):
+    """Errors of creating or writing into ``folder`` (OUTPUT_DIR, the work folder) raised
+    in the block become :class:`DiskFull` (exit 74) or :class:`OutputNotWritable` (exit 73)."""
+    from .bids.outputs import DISK_FULL_ERRNOS, DiskFull, disk_full_message
+
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in DISK_FULL_ERRNOS:
+            raise DiskFull(disk_full_message(exc.filename or folder, exc)) from exc
+        raise OutputNotWritable(
+            f"{name} {folder} cannot be created or written into: {exc.strerror or exc}"
+            + (f" ({exc.filename})" if exc.filename else "")
+            + ". Choose a folder this user can write (mounted read-write in a container)."
+        ) from exc
+
+
+def _check_output_dir(output_dir: Path) -> None:
+    """Create OUTPUT_DIR if needed and make sure a file can be written into it.
+
+    Done before the dataset is indexed, so a read-only or missing mount stops
+    the job at once (exit 73) rather than after the indexing.
+    """
+    with _output_errors(output_dir):
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output_dir, prefix=".regionseries-write-test-") as probe:
+            probe.write(b"regionseries")
+            probe.flush()
+            os.fsync(probe.fileno())
 
 
 # --------------------------------------------------------------------------------------
@@ -366,17 +458,63 @@ def _command_line(argv: Sequence[str]) -> str:
 # Participant level
 # --------------------------------------------------------------------------------------
 
-def _bold_voxel_size(path: Path) -> float:
-    import nibabel as nib
-    import numpy as np
+def _atlas_grid_key(run) -> tuple[str, float] | None:
+    """``(space, largest voxel size in mm)`` the run's atlases are resolved for, or None
+    when its BOLD cannot be read (the run then fails alone, with the reason)."""
+    from nibabel.affines import voxel_sizes
 
-    affine = nib.load(str(path)).affine
-    return float(np.max(np.sqrt((affine[:3, :3] ** 2).sum(axis=0))))
+    from .bids.readable import UnreadableFile, open_nifti
+
+    try:
+        img = open_nifti(run.bold, ndim=4, what="a BOLD series")
+    except UnreadableFile:
+        return None
+    return run.entities.get("space", ""), round(float(max(voxel_sizes(img.affine))), 3)
+
+
+# --------------------------------------------------------------------------------------
+# Signals and worker processes
+# --------------------------------------------------------------------------------------
+
+def _raise_terminated(signum: int, frame) -> None:
+    """SIGTERM handler of the main process: stop like Ctrl-C, once (a second
+    SIGTERM must not interrupt the cleanup the first one started)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+#: In a worker process: a run is being processed (SIGTERM then aborts it).
+_WORKER_IN_RUN = False
+#: In a worker process: SIGTERM was received; no further run is started.
+_WORKER_STOPPING = False
+
+
+def _worker_sigterm(signum: int, frame) -> None:
+    """SIGTERM handler of a worker: abort the current run (its files are removed,
+    see ``process_run``) and take no other; an idle worker just waits to be shut down."""
+    global _WORKER_STOPPING
+    if _WORKER_STOPPING:
+        return
+    _WORKER_STOPPING = True
+    if _WORKER_IN_RUN:
+        raise Terminated(signum)
 
 
 def _worker_init() -> None:
+    # Ctrl-C reaches every process of the terminal; the main process decides and
+    # stops the workers with SIGTERM, so that each cleans up after its own run.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _worker_sigterm)
     logging.getLogger("regionseries").setLevel(logging.WARNING)
     from . import pipeline  # noqa: F401 - import while the main process indexes the dataset
+
+
+def _stop_workers() -> None:
+    """Send SIGTERM to the worker processes: each aborts its run, removing that
+    run's files, and starts no other (see :func:`_worker_sigterm`)."""
+    for worker in multiprocessing.active_children():  # the pool's workers are our only children
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker.pid, signal.SIGTERM)
 
 
 def _start_worker_pool(nprocs: int) -> concurrent.futures.ProcessPoolExecutor:
@@ -395,10 +533,25 @@ def _start_worker_pool(nprocs: int) -> concurrent.futures.ProcessPoolExecutor:
 
 
 def _process_one(task):
-    from .pipeline import process_run
+    """Process one run in a worker process, then draw its report figures.
+
+    SIGTERM aborts the run while it is processed (see :func:`_worker_sigterm`);
+    once its outputs are complete, the figures are drawn and the result
+    returned whatever arrives, so that a complete run is counted as such.
+    """
+    global _WORKER_IN_RUN
+    from .pipeline import draw_figures_ahead, process_run
 
     run, atlases, options = task
-    return process_run(run, atlases, options)
+    if _WORKER_STOPPING:
+        raise Terminated(signal.SIGTERM)
+    _WORKER_IN_RUN = True
+    try:
+        result = process_run(run, atlases, options)
+    finally:
+        _WORKER_IN_RUN = False
+    draw_figures_ahead(result, options)
+    return result
 
 
 def _run_participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path) -> int:
@@ -417,7 +570,7 @@ def _participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path,
         read_bids_filters,
         read_dataset_description,
     )
-    from .bids.outputs import write_dataset_files
+    from .bids.outputs import DiskFull, write_dataset_files
     from .pipeline import STATUS_FAILED, STATUS_SKIPPED, PipelineOptions
 
     connectivity = _connectivity_kinds(args.connectivity)
@@ -443,6 +596,11 @@ def _participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path,
                          "or --skip-bids-validation to proceed anyway.", "; ".join(problems))
             return EXIT_INVALID_DATASET
 
+    _check_output_dir(args.output_dir)
+    log_path = _add_log_file(args.output_dir, "participant", args.participant_label)
+    command = _command_line(argv)
+    LOGGER.debug("command line: %s", command)
+
     pool = None
     if args.nprocs > 1:
         pool = _start_worker_pool(args.nprocs)
@@ -457,10 +615,14 @@ def _participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path,
         pool = None
 
     # Resolve atlases per (space, voxel size) before any work: missing atlases fail fast.
+    # A run whose BOLD cannot be read gets none: processing it records why it failed.
     atlases_of_run = []
     resolved: dict[tuple, list] = {}
     for run in runs:
-        key = (run.entities.get("space", ""), round(_bold_voxel_size(run.bold), 3))
+        key = _atlas_grid_key(run)
+        if key is None:
+            atlases_of_run.append([])
+            continue
         if key not in resolved:
             try:
                 resolved[key] = registry.resolve(*key)
@@ -469,14 +631,6 @@ def _participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path,
                 return EXIT_NO_INPUT
         atlases_of_run.append(resolved[key])
 
-    try:
-        args.output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        LOGGER.error("cannot create OUTPUT_DIR %s: %s", args.output_dir, exc)
-        return EXIT_CANT_CREATE
-    log_path = _add_log_file(args.output_dir, "participant", args.participant_label)
-    command = _command_line(argv)
-    LOGGER.debug("command line: %s", command)
     write_dataset_files(args.output_dir, args.bids_dir, command, read_dataset_description(Path(args.bids_dir)))
     atlas_files = {}
     for atlas_list in resolved.values():
@@ -491,7 +645,16 @@ def _participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path,
         overwrite=args.overwrite, command_line=command, atlas_files=atlas_files,
         keep_arrays=not args.no_reports, draw_run_figures=not args.no_reports and pool is not None,
     )
-    results, report_failures = _execute(runs, atlases_of_run, options, pool, report=not args.no_reports)
+    results: list = []
+    try:
+        report_failures = _execute(runs, atlases_of_run, options, pool, results, report=not args.no_reports)
+    except (KeyboardInterrupt, Terminated, DiskFull) as exc:  # say why, then what is complete
+        exit_code, message = _stop_message(exc)
+        LOGGER.error("regionseries: %s", message)
+        _log_stopped(results, len(runs))
+        LOGGER.info("Outputs: %s", args.output_dir)
+        LOGGER.info("Log: %s", log_path)
+        return exit_code
 
     failures = [f for r in results for f in r.failures]
     exclusions = [e for r in results for e in r.exclusions]
@@ -514,15 +677,19 @@ def _participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path,
 
 
 def _execute(runs, atlases_of_run, options, pool: concurrent.futures.ProcessPoolExecutor | None,
-             report: bool) -> tuple[list, list]:
+             results: list, report: bool) -> list[tuple[str, str]]:
     """Process runs (in the worker pool if there is one), printing progress.
 
-    Returns the run results and the report failures ``(file, reason)``.
+    Appends each run's result to ``results`` as it finishes (so that what is
+    complete is known if the job stops) and returns the report failures
+    ``(file, reason)``. On an interruption, termination or full disk the
+    workers are stopped (each removes its unfinished run) before the
+    exception goes on.
     """
+    from .bids.outputs import DiskFull
     from .pipeline import STATUS_FAILED, RunResult, process_run
 
     total = len(runs)
-    results = []
     report_failures: list[tuple[str, str]] = []
     pending_by_participant: dict[str, int] = defaultdict(int)
     for run in runs:
@@ -530,8 +697,8 @@ def _execute(runs, atlases_of_run, options, pool: concurrent.futures.ProcessPool
     finished_by_participant: dict[str, list] = defaultdict(list)
 
     def finish(k: int, result) -> None:
+        results.append(result)  # first: if the job stops while this is logged, the run still counts
         _log_result(k, total, result)
-        results.append(result)
         participant = result.run.entities.get("sub", "")
         finished_by_participant[participant].append(result)
         if len(finished_by_participant[participant]) == pending_by_participant[participant]:
@@ -544,13 +711,15 @@ def _execute(runs, atlases_of_run, options, pool: concurrent.futures.ProcessPool
         for k, (run, atlases) in enumerate(zip(runs, atlases_of_run), start=1):
             LOGGER.debug("[%d/%d] starting %s", k, total, run.bold.name)
             finish(k, process_run(run, atlases, options))
-        return results, report_failures
+        return report_failures
     futures = {pool.submit(_process_one, (run, atlases, options)): run
                for run, atlases in zip(runs, atlases_of_run)}
     try:
         for k, future in enumerate(concurrent.futures.as_completed(futures), start=1):
             try:
                 result = future.result()
+            except (DiskFull, Terminated, KeyboardInterrupt):
+                raise
             except Exception as exc:  # noqa: BLE001 - e.g. a worker killed for lack of memory
                 result = RunResult(run=futures[future], status=STATUS_FAILED,
                                    error=f"worker process failed ({type(exc).__name__}: {exc}); "
@@ -559,8 +728,44 @@ def _execute(runs, atlases_of_run, options, pool: concurrent.futures.ProcessPool
     except BaseException:
         for future in futures:
             future.cancel()
+        _stop_workers()
+        pool.shutdown(wait=True, cancel_futures=True)
+        # runs the workers completed while the main process was stopping are complete too
+        # (a future's result is one object: ``results`` holds it if it was collected)
+        collected = {id(result) for result in results}
+        for future in futures:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                if id(future.result()) not in collected:
+                    results.append(future.result())
         raise
-    return results, report_failures
+    return report_failures
+
+
+def _stop_message(exc: BaseException) -> tuple[int, str]:
+    """Exit code and message of a job stopped by SIGINT, SIGTERM or a full disk."""
+    from .bids.outputs import DiskFull
+
+    if isinstance(exc, DiskFull):
+        return EXIT_IO_ERROR, f"stopped: {exc}"
+    unfinished = "finished outputs are complete, unfinished ones were not written"
+    if isinstance(exc, Terminated):
+        return EXIT_TERMINATED, f"terminated (SIGTERM): {unfinished}"
+    return EXIT_INTERRUPTED, f"interrupted: {unfinished}"
+
+
+def _log_stopped(results: list, total: int) -> None:
+    """Say which runs are complete when the job stops before the end."""
+    from .pipeline import STATUS_FAILED
+
+    complete = sorted(r.run.bold.name for r in results if r.status != STATUS_FAILED)
+    failed = sorted(r.run.bold.name for r in results if r.status == STATUS_FAILED)
+    LOGGER.error("%d of %d run(s) complete%s; the %d unfinished run(s) were not written: rerun the same command "
+                 "to process them (complete runs are skipped).", len(complete), total,
+                 f", {len(failed)} failed" if failed else "", total - len(results))
+    for name in complete:
+        LOGGER.info("  complete: %s", name)
+    for name in failed:
+        LOGGER.info("  failed: %s", name)
 
 
 def _limit_threads(nprocs: int) -> None:
@@ -596,8 +801,11 @@ def _write_reports(participant: str, results: list, options) -> list[tuple[str, 
     """
     from .pipeline import write_participant_report
 
+    from .bids.outputs import disk_full_is_fatal
+
     try:
-        path = write_participant_report(participant, results, options)
+        with disk_full_is_fatal(options.output_dir / f"sub-{participant}.html"):
+            path = write_participant_report(participant, results, options)
     except Exception as exc:  # noqa: BLE001
         LOGGER.error("report of sub-%s failed: %s: %s", participant, type(exc).__name__, exc)
         LOGGER.debug("report failure", exc_info=True)
@@ -617,6 +825,7 @@ def _run_group(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if not args.output_dir.is_dir():
         LOGGER.error("OUTPUT_DIR %s does not exist: run the participant level first", args.output_dir)
         return EXIT_NO_INPUT
+    _check_output_dir(args.output_dir)
     log_path = _add_log_file(args.output_dir, "group", None)
     options = GroupOptions(max_mean_fd=args.max_mean_fd, min_kept_fraction=args.min_kept_fraction,
                            participants=args.participant_label, command_line=_command_line(argv),
@@ -641,19 +850,31 @@ def _run_group(args: argparse.Namespace, argv: Sequence[str]) -> int:
 # --------------------------------------------------------------------------------------
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line; returns the exit code (see :data:`DOCUMENTED_EXIT_CODES`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_console(args.verbose)
+    previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _main(args, argv, parser)
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+def _main(args: argparse.Namespace, argv: Sequence[str], parser: argparse.ArgumentParser) -> int:
     from .bids.inputs import InputError
+    from .bids.outputs import DISK_FULL_ERRNOS, DiskFull
 
     own_work_dir = args.work_dir is None
-    work_dir = Path(tempfile.mkdtemp(prefix="regionseries-work-")) if own_work_dir else args.work_dir
+    work_dir = None
     try:
+        with _output_errors(Path(tempfile.gettempdir()), "the temporary folder ($TMPDIR)"):
+            work_dir = Path(tempfile.mkdtemp(prefix="regionseries-work-")) if own_work_dir else args.work_dir
         _check_paths(args)
         if not own_work_dir:
-            work_dir.mkdir(parents=True, exist_ok=True)
+            with _output_errors(work_dir, "--work-dir"):
+                work_dir.mkdir(parents=True, exist_ok=True)
         if args.analysis_level == "participant":
             return _run_participant(args, argv, work_dir)
         return _run_group(args, argv)
@@ -667,11 +888,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         LOGGER.error("regionseries: %s", exc)
         return exc.exit_code
-    except KeyboardInterrupt:
-        LOGGER.error("interrupted: finished outputs are complete, unfinished ones were not written")
-        return EXIT_INTERRUPTED
+    except OutputNotWritable as exc:
+        LOGGER.error("regionseries: %s", exc)
+        return EXIT_CANT_CREATE
+    except (KeyboardInterrupt, Terminated, DiskFull) as exc:
+        exit_code, message = _stop_message(exc)
+        LOGGER.error("regionseries: %s", message)
+        return exit_code
+    except OSError as exc:
+        if exc.errno not in DISK_FULL_ERRNOS:
+            raise
+        LOGGER.error("regionseries: stopped: disk or quota full (%s)%s", exc.strerror,
+                     f": {exc.filename}" if exc.filename else "")
+        return EXIT_IO_ERROR
     finally:
-        if own_work_dir:
+        if own_work_dir and work_dir is not None:
             shutil.rmtree(work_dir, ignore_errors=True)
 
 

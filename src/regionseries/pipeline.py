@@ -19,13 +19,20 @@ For a run and a set of atlases and strategies, :func:`process_run`:
    atomically.
 
 It never raises for a bad run: the returned :class:`RunResult` says what was
-done, excluded or failed and why, and carries the arrays a report needs.
+done, excluded or failed and why, and carries the arrays a report needs. A
+run whose files cannot be read (:mod:`regionseries.bids.readable`) or that
+fails for any other reason gets a ``*_qc.json`` per strategy with ``Status``
+``"failed"`` and the ``Reason``. Only what must stop the whole job goes
+through: an interruption (SIGINT, SIGTERM) or a full disk
+(:class:`~regionseries.bids.outputs.DiskFull`); the files this run had
+written are then removed, so each run's outputs are all there or absent.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import traceback
 import warnings
@@ -38,6 +45,7 @@ import pandas as pd
 
 from ._version import __version__
 from .atlases.base import Atlas
+from .bids import readable
 from .bids.inputs import RunInputs, relative_to_dataset
 from .bids.outputs import (
     BIDSName,
@@ -46,6 +54,7 @@ from .bids.outputs import (
     bids_uri,
     json_text,
 )
+from .bids.readable import UnreadableFile
 from .core.atlas_images import LABELS_INTERPOLATION, MAPS_INTERPOLATION, labels_operator, maps_operator
 from .core.connectivity import MEASURE_NAMES, STAT_LABELS, ConnectivityError, connectivity_matrix
 
@@ -54,6 +63,10 @@ LOGGER = logging.getLogger("regionseries")
 STATUS_DONE = "done"
 STATUS_SKIPPED = "skipped"
 STATUS_FAILED = "failed"
+
+
+class RunFailed(Exception):
+    """A run that cannot give any output; ``str()`` is the reason, as the user reads it."""
 
 
 @dataclass
@@ -87,7 +100,7 @@ class PipelineOptions:
     draw_run_figures : bool
         Draw each run's own report figures right after processing it (set
         with worker processes, so figures of several runs are drawn in
-        parallel instead of all at the end).
+        parallel instead of all at the end; see :func:`draw_figures_ahead`).
     """
 
     bids_dir: Path
@@ -373,10 +386,13 @@ def plan_strategies(run: RunInputs, n_volumes: int, options: PipelineOptions,
     fd = None
     if run.confounds is not None:
         try:
+            for companion in (run.confounds, run.confounds_json):
+                if companion is not None:
+                    readable.check_file(companion)
             table = read_confounds(run.confounds, run.confounds_json)
             if "framewise_displacement" in table.data.columns:
                 fd = pd.to_numeric(table.data["framewise_displacement"], errors="coerce").to_numpy(float)
-        except ConfoundsError as exc:
+        except (UnreadableFile, ConfoundsError) as exc:
             table_error = str(exc)
     outcomes = []
     for strategy in options.strategies:
@@ -387,8 +403,9 @@ def plan_strategies(run: RunInputs, n_volumes: int, options: PipelineOptions,
                 outcomes.append(StrategyOutcome(strategy.name, strategy.desc, STATUS_FAILED, reason))
                 continue
             if options.dummy_scans in (None, "auto"):
+                without = "no confounds file" if table_error is None else f"confounds unusable ({table_error})"
                 messages.append(
-                    f"{run.bold.name}: no confounds file, so no non-steady-state volumes are known; "
+                    f"{run.bold.name}: {without}, so no non-steady-state volumes are known; "
                     f"strategy {strategy.name} keeps every volume (use --dummy-scans N to drop the first N)"
                 )
             source = _no_confounds_table(n_volumes)
@@ -453,55 +470,98 @@ def process_run(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptio
     handler = _ListHandler(result.warnings)
     LOGGER.addHandler(handler)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            _process(run, atlases, options, result)
-        for item in caught:
-            message = str(item.message)
-            if message not in result.warnings:
-                result.warnings.append(message)
-    except Exception as exc:  # noqa: BLE001 - one bad run must not stop the others
-        result.status = STATUS_FAILED
-        result.error = f"{type(exc).__name__}: {exc}"
-        LOGGER.debug("run %s failed:\n%s", run.bold, traceback.format_exc())
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                _process(run, atlases, options, result)
+            for item in caught:
+                message = str(item.message)
+                if message not in result.warnings:
+                    result.warnings.append(message)
+        except (UnreadableFile, RunFailed) as exc:
+            result.status, result.error = STATUS_FAILED, str(exc)
+        except Exception as exc:  # noqa: BLE001 - one bad run must not stop the others
+            result.status, result.error = STATUS_FAILED, f"{type(exc).__name__}: {exc}"
+            LOGGER.debug("run %s failed:\n%s", run.bold, traceback.format_exc())
+        if result.status == STATUS_FAILED:
+            _record_failed_run(run, options, result)
+    except BaseException:  # interrupted (SIGINT, SIGTERM) or disk full: the job stops here
+        _remove_outputs(result.outputs)
+        raise
     finally:
         LOGGER.removeHandler(handler)
-    if options.draw_run_figures and result.status == STATUS_DONE and result.n_volumes and result.atlases:
-        result.report_figures = _draw_run_figures(result, atlases, options)
     if not options.keep_arrays:
         result.raw_signals, result.clean_signals, result.connectivity = {}, {}, {}
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _draw_run_figures(result: RunResult, atlases: Sequence[Atlas], options: PipelineOptions) -> dict | None:
-    """Draw the run's own report figures now (in a worker: in parallel with other runs).
+def _record_failed_run(run: RunInputs, options: PipelineOptions, result: RunResult) -> None:
+    """Write a ``*_qc.json`` with ``Status`` "failed" and the run's error for every
+    strategy that has no record from this run yet (strategies that failed or were
+    excluded on their own, or finished before the failure, keep theirs)."""
+    recorded = {outcome.desc: outcome for outcome in result.strategies}
+    for strategy in options.strategies:
+        if options.output_dir / qc_name(run, strategy.desc).relpath in result.outputs:
+            continue
+        outcome = StrategyOutcome(strategy.name, strategy.desc, STATUS_FAILED, result.error)
+        if strategy.desc in recorded:
+            recorded[strategy.desc].status, recorded[strategy.desc].reason = STATUS_FAILED, result.error
+        try:
+            _write_qc(run, outcome, options, result)
+        except Exception as exc:  # noqa: BLE001 - the failure is still reported on the console
+            LOGGER.warning("%s: the failure could not be recorded in its *_qc.json: %s: %s",
+                           run.bold.name, type(exc).__name__, exc)
 
-    A failure only means the page draws them later; it never fails the run.
+
+def _remove_outputs(paths: Sequence[Path]) -> None:
+    """Remove the files an unfinished run wrote (or was writing)."""
+    for path in paths:
+        try:
+            Path(path).unlink(missing_ok=True)
+        except OSError as exc:
+            LOGGER.warning("could not remove %s of an unfinished run: %s", path, exc)
+
+
+def draw_figures_ahead(result: RunResult, options: PipelineOptions) -> None:
+    """Draw a processed run's own report figures now, into ``result.report_figures``.
+
+    Called by worker processes (``PipelineOptions.draw_run_figures``) after
+    :func:`process_run`, so that the figures of several runs are drawn in
+    parallel; by then the run's outputs are complete, and stopping the job
+    (SIGTERM) does not interrupt this step. A failure only means the page
+    draws them later; it never fails the run.
     """
+    if options.draw_run_figures and result.status == STATUS_DONE and result.n_volumes and result.atlases:
+        result.report_figures = _draw_run_figures(result, result.atlas_objects, options)
+
+
+def _draw_run_figures(result: RunResult, atlases: Sequence[Atlas], options: PipelineOptions) -> dict | None:
     from .report import draw_run_figures
 
     try:
         report = run_report(result, atlases, options, overlays=False)
         return draw_run_figures(report, options.output_dir, result.run.entities.get("sub", ""))
     except Exception as exc:  # noqa: BLE001 - the report must not cost the outputs
+        # (a full disk included: the next output written, a run's or the report, stops the job)
         LOGGER.debug("figures of %s not drawn ahead: %s: %s", result.run.bold.name, type(exc).__name__, exc)
         return None
 
 
 def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions, result: RunResult) -> None:
-    import nibabel as nib
     from threadpoolctl import threadpool_limits
 
     from .core.extract import extract_signals
 
-    img = nib.load(str(run.bold))
-    if len(img.shape) != 4:
-        raise ValueError(f"{run.bold.name} is not a 4D BOLD series (shape {img.shape})")
+    if run.problems:
+        raise RunFailed("; ".join(run.problems))
+    img = readable.open_nifti(run.bold, ndim=4, what="a BOLD series")
     n_volumes = int(img.shape[3])
     result.n_volumes = n_volumes
     if run.repetition_time is None:
-        raise ValueError(f"{run.bold.name}: repetition time unknown (no RepetitionTime in the sidecar or header)")
+        raise RunFailed(f"{run.bold.name}: repetition time unknown (no RepetitionTime in the sidecar or header)")
+    if run.mask is not None:
+        readable.read_nifti_data(run.mask, ndim=(3, 4), what="a brain mask")
 
     outcomes, fd = plan_strategies(run, n_volumes, options, result.warnings)
     result.strategies = outcomes
@@ -516,7 +576,10 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
     if not runnable:
         if all(o.status == "excluded" for o in outcomes):
             return
-        raise ValueError("; ".join(f"strategy {o.name}: {o.reason}" for o in outcomes if o.status == STATUS_FAILED))
+        failed = [o for o in outcomes if o.status == STATUS_FAILED]
+        if len({o.reason for o in failed}) == 1:  # e.g. one unusable confounds file
+            raise RunFailed(failed[0].reason)
+        raise RunFailed("; ".join(f"strategy {o.name}: {o.reason}" for o in failed))
 
     operators = {atlas.name: build_operator(atlas, img.shape, img.affine, options.smoothing_fwhm,
                                             cache_dir=options.work_dir / "operators") for atlas in atlases}
@@ -526,7 +589,8 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
     with threadpool_limits(limits=1, user_api="blas"):
         for source, source_outcomes in sources.items():
             # one pass over each input image for every atlas; normally only the preprocessed BOLD
-            extracted = extract_signals(source, operators, mask=run.mask, min_coverage=options.min_coverage)
+            with readable.reading(source):
+                extracted = extract_signals(source, operators, mask=run.mask, min_coverage=options.min_coverage)
             if not result.atlases:
                 for atlas in atlases:
                     one = extracted[atlas.name]
@@ -544,7 +608,7 @@ def _aroma_image(run: RunInputs) -> Path | None:
         if run.bold.name.endswith(marker):
             candidate = run.bold.with_name(run.bold.name[: -len(marker)] + "_desc-smoothAROMAnonaggr_bold"
                                            + marker[len("_desc-preproc_bold"):])
-            return candidate if candidate.exists() else None
+            return candidate if os.path.lexists(candidate) else None  # a broken link is reported as such
     return None
 
 
@@ -552,8 +616,6 @@ def _group_by_input_image(run: RunInputs, img, runnable: list[StrategyOutcome], 
                           result: RunResult) -> dict[Path, list[StrategyOutcome]]:
     """Which image each strategy reads: the preprocessed BOLD, or (full ICA-AROMA) fMRIPrep's
     non-aggressively denoised ``desc-smoothAROMAnonaggr_bold`` of the same run and space."""
-    import nibabel as nib
-
     sources: dict[Path, list[StrategyOutcome]] = {}
     for outcome in runnable:
         source = run.bold
@@ -564,8 +626,13 @@ def _group_by_input_image(run: RunInputs, img, runnable: list[StrategyOutcome], 
                 reason = (f"strategy {outcome.name} (full ICA-AROMA) needs fMRIPrep's desc-smoothAROMAnonaggr_bold "
                           f"next to {run.bold.name}, in the same space (fMRIPrep < 23.1 with --use-aroma writes it "
                           "in MNI152NLin6Asym; newer fMRIPrep needs fMRIPost-AROMA)")
-            elif nib.load(str(source)).shape != img.shape:
-                reason = f"{source.name} has shape {nib.load(str(source)).shape}, {run.bold.name} {img.shape}"
+            else:
+                try:
+                    aroma_shape = readable.open_nifti(source, ndim=4, what="a BOLD series").shape
+                except UnreadableFile as exc:
+                    aroma_shape, reason = None, f"strategy {outcome.name} (full ICA-AROMA): {exc}"
+                if aroma_shape is not None and aroma_shape != img.shape:
+                    reason = f"{source.name} has shape {aroma_shape}, {run.bold.name} {img.shape}"
             if reason is not None:
                 outcome.status, outcome.reason, outcome.plan = STATUS_FAILED, reason, None
                 _write_qc(run, outcome, options, result)
@@ -656,6 +723,7 @@ def _write_timeseries(run: RunInputs, atlas: Atlas, one, outcome: StrategyOutcom
                       options: PipelineOptions, result: RunResult, source: Path | None = None) -> None:
     name = timeseries_name(run, atlas.name, outcome.desc)
     path = options.output_dir / name.relpath
+    result.outputs += [path, path.with_suffix(".json")]  # before writing: an interrupted run removes them
     atomic_write_tsv(path, pd.DataFrame(full, columns=list(one.names)))
     atlas_files = options.atlas_files.get(atlas.key, {})
     sidecar: dict[str, Any] = {
@@ -678,8 +746,7 @@ def _write_timeseries(run: RunInputs, atlas: Atlas, one, outcome: StrategyOutcom
         "Software": {"Name": "regionseries", "Version": __version__},
         "CommandLine": options.command_line,
     }
-    atomic_write_json(path.with_name(name.replace(extension=".json").filename), sidecar)
-    result.outputs += [path, path.with_suffix(".json")]
+    atomic_write_json(path.with_suffix(".json"), sidecar)
 
 
 def _write_relmat(run: RunInputs, atlas: Atlas, outcome: StrategyOutcome, kind: str, matrix: np.ndarray,
@@ -687,6 +754,7 @@ def _write_relmat(run: RunInputs, atlas: Atlas, outcome: StrategyOutcome, kind: 
     name = relmat_name(run, atlas.name, outcome.desc, kind)
     path = options.output_dir / name.relpath
     names = atlas.names
+    result.outputs += [path, path.with_suffix(".json")]  # before writing: an interrupted run removes them
     atomic_write_tsv(path, pd.DataFrame(matrix, index=pd.Index(names), columns=names), index_label="node")
     series = timeseries_name(run, atlas.name, outcome.desc)
     sidecar = {
@@ -707,7 +775,6 @@ def _write_relmat(run: RunInputs, atlas: Atlas, outcome: StrategyOutcome, kind: 
         "Software": {"Name": "regionseries", "Version": __version__},
     }
     atomic_write_json(path.with_suffix(".json"), sidecar)
-    result.outputs += [path, path.with_suffix(".json")]
 
 
 def _write_qc(run: RunInputs, outcome: StrategyOutcome, options: PipelineOptions, result: RunResult) -> None:
@@ -734,8 +801,8 @@ def _write_qc(run: RunInputs, outcome: StrategyOutcome, options: PipelineOptions
     if strategy is not None:
         record["Settings"] = run_settings(strategy, options)
     record["Software"] = {"Name": "regionseries", "Version": __version__}
+    result.outputs.append(path)  # before writing: an interrupted run removes it
     atomic_write_json(path, record)
-    result.outputs.append(path)
 
 
 # --------------------------------------------------------------------------------------
@@ -750,8 +817,11 @@ def _reference_image(run: RunInputs):
     for marker in ("_desc-preproc_bold.nii.gz", "_desc-preproc_bold.nii"):
         if name.endswith(marker):
             candidate = run.bold.with_name(name[: -len(marker)] + "_boldref" + marker[len("_desc-preproc_bold"):])
-            if candidate.exists():
-                return nib.load(str(candidate)), "BOLD reference (fMRIPrep boldref)"
+            if os.path.lexists(candidate):
+                try:
+                    return readable.read_nifti_data(candidate, ndim=(3, 4)), "BOLD reference (fMRIPrep boldref)"
+                except UnreadableFile as exc:
+                    LOGGER.warning("%s; the report draws the atlases over the brain mask instead", exc)
     if run.mask is not None:
         return nib.load(str(run.mask)), "brain mask"
     return None, ""

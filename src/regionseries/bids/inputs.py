@@ -24,7 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .outputs import BIDSName, SOURCE_ENTITIES, parse_entities
+from . import readable
+from .outputs import (
+    DISK_FULL_ERRNOS,
+    SOURCE_ENTITIES,
+    BIDSName,
+    DiskFull,
+    parse_entities,
+)
 
 LOGGER = logging.getLogger("regionseries")
 
@@ -121,6 +128,9 @@ class RunInputs:
         after slice-timing correction (fMRIPrep's ``StartTime``).
     warnings : tuple of str
         Problems found while pairing (missing confounds, TR from header, ...).
+    problems : tuple of str
+        Companion files that exist but cannot be read (``"<path>: <problem>"``,
+        see :mod:`regionseries.bids.readable`); the run fails with them.
     """
 
     bold: Path
@@ -132,6 +142,7 @@ class RunInputs:
     repetition_time: float | None = None
     start_time: float | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    problems: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def base_name(self) -> BIDSName:
@@ -350,6 +361,9 @@ def _index(bids_dir: Path, database: Path, participants: Sequence[str]):
             database_path=database, reset_database=True,
         )
     except Exception as exc:  # noqa: BLE001 - pybids raises many types for a broken dataset
+        if getattr(exc, "errno", None) in DISK_FULL_ERRNOS or "database or disk is full" in str(exc):
+            raise DiskFull(f"disk full: no room for the pybids index in {database.parent}; free some space there "
+                           "(the work folder: --work-dir, or $TMPDIR by default), then rerun the same command") from None
         raise InvalidInputDataset(f"pybids cannot index {bids_dir}: {type(exc).__name__}: {exc}") from None
 
 
@@ -398,30 +412,31 @@ def read_repetition_time(bold: Path, sidecar: Path | None) -> tuple[float | None
 
     The sidecar's ``RepetitionTime`` is used when present; otherwise the NIfTI
     header's 4th zoom (converted from ms when the header says so), with a
-    warning.
+    warning. A BOLD whose header cannot be read gives no repetition time and
+    no warning: processing the run reports why the file cannot be read.
     """
     warnings: list[str] = []
     metadata: dict[str, Any] = {}
     if sidecar is not None:
         try:
-            metadata = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            warnings.append(f"cannot read {sidecar.name}: {exc}")
+            metadata = readable.read_json(sidecar)
+        except readable.UnreadableFile as exc:
+            warnings.append(str(exc))
+        if not isinstance(metadata, dict):
+            warnings.append(f"{sidecar}: not a JSON object")
+            metadata = {}
     start_time = metadata.get("StartTime")
     start_time = float(start_time) if isinstance(start_time, (int, float)) else None
     t_r = metadata.get("RepetitionTime")
     if isinstance(t_r, (int, float)) and t_r > 0:
         return float(t_r), start_time, warnings
-    import nibabel as nib
-
     try:
-        header = nib.load(str(bold)).header
-        zooms = header.get_zooms()
-        t_r = float(zooms[3]) if len(zooms) > 3 else 0.0
-        unit = header.get_xyzt_units()[1]
-    except Exception as exc:  # noqa: BLE001 - any unreadable header is reported
-        warnings.append(f"cannot read the header of {bold.name}: {exc}")
+        header = readable.open_nifti(bold).header
+    except readable.UnreadableFile:
         return None, start_time, warnings
+    zooms = header.get_zooms()
+    t_r = float(zooms[3]) if len(zooms) > 3 else 0.0
+    unit = header.get_xyzt_units()[1]
     if unit == "msec":
         t_r /= 1000.0
     elif unit == "usec":
@@ -547,7 +562,7 @@ def _pair(layout, bold: Path) -> RunInputs:
         warnings.append(f"no confounds file (desc-confounds_timeseries.tsv) for {bold.name}")
     else:
         candidate = confounds.with_name(confounds.name[: -len(".tsv")] + ".json")
-        confounds_json = candidate if candidate.exists() else None
+        confounds_json = candidate if os.path.lexists(candidate) else None  # a broken link is reported later
     mask_query = dict(exact, space=entities.get("space", Query.NONE), res=entities.get("res", Query.NONE),
                       desc="brain", suffix="mask", extension=[".nii.gz", ".nii"])
     if "den" in entities:
@@ -557,19 +572,36 @@ def _pair(layout, bold: Path) -> RunInputs:
         warnings.append(f"no brain mask (desc-brain_mask) for {bold.name}; coverage uses the atlas only")
     stem = bold.name[: -len(".nii.gz")] if bold.name.endswith(".nii.gz") else bold.name[: -len(".nii")]
     sidecar = bold.with_name(stem + ".json")
-    sidecar = sidecar if sidecar.exists() else None
-    t_r, start_time, tr_warnings = read_repetition_time(bold, sidecar)
-    warnings.extend(tr_warnings)
+    sidecar = sidecar if os.path.lexists(sidecar) else None
+    problems = []
+    t_r = start_time = None
+    if sidecar is not None:
+        try:
+            if not isinstance(readable.read_json(sidecar), dict):
+                problems.append(f"{sidecar}: not a JSON object (a BOLD sidecar maps metadata names to values)")
+        except readable.UnreadableFile as exc:
+            problems.append(str(exc))
+    if not problems:
+        t_r, start_time, tr_warnings = read_repetition_time(bold, sidecar)
+        warnings.extend(tr_warnings)
     return RunInputs(
         bold=bold, entities=entities, confounds=confounds, confounds_json=confounds_json,
         mask=mask, sidecar=sidecar, repetition_time=t_r, start_time=start_time,
-        warnings=tuple(warnings),
+        warnings=tuple(warnings), problems=tuple(problems),
     )
 
 
 def relative_to_dataset(path: Path, bids_dir: Path) -> str:
-    """``path`` relative to the dataset root, POSIX style (for BIDS URIs)."""
-    try:
-        return Path(path).resolve().relative_to(Path(bids_dir).resolve()).as_posix()
-    except ValueError:
-        return Path(path).as_posix()
+    """``path`` relative to the dataset root, POSIX style (for BIDS URIs).
+
+    Symbolic links in the dataset are not followed: the files of a
+    DataLad/git-annex dataset are links into ``.git/annex/objects``, and their
+    URIs must name the file as the dataset does.
+    """
+    root = Path(bids_dir).resolve()
+    for candidate in (Path(os.path.abspath(path)), Path(path).resolve()):
+        try:
+            return candidate.relative_to(root).as_posix()
+        except ValueError:
+            continue
+    return Path(path).as_posix()

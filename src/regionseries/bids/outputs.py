@@ -9,6 +9,9 @@ Every file the app writes goes through this module:
   :func:`atomic_copy_file` write to a temporary name in the destination
   folder and ``os.replace`` it: a reader never sees a truncated file, and an
   interrupted run leaves no half-written output behind.
+* A full disk or quota while writing raises :class:`DiskFull` (the
+  temporary file removed): the job stops, since every later write would
+  fail the same way.
 * :func:`write_if_absent` creates a file only when it does not exist yet (an
   atomic hard link of a complete temporary file), so several participant jobs
   writing into one output folder (HPC job arrays) agree on dataset-level files
@@ -17,7 +20,9 @@ Every file the app writes goes through this module:
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
 import json
 import logging
@@ -27,7 +32,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Mapping
+from typing import Any, BinaryIO, Callable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -226,6 +231,40 @@ def parse_entities(filename: str | os.PathLike) -> dict[str, str]:
 # Atomic writes
 # --------------------------------------------------------------------------------------
 
+class DiskFull(BaseException):
+    """No space left (disk or quota full) while writing an output; the job stops.
+
+    A :class:`BaseException`, like :class:`KeyboardInterrupt`: the
+    ``except Exception`` blocks that keep one run's failure from stopping the
+    others must let it through, since every later write would fail too.
+    ``str()`` says which folder is full and which file was being written.
+    """
+
+
+#: ``errno`` values of a full disk (ENOSPC) or quota (EDQUOT).
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def disk_full_message(path: str | os.PathLike, error: OSError) -> str:
+    """What to tell the user when writing ``path`` failed with ENOSPC or EDQUOT."""
+    what = "disk quota exceeded" if error.errno == errno.EDQUOT else "disk full"
+    path = Path(path)
+    return (f"{what}: no room to write {path.name} into {path.parent}; free some space (or raise the quota), "
+            "then rerun the same command: finished runs are skipped")
+
+
+@contextlib.contextmanager
+def disk_full_is_fatal(path: str | os.PathLike) -> Iterator[None]:
+    """Turn ENOSPC/EDQUOT raised in the block into :class:`DiskFull` naming ``path``
+    (the file or folder being written), for writers that do not go through this module."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in DISK_FULL_ERRNOS:
+            raise DiskFull(disk_full_message(path, exc)) from exc
+        raise
+
+
 def _temporary_sibling(path: Path) -> Path:
     """A unique hidden temporary path in ``path``'s folder with the same extension."""
     token = f"{os.getpid()}-{secrets.token_hex(4)}"
@@ -236,17 +275,18 @@ def _write_atomically(path: str | os.PathLike, fill: Callable[[Path], None]) -> 
     """Create ``path`` through a temporary sibling that ``fill`` writes, then ``os.replace``.
 
     The folder is created if needed; the temporary is removed if ``fill``
-    (or the replace) fails, so a reader never sees a partial file.
+    (or the replace) fails or is interrupted, so a reader never sees a
+    partial file. A full disk or quota raises :class:`DiskFull`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary_sibling(path)
-    try:
-        fill(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with disk_full_is_fatal(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fill(tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return path
 
 
@@ -450,12 +490,23 @@ def write_if_absent(path: str | os.PathLike, text: str) -> bool:
     -------
     bool
         True if this call created the file, False if it already existed.
+
+    Raises
+    ------
+    DiskFull
+        The disk or quota is full.
     """
     path = Path(path)
     if path.exists():
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary_sibling(path)
+    with disk_full_is_fatal(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return _link_if_absent(tmp, path, text)
+
+
+def _link_if_absent(tmp: Path, path: Path, text: str) -> bool:
+    """:func:`write_if_absent` through the temporary ``tmp`` (always removed)."""
     try:
         tmp.write_text(text, encoding="utf-8")
         try:
@@ -472,8 +523,7 @@ def write_if_absent(path: str | os.PathLike, text: str) -> bool:
             os.replace(tmp, path)
             return True
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------------------

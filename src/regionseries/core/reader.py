@@ -51,6 +51,7 @@ from nibabel.arrayproxy import ArrayProxy
 from nibabel.volumeutils import apply_read_scaling
 
 __all__ = [
+    "DECODE_ERRORS",
     "DEFAULT_CHUNK_BYTES",
     "BoldReader",
     "VolumeChunk",
@@ -243,7 +244,8 @@ _DECOMPRESSORS: dict[str, Callable[[str | os.PathLike], BinaryIO]] = {
 }
 
 
-_DECODE_ERRORS = _decode_errors()
+#: Exceptions of a truncated or corrupt gzip stream (also used to name such files in messages).
+DECODE_ERRORS = _decode_errors()
 
 
 def default_decompressor() -> str:
@@ -340,7 +342,7 @@ def _read_to_end(stream: BinaryIO, description: str) -> None:
     try:
         while _read_exactly(stream, scratch) == len(scratch):
             pass
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise OSError(
             f"{description}: the data fail the gzip integrity check ({type(exc).__name__}: {exc}); "
             "the file is truncated or corrupt."
@@ -509,7 +511,7 @@ class _ImageSource:
                 want = volume_bytes * count
                 try:
                     got = _read_exactly(stream, memoryview(buffer)[:want])
-                except _DECODE_ERRORS as exc:
+                except DECODE_ERRORS as exc:
                     volumes = f"volume {start + 1}" if count == 1 else f"volumes {start + 1}-{start + count}"
                     raise OSError(
                         f"{self.description}: cannot decompress {volumes} of {self.n_volumes} "
