@@ -561,7 +561,7 @@ def _run_participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Pa
 
 def _participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path,
                  cleanup: contextlib.ExitStack) -> int:
-    from .atlases.base import AtlasError
+    from .atlases.base import AtlasError, AtlasUnavailable
     from .atlases.registry import AtlasOptions, AtlasRegistry, export_atlas, parse_threshold
     from .bids.inputs import (
         SpaceSpec,
@@ -585,6 +585,9 @@ def _participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path,
         registry = AtlasRegistry.from_specs(atlas=args.atlas, atlas_file=args.atlas_file, spheres=args.spheres,
                                             regions_from=args.regions_from, options=atlas_options,
                                             work_dir=work_dir)
+    except AtlasUnavailable as exc:  # an atlas, table or map file that is not there (or not fetched)
+        LOGGER.error("regionseries: %s", exc)
+        return EXIT_NO_INPUT
     except AtlasError as exc:
         raise UsageError(str(exc)) from None
     filters = read_bids_filters(args.bids_filter_file) if args.bids_filter_file else None

@@ -266,7 +266,7 @@ def test_file_atlas_kind_from_dimensions(tmp_path):
     assert atlas.kind == "maps" and atlas.names == ["M_1", "M_2", "M_3"]
     with pytest.raises(AtlasError, match="NAME 'my-atlas' must hold only letters and digits"):
         FileRequest.parse(f"my-atlas={maps}")
-    with pytest.raises(AtlasError, match="label table .*nope.tsv not found"):
+    with pytest.raises(AtlasError, match="label table .*nope.tsv: file not found"):
         FileRequest.parse(f"M={maps}:{tmp_path / 'nope.tsv'}")
 
 

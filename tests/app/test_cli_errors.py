@@ -60,7 +60,6 @@ def test_bad_analysis_level_exits_64(fmriprep_dataset, tmp_path):
         (["--spheres", "Power2011", "--strategy", "fancy"], "--strategy fancy: unknown denoising strategy 'fancy'"),
         (["--spheres", "Power2011", "--connectivity", "tangent"], "--connectivity tangent: choose from"),
         (["--spheres", "Power2011", "--atlas-file", "NoEquals"], "expected NAME=IMAGE[:LABELS_TSV]"),
-        (["--spheres", "Power2011", "--atlas-file", "X=/nonexistent/atlas.nii.gz"], "image /nonexistent/atlas.nii.gz not found"),
         (["--spheres", "Power2011", "--spheres", "Power2011"], "two atlases would write the same outputs atlas-Power2011"),
         (["--atlas", "Schaefer2018:desc400"], "cannot read 'desc400'"),
         (["--spheres", "Power2011", "--space", "MNI:foo-2"], "only res-<label> is accepted"),
@@ -145,3 +144,17 @@ def test_group_without_participant_outputs_exits_66(fmriprep_dataset, tmp_path):
     result = run_cli(fmriprep_dataset, tmp_path / "empty", "group")
     assert result.returncode == 66
     assert "run the participant level first" in result.stderr
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--atlas-file", "X=/nonexistent/atlas.nii.gz"], "--atlas-file X=/nonexistent/atlas.nii.gz: image /nonexistent/atlas.nii.gz: file not found"),
+    (["--spheres", "X=/nonexistent/coords.tsv"], "coordinates table /nonexistent/coords.tsv: file not found"),
+    (["--regions-from", "X=/nonexistent/zstat.nii.gz", "--threshold", "3"], "statistical map /nonexistent/zstat.nii.gz: file not found"),
+])
+def test_missing_atlas_files_exit_66(fmriprep_dataset, tmp_path, arguments, message):
+    """A file named on the command line that is not there is "no input" (66), not a usage error."""
+    result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", *arguments)
+    assert result.returncode == 66, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,8 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 import pandas as pd
+
+from ..bids.readable import UnreadableFile, file_problem, open_nifti, reading
 
 LOGGER = logging.getLogger("regionseries")
 
@@ -159,15 +160,9 @@ def _is_integer_column(column: pd.Series) -> bool:
     return bool(values.notna().all() and np.all(np.mod(values, 1) == 0))
 
 
-def missing_file_message(path: Path) -> str:
-    """Why ``path`` cannot be opened: annexed content not present, broken link, or not found."""
-    if path.is_symlink():
-        target = os.readlink(path)
-        if ".git/annex/objects" in target or target.startswith(".git/annex") or "/annex/objects/" in target:
-            return (f"{path} is a git-annex link whose content is not present (run `datalad get {path}` "
-                    "in the dataset first)")
-        return f"{path} is a broken symbolic link (to {target})"
-    return f"{path} not found"
+def missing_file_message(path: str | os.PathLike) -> str:
+    """``"<path>: <why it cannot be opened>"`` (:func:`regionseries.bids.readable.file_problem`)."""
+    return f"{os.fspath(path)}: {file_problem(path) or 'cannot be read'}"
 
 
 def read_text_table(path: str | os.PathLike, what: str, **read_csv_options) -> pd.DataFrame:
@@ -187,8 +182,11 @@ def read_text_table(path: str | os.PathLike, what: str, **read_csv_options) -> p
     """
     path = Path(path)
     read_csv_options.setdefault("sep", "," if path.suffix.lower() == ".csv" else "\t")
-    if not path.exists():
-        raise AtlasError(f"cannot read {what}: {missing_file_message(path)}")
+    problem = file_problem(path)
+    if problem == "empty file (0 bytes)":
+        raise AtlasError(f"{what} {path} is empty")
+    if problem is not None:
+        raise AtlasError(f"cannot read {what} {path}: {problem}")
     try:
         return pd.read_csv(path, encoding="utf-8-sig", **read_csv_options)
     except pd.errors.EmptyDataError:
@@ -449,26 +447,30 @@ def add_centroids(table: pd.DataFrame, centroids: np.ndarray) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------
 
 def load_atlas_image(path: str | os.PathLike, what: str) -> nib.spatialimages.SpatialImage:
-    """Load an atlas image's header with a clear error naming the file (see :func:`read_atlas_data`)."""
-    path = Path(path)
-    if not path.exists():
-        raise AtlasError(f"{what}: {missing_file_message(path)}")
-    if path.stat().st_size == 0:
-        raise AtlasError(f"{what}: {path} is empty (a TemplateFlow placeholder that was never downloaded?)")
+    """Open an atlas image (its header) or say why not, naming the file (see :func:`read_atlas_data`).
+
+    Raises
+    ------
+    AtlasError
+        :func:`regionseries.bids.readable.open_nifti`'s reason: not found,
+        annexed content not present, empty, not a NIfTI image, truncated header ...
+    """
     try:
-        img = nib.load(str(path))
-        img.header  # noqa: B018 - force reading the header
-    except Exception as exc:  # noqa: BLE001 - nibabel raises many types
-        raise AtlasError(f"{what}: cannot read {path} as a NIfTI image: {exc}") from exc
-    return img
+        return open_nifti(path, what=what)
+    except UnreadableFile as exc:
+        hint = ""
+        if exc.problem.startswith("empty file") and "templateflow" in os.fspath(path).lower():
+            hint = " (a TemplateFlow placeholder that was never downloaded?)"
+        raise AtlasError(f"{what}: {exc}{hint}") from None
 
 
 def read_atlas_data(img: nib.spatialimages.SpatialImage, path: str | os.PathLike, what: str) -> np.ndarray:
     """The voxels of an atlas image; a truncated or corrupt file is an :class:`AtlasError` naming it."""
     try:
-        return np.asarray(img.dataobj)
-    except (EOFError, OSError, ValueError, zlib.error) as exc:
-        raise AtlasError(f"{what}: {path} is truncated or corrupt, its voxels cannot be read ({exc})") from exc
+        with reading(path):
+            return np.asarray(img.dataobj)
+    except UnreadableFile as exc:
+        raise AtlasError(f"{what}: {exc}") from None
 
 
 def labels_atlas_from_image(name: str, spec: str, image: Path, table: pd.DataFrame | None,
@@ -512,9 +514,10 @@ def maps_atlas_from_image(name: str, spec: str, image: Path, table: pd.DataFrame
         raise AtlasError(f"atlas {name}: a maps (probseg) image must be 4D, {image} has shape {img.shape}")
     table, warnings = check_maps_table(table, img.shape[3], name)
     try:
-        centroids = cached_map_centroids(image, img, cache_dir)
-    except (EOFError, OSError, ValueError, zlib.error) as exc:
-        raise AtlasError(f"atlas {name}: {image} is truncated or corrupt, its maps cannot be read ({exc})") from exc
+        with reading(image):
+            centroids = cached_map_centroids(image, img, cache_dir)
+    except UnreadableFile as exc:
+        raise AtlasError(f"atlas {name}: {exc}") from None
     table = add_centroids(table, centroids)
     for message in warnings:
         LOGGER.warning(message)
