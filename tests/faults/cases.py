@@ -31,10 +31,10 @@ case XPASSes and its entry must be removed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 from . import mutations as m
 from . import runner
@@ -73,6 +73,8 @@ class Expect:
         fragments, case-insensitive; empty: not checked.
     names_file : bool
         The message names the mutated file (its file name).
+    names : tuple of str
+        Other file names the message may name instead (any one of them).
     failed_strategies : tuple of str
         For ``victim="failed"``: the strategies whose outputs fail.
     before_indexing : bool
@@ -87,6 +89,7 @@ class Expect:
     victim: str = "equal"
     problem: tuple[str, ...] = ()
     names_file: bool = True
+    names: tuple[str, ...] = ()
     failed_strategies: tuple[str, ...] = BOTH_STRATEGIES
     atol: float = ROUNDING
     before_indexing: bool = False
@@ -99,9 +102,9 @@ WORKS = Expect(0, "equal")
 WORKS_CHANGED = Expect(0, "complete")
 
 
-def run_fails(*problem: str, strategies: tuple[str, ...] = BOTH_STRATEGIES) -> Expect:
+def run_fails(*problem: str, strategies: tuple[str, ...] = BOTH_STRATEGIES, names: tuple[str, ...] = ()) -> Expect:
     """A per-run file is bad: exit 1, the run failed with a reason, the others are untouched."""
-    return Expect(1, "failed", problem=problem, failed_strategies=strategies)
+    return Expect(1, "failed", problem=problem, failed_strategies=strategies, names=names)
 
 
 def refused(exit_code: int, *problem: str) -> Expect:
@@ -112,7 +115,7 @@ def refused(exit_code: int, *problem: str) -> Expect:
 #: The plain words each fault must be described with (any one of them).
 EMPTY = ("empty",)
 TRUNCATED = ("truncated", "incomplete", "ends early", "unexpected end")
-NOT_NIFTI = ("not a nifti",)
+NOT_NIFTI = ("not a nifti", "as a nifti")
 ANNEXED = ("datalad get",)
 DENIED = ("permission denied",)
 NOT_FOUND = ("not found", "does not exist", "no such file")
@@ -155,7 +158,8 @@ TABLES: dict[str, tuple[str, list[tuple[Callable, Expect]]]] = {
         (m.not_nifti, run_fails(*NOT_NIFTI)),
         (m.first_volume_only, run_fails(*DIMENSIONS)),
         (m.five_d, run_fails(*DIMENSIONS)),
-        (m.named("fewer_volumes_than_confounds", m.drop_last_volumes, 4), run_fails(*ROWS)),
+        (m.named("fewer_volumes_than_confounds", m.drop_last_volumes, 4),
+         run_fails(*ROWS, names=(Path(VICTIM.bold).name, Path(VICTIM.confounds_tsv).name))),
         *[(mutation, WORKS) for mutation in m.dtype_mutations(m.DTYPE_VARIANTS_BOLD)],
         (m.flip_x, WORKS),
         (m.flip_x_with_mask, WORKS),
@@ -251,7 +255,7 @@ TABLES: dict[str, tuple[str, list[tuple[Callable, Expect]]]] = {
         (m.comma_delimited, refused(66, "column")),
         (m.crlf, WORKS),
         (m.bom, WORKS),
-        (m.non_utf8, WORKS_CHANGED),
+        (m.non_utf8, refused(66, *ENCODING)),
         (m.named("missing_rows", m.drop_rows, slice(0, 3)), WORKS_CHANGED),
         (m.extra_label_rows, WORKS),
         (m.named("renamed_columns", m.rename_columns, {"index": "label", "name": "region"}), WORKS),
@@ -270,7 +274,7 @@ TABLES: dict[str, tuple[str, list[tuple[Callable, Expect]]]] = {
         (m.comma_delimited, refused(66, "column")),
         (m.crlf, WORKS),
         (m.bom, WORKS),
-        (m.non_utf8, WORKS_CHANGED),
+        (m.non_utf8, refused(66, *ENCODING)),
         (m.named("missing_z", m.drop_column, "z"), refused(66, "z")),
         (m.named("upper_case_columns", m.rename_columns, {"x": "X", "y": "Y", "z": "Z"}), WORKS),
         (m.add_column, WORKS),
@@ -309,29 +313,125 @@ TABLES: dict[str, tuple[str, list[tuple[Callable, Expect]]]] = {
     ]),
 }
 
-#: The environment faults: (procedure, expectation).
-ENVIRONMENT: dict[str, tuple[Callable[..., runner.Observation], Expect]] = {
-    "read_only": (runner.read_only_output,
+#: The environment faults: name -> (preparation of the dataset or None, procedure, expectation).
+ENVIRONMENT: dict[str, tuple[Callable[[Path], None] | None, Callable[..., runner.Observation], Expect]] = {
+    "read_only": (None, runner.read_only_output,
                   Expect(73, "none", problem=("read-only", "not writable", "permission"), before_indexing=True)),
-    "read_only_parent": (runner.read_only_parent,
+    "read_only_parent": (None, runner.read_only_parent,
                          Expect(73, "none", problem=("read-only", "not writable", "permission", "cannot create"),
                                 before_indexing=True)),
-    "is_a_file": (runner.output_is_a_file,
+    "is_a_file": (None, runner.output_is_a_file,
                   Expect(73, "none", problem=("not a folder", "not a directory", "exists"), before_indexing=True)),
-    "disk_full": (runner.disk_full, Expect(74, "unchecked", problem=("space", "disk full"), names_file=False)),
-    "sigterm": (runner.sigterm_mid_job,
+    "disk_full": (None, runner.disk_full, Expect(74, "unchecked", problem=("space", "disk full"), names_file=False)),
+    "sigterm": (runner.add_runs_for_signals, runner.sigterm_mid_job,
                 Expect(143, "unchecked", problem=("terminated", "interrupted", "sigterm"), names_file=False,
                        rerun=True)),
-    "sigint": (runner.sigint_mid_job,
+    "sigint": (runner.add_runs_for_signals, runner.sigint_mid_job,
                Expect(130, "unchecked", problem=("interrupted",), names_file=False, rerun=True)),
-    "sigkill": (runner.sigkill_mid_job, Expect(-9, "unchecked", names_file=False, rerun=True, killed=True)),
-    "concurrent_participants": (runner.concurrent_participants, Expect(0, "equal", atol=0.0, names_file=False)),
-    "concurrent_same_participant": (runner.concurrent_same_participant,
+    "sigkill": (runner.add_runs_for_signals, runner.sigkill_mid_job,
+                Expect(-9, "unchecked", names_file=False, rerun=True, killed=True)),
+    "concurrent_participants": (None, runner.concurrent_participants, Expect(0, "equal", atol=0.0, names_file=False)),
+    "concurrent_same_participant": (None, runner.concurrent_same_participant,
                                     Expect(0, "equal", atol=0.0, names_file=False)),
 }
 
-#: Case id -> what the current code does instead (strict xfail until fixed).
-KNOWN_FAILURES: dict[str, str] = {}
+#: Case id -> what the current code does instead (strict xfail until fixed), grouped by cause.
+_NO_QC = "the run fails (exit 1, other runs equal) but gets no *_qc.json: pipeline.process_run records a run-level " \
+         "exception only in RunResult.error ({})"
+_HEADER_READ = "traceback {} from cli._bold_voxel_size (BOLD header read for every run before any is processed), " \
+               "exit 1, no run processed"
+_NOT_FOUND_64 = "exit 64 '{}' from the parse-time check ({}): a missing or annexed file is 'not found' (66), " \
+                "and an annexed file should say 'datalad get'"
+_SIDECAR_ALWAYS = "the strategy 'simple', which needs no sidecar, fails too: the confounds JSON is parsed for every " \
+                  "strategy (core.confounds) ({})"
+KNOWN_FAILURES: dict[str, str] = {
+    # one run's BOLD is read in the main process before the runs: the whole job stops
+    "bold-empty": _HEADER_READ.format("ImageFileError 'Empty file'"),
+    "bold-not_nifti": _HEADER_READ.format("ImageFileError 'Cannot work out file type'"),
+    "bold-unreadable": _HEADER_READ.format("ImageFileError 'Could not read file'"),
+    "bold-annexed": "whole job exits 66 'No such file or no access' (FileNotFoundError from nib.load in "
+                    "cli._bold_voxel_size caught by cli.main), no run processed, no 'datalad get'",
+    # run-level failures without *_qc.json
+    "bold-truncated": _NO_QC.format("OSError 'cannot decompress volumes 1-48 of 48 (EOFError ...)'"),
+    "bold-header_without_data": _NO_QC.format("OSError 'file ends after 0 of 48 volumes; truncated or corrupt'"),
+    "bold-first_volume_only": _NO_QC.format("ValueError 'is not a 4D BOLD series (shape (20, 24, 18))'"),
+    "bold-five_d": _NO_QC.format("ValueError 'is not a 4D BOLD series (shape (20, 24, 18, 1, 48))'"),
+    "mask-empty": _NO_QC.format("ValueError 'Cannot read image file ...: Empty file'"),
+    "mask-all_zero": _NO_QC.format("ValueError 'The mask is invalid as it is empty: it masks all data'"),
+    "confounds_tsv-unreadable": _NO_QC.format("PermissionError [Errno 13], raw exception text"),
+    "confounds_json-unreadable": _NO_QC.format("PermissionError [Errno 13] on the sidecar; 'simple' fails too"),
+    # messages that do not name the file or not in plain words
+    "mask-truncated": "message 'EOFError: Compressed file ended before the end-of-stream marker was reached' "
+                      "names neither the mask file nor says truncated (raised while reading the mask in the run)",
+    "mask-not_nifti": "message 'Cannot read image file ...: Cannot work out file type' (nibabel's words), "
+                      "not 'not a NIfTI'",
+    "mask-annexed": "message 'FileNotFoundError: Image file not found', no 'datalad get'",
+    "mask-unreadable": "message 'Cannot read image file ...: Could not read file', not 'permission denied'",
+    "confounds_tsv-annexed": "message 'confounds file not found', no 'datalad get'",
+    "confounds_json-annexed": "message 'CompCor anat_combined needs the JSON sidecar', no 'datalad get'",
+    "confounds_json-no_entries": "Reason names the TSV, not the sidecar whose entries are missing",
+    "confounds_tsv-inf_in_selected_column": "message 'confounds contain NaN or infinite values in kept volumes "
+                                            "(confound columns [18])': no file name, a column index not its name",
+    "atlas_labels-unreadable": "exit 66 'cannot read ... as a NIfTI image: Could not read file', "
+                               "not 'permission denied'",
+    "atlas_maps-unreadable": "exit 66 'cannot read ... as a NIfTI image: Could not read file', "
+                             "not 'permission denied'",
+    "filter_file-selects_nothing": "exit 66 'no preprocessed BOLD in space MNI152NLin2009cAsym for sub-01, sub-02' "
+                                   "does not mention the filter file that excluded every run",
+    # the sidecar is parsed for every strategy
+    "confounds_json-empty": _SIDECAR_ALWAYS.format("'the JSON sidecar cannot be parsed (Expecting value ...)', "
+                                                   "not 'empty'"),
+    "confounds_json-truncated": _SIDECAR_ALWAYS.format("'the JSON sidecar cannot be parsed'"),
+    "confounds_json-list_not_object": _SIDECAR_ALWAYS.format("JSON list instead of object"),
+    "confounds_json-non_utf8": _SIDECAR_ALWAYS.format("UnicodeDecodeError"),
+    # legitimate files that do not work
+    "bold-flip_x": "exit 1 'Images have different affine matrices' (LAS BOLD with its RAS mask on the same grid; "
+                   "flipping both works)",
+    "mask-flip_x": "exit 1 'Images have different affine matrices' (LAS mask of a RAS BOLD on the same grid)",
+    "atlas_maps-uint8_percent": "every run fails: UFuncTypeError 'Cannot cast ufunc clip output from float64 to "
+                                "uint8' (MapsOperator.from_image clips in the file's dtype; issue 12)",
+    "atlas_maps-first_map_only": "exit 66: a 4D image with one volume is taken as a labels atlas "
+                                 "(atlases.files.resolve_file_atlas: shape[3] > 1 for maps) and its float values "
+                                 "refused",
+    "atlas_maps-nan_background": "values differ by up to 0.03 (z): a NaN background is filled from neighbouring "
+                                 "map values before the cubic resampling instead of being read as 0",
+    "confounds_json-bom": "exit 1, both strategies fail: 'the JSON sidecar cannot be parsed (Unexpected UTF-8 BOM)'",
+    "filter_file-bom": "exit 64 'not valid JSON (Unexpected UTF-8 BOM ...)' (bids.inputs.read_bids_filters reads "
+                       "utf-8, not utf-8-sig)",
+    "strategy_file-bom": "exit 64 'the strategy file is not valid JSON (Unexpected UTF-8 BOM ...)' "
+                         "(core.confounds._read_strategy_file)",
+    # data accepted that should be refused
+    "mask-two_volumes": "exit 0: a brain mask with two volumes is used without a word",
+    # tracebacks on job-level files
+    "atlas_labels-truncated": "traceback EOFError from atlases.base.labels_atlas_from_image, exit 1",
+    "atlas_maps-truncated": "traceback OSError 'cannot decompress volume 2 of 4' from core.reader._fill "
+                            "(maps read in the main process), exit 1",
+    "atlas_table-empty": "traceback pandas EmptyDataError from atlases.base.read_label_table, exit 1",
+    "coordinates-empty": "traceback pandas EmptyDataError from atlases.spheres.read_coordinates, exit 1",
+    "filter_file-unreadable": "traceback PermissionError from bids.inputs.read_bids_filters, exit 1",
+    "strategy_file-unreadable": "traceback PermissionError from core.confounds._read_strategy_file, exit 1",
+    # a missing job-level file is a usage error today
+    "atlas_labels-deleted": _NOT_FOUND_64.format("image not found", "atlases.files.FileRequest.parse"),
+    "atlas_labels-annexed": _NOT_FOUND_64.format("image not found", "atlases.files.FileRequest.parse"),
+    "atlas_maps-annexed": _NOT_FOUND_64.format("image not found", "atlases.files.FileRequest.parse"),
+    "atlas_table-deleted": _NOT_FOUND_64.format("label table not found", "atlases.files.FileRequest.parse"),
+    "atlas_table-annexed": _NOT_FOUND_64.format("label table not found", "atlases.files.FileRequest.parse"),
+    "coordinates-deleted": _NOT_FOUND_64.format("coordinates table not found", "atlases.spheres.SpheresRequest.parse"),
+    "coordinates-annexed": _NOT_FOUND_64.format("coordinates table not found", "atlases.spheres.SpheresRequest.parse"),
+    "filter_file-deleted": _NOT_FOUND_64.format("file not found", "bids.inputs.read_bids_filters"),
+    "filter_file-annexed": _NOT_FOUND_64.format("file not found", "bids.inputs.read_bids_filters"),
+    "strategy_file-deleted": _NOT_FOUND_64.format("strategy file not found", "core.confounds.get_strategy"),
+    "strategy_file-annexed": _NOT_FOUND_64.format("strategy file not found", "core.confounds.get_strategy"),
+    # the output folder and the environment
+    "output-read_only": "traceback OSError [Errno 30] Read-only file system from cli._add_log_file, exit 1 "
+                        "(after indexing)",
+    "output-read_only_parent": "exit 73, but only after indexing and resolving the atlases (OUTPUT_DIR is "
+                               "created in cli._participant after discover_runs)",
+    "output-is_a_file": "exit 73, but only after indexing and resolving the atlases",
+    "output-disk_full": "traceback OSError [Errno 28] No space left on device from cli._participant, exit 1",
+    "environment-sigterm": "killed by the signal (returncode -15): no handler, no message, the "
+                           "regionseries-work-* folder is left in TMPDIR",
+}
 
 
 def _permission_case(mutation) -> bool:
@@ -345,9 +445,9 @@ def generate() -> list[Case]:
         for mutation, expect in rows:
             procedure = partial(runner.run_job, unprivileged=True) if _permission_case(mutation) else runner.run_job
             cases.append(Case(kind, target, mutation, expect, procedure))
-    for name, (procedure, expect) in ENVIRONMENT.items():
+    for name, (preparation, procedure, expect) in ENVIRONMENT.items():
         kind = "output" if name in ("read_only", "read_only_parent", "is_a_file", "disk_full") else "environment"
-        cases.append(Case(kind, None, None, expect, procedure, name=name))
+        cases.append(Case(kind, "fmriprep" if preparation else None, preparation, expect, procedure, name=name))
     return cases
 
 

@@ -29,7 +29,13 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from regionseries.demo import DatasetSpec, RunSpec, parcel_seeds, write_demo_atlas, write_fmriprep_dataset
+from regionseries.demo import (
+    DatasetSpec,
+    RunSpec,
+    parcel_seeds,
+    write_demo_atlas,
+    write_fmriprep_dataset,
+)
 
 #: Voxel size of the BOLD runs (mm), as tests/app/conftest.py's small dataset.
 VOXEL_SIZE = 8.0

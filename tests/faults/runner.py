@@ -14,11 +14,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .dataset import OTHERS, RUNS, copy_inputs, job_arguments
+from .dataset import OTHERS, copy_inputs, job_arguments
 
 #: Drop the capabilities that let root read and write whatever the file modes say.
 WITHOUT_DAC_OVERRIDE = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
@@ -26,7 +27,7 @@ WITHOUT_DAC_OVERRIDE = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
 #: Name of OUTPUT_DIR in every workspace (messages about the output folder must name it).
 OUTPUT_NAME = "regionseries-out"
 #: Extra runs of the signal cases: enough that a signal after the second run lands mid-job.
-EXTRA_RUNS_FOR_SIGNALS = 40
+EXTRA_RUNS_FOR_SIGNALS = 12
 
 
 @dataclass
@@ -39,7 +40,7 @@ class Workspace:
     tmpdir: Path
 
     @classmethod
-    def create(cls, root: Path, clean_inputs: Path) -> "Workspace":
+    def create(cls, root: Path, clean_inputs: Path) -> Workspace:
         tmpdir = root / "tmp"
         tmpdir.mkdir(parents=True)
         return cls(root=root, inputs=copy_inputs(clean_inputs, root / "inputs"), output=root / OUTPUT_NAME,
@@ -79,7 +80,7 @@ def command(arguments: list[str], unprivileged: bool = False) -> list[str]:
 
 
 def run(workspace: Workspace, arguments: list[str], unprivileged: bool = False, timeout: float = 120) -> Job:
-    done = subprocess.run(command(arguments, unprivileged), capture_output=True, text=True,
+    done = subprocess.run(command(arguments, unprivileged), check=False, capture_output=True, text=True,
                           env=environment(workspace), timeout=timeout)
     return Job(done.returncode, done.stderr)
 
@@ -173,31 +174,29 @@ def disk_full(workspace: Workspace) -> Observation:
     return observation
 
 
-def _add_runs_for_signals(workspace: Workspace) -> None:
+def add_runs_for_signals(dataset: Path) -> None:
     """``sub-03`` with many copies of ``sub-02``'s run (hard links), so that the job lasts a few seconds."""
-    source = workspace.inputs / "fmriprep" / OTHERS[1].folder
-    target = workspace.inputs / "fmriprep" / "sub-03" / "func"
+    source = dataset / OTHERS[1].folder
+    target = dataset / "sub-03" / "func"
     target.mkdir(parents=True)
     for number in range(1, EXTRA_RUNS_FOR_SIGNALS + 1):
         for path in source.iterdir():
             name = path.name.replace("sub-02_", "sub-03_").replace("run-1_", f"run-{number}_")
             os.link(path, target / name)
-    (workspace.inputs / "fmriprep" / "sub-03.html").write_text("<html></html>")
+    (dataset / "sub-03.html").write_text("<html></html>")
 
 
 def _signal_mid_job(workspace: Workspace, signum: int) -> Observation:
-    _add_runs_for_signals(workspace)
-    process = subprocess.Popen(command(workspace.arguments()), stderr=subprocess.PIPE, text=True,
-                               env=environment(workspace))
-    lines = []
-    assert process.stderr is not None
-    for line in process.stderr:
-        lines.append(line)
-        if line.startswith("[2/"):
-            process.send_signal(signum)
-            break
-    rest, _ = process.communicate(timeout=120)
-    job = Job(process.returncode, "".join(lines) + (rest or ""))
+    """The job, signalled when the second run is done; then the same job again (the dataset has extra runs)."""
+    log = workspace.root / "signalled-job.stderr"
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(command(workspace.arguments()), stderr=stderr, text=True,
+                                   env=environment(workspace))
+        while process.poll() is None and "\n[2/" not in log.read_text():
+            time.sleep(0.02)
+        process.send_signal(signum)
+        process.wait(timeout=120)
+    job = Job(process.returncode, log.read_text())
     after_jobs = listing(workspace.tmpdir)
     rerun = run(workspace, workspace.arguments())
     return Observation([job], rerun=rerun, tmpdir_after_jobs=after_jobs)
