@@ -18,6 +18,10 @@ issue 12 (docs/usage.md, "Exit codes"):
   is unusable (docs: "66 ... atlas not available or unusable"; sysexits'
   EX_NOINPUT), exit 64 when a filter or strategy file is malformed (docs:
   "64 usage error ... malformed atlas or strategy": they are option values);
+* text that is not UTF-8 is refused with a message saying so, wherever it is
+  (no tool writes it; guessing an encoding could silently rename regions);
+* the confounds JSON sidecar matters only to strategies that read it (here
+  ``mine``, anatomical CompCor): a bad sidecar fails those, not ``simple``;
 * the output folder and the environment: 73 (not writable, checked before
   indexing), 74 (disk full, no partial file), 143/130 (SIGTERM/SIGINT: finished
   runs complete, work folder removed, a rerun completes), SIGKILL (no partial
