@@ -342,44 +342,18 @@ ENVIRONMENT: dict[str, tuple[Callable[[Path], None] | None, Callable[..., runner
 #: Case id -> what the current code does instead (strict xfail until fixed), grouped by cause.
 _NO_QC = "the run fails (exit 1, other runs equal) but gets no *_qc.json: pipeline.process_run records a run-level " \
          "exception only in RunResult.error ({})"
-_HEADER_READ = "traceback {} from cli._bold_voxel_size (BOLD header read for every run before any is processed), " \
-               "exit 1, no run processed"
 _NOT_FOUND_64 = "exit 64 '{}' from the parse-time check ({}): a missing or annexed file is 'not found' (66), " \
                 "and an annexed file should say 'datalad get'"
 _SIDECAR_ALWAYS = "the strategy 'simple', which needs no sidecar, fails too: the confounds JSON is parsed for every " \
                   "strategy (core.confounds) ({})"
 KNOWN_FAILURES: dict[str, str] = {
-    # one run's BOLD is read in the main process before the runs: the whole job stops
-    "bold-empty": _HEADER_READ.format("ImageFileError 'Empty file'"),
-    "bold-not_nifti": _HEADER_READ.format("ImageFileError 'Cannot work out file type'"),
-    "bold-unreadable": _HEADER_READ.format("ImageFileError 'Could not read file'"),
-    "bold-annexed": "whole job exits 66 'No such file or no access' (FileNotFoundError from nib.load in "
-                    "cli._bold_voxel_size caught by cli.main), no run processed, no 'datalad get'",
     # run-level failures without *_qc.json
-    "bold-truncated": _NO_QC.format("OSError 'cannot decompress volumes 1-48 of 48 (EOFError ...)'"),
-    "bold-header_without_data": _NO_QC.format("OSError 'file ends after 0 of 48 volumes; truncated or corrupt'"),
-    "bold-first_volume_only": _NO_QC.format("ValueError 'is not a 4D BOLD series (shape (20, 24, 18))'"),
-    "bold-five_d": _NO_QC.format("ValueError 'is not a 4D BOLD series (shape (20, 24, 18, 1, 48))'"),
-    "mask-empty": _NO_QC.format("ValueError 'Cannot read image file ...: Empty file'"),
-    "mask-all_zero": _NO_QC.format("ValueError 'The mask is invalid as it is empty: it masks all data'"),
-    "confounds_tsv-unreadable": _NO_QC.format("PermissionError [Errno 13], raw exception text"),
     "confounds_json-unreadable": _NO_QC.format("PermissionError [Errno 13] on the sidecar; 'simple' fails too"),
     # messages that do not name the file or not in plain words
-    "mask-truncated": "message 'EOFError: Compressed file ended before the end-of-stream marker was reached' "
-                      "names neither the mask file nor says truncated (raised while reading the mask in the run)",
-    "mask-not_nifti": "message 'Cannot read image file ...: Cannot work out file type' (nibabel's words), "
-                      "not 'not a NIfTI'",
-    "mask-annexed": "message 'FileNotFoundError: Image file not found', no 'datalad get'",
-    "mask-unreadable": "message 'Cannot read image file ...: Could not read file', not 'permission denied'",
-    "confounds_tsv-annexed": "message 'confounds file not found', no 'datalad get'",
     "confounds_json-annexed": "message 'CompCor anat_combined needs the JSON sidecar', no 'datalad get'",
     "confounds_json-no_entries": "Reason names the TSV, not the sidecar whose entries are missing",
     "confounds_tsv-inf_in_selected_column": "message 'confounds contain NaN or infinite values in kept volumes "
                                             "(confound columns [18])': no file name, a column index not its name",
-    "atlas_labels-unreadable": "exit 66 'cannot read ... as a NIfTI image: Could not read file', "
-                               "not 'permission denied'",
-    "atlas_maps-unreadable": "exit 66 'cannot read ... as a NIfTI image: Could not read file', "
-                             "not 'permission denied'",
     "filter_file-selects_nothing": "exit 66 'no preprocessed BOLD in space MNI152NLin2009cAsym for sub-01, sub-02' "
                                    "does not mention the filter file that excluded every run",
     # the sidecar is parsed for every strategy
@@ -392,13 +366,9 @@ KNOWN_FAILURES: dict[str, str] = {
     "bold-flip_x": "exit 1 'Images have different affine matrices' (LAS BOLD with its RAS mask on the same grid; "
                    "flipping both works)",
     "mask-flip_x": "exit 1 'Images have different affine matrices' (LAS mask of a RAS BOLD on the same grid)",
-    "atlas_maps-uint8_percent": "every run fails: UFuncTypeError 'Cannot cast ufunc clip output from float64 to "
-                                "uint8' (MapsOperator.from_image clips in the file's dtype; issue 12)",
     "atlas_maps-first_map_only": "exit 66: a 4D image with one volume is taken as a labels atlas "
                                  "(atlases.files.resolve_file_atlas: shape[3] > 1 for maps) and its float values "
                                  "refused",
-    "atlas_maps-nan_background": "values differ by up to 0.03 (z): a NaN background is filled from neighbouring "
-                                 "map values before the cubic resampling instead of being read as 0",
     "confounds_json-bom": "exit 1, both strategies fail: 'the JSON sidecar cannot be parsed (Unexpected UTF-8 BOM)'",
     "filter_file-bom": "exit 64 'not valid JSON (Unexpected UTF-8 BOM ...)' (bids.inputs.read_bids_filters reads "
                        "utf-8, not utf-8-sig)",
@@ -407,34 +377,13 @@ KNOWN_FAILURES: dict[str, str] = {
     # data accepted that should be refused
     "mask-two_volumes": "exit 0: a brain mask with two volumes is used without a word",
     # tracebacks on job-level files
-    "atlas_labels-truncated": "traceback EOFError from atlases.base.labels_atlas_from_image, exit 1",
-    "atlas_maps-truncated": "traceback OSError 'cannot decompress volume 2 of 4' from core.reader._fill "
-                            "(maps read in the main process), exit 1",
-    "atlas_table-empty": "traceback pandas EmptyDataError from atlases.base.read_label_table, exit 1",
-    "coordinates-empty": "traceback pandas EmptyDataError from atlases.spheres.read_coordinates, exit 1",
     "filter_file-unreadable": "traceback PermissionError from bids.inputs.read_bids_filters, exit 1",
     "strategy_file-unreadable": "traceback PermissionError from core.confounds._read_strategy_file, exit 1",
     # a missing job-level file is a usage error today
-    "atlas_labels-deleted": _NOT_FOUND_64.format("image not found", "atlases.files.FileRequest.parse"),
-    "atlas_labels-annexed": _NOT_FOUND_64.format("image not found", "atlases.files.FileRequest.parse"),
-    "atlas_maps-annexed": _NOT_FOUND_64.format("image not found", "atlases.files.FileRequest.parse"),
-    "atlas_table-deleted": _NOT_FOUND_64.format("label table not found", "atlases.files.FileRequest.parse"),
-    "atlas_table-annexed": _NOT_FOUND_64.format("label table not found", "atlases.files.FileRequest.parse"),
-    "coordinates-deleted": _NOT_FOUND_64.format("coordinates table not found", "atlases.spheres.SpheresRequest.parse"),
-    "coordinates-annexed": _NOT_FOUND_64.format("coordinates table not found", "atlases.spheres.SpheresRequest.parse"),
     "filter_file-deleted": _NOT_FOUND_64.format("file not found", "bids.inputs.read_bids_filters"),
     "filter_file-annexed": _NOT_FOUND_64.format("file not found", "bids.inputs.read_bids_filters"),
     "strategy_file-deleted": _NOT_FOUND_64.format("strategy file not found", "core.confounds.get_strategy"),
     "strategy_file-annexed": _NOT_FOUND_64.format("strategy file not found", "core.confounds.get_strategy"),
-    # the output folder and the environment
-    "output-read_only": "traceback OSError [Errno 30] Read-only file system from cli._add_log_file, exit 1 "
-                        "(after indexing)",
-    "output-read_only_parent": "exit 73, but only after indexing and resolving the atlases (OUTPUT_DIR is "
-                               "created in cli._participant after discover_runs)",
-    "output-is_a_file": "exit 73, but only after indexing and resolving the atlases",
-    "output-disk_full": "traceback OSError [Errno 28] No space left on device from cli._participant, exit 1",
-    "environment-sigterm": "killed by the signal (returncode -15): no handler, no message, the "
-                           "regionseries-work-* folder is left in TMPDIR",
 }
 
 
