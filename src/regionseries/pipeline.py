@@ -55,8 +55,19 @@ from .bids.outputs import (
     json_text,
 )
 from .bids.readable import UnreadableFile
-from .core.atlas_images import LABELS_INTERPOLATION, MAPS_INTERPOLATION, labels_operator, maps_operator
-from .core.connectivity import MEASURE_NAMES, STAT_LABELS, ConnectivityError, connectivity_matrix
+from .core.atlas_images import (
+    LABELS_INTERPOLATION,
+    MAPS_INTERPOLATION,
+    labels_operator,
+    maps_operator,
+)
+from .core.connectivity import (
+    MEASURE_NAMES,
+    STAT_LABELS,
+    ConnectivityError,
+    connectivity_matrix,
+)
+from .core.image import check_same_fov, load_masker_mask, resample_img
 
 LOGGER = logging.getLogger("regionseries")
 
@@ -379,7 +390,12 @@ def _needs_confounds(strategy) -> bool:
 def plan_strategies(run: RunInputs, n_volumes: int, options: PipelineOptions,
                     messages: list[str]) -> tuple[list[StrategyOutcome], np.ndarray | None]:
     """Plan every strategy for a run; returns the outcomes and the FD series (mm)."""
-    from .core.confounds import ConfoundsError, RunExcluded, plan_denoising, read_confounds
+    from .core.confounds import (
+        ConfoundsError,
+        RunExcluded,
+        plan_denoising,
+        read_confounds,
+    )
 
     table = None
     table_error = None
@@ -560,8 +576,7 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
     result.n_volumes = n_volumes
     if run.repetition_time is None:
         raise RunFailed(f"{run.bold.name}: repetition time unknown (no RepetitionTime in the sidecar or header)")
-    if run.mask is not None:
-        readable.read_nifti_data(run.mask, ndim=(3, 4), what="a brain mask")
+    mask = _brain_mask_on_grid(run, img, result.warnings)
 
     outcomes, fd = plan_strategies(run, n_volumes, options, result.warnings)
     result.strategies = outcomes
@@ -590,7 +605,7 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
         for source, source_outcomes in sources.items():
             # one pass over each input image for every atlas; normally only the preprocessed BOLD
             with readable.reading(source):
-                extracted = extract_signals(source, operators, mask=run.mask, min_coverage=options.min_coverage)
+                extracted = extract_signals(source, operators, mask=mask, min_coverage=options.min_coverage)
             if not result.atlases:
                 for atlas in atlases:
                     one = extracted[atlas.name]
@@ -600,6 +615,35 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
                     result.raw_signals[atlas.name] = one.signals
             for outcome in source_outcomes:
                 _clean_and_write(run, atlases, extracted, outcome, n_volumes, options, result, source)
+
+
+def _brain_mask_on_grid(run: RunInputs, img, messages: list[str]) -> np.ndarray | None:
+    """The run's brain mask as a boolean array on the BOLD's grid (None without a mask).
+
+    Read in full now, so that a damaged mask fails the run with its own name.
+    A mask on another grid (e.g. stored LAS beside a RAS BOLD) is resampled
+    to the BOLD's with nearest neighbour, as nilearn's maskers do, and said so.
+
+    Raises
+    ------
+    UnreadableFile
+        The mask cannot be read, or has more than one volume.
+    ValueError
+        The mask is empty.
+    """
+    if run.mask is None:
+        return None
+    mask_img = readable.read_nifti_data(run.mask, ndim=(3, 4), what="a brain mask")
+    if len(mask_img.shape) == 4 and mask_img.shape[3] != 1:
+        raise UnreadableFile(run.mask, f"has {mask_img.shape[3]} volumes (shape "
+                                       f"{' x '.join(map(str, mask_img.shape))}); a brain mask must be 3D")
+    mask_img = load_masker_mask(mask_img)
+    shape, affine = tuple(img.shape[:3]), img.affine
+    if not check_same_fov(mask_img, (shape, affine)):
+        messages.append(f"{run.mask.name} is not on the grid of {run.bold.name}: resampled to it "
+                        "(nearest neighbour)")
+        mask_img = resample_img(mask_img, affine, shape, interpolation="nearest")
+    return np.asarray(mask_img.dataobj).astype(bool)
 
 
 def _aroma_image(run: RunInputs) -> Path | None:

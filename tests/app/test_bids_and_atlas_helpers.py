@@ -264,6 +264,12 @@ def test_file_atlas_kind_from_dimensions(tmp_path):
     nib.Nifti1Image(np.random.default_rng(0).random((4, 4, 4, 3)).astype(np.float32), np.eye(4)).to_filename(maps)
     atlas = resolve_file_atlas(FileRequest.parse(f"M={maps}"))
     assert atlas.kind == "maps" and atlas.names == ["M_1", "M_2", "M_3"]
+    one_map = tmp_path / "one_map.nii.gz"
+    nib.Nifti1Image(np.random.default_rng(0).random((4, 4, 4, 1)).astype(np.float32), np.eye(4)).to_filename(one_map)
+    assert resolve_file_atlas(FileRequest.parse(f"O={one_map}")).kind == "maps"  # one probabilistic map
+    labels_4d = tmp_path / "labels_4d.nii.gz"
+    nib.Nifti1Image(np.arange(64, dtype=np.float32).reshape(4, 4, 4, 1) % 3, np.eye(4)).to_filename(labels_4d)
+    assert resolve_file_atlas(FileRequest.parse(f"L={labels_4d}")).kind == "labels"  # labels saved 4D
     with pytest.raises(AtlasError, match="NAME 'my-atlas' must hold only letters and digits"):
         FileRequest.parse(f"my-atlas={maps}")
     with pytest.raises(AtlasError, match="label table .*nope.tsv: file not found"):

@@ -363,19 +363,11 @@ KNOWN_FAILURES: dict[str, str] = {
     "confounds_json-list_not_object": _SIDECAR_ALWAYS.format("JSON list instead of object"),
     "confounds_json-non_utf8": _SIDECAR_ALWAYS.format("UnicodeDecodeError"),
     # legitimate files that do not work
-    "bold-flip_x": "exit 1 'Images have different affine matrices' (LAS BOLD with its RAS mask on the same grid; "
-                   "flipping both works)",
-    "mask-flip_x": "exit 1 'Images have different affine matrices' (LAS mask of a RAS BOLD on the same grid)",
-    "atlas_maps-first_map_only": "exit 66: a 4D image with one volume is taken as a labels atlas "
-                                 "(atlases.files.resolve_file_atlas: shape[3] > 1 for maps) and its float values "
-                                 "refused",
     "confounds_json-bom": "exit 1, both strategies fail: 'the JSON sidecar cannot be parsed (Unexpected UTF-8 BOM)'",
     "filter_file-bom": "exit 64 'not valid JSON (Unexpected UTF-8 BOM ...)' (bids.inputs.read_bids_filters reads "
                        "utf-8, not utf-8-sig)",
     "strategy_file-bom": "exit 64 'the strategy file is not valid JSON (Unexpected UTF-8 BOM ...)' "
                          "(core.confounds._read_strategy_file)",
-    # data accepted that should be refused
-    "mask-two_volumes": "exit 0: a brain mask with two volumes is used without a word",
     # tracebacks on job-level files
     "filter_file-unreadable": "traceback PermissionError from bids.inputs.read_bids_filters, exit 1",
     "strategy_file-unreadable": "traceback PermissionError from core.confounds._read_strategy_file, exit 1",

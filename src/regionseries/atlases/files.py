@@ -1,7 +1,8 @@
 """User atlas files (``--atlas-file NAME=IMAGE[:LABELS_TSV]``).
 
 A 3D image is a labels atlas (integer labels, 0 = background); a 4D image is a
-set of probabilistic maps (one map per volume). The optional label table
+set of probabilistic maps (one map per volume), except that a 4D image with a
+single volume of integer values is a labels atlas saved 4D (as some tools do). The optional label table
 (TSV, or CSV by extension) names the regions; it is matched to the image by
 label value (labels) or by row order (maps), and every mismatch is reported.
 The image is assumed to be in the space of the BOLD runs it is used with; it
@@ -14,6 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .base import (
     Atlas,
     AtlasError,
@@ -22,6 +25,7 @@ from .base import (
     load_atlas_image,
     maps_atlas_from_image,
     missing_file_message,
+    read_atlas_data,
     read_label_table,
 )
 
@@ -79,8 +83,15 @@ def resolve_file_atlas(request: FileRequest, cache_dir: Path | None = None) -> A
     source = {"Origin": "file", "File": str(request.image),
               "LabelTable": str(request.table) if request.table else None}
     shape = img.shape
-    if len(shape) == 4 and shape[3] > 1:
+    if len(shape) == 4 and (shape[3] > 1 or not _integer_valued(img, request)):
         return maps_atlas_from_image(request.label, request.spec, request.image, table, None, source, cache_dir)
     if len(shape) in (3, 4):
         return labels_atlas_from_image(request.label, request.spec, request.image, table, None, source)
     raise AtlasError(f"atlas {request.label}: {request.image} has shape {shape}; expected a 3D labels or 4D maps image")
+
+
+def _integer_valued(img, request: FileRequest) -> bool:
+    """Whether every finite voxel of the image holds an integer (labels rather than a map)."""
+    data = read_atlas_data(img, request.image, f"atlas {request.label}")
+    finite = data[np.isfinite(data)] if data.dtype.kind == "f" else data
+    return bool(np.all(np.mod(finite, 1) == 0))
