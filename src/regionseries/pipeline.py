@@ -53,6 +53,7 @@ from .bids.outputs import (
     atomic_write_tsv,
     bids_uri,
     json_text,
+    remove_stale_temporaries,
 )
 from .bids.readable import UnreadableFile
 from .core.atlas_images import (
@@ -472,6 +473,7 @@ def process_run(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptio
     result = RunResult(run=run, status=STATUS_DONE, repetition_time=run.repetition_time,
                        atlas_objects=list(atlases))
     result.warnings.extend(run.warnings)
+    remove_stale_temporaries((options.output_dir / timeseries_name(run, "x", "x").relpath).parent)
     if not options.overwrite and is_finished(run, atlases, options):
         result.status = STATUS_SKIPPED
         changed = settings_changed(run, options)
@@ -970,6 +972,7 @@ def write_participant_report(participant: str, results: Sequence[RunResult], opt
     from .report import FailedRun, ParticipantReport
     from .report import write_participant_report as render
 
+    remove_stale_temporaries(options.output_dir / f"sub-{participant}" / "figures")
     # Runs in file order, whatever order the worker processes finished them in.
     results = sorted(results, key=lambda r: str(r.run.bold))
     processed = [r for r in results if r.status == STATUS_DONE and r.n_volumes and r.atlases]

@@ -36,3 +36,25 @@ def test_identical_target_is_left_alone_and_a_different_one_replaced(tmp_path):
     source.write_bytes(b"A" * 5_000_000 + b"END")  # same size, other bytes
     atomic_copy_file(source, target)
     assert target.read_bytes() == source.read_bytes()
+
+
+def test_a_rerun_removes_what_a_killed_job_was_writing(tmp_path):
+    """SIGKILL leaves the temporary sibling being written; only dead processes' of this host go."""
+    import socket
+    import subprocess
+
+    from regionseries.bids.outputs import _temporary_sibling, remove_stale_temporaries
+
+    dead_pid = subprocess.Popen(["true"])  # a process that has ended: its pid is free
+    dead_pid.wait()
+    host = socket.gethostname()
+    killed = tmp_path / f".tmp-{dead_pid.pid}@{host}-0badc0de-sub-01_timeseries.tsv"
+    running_here = _temporary_sibling(tmp_path / "sub-02_timeseries.tsv")  # this process: alive
+    other_node = tmp_path / f".tmp-{dead_pid.pid}@another-node-0badc0de-sub-03_timeseries.tsv"
+    result = tmp_path / "sub-01_timeseries.tsv"
+    for path in (killed, running_here, other_node, result):
+        path.write_text("x")
+    assert remove_stale_temporaries(tmp_path) == [killed]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in (running_here, other_node, result))
+    assert remove_stale_temporaries(tmp_path / "missing") == []

@@ -30,6 +30,7 @@ import math
 import os
 import re
 import secrets
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator, Mapping
@@ -265,10 +266,60 @@ def disk_full_is_fatal(path: str | os.PathLike) -> Iterator[None]:
         raise
 
 
+#: Temporary siblings: ``.tmp-<pid>@<host>-<8 hex digits>-<final name>``.
+_TEMPORARY_NAME = re.compile(r"^\.tmp-(?P<pid>\d+)@(?P<host>.+?)-[0-9a-f]{8}-")
+
+
 def _temporary_sibling(path: Path) -> Path:
-    """A unique hidden temporary path in ``path``'s folder with the same extension."""
-    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    """A unique hidden temporary path in ``path``'s folder with the same extension.
+
+    The name holds the writing process and host, so that a later job can tell
+    a temporary file left by a killed job (:func:`remove_stale_temporaries`)
+    from one another job is writing right now.
+    """
+    token = f"{os.getpid()}@{socket.gethostname()}-{secrets.token_hex(4)}"
     return path.with_name(f".tmp-{token}-{path.name}")
+
+
+def _process_is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files a killed job left in ``folder`` (not below it).
+
+    A job stopped by SIGKILL (an out-of-memory killer, ``scancel --signal=KILL``)
+    cannot remove the temporary sibling it was writing. Only temporaries of
+    processes of this host that no longer run are removed: another job writing
+    into the same folder now, here or on another node of a cluster, keeps its own.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    host = socket.gethostname()
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMPORARY_NAME.match(entry.name)
+        if match is None or match["host"] != host or _process_is_alive(int(match["pid"])):
+            continue
+        try:
+            os.unlink(entry.path)
+        except OSError:
+            continue
+        removed.append(Path(entry.path))
+    return removed
 
 
 def _write_atomically(path: str | os.PathLike, fill: Callable[[Path], None]) -> Path:
@@ -614,6 +665,8 @@ def write_dataset_files(output_dir: str | os.PathLike, bids_dir: str | os.PathLi
     regionseries or from another input dataset.
     """
     output_dir = Path(output_dir)
+    for folder in (output_dir, output_dir / "atlases"):
+        remove_stale_temporaries(folder)
     description = dataset_description(bids_dir, command_line, source_description)
     path = output_dir / "dataset_description.json"
     if not write_if_absent(path, json_text(description)):
