@@ -11,7 +11,8 @@ BIDS-Apps conventions (see docs/usage.md):
   others finish, the failed run gets a ``*_qc.json`` with ``Status`` "failed"
   and the reason, the failures are listed at the end with file and reason);
   16 the input is not a BIDS derivatives dataset; 64 usage error; 66 input
-  not found (unknown participant, no preprocessed BOLD, missing atlas);
+  not found (unknown participant, no preprocessed BOLD, missing atlas, a
+  filter or strategy file missing, not fetched or not readable);
   73 the output (or work) folder cannot be created or written (checked
   before the dataset is indexed); 74 the disk or quota is full (the job stops, no
   partial file is left); 130 interrupted (SIGINT) and 143 terminated
@@ -58,7 +59,7 @@ DOCUMENTED_EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_FAILURE, "some runs failed (the others are complete; each failed run has a *_qc.json with the reason)"),
     (EXIT_INVALID_DATASET, "BIDS_DIR is not a BIDS derivatives dataset"),
     (EXIT_USAGE, "usage error"),
-    (EXIT_NO_INPUT, "no input (participant, BOLD or atlas not found)"),
+    (EXIT_NO_INPUT, "no input (participant, BOLD, atlas, filter or strategy file not found)"),
     (EXIT_CANT_CREATE, "OUTPUT_DIR or the work folder cannot be created or written"),
     (EXIT_IO_ERROR, "disk or quota full"),
     (EXIT_INTERRUPTED, "interrupted (SIGINT)"),
@@ -419,7 +420,8 @@ def _connectivity_kinds(values: Sequence[str]) -> tuple[str, ...]:
 
 
 def _strategies(args: argparse.Namespace) -> list:
-    from .core.confounds import ConfoundsError, get_strategy
+    from .bids.inputs import NoInputFound
+    from .core.confounds import ConfoundsError, StrategyFileUnavailable, get_strategy
 
     overrides: dict[str, Any] = {
         "low_pass": args.low_pass,
@@ -442,6 +444,8 @@ def _strategies(args: argparse.Namespace) -> list:
                 strategy = get_strategy(spec, **overrides)
             for item in caught:
                 LOGGER.warning("strategy %s: %s", spec, item.message)
+        except StrategyFileUnavailable as exc:  # missing, not fetched, permission denied: no input (66)
+            raise NoInputFound(f"--strategy {exc}") from None  # the message starts with the file
         except (ConfoundsError, ValueError, TypeError) as exc:
             raise UsageError(f"--strategy {spec}: {exc}") from None
         if any(s.desc == strategy.desc for s in strategies):
@@ -610,7 +614,8 @@ def _participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path,
         cleanup.callback(pool.shutdown, wait=True, cancel_futures=True)
     LOGGER.info("regionseries %s: indexing %s", __version__, args.bids_dir)
     runs = discover_runs(args.bids_dir, work_dir, participants=args.participant_label, sessions=args.session_label,
-                         tasks=args.task, spaces=spaces, bids_filters=filters, database_dir=args.bids_database_dir)
+                         tasks=args.task, spaces=spaces, bids_filters=filters,
+                         bids_filter_file=args.bids_filter_file, database_dir=args.bids_database_dir)
     LOGGER.info("found %d BOLD run(s) for %d participant(s)", len(runs),
                 len({r.entities.get("sub") for r in runs}))
     if pool is not None and len(runs) <= 1:  # one run is processed here; let the workers go

@@ -6,8 +6,8 @@ Scripts written for nilearn port by changing the import::
 
 The same module exposes regionseries' own layer: :func:`read_confounds`,
 :func:`find_confounds_file`, :class:`DenoiseStrategy`, :func:`get_strategy`,
-:func:`plan_denoising` and the exceptions :class:`ConfoundsError` and
-:class:`RunExcluded`. See :mod:`regionseries.core.confounds`.
+:func:`plan_denoising` and the exceptions :class:`ConfoundsError`,
+:class:`StrategyFileUnavailable` and :class:`RunExcluded`. See :mod:`regionseries.core.confounds`.
 """
 
 from .core.confounds import (
@@ -17,6 +17,7 @@ from .core.confounds import (
     DenoiseStrategy,
     DenoisingPlan,
     RunExcluded,
+    StrategyFileUnavailable,
     find_confounds_file,
     get_strategy,
     load_confounds,
@@ -32,6 +33,7 @@ __all__ = [
     "DenoiseStrategy",
     "DenoisingPlan",
     "RunExcluded",
+    "StrategyFileUnavailable",
     "find_confounds_file",
     "get_strategy",
     "load_confounds",

@@ -23,6 +23,7 @@ from regionseries.atlases.registry import AtlasRegistry, parse_threshold
 from regionseries.atlases.spheres import BUILTIN_SPHERES, SpheresRequest, resolve_spheres
 from regionseries.atlases.templateflow import TemplateFlowRequest, choose_resolution
 from regionseries.bids.inputs import (
+    NoInputFound,
     SpaceSpec,
     UsageError,
     discover_runs,
@@ -114,10 +115,16 @@ def test_filter_file_errors(tmp_path):
     path.write_text(json.dumps({"t1w": {}}))
     with pytest.raises(UsageError, match="only the \"bold\" query is used, found 't1w'"):
         read_bids_filters(path)
-    with pytest.raises(UsageError, match="file not found"):
+    path.write_bytes(b"")
+    with pytest.raises(UsageError, match=r"empty file \(0 bytes\) \(a JSON object is expected\)"):
+        read_bids_filters(path)
+    # not there to be read: no input (66), not a usage error
+    with pytest.raises(NoInputFound, match="missing.json: file not found"):
         read_bids_filters(tmp_path / "missing.json")
     path.write_text(json.dumps({"bold": {"session": None, "run": [1]}}))
     assert read_bids_filters(path) == {"bold": {"session": None, "run": [1]}}
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"bold": {"run": [1]}}).encode())  # a byte-order mark
+    assert read_bids_filters(path) == {"bold": {"run": [1]}}
 
 
 def test_filter_file_selects_runs(fmriprep_dataset, tmp_path):
@@ -126,6 +133,16 @@ def test_filter_file_selects_runs(fmriprep_dataset, tmp_path):
     runs = discover_runs(fmriprep_dataset, tmp_path / "work", participants=["01"],
                          bids_filters=read_bids_filters(path))
     assert [r.bold.name for r in runs] == ["sub-01_ses-2_task-rest_run-1_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz"]
+
+
+def test_filter_file_selecting_nothing_is_named(fmriprep_dataset, tmp_path):
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps({"bold": {"task": "nback"}}))
+    with pytest.raises(NoInputFound, match=(
+        rf"--bids-filter-file {path} selects no run: its query {{\"task\": \"nback\"}} excludes all 3 preprocessed "
+        r"BOLD run\(s\) found for sub-01 in space MNI152NLin2009cAsym")):
+        discover_runs(fmriprep_dataset, tmp_path / "work", participants=["01"], bids_filters=read_bids_filters(path),
+                      bids_filter_file=path)
 
 
 def test_pairing_by_entities(fmriprep_dataset, tmp_path):

@@ -89,6 +89,27 @@ def test_bad_filter_file_exits_64(fmriprep_dataset, tmp_path):
     assert "unknown entities sesion" in result.stderr
 
 
+@pytest.mark.parametrize("option", ["--bids-filter-file", "--strategy"])
+def test_missing_filter_or_strategy_file_exits_66(fmriprep_dataset, tmp_path, option):
+    """A file named on the command line that is not there is "no input" (66), with the reason in words."""
+    absent = tmp_path / "absent.json"
+    result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", "--spheres", "Power2011",
+                     option, absent, "-w", tmp_path / "work")
+    assert result.returncode == 66, result.stderr
+    assert f"{option} {absent}: " in result.stderr and "file not found" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_strategy_file_exits_64(fmriprep_dataset, tmp_path):
+    empty = tmp_path / "mine.json"
+    empty.write_bytes(b"")
+    result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", "--spheres", "Power2011",
+                     "--strategy", empty, "-w", tmp_path / "work")
+    assert result.returncode == 64, result.stderr
+    assert f"{empty}: the strategy file cannot be read: empty file (0 bytes)" in result.stderr
+
+
 def test_unknown_participant_exits_66(fmriprep_dataset, tmp_path):
     result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", "--participant-label", "sub-09", "01",
                      "--spheres", "Power2011", "-w", tmp_path / "work")
@@ -116,6 +137,15 @@ def test_filter_selecting_nothing_exits_66(fmriprep_dataset, tmp_path):
                      "--spheres", "Power2011", "-w", tmp_path / "work")
     assert result.returncode == 66
     assert "tasks nback" in result.stderr
+
+
+def test_filter_file_selecting_nothing_exits_66_and_names_it(fmriprep_dataset, tmp_path):
+    filters = tmp_path / "filters.json"
+    filters.write_text(json.dumps({"bold": {"task": "nback"}}))
+    result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", "--participant-label", "03",
+                     "--spheres", "Power2011", "--bids-filter-file", filters, "-w", tmp_path / "work")
+    assert result.returncode == 66
+    assert f"--bids-filter-file {filters} selects no run" in result.stderr
 
 
 def test_output_inside_input_exits_64(fmriprep_dataset, tmp_path):

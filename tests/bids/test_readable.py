@@ -237,7 +237,30 @@ def test_json_with_a_byte_order_mark_is_read(tmp_path):
     assert readable.read_json(path) == {"RepetitionTime": 2.0}
 
 
+def test_unavailable_is_told_apart_from_bad_content(tmp_path):
+    """Not there to be read (missing, not fetched...) is an UnavailableFile; empty or not JSON is not."""
+    with pytest.raises(readable.UnavailableFile, match="file not found"):
+        readable.read_json(tmp_path / "absent.json")
+    with pytest.raises(readable.UnavailableFile, match="a folder, not a file"):
+        readable.read_text(tmp_path)
+    for content, problem in ((b"", "empty file (0 bytes)"), (b"{", "not valid JSON")):
+        path = tmp_path / "bad.json"
+        path.write_bytes(content)
+        with pytest.raises(UnreadableFile) as caught:
+            readable.read_json(path)
+        assert not isinstance(caught.value, readable.UnavailableFile)
+        assert caught.value.problem.startswith(problem)
+
+
+def test_text_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_bytes(b"\xef\xbb\xbfname: mine\n")
+    assert readable.read_text(path) == "name: mine\n"
+
+
 def test_the_error_survives_a_worker_process():
     error = pickle.loads(pickle.dumps(UnreadableFile("/data/bold.nii.gz", "empty file (0 bytes)")))
     assert (error.path, error.problem, str(error)) == ("/data/bold.nii.gz", "empty file (0 bytes)",
                                                        "/data/bold.nii.gz: empty file (0 bytes)")
+    unavailable = pickle.loads(pickle.dumps(readable.UnavailableFile("/data/x.json", "file not found")))
+    assert type(unavailable) is readable.UnavailableFile and unavailable.problem == "file not found"

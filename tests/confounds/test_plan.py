@@ -286,6 +286,48 @@ def test_missing_sidecar_for_compcor(helpers, tmp_path):
     assert plan.confound_names == ["cosine00", "cosine01", "cosine02", "cosine03", "t_comp_cor_00", "t_comp_cor_01"]
 
 
+@pytest.mark.parametrize("content, problem", [(b"", "empty file (0 bytes)"), (b'{"a_comp_cor_00": ', "not valid JSON")])
+def test_a_bad_sidecar_fails_only_anatomical_compcor(helpers, tmp_path, content, problem):
+    data, _ = helpers.synthetic_confounds()
+    bold = helpers.write_run(tmp_path, data, None)
+    tsv = tsv_of(bold)
+    tsv.with_suffix(".json").write_bytes(content)
+    table = read_confounds(tsv)
+    with pytest.raises(ConfoundsError, match=re.escape(
+        f"{tsv}: CompCor 'anat_combined' needs the JSON sidecar (it gives the mask of "
+        f"each anatomical CompCor component), which cannot be used: {tsv.with_suffix('.json')}: {problem}"
+    )):
+        plan_denoising("compcor", table, N)
+    assert plan_denoising("simple", table, N).confound_names == plan_denoising("simple", tsv, N).confound_names
+    temporal = DenoiseStrategy("tcc", components=("high_pass", "compcor"), compcor="temporal", n_compcor=1)
+    assert plan_denoising(temporal, table, N).confound_names[-1] == "t_comp_cor_00"
+
+
+def test_sidecar_without_compcor_entries_is_named(helpers, tmp_path):
+    data, metadata = helpers.synthetic_confounds()
+    bold = helpers.write_run(tmp_path, data, {key: value for key, value in metadata.items() if "comp_cor" not in key})
+    tsv = tsv_of(bold)
+    with pytest.raises(ConfoundsError, match=re.escape(
+        f"{tsv.with_suffix('.json')}: the JSON sidecar of {tsv.name} has no entry for the anatomical CompCor "
+        "components"
+    )):
+        plan_denoising("compcor", tsv, N)
+
+
+def test_infinite_value_names_the_file_and_column(helpers, tmp_path):
+    data, metadata = helpers.synthetic_confounds()
+    data.loc[10, "trans_y"] = np.inf
+    bold = helpers.write_run(tmp_path, data, metadata)
+    tsv = tsv_of(bold)
+    with pytest.raises(ConfoundsError, match=re.escape(
+        f"{tsv}: confound columns ['trans_y'] hold infinite values in rows [10]"
+    )):
+        plan_denoising("simple", tsv, N)
+    censored = DenoiseStrategy("x", components=("motion",), motion="basic")
+    plan = plan_denoising(censored, tsv, N, dummy_scans=11)  # row 10 is not kept: nothing to refuse
+    assert 10 not in plan.sample_mask
+
+
 def test_extra_columns_errors(synthetic):
     tsv = tsv_of(synthetic[0])
     with pytest.raises(ConfoundsError, match=r"missing columns \['heart_rate'\]"):

@@ -162,15 +162,43 @@ def test_ragged_rows(tmp_path):
         read_confounds(path)
 
 
-def test_bad_json(tmp_path):
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (b"{not json", "not valid JSON (line 1, column 2: Expecting property name enclosed in double quotes)"),
+        (b"", "empty file (0 bytes)"),
+        (b"[1, 2]", "the JSON sidecar must hold an object keyed by column name, not a list"),
+        ('{"a_comp_cor_00": {"Mask": "r\u00e9sum\u00e9"}}'.encode("latin-1"), "not UTF-8 text (byte 0xe9"),
+    ],
+)
+def test_bad_json_is_kept_for_the_strategies_that_need_it(tmp_path, content, problem):
+    """The table is read; the sidecar's problem (file and words) waits for a strategy that needs the sidecar."""
     path = tmp_path / "x_desc-confounds_timeseries.tsv"
     path.write_text("csf\n1\n")
-    path.with_suffix(".json").write_text("{not json")
-    with pytest.raises(ConfoundsError, match="x_desc-confounds_timeseries.json: the JSON sidecar cannot be parsed"):
-        read_confounds(path)
-    path.with_suffix(".json").write_text("[1, 2]")
-    with pytest.raises(ConfoundsError, match="must hold an object keyed by column name, not a list"):
-        read_confounds(path)
+    path.with_suffix(".json").write_bytes(content)
+    table = read_confounds(path)
+    assert table.metadata is None and list(table.data.columns) == ["csf"]
+    assert table.sidecar_problem.startswith(f"{path.with_suffix('.json')}: {problem}")
+
+
+def test_json_with_a_byte_order_mark(helpers, tmp_path):
+    path = tmp_path / "x_desc-confounds_timeseries.tsv"
+    path.write_text("csf\n1\n")
+    path.with_suffix(".json").write_bytes(b"\xef\xbb\xbf" + helpers.V21_JSON.read_bytes())
+    table = read_confounds(path)
+    assert table.sidecar_problem is None
+    assert table.metadata == json.loads(helpers.V21_JSON.read_text())
+
+
+def test_annexed_sidecar_says_datalad_get(tmp_path):
+    """A git-annex link whose content was not fetched is the sidecar, with the command that fetches it."""
+    path = tmp_path / "x_desc-confounds_timeseries.tsv"
+    path.write_text("csf\n1\n")
+    (tmp_path / ".git" / "annex" / "objects").mkdir(parents=True)
+    path.with_suffix(".json").symlink_to(".git/annex/objects/Xy/Zw/MD5E-s9--0f.json/MD5E-s9--0f.json")
+    table = read_confounds(path)
+    assert table.json_path == path.with_suffix(".json")
+    assert f"datalad get {path.with_suffix('.json')}" in table.sidecar_problem
 
 
 def test_non_numeric_column_is_reported(helpers, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from regionseries.confounds import (
     PRESET_NAMES,
     ConfoundsError,
     DenoiseStrategy,
+    StrategyFileUnavailable,
     get_strategy,
     load_confounds,
     plan_denoising,
@@ -254,8 +256,34 @@ def test_bad_strategy_files(tmp_path, filename, text, message):
 
 def test_missing_strategy_file(tmp_path):
     path = tmp_path / "absent.yaml"
-    with pytest.raises(ConfoundsError, match=f"{path}: strategy file not found"):
+    with pytest.raises(StrategyFileUnavailable, match=f"{path}: the strategy file cannot be read: file not found"):
         get_strategy(str(path))
+    link = tmp_path / "mine.json"
+    (tmp_path / ".git" / "annex" / "objects").mkdir(parents=True)
+    link.symlink_to(".git/annex/objects/Xy/Zw/MD5E-s9--0f.json/MD5E-s9--0f.json")
+    with pytest.raises(StrategyFileUnavailable, match=f"datalad get {link}"):
+        get_strategy(link)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "the strategy file cannot be read: empty file (0 bytes)"),
+    ('{"name": "r\u00e9sum\u00e9"}'.encode("latin-1"), "the strategy file cannot be read: not UTF-8 text"),
+])
+def test_strategy_file_content_problems_are_not_unavailability(tmp_path, content, message):
+    """Empty or not UTF-8: the file is there but wrong (a usage error), not missing."""
+    path = tmp_path / "mine.json"
+    path.write_bytes(content)
+    with pytest.raises(ConfoundsError, match=re.escape(message)) as error:
+        get_strategy(path)
+    assert not isinstance(error.value, StrategyFileUnavailable)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_strategy_file_with_a_byte_order_mark(tmp_path, suffix):
+    path = tmp_path / f"mine{suffix}"
+    text = '{"name": "mine", "base": "simple"}' if suffix == ".json" else "name: mine\nbase: simple\n"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert get_strategy(path) == dataclasses.replace(get_strategy("simple"), name="mine")
 
 
 def test_unknown_strategy_spec():

@@ -339,44 +339,8 @@ ENVIRONMENT: dict[str, tuple[Callable[[Path], None] | None, Callable[..., runner
                                     Expect(0, "equal", atol=0.0, names_file=False)),
 }
 
-#: Case id -> what the current code does instead (strict xfail until fixed), grouped by cause.
-_NO_QC = "the run fails (exit 1, other runs equal) but gets no *_qc.json: pipeline.process_run records a run-level " \
-         "exception only in RunResult.error ({})"
-_NOT_FOUND_64 = "exit 64 '{}' from the parse-time check ({}): a missing or annexed file is 'not found' (66), " \
-                "and an annexed file should say 'datalad get'"
-_SIDECAR_ALWAYS = "the strategy 'simple', which needs no sidecar, fails too: the confounds JSON is parsed for every " \
-                  "strategy (core.confounds) ({})"
-KNOWN_FAILURES: dict[str, str] = {
-    # run-level failures without *_qc.json
-    "confounds_json-unreadable": _NO_QC.format("PermissionError [Errno 13] on the sidecar; 'simple' fails too"),
-    # messages that do not name the file or not in plain words
-    "confounds_json-annexed": "message 'CompCor anat_combined needs the JSON sidecar', no 'datalad get'",
-    "confounds_json-no_entries": "Reason names the TSV, not the sidecar whose entries are missing",
-    "confounds_tsv-inf_in_selected_column": "message 'confounds contain NaN or infinite values in kept volumes "
-                                            "(confound columns [18])': no file name, a column index not its name",
-    "filter_file-selects_nothing": "exit 66 'no preprocessed BOLD in space MNI152NLin2009cAsym for sub-01, sub-02' "
-                                   "does not mention the filter file that excluded every run",
-    # the sidecar is parsed for every strategy
-    "confounds_json-empty": _SIDECAR_ALWAYS.format("'the JSON sidecar cannot be parsed (Expecting value ...)', "
-                                                   "not 'empty'"),
-    "confounds_json-truncated": _SIDECAR_ALWAYS.format("'the JSON sidecar cannot be parsed'"),
-    "confounds_json-list_not_object": _SIDECAR_ALWAYS.format("JSON list instead of object"),
-    "confounds_json-non_utf8": _SIDECAR_ALWAYS.format("UnicodeDecodeError"),
-    # legitimate files that do not work
-    "confounds_json-bom": "exit 1, both strategies fail: 'the JSON sidecar cannot be parsed (Unexpected UTF-8 BOM)'",
-    "filter_file-bom": "exit 64 'not valid JSON (Unexpected UTF-8 BOM ...)' (bids.inputs.read_bids_filters reads "
-                       "utf-8, not utf-8-sig)",
-    "strategy_file-bom": "exit 64 'the strategy file is not valid JSON (Unexpected UTF-8 BOM ...)' "
-                         "(core.confounds._read_strategy_file)",
-    # tracebacks on job-level files
-    "filter_file-unreadable": "traceback PermissionError from bids.inputs.read_bids_filters, exit 1",
-    "strategy_file-unreadable": "traceback PermissionError from core.confounds._read_strategy_file, exit 1",
-    # a missing job-level file is a usage error today
-    "filter_file-deleted": _NOT_FOUND_64.format("file not found", "bids.inputs.read_bids_filters"),
-    "filter_file-annexed": _NOT_FOUND_64.format("file not found", "bids.inputs.read_bids_filters"),
-    "strategy_file-deleted": _NOT_FOUND_64.format("strategy file not found", "core.confounds.get_strategy"),
-    "strategy_file-annexed": _NOT_FOUND_64.format("strategy file not found", "core.confounds.get_strategy"),
-}
+#: Case id -> what the current code does instead (strict xfail until fixed). Empty: every case holds.
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 def _permission_case(mutation) -> bool:

@@ -250,17 +250,22 @@ def read_bids_filters(path: str | os.PathLike) -> dict[str, Any]:
 
     Raises
     ------
+    NoInputFound
+        The file is not there to be read: missing, a broken link, annexed
+        content not fetched, permission denied (the reason of
+        :func:`regionseries.bids.readable.file_problem`).
     UsageError
-        Unreadable file, not an object, other keys than ``bold``, unknown
-        entities.
+        Empty, not UTF-8, not valid JSON, not an object, other keys than
+        ``bold``, unknown entities.
     """
     path = Path(path)
     try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise UsageError(f"--bids-filter-file {path}: file not found") from exc
-    except ValueError as exc:
-        raise UsageError(f"--bids-filter-file {path}: not valid JSON ({exc})") from exc
+        content = readable.read_json(path)
+    except readable.UnavailableFile as exc:
+        raise NoInputFound(f"--bids-filter-file {path}: {exc.problem}") from None
+    except readable.UnreadableFile as exc:
+        hint = "" if exc.problem.startswith("not valid JSON") else " (a JSON object is expected)"
+        raise UsageError(f"--bids-filter-file {path}: {exc.problem}{hint}") from None
     if not isinstance(content, dict):
         raise UsageError(f"--bids-filter-file {path}: expected a JSON object like {{\"bold\": {{\"session\": \"01\"}}}}")
     unknown_keys = sorted(set(content) - {"bold"})
@@ -456,6 +461,7 @@ def discover_runs(bids_dir: str | os.PathLike, work_dir: str | os.PathLike, *,
                   tasks: Sequence[str] | None = None,
                   spaces: Sequence[SpaceSpec] = (SpaceSpec(DEFAULT_SPACE),),
                   bids_filters: Mapping[str, Any] | None = None,
+                  bids_filter_file: str | os.PathLike | None = None,
                   database_dir: str | os.PathLike | None = None) -> list[RunInputs]:
     """Find the preprocessed BOLD runs to process and pair their companions.
 
@@ -471,6 +477,9 @@ def discover_runs(bids_dir: str | os.PathLike, work_dir: str | os.PathLike, *,
         Output spaces to process; ``res`` is optional in each.
     bids_filters : mapping, optional
         Parsed ``--bids-filter-file`` (see :func:`read_bids_filters`).
+    bids_filter_file : path-like, optional
+        The file ``bids_filters`` come from, named in the message when they
+        exclude every run.
     database_dir : path-like, optional
         Reuse this pybids database.
 
@@ -493,14 +502,41 @@ def discover_runs(bids_dir: str | os.PathLike, work_dir: str | os.PathLike, *,
     labels = check_participants(bids_dir, participants)
     layout = build_layout(bids_dir, work_dir, labels, Path(database_dir) if database_dir else None)
 
-    base_query: dict[str, Any] = {k: _to_query(v) for k, v in (bids_filters or {}).get("bold", {}).items()}
-    base_query.update(subject=labels, desc="preproc", suffix="bold", datatype="func",
-                      extension=[".nii.gz", ".nii"])
-    base_query.setdefault("session", Query.OPTIONAL)
-    if sessions:
-        base_query["session"] = list(sessions)
-    if tasks:
-        base_query["task"] = list(tasks)
+    def bold_query(filters: Mapping[str, Any]) -> dict[str, Any]:
+        query: dict[str, Any] = {k: _to_query(v) for k, v in filters.items()}
+        query.update(subject=labels, desc="preproc", suffix="bold", datatype="func", extension=[".nii.gz", ".nii"])
+        query.setdefault("session", Query.OPTIONAL)
+        if sessions:
+            query["session"] = list(sessions)
+        if tasks:
+            query["task"] = list(tasks)
+        return query
+
+    bold_filters = dict((bids_filters or {}).get("bold", {}))
+    bolds = _query_bolds(layout, bold_query(bold_filters), spaces)
+    if not bolds:
+        message = _nothing_found_message(layout, bids_dir, labels, spaces, sessions, tasks)
+        if bold_filters:
+            excluded = _query_bolds(layout, bold_query({}), spaces)
+            source = f"--bids-filter-file {bids_filter_file}" if bids_filter_file else "the BIDS filters"
+            query = json.dumps(bold_filters)
+            if excluded:
+                message = (f"{source} selects no run: its query {query} excludes all {len(excluded)} preprocessed "
+                           f"BOLD run(s) found for {', '.join('sub-' + label for label in labels)} in space "
+                           f"{', '.join(str(s) for s in spaces)} (check its entity values)")
+            else:
+                message += f" (with {source}, query {query})"
+        if database_dir:
+            message += f" (the pybids database {database_dir} may be out of date: delete it to re-index)"
+        raise NoInputFound(message)
+
+    runs = [_pair(layout, path) for path in sorted(bolds)]
+    return runs
+
+
+def _query_bolds(layout, base_query: Mapping[str, Any], spaces: Sequence[SpaceSpec]) -> dict[Path, Any]:
+    """The preprocessed BOLD files of ``base_query`` in any of ``spaces``, by path."""
+    from bids.layout import Query
 
     bolds: dict[Path, Any] = {}
     for spec in spaces:
@@ -508,14 +544,7 @@ def discover_runs(bids_dir: str | os.PathLike, work_dir: str | os.PathLike, *,
         query["res"] = spec.res if spec.res is not None else query.get("res", Query.OPTIONAL)
         for bold_file in layout.get(**query):
             bolds[Path(bold_file.path)] = bold_file
-    if not bolds:
-        message = _nothing_found_message(layout, bids_dir, labels, spaces, sessions, tasks)
-        if database_dir:
-            message += f" (the pybids database {database_dir} may be out of date: delete it to re-index)"
-        raise NoInputFound(message)
-
-    runs = [_pair(layout, path) for path in sorted(bolds)]
-    return runs
+    return bolds
 
 
 def _nothing_found_message(layout, bids_dir: Path, labels: Sequence[str], spaces: Sequence[SpaceSpec],

@@ -55,6 +55,17 @@ class UnreadableFile(Exception):
         return type(self), (self.path, self.problem)
 
 
+class UnavailableFile(UnreadableFile):
+    """An input file that is not there to be read, whatever its content.
+
+    Missing, a broken symbolic link, annexed content not fetched, a folder
+    or other non-regular file, permission denied, an error of the operating
+    system while reading. A file named on the command line with such a
+    problem is "no input" (exit 66); one whose content is wrong (empty, not
+    UTF-8, not valid JSON) is an :class:`UnreadableFile` only.
+    """
+
+
 # --------------------------------------------------------------------------------------
 # Any file
 # --------------------------------------------------------------------------------------
@@ -88,35 +99,40 @@ def file_problem(path: str | os.PathLike) -> str | None:
     non-regular file, empty, an unlocked git-annex pointer file, permission
     denied.
     """
-    path = Path(path)
+    return _file_problem(Path(path))[0]
+
+
+def _file_problem(path: Path) -> tuple[str | None, bool]:
+    """:func:`file_problem`'s reason, and whether the file is unavailable
+    (True) rather than present with a bad content (False: an empty file)."""
     try:
         info = os.lstat(path)
     except OSError as exc:
-        return _os_problem(exc)
+        return _os_problem(exc), True
     if stat.S_ISLNK(info.st_mode):
         target = os.readlink(path)
         try:
             info = os.stat(path)
         except FileNotFoundError:
             if ANNEX_OBJECTS in "/" + target.replace(os.sep, "/"):
-                return _annexed_content_missing(path)
-            return f"broken symbolic link: its target {target} does not exist"
+                return _annexed_content_missing(path), True
+            return f"broken symbolic link: its target {target} does not exist", True
         except OSError as exc:
-            return _os_problem(exc)
+            return _os_problem(exc), True
     if stat.S_ISDIR(info.st_mode):
-        return "a folder, not a file"
+        return "a folder, not a file", True
     if not stat.S_ISREG(info.st_mode):
-        return "not a regular file (a pipe, socket or device)"
+        return "not a regular file (a pipe, socket or device)", True
     if info.st_size == 0:
-        return "empty file (0 bytes)"
+        return "empty file (0 bytes)", False
     try:
         with open(path, "rb") as handle:
             start = handle.read(len(ANNEX_POINTER)) if info.st_size < 1024 else b""
     except OSError as exc:
-        return _os_problem(exc)
+        return _os_problem(exc), True
     if start == ANNEX_POINTER:
-        return _annexed_content_missing(path)
-    return None
+        return _annexed_content_missing(path), True
+    return None, False
 
 
 def check_file(path: str | os.PathLike) -> Path:
@@ -124,13 +140,35 @@ def check_file(path: str | os.PathLike) -> Path:
 
     Raises
     ------
+    UnavailableFile
+        With :func:`file_problem`'s reason (missing, not fetched, permission denied...).
     UnreadableFile
-        With :func:`file_problem`'s reason.
+        The file is empty.
     """
-    problem = file_problem(path)
+    problem, unavailable = _file_problem(Path(path))
     if problem is not None:
-        raise UnreadableFile(path, problem)
+        raise (UnavailableFile if unavailable else UnreadableFile)(path, problem)
     return Path(path)
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The content of a UTF-8 text file (a byte-order mark is accepted and dropped).
+
+    Raises
+    ------
+    UnavailableFile
+        The file cannot be opened (:func:`check_file`).
+    UnreadableFile
+        The file is empty or not UTF-8 text.
+    """
+    path = check_file(path)
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start]
+        raise UnreadableFile(path, f"not UTF-8 text (byte {byte:#04x} at position {exc.start})") from None
+    except OSError as exc:
+        raise UnavailableFile(path, _os_problem(exc)) from None
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -138,17 +176,12 @@ def read_json(path: str | os.PathLike) -> Any:
 
     Raises
     ------
+    UnavailableFile
+        The file cannot be opened (:func:`check_file`).
     UnreadableFile
-        The file cannot be opened, is not UTF-8 text or not valid JSON.
+        The file is empty, not UTF-8 text or not valid JSON.
     """
-    path = check_file(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        byte = exc.object[exc.start]
-        raise UnreadableFile(path, f"not UTF-8 text (byte {byte:#04x} at position {exc.start})") from None
-    except OSError as exc:
-        raise UnreadableFile(path, _os_problem(exc)) from None
+    text = read_text(path)
     try:
         return json.loads(text)
     except ValueError as exc:

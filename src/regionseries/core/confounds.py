@@ -51,8 +51,11 @@ import numpy as np
 import pandas as pd
 from nibabel.filebasedimages import ImageFileError
 
+from ..bids import readable
+
 __all__ = [
     "ConfoundsError",
+    "StrategyFileUnavailable",
     "RunExcluded",
     "ConfoundsTable",
     "read_confounds",
@@ -79,6 +82,12 @@ class ConfoundsError(ValueError):
     :class:`ValueError`, so code written for nilearn's ``ValueError`` still
     catches it.
     """
+
+
+class StrategyFileUnavailable(ConfoundsError):
+    """A strategy file that is not there to be read: missing, a broken link,
+    annexed content not fetched, permission denied (the command line's
+    "no input", exit 66, where a malformed strategy is a usage error)."""
 
 
 class RunExcluded(ValueError):
@@ -241,7 +250,13 @@ class ConfoundsTable:
         One row per volume; ``n/a`` is read as NaN. Columns carry current
         fMRIPrep names (see ``renamed``).
     metadata : dict or None
-        The JSON sidecar, keyed by current column names; None without sidecar.
+        The JSON sidecar, keyed by current column names; None without a
+        usable sidecar.
+    sidecar_problem : str or None
+        Why the sidecar cannot be used (``"<path>: <problem>"``: empty, not
+        fetched, not UTF-8, not valid JSON, not an object...), or None. Only
+        the strategies that need the sidecar (anatomical CompCor) fail on
+        it; ``metadata`` is then None.
     renamed : dict
         Name in the file -> current name, for every renamed column.
     naming : str
@@ -257,6 +272,7 @@ class ConfoundsTable:
     metadata: dict | None
     renamed: dict[str, str] = field(default_factory=dict)
     naming: str = NAMING_CURRENT
+    sidecar_problem: str | None = None
 
     @property
     def n_volumes(self) -> int:
@@ -310,28 +326,31 @@ def read_confounds(
         ``*_desc-confounds_regressors.tsv`` or ``*_bold_confounds.tsv``).
     json_path : str or os.PathLike, optional
         The JSON sidecar. By default the TSV path with a ``.json`` extension
-        is used if that file exists.
+        is used if that file (or a link of that name) exists.
 
     Returns
     -------
     ConfoundsTable
+        A sidecar that cannot be used does not stop the reading: its
+        problem is kept in ``sidecar_problem``, for the strategies that
+        need it (a byte-order mark is accepted).
 
     Raises
     ------
     ConfoundsError
-        If a file is missing or cannot be parsed, the TSV has no header row
-        or repeats a column name, or the sidecar is not a JSON object.
+        If the TSV is missing or cannot be parsed, has no header row or
+        repeats a column name, or an explicit ``json_path`` does not exist.
     """
     tsv_path = Path(tsv_path)
     data = _read_tsv(tsv_path)
     if json_path is None:
         candidate = _sidecar_path(tsv_path)
-        json_path = candidate if candidate.is_file() else None
+        json_path = candidate if os.path.lexists(candidate) else None  # a broken (annex) link says why later
     else:
         json_path = Path(json_path)
-        if not json_path.is_file():
+        if not os.path.lexists(json_path):
             raise ConfoundsError(f"{json_path}: JSON sidecar of {tsv_path.name} not found.")
-    metadata = _read_sidecar(json_path) if json_path is not None else None
+    metadata, sidecar_problem = _read_sidecar(json_path) if json_path is not None else (None, None)
 
     renamed = _camelcase_renames(data.columns)
     naming = NAMING_CAMELCASE if renamed else NAMING_CURRENT
@@ -355,6 +374,7 @@ def read_confounds(
         metadata=metadata,
         renamed=renamed,
         naming=naming,
+        sidecar_problem=sidecar_problem,
     )
 
 
@@ -389,18 +409,25 @@ def _looks_numeric(text: str) -> bool:
     return True
 
 
-def _read_sidecar(json_path: Path) -> dict:
+def _read_sidecar(json_path: Path) -> tuple[dict | None, str | None]:
+    """``(metadata, None)``, or ``(None, "<path>: <why it cannot be used>")``."""
     try:
-        with json_path.open(encoding="utf-8") as handle:
-            metadata = json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ConfoundsError(f"{json_path}: the JSON sidecar cannot be parsed ({error}).") from error
+        metadata = readable.read_json(json_path)
+    except readable.UnreadableFile as error:
+        return None, str(error)
     if not isinstance(metadata, dict):
-        raise ConfoundsError(
-            f"{json_path}: the JSON sidecar must hold an object keyed by column name, "
-            f"not a {type(metadata).__name__}."
-        )
-    return metadata
+        return None, (f"{json_path}: the JSON sidecar must hold an object keyed by column name, "
+                      f"not a {type(metadata).__name__}")
+    return metadata, None
+
+
+def _sidecar_needed_error(table: ConfoundsTable, compcor: str) -> ConfoundsError:
+    """Anatomical CompCor without a usable JSON sidecar: which file, and why."""
+    needs = f"{table.tsv_path}: CompCor '{compcor}' needs the JSON sidecar"
+    why = "(it gives the mask of each anatomical CompCor component)"
+    if table.sidecar_problem is not None:  # the problem starts with the sidecar's path
+        return ConfoundsError(f"{needs} {why}, which cannot be used: {table.sidecar_problem}.")
+    return ConfoundsError(f"{needs} {table.expected_json_path} {why}, but it was not found.")
 
 
 def _camelcase_renames(columns: Iterable[str]) -> dict[str, str]:
@@ -1100,6 +1127,8 @@ def _load_confounds_of_image(image, strategy: tuple, demean: bool, parameters: d
     for name, n_volumes in _image_volume_counts(image):
         _check_row_count(str(table.tsv_path), table.n_volumes, n_volumes, bold=name)
     anatomical_compcor = "compcor" in strategy and "anat" in parameters["compcor"]
+    if anatomical_compcor and table.sidecar_problem is not None:
+        raise _sidecar_needed_error(table, parameters["compcor"])
     if anatomical_compcor and table.metadata is None:
         raise ConfoundsError(
             f"Could not find associated json file {table.expected_json_path}. This is necessary "
@@ -1667,9 +1696,12 @@ def _strategy_from_settings(settings: Mapping[str, Any], source: str) -> Denoise
 
 
 def _read_strategy_file(path: Path) -> DenoiseStrategy:
-    if not path.is_file():
-        raise ConfoundsError(f"{path}: strategy file not found.")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = readable.read_text(path)
+    except readable.UnavailableFile as error:
+        raise StrategyFileUnavailable(f"{path}: the strategy file cannot be read: {error.problem}.") from None
+    except readable.UnreadableFile as error:
+        raise ConfoundsError(f"{path}: the strategy file cannot be read: {error.problem}.") from None
     if path.suffix.lower() == ".json":
         try:
             settings = json.loads(text)
@@ -1709,6 +1741,9 @@ def get_strategy(spec: str | os.PathLike | DenoiseStrategy, **overrides: Any) ->
 
     Raises
     ------
+    StrategyFileUnavailable
+        If the strategy file is missing, not fetched or cannot be opened
+        (a :class:`ConfoundsError`).
     ConfoundsError
         If the spec is neither a preset nor a readable, valid strategy file.
     ValueError
@@ -1920,6 +1955,7 @@ def plan_denoising(
                 "(only a missing first row can be filled)."
             )
         confounds = frame.to_numpy(dtype=np.float64)
+        _check_finite_in_kept_volumes(confounds, names, sample_mask, source)
         if strategy.demean:
             confounds = confounds - confounds[sample_mask].mean(axis=0)
 
@@ -1984,12 +2020,11 @@ def _strategy_columns(strategy: DenoiseStrategy, table: ConfoundsTable) -> list[
             selected += cosines
         elif component == "compcor":
             if "anat" in strategy.compcor and table.metadata is None:
-                raise ConfoundsError(
-                    f"{source}: CompCor '{strategy.compcor}' needs the JSON sidecar "
-                    f"{table.expected_json_path} (it gives the mask of each anatomical CompCor "
-                    "component), but it was not found."
-                )
-            selected += require(_compcor_names_current(table, strategy.compcor, strategy.n_compcor), "compcor")
+                raise _sidecar_needed_error(table, strategy.compcor)
+            names = _compcor_names_current(table, strategy.compcor, strategy.n_compcor)
+            if "anat" in strategy.compcor:
+                _check_sidecar_has_anatomical_entries(table, strategy, names)
+            selected += require(names, "compcor")
         elif component == "ica_aroma" and strategy.ica_aroma == "basic":
             aroma = _columns_containing(columns, "aroma")
             if not aroma:
@@ -2025,6 +2060,42 @@ def _strategy_columns(strategy: DenoiseStrategy, table: ConfoundsTable) -> list[
         )
     # Outlier indicator columns censor volumes; they are never regressors.
     return sorted({name for name in selected if _NSS_KEY not in name and _OUTLIER_KEY not in name})
+
+
+def _check_finite_in_kept_volumes(confounds: np.ndarray, names: list[str], sample_mask: np.ndarray,
+                                  source: str) -> None:
+    """Refuse infinite values (``inf`` in the file) in the kept volumes of selected columns, by name."""
+    kept = confounds[sample_mask]
+    bad_columns = np.flatnonzero(~np.isfinite(kept).all(axis=0))
+    if bad_columns.size:
+        rows = np.unique(sample_mask[np.nonzero(~np.isfinite(kept[:, bad_columns]))[0]])
+        raise ConfoundsError(
+            f"{source}: confound columns {[names[i] for i in bad_columns]} hold infinite values in rows "
+            f"{rows.tolist()} (counted from 0); regressors must be finite numbers."
+        )
+
+
+def _check_sidecar_has_anatomical_entries(table: ConfoundsTable, strategy: DenoiseStrategy,
+                                          names: list[str]) -> None:
+    """Refuse a sidecar without entries for the anatomical CompCor columns the table has.
+
+    The components are chosen from the sidecar's entries (each gives its
+    mask); a sidecar without any, next to a table with such columns, is the
+    sidecar's fault (another run's file, or one emptied by a tool) and the
+    message names it.
+    """
+    anatomical = re.compile(r"^[awc]_comp_cor_\d+$")
+    if any(anatomical.match(name) for name in names):
+        return
+    in_table = [name for name in table.data.columns if anatomical.match(name)]
+    if not in_table:
+        return  # the table has none either: reported as a missing component
+    raise ConfoundsError(
+        f"{table.json_path}: the JSON sidecar of {table.tsv_path.name} has no entry for the anatomical CompCor "
+        f"components (a_comp_cor_*, w_comp_cor_*, c_comp_cor_*) that CompCor '{strategy.compcor}' of strategy "
+        f"'{strategy.name}' needs, although the confounds table has {len(in_table)} such columns; each entry "
+        "gives a component's mask (is it the sidecar of another run, or emptied by a tool?)."
+    )
 
 
 def _dummy_volumes(data: pd.DataFrame, n_volumes: int, dummy_scans: Any, source: str) -> np.ndarray:
