@@ -388,11 +388,6 @@ def _needs_confounds(strategy) -> bool:
     return bool(strategy.components) or bool(strategy.extra_columns) or bool(strategy.extra_column_patterns)
 
 
-def _needs_sidecar(strategy) -> bool:
-    """Anatomical CompCor takes each component's mask from the confounds JSON sidecar."""
-    return "compcor" in strategy.components and "anat" in str(strategy.compcor)
-
-
 def plan_strategies(run: RunInputs, n_volumes: int, options: PipelineOptions,
                     messages: list[str]) -> tuple[list[StrategyOutcome], np.ndarray | None]:
     """Plan every strategy for a run; returns the outcomes and the FD series (mm)."""
@@ -411,7 +406,7 @@ def plan_strategies(run: RunInputs, n_volumes: int, options: PipelineOptions,
             readable.check_file(run.confounds)
             # a bad sidecar fails only the strategies that need it (anatomical CompCor), with its reason
             table = read_confounds(run.confounds, run.confounds_json)
-            if table.sidecar_problem is not None and not any(_needs_sidecar(s) for s in options.strategies):
+            if table.sidecar_problem is not None and not any(s.needs_sidecar for s in options.strategies):
                 messages.append(f"confounds JSON sidecar ignored (no strategy needs it): {table.sidecar_problem}")
             if "framewise_displacement" in table.data.columns:
                 fd = pd.to_numeric(table.data["framewise_displacement"], errors="coerce").to_numpy(float)

@@ -1594,6 +1594,12 @@ class DenoiseStrategy:
         return "scrub" in self.components
 
     @property
+    def needs_sidecar(self) -> bool:
+        """Whether the confounds JSON sidecar is read: anatomical CompCor takes each
+        component's mask from it."""
+        return "compcor" in self.components and "anat" in self.compcor
+
+    @property
     def requires_aroma_image(self) -> bool:
         """Whether the BOLD input must be fMRIPrep's ``desc-smoothAROMAnonaggr_bold``."""
         return "ica_aroma" in self.components and self.ica_aroma == "full"
@@ -2019,7 +2025,7 @@ def _strategy_columns(strategy: DenoiseStrategy, table: ConfoundsTable) -> list[
                 )
             selected += cosines
         elif component == "compcor":
-            if "anat" in strategy.compcor and table.metadata is None:
+            if strategy.needs_sidecar and table.metadata is None:
                 raise _sidecar_needed_error(table, strategy.compcor)
             names = _compcor_names_current(table, strategy.compcor, strategy.n_compcor)
             if "anat" in strategy.compcor:
