@@ -1,16 +1,18 @@
 """What the work folder keeps between jobs.
 
-Jobs of one dataset that share a work folder (``--work-dir``) reuse what an
+Jobs that share a work folder (``--work-dir``) or, across a whole study, a
+cache folder (``--cache-dir``, ``REGIONSERIES_CACHE_DIR``) reuse what an
 earlier job computed from an atlas file: the extraction operators on a BOLD
 grid (pickles, which the report also draws its atlas overlays from) and the
-centres of probabilistic maps (arrays). Entries are keyed by the file's
-identity (resolved path, size, modification time) and everything else they
-depend on, so an edited atlas is never served stale. A cache that cannot be
+centres of probabilistic maps (arrays). Entries are keyed by a digest of
+the file's bytes and everything else they depend on, so an edited atlas is
+never served stale. A cache that cannot be
 read or written only costs the computation.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -27,10 +29,25 @@ LOGGER = logging.getLogger("regionseries")
 
 
 def file_identity(path: str | os.PathLike) -> list[Any]:
-    """Resolved path, size (bytes) and modification time (ns) of a file."""
-    path = Path(path).resolve()
-    stat = path.stat()
-    return [str(path), stat.st_size, stat.st_mtime_ns]
+    """What an entry computed from a file depends on: a digest of the file's bytes.
+
+    Keyed by content, not by path, so that jobs of a study share entries
+    whatever the path their atlas has (another bind mount, a copy on each
+    node), and an edited file is never served stale.
+    """
+    stat = os.stat(path)
+    return [_content_digest(os.fspath(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)]
+
+
+@functools.lru_cache(maxsize=64)
+def _content_digest(path: str, size: int, mtime_ns: int) -> str:
+    """SHA-256 of a file (memoised per path, size and modification time: once per process)."""
+    del size, mtime_ns  # part of the memo key only
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def cache_path(cache_dir: str | os.PathLike, prefix: str, *identity: Any, suffix: str = ".npy") -> Path:

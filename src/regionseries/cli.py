@@ -266,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     execution.add_argument("-w", "--work-dir", dest="work_dir", type=Path, metavar="DIR",
                            help="Work folder (pybids index, derived regions); a temporary folder by default. "
                                 "Never inside BIDS_DIR.")
+    execution.add_argument("--cache-dir", dest="cache_dir", type=Path, metavar="DIR",
+                           help="Folder of atlas operators shared by the jobs of a study (each atlas is resampled "
+                                "to a BOLD grid once, not once per job); may be read-only. Default: "
+                                "$REGIONSERIES_CACHE_DIR, else the work folder.")
     execution.add_argument("--nprocs", "--nthreads", "--n-cpus", "--n_cpus", dest="nprocs", type=_positive_int,
                            default=1, metavar="N", help="Runs processed in parallel.")
     execution.add_argument("--overwrite", action="store_true", help="Recompute runs whose outputs already exist.")
@@ -401,6 +405,12 @@ def _check_paths(args: argparse.Namespace) -> None:
         )
     if args.work_dir is not None and _is_within(args.work_dir, bids_dir):
         raise UsageError(f"--work-dir {args.work_dir} is inside BIDS_DIR {bids_dir}; the input must not be written")
+    if args.analysis_level == "participant":
+        args.cache_dir = args.cache_dir or (Path(os.environ["REGIONSERIES_CACHE_DIR"])
+                                            if os.environ.get("REGIONSERIES_CACHE_DIR") else None)
+        if args.cache_dir is not None and _is_within(args.cache_dir, bids_dir):
+            raise UsageError(f"--cache-dir {args.cache_dir} is inside BIDS_DIR {bids_dir}; "
+                             "the input must not be written")
 
 
 def _connectivity_kinds(values: Sequence[str]) -> tuple[str, ...]:
@@ -588,7 +598,7 @@ def _participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path,
                                      min_region_size=args.min_region_size, extract_type=args.extract_type)
         registry = AtlasRegistry.from_specs(atlas=args.atlas, atlas_file=args.atlas_file, spheres=args.spheres,
                                             regions_from=args.regions_from, options=atlas_options,
-                                            work_dir=work_dir)
+                                            work_dir=work_dir, shared_cache_dir=args.cache_dir)
     except AtlasUnavailable as exc:  # an atlas, table or map file that is not there (or not fetched)
         LOGGER.error("regionseries: %s", exc)
         return EXIT_NO_INPUT
@@ -652,6 +662,7 @@ def _participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path,
         min_coverage=args.min_coverage, connectivity=connectivity, estimator=args.connectivity_estimator,
         overwrite=args.overwrite, command_line=command, atlas_files=atlas_files,
         keep_arrays=not args.no_reports, draw_run_figures=not args.no_reports and pool is not None,
+        cache_dir=None if args.cache_dir is None else args.cache_dir.resolve(),
     )
     results: list = []
     try:

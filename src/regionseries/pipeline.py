@@ -113,6 +113,9 @@ class PipelineOptions:
         Draw each run's own report figures right after processing it (set
         with worker processes, so figures of several runs are drawn in
         parallel instead of all at the end; see :func:`draw_figures_ahead`).
+    cache_dir : Path or None
+        Folder of the extraction operators shared by the jobs of a study
+        (``--cache-dir``); None: the work folder.
     """
 
     bids_dir: Path
@@ -129,6 +132,12 @@ class PipelineOptions:
     atlas_files: dict = field(default_factory=dict)
     keep_arrays: bool = True
     draw_run_figures: bool = False
+    cache_dir: Path | None = None
+
+    @property
+    def operators_dir(self) -> Path:
+        """Where extraction operators are kept between processes and jobs."""
+        return (self.cache_dir or self.work_dir) / "operators"
 
 
 @dataclass
@@ -345,6 +354,9 @@ def build_operator(atlas: Atlas, shape: Sequence[int], affine: np.ndarray, smoot
     if cache_dir is not None:
         cache_path = _operator_cache_path(Path(cache_dir), atlas, _grid_key(shape, affine), smoothing_fwhm)
         operator = cache.load_object(cache_path)
+        if operator is not None:
+            LOGGER.debug("atlas %s: operator on a %s grid loaded from %s", atlas.name, "x".join(map(str, shape)),
+                         cache_path)
     if operator is None:
         operator = _new_operator(atlas, shape, affine, smoothing_fwhm)
         if cache_path is not None:
@@ -600,7 +612,7 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
         raise RunFailed("; ".join(f"strategy {o.name}: {o.reason}" for o in failed))
 
     operators = {atlas.name: build_operator(atlas, img.shape, img.affine, options.smoothing_fwhm,
-                                            cache_dir=options.work_dir / "operators") for atlas in atlases}
+                                            cache_dir=options.operators_dir) for atlas in atlases}
     # Cleaning and connectivity are small dense problems (T x k QR, K x K matrices): one BLAS
     # thread is faster; several only add synchronisation, costly when the cores are busy
     # (measured: a 400 x 40 QR took 381 ms with 2 OpenBLAS threads, 4.5 ms with 1).
@@ -939,7 +951,7 @@ def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOpt
             size_mm3=sizes, relative_size_percent=100 * sizes / total if total > 0 else None,
             coverage=np.clip(outcome.coverage, 0, 1), regions_na=outcome.regions_below_coverage + [
                 n for n in outcome.missing_regions if n not in outcome.regions_below_coverage],
-            image=(_atlas_on_grid(atlas, img.shape, img.affine, options.smoothing_fwhm, options.work_dir / "operators")
+            image=(_atlas_on_grid(atlas, img.shape, img.affine, options.smoothing_fwhm, options.operators_dir)
                    if overlays else None),
             sphere_coordinates_mm=atlas.coordinates, sphere_radius_mm=atlas.radius,
             description=atlas.spec,

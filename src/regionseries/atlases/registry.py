@@ -71,13 +71,15 @@ class AtlasRegistry:
     requests: list[Any]
     options: AtlasOptions
     work_dir: Path
+    shared_cache_dir: Path | None = None
     _fixed: dict[str, Atlas] = field(default_factory=dict)
     _by_space: dict[tuple[str, str, float], Atlas] = field(default_factory=dict)
 
     @classmethod
     def from_specs(cls, *, atlas: Sequence[str] = (), atlas_file: Sequence[str] = (),
                    spheres: Sequence[str] = (), regions_from: Sequence[str] = (),
-                   options: AtlasOptions | None = None, work_dir: Path = Path(".")) -> "AtlasRegistry":
+                   options: AtlasOptions | None = None, work_dir: Path = Path("."),
+                   shared_cache_dir: Path | None = None) -> "AtlasRegistry":
         """Parse every specification; fail early with the offending option named.
 
         Raises
@@ -107,12 +109,13 @@ class AtlasRegistry:
                     f"{request.spec!r}; give one of them another NAME (e.g. --atlas OtherName={request.spec})"
                 )
             seen[label.lower()] = request.spec
-        return cls(requests=requests, options=options, work_dir=Path(work_dir))
+        return cls(requests=requests, options=options, work_dir=Path(work_dir), shared_cache_dir=shared_cache_dir)
 
     @property
     def cache_dir(self) -> Path:
-        """Work-folder cache of what resolving an atlas computes (the centres of maps)."""
-        return self.work_dir / "atlas-cache"
+        """Cache of what resolving an atlas computes (the centres of maps): in the study's
+        cache folder (``--cache-dir``) if there is one, else in the work folder."""
+        return (self.shared_cache_dir or self.work_dir) / "atlas-cache"
 
     @property
     def labels(self) -> list[str]:
