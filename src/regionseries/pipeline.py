@@ -486,7 +486,7 @@ def process_run(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptio
     result = RunResult(run=run, status=STATUS_DONE, repetition_time=run.repetition_time,
                        atlas_objects=list(atlases))
     result.warnings.extend(run.warnings)
-    remove_stale_temporaries((options.output_dir / timeseries_name(run, "x", "x").relpath).parent)
+    remove_stale_temporaries((options.output_dir / run.base_name.relpath).parent)
     if not options.overwrite and is_finished(run, atlases, options):
         result.status = STATUS_SKIPPED
         changed = settings_changed(run, options)

@@ -67,11 +67,16 @@ def test_bad_analysis_level_exits_64(fmriprep_dataset, tmp_path):
     ],
 )
 def test_bad_values_exit_64(fmriprep_dataset, tmp_path, arguments, message):
-    result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", *arguments)
-    assert result.returncode == 64, result.stderr
+    _assert_refused(run_cli(fmriprep_dataset, tmp_path / "out", "participant", *arguments), 64, message,
+                    tmp_path / "out")
+
+
+def _assert_refused(result, exit_code: int, message: str, output) -> None:
+    """The job stopped before writing anything, with this code and message and no traceback."""
+    assert result.returncode == exit_code, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / "out").exists()
+    assert not output.exists()
 
 
 def test_regions_from_needs_threshold(fmriprep_dataset, demo_atlas, tmp_path):
@@ -183,8 +188,5 @@ def test_group_without_participant_outputs_exits_66(fmriprep_dataset, tmp_path):
 ])
 def test_missing_atlas_files_exit_66(fmriprep_dataset, tmp_path, arguments, message):
     """A file named on the command line that is not there is "no input" (66), not a usage error."""
-    result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", *arguments)
-    assert result.returncode == 66, result.stderr
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "out").exists()
+    _assert_refused(run_cli(fmriprep_dataset, tmp_path / "out", "participant", *arguments), 66, message,
+                    tmp_path / "out")

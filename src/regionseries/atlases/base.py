@@ -199,6 +199,13 @@ def read_text_table(path: str | os.PathLike, what: str, **read_csv_options) -> p
         raise AtlasError(f"cannot read {what} {path}: {exc}") from exc
 
 
+def delimiter_hint(table: pd.DataFrame) -> str | None:
+    """What to say when a table read as one column holds delimiters in its header (else None)."""
+    if table.shape[1] == 1 and any(mark in str(table.columns[0]) for mark in (";", ",", "\t", "|")):
+        return "one column: is the delimiter right? .csv files are read comma-separated, others tab-separated"
+    return None
+
+
 def read_label_table(path: str | os.PathLike) -> pd.DataFrame:
     """Read a label table in any common dialect and normalise it.
 
@@ -242,9 +249,8 @@ def read_label_table(path: str | os.PathLike) -> pd.DataFrame:
         None,
     )
     if index_column is None and name_column is None:
-        hint = ""
-        if table.shape[1] == 1 and any(mark in str(table.columns[0]) for mark in (";", ",", "\t", "|")):
-            hint = " (one column: is the delimiter right? .csv files are read comma-separated, others tab-separated)"
+        hint = delimiter_hint(table)
+        hint = f" ({hint})" if hint else ""
         raise AtlasError(
             f"label table {path}: no label value column (index, label, Component, ...) "
             f"and no name column (name, Difumo_names, ...); columns are {list(table.columns)}{hint}"

@@ -22,7 +22,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import Atlas, AtlasError, AtlasUnavailable, missing_file_message, read_text_table, unique_names
+from .base import (
+    Atlas,
+    AtlasError,
+    AtlasUnavailable,
+    delimiter_hint,
+    missing_file_message,
+    read_text_table,
+    unique_names,
+)
 
 #: Built-in sets: name -> (file, template of the coordinates, reference).
 BUILTIN_SPHERES = {
@@ -76,9 +84,8 @@ def read_coordinates(path: Path, label: str) -> pd.DataFrame:
     lower = {c.lower(): c for c in table.columns}
     missing = [axis for axis in "xyz" if axis not in lower]
     if missing:
-        hint = ""
-        if table.shape[1] == 1 and any(mark in table.columns[0] for mark in (";", ",", "\t", "|")):
-            hint = "; one column: is the delimiter right? .csv files are read comma-separated, others tab-separated"
+        hint = delimiter_hint(table)
+        hint = f"; {hint}" if hint else ""
         raise AtlasError(f"coordinates table {path}: missing column(s) {', '.join(missing)} (need x, y, z in mm{hint})")
     if table.empty:
         raise AtlasError(f"coordinates table {path} has no rows")

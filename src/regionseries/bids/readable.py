@@ -316,7 +316,8 @@ def read_nifti_data(path: str | os.PathLike, ndim: int | tuple[int, ...] | None 
     """Open a (small) NIfTI image and read all its data once, to find any damage now.
 
     For brain masks and other 3D images; a BOLD series is checked while it is
-    streamed (:func:`reading`). Returns the image (as :func:`open_nifti`).
+    streamed (:func:`reading`). Returns the image with the data it read in
+    memory (scaled as nibabel scales them), so that using it reads nothing again.
 
     Raises
     ------
@@ -327,8 +328,10 @@ def read_nifti_data(path: str | os.PathLike, ndim: int | tuple[int, ...] | None 
 
     img = open_nifti(path, ndim, what)
     with reading(path):
-        np.asanyarray(img.dataobj)
-    return img
+        data = np.asanyarray(img.dataobj)
+    in_memory = img.__class__(data, img.affine, img.header)
+    in_memory.set_filename(img.get_filename())  # messages keep naming the file
+    return in_memory
 
 
 @contextlib.contextmanager

@@ -2028,7 +2028,7 @@ def _strategy_columns(strategy: DenoiseStrategy, table: ConfoundsTable) -> list[
             if strategy.needs_sidecar and table.metadata is None:
                 raise _sidecar_needed_error(table, strategy.compcor)
             names = _compcor_names_current(table, strategy.compcor, strategy.n_compcor)
-            if "anat" in strategy.compcor:
+            if strategy.needs_sidecar:
                 _check_sidecar_has_anatomical_entries(table, strategy, names)
             selected += require(names, "compcor")
         elif component == "ica_aroma" and strategy.ica_aroma == "basic":
