@@ -982,9 +982,6 @@ def write_participant_report(participant: str, results: Sequence[RunResult], opt
     Runs skipped because their outputs existed are listed as warnings (their
     arrays are not available); nothing is written when no run was processed.
     """
-    from .report import FailedRun, ParticipantReport
-    from .report import write_participant_report as render
-
     remove_stale_temporaries(options.output_dir / f"sub-{participant}" / "figures")
     # Runs in file order, whatever order the worker processes finished them in.
     results = sorted(results, key=lambda r: str(r.run.bold))
@@ -993,6 +990,11 @@ def write_participant_report(participant: str, results: Sequence[RunResult], opt
     skipped = [r for r in results if r.status == STATUS_SKIPPED]
     if not processed and not failed:
         return None
+    # Imported here, not at the top: matplotlib is ~0.5 s of start-up that a job
+    # with nothing to report (or --no-reports) does not need.
+    from .report import FailedRun, ParticipantReport
+    from .report import write_participant_report as render
+
     runs = [run_report(r, r.atlas_objects, options) for r in processed]
     failed_runs = [FailedRun(str(r.run.bold), r.error or "; ".join(
         f"strategy {s.name}: {s.status}: {s.reason}" for s in r.strategies if s.status != STATUS_DONE))

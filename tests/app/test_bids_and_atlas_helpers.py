@@ -23,6 +23,7 @@ from regionseries.atlases.registry import AtlasRegistry, parse_threshold
 from regionseries.atlases.spheres import BUILTIN_SPHERES, SpheresRequest, resolve_spheres
 from regionseries.atlases.templateflow import TemplateFlowRequest, choose_resolution
 from regionseries.bids.inputs import (
+    InputError,
     NoInputFound,
     SpaceSpec,
     UsageError,
@@ -159,6 +160,61 @@ def test_pairing_by_entities(fmriprep_dataset, tmp_path):
     # sub-03 has no run entity: its confounds must not be another run's
     run3 = by_name["sub-03_task-rest_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz"]
     assert run3.confounds.name == "sub-03_task-rest_desc-confounds_timeseries.tsv"
+
+
+def _touch_fmriprep_run(func: Path, stem: str, masks: list[str], confounds: list[str]) -> None:
+    func.mkdir(parents=True, exist_ok=True)
+    (func / f"{stem}_desc-preproc_bold.nii.gz").write_bytes(b"")
+    (func / f"{stem}_desc-preproc_bold.json").write_text('{"RepetitionTime": 2.0}')
+    for mask in masks:
+        (func / mask).write_bytes(b"")
+    for name in confounds:
+        (func / name).write_text("a\n1\n")
+
+
+def test_pairing_matches_space_res_den_and_padded_runs(tmp_path):
+    """Companions are matched by exact acquisition entities, space, res and den, as
+    fMRIPrep names them (zero-padded runs, several spaces and resolutions per run)."""
+    root = tmp_path / "fmriprep"
+    root.mkdir()
+    (root / "dataset_description.json").write_text(json.dumps(
+        {"Name": "x", "BIDSVersion": "1.9.0", "DatasetType": "derivative",
+         "GeneratedBy": [{"Name": "fMRIPrep", "Version": "24.1.0"}]}))
+    func = root / "sub-01" / "ses-A" / "func"
+    for run in ("01", "02"):
+        base = f"sub-01_ses-A_task-rest_acq-mb_run-{run}"
+        _touch_fmriprep_run(
+            func, f"{base}_space-MNI152NLin2009cAsym_res-2",
+            masks=[f"{base}_space-MNI152NLin2009cAsym_res-2_desc-brain_mask.nii.gz",
+                   f"{base}_space-MNI152NLin2009cAsym_res-1_desc-brain_mask.nii.gz",
+                   f"{base}_space-T1w_desc-brain_mask.nii.gz",
+                   f"{base}_desc-brain_mask.nii.gz"],
+            confounds=[f"{base}_desc-confounds_timeseries.tsv"])
+    # the same task without acq: must not take acq-mb's companions
+    _touch_fmriprep_run(func, "sub-01_ses-A_task-rest_run-01_space-MNI152NLin2009cAsym_res-2", masks=[],
+                        confounds=[])
+    # CIFTI-style den on the mask: used only when the BOLD names a den
+    _touch_fmriprep_run(func, "sub-01_ses-A_task-nback_space-MNI152NLin2009cAsym_res-2",
+                        masks=["sub-01_ses-A_task-nback_space-MNI152NLin2009cAsym_res-2_desc-brain_mask.nii.gz"],
+                        confounds=["sub-01_ses-A_task-nback_desc-confounds_timeseries.tsv",
+                                   "sub-01_ses-A_task-nback_desc-confounds_regressors.tsv"])
+    spaces = [SpaceSpec("MNI152NLin2009cAsym", "2")]
+    with pytest.raises(InputError, match="several confounds files match sub-01_ses-A_task-nback"):
+        discover_runs(root, tmp_path / "work", spaces=spaces)
+    (func / "sub-01_ses-A_task-nback_desc-confounds_regressors.tsv").unlink()
+    runs = {r.bold.name: r for r in discover_runs(root, tmp_path / "work", spaces=spaces)}
+    assert len(runs) == 4
+    for run in ("01", "02"):
+        paired = runs[f"sub-01_ses-A_task-rest_acq-mb_run-{run}_space-MNI152NLin2009cAsym_res-2_desc-preproc_bold.nii.gz"]
+        assert paired.confounds.name == f"sub-01_ses-A_task-rest_acq-mb_run-{run}_desc-confounds_timeseries.tsv"
+        assert paired.mask.name == (f"sub-01_ses-A_task-rest_acq-mb_run-{run}_space-MNI152NLin2009cAsym_res-2"
+                                    "_desc-brain_mask.nii.gz")
+        assert paired.repetition_time == 2.0
+    lone = runs["sub-01_ses-A_task-rest_run-01_space-MNI152NLin2009cAsym_res-2_desc-preproc_bold.nii.gz"]
+    assert lone.confounds is None and lone.mask is None
+    nback = runs["sub-01_ses-A_task-nback_space-MNI152NLin2009cAsym_res-2_desc-preproc_bold.nii.gz"]
+    assert nback.confounds.name == "sub-01_ses-A_task-nback_desc-confounds_timeseries.tsv"
+    assert nback.mask.name == "sub-01_ses-A_task-nback_space-MNI152NLin2009cAsym_res-2_desc-brain_mask.nii.gz"
 
 
 def test_repetition_time_from_header_with_warning(tmp_path):

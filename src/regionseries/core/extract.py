@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import linalg, sparse
+import scipy  # submodules load on first use: a job with nothing left to do never imports them
 from threadpoolctl import threadpool_limits
 
 from .image import check_strict_affine, describe_img, load_masker_mask, smooth_array
@@ -145,15 +145,15 @@ def _smoothing_is_composable(fwhm) -> bool:
 
 
 def _adjoint_smooth_rows(
-    weights: sparse.csr_matrix, shape: tuple[int, int, int], matrices
-) -> sparse.csr_matrix:
+    weights: scipy.sparse.csr_matrix, shape: tuple[int, int, int], matrices
+) -> scipy.sparse.csr_matrix:
     """Return ``weights @ S`` for the separable smoothing ``S`` (sparse rows).
 
     Each row of ``weights`` is a weight image over the grid; its product with
     ``S`` is the image smoothed by the transposed 1-D filters. Each row is
     processed on the bounding box of its support grown by the filters' reach.
     """
-    weights = sparse.csr_matrix(weights)
+    weights = scipy.sparse.csr_matrix(weights)
     rows, cols, vals = [], [], []
     reach = [0 if m is None else _band(m) for m in matrices]
     for row in range(weights.shape[0]):
@@ -181,8 +181,8 @@ def _adjoint_smooth_rows(
         vals.append(box[nonzero])
     n_voxels = int(np.prod(shape))
     if not rows:
-        return sparse.csr_matrix((weights.shape[0], n_voxels))
-    return sparse.csr_matrix(
+        return scipy.sparse.csr_matrix((weights.shape[0], n_voxels))
+    return scipy.sparse.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
         shape=(weights.shape[0], n_voxels),
     )
@@ -208,14 +208,14 @@ def _positions_in(union: np.ndarray, indices: np.ndarray, n_voxels: int) -> np.n
     return table[indices]
 
 
-def _keep_columns(matrix: sparse.csr_matrix, keep: np.ndarray) -> sparse.csr_matrix:
+def _keep_columns(matrix: scipy.sparse.csr_matrix, keep: np.ndarray) -> scipy.sparse.csr_matrix:
     """``matrix`` with the columns (voxels) outside the boolean ``keep`` removed.
 
     The entries kept are unchanged and stay in their order, as with
     ``matrix @ diags(keep)`` followed by ``eliminate_zeros()``, without the
     sparse product.
     """
-    masked = sparse.csr_matrix(matrix, copy=True)
+    masked = scipy.sparse.csr_matrix(matrix, copy=True)
     masked.data = masked.data * keep[masked.indices]
     masked.eliminate_zeros()
     return masked
@@ -302,14 +302,14 @@ class _Bound:
 class _BoundLinear(_Bound):
     """``signals = post(W @ data)`` for a sparse W (K x V)."""
 
-    def __init__(self, weights: sparse.csr_matrix, post: Callable | None = None):
-        self.weights = sparse.csr_matrix(weights)
+    def __init__(self, weights: scipy.sparse.csr_matrix, post: Callable | None = None):
+        self.weights = scipy.sparse.csr_matrix(weights)
         self.support = _sorted_union([self.weights.indices], self.weights.shape[1])
         self.post = post
 
     def relocate(self, union):
         cols = _positions_in(union, self.weights.indices, self.weights.shape[1])
-        self.local = sparse.csr_matrix(
+        self.local = scipy.sparse.csr_matrix(
             (self.weights.data, cols, self.weights.indptr),
             shape=(self.weights.shape[0], len(union)),
         )
@@ -441,7 +441,7 @@ class _Operator:
         raise NotImplementedError
 
     def _finish_bound(self, bound: _Bound, coverage_weights, coverage_totals, n_voxels):
-        bound.coverage_weights = sparse.csr_matrix(coverage_weights)
+        bound.coverage_weights = scipy.sparse.csr_matrix(coverage_weights)
         bound.coverage_totals = np.asarray(coverage_totals, dtype=float)
         bound.n_voxels = np.asarray(n_voxels, dtype=np.int64)
         bound.n_regions = self.n_regions
@@ -585,7 +585,7 @@ class LabelsOperator(_Operator):
         keep = slice(None) if mask_flat is None else mask_flat[self._voxels]
         voxels = self._voxels[keep]
         columns = self._columns[keep]
-        return sparse.csr_matrix(
+        return scipy.sparse.csr_matrix(
             (np.ones(len(voxels)), (columns, voxels)),
             shape=(self.n_regions, self.n_voxels_grid),
         )
@@ -794,19 +794,19 @@ class SpheresOperator(_Operator):
             )
         rows = np.repeat(np.arange(len(spheres)), counts)
         voxels = np.concatenate(spheres) if len(spheres) else np.zeros(0, np.int64)
-        membership = sparse.csr_matrix(
+        membership = scipy.sparse.csr_matrix(
             (np.ones(len(voxels)), (rows, voxels)),
             shape=(len(spheres), self.n_voxels_grid),
         )
         if not self.allow_overlap:
             self._check_overlap(membership)
         scale = np.divide(1.0, counts, out=np.zeros(len(counts)), where=counts > 0)
-        weights = sparse.diags(scale) @ membership
+        weights = scipy.sparse.diags(scale) @ membership
         bound = self._bind_linear_with_smoothing(_BoundLinear(weights))
         bound.empty = counts == 0
         return self._finish_bound(bound, membership, self.lattice_counts, counts)
 
-    def _check_overlap(self, membership: sparse.csr_matrix) -> None:
+    def _check_overlap(self, membership: scipy.sparse.csr_matrix) -> None:
         shared = (membership @ membership.T).tocoo()
         pairs = [
             (int(i), int(j), int(n))
@@ -945,7 +945,7 @@ class MapsOperator(_Operator):
             parts.append(_sparse_maps(data))
         if not parts:
             raise ValueError(f"{source_name}: no maps.")
-        weights = sparse.vstack(parts, format="csr")
+        weights = scipy.sparse.vstack(parts, format="csr")
         operator = cls.__new__(cls)
         operator._setup(shape, affine, weights, names, smoothing_fwhm, source_name)
         operator._finish_init(allow_overlap, source_name)
@@ -985,8 +985,8 @@ class MapsOperator(_Operator):
         support_counts = np.diff(weights.indptr)
         return self._finish_bound(bound, abs(weights), self.weight_totals, support_counts)
 
-    def _check_overlap(self, weights: sparse.csr_matrix) -> None:
-        support = sparse.csr_matrix(weights, copy=True)
+    def _check_overlap(self, weights: scipy.sparse.csr_matrix) -> None:
+        support = scipy.sparse.csr_matrix(weights, copy=True)
         support.data = np.ones_like(support.data)
         shared = (support @ support.T).tocoo()
         pairs = sorted(
@@ -1006,12 +1006,12 @@ class MapsOperator(_Operator):
             )
 
     @property
-    def maps_matrix(self) -> sparse.csr_matrix:
+    def maps_matrix(self) -> scipy.sparse.csr_matrix:
         """Sparse K x V matrix of the map weights (float64, Fortran voxel order)."""
         return self._weights
 
 
-def _sparse_maps(maps: np.ndarray) -> sparse.csr_matrix:
+def _sparse_maps(maps: np.ndarray) -> scipy.sparse.csr_matrix:
     """K x V float64 CSR of the finite non-zero weights of 4D maps, map by map.
 
     Each map is scanned on its own (contiguous in a Fortran-ordered array),
@@ -1031,13 +1031,13 @@ def _sparse_maps(maps: np.ndarray) -> sparse.csr_matrix:
         indptr[k + 1] = indptr[k] + int(finite.sum())
     n_voxels = int(np.prod(maps.shape[:3]))
     if n_maps == 0:
-        return sparse.csr_matrix((0, n_voxels))
-    return sparse.csr_matrix(
+        return scipy.sparse.csr_matrix((0, n_voxels))
+    return scipy.sparse.csr_matrix(
         (np.concatenate(data), np.concatenate(indices), indptr), shape=(n_maps, n_voxels)
     )
 
 
-def _least_squares_solver(weights: sparse.csr_matrix) -> Callable[[np.ndarray], np.ndarray]:
+def _least_squares_solver(weights: scipy.sparse.csr_matrix) -> Callable[[np.ndarray], np.ndarray]:
     """Solver turning ``A y`` (K x c) into least-squares coefficients (K x c).
 
     ``A`` is the K x n matrix of map weights on their support. Well-conditioned
@@ -1049,8 +1049,8 @@ def _least_squares_solver(weights: sparse.csr_matrix) -> Callable[[np.ndarray], 
     largest = eigenvalues[-1]
     smallest = eigenvalues[0]
     if smallest > 0 and largest / smallest < _NORMAL_EQUATIONS_MAX_CONDITION:
-        factor = linalg.cho_factor(gram, lower=True)
-        return lambda projected: linalg.cho_solve(factor, projected)
+        factor = scipy.linalg.cho_factor(gram, lower=True)
+        return lambda projected: scipy.linalg.cho_solve(factor, projected)
     # Rank-deficient or ill-conditioned: minimum-norm least squares via the
     # SVD of the dense (n x K) maps. The right singular vectors let us map
     # A y directly: x = V S^-2 V^T (A y), restricted to the kept singular values.
@@ -1248,7 +1248,7 @@ class _StackedLinear:
 
     def __init__(self, members: list[_BoundLinear]):
         self.members = members
-        self.matrix = sparse.vstack([one.local for one in members], format="csr")
+        self.matrix = scipy.sparse.vstack([one.local for one in members], format="csr")
         bounds = np.cumsum([0] + [one.local.shape[0] for one in members])
         self.rows = list(zip(bounds[:-1], bounds[1:]))
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from scipy import linalg
-from scipy.ndimage import affine_transform, binary_dilation, gaussian_filter1d
+import scipy  # submodules load on first use: a job with nothing left to do never imports them
 
 __all__ = [
     "load_img",
@@ -410,7 +409,7 @@ def _extrapolate_out_mask(data: np.ndarray, mask: np.ndarray, iterations: int):
     """
     if iterations > 1:
         data, mask = _extrapolate_out_mask(data, mask, iterations - 1)
-    grown = binary_dilation(mask)
+    grown = scipy.ndimage.binary_dilation(mask)
     padded = np.full(tuple(np.array(mask.shape) + 2), np.nan)
     padded[1:-1, 1:-1, 1:-1] = np.where(mask, data, np.nan)
     shell_x, shell_y, shell_z = np.nonzero(grown & ~mask)
@@ -457,7 +456,7 @@ def _resample_volume(volume, matrix, offset, target_shape, order, out, fill_valu
         )
         volume = _extrapolate_out_mask(volume, ~non_finite, iterations=2)[0]
     binary = order != 0 and _is_binary(volume)
-    affine_transform(
+    scipy.ndimage.affine_transform(
         volume,
         matrix,
         offset=offset,
@@ -467,7 +466,7 @@ def _resample_volume(volume, matrix, offset, target_shape, order, out, fill_valu
         order=order,
     )
     if non_finite is not None:
-        resampled_non_finite = affine_transform(
+        resampled_non_finite = scipy.ndimage.affine_transform(
             non_finite, matrix, offset=offset, output_shape=target_shape, order=0
         )
         out[resampled_non_finite] = np.nan
@@ -589,7 +588,7 @@ def resample_img(
     if np.all(target_affine == source_affine):
         transform = np.eye(4)
     else:
-        transform = np.dot(linalg.inv(source_affine), target_affine)
+        transform = np.dot(scipy.linalg.inv(source_affine), target_affine)
     matrix = transform[:3, :3]
     offset = transform[:3, 3]
     if np.all(np.diag(np.diag(matrix)) == matrix):
@@ -748,7 +747,7 @@ def smooth_array(arr, affine, fwhm, ensure_finite: bool = True, copy: bool = Tru
     sigma = fwhm_per_axis / (_FWHM_TO_SIGMA * voxel_size)
     for axis, axis_sigma in enumerate(sigma):
         if axis_sigma > 0.0:
-            gaussian_filter1d(arr, axis_sigma, output=arr, axis=axis)
+            scipy.ndimage.gaussian_filter1d(arr, axis_sigma, output=arr, axis=axis)
     return arr
 
 
