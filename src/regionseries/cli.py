@@ -3,7 +3,8 @@
 BIDS-Apps conventions (see docs/usage.md):
 
 * ``BIDS_DIR`` is an fMRIPrep derivatives dataset; it is only read (it can
-  be mounted read-only), and the pybids index lives in the work directory.
+  be mounted read-only); the pybids index is held in memory (or in
+  ``--bids-database-dir``).
 * ``-v/--verbose`` is verbosity (counted, nipreps style); ``--version``
   prints the version.
 * Exit codes follow the BIDS-Apps execution specification and sysexits:
@@ -264,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     execution = parser.add_argument_group("Execution")
     execution.add_argument("-w", "--work-dir", dest="work_dir", type=Path, metavar="DIR",
-                           help="Work folder (pybids index, derived regions); a temporary folder by default. "
+                           help="Work folder (derived regions, atlas operators); a temporary folder by default. "
                                 "Never inside BIDS_DIR.")
     execution.add_argument("--cache-dir", dest="cache_dir", type=Path, metavar="DIR",
                            help="Folder of atlas operators shared by the jobs of a study (each atlas is resampled "
@@ -623,7 +624,7 @@ def _participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path,
         pool = _start_worker_pool(args.nprocs)
         cleanup.callback(pool.shutdown, wait=True, cancel_futures=True)
     LOGGER.info("regionseries %s: indexing %s", __version__, args.bids_dir)
-    runs = discover_runs(args.bids_dir, work_dir, participants=args.participant_label, sessions=args.session_label,
+    runs = discover_runs(args.bids_dir, participants=args.participant_label, sessions=args.session_label,
                          tasks=args.task, spaces=spaces, bids_filters=filters,
                          bids_filter_file=args.bids_filter_file, database_dir=args.bids_database_dir)
     LOGGER.info("found %d BOLD run(s) for %d participant(s)", len(runs),

@@ -131,7 +131,7 @@ def test_filter_file_errors(tmp_path):
 def test_filter_file_selects_runs(fmriprep_dataset, tmp_path):
     path = tmp_path / "f.json"
     path.write_text(json.dumps({"bold": {"session": "2"}}))
-    runs = discover_runs(fmriprep_dataset, tmp_path / "work", participants=["01"],
+    runs = discover_runs(fmriprep_dataset, participants=["01"],
                          bids_filters=read_bids_filters(path))
     assert [r.bold.name for r in runs] == ["sub-01_ses-2_task-rest_run-1_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz"]
 
@@ -142,12 +142,12 @@ def test_filter_file_selecting_nothing_is_named(fmriprep_dataset, tmp_path):
     with pytest.raises(NoInputFound, match=(
         rf"--bids-filter-file {path} selects no run: its query {{\"task\": \"nback\"}} excludes all 3 preprocessed "
         r"BOLD run\(s\) found for sub-01 in space MNI152NLin2009cAsym")):
-        discover_runs(fmriprep_dataset, tmp_path / "work", participants=["01"], bids_filters=read_bids_filters(path),
+        discover_runs(fmriprep_dataset, participants=["01"], bids_filters=read_bids_filters(path),
                       bids_filter_file=path)
 
 
 def test_pairing_by_entities(fmriprep_dataset, tmp_path):
-    runs = discover_runs(fmriprep_dataset, tmp_path / "work", participants=["02", "03"])
+    runs = discover_runs(fmriprep_dataset, participants=["02", "03"])
     by_name = {r.bold.name: r for r in runs}
     run1 = by_name["sub-02_task-rest_run-1_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz"]
     assert run1.confounds.name == "sub-02_task-rest_run-1_desc-confounds_timeseries.tsv"
@@ -200,9 +200,9 @@ def test_pairing_matches_space_res_den_and_padded_runs(tmp_path):
                                    "sub-01_ses-A_task-nback_desc-confounds_regressors.tsv"])
     spaces = [SpaceSpec("MNI152NLin2009cAsym", "2")]
     with pytest.raises(InputError, match="several confounds files match sub-01_ses-A_task-nback"):
-        discover_runs(root, tmp_path / "work", spaces=spaces)
+        discover_runs(root, spaces=spaces)
     (func / "sub-01_ses-A_task-nback_desc-confounds_regressors.tsv").unlink()
-    runs = {r.bold.name: r for r in discover_runs(root, tmp_path / "work", spaces=spaces)}
+    runs = {r.bold.name: r for r in discover_runs(root, spaces=spaces)}
     assert len(runs) == 4
     for run in ("01", "02"):
         paired = runs[f"sub-01_ses-A_task-rest_acq-mb_run-{run}_space-MNI152NLin2009cAsym_res-2_desc-preproc_bold.nii.gz"]

@@ -192,13 +192,25 @@ def test_full_disk_exits_74_leaving_no_partial_file(eight_runs, demo_atlas, smal
     assert not list(temporary.iterdir()), "the work folder is removed"
 
 
-def test_full_work_folder_exits_74(eight_runs, demo_atlas, tiny_disk, tmp_path):
-    """$TMPDIR (where the default work folder and its pybids index go) is full."""
+def test_full_work_folder_costs_only_the_caches(eight_runs, demo_atlas, tiny_disk, tmp_path):
+    """$TMPDIR (where the default work folder goes) is full: the index is in memory and the
+    operator cache is best effort, so the job finishes and leaves nothing behind."""
+    filler = tiny_disk / "filler"
+    with filler.open("wb") as stream, contextlib.suppress(OSError):
+        stream.write(b"x" * 64 * 1024)
     result = run_cli(*_arguments(eight_runs, tmp_path / "out", demo_atlas), env={"TMPDIR": str(tiny_disk)})
+    assert result.returncode == 0, result.stderr
+    assert len(_assert_each_run_complete_or_absent(tmp_path / "out")) == N_RUNS
+    assert list(tiny_disk.iterdir()) == [filler], "the work folder is removed"
+
+
+def test_full_disk_for_the_shared_pybids_index_exits_74(eight_runs, demo_atlas, tiny_disk, tmp_path):
+    database = tiny_disk / "pybids-db"
+    result = run_cli(*_arguments(eight_runs, tmp_path / "out", demo_atlas), "--bids-database-dir", database)
     assert result.returncode == 74, result.stderr
-    assert f"disk full: no room for the pybids index in {tiny_disk}/regionseries-work-" in result.stderr
+    assert f"disk full: no room for the pybids index in {tiny_disk}" in result.stderr
     assert "Traceback" not in result.stderr
-    assert not list(tiny_disk.iterdir()), "the work folder is removed"
+    assert not list(tiny_disk.iterdir()), "no half-written index is left"
 
 
 # --------------------------------------------------------------------------------------
