@@ -381,24 +381,24 @@ def map_centroids(maps: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """Weighted centre (mm) of each map's positive weights (K × 3).
 
     NaN weights count as 0 and negative weights are ignored; a map without
-    positive weight has a NaN centre. The weighted mean voxel index along
-    each axis is computed from the map's marginal sums (sum over the two
-    other axes), which avoids listing the voxel indices of every map.
+    positive weight has a NaN centre. Only the voxels with positive weight
+    are visited (probabilistic atlases are mostly zero: Harvard-Oxford's
+    maps cover 1–3 % of their 1 mm grid), in the map's own dtype.
     """
     if maps.ndim == 3:
         maps = maps[..., None]
     result = np.full((maps.shape[3], 3), np.nan)
-    positions = [np.arange(n, dtype=float) for n in maps.shape[:3]]
     for k in range(maps.shape[3]):
-        weights = np.array(maps[..., k], dtype=float)
-        np.nan_to_num(weights, copy=False)
-        np.clip(weights, 0, None, out=weights)
-        total = weights.sum()
-        if total <= 0:
+        volume = maps[..., k]
+        # Walk the voxels in memory order (nibabel loads Fortran-ordered arrays).
+        order = "F" if volume.flags.f_contiguous and not volume.flags.c_contiguous else "C"
+        flat = volume.ravel(order=order)
+        positive = np.flatnonzero(flat > 0)  # False for NaN
+        if not positive.size:
             continue
-        mean_ijk = np.array([
-            weights.sum(axis=tuple(a for a in range(3) if a != axis)) @ positions[axis] for axis in range(3)
-        ]) / total
+        weights = flat[positive].astype(np.float64)
+        ijk = np.unravel_index(positive, volume.shape, order=order)
+        mean_ijk = np.array([weights @ axis_index for axis_index in ijk]) / weights.sum()
         result[k] = affine[:3, :3] @ mean_ijk + affine[:3, 3]
     return result
 
@@ -412,10 +412,7 @@ def _streamed_map_centroids(img: nib.spatialimages.SpatialImage, chunk_maps: int
     """
     from ..core.reader import BoldReader
 
-    parts = [
-        map_centroids(np.asarray(chunk.data, dtype=np.float32), img.affine)
-        for chunk in BoldReader(img, chunk_volumes=chunk_maps)
-    ]
+    parts = [map_centroids(np.asarray(chunk.data), img.affine) for chunk in BoldReader(img, chunk_volumes=chunk_maps)]
     return np.concatenate(parts, axis=0)
 
 
