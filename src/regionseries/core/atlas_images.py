@@ -314,12 +314,13 @@ def _maps_weights_off_grid(reader: BoldReader, shape, affine, what: str) -> spar
     warned_non_finite = binary_seen = False
     for chunk in reader:
         for volume in np.moveaxis(chunk.data, 3, 0):
-            if volume.dtype.kind == "f" and not np.all(np.isfinite(volume)):
+            bounds, finite = _nonzero_bounds(volume)
+            if not finite:
                 if not warned_non_finite:
                     _warn_non_finite(what)
                     warned_non_finite = True
                 volume = np.where(np.isfinite(volume), volume, 0).astype(volume.dtype, order="F")
-            bounds = _nonzero_bounds(volume)
+                bounds, _ = _nonzero_bounds(volume)
             binary_seen = binary_seen or bounds is None or _is_binary(
                 volume[tuple(slice(lo, hi + 1) for lo, hi in zip(*bounds))])
             voxels, weights = _map_weights_on_grid(volume, bounds, dtype, matrix, offset, shape)

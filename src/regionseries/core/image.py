@@ -504,20 +504,25 @@ def _check_fov_overlap(source_shape, source_affine, target_affine, name: str) ->
         )
 
 
-def _nonzero_bounds(volume: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Inclusive voxel-index bounds of the voxels of a 3D volume that are not 0 (NaN counts), or None.
+def _nonzero_bounds(volume: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray] | None, bool]:
+    """Inclusive voxel-index bounds of the voxels of a 3D volume that are not 0, and whether all values are finite.
 
-    One pass over the volume (element-wise maxima of its z slices, a
-    vectorised reduction) and one over the rows that hold data.
+    Returns ``((lower, upper), finite)``, or ``(None, finite)`` when every
+    voxel is 0. Non-finite voxels count as non-zero. One pass over the volume
+    (element-wise extrema of its z slices, a vectorised reduction that NaN and
+    infinities propagate through) and one over the rows that hold data.
     """
     if volume.dtype.kind in "ub":
         column = np.maximum.reduce(volume, axis=2) != 0
+        finite = True
     else:
-        # NaN propagates through both reductions and is != 0.
-        column = (np.maximum.reduce(volume, axis=2) != 0) | (np.minimum.reduce(volume, axis=2) != 0)
+        column_max = np.maximum.reduce(volume, axis=2)
+        column_min = np.minimum.reduce(volume, axis=2)
+        finite = volume.dtype.kind == "i" or bool(np.isfinite(column_max).all() and np.isfinite(column_min).all())
+        column = (column_max != 0) | (column_min != 0)
     rows_x = np.flatnonzero(column.any(axis=1))
     if rows_x.size == 0:
-        return None
+        return None, finite
     rows_y = np.flatnonzero(column.any(axis=0))
     block = volume[rows_x[0] : rows_x[-1] + 1, rows_y[0] : rows_y[-1] + 1, :]
     if volume.dtype.kind in "ub":
@@ -527,7 +532,7 @@ def _nonzero_bounds(volume: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     rows_z = np.flatnonzero(profile)
     lower = np.array([rows_x[0], rows_y[0], rows_z[0]])
     upper = np.array([rows_x[-1], rows_y[-1], rows_z[-1]])
-    return lower, upper
+    return (lower, upper), finite
 
 
 def _target_box(lower, upper, matrix, offset, target_shape) -> tuple[slice, slice, slice] | None:
@@ -599,13 +604,8 @@ def _resample_volume(volume, matrix, offset, target_shape, order, out, fill_valu
     Returns whether the volume is binary (0 and 1 only) and was interpolated
     (order > 0), for nilearn's warning.
     """
-    non_finite = None
-    if volume.dtype.kind not in ("i", "u"):
-        non_finite = ~np.isfinite(volume)
-        if not non_finite.any():
-            non_finite = None
-    if order <= 1 and fill_value == 0 and non_finite is None:
-        bounds = _nonzero_bounds(volume)
+    bounds, finite = _nonzero_bounds(volume)
+    if order <= 1 and fill_value == 0 and finite:
         if bounds is None:  # all zero: zero everywhere on the target grid
             return order != 0
         lower, upper = bounds
@@ -616,6 +616,7 @@ def _resample_volume(volume, matrix, offset, target_shape, order, out, fill_valu
         if _box_size(box) <= _BOX_MAX_SHARE * np.prod(target_shape):
             _resample_box(volume, matrix, offset, box, order, out[box])
             return order != 0 and _is_binary(support)
+    non_finite = None if finite else ~np.isfinite(volume)
     if non_finite is not None:
         warnings.warn(
             "NaNs or infinite values are present in the data passed to "
