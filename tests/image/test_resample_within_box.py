@@ -23,10 +23,10 @@ from scipy.ndimage import affine_transform
 
 from regionseries.core.image import (
     _BOX_MAX_SHARE,
-    _nonzero_bounds,
     _resampling_transform,
     _target_box,
     get_data,
+    nonzero_bounds,
     resample_img,
 )
 
@@ -46,9 +46,9 @@ def _rotation(degrees_z, degrees_x=0.0):
     return around_z @ around_x
 
 
-def _grid(zooms, origin, shape, rotation=np.eye(3)):
+def _grid(zooms, origin, shape, rotation=None):
     affine = np.eye(4)
-    affine[:3, :3] = rotation @ np.diag(zooms)
+    affine[:3, :3] = (np.eye(3) if rotation is None else rotation) @ np.diag(zooms)
     affine[:3, 3] = origin
     return affine, shape
 
@@ -135,7 +135,7 @@ def test_box_route_equals_the_full_grid(source, target, interpolation):
     # The interior maps do take the box route (a small part of the target grid each).
     matrix, offset = _resampling_transform(source_affine, target_affine)
     for k in range(6):
-        (lower, upper), _ = _nonzero_bounds(maps[..., k])
+        (lower, upper), _ = nonzero_bounds(maps[..., k])
         box = _target_box(lower, upper, matrix, offset, target_shape)
         assert np.prod([part.stop - part.start for part in box]) <= _BOX_MAX_SHARE * np.prod(target_shape)
 
@@ -210,14 +210,14 @@ def test_a_map_outside_the_target_grid_is_zero():
 
 def test_nonzero_bounds():
     volume = np.zeros((6, 7, 8), dtype=np.int16)
-    assert _nonzero_bounds(volume) == (None, True)
+    assert nonzero_bounds(volume) == (None, True)
     volume[1, 2, 3] = -4
     volume[4, 5, 6] = 2
-    (lower, upper), finite = _nonzero_bounds(volume)
+    (lower, upper), finite = nonzero_bounds(volume)
     assert finite and lower.tolist() == [1, 2, 3] and upper.tolist() == [4, 5, 6]
     as_float = volume.astype(np.float32)
     as_float[0, 6, 7] = np.nan
-    (lower, upper), finite = _nonzero_bounds(as_float)
+    (lower, upper), finite = nonzero_bounds(as_float)
     assert not finite and lower.tolist() == [0, 2, 3] and upper.tolist() == [4, 6, 7]
     as_float[0, 6, 7] = -0.0
-    assert _nonzero_bounds(as_float)[0][1].tolist() == [4, 5, 6]
+    assert nonzero_bounds(as_float)[0][1].tolist() == [4, 5, 6]

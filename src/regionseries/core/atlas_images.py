@@ -38,7 +38,6 @@ from .extract import LabelsOperator, MapsOperator
 from .image import (
     _check_fov_overlap,
     _is_binary,
-    _nonzero_bounds,
     _resample_box,
     _resampling_transform,
     _target_box,
@@ -48,6 +47,7 @@ from .image import (
     get_data,
     load_img,
     new_img_like,
+    nonzero_bounds,
     resample_img,
 )
 from .reader import BoldReader
@@ -277,7 +277,7 @@ def _map_weights_on_grid(volume, bounds, dtype, matrix, offset, shape) -> tuple[
     """Non-zero weights of one finite map resampled (linear) onto a grid: Fortran voxel indices, float64 values.
 
     Only the target voxels near the map's non-zero voxels (``bounds``, from
-    :func:`regionseries.core.image._nonzero_bounds`) are interpolated; they
+    :func:`regionseries.core.image.nonzero_bounds`) are interpolated; they
     get exactly the values of the full-grid resampling of the map cast to
     ``dtype``, as :func:`maps_on_grid` computes them, and every other voxel is
     0 there.
@@ -314,13 +314,13 @@ def _maps_weights_off_grid(reader: BoldReader, shape, affine, what: str) -> spar
     warned_non_finite = binary_seen = False
     for chunk in reader:
         for volume in np.moveaxis(chunk.data, 3, 0):
-            bounds, finite = _nonzero_bounds(volume)
+            bounds, finite = nonzero_bounds(volume)
             if not finite:
                 if not warned_non_finite:
                     _warn_non_finite(what)
                     warned_non_finite = True
                 volume = np.where(np.isfinite(volume), volume, 0).astype(volume.dtype, order="F")
-                bounds, _ = _nonzero_bounds(volume)
+                bounds, _ = nonzero_bounds(volume)
             binary_seen = binary_seen or bounds is None or _is_binary(
                 volume[tuple(slice(lo, hi + 1) for lo, hi in zip(*bounds))])
             voxels, weights = _map_weights_on_grid(volume, bounds, dtype, matrix, offset, shape)

@@ -18,7 +18,12 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 from scipy import linalg
-from scipy.ndimage import affine_transform, binary_dilation, gaussian_filter1d, map_coordinates
+from scipy.ndimage import (
+    affine_transform,
+    binary_dilation,
+    gaussian_filter1d,
+    map_coordinates,
+)
 
 __all__ = [
     "load_img",
@@ -32,6 +37,7 @@ __all__ = [
     "load_masker_mask",
     "load_mask_img",
     "new_img_like",
+    "nonzero_bounds",
     "STRICT_AFFINE_TOLERANCE",
 ]
 
@@ -504,7 +510,7 @@ def _check_fov_overlap(source_shape, source_affine, target_affine, name: str) ->
         )
 
 
-def _nonzero_bounds(volume: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray] | None, bool]:
+def nonzero_bounds(volume: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray] | None, bool]:
     """Inclusive voxel-index bounds of the voxels of a 3D volume that are not 0, and whether all values are finite.
 
     Returns ``((lower, upper), finite)``, or ``(None, finite)`` when every
@@ -604,7 +610,7 @@ def _resample_volume(volume, matrix, offset, target_shape, order, out, fill_valu
     Returns whether the volume is binary (0 and 1 only) and was interpolated
     (order > 0), for nilearn's warning.
     """
-    bounds, finite = _nonzero_bounds(volume)
+    bounds, finite = nonzero_bounds(volume)
     if order <= 1 and fill_value == 0 and finite:
         if bounds is None:  # all zero: zero everywhere on the target grid
             return order != 0
