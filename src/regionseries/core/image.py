@@ -610,19 +610,26 @@ def _resample_volume(volume, matrix, offset, target_shape, order, out, fill_valu
     Returns whether the volume is binary (0 and 1 only) and was interpolated
     (order > 0), for nilearn's warning.
     """
-    bounds, finite = nonzero_bounds(volume)
-    if order <= 1 and fill_value == 0 and finite:
-        if bounds is None:  # all zero: zero everywhere on the target grid
+    if order <= 1 and fill_value == 0:
+        bounds, finite = nonzero_bounds(volume)
+        if finite and bounds is None:  # all zero: zero everywhere on the target grid
             return order != 0
-        lower, upper = bounds
-        support = volume[lower[0] : upper[0] + 1, lower[1] : upper[1] + 1, lower[2] : upper[2] + 1]
-        box = _target_box(lower, upper, matrix, offset, target_shape)
-        if box is None:
-            return order != 0 and _is_binary(support)
-        if _box_size(box) <= _BOX_MAX_SHARE * np.prod(target_shape):
-            _resample_box(volume, matrix, offset, box, order, out[box])
-            return order != 0 and _is_binary(support)
-    non_finite = None if finite else ~np.isfinite(volume)
+        if finite:
+            lower, upper = bounds
+            support = volume[lower[0] : upper[0] + 1, lower[1] : upper[1] + 1, lower[2] : upper[2] + 1]
+            box = _target_box(lower, upper, matrix, offset, target_shape)
+            if box is None:
+                return order != 0 and _is_binary(support)
+            if _box_size(box) <= _BOX_MAX_SHARE * np.prod(target_shape):
+                _resample_box(volume, matrix, offset, box, order, out[box])
+                return order != 0 and _is_binary(support)
+        non_finite = None if finite else ~np.isfinite(volume)
+    else:  # cubic splines: the prefilter spreads every voxel over the whole grid
+        non_finite = None
+        if volume.dtype.kind not in ("i", "u"):
+            non_finite = ~np.isfinite(volume)
+            if not non_finite.any():
+                non_finite = None
     if non_finite is not None:
         warnings.warn(
             "NaNs or infinite values are present in the data passed to "
