@@ -480,9 +480,8 @@ def _warn_binary_interpolation(stacklevel: int) -> None:
 #: (weights precomputed per axis) is 1.3 (linear) to 2.2 (nearest) times as
 #: cheap as ``map_coordinates`` with a coordinate array (measured on a 1 mm
 #: float32 volume), so the box route wins up to about half (nearest) or three
-#: quarters (linear) of the grid; a quarter
-#: leaves a margin. Dense volumes (BOLD runs, whole-brain labels) keep the
-#: full-grid pass.
+#: quarters (linear) of the grid; a quarter leaves a margin. Dense volumes
+#: (BOLD runs, whole-brain labels) keep the full-grid pass.
 _BOX_MAX_SHARE = 0.25
 
 
