@@ -141,7 +141,12 @@ def test_box_route_equals_the_full_grid(source, target, interpolation):
 
 
 def test_values_are_bit_identical_to_the_full_grid():
-    """Beyond the 1e-6 of the contract: the same float operations as scipy's full-grid pass."""
+    """Beyond the 1e-6 of the contract: the same float operations as scipy's full-grid pass.
+
+    Should a scipy release change the order of operations of its coordinates
+    (``NI_ZoomShift`` / ``NI_GeometricTransform``), this test says so: update
+    ``_box_coordinates`` to match (the 1e-6 tests above would still hold).
+    """
     maps = _maps().astype(np.float64)
     for target_affine, target_shape in TARGETS.values():
         ours = _resampled(nib.Nifti1Image(maps, SOURCE_RAS), target_affine, target_shape, "linear")
