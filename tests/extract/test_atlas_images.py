@@ -275,7 +275,7 @@ def _full_grid_weights(path, shape, affine):
 
 
 @pytest.mark.parametrize("storage", ["uint8_percent", "uint8_0_255", "int16_scl_slope", "float32_nan"])
-@pytest.mark.parametrize("stored", ["ras", "las"])
+@pytest.mark.parametrize("stored", ["ras", "las", "xy_swapped"])
 @pytest.mark.parametrize("target", list(OFF_GRID_TARGETS))
 def test_off_grid_operator_equals_a_full_grid_resampling(tmp_path, storage, stored, target):
     """Both routes give the weights of every map interpolated over the whole grid, within 1e-6, at the same voxels."""
@@ -287,6 +287,8 @@ def test_off_grid_operator_equals_a_full_grid_resampling(tmp_path, storage, stor
         maps[3, 3, 3, 0] = maps[20, 20, 16, 1] = np.nan
     if stored == "las":
         maps, affine = maps[::-1], ATLAS_1MM_LAS
+    elif stored == "xy_swapped":  # a non-diagonal affine: the file's first axis runs along y
+        maps, affine = maps.transpose(1, 0, 2, 3), ATLAS_1MM[:, [1, 0, 2, 3]]
     else:
         affine = ATLAS_1MM
     dtype, slope = {"uint8_percent": ("uint8", None), "uint8_0_255": ("uint8", None),
