@@ -42,3 +42,21 @@ def test_single_3d_map():
     volume[3, 2, 3] = 3.0
     centre = map_centroids(volume, np.eye(4))
     np.testing.assert_allclose(centre, [[2.5, 2.0, 3.0]])
+
+
+def test_maps_much_smaller_than_the_image():
+    """Centres from the box of each map's non-zero voxels: blobs, NaN and negative voxels far from them, empty maps."""
+    rng = np.random.default_rng(3)
+    maps = np.zeros((40, 44, 36, 4), dtype=np.float32)
+    maps[3:9, 30:41, 2:7, 0] = rng.uniform(0, 80, (6, 11, 5))
+    maps[39, 43, 35, 1] = 5.0  # one voxel, in the last corner
+    maps[0, 0, 0, 1] = np.nan  # far away: counts as 0
+    maps[20:23, 5:7, 30:34, 1] = -rng.uniform(1, 3, (3, 2, 4))  # ignored
+    affine = np.array([[-1.0, 0, 0, 20], [0, 1.0, 0, -22], [0, 0, 1.0, -18], [0, 0, 0, 1]])
+    centres = map_centroids(maps, affine)
+    np.testing.assert_allclose(centres, direct_centroids(maps, affine), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(centres[1], affine[:3, :3] @ [39, 43, 35] + affine[:3, 3])
+    assert np.isnan(centres[2:]).all()
+    as_uint8 = np.round(np.nan_to_num(np.clip(maps, 0, None))).astype(np.uint8)
+    np.testing.assert_allclose(map_centroids(as_uint8, affine, read_as=np.float32),
+                               direct_centroids(as_uint8, affine), rtol=0, atol=1e-9)

@@ -6,7 +6,12 @@
   scaling, on the file's grid and on another one;
 * a probabilistic atlas stored as ``uint8`` percentages (FSL's Harvard-Oxford)
   gives nilearn's ``NiftiMapsMasker`` signals through that operator;
-* labels of every dtype give the operator of the nearest-neighbour resampled labels.
+* labels of every dtype give the operator of the nearest-neighbour resampled labels;
+* off the atlas's grid (1 mm atlases onto 2-3 mm grids, RAS or LAS, oblique,
+  partly outside, maps on the atlas's edges, empty maps, uint8 0-255, int16 with
+  ``scl_slope``, NaN), both routes give the weights of a full-grid
+  ``scipy.ndimage.affine_transform`` of every map within 1e-6 at the same
+  voxels, and nilearn's ``NiftiMapsMasker`` resampled maps.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 from nilearn import maskers as nilearn_maskers
+from scipy import linalg
+from scipy.ndimage import affine_transform
 
 from regionseries.core.atlas_images import (
     labels_on_grid,
@@ -214,3 +221,152 @@ def test_labels_with_nan_and_one_volume_in_4d(tmp_path):
     assert labels_on_grid(img, SHAPE, AFFINE_2MM) is img
     with pytest.raises(ValueError, match="must be a 3D label image.*NiftiMapsMasker"):
         load_labels_img(nib.Nifti1Image(np.zeros(SHAPE + (2,)), AFFINE_2MM))
+
+
+# --------------------------------------------------------------------------------------
+# Maps off the grid: only the target voxels near each map are interpolated
+# --------------------------------------------------------------------------------------
+
+#: A 1 mm atlas grid (RAS) and the same field of view stored LAS; a 2 mm and an oblique 2.5 mm target grid, and one
+#: reaching past the atlas on every side.
+ATLAS_SHAPE = (36, 40, 32)
+ATLAS_1MM = np.array([[1.0, 0, 0, -18], [0, 1.0, 0, -20], [0, 0, 1.0, -16], [0, 0, 0, 1]])
+ATLAS_1MM_LAS = np.array([[-1.0, 0, 0, 17], [0, 1.0, 0, -20], [0, 0, 1.0, -16], [0, 0, 0, 1]])
+_TILT = np.deg2rad(8.0)
+OFF_GRID_TARGETS = {
+    "2mm": (np.array([[2.0, 0, 0, -18], [0, 2.0, 0, -20], [0, 0, 2.0, -16], [0, 0, 0, 1]]), (18, 20, 16)),
+    "2.5mm_oblique": (np.array([[2.5 * np.cos(_TILT), -2.5 * np.sin(_TILT), 0, -17],
+                                [2.5 * np.sin(_TILT), 2.5 * np.cos(_TILT), 0, -21],
+                                [0, 0, 2.5, -15.3], [0, 0, 0, 1]]), (15, 17, 13)),
+    "3mm_partly_outside": (np.array([[3.0, 0, 0, -40], [0, 3.0, 0, -8], [0, 0, 3.0, -31], [0, 0, 0, 1]]),
+                           (20, 16, 22)),
+}
+
+
+def _atlas_maps(n_maps=9, seed=5):
+    """Percentages (0-100) in sharp-edged blobs; map 6 touches the x = 0 face, map 7 the far corner; map 8 empty."""
+    rng = np.random.default_rng(seed)
+    ijk = np.stack(np.meshgrid(*[np.arange(n) for n in ATLAS_SHAPE], indexing="ij"), axis=-1)
+    last = np.array(ATLAS_SHAPE) - 1
+    centres = [rng.uniform(5, last - 5) for _ in range(6)] + [np.array([0, 20, 16]), last.astype(float)]
+    maps = np.zeros(ATLAS_SHAPE + (n_maps,))
+    for k, centre in enumerate(centres):
+        value = np.exp(-np.sum((ijk - centre) ** 2, axis=-1) / rng.uniform(4, 12)) * rng.uniform(60, 100)
+        value[value < 5] = 0
+        maps[..., k] = np.round(value)
+    return maps
+
+
+def _full_grid_weights(path, shape, affine):
+    """Dense K x V weights from a full-grid scipy.ndimage.affine_transform of each map (NaN zeroed first)."""
+    img = nib.load(path)
+    data = np.asarray(img.dataobj)
+    data = np.where(np.isfinite(data), data, 0).astype(maps_dtype(data.dtype))
+    transform = np.dot(linalg.inv(img.affine), affine)
+    matrix, offset = transform[:3, :3], transform[:3, 3]
+    if np.all(np.diag(np.diag(matrix)) == matrix):
+        matrix = np.diag(matrix)
+    weights = np.zeros((data.shape[3], int(np.prod(shape))))
+    for k in range(data.shape[3]):
+        on_grid = affine_transform(data[..., k], matrix, offset=offset, output_shape=tuple(shape), order=1,
+                                   output=data.dtype, mode="constant", cval=0.0)
+        weights[k] = on_grid.reshape(-1, order="F")
+    return weights
+
+
+@pytest.mark.parametrize("storage", ["uint8_percent", "uint8_0_255", "int16_scl_slope", "float32_nan"])
+@pytest.mark.parametrize("stored", ["ras", "las", "xy_swapped"])
+@pytest.mark.parametrize("target", list(OFF_GRID_TARGETS))
+def test_off_grid_operator_equals_a_full_grid_resampling(tmp_path, storage, stored, target):
+    """Both routes give the weights of every map interpolated over the whole grid, within 1e-6, at the same voxels."""
+    maps = _atlas_maps()
+    if storage == "uint8_0_255":
+        maps = np.round(maps * 2.55)
+    if storage == "float32_nan":
+        maps = maps.astype(np.float32)
+        maps[3, 3, 3, 0] = maps[20, 20, 16, 1] = np.nan
+    if stored == "las":
+        maps, affine = maps[::-1], ATLAS_1MM_LAS
+    elif stored == "xy_swapped":  # a non-diagonal affine: the file's first axis runs along y
+        maps, affine = maps.transpose(1, 0, 2, 3), ATLAS_1MM[:, [1, 0, 2, 3]]
+    else:
+        affine = ATLAS_1MM
+    dtype, slope = {"uint8_percent": ("uint8", None), "uint8_0_255": ("uint8", None),
+                    "int16_scl_slope": ("int16", 0.004), "float32_nan": ("float32", None)}[storage]
+    path = _save(maps, tmp_path / "maps.nii.gz", dtype, slope, 0.0 if slope else None, affine=affine)
+    target_affine, target_shape = OFF_GRID_TARGETS[target]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the NaN of float32_nan
+        streamed = maps_operator(path, target_shape, target_affine, chunk_maps=4)
+        in_memory = _in_memory(path, target_shape, target_affine)
+    _same(in_memory, streamed)
+    expected = _full_grid_weights(path, target_shape, target_affine)
+    weights = streamed.maps_matrix.toarray()
+    np.testing.assert_allclose(weights, expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(weights != 0, expected != 0)
+    if target == "3mm_partly_outside":
+        assert "map 8" in streamed.missing_regions and len(streamed.missing_regions) < 5
+    else:
+        assert streamed.missing_regions == ["map 8"]  # the maps on the atlas's edges (6, 7) are kept
+
+
+def test_las_and_ras_storage_give_the_same_off_grid_operator(tmp_path):
+    """The same operator up to rounding (LAS flips the order of the float operations along x)."""
+    maps = _atlas_maps()
+    ras = _save(maps, tmp_path / "ras.nii.gz", "uint8", affine=ATLAS_1MM)
+    las = _save(maps[::-1], tmp_path / "las.nii.gz", "uint8", affine=ATLAS_1MM_LAS)
+    for target_affine, target_shape in OFF_GRID_TARGETS.values():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the empty map is "binary"
+            from_ras = maps_operator(ras, target_shape, target_affine).maps_matrix.toarray()
+            from_las = maps_operator(las, target_shape, target_affine).maps_matrix.toarray()
+        np.testing.assert_allclose(from_las, from_ras, rtol=0, atol=1e-6)
+        assert from_ras.any()
+
+
+@pytest.mark.parametrize("target", ["2mm", "2.5mm_oblique"])
+def test_off_grid_weights_are_nilearns_resampled_maps(tmp_path, target):
+    """nilearn's NiftiMapsMasker.fit resamples a uint8 atlas to the data's grid: the operator holds those maps."""
+    path = _save(_atlas_maps(), tmp_path / "maps.nii.gz", "uint8", affine=ATLAS_1MM_LAS)
+    target_affine, target_shape = OFF_GRID_TARGETS[target]
+    bold = tmp_path / "bold.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones(target_shape + (3,), dtype=np.float32), target_affine), bold)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = nilearn_maskers.NiftiMapsMasker(str(path)).fit(str(bold))
+        ours = NiftiMapsMasker(str(path)).fit(str(bold))
+    expected = np.asarray(fitted.maps_img_.dataobj)
+    expected = expected.reshape(-1, expected.shape[3], order="F").T
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the empty map is "binary"
+        # The grid as stored in the BOLD's header (float32), as nilearn reads it.
+        weights = maps_operator(path, target_shape, nib.load(bold).affine).maps_matrix.toarray()
+    np.testing.assert_allclose(weights, expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(weights != 0, expected != 0)
+    np.testing.assert_array_equal(np.asarray(ours.maps_img_.dataobj), np.asarray(fitted.maps_img_.dataobj))
+
+
+def test_off_grid_warnings_and_errors_of_both_routes(tmp_path):
+    """Binary maps and non-finite values warn in both routes; a grid beside the data is the same error."""
+    binary = np.zeros(ATLAS_SHAPE + (2,), dtype=np.float32)
+    binary[5:12, 6:14, 4:9, 0] = 1
+    binary[20:30, 6:14, 4:9, 1] = 1
+    binary[21, 7, 5, 1] = np.nan
+    path = _save(binary, tmp_path / "binary.nii.gz", "float32", affine=ATLAS_1MM)
+    target_affine, target_shape = OFF_GRID_TARGETS["2mm"]
+    with pytest.warns(UserWarning) as streamed_warnings:
+        streamed = maps_operator(path, target_shape, target_affine, source_name="atlas B")
+    with pytest.warns(UserWarning) as in_memory_warnings:
+        in_memory = _in_memory(path, target_shape, target_affine)
+    for caught in (streamed_warnings, in_memory_warnings):
+        messages = [str(w.message) for w in caught]
+        assert sum("Resampling binary images" in m for m in messages) == 1
+        assert sum("Non-finite values detected" in m for m in messages) == 1
+    assert "atlas B" in next(str(w.message) for w in streamed_warnings if "Non-finite" in str(w.message))
+    _same(in_memory, streamed)
+
+    beside = np.array([[2.0, 0, 0, 200], [0, 2.0, 0, 200], [0, 0, 2.0, 200], [0, 0, 0, 1]])
+    with pytest.raises(ValueError, match="field of view given by the target affine does not contain any of the data"):
+        maps_on_grid(load_maps_img(nib.Nifti1Image(binary[..., :1], ATLAS_1MM)), target_shape, beside)
+    with pytest.raises(ValueError, match="field of view given by the target affine does not contain any of the data"):
+        maps_operator(path, target_shape, beside)

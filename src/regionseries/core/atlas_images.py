@@ -32,9 +32,24 @@ from collections.abc import Iterator, Sequence
 
 import nibabel as nib
 import numpy as np
+import scipy  # submodules load on first use: a job with nothing left to do never imports them
 
 from .extract import LabelsOperator, MapsOperator
-from .image import check_same_fov, describe_img, get_data, load_img, new_img_like, resample_img
+from .image import (
+    _check_fov_overlap,
+    _is_binary,
+    _resample_box,
+    _resampling_transform,
+    _target_box,
+    _warn_binary_interpolation,
+    check_same_fov,
+    describe_img,
+    get_data,
+    load_img,
+    new_img_like,
+    nonzero_bounds,
+    resample_img,
+)
 from .reader import BoldReader
 
 __all__ = [
@@ -258,6 +273,67 @@ def iter_maps_on_grid(maps_img, shape: Sequence[int] | None = None, affine=None,
         yield data
 
 
+def _map_weights_on_grid(volume, bounds, dtype, matrix, offset, shape) -> tuple[np.ndarray, np.ndarray]:
+    """Non-zero weights of one finite map resampled (linear) onto a grid: Fortran voxel indices, float64 values.
+
+    Only the target voxels near the map's non-zero voxels (``bounds``, from
+    :func:`regionseries.core.image.nonzero_bounds`) are interpolated; they
+    get exactly the values of the full-grid resampling of the map cast to
+    ``dtype``, as :func:`maps_on_grid` computes them, and every other voxel is
+    0 there.
+    """
+    if bounds is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    box = _target_box(*bounds, matrix, offset, shape)
+    if box is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    values = np.empty(tuple(part.stop - part.start for part in box), dtype=dtype, order="F")
+    _resample_box(volume, matrix, offset, box, 1, values)
+    flat = values.reshape(-1, order="F")
+    local = np.flatnonzero(flat)
+    box_x, box_y = values.shape[0], values.shape[1]
+    x = local % box_x + box[0].start
+    y = (local // box_x) % box_y + box[1].start
+    z = local // (box_x * box_y) + box[2].start
+    return x + shape[0] * (y + shape[1] * z), flat[local].astype(np.float64)
+
+
+def _maps_weights_off_grid(reader: BoldReader, shape, affine, what: str) -> scipy.sparse.csr_matrix:
+    """K x V weights of the maps of ``reader`` resampled (linear) onto another grid, map by map.
+
+    The operator of ``maps_on_grid(load_maps_img(...), shape, affine)``, with
+    its warnings (non-finite values, binary maps) and its field-of-view error,
+    without any map on the whole target grid: each map is interpolated over the
+    target voxels near its non-zero voxels only, in its stored dtype (integers
+    are read as float64 by scipy either way), into :func:`maps_dtype`.
+    """
+    dtype = maps_dtype(reader.dtype)
+    _check_fov_overlap(reader.spatial_shape, reader.affine, affine, what)
+    matrix, offset = _resampling_transform(reader.affine, affine)
+    indices, values = [], []
+    warned_non_finite = binary_seen = False
+    for chunk in reader:
+        for volume in np.moveaxis(chunk.data, 3, 0):
+            bounds, finite = nonzero_bounds(volume)
+            if not finite:
+                if not warned_non_finite:
+                    _warn_non_finite(what)
+                    warned_non_finite = True
+                volume = np.where(np.isfinite(volume), volume, 0).astype(volume.dtype, order="F")
+                bounds, _ = nonzero_bounds(volume)
+            binary_seen = binary_seen or bounds is None or _is_binary(
+                volume[tuple(slice(lo, hi + 1) for lo, hi in zip(*bounds))])
+            voxels, weights = _map_weights_on_grid(volume, bounds, dtype, matrix, offset, shape)
+            indices.append(voxels)
+            values.append(weights)
+    if binary_seen:
+        _warn_binary_interpolation(stacklevel=3)  # the caller of maps_operator
+    indptr = np.concatenate([[0], np.cumsum([len(part) for part in indices])])
+    n_voxels = int(np.prod(shape))
+    return scipy.sparse.csr_matrix((np.concatenate(values), np.concatenate(indices), indptr),
+                             shape=(len(indices), n_voxels))
+
+
 def maps_operator(maps_img, shape: Sequence[int] | None = None, affine=None, *, names=None,
                   allow_overlap: bool = True, smoothing_fwhm=None, source_name: str | None = None,
                   chunk_maps: int = 2) -> MapsOperator:
@@ -283,9 +359,15 @@ def maps_operator(maps_img, shape: Sequence[int] | None = None, affine=None, *, 
     """
     if source_name is None:
         source_name = describe_img(maps_img)
+    reader = _maps_reader(maps_img, chunk_maps)
     if shape is None or affine is None:
-        reader = _maps_reader(maps_img, chunk_maps)
         shape, affine = reader.spatial_shape, reader.affine
-    chunks = iter_maps_on_grid(maps_img, shape, affine, chunk_maps=chunk_maps, what=source_name)
-    return MapsOperator.from_chunks(chunks, shape, affine, names=names, allow_overlap=allow_overlap,
-                                    smoothing_fwhm=smoothing_fwhm, source_name=source_name)
+    shape = tuple(int(n) for n in shape[:3])
+    affine = np.asarray(affine, dtype=float)
+    if check_same_fov((reader.spatial_shape, reader.affine), (shape, affine)):
+        chunks = iter_maps_on_grid(maps_img, shape, affine, chunk_maps=chunk_maps, what=source_name)
+        return MapsOperator.from_chunks(chunks, shape, affine, names=names, allow_overlap=allow_overlap,
+                                        smoothing_fwhm=smoothing_fwhm, source_name=source_name)
+    weights = _maps_weights_off_grid(reader, shape, affine, source_name)
+    return MapsOperator.from_weights(weights, shape, affine, names=names, allow_overlap=allow_overlap,
+                                     smoothing_fwhm=smoothing_fwhm, source_name=source_name)

@@ -945,7 +945,45 @@ class MapsOperator(_Operator):
             parts.append(_sparse_maps(data))
         if not parts:
             raise ValueError(f"{source_name}: no maps.")
-        weights = scipy.sparse.vstack(parts, format="csr")
+        return cls.from_weights(scipy.sparse.vstack(parts, format="csr"), shape, affine, names=names,
+                                allow_overlap=allow_overlap, smoothing_fwhm=smoothing_fwhm, source_name=source_name)
+
+    @classmethod
+    def from_weights(
+        cls,
+        weights,
+        shape,
+        affine,
+        *,
+        names=None,
+        allow_overlap: bool = True,
+        smoothing_fwhm=None,
+        source_name: str = "maps image",
+    ) -> MapsOperator:
+        """Build the operator from the sparse map weights on the data grid.
+
+        The same operator as ``MapsOperator(maps, affine)`` when ``weights``
+        holds the finite non-zero values of ``maps`` (K maps on a grid of V
+        voxels) as a K x V matrix, voxels in Fortran order (``i + X*j + X*Y*k``).
+        :func:`regionseries.core.atlas_images.maps_operator` builds them map by
+        map without a map ever on the whole grid.
+
+        Parameters
+        ----------
+        weights : scipy.sparse matrix, shape (K, V)
+        shape : sequence of 3 int
+        affine : array-like, shape (4, 4)
+        names, allow_overlap, smoothing_fwhm, source_name
+            As for :class:`MapsOperator`.
+        """
+        shape, affine = _as_grid(shape, affine)
+        n_voxels = int(np.prod(shape))
+        if weights.shape[1] != n_voxels:
+            raise ValueError(f"{source_name}: weights over {weights.shape[1]} voxels for a grid of shape {shape}.")
+        if weights.shape[0] == 0:
+            raise ValueError(f"{source_name}: no maps.")
+        weights = scipy.sparse.csr_matrix(weights, dtype=np.float64)
+        weights.sort_indices()
         operator = cls.__new__(cls)
         operator._setup(shape, affine, weights, names, smoothing_fwhm, source_name)
         operator._finish_init(allow_overlap, source_name)
