@@ -213,7 +213,15 @@ def _relmat_path(series_sidecar: Path, stat: str) -> Path:
 
 
 class MalformedMatrix(ValueError):
-    """A relmat TSV that is not a square table of numbers under its region names."""
+    """A relmat TSV that is not a square table of numbers under its region names.
+
+    ``str()`` is ``"<path>: <reason>"``; :attr:`reason` says what is wrong and where.
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = Path(path)
+        self.reason = reason
 
 
 def read_relmat(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
@@ -241,7 +249,7 @@ def read_relmat(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise MalformedMatrix(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        raise MalformedMatrix(path, f"not UTF-8 text (byte {exc.start})") from None
     text = text.removeprefix("\ufeff")
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -252,16 +260,16 @@ def read_relmat(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
         if lines[-1] == "":
             lines.pop()
         if not lines:
-            raise MalformedMatrix(f"{path}: empty file")
+            raise MalformedMatrix(path, "empty file")
         header = lines[0].split("\t")
         rows = lines[1:]
         labels = None
     names = header[1:]
     n_regions = len(names)
     if n_regions == 0:
-        raise MalformedMatrix(f"{path}: no region names in the header (line 1)")
+        raise MalformedMatrix(path, "no region names in the header (line 1)")
     if len(rows) != n_regions:
-        raise MalformedMatrix(f"{path}: {len(rows)} rows of values for {n_regions} regions "
+        raise MalformedMatrix(path, f"{len(rows)} rows of values for {n_regions} regions "
                               "(truncated or not a square matrix)")
     body = rows if labels is None else ["\t".join(["", *row]) for row in rows]
     if "/" in text:  # n/a (a quick test: searching for one character is 60x faster than for "n/a")
@@ -271,9 +279,9 @@ def read_relmat(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
         # rejects rows with too many values.
         table = np.loadtxt(body, delimiter="\t", converters={0: _ignore_label}, dtype=float, comments=None, ndmin=2)
     except ValueError as exc:
-        raise MalformedMatrix(f"{path}: {_where_malformed(body, n_regions) or exc}") from None
+        raise MalformedMatrix(path, f"{_where_malformed(body, n_regions) or exc}") from None
     if table.shape[1] != n_regions + 1:
-        raise MalformedMatrix(f"{path}: {_where_malformed(body, n_regions)}")
+        raise MalformedMatrix(path, str(_where_malformed(body, n_regions)))
     return names, np.ascontiguousarray(table[:, 1:])
 
 
@@ -299,7 +307,7 @@ def _quoted_rows(path: Path, text: str) -> tuple[list[str], list[str], list[list
     """Header, row labels and row values of a TSV whose fields may be quoted (csv rules)."""
     table = list(csv.reader(io.StringIO(text), delimiter="\t"))
     if not table:
-        raise MalformedMatrix(f"{path}: empty file")
+        raise MalformedMatrix(path, "empty file")
     header = table[0]
     rows = [row for row in table[1:] if row]
     return header, [row[0] for row in rows], [row[1:] for row in rows]
@@ -680,6 +688,9 @@ def _read_run_matrix(path: Path, names: list[str] | None,
     ``names``."""
     try:
         these, matrix = read_relmat(path)
+    except MalformedMatrix as exc:
+        failures.append((str(path), f"cannot read: {exc.reason}"))
+        return None
     except (OSError, ValueError) as exc:
         failures.append((str(path), f"cannot read: {exc}"))
         return None
