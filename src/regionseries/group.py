@@ -461,8 +461,12 @@ class RunningEdges:
         sums["yy"] += y * y
         sums["xy"] += y * x
 
-    def merge(self, other: RunningEdges) -> None:
-        """Add the sums of ``other`` (other runs, the same K and the same shifts)."""
+    def merge(self, other: RunningEdges, sign: int = 1) -> None:
+        """Add (``sign`` 1) or take away (-1) the sums of ``other`` (other runs, the same K and shifts).
+
+        Taking away the sums of runs that were added removes them from the
+        results, up to round-off (relative 1e-15 of the sums' magnitude).
+        """
         if other.count.shape != self.count.shape:
             raise ValueError(f"cannot merge sums over {other.count.shape[0]} regions into sums over "
                              f"{self.count.shape[0]}")
@@ -471,11 +475,18 @@ class RunningEdges:
                 self._y_shift = other._y_shift
             elif other._x_shift != self._x_shift or not np.array_equal(other._y_shift, self._y_shift):
                 raise ValueError("cannot merge running sums made with different shifts")
-        self.count += other.count
-        self.total += other.total
-        self.pairs += other.pairs
-        for name in self.SUMS:
-            self._sums[name] += other._sums[name]
+        if sign == 1:
+            self.count += other.count
+            self.total += other.total
+            self.pairs += other.pairs
+            for name in self.SUMS:
+                self._sums[name] += other._sums[name]
+        else:
+            self.count -= other.count
+            self.total -= other.total
+            self.pairs -= other.pairs
+            for name in self.SUMS:
+                self._sums[name] -= other._sums[name]
 
     def state(self) -> dict[str, np.ndarray]:
         """The sums and shifts as arrays (see :meth:`from_state`)."""
@@ -665,19 +676,19 @@ def _chunk_sums(paths: Sequence[Path], fds: Sequence[float], names: list[str], f
     """Read one chunk of runs' matrices into sums with the given shifts.
 
     Returns the sums, whether each run was added, the failures (file,
-    reason) and whether each diagonal entry was finite in every run added.
+    reason) and, per diagonal entry, the number of runs where it was finite.
     """
     edges = RunningEdges(len(names), covariate_shift=x_shift, edge_shift=y_shift)
     added: list[bool] = []
     failures: list[tuple[str, str]] = []
-    diagonal_finite = np.ones(len(names), dtype=bool)
+    diagonal_finite = np.zeros(len(names), dtype=np.int64)
     for path, fd in zip(paths, fds):
         read = _read_run_matrix(path, names, failures)
         added.append(read is not None)
         if read is None:
             continue
         matrix = read[1]
-        diagonal_finite &= np.isfinite(np.diagonal(matrix))
+        diagonal_finite += np.isfinite(np.diagonal(matrix))
         edges.add(fisher_z(matrix) if fisher else matrix, fd)
     return edges, added, failures, diagonal_finite
 
@@ -709,15 +720,21 @@ class GroupCache:
 
     One file per task, space, atlas, strategy and measure in
     ``OUTPUT_DIR/group/.incremental/``: the :class:`RunningEdges` sums, the
-    region names, whether each diagonal entry was finite, and the runs they
-    include, each with its matrix file's size and modification time (ns) and
-    the mean FD it was added with. An entry is reused only if every run it
-    includes is still included now (same exclusion outcome under the current
-    options), with the same file size, modification time and mean FD; then
-    only the other included runs are read and added to it. Otherwise
-    (a run changed, was removed or is now excluded, a stricter threshold,
-    another ``--participant-label``, another version of regionseries) the
-    sums are recomputed from every run and the entry replaced.
+    region names, the number of runs where each diagonal entry was finite,
+    and the runs they include, each with its matrix file's size and
+    modification time (ns) and the mean FD it was added with.
+
+    An entry is updated rather than recomputed when the runs it includes
+    that are no longer included now (excluded under the current options,
+    left out by ``--participant-label``, or with another mean FD) still have
+    the same matrix file (size and modification time): their matrices are
+    read again and their sums taken away, and the runs included now but not
+    in the entry are read and added. So adding participants, or changing a
+    threshold, reads only the runs that changed sides. When a run of the
+    entry was removed or its matrix changed, when more runs would be taken
+    away than kept, or with another version of regionseries, every run is
+    read again and the entry replaced. The results equal a run from scratch
+    up to round-off (the sums are added in another order).
     """
 
     FOLDER = ".incremental"
@@ -738,7 +755,7 @@ class GroupCache:
             with np.load(path, allow_pickle=False) as stored:
                 arrays = {key: stored[key] for key in stored.files}
             about = json.loads(str(arrays.pop("about")))
-            diagonal_finite = arrays.pop("diagonal_finite").astype(bool)
+            diagonal_finite = arrays.pop("diagonal_finite").astype(np.int64)
             edges = RunningEdges.from_state(arrays)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             LOGGER.warning("ignoring the group cache %s: %s", path, exc)
@@ -864,18 +881,14 @@ def _accumulate_matrices(records: list[dict], atlas: str, stat: str, fisher: boo
     The first readable run is read here and sets the shifts of the sums
     (its edges; the mean FD of ``records``); the others are read in chunks
     of :data:`CHUNK_RUNS` (by ``executor``'s processes if given) whose sums
-    are merged in order. With ``cache``, the sums of the runs a previous group
-    run included are reused when valid (see :class:`GroupCache`) and the new
-    sums saved.
+    are merged in order. With ``cache``, the sums of a previous group run are
+    updated when possible (see :class:`GroupCache`) and the new sums saved.
 
     Returns None when no run has such a matrix; otherwise the sums, the
     region names, the runs' file names, their mean FDs and whether each
     diagonal entry was finite in every run. Matrices whose regions differ
     from the first run's, or that cannot be read, are reported as failures.
     """
-    known_fds = [float(r["MeanFramewiseDisplacement"]) for r in records
-                 if r.get("MeanFramewiseDisplacement") is not None]
-    fd_shift = float(np.nanmean(known_fds)) if known_fds and np.isfinite(known_fds).any() else 0.0
     candidates: list[tuple[Path, float]] = []
     for record in records:
         sidecar = _series_sidecars(record).get(atlas)
@@ -888,58 +901,112 @@ def _accumulate_matrices(records: list[dict], atlas: str, stat: str, fisher: boo
         candidates.append((path, math.nan if mean_fd is None else float(mean_fd)))
     if not candidates:
         return None
-
     signatures = [_signature(output_dir, path, fd) for path, fd in candidates] if cache is not None else None
-    edges = names = diagonal_finite = None
+    result = None
+    if cache is not None:
+        reused = cache.load(cache_name, fisher)
+        if reused is not None:
+            result = _update_sums(output_dir, candidates, signatures, reused, fisher, summary, executor, cache_name)
+    if result is None:
+        known_fds = [float(r["MeanFramewiseDisplacement"]) for r in records
+                     if r.get("MeanFramewiseDisplacement") is not None]
+        fd_shift = float(np.nanmean(known_fds)) if known_fds and np.isfinite(known_fds).any() else 0.0
+        result = _sums_from_scratch(candidates, fisher, fd_shift, summary, executor)
+    if result is None:
+        return None
+    edges, names, diagonal_count, added = result
+    kept = [k for k in range(len(candidates)) if added[k]]
+    if cache is not None:
+        cache.save(cache_name, fisher, names, [signatures[k] for k in kept], edges, diagonal_count)
+    runs = [candidates[k][0].name for k in kept]
+    fds = np.asarray([candidates[k][1] for k in kept], dtype=float)
+    return edges, names, runs, fds, diagonal_count == len(kept)
+
+
+def _sums_from_scratch(candidates: list[tuple[Path, float]], fisher: bool, fd_shift: float, summary: GroupSummary,
+                       executor):
+    """Sums of every candidate run: (sums, names, diagonal counts, added flags), or None when none is readable."""
     added = [False] * len(candidates)
     todo = list(range(len(candidates)))
-    reused = cache.load(cache_name, fisher) if cache is not None else None
-    if reused is not None:
-        about, cached_edges, cached_diagonal = reused
-        position = {tuple(signature[:3]): k for k, signature in enumerate(signatures)}
-        matches = [position.get(tuple(run[:3])) for run in about["runs"]]
-        if all(k is not None and signatures[k][3] == run[3] for k, run in zip(matches, about["runs"])):
-            edges, names, diagonal_finite = cached_edges, about["names"], cached_diagonal
-            for k in matches:
-                added[k] = True
-            todo = [k for k in todo if not added[k]]
-            LOGGER.info("%s: %d run(s) from the group cache, %d to read", cache_name, len(matches), len(todo))
-        else:
-            LOGGER.info("%s: the group cache no longer matches the included runs; reading every run", cache_name)
-
+    edges = names = None
     while edges is None and todo:
         k = todo.pop(0)
         path, fd = candidates[k]
-        read = _read_run_matrix(path, names, summary.failures)
+        read = _read_run_matrix(path, None, summary.failures)
         if read is None:
             continue
         names, matrix = read
         values = fisher_z(matrix) if fisher else matrix
-        edges = RunningEdges(len(names), covariate_shift=fd_shift, edge_shift=values[np.triu_indices(len(names), 1)])
-        diagonal_finite = np.isfinite(np.diagonal(matrix))
+        edges = RunningEdges(len(names), covariate_shift=fd_shift,
+                             edge_shift=values[np.triu_indices(len(names), 1)])
+        diagonal_count = np.isfinite(np.diagonal(matrix)).astype(np.int64)
         edges.add(values, fd)
         added[k] = True
     if edges is None:
         return None
+    diagonal_count += _add_chunks(edges, names, candidates, todo, added, fisher, summary, executor)
+    return edges, names, diagonal_count, added
 
+
+def _add_chunks(edges: RunningEdges, names: list[str], candidates, todo: list[int], added: list[bool], fisher: bool,
+                summary: GroupSummary, executor, sign: int = 1) -> np.ndarray:
+    """Read the runs ``todo`` in chunks and add (``sign`` -1: take away) their sums; their diagonal counts."""
     x_shift, y_shift = edges.shifts
     if y_shift is None:
         y_shift = np.zeros(len(edges.upper[0]))
+    diagonal_count = np.zeros(len(names), dtype=np.int64)
     tasks = (([candidates[k][0] for k in chunk], [candidates[k][1] for k in chunk], names, fisher, x_shift, y_shift)
              for chunk in _chunks(todo))
     for chunk, (sums, chunk_added, failures, chunk_diagonal) in zip(_chunks(todo), _in_order(executor, _chunk_sums,
                                                                                               tasks)):
-        edges.merge(sums)
-        diagonal_finite &= chunk_diagonal
+        edges.merge(sums, sign)
+        diagonal_count += sign * chunk_diagonal
         summary.failures.extend(failures)
         for k, ok in zip(chunk, chunk_added):
             added[k] = ok
-    kept = [k for k in range(len(candidates)) if added[k]]
-    if cache is not None:
-        cache.save(cache_name, fisher, names, [signatures[k] for k in kept], edges, diagonal_finite)
-    runs = [candidates[k][0].name for k in kept]
-    fds = np.asarray([candidates[k][1] for k in kept], dtype=float)
-    return edges, names, runs, fds, diagonal_finite
+    return diagonal_count
+
+
+def _update_sums(output_dir: Path, candidates: list[tuple[Path, float]], signatures: list[list], reused,
+                 fisher: bool, summary: GroupSummary, executor, cache_name: str):
+    """The cached sums with the runs no longer included taken away and the new ones added; None if impossible."""
+    about, edges, diagonal_count = reused
+    names = about["names"]
+    position = {tuple(signature): k for k, signature in enumerate(signatures)}
+    added = [False] * len(candidates)
+    leaving: list[tuple[Path, float]] = []
+    for run in about["runs"]:
+        k = position.get(tuple(run))
+        if k is not None:
+            added[k] = True
+            continue
+        path = output_dir / run[0]
+        try:
+            info = path.stat()
+        except OSError:
+            info = None
+        if info is None or [info.st_size, info.st_mtime_ns] != run[1:3]:
+            LOGGER.info("%s: %s was removed or changed since the group cache was made; reading every run",
+                        cache_name, run[0])
+            return None
+        leaving.append((path, math.nan if run[3] is None else float(run[3])))
+    todo = [k for k in range(len(candidates)) if not added[k]]
+    if len(leaving) > len(about["runs"]) - len(leaving):
+        LOGGER.info("%s: more runs would be taken from the group cache than kept; reading every run", cache_name)
+        return None
+    LOGGER.info("%s: %d run(s) from the group cache, %d to take away, %d to read", cache_name,
+                len(about["runs"]) - len(leaving), len(leaving), len(todo))
+    if leaving:
+        taken = [False] * len(leaving)
+        failures: list[tuple[str, str]] = []
+        diagonal_count = diagonal_count + _add_chunks(edges, names, leaving, list(range(len(leaving))), taken,
+                                                      fisher, GroupSummary(failures=failures), executor, sign=-1)
+        if not all(taken):
+            LOGGER.info("%s: a run to take away from the group cache cannot be read (%s); reading every run",
+                        cache_name, failures[0][1] if failures else "?")
+            return None
+    diagonal_count = diagonal_count + _add_chunks(edges, names, candidates, todo, added, fisher, summary, executor)
+    return edges, names, diagonal_count, added
 
 
 def _remove_stale_outputs(folder: Path, task, space, res, atlas: str, strategy: str, stat: str,

@@ -152,40 +152,58 @@ def test_incremental_agrees_with_a_run_from_scratch(fmriprep_dataset, participan
         return result.stderr
 
     log = incremental()
-    assert "no longer matches" not in log and "from the group cache" not in log
+    assert "from the group cache" not in log
     cached = sorted(p.name for p in cache.iterdir())
-    assert cached == [f"{PREFIX}_stat-{stat}_desc-simple_sums.npz" for stat in ("correlation",)]
-    runs = json.loads(str(np.load(cache / cached[0])["about"]))["runs"]
+    assert cached == [f"{PREFIX}_stat-correlation_desc-simple_sums.npz"]
+
+    def cached_runs() -> list:
+        return json.loads(str(np.load(cache / cached[0])["about"]))["runs"]
+
+    runs = cached_runs()
     assert len(runs) > CHUNK_RUNS
 
     # nothing new: nothing read
     log = incremental()
-    assert f"{len(runs)} run(s) from the group cache, 0 to read" in log
+    assert f"{len(runs)} run(s) from the group cache, 0 to take away, 0 to read" in log
 
     # a new participant (three runs): only those are read
     clone_participant(output, "01", "200", rng)
     log = incremental()
-    assert f"{len(runs)} run(s) from the group cache, 3 to read" in log
+    assert f"{len(runs)} run(s) from the group cache, 0 to take away, 3 to read" in log
+    runs = cached_runs()
 
-    # one participant's matrix changed: everything is read again
+    # one run's mean FD changed: that run is taken away and added again
+    record_path = next((output / "sub-103").rglob("*_desc-simple_qc.json"))
+    record = json.loads(record_path.read_text())
+    record["MeanFramewiseDisplacement"] = 0.123
+    record_path.write_text(json.dumps(record))
+    log = incremental()
+    assert f"{len(runs) - 1} run(s) from the group cache, 1 to take away, 1 to read" in log
+
+    # one participant's matrix changed, or a participant removed: every run is read again
     changed = next((output / "sub-105").rglob("*_stat-correlation_desc-simple_relmat.tsv"))
     write_perturbed(changed, changed, rng)
     log = incremental()
-    assert "no longer matches the included runs" in log
-
-    # a participant removed
+    assert f"{changed.relative_to(output)} was removed or changed since the group cache was made" in log
     shutil.rmtree(output / "sub-106")
     log = incremental()
-    assert "no longer matches the included runs" in log
+    assert "sub-106" in log and "was removed or changed since the group cache was made" in log
+    runs = cached_runs()
 
-    # a stricter threshold excludes cached runs; relaxing it again adds them back from the files
-    fds = pd.read_csv(output / "group" / f"{PREFIX}_desc-simple_qc.tsv", sep="\t")["mean_fd_mm"]
-    strict = f"{float(np.nanmedian(fds)):.6f}"
-    log = incremental("--max-mean-fd", strict)
-    assert "no longer matches the included runs" in log
-    kept = len(json.loads(str(np.load(cache / cached[0])["about"]))["runs"])
+    # a stricter threshold: the runs it excludes are taken away; relaxed again, they are read and added
+    qc = pd.read_csv(output / "group" / f"{PREFIX}_desc-simple_qc.tsv", sep="\t")
+    included_fds = qc.loc[~qc["excluded"], "mean_fd_mm"]
+    strict = float(np.quantile(included_fds, 0.8))
+    leaving = int((included_fds > strict).sum())
+    assert 0 < leaving < len(runs) / 2
+    log = incremental("--max-mean-fd", f"{strict}")
+    assert f"{len(runs) - leaving} run(s) from the group cache, {leaving} to take away, 0 to read" in log
     log = incremental()
-    assert f"{kept} run(s) from the group cache" in log and "no longer matches" not in log
+    assert f"{len(runs) - leaving} run(s) from the group cache, 0 to take away, {leaving} to read" in log
+
+    # most runs excluded: more to take away than to keep, so every run is read again
+    log = incremental("--max-mean-fd", f"{float(np.quantile(included_fds, 0.2))}")
+    assert "more runs would be taken from the group cache than kept" in log
 
 
 @pytest.mark.parametrize("nprocs", ["1", "2"])
@@ -207,4 +225,4 @@ def test_a_truncated_matrix_is_a_failure_naming_the_file(fmriprep_dataset, parti
     write_perturbed(next((output / "sub-01").rglob("*_stat-correlation_desc-simple_relmat.tsv")), broken,
                     np.random.default_rng(1))
     result = run_group(fmriprep_dataset, output, "--incremental", "--nprocs", nprocs)
-    assert f"{len(mean['Runs'])} run(s) from the group cache, 1 to read" in result.stderr
+    assert f"{len(mean['Runs'])} run(s) from the group cache, 0 to take away, 1 to read" in result.stderr
