@@ -57,11 +57,6 @@ import run_benchmark as bench
 
 def _variant_matrices(source: Path, variants: Path, count: int, rng: np.random.Generator) -> None:
     """``count`` copies of the participant's matrices, each with its own symmetric noise."""
-    import pandas as pd
-
-    from regionseries.bids.outputs import atomic_write_tsv
-    from regionseries.group import read_relmat
-
     for k in range(count):
         folder = variants / f"v{k}"
         folder.mkdir(parents=True)
