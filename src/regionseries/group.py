@@ -143,16 +143,38 @@ def _func_folders(output_dir: Path) -> list[Path]:
     return sorted(folders)
 
 
-def collect_qc_records(output_dir: Path, participants: Sequence[str] | None = None) -> list[dict]:
+#: What the group level uses of a ``*_qc.json`` record (the rest is not kept in
+#: memory: 28 KB per record, 0.5 GB for 10,000 participants with 2 strategies).
+RECORD_KEYS = ("Status", "Reason", "Bold", "MeanFramewiseDisplacement", "NumberOfVolumes", "NumberOfVolumesKept",
+               "NumberOfVolumesDiscardedByNonsteadyStatesDetector", "NumberOfVolumesDiscardedByMotionScrubbing",
+               "DegreesOfFreedomLost")
+
+
+def collect_qc_records(output_dir: Path, participants: Sequence[str] | None = None, executor=None) -> list[dict]:
     """Every per-run, per-strategy QC record (``*_qc.json``) of the participant level.
 
-    Each folder is listed once: a record also gets the time-series sidecars
-    of its run and strategy (``_sidecars``, by atlas label) and the names of
-    the files beside it (``_files``), so that later steps neither list the
-    folder again nor ask the file system whether a matrix exists.
+    Only :data:`RECORD_KEYS` are kept. Each folder is listed once: a record
+    also gets the time-series sidecars of its run and strategy
+    (``_sidecars``, by atlas label) and the names of the files beside it
+    (``_files``), so that later steps neither list the folder again nor ask
+    the file system whether a matrix exists. With ``executor``, the folders
+    are read by its processes, 64 at a time.
     """
     records = []
-    for folder in _func_folders(output_dir):
+    folders = _func_folders(output_dir)
+    chosen = list(participants) if participants else None
+    for chunk_records, warnings in _in_order(executor, _folder_records, ((chunk, chosen) for chunk in _chunks(folders, 64))):
+        records.extend(chunk_records)
+        for warning in warnings:
+            LOGGER.warning("%s", warning)
+    return records
+
+
+def _folder_records(folders: Sequence[Path], participants: Sequence[str] | None) -> tuple[list[dict], list[str]]:
+    """The QC records of some ``func`` folders (see :func:`collect_qc_records`), and the warnings."""
+    records = []
+    warnings = []
+    for folder in folders:
         names = sorted(os.listdir(folder))
         sidecars: dict[tuple, dict[str, Path]] = {}
         for name in names:
@@ -172,18 +194,19 @@ def collect_qc_records(output_dir: Path, participants: Sequence[str] | None = No
             try:
                 content = _read_json(path)
             except (OSError, ValueError) as exc:
-                LOGGER.warning("cannot read %s: %s", path, exc)
+                warnings.append(f"cannot read {path}: {exc}")
                 continue
             if not isinstance(content, dict):
-                LOGGER.warning("cannot read %s: not a JSON object", path)
+                warnings.append(f"cannot read {path}: not a JSON object")
                 continue
+            record = {key: content[key] for key in RECORD_KEYS if key in content}
             stem = tuple((k, v) for k, v in entities.items() if k != "desc")
-            content["_path"] = path
-            content["_entities"] = entities
-            content["_sidecars"] = sidecars.get((stem, entities.get("desc")), {})
-            content["_files"] = files
-            records.append(content)
-    return records
+            record["_path"] = path
+            record["_entities"] = entities
+            record["_sidecars"] = sidecars.get((stem, entities.get("desc")), {})
+            record["_files"] = files
+            records.append(record)
+    return records, warnings
 
 
 def _series_sidecars(record: dict) -> dict[str, Path]:
@@ -564,19 +587,19 @@ def run_group(output_dir: str | Path, options: GroupOptions) -> GroupSummary:
         When no ``*_qc.json`` record is found.
     """
     output_dir = Path(output_dir)
-    records = collect_qc_records(output_dir, options.participants)
-    if not records:
-        raise NoParticipantOutputs(
-            f"no participant-level outputs (*_qc.json) in {output_dir}: run the participant level first"
-        )
     summary = GroupSummary()
     tables = []
-    groups: dict[tuple, list[dict]] = {}
-    for record in records:
-        groups.setdefault(_group_key(record), []).append(record)
     cache = GroupCache(output_dir / "group" / GroupCache.FOLDER) if options.incremental else None
     executor = _start_readers(options.nprocs) if options.nprocs > 1 else None
     try:
+        records = collect_qc_records(output_dir, options.participants, executor)
+        if not records:
+            raise NoParticipantOutputs(
+                f"no participant-level outputs (*_qc.json) in {output_dir}: run the participant level first"
+            )
+        groups: dict[tuple, list[dict]] = {}
+        for record in records:
+            groups.setdefault(_group_key(record), []).append(record)
         for (task, space, res, strategy), members in sorted(groups.items(),
                                                             key=lambda kv: tuple(str(k) for k in kv[0])):
             atlases = sorted({atlas for record in members for atlas in _series_sidecars(record)})
