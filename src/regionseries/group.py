@@ -28,6 +28,13 @@ Exclusion criteria (documented in docs/outputs.md, recorded in every JSON):
    Parkes et al. 2018, NeuroImage 171:415-436);
 3. fewer than ``--min-kept-fraction`` (default 0.5) of the volumes kept after
    removing non-steady-state and censored volumes.
+
+Reading the matrices is most of the time: :func:`read_relmat` parses them
+with numpy's C reader, ``--nprocs`` processes read chunks of
+:data:`CHUNK_RUNS` runs whose :class:`RunningEdges` sums are merged in order
+(identical outputs whatever ``--nprocs``), and ``--incremental`` keeps the
+sums in ``group/.incremental/`` (:class:`GroupCache`) so that a later group
+run reads only the runs that joined or left the averages.
 """
 
 from __future__ import annotations
