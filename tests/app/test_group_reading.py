@@ -12,8 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from regionseries.bids.outputs import atomic_write_tsv
-from regionseries.group import GroupCache, MalformedMatrix, RunningEdges, read_relmat
+from regionseries.bids.outputs import atomic_write_tsv, json_text
+from regionseries.group import (
+    GroupCache,
+    MalformedMatrix,
+    RunningEdges,
+    _regions_na,
+    read_relmat,
+)
 
 
 def _write_matrix(path, names, values):
@@ -149,3 +155,20 @@ def test_running_edges_state_round_trip(tmp_path):
     assert cache.load("entry", fisher=False) is None  # sums of other values
     (tmp_path / ".incremental" / "entry.npz").write_bytes(b"not a cache")
     assert cache.load("entry", fisher=True) is None
+
+
+@pytest.mark.parametrize("extra", [
+    {},
+    {"Description": 'mentions "RegionsBelowCoverage": ["not", "these"] in its text'},
+    {"Atlas": {"RegionsBelowCoverage": ["nested", "not", "these"]}},
+], ids=["as-written", "key-in-a-string", "key-nested"])
+def test_regions_na_from_sidecars_equals_the_whole_json(tmp_path, extra):
+    sidecar = {**extra, "RegionsBelowCoverage": ["Cortex_préfrontal", 'b]"x'],
+               "RegionsWithoutVoxels": ['b]"x', "海马"], "Other": [1, 2]}
+    path = tmp_path / "sub-01_atlas-A_desc-simple_timeseries.json"
+    path.write_text(json_text(sidecar), encoding="utf-8")
+    missing = tmp_path / "sub-02_atlas-A_desc-simple_timeseries.json"
+    missing.write_text(json_text({"Other": []}), encoding="utf-8")
+    broken = tmp_path / "sub-03_atlas-A_desc-simple_timeseries.json"
+    broken.write_text('{"RegionsBelowCoverage": [1, ', encoding="utf-8")
+    assert _regions_na([path, missing, broken, None]) == [3, 0, None, None]
