@@ -262,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Exclude runs whose mean framewise displacement exceeds this (mm; Parkes et al. 2018).")
     group.add_argument("--min-kept-fraction", dest="min_kept_fraction", type=_fraction, default=0.5,
                        metavar="FRACTION", help="Exclude runs keeping less than this fraction of their volumes.")
+    group.add_argument("--incremental", action="store_true",
+                       help="Reuse the sums of the previous --incremental group run (kept in OUTPUT_DIR/group/"
+                            ".incremental/) and read only the runs it did not include; everything is read again "
+                            "when one of its runs changed, was removed or is now excluded.")
 
     execution = parser.add_argument_group("Execution")
     execution.add_argument("-w", "--work-dir", dest="work_dir", type=Path, metavar="DIR",
@@ -272,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "to a BOLD grid once, not once per job); may be read-only. Default: "
                                 "$REGIONSERIES_CACHE_DIR, else the work folder.")
     execution.add_argument("--nprocs", "--nthreads", "--n-cpus", "--n_cpus", dest="nprocs", type=_positive_int,
-                           default=1, metavar="N", help="Runs processed in parallel.")
+                           default=1, metavar="N", help="Runs processed in parallel (group level: processes reading "
+                                                         "the participants' matrices).")
     execution.add_argument("--overwrite", action="store_true", help="Recompute runs whose outputs already exist.")
     execution.add_argument("--skip-bids-validation", "--skip_bids_validation", "--skip_bids_validator",
                            dest="skip_bids_validation", action="store_true",
@@ -849,7 +854,7 @@ def _run_group(args: argparse.Namespace, argv: Sequence[str]) -> int:
     log_path = _add_log_file(args.output_dir, "group", None)
     options = GroupOptions(max_mean_fd=args.max_mean_fd, min_kept_fraction=args.min_kept_fraction,
                            participants=args.participant_label, command_line=_command_line(argv),
-                           reports=not args.no_reports)
+                           reports=not args.no_reports, nprocs=args.nprocs, incremental=args.incremental)
     try:
         summary = run_group(args.output_dir, options)
     except NoParticipantOutputs as exc:

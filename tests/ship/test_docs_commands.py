@@ -191,7 +191,7 @@ def test_submission_makes_the_group_job_wait_for_the_array(tmp_path, shell_block
     calls = (tmp_path / "sbatch-calls.txt").read_text().splitlines()
     assert calls == [
         "--parsable --array=1-3 --cpus-per-task=2 --mem=8G --time=01:00:00 participant.sh",
-        "--dependency=afterok:4242 --cpus-per-task=1 --mem=8G --time=01:00:00 group.sh",
+        "--dependency=afterok:4242 --cpus-per-task=2 --mem=8G --time=01:00:00 group.sh",
     ]
     assert (tmp_path / "logs").is_dir()
 

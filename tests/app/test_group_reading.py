@@ -1,0 +1,174 @@
+"""The group level's relmat reader against pandas, its errors, and merging running sums.
+
+``read_relmat`` replaced ``pandas.read_csv`` for speed; it must give the same
+names and numbers on what the participant level writes (n/a, infinities,
+unicode and quoted region names, CRLF line ends, a byte-order mark) and a
+message naming the file and the line for a truncated or malformed file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from regionseries.bids.outputs import atomic_write_tsv, json_text
+from regionseries.group import (
+    GroupCache,
+    MalformedMatrix,
+    RunningEdges,
+    _regions_na,
+    read_relmat,
+)
+
+
+def _write_matrix(path, names, values):
+    """As the participant level writes a relmat TSV."""
+    atomic_write_tsv(path, pd.DataFrame(values, index=pd.Index(names), columns=names), index_label="node")
+    return path
+
+
+def _pandas(path):
+    table = pd.read_csv(path, sep="\t", index_col=0, na_values="n/a", keep_default_na=False)
+    return [str(c) for c in table.columns], table.to_numpy(dtype=float)
+
+
+def _matrix(n, seed=0):
+    rng = np.random.default_rng(seed)
+    values = np.tanh(rng.standard_normal((n, n)) * 0.4)
+    values = (values + values.T) / 2
+    np.fill_diagonal(values, 1.0)
+    return values
+
+
+NAME_SETS = {
+    "plain": [f"LH_parcel{k:03d}" for k in range(7)],
+    "unicode": ["Hippocampe_gauche", "Amygdale_droite", "Cortex_préfrontal", "Gyrus_cingulaire_antérieur", "海马",
+                "Ω-region", "naïve node"],
+    "quoted": ['a "quoted" name', "tab\there", "semi;colon", "comma, region", "plain", "line\nbreak", "x"],
+    "numeric-looking": ["1", "2", "10", "n/a_region", "3.5", "nan_region", "-4"],
+}
+
+
+@pytest.mark.parametrize("names", NAME_SETS.values(), ids=NAME_SETS.keys())
+def test_equals_pandas_on_written_matrices(tmp_path, names):
+    values = _matrix(len(names))
+    values[2, :] = np.nan  # a region below coverage: a row and a column of n/a
+    values[:, 2] = np.nan
+    values[4, 5] = np.inf
+    values[5, 4] = -np.inf
+    values[0, 1] = values[1, 0] = 1.23456789e-7  # exponent notation
+    path = _write_matrix(tmp_path / "m_relmat.tsv", names, values)
+    ours_names, ours = read_relmat(path)
+    theirs_names, theirs = _pandas(path)
+    assert ours_names == theirs_names == names
+    np.testing.assert_array_equal(ours, theirs)
+    assert ours.flags.c_contiguous and ours.dtype == np.float64
+
+
+def test_crlf_and_byte_order_mark(tmp_path):
+    names = NAME_SETS["unicode"]
+    path = _write_matrix(tmp_path / "m_relmat.tsv", names, _matrix(len(names), seed=1))
+    text = path.read_text(encoding="utf-8")
+    crlf = tmp_path / "crlf_relmat.tsv"
+    crlf.write_bytes(("\ufeff" + text.replace("\n", "\r\n")).encode("utf-8"))
+    expected_names, expected = read_relmat(path)
+    got_names, got = read_relmat(crlf)
+    assert got_names == expected_names == _pandas(crlf)[0]
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(got, _pandas(crlf)[1])
+
+
+def test_one_region(tmp_path):
+    path = _write_matrix(tmp_path / "m_relmat.tsv", ["only"], np.ones((1, 1)))
+    names, values = read_relmat(path)
+    assert names == ["only"] and values.shape == (1, 1) and values[0, 0] == 1.0
+
+
+def _broken(tmp_path, text: str | bytes):
+    path = tmp_path / "sub-01_broken_relmat.tsv"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return path
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (lambda text: text[: len(text) - 12], "line 6 has"),                      # cut inside the last row
+    (lambda text: text[: text.rindex("\n", 0, len(text) - 1) + 1], "4 rows of values for 5 regions"),  # last row lost
+    (lambda text: "\n".join(line + "\t0.5" if k == 2 else line for k, line in enumerate(text.split("\n"))),
+     "line 3 has 6 values"),
+    (lambda text: text.replace("0.", "O.", 1), "is not a number"),
+    (lambda text: "", "empty file"),
+    (lambda text: "node\n", "no region names"),
+    (lambda text: text.encode("utf-8")[:20] + b"\xff\xfe" + text.encode("utf-8")[20:], "not UTF-8"),
+], ids=["truncated-row", "missing-row", "extra-value", "not-a-number", "empty", "header-only", "not-utf8"])
+def test_malformed_files_name_the_file_and_line(tmp_path, make, expected):
+    good = _write_matrix(tmp_path / "good_relmat.tsv", list("abcde"), _matrix(5, seed=2)).read_text()
+    path = _broken(tmp_path, make(good))
+    with pytest.raises(MalformedMatrix) as raised:
+        read_relmat(path)
+    assert str(path) in str(raised.value)
+    assert expected in str(raised.value)
+    assert isinstance(raised.value, ValueError)
+
+
+def test_running_edges_merged_by_chunks_equal_one_pass():
+    """Sums of chunks made with the same shifts, merged in order, equal the sums of one pass (round-off)."""
+    rng = np.random.default_rng(4)
+    n_runs, n_regions = 23, 6
+    stack = rng.standard_normal((n_runs, n_regions, n_regions)) * 0.1 + 0.3
+    stack[4, 1, 3] = np.nan
+    fd = rng.random(n_runs) * 0.4
+    fd[9] = np.nan
+    upper = np.triu_indices(n_regions, 1)
+    one_pass = RunningEdges(n_regions, covariate_shift=0.2, edge_shift=stack[0][upper])
+    for matrix, covariate in zip(stack, fd):
+        one_pass.add(matrix, covariate)
+    merged = RunningEdges(n_regions, covariate_shift=0.2, edge_shift=stack[0][upper])
+    for start in range(0, n_runs, 5):
+        chunk = RunningEdges(n_regions, *merged.shifts)
+        for matrix, covariate in zip(stack[start:start + 5], fd[start:start + 5]):
+            chunk.add(matrix, covariate)
+        merged.merge(chunk)
+    np.testing.assert_array_equal(merged.mean()[1], one_pass.mean()[1])
+    np.testing.assert_allclose(merged.mean()[0], one_pass.mean()[0], rtol=1e-13)
+    for ours, theirs in zip(merged.correlation(), one_pass.correlation()):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-11, atol=1e-14)
+    with pytest.raises(ValueError, match="different shifts"):
+        other = RunningEdges(n_regions, covariate_shift=0.5, edge_shift=stack[0][upper])
+        other.add(stack[1], fd[1])
+        merged.merge(other)
+
+
+def test_running_edges_state_round_trip(tmp_path):
+    rng = np.random.default_rng(6)
+    edges = RunningEdges(5, covariate_shift=0.1)
+    for _ in range(4):
+        edges.add(rng.standard_normal((5, 5)), float(rng.random()))
+    cache = GroupCache(tmp_path / ".incremental")
+    cache.save("entry", True, list("abcde"), [["sub-01/func/x_relmat.tsv", 10, 20, 0.3]], edges,
+               np.ones(5, dtype=bool))
+    about, restored, diagonal = cache.load("entry", fisher=True)
+    assert about["names"] == list("abcde") and about["runs"] == [["sub-01/func/x_relmat.tsv", 10, 20, 0.3]]
+    assert diagonal.all()
+    for key, value in edges.state().items():
+        np.testing.assert_array_equal(restored.state()[key], value)
+    assert cache.load("entry", fisher=False) is None  # sums of other values
+    (tmp_path / ".incremental" / "entry.npz").write_bytes(b"not a cache")
+    assert cache.load("entry", fisher=True) is None
+
+
+@pytest.mark.parametrize("extra", [
+    {},
+    {"Description": 'mentions "RegionsBelowCoverage": ["not", "these"] in its text'},
+    {"Atlas": {"RegionsBelowCoverage": ["nested", "not", "these"]}},
+], ids=["as-written", "key-in-a-string", "key-nested"])
+def test_regions_na_from_sidecars_equals_the_whole_json(tmp_path, extra):
+    sidecar = {**extra, "RegionsBelowCoverage": ["Cortex_préfrontal", 'b]"x'],
+               "RegionsWithoutVoxels": ['b]"x', "海马"], "Other": [1, 2]}
+    path = tmp_path / "sub-01_atlas-A_desc-simple_timeseries.json"
+    path.write_text(json_text(sidecar), encoding="utf-8")
+    missing = tmp_path / "sub-02_atlas-A_desc-simple_timeseries.json"
+    missing.write_text(json_text({"Other": []}), encoding="utf-8")
+    broken = tmp_path / "sub-03_atlas-A_desc-simple_timeseries.json"
+    broken.write_text('{"RegionsBelowCoverage": [1, ', encoding="utf-8")
+    assert _regions_na([path, missing, broken, None]) == [3, 0, None, None]
