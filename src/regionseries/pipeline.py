@@ -572,7 +572,8 @@ def _draw_run_figures(result: RunResult, atlases: Sequence[Atlas], options: Pipe
 
     try:
         report = run_report(result, atlases, options, overlays=False)
-        return draw_run_figures(report, options.output_dir, result.run.entities.get("sub", ""))
+        return draw_run_figures(report, options.output_dir, result.run.entities.get("sub", ""),
+                                frame_dir=report_frames_dir(options))
     except Exception as exc:  # noqa: BLE001 - the report must not cost the outputs
         # (a full disk included: the next output written, a run's or the report, stops the job)
         LOGGER.debug("figures of %s not drawn ahead: %s: %s", result.run.bold.name, type(exc).__name__, exc)
@@ -893,11 +894,11 @@ def _atlas_on_grid(atlas: Atlas, shape, affine, smoothing_fwhm: float | None = N
     memory or in the work folder after the run), so the overlay shows
     exactly the regions that were extracted, without resampling the atlas
     again: labels as their values, maps as the strongest map at each voxel
-    (:func:`~regionseries.report.figures.strongest_map_index_of_weights`).
+    (:func:`~regionseries.report.raster.strongest_map_index_of_weights`).
     """
     import nibabel as nib
 
-    from .report.figures import strongest_map_index_of_weights
+    from .report.raster import strongest_map_index_of_weights
 
     if atlas.kind == "spheres" or atlas.image is None:
         return None
@@ -908,6 +909,12 @@ def _atlas_on_grid(atlas: Atlas, shape, affine, smoothing_fwhm: float | None = N
     else:
         data = strongest_map_index_of_weights(operator.maps_matrix, operator.shape)
     return nib.Nifti1Image(data, affine)
+
+
+def report_frames_dir(options: PipelineOptions) -> Path:
+    """Where report figures' frames are kept (:func:`regionseries.report.raster.cached_frame`):
+    next to the operators, so that the jobs of a study share them."""
+    return (options.cache_dir or options.work_dir) / "report-frames"
 
 
 def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOptions, overlays: bool = True):
@@ -1003,4 +1010,4 @@ def write_participant_report(participant: str, results: Sequence[RunResult], opt
                                software_version=__version__, command_line=options.command_line,
                                warnings=warnings)
     drawn = {r.report_figures["prefix"]: r.report_figures for r in processed if r.report_figures}
-    return render(report, options.output_dir, drawn=drawn)
+    return render(report, options.output_dir, drawn=drawn, frame_dir=report_frames_dir(options))

@@ -36,7 +36,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from . import figures as figs
+from . import raster
 from .model import (
     QC_TABLE_COLUMNS,
     AtlasResult,
@@ -54,6 +54,14 @@ __all__ = [
     "write_group_report",
     "write_participant_report",
 ]
+
+
+def _figures():
+    """:mod:`regionseries.report.figures` (matplotlib), imported when a figure needs it: PNG
+    pages are drawn from frames (:mod:`~regionseries.report.raster`) without matplotlib."""
+    from . import figures
+
+    return figures
 
 logger = logging.getLogger(__name__)
 
@@ -225,6 +233,9 @@ class FigureWriter:
     figure_format : {"png", "svg"}
     dpi : float
         Resolution of PNG figures.
+    frame_dir : path-like or None
+        Folder where the frames of PNG figures are kept between jobs
+        (:func:`regionseries.report.raster.cached_frame`); None: in this process only.
     """
 
     def __init__(
@@ -233,15 +244,17 @@ class FigureWriter:
         figures_subdir: str,
         figure_format: str = "png",
         dpi: float = 100,
+        frame_dir: str | os.PathLike | None = None,
     ):
-        if figure_format not in figs.FIGURE_FORMATS:
+        if figure_format not in raster.FIGURE_FORMATS:
             raise ValueError(
-                f"figure_format must be one of {figs.FIGURE_FORMATS}, got {figure_format!r}"
+                f"figure_format must be one of {raster.FIGURE_FORMATS}, got {figure_format!r}"
             )
         self.html_dir = Path(html_dir)
         self.figures_subdir = figures_subdir
         self.figure_format = figure_format
         self.dpi = dpi
+        self.frame_dir = frame_dir
         self.written: list[Path] = []
         self.seconds = 0.0
         self._used: set[str] = set()
@@ -257,8 +270,8 @@ class FigureWriter:
 
     @property
     def raster(self) -> bool:
-        """Whether figures are PNG (the fast raster figures can be used)."""
-        return self.figure_format == "png"
+        """Whether figures are drawn from frames (PNG at the frames' 100 dpi)."""
+        return self.figure_format == "png" and self.dpi == 100
 
     def write_shared(self, key: tuple, draw: Any, stem: str, caption: str = "",
                      shared_note: str = "") -> dict[str, Any] | None:
@@ -305,7 +318,10 @@ class FigureWriter:
             return None
         stem = self._unique_stem(stem)
         relative = f"{self.figures_subdir}/{stem}.{self.figure_format}"
-        path = figs.save_figure(figure, self.html_dir / relative, dpi=self.dpi)
+        if isinstance(figure, raster.RasterFigure):
+            path = raster.save_raster(figure, self.html_dir / relative)
+        else:
+            path = _figures().save_figure(figure, self.html_dir / relative, dpi=self.dpi)
         width, height = (figure.get_size_inches() * self.dpi).round().astype(int)
         self.written.append(path)
         self.seconds += time.perf_counter() - start
@@ -476,8 +492,9 @@ def _run_figures(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
     prefix = _run_prefix(run)
     figures: dict[str, Any] = {"signals": [], "connectivity": []}
     figures["motion_figure"] = writer.write(
-        lambda: (figs.motion_raster if writer.raster else figs.plot_motion)(
-            run.n_volumes, run.repetition_time, run.strategies, run.fd),
+        lambda: raster.motion_raster(run.n_volumes, run.repetition_time, run.strategies, run.fd,
+                                     frame_dir=writer.frame_dir) if writer.raster
+        else _figures().plot_motion(run.n_volumes, run.repetition_time, run.strategies, run.fd),
         f"{prefix}_desc-censoring_motion",
         "Top: framewise displacement (FD) per volume with each strategy's threshold (dashed); "
         "volumes censored by any strategy are marked in red, dummy volumes shaded. "
@@ -485,14 +502,15 @@ def _run_figures(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
     )
     for atlas in run.atlases:
         atlas_label = f"{prefix}_atlas-{safe_label(atlas.name)}"
-        panels = figs.carpet_panels(run, atlas.name)
+        panels = raster.carpet_panels(run, atlas.name)
         if panels:
             figures["signals"].append(
                 {
                     "atlas": atlas.name,
                     "figure": writer.write(
-                        lambda panels=panels: (figs.carpet_raster if writer.raster
-                                               else figs.plot_carpet)(panels, run.repetition_time),
+                        lambda panels=panels: raster.carpet_raster(
+                            panels, run.repetition_time, frame_dir=writer.frame_dir) if writer.raster
+                        else _figures().plot_carpet(panels, run.repetition_time),
                         f"{atlas_label}_desc-carpet_timeseries",
                         "Each row is a region in atlas order, z-scored over time (grey scale "
                         "from −2 to 2); pale red marks removed volumes and regions set to n/a.",
@@ -514,9 +532,11 @@ def _run_figures(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
                 {
                     "atlas": atlas.name,
                     "figure": writer.write(
-                        lambda matrices=matrices, atlas=atlas: (
-                            figs.connectivity_raster if writer.raster else figs.plot_connectivity
-                        )(matrices, atlas.region_names, run.connectivity_measure),
+                        lambda matrices=matrices, atlas=atlas: raster.connectivity_raster(
+                            matrices, atlas.region_names, run.connectivity_measure,
+                            frame_dir=writer.frame_dir) if writer.raster
+                        else _figures().plot_connectivity(matrices, atlas.region_names,
+                                                          run.connectivity_measure),
                         f"{atlas_label}_stat-{safe_label(run.connectivity_measure)}_relmat",
                         f"{run.connectivity_measure.capitalize()} between regions in atlas "
                         f"table order, computed on kept volumes only ({kept}); one colour "
@@ -555,7 +575,9 @@ def _run_view(run: RunReport, writer: FigureWriter, figures: dict[str, Any] | No
                 "table": _region_table(atlas),
                 "figure": writer.write_shared(
                     _overlay_key(atlas, run.reference_image),
-                    lambda atlas=atlas: figs.plot_atlas(atlas, run.reference_image),
+                    lambda atlas=atlas: raster.atlas_raster(
+                        atlas, run.reference_image, frame_dir=writer.frame_dir) if writer.raster
+                    else _figures().plot_atlas(atlas, run.reference_image),
                     f"{atlas_label}_desc-overlay_{'spheres' if atlas.kind == 'spheres' else 'dseg'}",
                     _atlas_caption(atlas, run.reference_description),
                     f" The same picture serves every run of this participant on this grid with "
@@ -571,12 +593,14 @@ def _run_view(run: RunReport, writer: FigureWriter, figures: dict[str, Any] | No
 
 
 def draw_run_figures(run: RunReport, output_dir: str | os.PathLike, participant: str,
-                     figure_format: str = "png", dpi: float = 100) -> dict[str, Any]:
+                     figure_format: str = "png", dpi: float = 100,
+                     frame_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Draw one run's own figures into ``sub-<participant>/figures/`` ahead of its page.
 
     Worker processes call this right after processing a run, so the figures
     of several runs are drawn in parallel; :func:`write_participant_report`
-    then takes them (``drawn``) and only draws what runs share.
+    then takes them (``drawn``) and only draws what runs share. ``frame_dir``
+    as for :class:`FigureWriter`.
 
     Returns
     -------
@@ -584,7 +608,8 @@ def draw_run_figures(run: RunReport, output_dir: str | os.PathLike, participant:
         ``prefix`` (the run's key in ``drawn``), ``figures`` (for the page),
         ``written`` (file paths) and ``seconds`` (drawing time).
     """
-    writer = FigureWriter(output_dir, f"sub-{safe_label(participant)}/figures", figure_format, dpi)
+    writer = FigureWriter(output_dir, f"sub-{safe_label(participant)}/figures", figure_format, dpi,
+                          frame_dir)
     figures = _run_figures(run, writer)
     return {"prefix": _run_prefix(run), "figures": figures, "written": [str(p) for p in writer.written],
             "seconds": writer.seconds, "format": figure_format, "dpi": dpi}
@@ -755,6 +780,7 @@ def write_participant_report(
     figure_format: str = "png",
     dpi: float = 100,
     drawn: Mapping[str, dict[str, Any]] | None = None,
+    frame_dir: str | os.PathLike | None = None,
 ) -> Path:
     """Write ``sub-<label>.html`` and its figures (``sub-<label>/figures/``).
 
@@ -770,6 +796,9 @@ def write_participant_report(
         Runs' own figures drawn beforehand (:func:`draw_run_figures`), by
         their ``prefix``; those drawn with another format or resolution are
         drawn again.
+    frame_dir : path-like or None
+        Folder where the frames of PNG figures are kept between jobs
+        (:func:`regionseries.report.raster.cached_frame`); None: in this process only.
 
     Returns
     -------
@@ -779,7 +808,7 @@ def write_participant_report(
     output_dir = Path(output_dir)
     label = safe_label(report.participant)
     start = time.perf_counter()
-    writer = FigureWriter(output_dir, f"sub-{label}/figures", figure_format, dpi)
+    writer = FigureWriter(output_dir, f"sub-{label}/figures", figure_format, dpi, frame_dir)
     usable = {prefix: item for prefix, item in (drawn or {}).items()
               if item.get("format") == figure_format and item.get("dpi") == dpi}
     for item in usable.values():
@@ -928,14 +957,14 @@ def _group_context(report: GroupReport, writer: FigureWriter) -> dict[str, Any]:
     excluded_figure = None
     if report.excluded_fraction:
         excluded_figure = writer.write(
-            lambda: figs.plot_excluded_fraction(report.excluded_fraction),
+            lambda: _figures().plot_excluded_fraction(report.excluded_fraction),
             "group_desc-excluded_bar",
             "Fraction of runs excluded under each strategy.",
         )
     dof_figure = None
     if dof:
         dof_figure = writer.write(
-            lambda: figs.plot_dof_lost(dof),
+            lambda: _figures().plot_dof_lost(dof),
             "group_desc-dofloss_box",
             "Temporal degrees of freedom lost by each strategy (one point per run).",
         )
@@ -946,7 +975,7 @@ def _group_context(report: GroupReport, writer: FigureWriter) -> dict[str, Any]:
         distance = None
         if any(r.edge_distances_mm is not None for r in results):
             distance = writer.write(
-                lambda results=results: figs.plot_distance_dependence(results),
+                lambda results=results: _figures().plot_distance_dependence(results),
                 f"group_atlas-{label}_desc-distance_qcfc",
                 "QC-FC of each edge against the distance between the two regions' centroids; "
                 "red: least-squares line.",
@@ -955,7 +984,7 @@ def _group_context(report: GroupReport, writer: FigureWriter) -> dict[str, Any]:
             {
                 "atlas": atlas,
                 "distribution": writer.write(
-                    lambda results=results: figs.plot_qcfc_distributions(results),
+                    lambda results=results: _figures().plot_qcfc_distributions(results),
                     f"group_atlas-{label}_desc-distribution_qcfc",
                     "Distribution of QC-FC over edges for each strategy (line: median).",
                 ),
