@@ -386,3 +386,24 @@ def test_correlation_colour_limits_are_rounded_up_to_tenths():
 def test_nice_ceiling():
     assert [raster._nice_ceiling(v) for v in (0.07, 0.1, 0.11, 0.45, 1.38, 2.6, 9, 0)] == [
         0.08, 0.1, 0.15, 0.5, 1.5, 3, 10, 1.0]
+
+
+def test_spheres_frame_is_shared_whatever_spheres_are_na(run, monkeypatch, fresh_frames):
+    """The spheres are drawn between the projections and the frame: n/a only changes colours."""
+    atlas = run.atlases[2]
+    built = []
+    original = figures.spheres_frame
+    monkeypatch.setattr(figures, "spheres_frame", lambda *a: built.append(1) or original(*a))
+    coordinates = atlas.sphere_coordinates_mm
+    reference = np.asarray(run.reference_image.dataobj)
+    affine = run.reference_image.affine
+    none_na = raster.spheres_raster(coordinates, atlas.sphere_radius_mm, None, reference, affine)
+    first_na = np.zeros(len(coordinates), bool)
+    first_na[0] = True
+    one_na = raster.spheres_raster(coordinates, atlas.sphere_radius_mm, first_na, reference, affine)
+    assert len(built) == 1
+    (frame,) = raster._FRAME_CACHE.values()
+    column, row = np.round(frame.tables["centres"][0, 0]).astype(int)  # sphere 0, axial view
+    red = np.round(255 * (0.9 * np.array(raster.COLOR_NA)))  # 90 % red over the projection
+    assert np.all(np.abs(one_na.pixels[row, column].astype(int) - red) < 40)
+    assert not np.all(np.abs(none_na.pixels[row, column].astype(int) - red) < 40)

@@ -54,6 +54,9 @@ from .raster import (
     STATE_COLORS,
     Frame,
     OverlayVolumes,
+    SPHERE_ALPHA,
+    SPHERE_EDGE_PT,
+    SPHERES_BACKGROUND,
     RasterFigure,
     _canonical,
     _check_matrices,
@@ -72,6 +75,7 @@ from .raster import (
     motion_raster,
     overlay_volumes,
     save_raster,
+    sphere_colors,
     strongest_map_index,
     strongest_map_index_of_weights,
 )
@@ -111,6 +115,7 @@ __all__ = [
     "plot_motion",
     "plot_qcfc_distributions",
     "plot_spheres",
+    "rasterized",
     "save_figure",
     "spheres_frame",
     "strongest_map_index",
@@ -205,7 +210,7 @@ def save_figure(figure: Figure | RasterFigure, path: str | os.PathLike,
     if fmt not in FIGURE_FORMATS:
         raise ValueError(f"cannot write figure {path}: format must be one of {FIGURE_FORMATS}")
     if fmt == "png":
-        return save_raster(_rasterized(figure, dpi or figure.dpi), path)
+        return save_raster(rasterized(figure, dpi or figure.dpi), path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -226,7 +231,7 @@ def _draw(figure: Figure) -> np.ndarray:
     return np.asarray(figure.canvas.buffer_rgba())
 
 
-def _rasterized(figure: Figure, dpi: float) -> RasterFigure:
+def rasterized(figure: Figure, dpi: float) -> RasterFigure:
     """The figure's pixels at ``dpi`` (as ``savefig`` draws them)."""
     original = figure.dpi
     if dpi != original:
@@ -691,15 +696,16 @@ def plot_maps_overlay(
 @_styled
 def _spheres_figure(coordinates: np.ndarray, radius_mm: float | None, na_flags: np.ndarray,
                     grid: _Grid | None, max_numbered: int,
-                    transparent: bool = False) -> tuple[Figure, Any, list]:
-    """Spheres and their numbers on three views, without the reference's projections.
+                    frame: bool = False) -> tuple[Figure, Any, list, list]:
+    """Spheres and their numbers on three views, without what is drawn under them.
 
-    Returns the figure, its axes and the rectangle (x0, x1, y0, y1) of each
-    view's projection in data coordinates (none without a grid: the views
-    are then dark rectangles spanning the spheres).
+    Returns the figure, its axes, the rectangle (x0, x1, y0, y1) of each
+    view in data coordinates (where the reference's projection goes, or a
+    dark background without a reference) and the sphere centres of each view
+    (n, 2) in data coordinates. ``frame=True`` leaves the spheres out too and
+    draws on a transparent background (:func:`spheres_frame`).
     """
     radius = float(radius_mm) if radius_mm else 2.0
-    colors = label_colors(len(coordinates))
     if grid is not None:
         spans = [grid.span(axis) for axis in range(3)]
     else:
@@ -714,30 +720,27 @@ def _spheres_figure(coordinates: np.ndarray, radius_mm: float | None, na_flags: 
     margin_mm = 6.0  # room for spheres and numbers at the edge of the grid
     figure = new_figure(FULL_WIDTH_IN, FULL_WIDTH_IN * (total_height + margin_mm)
                         / (total_width + 2 * margin_mm))
-    if transparent:
+    if frame:
         figure.patch.set_alpha(0.0)
     axes = _montage_axes(figure)
     fontsize = float(np.clip(3.2 * FULL_WIDTH_IN * 72 / total_width, 7, 9))
     x0 = 0.0
     numbered = len(coordinates) <= max_numbered
-    if not numbered:  # hundreds of colours carry no information: one colour, n/a in red
-        colors = np.tile(np.array([0.16, 0.47, 0.71]), (len(coordinates), 1))
-    face_colors = np.where(na_flags[:, None], np.array(COLOR_NA), colors)
-    rectangles = []
+    face_colors = sphere_colors(len(coordinates), na_flags, max_numbered)
+    rectangles, centres_of_views = [], []
     for (view, axis, (horizontal, vertical), _), width, height in zip(_VIEWS, widths, heights):
         h_low, v_low = spans[horizontal][0], spans[vertical][0]
-        if grid is not None:
-            rectangles.append((x0, x0 + width, 0, height))
-        else:
-            axes.add_patch(Rectangle((x0, 0), width, height, color="#303030"))
+        rectangles.append((x0, x0 + width, 0, height))
         centres = np.column_stack([x0 + coordinates[:, horizontal] - h_low,
                                    coordinates[:, vertical] - v_low])
-        # One collection for all spheres: adding hundreds of patches one by one is slow.
-        axes.add_collection(EllipseCollection(
-            widths=2 * radius, heights=2 * radius, angles=0, units="xy", offsets=centres,
-            offset_transform=axes.transData, facecolors=face_colors, edgecolors="white",
-            linewidths=0.6, alpha=0.9, zorder=3,
-        ))
+        centres_of_views.append(centres)
+        if not frame:
+            # One collection for all spheres: adding hundreds of patches one by one is slow.
+            axes.add_collection(EllipseCollection(
+                widths=2 * radius, heights=2 * radius, angles=0, units="xy", offsets=centres,
+                offset_transform=axes.transData, facecolors=face_colors, edgecolors="white",
+                linewidths=SPHERE_EDGE_PT, alpha=SPHERE_ALPHA, zorder=3,
+            ))
         if numbered:
             for position, (x, y) in enumerate(centres):
                 axes.text(x + 0.8 * radius, y + 0.8 * radius, str(position), ha="left",
@@ -749,16 +752,32 @@ def _spheres_figure(coordinates: np.ndarray, radius_mm: float | None, na_flags: 
     axes.set_xlim(-margin_mm, total_width + margin_mm)
     axes.set_ylim(-margin_mm, total_height)
     axes.set_aspect("equal")
-    return figure, axes, rectangles
+    return figure, axes, rectangles, centres_of_views
 
 
-def spheres_frame(coordinates: np.ndarray, radius_mm: float | None, na_flags: np.ndarray,
-                  grid: _Grid | None, max_numbered: int) -> Frame:
-    """The spheres figure without the projections: spheres and text on a transparent layer."""
-    figure, axes, rectangles = _spheres_figure(coordinates, radius_mm, na_flags, grid,
-                                               max_numbered, transparent=True)
-    return _frame_from(figure, [(axes, rectangle) for rectangle in rectangles], layered=True,
-                       tables={"grey": colormap_table(colormaps["gray"])["colors"]})
+def spheres_frame(coordinates: np.ndarray, radius_mm: float | None, grid: _Grid | None,
+                  max_numbered: int) -> Frame:
+    """The spheres figure without its data: view names and sphere numbers on a transparent layer.
+
+    The boxes are the views (projections or dark backgrounds go there); the
+    tables hold the grey colour map, the sphere centres of each view in
+    pixels (``centres``: views × spheres × (column, row)) and the sphere
+    radius in pixels (``radius``): the spheres are drawn between the
+    projections and the layer (:func:`~regionseries.report.raster.spheres_raster`),
+    so that the frame does not depend on which spheres are set to n/a.
+    """
+    figure, axes, rectangles, centres = _spheres_figure(
+        coordinates, radius_mm, np.zeros(len(coordinates), bool), grid, max_numbered, frame=True)
+    drawn = _frame_from(figure, [(axes, rectangle) for rectangle in rectangles], layered=True,
+                        tables={"grey": colormap_table(colormaps["gray"])["colors"]})
+    height = drawn.pixels.shape[0]
+    pixels = [axes.transData.transform(view) for view in centres]
+    drawn.tables["centres"] = np.stack([np.column_stack([xy[:, 0], height - xy[:, 1]])
+                                        for xy in pixels]).reshape(len(centres), -1, 2)
+    radius = float(radius_mm) if radius_mm else 2.0
+    (left, _), (right, _) = axes.transData.transform([(0.0, 0.0), (radius, 0.0)])
+    drawn.tables["radius"] = np.array([right - left])
+    return drawn
 
 
 def plot_spheres(
@@ -802,11 +821,15 @@ def plot_spheres(
                                                  np.asarray(reference_affine, float))
         grid = _Grid(reference_affine, reference.shape)
         grey = _grey_levels(reference, reference.shape, brightness=0.7)
-    figure, axes, rectangles = _spheres_figure(coordinates, radius_mm, na_flags, grid,
-                                               max_numbered)
+    figure, axes, rectangles, _ = _spheres_figure(coordinates, radius_mm, na_flags, grid,
+                                                  max_numbered)
     for (_, axis, _, _), rectangle in zip(_VIEWS, rectangles):
-        axes.imshow(grey.max(axis=axis).T, cmap="gray", vmin=0, vmax=1, origin="lower",
-                    interpolation="nearest", extent=rectangle)
+        if grey is None:
+            x0, x1, y0, y1 = rectangle
+            axes.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, color=SPHERES_BACKGROUND))
+        else:
+            axes.imshow(grey.max(axis=axis).T, cmap="gray", vmin=0, vmax=1, origin="lower",
+                        interpolation="nearest", extent=rectangle)
     return figure
 
 

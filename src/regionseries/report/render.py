@@ -26,6 +26,7 @@ import re
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from . import raster
 from .model import (
@@ -86,7 +87,26 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    environment.filters["table_rows"] = table_rows
     return environment
+
+
+def table_rows(rows: Sequence[Mapping[str, Any]]) -> Markup:
+    """The ``<tr>`` elements of a data table (``{"css", "cells": [{"css", "sort", "text"}]}``).
+
+    Written here rather than as a loop in the template: for the region
+    tables of atlases with hundreds of regions, the template's loop over
+    every cell was most of the time spent rendering a page. Every value is
+    escaped, as the template escapes it.
+    """
+    parts = []
+    for row in rows:
+        parts.append(f'    <tr class="{escape(row["css"])}">\n')
+        for cell in row["cells"]:
+            sort = "" if cell["sort"] is None else f' data-sort="{escape(cell["sort"])}"'
+            parts.append(f'<td class="{escape(cell["css"])}"{sort}>{escape(cell["text"])}</td>')
+        parts.append("    </tr>\n")
+    return Markup("".join(parts))
 
 
 @lru_cache(maxsize=1)
@@ -236,6 +256,12 @@ class FigureWriter:
     frame_dir : path-like or None
         Folder where the frames of PNG figures are kept between jobs
         (:func:`regionseries.report.raster.cached_frame`); None: in this process only.
+
+    Notes
+    -----
+    PNG files are compressed and written by a background thread while the
+    next figures are drawn (zlib releases the GIL): call :meth:`finish` to
+    wait for them before the page refers to them.
     """
 
     def __init__(
@@ -259,6 +285,8 @@ class FigureWriter:
         self.seconds = 0.0
         self._used: set[str] = set()
         self._shared: dict[tuple, dict[str, Any] | None] = {}
+        self._saver: ThreadPoolExecutor | None = None
+        self._saving: list[Future] = []
 
     def adopt(self, paths: Sequence[str | os.PathLike], seconds: float = 0.0) -> None:
         """Count figures another writer drew into the same folder (their names are taken)."""
@@ -318,14 +346,49 @@ class FigureWriter:
             return None
         stem = self._unique_stem(stem)
         relative = f"{self.figures_subdir}/{stem}.{self.figure_format}"
-        if isinstance(figure, raster.RasterFigure):
-            path = raster.save_raster(figure, self.html_dir / relative)
-        else:
-            path = _figures().save_figure(figure, self.html_dir / relative, dpi=self.dpi)
+        path = self.html_dir / relative
         width, height = (figure.get_size_inches() * self.dpi).round().astype(int)
+        if self.figure_format == "png":
+            if not isinstance(figure, raster.RasterFigure):  # matplotlib draws in this thread only
+                figure = _figures().rasterized(figure, self.dpi)
+            self._save_in_background(figure, path)
+        else:
+            _figures().save_figure(figure, path, dpi=self.dpi)
         self.written.append(path)
         self.seconds += time.perf_counter() - start
         return {"src": relative, "width": int(width), "height": int(height), "caption": caption}
+
+    def _save_in_background(self, figure: raster.RasterFigure, path: Path) -> None:
+        if self._saver is None:
+            self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-png")
+        self._saving.append(self._saver.submit(raster.save_raster, figure, path))
+
+    def finish(self, raise_errors: bool = True) -> None:
+        """Wait until every figure is written; raise the first failure (e.g. a full disk).
+
+        Parameters
+        ----------
+        raise_errors : bool
+            False when the caller is already failing: only wait.
+        """
+        saving, self._saving = self._saving, []
+        if self._saver is not None:
+            self._saver.shutdown(wait=True)
+            self._saver = None
+        for future in saving:
+            if raise_errors and future.exception() is not None:
+                raise future.exception()
+
+
+def _finished(writer: FigureWriter, draw: Any) -> Any:
+    """``draw()``, then wait until ``writer`` has written every figure (see :meth:`FigureWriter.finish`)."""
+    try:
+        result = draw()
+    except BaseException:
+        writer.finish(raise_errors=False)
+        raise
+    writer.finish()
+    return result
 
 
 def _write_text_atomically(path: Path, text: str) -> None:
@@ -610,7 +673,7 @@ def draw_run_figures(run: RunReport, output_dir: str | os.PathLike, participant:
     """
     writer = FigureWriter(output_dir, f"sub-{safe_label(participant)}/figures", figure_format, dpi,
                           frame_dir)
-    figures = _run_figures(run, writer)
+    figures = _finished(writer, lambda: _run_figures(run, writer))
     return {"prefix": _run_prefix(run), "figures": figures, "written": [str(p) for p in writer.written],
             "seconds": writer.seconds, "format": figure_format, "dpi": dpi}
 
@@ -813,7 +876,7 @@ def write_participant_report(
               if item.get("format") == figure_format and item.get("dpi") == dpi}
     for item in usable.values():
         writer.adopt(item["written"], item["seconds"])
-    html = render_participant_html(report, writer, usable)
+    html = _finished(writer, lambda: render_participant_html(report, writer, usable))
     path = output_dir / f"sub-{label}.html"
     _write_text_atomically(path, html)
     logger.info(
@@ -1070,7 +1133,7 @@ def write_group_report(
     output_dir = Path(output_dir)
     start = time.perf_counter()
     writer = FigureWriter(output_dir, "group/figures", figure_format, dpi)
-    html = render_group_html(report, writer)
+    html = _finished(writer, lambda: render_group_html(report, writer))
     path = output_dir / GROUP_REPORT_NAME
     _write_text_atomically(path, html)
     logger.info(
