@@ -226,11 +226,18 @@ class Frame:
             if image is None:
                 continue
             row0, row1, col0, col1 = self.boxes[index]
-            if self.layer is None:
+            if self.layer is None or not self._layer_in_box(index):
                 pixels[row0:row1, col0:col1] = image
             else:
                 pixels[row0:row1, col0:col1] = _over(self.layer[row0:row1, col0:col1], image)
         return RasterFigure(pixels, self.dpi)
+
+    def _layer_in_box(self, index: int) -> bool:
+        """Whether the layer draws anything in box ``index`` (most boxes of an overlay: no)."""
+        if not hasattr(self, "_drawn_boxes"):
+            self._drawn_boxes = [bool(self.layer[row0:row1, col0:col1, 3].any())
+                                 for row0, row1, col0, col1 in self.boxes]
+        return self._drawn_boxes[index]
 
     def underlay(self, images: Sequence[np.ndarray | None]) -> np.ndarray:
         """What goes under the layer: white, with the images pasted into their boxes."""
@@ -958,20 +965,21 @@ _LOOKUP_TABLE_MAX = 1 << 22
 def _region_indices(labels: np.ndarray, label_values: np.ndarray) -> np.ndarray:
     """Map label values to 1-based region positions (0 for background/unknown)."""
     labels = np.asarray(labels)
-    if labels.dtype.kind in "iu":
-        labels = labels.astype(np.int64, copy=False)
-    else:
+    if labels.dtype.kind not in "iu":
         labels = np.rint(np.nan_to_num(labels)).astype(np.int64)
     label_values = np.asarray(label_values, dtype=np.int64)
     if labels.size == 0 or label_values.size == 0:
         return np.zeros(labels.shape, dtype=np.int64)
     low, high = int(labels.min()), int(labels.max())
     if high - low < _LOOKUP_TABLE_MAX:
-        table = np.zeros(high - low + 1, dtype=np.int64)
+        table = np.zeros(high - low + 1, dtype=np.int32 if label_values.size < 2**31 else np.int64)
         present = (label_values >= low) & (label_values <= high)
         positions = np.flatnonzero(present)[::-1]  # the first of repeated values wins
         table[label_values[positions] - low] = positions + 1
-        return table[labels - low]
+        # Integer labels index the table as they are (no int64 copy of the volume) when
+        # they start at 0, as label images do.
+        return table[labels] if low == 0 else table[labels.astype(np.int64) - low]
+    labels = labels.astype(np.int64, copy=False)
     order = np.argsort(label_values, kind="stable")
     sorted_values = label_values[order]
     position = np.clip(np.searchsorted(sorted_values, labels), 0, sorted_values.size - 1)
@@ -1096,19 +1104,29 @@ def _draw_spheres(pixels: np.ndarray, centres: np.ndarray, radius: float, colors
     colors : numpy.ndarray, (n, 3)
         Fill colours in [0, 1].
     """
+    if centres.size == 0:
+        return pixels
     scale = supersampling
-    image = Image.fromarray(pixels).resize((pixels.shape[1] * scale, pixels.shape[0] * scale),
-                                           Image.NEAREST)
+    edge = SPHERE_EDGE_PT / 72 * 100 * scale  # the frames are drawn at 100 dpi
+    outer = radius * scale + edge / 2
+    # Only the rectangle holding the spheres is enlarged (whole pixels, within the image).
+    low = np.maximum(np.floor(centres.reshape(-1, 2).min(axis=0) - outer / scale) - 1, 0).astype(int)
+    high = np.minimum(np.ceil(centres.reshape(-1, 2).max(axis=0) + outer / scale) + 1,
+                      [pixels.shape[1], pixels.shape[0]]).astype(int)
+    (col0, row0), (col1, row1) = low, high
+    part = pixels[row0:row1, col0:col1]
+    image = Image.fromarray(part).resize((part.shape[1] * scale, part.shape[0] * scale),
+                                         Image.NEAREST)
     draw = ImageDraw.Draw(image, "RGBA")  # blends each sphere over what is under it
     alpha = int(round(255 * SPHERE_ALPHA))
-    edge = SPHERE_EDGE_PT / 72 * 100 * scale  # the frames are drawn at 100 dpi
     fills = [tuple(int(v) for v in _uint8(color)) + (alpha,) for color in colors]
-    outer = (radius * scale) + edge / 2
     for view in centres:
-        for (column, row), fill in zip(view * scale, fills):
+        for (column, row), fill in zip((view - low) * scale, fills):
             draw.ellipse([column - outer, row - outer, column + outer, row + outer], fill=fill,
                          outline=(255, 255, 255, alpha), width=max(1, int(round(edge))))
-    return np.asarray(image.reduce(scale))
+    pixels = pixels.copy()
+    pixels[row0:row1, col0:col1] = np.asarray(image.reduce(scale))
+    return pixels
 
 
 def spheres_raster(coordinates_mm: np.ndarray, radius_mm: float | None,
