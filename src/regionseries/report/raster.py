@@ -358,6 +358,7 @@ def cached_frame(key: tuple, build: Callable[[], Frame], frame_dir: str | os.Pat
     if path is not None:
         frame = _load_frame(path)
     if frame is None:
+        LOGGER.debug("drawing the %s frame of a report figure (none in %s)", key[0], frame_dir)
         frame = build()
         if path is not None:
             _store_frame(path, frame)
