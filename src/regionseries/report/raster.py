@@ -198,6 +198,7 @@ class Frame:
     dpi: float
     layer: np.ndarray | None = None
     tables: dict[str, np.ndarray] = field(default_factory=dict)
+    _boxes_under_layer: list[bool] | None = field(default=None, repr=False, compare=False)
 
     def box_shape(self, index: int) -> tuple[int, int]:
         """(height, width) in pixels of data panel ``index``."""
@@ -234,10 +235,10 @@ class Frame:
 
     def _layer_in_box(self, index: int) -> bool:
         """Whether the layer draws anything in box ``index`` (most boxes of an overlay: no)."""
-        if not hasattr(self, "_drawn_boxes"):
-            self._drawn_boxes = [bool(self.layer[row0:row1, col0:col1, 3].any())
-                                 for row0, row1, col0, col1 in self.boxes]
-        return self._drawn_boxes[index]
+        if self._boxes_under_layer is None:
+            self._boxes_under_layer = [bool(self.layer[row0:row1, col0:col1, 3].any())
+                                       for row0, row1, col0, col1 in self.boxes]
+        return self._boxes_under_layer[index]
 
     def underlay(self, images: Sequence[np.ndarray | None]) -> np.ndarray:
         """What goes under the layer: white, with the images pasted into their boxes."""
