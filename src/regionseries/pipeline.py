@@ -30,6 +30,8 @@ written are then removed, so each run's outputs are all there or absent.
 
 from __future__ import annotations
 
+import functools
+import gc
 import logging
 import math
 import os
@@ -567,6 +569,29 @@ def draw_figures_ahead(result: RunResult, options: PipelineOptions) -> None:
         result.report_figures = _draw_run_figures(result, result.atlas_objects, options)
 
 
+def _sparing_the_collector(function):
+    """Run ``function`` with the objects that exist already exempt from garbage collection.
+
+    By the time a report is drawn the process holds the dataset's index and
+    the libraries (about 140,000 tracked objects); the report's allocations
+    set off a full collection over all of them: 80-110 ms, a fifth of a
+    run's report. ``gc.freeze`` exempts them until the report is written;
+    what the report allocates is collected as usual.
+    """
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        frozen_already = gc.get_freeze_count() > 0  # then leave them frozen, as whoever froze them
+        gc.freeze()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if not frozen_already:
+                gc.unfreeze()
+
+    return wrapper
+
+
+@_sparing_the_collector
 def _draw_run_figures(result: RunResult, atlases: Sequence[Atlas], options: PipelineOptions) -> dict | None:
     from .report import draw_run_figures
 
@@ -983,6 +1008,7 @@ def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOpt
     )
 
 
+@_sparing_the_collector
 def write_participant_report(participant: str, results: Sequence[RunResult], options: PipelineOptions) -> Path | None:
     """Render ``sub-<participant>.html`` from the run results of one participant.
 
