@@ -7,11 +7,11 @@ import stat
 import nibabel as nib
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 from matplotlib.collections import EllipseCollection
+from matplotlib.figure import Figure
 from PIL import Image
 
-from regionseries.report import figures
+from regionseries.report import figures, raster
 from regionseries.report.model import StrategyResult
 
 
@@ -28,79 +28,6 @@ def _pixels(figure: Figure, tmp_path, name="figure.png") -> np.ndarray:
 def _not_blank(pixels: np.ndarray) -> bool:
     packed = pixels.astype(np.int64) @ np.array([65536, 256, 1])
     return pixels.std() > 10 and np.unique(packed).size > 20
-
-
-# --- helpers with known answers -------------------------------------------
-
-
-def test_region_indices_map_label_values_to_table_positions():
-    labels = np.array([[0, 7, 3], [3, 99, 7]])
-    indices = figures._region_indices(labels, np.array([3, 7]))
-    np.testing.assert_array_equal(indices, [[0, 2, 1], [1, 0, 2]])
-
-
-def test_label_boundaries_outline_each_region_but_not_background():
-    index_slice = np.zeros((8, 8), dtype=int)
-    index_slice[1:7, 1:4] = 1
-    index_slice[1:7, 4:7] = 2
-    boundary = figures._label_boundaries(index_slice)
-    interior = np.zeros_like(boundary)
-    interior[2:6, 2] = interior[2:6, 5] = True  # touch neither background nor the other region
-    np.testing.assert_array_equal(boundary, (index_slice > 0) & ~interior)
-
-
-def test_cut_indices_lie_inside_the_filled_extent():
-    mask = np.zeros((10, 10, 30), dtype=bool)
-    mask[2:8, 2:8, 10:20] = True
-    cuts = figures._cut_indices(mask, 2, 5)
-    assert cuts.min() > 10 and cuts.max() < 19 and cuts.size == 5
-
-
-def test_canonical_undoes_a_flipped_axis():
-    data = np.arange(24).reshape(2, 3, 4)
-    affine = np.diag([-2.0, 2.0, 2.0, 1.0])
-    affine[0, 3] = 10.0
-    canonical, canonical_affine = figures._canonical(data, affine)
-    np.testing.assert_array_equal(canonical, data[::-1])
-    assert canonical_affine[0, 0] == 2.0
-    # Voxel (0, 0, 0) of the result is the old voxel (1, 0, 0): same world point.
-    np.testing.assert_allclose(canonical_affine @ [0, 0, 0, 1], affine @ [1, 0, 0, 1])
-
-
-def test_resample_nearest_is_the_identity_on_the_same_grid_and_shifts_correctly():
-    data = np.random.default_rng(0).integers(0, 5, (4, 5, 6))
-    affine = np.diag([2.0, 2.0, 2.0, 1.0])
-    same = figures._resample_nearest(data, affine, data.shape, affine)
-    np.testing.assert_array_equal(same, data)
-    shifted = affine.copy()
-    shifted[0, 3] = 2.0  # target voxel i is source voxel i + 1
-    moved = figures._resample_nearest(data, affine, data.shape, shifted)
-    np.testing.assert_array_equal(moved[:-1], data[1:])
-    assert not moved[-1].any()
-
-
-def test_zscore_columns_ignores_nan_and_keeps_empty_columns_empty():
-    signals = np.array([[1.0, np.nan, 5], [2, np.nan, 5], [3, np.nan, 5], [np.nan, np.nan, 5]])
-    scores = figures._zscore_columns(signals)
-    np.testing.assert_allclose(scores[:3, 0], [-np.sqrt(1.5), 0, np.sqrt(1.5)])
-    assert np.isnan(scores[3, 0]) and np.isnan(scores[:, 1]).all()
-    np.testing.assert_array_equal(scores[:, 2], 0)
-
-
-def test_label_colors_are_distinct():
-    colors = figures.label_colors(400)
-    assert colors.shape == (400, 3)
-    assert len(np.unique(np.round(colors, 4), axis=0)) == 400
-    assert np.linalg.norm(colors[1:] - colors[:-1], axis=1).min() > 0.15
-
-
-def test_connectivity_limit_is_shared_and_capped_for_correlations():
-    small = np.array([[1.0, 0.2], [0.2, 1.0]])
-    large = np.array([[1.0, -0.6], [-0.6, 1.0]])
-    assert figures.connectivity_limit([small, large]) == pytest.approx(0.6, abs=0.01)
-    assert figures.connectivity_limit([np.full((2, 2), 5.0)]) == 1.0
-    assert figures.connectivity_limit([np.full((2, 2), 5.0)], "covariance") == 5.0
-    assert figures.connectivity_limit([np.full((2, 2), np.nan)]) == 1.0
 
 
 # --- saving ------------------------------------------------------------------
@@ -140,7 +67,7 @@ def test_motion_figure_marks_each_strategy_volume_state(run, tmp_path):
     thresholds = [line.get_ydata()[0] for line in fd_axes[0].lines if line not in traces]
     assert thresholds == [0.5]
     top = fd_axes[0].get_ylim()[1]  # a round number above the largest FD and threshold
-    assert top == figures._nice_ceiling(1.1 * np.nanmax(run.fd)) and top > np.nanmax(run.fd)
+    assert top == raster._nice_ceiling(1.1 * np.nanmax(run.fd)) and top > np.nanmax(run.fd)
     assert _not_blank(_pixels(figure, tmp_path))
 
 
@@ -227,7 +154,7 @@ def test_spheres_are_drawn_at_their_coordinates_with_their_radius(run, tmp_path)
         assert len(view.get_offsets()) == atlas.n_regions
         np.testing.assert_array_equal(view.get_widths(), 2 * 6.0)  # diameter, mm
     # Axial view: circle centres are (x, y) shifted by the grid's lower corner.
-    grid = figures._Grid(run.reference_image.affine, run.reference_image.shape)
+    grid = raster._Grid(run.reference_image.affine, run.reference_image.shape)
     expected = atlas.sphere_coordinates_mm[:, :2] - [grid.span(0)[0], grid.span(1)[0]]
     np.testing.assert_allclose(views[0].get_offsets(), expected)
     colors = views[0].get_facecolors()[:, :3]
@@ -318,103 +245,9 @@ def test_reference_image_with_nan_and_oblique_free_affine(tmp_path, run):
     assert _not_blank(_pixels(figure, tmp_path))
 
 
-# --- raster figures: matplotlib frame drawn once, data pasted as pixels ---------------
-
-
 def _differing_fraction(first: np.ndarray, second: np.ndarray) -> float:
     assert first.shape == second.shape
     return float((np.abs(first.astype(int) - second.astype(int)).sum(axis=2) > 30).mean())
-
-
-def test_colormapped_matches_matplotlib_colour_mapping():
-    from matplotlib import colormaps
-
-    colormap = colormaps["RdBu_r"].with_extremes(bad="#d9d9d9")
-    values = np.array([[-3.0, -1.0, -0.5, 0.0], [0.2, 0.999, 1.0, np.nan]])
-    expected = (colormap(np.ma.masked_invalid((values + 1) / 2))[..., :3] * 255 + 0.5)
-    np.testing.assert_array_equal(figures._colormapped(values, colormap, -1, 1),
-                                  expected.astype(np.uint8))
-
-
-def test_carpet_raster_looks_like_the_matplotlib_carpet(run, tmp_path):
-    panels = figures.carpet_panels(run, "demo")
-    slow = _pixels(figures.plot_carpet(panels, run.repetition_time), tmp_path, "slow.png")
-    raster = figures.carpet_raster(panels, run.repetition_time)
-    fast = _pixels(raster, tmp_path, "fast.png")
-    # Only columns where the two nearest-neighbour samplings round differently may differ.
-    assert _differing_fraction(slow, fast) < 0.02
-    np.testing.assert_allclose(raster.get_size_inches(), [10.0, slow.shape[0] / 100])
-
-
-def test_connectivity_raster_looks_like_the_matplotlib_matrices(run, tmp_path):
-    matrices = [(name, run.connectivity[("demo", name)]) for name in ("simple", "scrubbing")]
-    names = run.atlases[0].region_names
-    slow = _pixels(figures.plot_connectivity(matrices, names), tmp_path, "slow.png")
-    fast = _pixels(figures.connectivity_raster(matrices, names), tmp_path, "fast.png")
-    assert _differing_fraction(slow, fast) < 0.005
-
-
-def test_frames_are_reused_and_the_cache_is_bounded(run, monkeypatch):
-    monkeypatch.setattr(figures, "_FRAME_CACHE", figures.OrderedDict())
-    monkeypatch.setattr(figures, "FRAME_CACHE_SIZE", 2)
-    panels = figures.carpet_panels(run, "demo")
-    built = []
-    original = figures._frame_from
-    monkeypatch.setattr(figures, "_frame_from", lambda *a: built.append(1) or original(*a))
-    first = figures.carpet_raster(panels, run.repetition_time)
-    second = figures.carpet_raster([(t, s[::-1]) for t, s in panels], run.repetition_time)
-    assert len(built) == 1  # same titles and shape: one frame
-    assert not np.array_equal(first.pixels, second.pixels)  # but the data were pasted anew
-    figures.carpet_raster(panels[:1], run.repetition_time)
-    figures.carpet_raster(panels[:2], run.repetition_time)
-    assert len(built) == 3 and len(figures._FRAME_CACHE) == 2
-
-
-def test_raster_errors(run, tmp_path):
-    panels = figures.carpet_panels(run, "demo")
-    raster = figures.carpet_raster(panels, run.repetition_time)
-    with pytest.raises(ValueError, match="a raster figure can only be written as PNG"):
-        figures.save_figure(raster, tmp_path / "carpet.svg")
-    with pytest.raises(ValueError, match="carpet panels must all have the same shape"):
-        figures.carpet_raster([("a", np.zeros((5, 2))), ("b", np.zeros((5, 3)))], 1.0)
-    with pytest.raises(ValueError, match=r"connectivity matrix 'x' must be 3×3 \(one row per"):
-        figures.connectivity_raster([("x", np.zeros((2, 2)))], ["a", "b", "c"])
-
-
-def test_correlation_colour_limits_are_rounded_up_to_tenths():
-    matrix = np.array([[1.0, 0.63], [0.63, 1.0]])
-    assert figures.connectivity_limit([matrix]) == 0.7
-    assert figures.connectivity_limit([matrix * 0.01]) == 0.1
-
-
-def test_nice_ceiling():
-    assert [figures._nice_ceiling(v) for v in (0.07, 0.1, 0.11, 0.45, 1.38, 2.6, 9, 0)] == [
-        0.08, 0.1, 0.15, 0.5, 1.5, 3, 10, 1.0]
-
-
-def test_motion_raster_looks_like_the_matplotlib_motion_figure(run, tmp_path):
-    fd = run.fd.copy()
-    fd[[0, 7]] = np.nan  # fMRIPrep's first FD is n/a; a gap in the trace
-    slow = _pixels(figures.plot_motion(run.n_volumes, 2.0, run.strategies, fd), tmp_path, "s.png")
-    fast = _pixels(figures.motion_raster(run.n_volumes, 2.0, run.strategies, fd), tmp_path,
-                   "f.png")
-    assert _differing_fraction(slow, fast) < 0.01
-    without_fd = figures.motion_raster(run.n_volumes, 2.0, run.strategies, None)
-    assert without_fd.pixels.shape[0] < fast.shape[0]
-
-
-def test_strongest_map_index_streams_maps_and_respects_the_floor():
-    first = np.zeros((4, 1, 1))
-    first[:, 0, 0] = [1.0, 0.5, 0.05, 0.0]
-    second = np.zeros((4, 1, 1))
-    second[:, 0, 0] = [0.2, 2.0, 0.1, 0.0]  # relative weights 0.1, 1.0, 0.05, 0
-    expected = [1, 2, 0, 0]  # voxel 3: both below 10 % of their peaks
-    np.testing.assert_array_equal(figures.strongest_map_index(iter([first, second]))[:, 0, 0],
-                                  expected)
-    stacked = np.stack([first, second], axis=-1)
-    np.testing.assert_array_equal(figures.strongest_map_index(stacked)[:, 0, 0], expected)
-    with pytest.raises(ValueError, match="strongest_map_index needs at least one map"):
-        figures.strongest_map_index(iter([]))
 
 
 def test_maps_atlas_given_as_its_strongest_map_index_draws_the_same(run, tmp_path):

@@ -280,7 +280,19 @@ def test_figure_writer_makes_stems_unique_and_skips_missing_figures(tmp_path):
     assert (first["src"], second["src"]) == ("figs/same.png", "figs/same2.png")
     assert (first["width"], first["height"]) == (200, 100)
     assert writer.write(lambda: None, "none") is None
-    assert len(writer.written) == 2
+    writer.finish()
+    assert len(writer.written) == 2 and all(path.is_file() for path in writer.written)
+
+
+def test_figure_writer_reports_a_failed_write_when_it_finishes(tmp_path):
+    from regionseries.report.figures import new_figure
+
+    (tmp_path / "figs").write_text("a file where the figures folder should be")
+    writer = render.FigureWriter(tmp_path, "figs")
+    writer.write(lambda: new_figure(2, 1), "first")  # written in the background
+    with pytest.raises(OSError):
+        writer.finish()
+    writer.finish()  # nothing left to wait for
 
 
 # --- group page ----------------------------------------------------------------------
@@ -358,3 +370,21 @@ def test_figures_drawn_ahead_give_the_same_page(tmp_path):
     stale = {prefix: dict(item, dpi=item["dpi"] * 2) for prefix, item in drawn.items()}
     write_participant_report(report, tmp_path / "redrawn", dpi=100, drawn=stale)
     assert page_and_figures(tmp_path / "redrawn") == page_and_figures(tmp_path / "at_once")
+
+
+def test_table_rows_are_what_the_template_loop_wrote():
+    """The rows of data tables are written in Python; the same text as the template's old loop."""
+    loop = render._environment().from_string(
+        "  {% for row in table.rows %}\n"
+        '    <tr class="{{ row.css }}">\n'
+        "    {% for cell in row.cells %}<td class=\"{{ cell.css }}\"{% if cell.sort is not none %}"
+        ' data-sort="{{ cell.sort }}"{% endif %}>{{ cell.text }}</td>{% endfor %}\n'
+        "    </tr>\n"
+        "  {% endfor %}\n")
+    rows = [{"css": "na", "cells": [render._cell("<script>alert(1)</script>"), render._num_cell(3.5),
+                                    render._cell('"quoted" & <b>', 'x"y', sort="<1>")]},
+            {"css": "", "cells": [render._cell("z"), render._num_cell(None)]}]
+    for table_rows in (rows, []):
+        expected = loop.render(table={"rows": table_rows})
+        assert str(render.table_rows(table_rows)) == expected
+    assert "<script>" not in render.table_rows(rows)

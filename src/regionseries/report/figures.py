@@ -5,10 +5,13 @@ an Agg canvas; :func:`save_figure` writes it atomically. Nothing here touches
 pyplot's global state, so figures can be drawn from worker processes or
 threads on a headless HPC node.
 
-Reports must cost a small fraction of a run's time, so the figures avoid
-matplotlib's slow paths: axes are placed in inches by hand (no constrained or
-tight layout), and slice montages are drawn as images blended with numpy in a
-single axes rather than one axes per slice.
+The reports draw their PNG figures from *frames* instead
+(:mod:`regionseries.report.raster`): each ``*_frame`` function here draws a
+figure without its data, once, and the data are pasted in as pixels. Both
+paths lay out the figures with the same functions, so a PNG and an SVG
+report show the same figure. Axes are placed in inches by hand (no
+constrained or tight layout), and slice montages are drawn as images
+blended with numpy in a single axes rather than one axes per slice.
 
 The low-level functions take plain arrays (so the maskers can use them); the
 functions taking report-model objects are thin wrappers.
@@ -19,9 +22,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -30,23 +31,78 @@ import numpy as np
 from matplotlib import colormaps, patheffects, rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
-from matplotlib.colors import ListedColormap, Normalize, hsv_to_rgb, to_rgb
+from matplotlib.collections import EllipseCollection
+from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.collections import EllipseCollection
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
-from scipy import sparse
 
-from .model import AtlasResult, QCFCResult, RunReport, StrategyResult
+from .model import AtlasResult, QCFCResult, StrategyResult
+from .raster import (
+    _FILE_MODE,
+    _VIEWS,
+    CARPET_LIMIT,
+    COLOR_CENSORED,
+    COLOR_DUMMY,
+    COLOR_FD,
+    COLOR_KEPT,
+    COLOR_NA,
+    COLOR_OTHER,
+    FIGURE_FORMATS,
+    FULL_WIDTH_IN,
+    SPHERE_ALPHA,
+    SPHERE_EDGE_PT,
+    SPHERES_BACKGROUND,
+    STATE_COLORS,
+    Frame,
+    OverlayVolumes,
+    RasterFigure,
+    _canonical,
+    _check_matrices,
+    _check_panels,
+    _grey_levels,
+    _Grid,
+    _matrix_for_display,
+    _motion_parts,
+    _zscore_columns,
+    atlas_raster,
+    carpet_panels,
+    carpet_raster,
+    connectivity_limit,
+    connectivity_raster,
+    label_colors,
+    motion_raster,
+    overlay_volumes,
+    save_raster,
+    sphere_colors,
+    strongest_map_index,
+    strongest_map_index_of_weights,
+)
 
 __all__ = [
+    "CARPET_LIMIT",
+    "COLOR_CENSORED",
+    "COLOR_DUMMY",
+    "COLOR_FD",
+    "COLOR_KEPT",
+    "COLOR_NA",
+    "COLOR_OTHER",
     "FIGURE_FORMATS",
+    "FULL_WIDTH_IN",
     "RasterFigure",
+    "atlas_raster",
+    "carpet_frame",
     "carpet_panels",
     "carpet_raster",
+    "colormap_table",
+    "connectivity_frame",
+    "connectivity_limit",
     "connectivity_raster",
+    "cuts_frame",
     "label_colors",
+    "motion_frame",
+    "motion_raster",
     "new_figure",
     "plot_atlas",
     "plot_carpet",
@@ -56,28 +112,15 @@ __all__ = [
     "plot_excluded_fraction",
     "plot_labels_overlay",
     "plot_maps_overlay",
-    "motion_raster",
     "plot_motion",
     "plot_qcfc_distributions",
     "plot_spheres",
+    "rasterized",
     "save_figure",
+    "spheres_frame",
     "strongest_map_index",
     "strongest_map_index_of_weights",
 ]
-
-#: Formats :func:`save_figure` writes.
-FIGURE_FORMATS = ("png", "svg")
-
-#: Width of full-width figures in inches (the page column is ~1050 px; 100 dpi).
-FULL_WIDTH_IN = 10.0
-
-#: Colours used consistently across figures.
-COLOR_KEPT = "#cfe8cf"
-COLOR_DUMMY = "#7f7f7f"
-COLOR_CENSORED = "#d62728"
-COLOR_OTHER = "#f2b134"
-COLOR_FD = "#1f4e79"
-COLOR_NA = (0.84, 0.15, 0.16)
 
 _STYLE = {
     "font.size": 8.5,
@@ -137,9 +180,14 @@ def _styled(function: Callable[..., Figure]) -> Callable[..., Figure]:
     return wrapper
 
 
+
+
 def save_figure(figure: Figure | RasterFigure, path: str | os.PathLike,
                 dpi: float | None = None) -> Path:
     """Write ``figure`` to ``path`` atomically; the format is the path's suffix.
+
+    PNG files are drawn by Agg and written by Pillow at the compression level
+    of the raster figures (:data:`~regionseries.report.raster.PNG_COMPRESS_LEVEL`).
 
     Parameters
     ----------
@@ -155,27 +203,19 @@ def save_figure(figure: Figure | RasterFigure, path: str | os.PathLike,
     pathlib.Path
         The written path.
     """
+    if isinstance(figure, RasterFigure):
+        return save_raster(figure, path)
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in FIGURE_FORMATS:
         raise ValueError(f"cannot write figure {path}: format must be one of {FIGURE_FORMATS}")
-    is_raster = isinstance(figure, RasterFigure)
-    if is_raster and fmt != "png":
-        raise ValueError(f"cannot write figure {path}: a raster figure can only be written as PNG")
+    if fmt == "png":
+        return save_raster(rasterized(figure, dpi or figure.dpi), path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream, rc_context(_STYLE):
-            if is_raster:
-                from PIL import Image
-
-                dots = (round(figure.dpi), round(figure.dpi))
-                # Level 1: twice as fast as the default 6, files barely larger (noisy data).
-                Image.fromarray(figure.pixels).save(stream, format="PNG", dpi=dots,
-                                                    compress_level=1)
-            else:
-                figure.savefig(stream, format=fmt, dpi=dpi or figure.dpi, metadata=metadata)
+            figure.savefig(stream, format=fmt, metadata={"Date": None, "Creator": None})
         os.chmod(temporary, _FILE_MODE)
         os.replace(temporary, path)
     except BaseException:
@@ -184,15 +224,23 @@ def save_figure(figure: Figure | RasterFigure, path: str | os.PathLike,
     return path
 
 
-def _file_mode() -> int:
-    """Permissions of a new file under the process umask (mkstemp uses 0600)."""
-    umask = os.umask(0o022)  # read it (the only way), then put it back at once
-    os.umask(umask)
-    return 0o666 & ~umask
+def _draw(figure: Figure) -> np.ndarray:
+    """The figure's RGBA pixels as Agg draws them at its dpi."""
+    with rc_context(_STYLE):
+        figure.canvas.draw()
+    return np.asarray(figure.canvas.buffer_rgba())
 
 
-#: Read once at import: changing the umask briefly is not safe once threads run.
-_FILE_MODE = _file_mode()
+def rasterized(figure: Figure, dpi: float) -> RasterFigure:
+    """The figure's pixels at ``dpi`` (as ``savefig`` draws them)."""
+    original = figure.dpi
+    if dpi != original:
+        figure.set_dpi(dpi)
+    try:
+        return RasterFigure(_draw(figure)[..., :3].copy(), dpi)
+    finally:
+        if dpi != original:
+            figure.set_dpi(original)
 
 
 def _horizontal() -> dict[str, Any]:
@@ -203,165 +251,68 @@ def _horizontal() -> dict[str, Any]:
     return {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
 
 
-def label_colors(n: int) -> np.ndarray:
-    """Return ``n`` distinct RGB colours (golden-ratio hue steps).
-
-    Neighbouring labels (consecutive values) get very different hues, which
-    keeps adjacent parcels apart in overlays.
-
-    Parameters
-    ----------
-    n : int
-        Number of colours.
-
-    Returns
-    -------
-    numpy.ndarray, shape (n, 3)
-    """
-    golden = (math.sqrt(5) - 1) / 2
-    hues = (0.11 + golden * np.arange(n)) % 1.0
-    saturation = np.where(np.arange(n) % 2 == 0, 0.75, 0.55)
-    value = np.where(np.arange(n) % 3 == 0, 0.95, 0.82)
-    return hsv_to_rgb(np.column_stack([hues, saturation, value]))
-
-
 def _text_width_in(texts: Sequence[str], points: float = 7.5) -> float:
     """Rough width in inches of the longest text at the given font size."""
     longest = max((len(text) for text in texts), default=0)
     return longest * points * 0.62 / 72
 
 
+
 # ---------------------------------------------------------------------------
-# Raster figures: a frame drawn once by matplotlib, data pasted in as pixels
+# Frames: figures without their data (see regionseries.report.raster)
 
 
-@dataclass
-class RasterFigure:
-    """A figure held as RGB pixels (written as PNG only).
+def colormap_table(colormap: Any) -> dict[str, np.ndarray]:
+    """A colour map's colours and bad colour as imshow draws them (uint8), for :class:`Frame`."""
+    colors = np.asarray(colormap(np.arange(colormap.N), bytes=True))[:, :3]
+    bad = np.asarray(colormap(np.ma.masked_invalid([np.nan]), bytes=True))[0, :3]
+    return {"colors": colors, "bad": bad}
 
-    Attributes
+
+def _frame_from(figure: Figure, panels: Sequence[Any], layered: bool = False,
+                tables: dict[str, np.ndarray] | None = None) -> Frame:
+    """Draw a figure and record where (in pixel rows/columns) its data panels are.
+
+    Parameters
     ----------
-    pixels : numpy.ndarray, shape (height, width, 3), uint8
-    dpi : float
-        Dots per inch the pixels were drawn at.
+    figure : matplotlib.figure.Figure
+    panels : sequence
+        Axes (the data fill the axes) or (axes, (x0, x1, y0, y1)): a rectangle
+        in the axes' data coordinates.
+    layered : bool
+        The figure was drawn on a transparent background, to go over the data
+        (:attr:`Frame.layer`).
+    tables : dict or None
+        Colour tables stored with the frame.
+
+    Returns
+    -------
+    Frame
     """
-
-    pixels: np.ndarray
-    dpi: float = 100.0
-
-    def get_size_inches(self) -> np.ndarray:
-        """(width, height) in inches, as :meth:`matplotlib.figure.Figure.get_size_inches`."""
-        height, width = self.pixels.shape[:2]
-        return np.array([width, height], dtype=float) / self.dpi
-
-
-@dataclass
-class _Frame:
-    """A drawn figure without data, and the pixel boxes (rows, columns) of its data panels."""
-
-    pixels: np.ndarray
-    boxes: list[tuple[int, int, int, int]]
-    dpi: float
-
-    def paste(self, images: Sequence[np.ndarray]) -> RasterFigure:
-        """Return the frame with one RGB image resized (nearest) into each panel box."""
-        pixels = self.pixels.copy()
-        for (row0, row1, col0, col1), image in zip(self.boxes, images):
-            height, width = row1 - row0, col1 - col0
-            if height <= 0 or width <= 0 or image.size == 0:
-                continue
-            rows = np.minimum(((np.arange(height) + 0.5) * image.shape[0] / height).astype(int),
-                              image.shape[0] - 1)
-            columns = np.minimum(((np.arange(width) + 0.5) * image.shape[1] / width).astype(int),
-                                 image.shape[1] - 1)
-            pixels[row0:row1, col0:col1] = image[rows][:, columns]
-        return RasterFigure(pixels, self.dpi)
-
-
-#: Frames kept per process (a few MB each); keys describe everything drawn in them.
-FRAME_CACHE_SIZE = 16
-_FRAME_CACHE: OrderedDict = OrderedDict()
-
-
-def _frame_from(figure: Figure, panel_axes: Sequence[Any]) -> _Frame:
-    """Draw a figure and record where (in pixel rows/columns) its data panels are."""
-    with rc_context(_STYLE):
-        figure.canvas.draw()
-    rgba = np.asarray(figure.canvas.buffer_rgba())
+    rgba = _draw(figure)
     height = rgba.shape[0]
     boxes = []
-    for axes in panel_axes:
-        box = axes.get_window_extent()
-        boxes.append((height - int(round(box.y1)), height - int(round(box.y0)),
-                      int(round(box.x0)), int(round(box.x1))))
-    return _Frame(rgba[..., :3].copy(), boxes, figure.dpi)
-
-
-def _cached_frame(key: tuple, build: Callable[[], tuple[Figure, list]]) -> _Frame:
-    """The frame for ``key`` (built with ``build()`` on first use); least recently used dropped."""
-    frame = _FRAME_CACHE.get(key)
-    if frame is None:
-        frame = _frame_from(*build())
-        _FRAME_CACHE[key] = frame
-        while len(_FRAME_CACHE) > FRAME_CACHE_SIZE:
-            _FRAME_CACHE.popitem(last=False)
-    else:
-        _FRAME_CACHE.move_to_end(key)
-    return frame
-
-
-def _colormapped(values: np.ndarray, colormap: Any, vmin: float, vmax: float) -> np.ndarray:
-    """RGB uint8 image of ``values`` as matplotlib draws it (256-colour table, bad colour for NaN)."""
-    table = (np.asarray(colormap(np.arange(colormap.N)))[:, :3] * 255 + 0.5).astype(np.uint8)
-    bad = (np.asarray(colormap.get_bad())[:3] * 255 + 0.5).astype(np.uint8)
-    values = np.asarray(values, dtype=float)
-    finite = np.isfinite(values)
-    with np.errstate(invalid="ignore"):
-        scaled = (np.where(finite, values, vmin) - vmin) / (vmax - vmin)
-    index = np.clip((scaled * colormap.N).astype(np.int64), 0, colormap.N - 1)
-    image = table[index]
-    image[~finite] = bad
-    return image
+    for panel in panels:
+        if isinstance(panel, tuple):
+            axes, (x0, x1, y0, y1) = panel
+            (left, low), (right, high) = axes.transData.transform([(x0, y0), (x1, y1)])
+        else:
+            extent = panel.get_window_extent()
+            left, low, right, high = extent.x0, extent.y0, extent.x1, extent.y1
+        left, right = sorted((left, right))
+        low, high = sorted((low, high))
+        boxes.append((height - int(round(high)), height - int(round(low)),
+                      int(round(left)), int(round(right))))
+    if not layered:
+        return Frame(rgba[..., :3].copy(), boxes, figure.dpi, None, dict(tables or {}))
+    layer = rgba.copy()
+    alpha = layer[..., 3:].astype(np.float32) / 255
+    over_white = (layer[..., :3] * alpha + 255 * (1 - alpha) + 0.5).astype(np.uint8)
+    return Frame(over_white, boxes, figure.dpi, layer, dict(tables or {}))
 
 
 # ---------------------------------------------------------------------------
 # Motion and censoring
-
-
-def _nice_ceiling(value: float) -> float:
-    """The smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 (× a power of ten) that is >= value."""
-    if not value > 0:
-        return 1.0
-    power = 10.0 ** math.floor(math.log10(value))
-    for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
-        if step * power >= value * (1 - 1e-9):
-            return round(step * power, 12)
-    return round(10 * power, 12)
-
-
-def _volume_states(n_volumes: int, strategies: Sequence[StrategyResult]) -> np.ndarray:
-    """(strategies, volumes) codes: 0 kept, 1 dummy, 2 censored for motion, 3 other."""
-    states = np.zeros((max(len(strategies), 1), n_volumes), dtype=np.int8)
-    for row, strategy in enumerate(strategies):
-        states[row, :] = 3  # neither kept nor explicitly removed
-        states[row, strategy.kept_volumes] = 0
-        states[row, strategy.dummy_volumes] = 1
-        states[row, strategy.motion_censored_volumes] = 2
-    return states
-
-
-_STATE_COLORS = (COLOR_KEPT, COLOR_DUMMY, COLOR_CENSORED, COLOR_OTHER)
-
-
-def _fd_top(fd: np.ndarray, strategies: Sequence[StrategyResult]) -> float:
-    finite = fd[np.isfinite(fd)]
-    thresholds = [s.fd_threshold for s in strategies if s.fd_threshold is not None]
-    return _nice_ceiling(1.1 * max([finite.max() if finite.size else 0.0, *thresholds, 0.1]))
-
-
-def _all_indices(strategies: Sequence[StrategyResult], attribute: str) -> np.ndarray:
-    return np.unique(np.concatenate(
-        [getattr(s, attribute) for s in strategies] + [np.empty(0, dtype=np.int64)]))
 
 
 def _motion_figure(
@@ -433,14 +384,6 @@ def _motion_figure(
     return figure, fd_axes, mask_axes
 
 
-def _motion_parts(n_volumes: int, strategies: Sequence[StrategyResult], fd: np.ndarray | None):
-    states = _volume_states(n_volumes, strategies)
-    censored = _all_indices(strategies, "motion_censored_volumes")
-    fd_top = None if fd is None else _fd_top(fd, strategies)
-    if fd is not None:
-        censored = censored[censored < fd.size]
-    return states, censored, _all_indices(strategies, "dummy_volumes"), fd_top
-
 
 @_styled
 def plot_motion(
@@ -472,13 +415,13 @@ def plot_motion(
 
     See Also
     --------
-    motion_raster : the same picture as pixels, several times faster.
+    regionseries.report.raster.motion_raster : the same picture from a frame.
     """
     states, censored, dummies, fd_top = _motion_parts(n_volumes, strategies, fd)
     figure, fd_axes, mask_axes = _motion_figure(
         n_volumes, repetition_time, strategies, fd_top, bool(censored.size), bool(np.any(states == 3)))
     mask_axes.imshow(
-        states, aspect="auto", interpolation="nearest", cmap=ListedColormap(_STATE_COLORS),
+        states, aspect="auto", interpolation="nearest", cmap=ListedColormap(STATE_COLORS),
         vmin=-0.5, vmax=3.5, extent=(-0.5, n_volumes - 0.5, len(states) - 0.5, -0.5),
     )
     for row in range(1, len(states)):
@@ -492,109 +435,20 @@ def plot_motion(
     return figure
 
 
-def motion_raster(
-    n_volumes: int,
-    repetition_time: float,
-    strategies: Sequence[StrategyResult],
-    fd: np.ndarray | None = None,
-    supersampling: int = 4,
-) -> RasterFigure:
-    """:func:`plot_motion` as pixels: the frame is drawn once, the data with PIL.
-
-    The FD trace and the censored volumes are drawn ``supersampling`` times
-    larger and reduced (anti-aliased); the volume mask is pasted as an image.
-
-    Parameters
-    ----------
-    n_volumes, repetition_time, strategies, fd
-        As for :func:`plot_motion`.
-    supersampling : int
-        Oversampling factor of the drawn FD trace.
-
-    Returns
-    -------
-    RasterFigure
-    """
-    from PIL import Image, ImageDraw
-
-    states, censored, dummies, fd_top = _motion_parts(n_volumes, strategies, fd)
-    any_other = bool(np.any(states == 3))
-    key = ("motion", n_volumes, float(repetition_time),
-           tuple((s.name, s.excluded, s.fd_threshold) for s in strategies),
-           fd_top, bool(censored.size), any_other)
-
-    def build() -> tuple[Figure, list]:
-        figure, fd_axes, mask_axes = _styled(_motion_figure)(
-            n_volumes, repetition_time, strategies, fd_top, bool(censored.size), any_other)
-        return figure, [mask_axes] + ([fd_axes] if fd_axes is not None else [])
-
-    frame = _cached_frame(key, build)
-    colors = (np.array([to_rgb(c) for c in _STATE_COLORS]) * 255 + 0.5).astype(np.uint8)
-    raster = frame.paste([colors[states]])
-    pixels = raster.pixels
-    row0, row1, col0, col1 = frame.boxes[0]
-    for row in range(1, len(states)):  # white lines between strategies
-        middle = row0 + int(round(row * (row1 - row0) / len(states)))
-        pixels[max(middle - 1, row0):middle + 1, col0:col1] = 255
-    if fd is None:
-        return raster
-    row0, row1, col0, col1 = frame.boxes[1]
-    height, width = row1 - row0, col1 - col0
-    box = pixels[row0:row1, col0:col1].astype(float)
-
-    def x_pixel(volume: np.ndarray) -> np.ndarray:
-        return (np.asarray(volume, dtype=float) + 0.5) / n_volumes * width
-
-    if dummies.size:
-        right = int(round(x_pixel(dummies.max() + 0.5)))
-        box[:, :right] = 0.75 * box[:, :right] + 0.25 * np.array(to_rgb(COLOR_DUMMY)) * 255
-    scale = supersampling
-    image = Image.fromarray(box.round().astype(np.uint8)).resize(
-        (width * scale, height * scale), Image.NEAREST)
-    draw = ImageDraw.Draw(image)
-    xs = x_pixel(np.arange(fd.size)) * scale
-    ys = (1 - fd / fd_top) * height * scale
-    finite = np.isfinite(ys)
-    line_width = max(1, int(round(0.9 / 72 * frame.dpi * scale)))
-    fd_color = tuple(int(round(255 * c)) for c in to_rgb(COLOR_FD))
-    for segment in np.split(np.arange(fd.size), np.flatnonzero(~finite)):
-        segment = segment[finite[segment]]
-        if segment.size >= 2:
-            draw.line(list(zip(xs[segment], ys[segment])), fill=fd_color, width=line_width,
-                      joint="curve")
-    radius = 2.0 / 72 * frame.dpi * scale  # scatter s=9 pt²: 3 pt wide, plus its 1 pt edge
-    red = tuple(int(round(255 * c)) for c in to_rgb(COLOR_CENSORED))
-    for volume in censored:
-        if np.isfinite(ys[volume]):
-            draw.ellipse([xs[volume] - radius, ys[volume] - radius,
-                          xs[volume] + radius, ys[volume] + radius], fill=red)
-    pixels[row0:row1, col0:col1] = np.asarray(image.reduce(scale))
-    return raster
+def motion_frame(n_volumes: int, repetition_time: float, strategies: Sequence[StrategyResult],
+                 fd_top: float | None, any_censored: bool, any_other: bool) -> Frame:
+    """The motion figure without its data: volume mask, then the FD panel (if any)."""
+    figure, fd_axes, mask_axes = _styled(_motion_figure)(
+        n_volumes, repetition_time, strategies, fd_top, any_censored, any_other)
+    return _frame_from(figure, [mask_axes] + ([fd_axes] if fd_axes is not None else []))
 
 
 # ---------------------------------------------------------------------------
 # Carpet plots
 
 
-def _zscore_columns(signals: np.ndarray) -> np.ndarray:
-    """Z-score each column over its finite values; constant or empty columns become NaN/0."""
-    signals = np.asarray(signals, dtype=float)
-    finite = np.isfinite(signals)
-    counts = finite.sum(axis=0)
-    filled = np.where(finite, signals, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = filled.sum(axis=0) / counts
-        deviation = np.where(finite, signals - mean, 0.0)
-        std = np.sqrt((deviation**2).sum(axis=0) / counts)
-        scores = deviation / np.where(std > 0, std, np.inf)
-    return np.where(finite, scores, np.nan)
-
-
-#: Colour map of the carpet plots: grey z-scores, pale red for NaN.
-CARPET_LIMIT = 2.0
-
-
 def _carpet_colormap():
+    """Grey z-scores, pale red for NaN."""
     return colormaps["gray"].with_extremes(bad="#f4b6b6")
 
 
@@ -632,16 +486,6 @@ def _carpet_figure(
     return figure, panel_axes
 
 
-def _check_panels(panels: Sequence[tuple[str, np.ndarray]]) -> tuple[int, int]:
-    if not panels:
-        raise ValueError("plot_carpet needs at least one panel")
-    shapes = {np.shape(signals) for _, signals in panels}
-    if len(shapes) != 1:
-        raise ValueError(f"carpet panels must all have the same shape, got {sorted(shapes)}")
-    n_volumes, n_regions = shapes.pop()
-    return n_volumes, n_regions
-
-
 @_styled
 def plot_carpet(
     panels: Sequence[tuple[str, np.ndarray]],
@@ -670,7 +514,7 @@ def plot_carpet(
 
     See Also
     --------
-    carpet_raster : the same picture as pixels, several times faster.
+    regionseries.report.raster.carpet_raster : the same picture from a frame.
     """
     n_volumes, n_regions = _check_panels(panels)
     figure, panel_axes = _carpet_figure([t for t, _ in panels], n_volumes, n_regions,
@@ -685,190 +529,16 @@ def plot_carpet(
     return figure
 
 
-def carpet_raster(
-    panels: Sequence[tuple[str, np.ndarray]],
-    repetition_time: float,
-    region_axis_label: str = "regions",
-) -> RasterFigure:
-    """:func:`plot_carpet` as pixels: the frame is drawn once and reused.
-
-    Parameters
-    ----------
-    panels, repetition_time, region_axis_label
-        As for :func:`plot_carpet`.
-
-    Returns
-    -------
-    RasterFigure
-    """
-    n_volumes, n_regions = _check_panels(panels)
-    titles = tuple(title for title, _ in panels)
-    key = ("carpet", titles, n_volumes, n_regions, float(repetition_time), region_axis_label)
-    frame = _cached_frame(key, lambda: _styled(_carpet_figure)(
-        titles, n_volumes, n_regions, repetition_time, region_axis_label))
-    colormap = _carpet_colormap()
-    images = [_colormapped(_zscore_columns(signals).T, colormap, -CARPET_LIMIT, CARPET_LIMIT)
-              for _, signals in panels]
-    return frame.paste(images)
-
-
-def carpet_panels(run: RunReport, atlas_name: str) -> list[tuple[str, np.ndarray]]:
-    """The carpet panels of one atlas of a run: before cleaning, then each strategy.
-
-    Parameters
-    ----------
-    run : RunReport
-    atlas_name : str
-
-    Returns
-    -------
-    list of (title, signals)
-    """
-    panels = []
-    if atlas_name in run.raw_signals:
-        panels.append(("before cleaning", run.raw_signals[atlas_name]))
-    for strategy in run.strategies:
-        key = (atlas_name, strategy.name)
-        if key in run.clean_signals:
-            suffix = " (run excluded)" if strategy.excluded else ""
-            panels.append((f"after cleaning: {strategy.name}{suffix}", run.clean_signals[key]))
-    return panels
+def carpet_frame(titles: Sequence[str], n_volumes: int, n_regions: int, repetition_time: float,
+                 region_axis_label: str) -> Frame:
+    """The carpet plot without its data: one box per panel, and its colour map."""
+    figure, panel_axes = _styled(_carpet_figure)(titles, n_volumes, n_regions, repetition_time,
+                                                 region_axis_label)
+    return _frame_from(figure, panel_axes, tables=colormap_table(_carpet_colormap()))
 
 
 # ---------------------------------------------------------------------------
 # Atlases over the reference image
-
-
-def _canonical(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Reorient an array to the closest RAS+ orientation; return (data, affine)."""
-    import nibabel as nib
-
-    orientation = nib.orientations.io_orientation(affine)
-    target = nib.orientations.axcodes2ornt("RAS")
-    transform = nib.orientations.ornt_transform(orientation, target)
-    reoriented = nib.orientations.apply_orientation(data, transform)
-    new_affine = affine @ nib.orientations.inv_ornt_aff(transform, data.shape[:3])
-    return np.asarray(reoriented), new_affine
-
-
-def _resample_nearest(
-    data: np.ndarray, affine: np.ndarray, shape: tuple[int, ...], target_affine: np.ndarray
-) -> np.ndarray:
-    """Nearest-neighbour resampling of a 3D/4D array onto another grid (display only)."""
-    from scipy.ndimage import map_coordinates
-
-    grid = np.indices(shape[:3]).reshape(3, -1)
-    world = target_affine[:3, :3] @ grid + target_affine[:3, 3:4]
-    source = np.linalg.solve(affine[:3, :3], world - affine[:3, 3:4])
-    volumes = data[..., None] if data.ndim == 3 else data
-    out = np.stack(
-        [
-            map_coordinates(volumes[..., k], source, order=0, mode="constant", cval=0).reshape(
-                shape[:3]
-            )
-            for k in range(volumes.shape[3])
-        ],
-        axis=-1,
-    )
-    return out[..., 0] if data.ndim == 3 else out
-
-
-class _Grid:
-    """A RAS-reoriented voxel grid with world (mm) coordinates along each axis."""
-
-    def __init__(self, affine: np.ndarray, shape: tuple[int, ...]):
-        self.shape = shape[:3]
-        self.origin = affine[:3, 3]
-        self.step = np.abs(np.diag(affine[:3, :3])).copy()
-        self.step[self.step == 0] = 1.0
-
-    def world(self, axis: int, index: float) -> float:
-        """World coordinate (mm) of voxel ``index`` along ``axis``."""
-        return float(self.origin[axis] + index * self.step[axis])
-
-    def span(self, axis: int) -> tuple[float, float]:
-        """World extent (mm) of the grid along ``axis``, voxel edges included."""
-        return self.world(axis, -0.5), self.world(axis, self.shape[axis] - 0.5)
-
-
-#: (name, slicing axis, displayed axes (horizontal, vertical), coordinate letter)
-_VIEWS = (
-    ("axial", 2, (0, 1), "z"),
-    ("coronal", 1, (0, 2), "y"),
-    ("sagittal", 0, (1, 2), "x"),
-)
-
-
-def _slice(volume: np.ndarray, axis: int, index: int) -> np.ndarray:
-    """2-D slice of a 3D volume, transposed for imshow(origin='lower')."""
-    return np.take(volume, index, axis=axis).T
-
-
-def _cut_indices(extent_mask: np.ndarray, axis: int, n_cuts: int) -> np.ndarray:
-    """Evenly spaced slice indices inside the non-empty part of ``extent_mask``."""
-    other = tuple(a for a in range(3) if a != axis)
-    filled = np.flatnonzero(extent_mask.any(axis=other))
-    if filled.size == 0:
-        low, high = 0, extent_mask.shape[axis] - 1
-    else:
-        low, high = filled[0], filled[-1]
-    return np.unique(np.round(np.linspace(low, high, n_cuts + 2)[1:-1]).astype(int))
-
-
-def _grey_levels(reference: np.ndarray | None, shape: tuple[int, ...],
-                 brightness: float = 1.0) -> np.ndarray:
-    """Reference scaled to [0, 1] grey levels (2nd–98th percentile of non-zero voxels)."""
-    if reference is None:
-        return np.zeros(shape[:3])
-    finite = np.where(np.isfinite(reference), reference, 0.0)
-    values = finite[finite != 0]
-    if values.size == 0:
-        return np.zeros(shape[:3])
-    low, high = np.percentile(values, [2, 98])
-    low = min(float(low), 0.0)
-    if high <= low:
-        high = low + 1.0
-    return np.clip((finite - low) / (high - low), 0, 1) * brightness
-
-
-def _silhouette(indices: np.ndarray) -> np.ndarray:
-    """Light grey where the atlas has regions: the background when there is no reference."""
-    return np.where(indices > 0, 0.8, 0.0)
-
-
-def _label_boundaries(index_slice: np.ndarray) -> np.ndarray:
-    """Pixels whose region differs from a 4-neighbour's (parcel outlines)."""
-    boundary = np.zeros(index_slice.shape, dtype=bool)
-    vertical = index_slice[1:, :] != index_slice[:-1, :]
-    horizontal = index_slice[:, 1:] != index_slice[:, :-1]
-    boundary[1:, :] |= vertical
-    boundary[:-1, :] |= vertical
-    boundary[:, 1:] |= horizontal
-    boundary[:, :-1] |= horizontal
-    return boundary & (index_slice != 0)
-
-
-def _blend_slice(
-    grey_slice: np.ndarray,
-    index_slice: np.ndarray,
-    colors: np.ndarray,
-    na_flags: np.ndarray,
-    fill_alpha: float,
-) -> np.ndarray:
-    """RGB slice: grey background, regions filled and outlined, n/a regions in red."""
-    rgb = np.repeat(grey_slice[..., None], 3, axis=2)
-    inside = index_slice > 0
-    region = index_slice[inside] - 1
-    color = colors[region].copy()
-    alpha = np.full(region.size, fill_alpha)
-    boundary = _label_boundaries(index_slice)[inside]
-    color[boundary] *= 0.55
-    alpha[boundary] = 0.95
-    is_na = na_flags[region]
-    color[is_na] = COLOR_NA
-    alpha[is_na] = np.where(boundary[is_na], 1.0, 0.35)
-    rgb[inside] = rgb[inside] * (1 - alpha[:, None]) + color * alpha[:, None]
-    return rgb
 
 
 def _montage_axes(figure: Figure) -> Any:
@@ -878,44 +548,38 @@ def _montage_axes(figure: Figure) -> Any:
 
 
 @_styled
-def _plot_cuts(
-    grey: np.ndarray,
-    indices: np.ndarray,
-    colors: np.ndarray,
-    na_flags: np.ndarray,
-    grid: _Grid,
-    n_cuts: int,
-    fill_alpha: float,
-) -> Figure:
-    """Rows of axial, coronal and sagittal cuts with the overlay, in one axes (mm units)."""
-    extent_mask = (grey > 0) | (indices > 0)
+def _cuts_figure(grid: _Grid, cuts: Sequence[Sequence[int]], n_cuts: int,
+                 transparent: bool = False) -> tuple[Figure, Any, list]:
+    """Rows of axial, coronal and sagittal cuts in one axes (mm units), without the slices.
+
+    Returns the figure, its axes and the rectangle (x0, x1, y0, y1) of each
+    slice in data coordinates, view by view; the view names, each slice's
+    coordinate and the L/R letters (drawn over the slices) are drawn.
+    """
     gap = 4.0  # mm between slices
     rows = []
-    for view, axis, (horizontal, vertical), letter in _VIEWS:
-        width = np.ptp(grid.span(horizontal))
-        height = np.ptp(grid.span(vertical))
-        rows.append((view, axis, horizontal, vertical, letter, width, height))
+    for (view, axis, (horizontal, vertical), letter), view_cuts in zip(_VIEWS, cuts):
+        rows.append((view, axis, letter, view_cuts, np.ptp(grid.span(horizontal)),
+                     np.ptp(grid.span(vertical))))
     left_band = 14.0  # mm for the view names
-    total_width = left_band + max(n_cuts * (r[5] + gap) for r in rows)
+    total_width = left_band + max(n_cuts * (row[4] + gap) for row in rows)
     points_per_mm = FULL_WIDTH_IN * 72 / total_width
     fontsize = float(np.clip(3.0 * points_per_mm, 7, 9))
     label_band = 1.5 * fontsize / points_per_mm  # mm above each slice for its coordinate
-    total_height = sum(r[6] + label_band + gap for r in rows)
+    total_height = sum(row[5] + label_band + gap for row in rows)
     figure = new_figure(FULL_WIDTH_IN, FULL_WIDTH_IN * total_height / total_width)
+    if transparent:
+        figure.patch.set_alpha(0.0)
     axes = _montage_axes(figure)
+    rectangles = []
     top = total_height
-    for view, axis, horizontal, vertical, letter, width, height in rows:
+    for view, axis, letter, view_cuts, width, height in rows:
         row_bottom = top - label_band - height
         axes.text(left_band / 2, row_bottom + height / 2, view, rotation=90, ha="center",
                   va="center", fontsize=fontsize + 0.5)
-        for column, index in enumerate(_cut_indices(extent_mask, axis, n_cuts)):
+        for column, index in enumerate(view_cuts):
             x0 = left_band + column * (width + gap)
-            rgb = _blend_slice(
-                _slice(grey, axis, int(index)), _slice(indices, axis, int(index)),
-                colors, na_flags, fill_alpha,
-            )
-            axes.imshow(rgb, origin="lower", interpolation="nearest",
-                        extent=(x0, x0 + width, row_bottom, row_bottom + height))
+            rectangles.append((x0, x0 + width, row_bottom, row_bottom + height))
             axes.text(x0 + width / 2, row_bottom + height + 0.2 * label_band,
                       f"{letter} = {grid.world(axis, int(index)):.0f} mm",
                       ha="center", va="bottom", fontsize=fontsize)
@@ -927,38 +591,22 @@ def _plot_cuts(
     axes.set_xlim(0, total_width)
     axes.set_ylim(0, total_height)
     axes.set_aspect("equal")
+    return figure, axes, rectangles
+
+
+def cuts_frame(grid: _Grid, cuts: Sequence[Sequence[int]], n_cuts: int) -> Frame:
+    """The slice montage without its slices: text on a transparent layer, a box per slice."""
+    figure, axes, rectangles = _cuts_figure(grid, cuts, n_cuts, transparent=True)
+    return _frame_from(figure, [(axes, rectangle) for rectangle in rectangles], layered=True)
+
+
+def _plot_cuts(volumes: OverlayVolumes, colors: np.ndarray, na_flags: np.ndarray,
+               fill_alpha: float) -> Figure:
+    """The slices of ``volumes`` with the overlay, in one axes (mm units)."""
+    figure, axes, rectangles = _cuts_figure(volumes.grid, volumes.cuts, volumes.n_cuts)
+    for rectangle, rgb in zip(rectangles, volumes.slices(colors, na_flags, fill_alpha)):
+        axes.imshow(rgb, origin="lower", interpolation="nearest", extent=rectangle)
     return figure
-
-
-def _prepare_volumes(
-    atlas_data: np.ndarray,
-    atlas_affine: np.ndarray,
-    reference: np.ndarray | None,
-    reference_affine: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray | None, _Grid]:
-    """Put atlas and reference on one RAS grid (the reference's when given)."""
-    atlas_data, atlas_affine = _canonical(atlas_data, np.asarray(atlas_affine, float))
-    if reference is None:
-        return atlas_data, None, _Grid(atlas_affine, atlas_data.shape)
-    reference, reference_affine = _canonical(np.asarray(reference, dtype=float),
-                                             np.asarray(reference_affine, float))
-    if atlas_data.shape[:3] != reference.shape or not np.allclose(
-        atlas_affine, reference_affine, atol=1e-3
-    ):
-        atlas_data = _resample_nearest(atlas_data, atlas_affine, reference.shape, reference_affine)
-    return atlas_data, reference, _Grid(reference_affine, reference.shape)
-
-
-def _region_indices(labels: np.ndarray, label_values: np.ndarray) -> np.ndarray:
-    """Map label values to 1-based region positions (0 for background/unknown)."""
-    labels = np.rint(np.nan_to_num(labels)).astype(np.int64)
-    order = np.argsort(label_values)
-    sorted_values = label_values[order]
-    position = np.clip(np.searchsorted(sorted_values, labels), 0, sorted_values.size - 1)
-    known = sorted_values[position] == labels
-    indices = np.zeros(labels.shape, dtype=np.int64)
-    indices[known] = order[position[known]] + 1
-    return indices
 
 
 def plot_labels_overlay(
@@ -973,7 +621,8 @@ def plot_labels_overlay(
     """A labels atlas over a reference image on axial, coronal and sagittal cuts.
 
     Regions are filled with distinct colours and outlined; regions set to n/a
-    are outlined in red with a faint red fill.
+    are outlined in red with a faint red fill. The cuts are spread evenly
+    through the atlas's regions (:func:`~regionseries.report.raster.overlay_cuts`).
 
     Parameters
     ----------
@@ -999,12 +648,9 @@ def plot_labels_overlay(
     label_values = np.asarray(label_values, dtype=np.int64)
     na_flags = (np.zeros(label_values.size, dtype=bool) if na_flags is None
                 else np.asarray(na_flags, dtype=bool))
-    labels, reference, grid = _prepare_volumes(np.asarray(labels), affine, reference,
-                                               reference_affine)
-    indices = _region_indices(labels, label_values)
-    grey = _grey_levels(reference, indices.shape) if reference is not None else _silhouette(indices)
-    return _plot_cuts(grey, indices, label_colors(label_values.size), na_flags, grid, n_cuts,
-                      fill_alpha=0.5)
+    volumes = overlay_volumes(np.asarray(labels), affine, reference, reference_affine, n_cuts,
+                              label_values=label_values)
+    return _plot_cuts(volumes, label_colors(label_values.size), na_flags, fill_alpha=0.5)
 
 
 def plot_maps_overlay(
@@ -1040,92 +686,100 @@ def plot_maps_overlay(
     -------
     matplotlib.figure.Figure
     """
-    maps = np.asarray(maps, dtype=np.float32)
-    n_maps = maps.shape[3]
+    n_maps = np.shape(maps)[3]
     na_flags = np.zeros(n_maps, bool) if na_flags is None else np.asarray(na_flags, dtype=bool)
-    maps, reference, grid = _prepare_volumes(maps, affine, reference, reference_affine)
-    indices = strongest_map_index(maps, min_fraction)
-    grey = _grey_levels(reference, indices.shape) if reference is not None else _silhouette(indices)
-    return _plot_cuts(grey, indices, label_colors(n_maps), na_flags, grid, n_cuts,
-                      fill_alpha=0.55)
-
-
-def strongest_map_index(maps: Any, min_fraction: float = 0.1) -> np.ndarray:
-    """1-based index of the strongest map at each voxel (0 where none counts), map by map.
-
-    A map "counts" at a voxel when its absolute weight there is at least
-    ``min_fraction`` of its own peak; the strongest is the largest such
-    relative weight. Maps are read one at a time, so a large set (e.g. DiFuMo
-    1024 on a 2 mm grid) never has to be held as one 4D array.
-
-    Parameters
-    ----------
-    maps : numpy.ndarray (x, y, z, n) or iterable of 3D arrays
-    min_fraction : float
-
-    Returns
-    -------
-    numpy.ndarray of int32, 3D
-    """
-    if isinstance(maps, np.ndarray) and maps.ndim == 4:
-        stack = maps
-        maps = (stack[..., k] for k in range(stack.shape[3]))
-    best = strongest = None
-    for position, one_map in enumerate(maps):
-        magnitude = np.abs(np.nan_to_num(np.asarray(one_map, dtype=np.float32)))
-        peak = float(magnitude.max()) if magnitude.size else 0.0
-        relative = magnitude / peak if peak > 0 else np.zeros_like(magnitude)
-        if best is None:
-            best = np.zeros(relative.shape, dtype=np.float32)
-            strongest = np.zeros(relative.shape, dtype=np.int32)
-        better = (relative > best) & (relative >= min_fraction)
-        best[better] = relative[better]
-        strongest[better] = position + 1
-    if strongest is None:
-        raise ValueError("strongest_map_index needs at least one map")
-    return strongest
-
-
-def strongest_map_index_of_weights(weights, shape: tuple[int, int, int], min_fraction: float = 0.1) -> np.ndarray:
-    """:func:`strongest_map_index` of maps given as a sparse (maps × voxels) matrix.
-
-    The maps of an extraction operator
-    (:attr:`regionseries.core.extract.MapsOperator.maps_matrix`, voxels in
-    Fortran order): only each map's non-zero weights are visited, so DiFuMo
-    1024 on a 2 mm grid takes milliseconds, not the seconds of 1024 dense maps.
-
-    Parameters
-    ----------
-    weights : scipy.sparse matrix, shape (n_maps, X * Y * Z)
-    shape : tuple of 3 int
-        The grid.
-    min_fraction : float
-
-    Returns
-    -------
-    numpy.ndarray of int32, 3D
-    """
-    weights = sparse.csr_matrix(weights)
-    n_voxels = int(np.prod(shape))
-    if weights.shape[1] != n_voxels:
-        raise ValueError(f"weights have {weights.shape[1]} voxels, the grid {shape} has {n_voxels}")
-    best = np.zeros(n_voxels, dtype=np.float32)
-    strongest = np.zeros(n_voxels, dtype=np.int32)
-    for position in range(weights.shape[0]):
-        row = slice(weights.indptr[position], weights.indptr[position + 1])
-        voxels = weights.indices[row]
-        magnitude = np.abs(np.nan_to_num(weights.data[row].astype(np.float32)))
-        peak = float(magnitude.max()) if magnitude.size else 0.0
-        if peak <= 0:
-            continue
-        relative = magnitude / np.float32(peak)
-        better = (relative > best[voxels]) & (relative >= min_fraction)
-        best[voxels[better]] = relative[better]
-        strongest[voxels[better]] = position + 1
-    return strongest.reshape(shape, order="F")
+    volumes = overlay_volumes(maps, affine, reference, reference_affine, n_cuts,
+                              min_fraction=min_fraction)
+    return _plot_cuts(volumes, label_colors(n_maps), na_flags, fill_alpha=0.55)
 
 
 @_styled
+def _spheres_figure(coordinates: np.ndarray, radius_mm: float | None, na_flags: np.ndarray,
+                    grid: _Grid | None, max_numbered: int,
+                    frame: bool = False) -> tuple[Figure, Any, list, list]:
+    """Spheres and their numbers on three views, without what is drawn under them.
+
+    Returns the figure, its axes, the rectangle (x0, x1, y0, y1) of each
+    view in data coordinates (where the reference's projection goes, or a
+    dark background without a reference) and the sphere centres of each view
+    (n, 2) in data coordinates. ``frame=True`` leaves the spheres out too and
+    draws on a transparent background (:func:`spheres_frame`).
+    """
+    radius = float(radius_mm) if radius_mm else 2.0
+    if grid is not None:
+        spans = [grid.span(axis) for axis in range(3)]
+    else:
+        margin = radius + 10
+        spans = [(coordinates[:, axis].min() - margin, coordinates[:, axis].max() + margin)
+                 for axis in range(3)]
+    gap, title_band = 8.0, 10.0
+    widths = [np.ptp(spans[horizontal]) for _, _, (horizontal, _), _ in _VIEWS]
+    heights = [np.ptp(spans[vertical]) for _, _, (_, vertical), _ in _VIEWS]
+    total_width = sum(widths) + gap * (len(_VIEWS) - 1)
+    total_height = max(heights) + title_band
+    margin_mm = 6.0  # room for spheres and numbers at the edge of the grid
+    figure = new_figure(FULL_WIDTH_IN, FULL_WIDTH_IN * (total_height + margin_mm)
+                        / (total_width + 2 * margin_mm))
+    if frame:
+        figure.patch.set_alpha(0.0)
+    axes = _montage_axes(figure)
+    fontsize = float(np.clip(3.2 * FULL_WIDTH_IN * 72 / total_width, 7, 9))
+    x0 = 0.0
+    numbered = len(coordinates) <= max_numbered
+    face_colors = sphere_colors(len(coordinates), na_flags, max_numbered)
+    rectangles, centres_of_views = [], []
+    for (view, axis, (horizontal, vertical), _), width, height in zip(_VIEWS, widths, heights):
+        h_low, v_low = spans[horizontal][0], spans[vertical][0]
+        rectangles.append((x0, x0 + width, 0, height))
+        centres = np.column_stack([x0 + coordinates[:, horizontal] - h_low,
+                                   coordinates[:, vertical] - v_low])
+        centres_of_views.append(centres)
+        if not frame:
+            # One collection for all spheres: adding hundreds of patches one by one is slow.
+            axes.add_collection(EllipseCollection(
+                widths=2 * radius, heights=2 * radius, angles=0, units="xy", offsets=centres,
+                offset_transform=axes.transData, facecolors=face_colors, edgecolors="white",
+                linewidths=SPHERE_EDGE_PT, alpha=SPHERE_ALPHA, zorder=3,
+            ))
+        if numbered:
+            for position, (x, y) in enumerate(centres):
+                axes.text(x + 0.8 * radius, y + 0.8 * radius, str(position), ha="left",
+                          va="bottom", fontsize=fontsize, color="black", zorder=4,
+                          path_effects=_OUTLINE)
+        axes.text(x0 + width / 2, height + 2, view, ha="center", va="bottom",
+                  fontsize=fontsize + 0.5)
+        x0 += width + gap
+    axes.set_xlim(-margin_mm, total_width + margin_mm)
+    axes.set_ylim(-margin_mm, total_height)
+    axes.set_aspect("equal")
+    return figure, axes, rectangles, centres_of_views
+
+
+def spheres_frame(coordinates: np.ndarray, radius_mm: float | None, grid: _Grid | None,
+                  max_numbered: int) -> Frame:
+    """The spheres figure without its data: view names and sphere numbers on a transparent layer.
+
+    The boxes are the views (projections or dark backgrounds go there); the
+    tables hold the grey colour map, the sphere centres of each view in
+    pixels (``centres``: views × spheres × (column, row)) and the sphere
+    radius in pixels (``radius``): the spheres are drawn between the
+    projections and the layer (:func:`~regionseries.report.raster.spheres_raster`),
+    so that the frame does not depend on which spheres are set to n/a.
+    """
+    figure, axes, rectangles, centres = _spheres_figure(
+        coordinates, radius_mm, np.zeros(len(coordinates), bool), grid, max_numbered, frame=True)
+    drawn = _frame_from(figure, [(axes, rectangle) for rectangle in rectangles], layered=True,
+                        tables={"grey": colormap_table(colormaps["gray"])["colors"]})
+    height = drawn.pixels.shape[0]
+    pixels = [axes.transData.transform(view) for view in centres]
+    drawn.tables["centres"] = np.stack([np.column_stack([xy[:, 0], height - xy[:, 1]])
+                                        for xy in pixels]).reshape(len(centres), -1, 2)
+    radius = float(radius_mm) if radius_mm else 2.0
+    (left, _), (right, _) = axes.transData.transform([(0.0, 0.0), (radius, 0.0)])
+    drawn.tables["radius"] = np.array([right - left])
+    return drawn
+
+
 def plot_spheres(
     coordinates_mm: np.ndarray,
     radius_mm: float | None,
@@ -1161,61 +815,21 @@ def plot_spheres(
     coordinates = np.asarray(coordinates_mm, dtype=float).reshape(-1, 3)
     na_flags = (np.zeros(len(coordinates), bool) if na_flags is None
                 else np.asarray(na_flags, dtype=bool))
-    radius = float(radius_mm) if radius_mm else 2.0
-    colors = label_colors(len(coordinates))
+    grid = grey = None
     if reference is not None:
         reference, reference_affine = _canonical(np.asarray(reference, float),
                                                  np.asarray(reference_affine, float))
         grid = _Grid(reference_affine, reference.shape)
-        spans = [grid.span(axis) for axis in range(3)]
         grey = _grey_levels(reference, reference.shape, brightness=0.7)
-    else:
-        grey = None
-        margin = radius + 10
-        spans = [(coordinates[:, axis].min() - margin, coordinates[:, axis].max() + margin)
-                 for axis in range(3)]
-    gap, title_band = 8.0, 10.0
-    widths = [np.ptp(spans[horizontal]) for _, _, (horizontal, _), _ in _VIEWS]
-    heights = [np.ptp(spans[vertical]) for _, _, (_, vertical), _ in _VIEWS]
-    total_width = sum(widths) + gap * (len(_VIEWS) - 1)
-    total_height = max(heights) + title_band
-    margin_mm = 6.0  # room for spheres and numbers at the edge of the grid
-    figure = new_figure(FULL_WIDTH_IN, FULL_WIDTH_IN * (total_height + margin_mm)
-                        / (total_width + 2 * margin_mm))
-    axes = _montage_axes(figure)
-    fontsize = float(np.clip(3.2 * FULL_WIDTH_IN * 72 / total_width, 7, 9))
-    x0 = 0.0
-    numbered = len(coordinates) <= max_numbered
-    if not numbered:  # hundreds of colours carry no information: one colour, n/a in red
-        colors = np.tile(np.array([0.16, 0.47, 0.71]), (len(coordinates), 1))
-    face_colors = np.where(na_flags[:, None], np.array(COLOR_NA), colors)
-    for (view, axis, (horizontal, vertical), _), width, height in zip(_VIEWS, widths, heights):
-        h_low, v_low = spans[horizontal][0], spans[vertical][0]
-        if grey is not None:
-            projection = grey.max(axis=axis).T
-            axes.imshow(projection, cmap="gray", vmin=0, vmax=1, origin="lower",
-                        interpolation="nearest", extent=(x0, x0 + width, 0, height))
+    figure, axes, rectangles, _ = _spheres_figure(coordinates, radius_mm, na_flags, grid,
+                                                  max_numbered)
+    for (_, axis, _, _), rectangle in zip(_VIEWS, rectangles):
+        if grey is None:
+            x0, x1, y0, y1 = rectangle
+            axes.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, color=SPHERES_BACKGROUND))
         else:
-            axes.add_patch(Rectangle((x0, 0), width, height, color="#303030"))
-        centres = np.column_stack([x0 + coordinates[:, horizontal] - h_low,
-                                   coordinates[:, vertical] - v_low])
-        # One collection for all spheres: adding hundreds of patches one by one is slow.
-        axes.add_collection(EllipseCollection(
-            widths=2 * radius, heights=2 * radius, angles=0, units="xy", offsets=centres,
-            offset_transform=axes.transData, facecolors=face_colors, edgecolors="white",
-            linewidths=0.6, alpha=0.9, zorder=3,
-        ))
-        if numbered:
-            for position, (x, y) in enumerate(centres):
-                axes.text(x + 0.8 * radius, y + 0.8 * radius, str(position), ha="left",
-                          va="bottom", fontsize=fontsize, color="black", zorder=4,
-                          path_effects=_OUTLINE)
-        axes.text(x0 + width / 2, height + 2, view, ha="center", va="bottom",
-                  fontsize=fontsize + 0.5)
-        x0 += width + gap
-    axes.set_xlim(-margin_mm, total_width + margin_mm)
-    axes.set_ylim(-margin_mm, total_height)
-    axes.set_aspect("equal")
+            axes.imshow(grey.max(axis=axis).T, cmap="gray", vmin=0, vmax=1, origin="lower",
+                        interpolation="nearest", extent=rectangle)
     return figure
 
 
@@ -1232,6 +846,10 @@ def plot_atlas(atlas: AtlasResult, reference_image: Any = None) -> Figure | None
     -------
     matplotlib.figure.Figure or None
         None for a labels/maps atlas without an image.
+
+    See Also
+    --------
+    regionseries.report.raster.atlas_raster : the same picture from a frame.
     """
     reference = reference_affine = None
     if reference_image is not None:
@@ -1255,36 +873,6 @@ def plot_atlas(atlas: AtlasResult, reference_image: Any = None) -> Figure | None
 
 # ---------------------------------------------------------------------------
 # Connectivity
-
-
-def connectivity_limit(matrices: Sequence[np.ndarray], measure: str = "correlation") -> float:
-    """Symmetric colour limit shared by several matrices (99th percentile of |off-diagonal|).
-
-    For correlation-type measures the limit is rounded up to a multiple of
-    0.1 and capped at 1, so that figures of different runs share a scale
-    (and a cached frame).
-
-    Parameters
-    ----------
-    matrices : sequence of numpy.ndarray
-    measure : str
-
-    Returns
-    -------
-    float
-    """
-    values = []
-    for matrix in matrices:
-        matrix = np.asarray(matrix, dtype=float)
-        off_diagonal = matrix[~np.eye(matrix.shape[0], dtype=bool)]
-        values.append(np.abs(off_diagonal[np.isfinite(off_diagonal)]))
-    values = np.concatenate(values) if values else np.empty(0)
-    if values.size == 0:
-        return 1.0
-    limit = float(np.percentile(values, 99))
-    if "correlation" in measure:
-        return float(np.clip(math.ceil(round(limit * 10, 6)) / 10, 0.1, 1.0))
-    return limit if limit > 0 else 1.0
 
 
 def _connectivity_colormap():
@@ -1340,23 +928,6 @@ def _connectivity_figure(
     return figure, panel_axes
 
 
-def _matrix_for_display(matrix: np.ndarray) -> np.ndarray:
-    shown = np.array(matrix, dtype=float)
-    np.fill_diagonal(shown, np.nan)
-    return shown
-
-
-def _check_matrices(matrices: Sequence[tuple[str, np.ndarray]], n_regions: int) -> None:
-    if not matrices:
-        raise ValueError("plot_connectivity needs at least one matrix")
-    for title, matrix in matrices:
-        if np.shape(matrix) != (n_regions, n_regions):
-            raise ValueError(
-                f"connectivity matrix {title!r} must be {n_regions}×{n_regions} "
-                f"(one row per region name), got {np.shape(matrix)}"
-            )
-
-
 @_styled
 def plot_connectivity(
     matrices: Sequence[tuple[str, np.ndarray]],
@@ -1389,7 +960,7 @@ def plot_connectivity(
 
     See Also
     --------
-    connectivity_raster : the same picture as pixels, several times faster.
+    regionseries.report.raster.connectivity_raster : the same picture from a frame.
     """
     _check_matrices(matrices, len(region_names))
     limit = connectivity_limit([m for _, m in matrices], measure)
@@ -1404,36 +975,12 @@ def plot_connectivity(
     return figure
 
 
-def connectivity_raster(
-    matrices: Sequence[tuple[str, np.ndarray]],
-    region_names: Sequence[str],
-    measure: str = "correlation",
-    max_labelled_regions: int = 30,
-    max_columns: int = 3,
-) -> RasterFigure:
-    """:func:`plot_connectivity` as pixels: the frame is drawn once and reused.
-
-    Parameters
-    ----------
-    matrices, region_names, measure, max_labelled_regions, max_columns
-        As for :func:`plot_connectivity`.
-
-    Returns
-    -------
-    RasterFigure
-    """
-    _check_matrices(matrices, len(region_names))
-    limit = connectivity_limit([m for _, m in matrices], measure)
-    titles = tuple(title for title, _ in matrices)
-    n_regions = len(region_names)
-    names_key = tuple(region_names) if n_regions <= max_labelled_regions else n_regions
-    key = ("connectivity", titles, names_key, measure, limit, max_labelled_regions, max_columns)
-    frame = _cached_frame(key, lambda: _styled(_connectivity_figure)(
-        titles, region_names, measure, limit, max_labelled_regions, max_columns))
-    colormap = _connectivity_colormap()
-    images = [_colormapped(_matrix_for_display(matrix), colormap, -limit, limit)
-              for _, matrix in matrices]
-    return frame.paste(images)
+def connectivity_frame(titles: Sequence[str], region_names: Sequence[str], measure: str,
+                       limit: float, max_labelled_regions: int, max_columns: int) -> Frame:
+    """The connectivity panels without their data, and the colour map."""
+    figure, panel_axes = _styled(_connectivity_figure)(
+        titles, region_names, measure, limit, max_labelled_regions, max_columns)
+    return _frame_from(figure, panel_axes, tables=colormap_table(_connectivity_colormap()))
 
 
 # ---------------------------------------------------------------------------

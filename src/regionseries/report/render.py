@@ -26,6 +26,7 @@ import re
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -33,10 +34,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
+from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, StrictUndefined
+from markupsafe import Markup, escape
 
-from . import figures as figs
+from . import raster
 from .model import (
     QC_TABLE_COLUMNS,
     AtlasResult,
@@ -55,6 +56,14 @@ __all__ = [
     "write_participant_report",
 ]
 
+
+def _figures():
+    """:mod:`regionseries.report.figures` (matplotlib), imported when a figure needs it: PNG
+    pages are drawn from frames (:mod:`~regionseries.report.raster`) without matplotlib."""
+    from . import figures
+
+    return figures
+
 logger = logging.getLogger(__name__)
 
 #: File name of the group report in the output directory.
@@ -68,8 +77,23 @@ OPEN_TABLE_MAX_ROWS = 40
 # Templates and static assets
 
 
-@lru_cache(maxsize=1)
-def _environment() -> Environment:
+class _CompiledTemplates(FileSystemBytecodeCache):
+    """Compiled templates kept in a folder (jinja checks them against the template's
+    source and the Python version); a folder that cannot be written only costs the
+    compilation."""
+
+    def dump_bytecode(self, bucket: Any) -> None:
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            super().dump_bytecode(bucket)
+        except OSError as exc:
+            logger.debug("compiled report template not kept in %s: %s", self.directory, exc)
+
+
+@lru_cache(maxsize=4)
+def _environment(compiled_dir: str | None = None) -> Environment:
+    """The templates' environment; ``compiled_dir`` keeps them compiled between jobs
+    (compiling the participant page's templates took 20-40 ms of a report)."""
     environment = Environment(
         loader=PackageLoader("regionseries.report", "templates"),
         autoescape=True,
@@ -77,8 +101,28 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        bytecode_cache=None if compiled_dir is None else _CompiledTemplates(compiled_dir),
     )
+    environment.filters["table_rows"] = table_rows
     return environment
+
+
+def table_rows(rows: Sequence[Mapping[str, Any]]) -> Markup:
+    """The ``<tr>`` elements of a data table (``{"css", "cells": [{"css", "sort", "text"}]}``).
+
+    Written here rather than as a loop in the template: for the region
+    tables of atlases with hundreds of regions, the template's loop over
+    every cell was most of the time spent rendering a page. Every value is
+    escaped, as the template escapes it.
+    """
+    parts = []
+    for row in rows:
+        parts.append(f'    <tr class="{escape(row["css"])}">\n')
+        for cell in row["cells"]:
+            sort = "" if cell["sort"] is None else f' data-sort="{escape(cell["sort"])}"'
+            parts.append(f'<td class="{escape(cell["css"])}"{sort}>{escape(cell["text"])}</td>')
+        parts.append("    </tr>\n")
+    return Markup("".join(parts))
 
 
 @lru_cache(maxsize=1)
@@ -225,6 +269,15 @@ class FigureWriter:
     figure_format : {"png", "svg"}
     dpi : float
         Resolution of PNG figures.
+    frame_dir : path-like or None
+        Folder where the frames of PNG figures are kept between jobs
+        (:func:`regionseries.report.raster.cached_frame`); None: in this process only.
+
+    Notes
+    -----
+    PNG files are compressed and written by a background thread while the
+    next figures are drawn (zlib releases the GIL): call :meth:`finish` to
+    wait for them before the page refers to them.
     """
 
     def __init__(
@@ -233,19 +286,23 @@ class FigureWriter:
         figures_subdir: str,
         figure_format: str = "png",
         dpi: float = 100,
+        frame_dir: str | os.PathLike | None = None,
     ):
-        if figure_format not in figs.FIGURE_FORMATS:
+        if figure_format not in raster.FIGURE_FORMATS:
             raise ValueError(
-                f"figure_format must be one of {figs.FIGURE_FORMATS}, got {figure_format!r}"
+                f"figure_format must be one of {raster.FIGURE_FORMATS}, got {figure_format!r}"
             )
         self.html_dir = Path(html_dir)
         self.figures_subdir = figures_subdir
         self.figure_format = figure_format
         self.dpi = dpi
+        self.frame_dir = frame_dir
         self.written: list[Path] = []
         self.seconds = 0.0
         self._used: set[str] = set()
         self._shared: dict[tuple, dict[str, Any] | None] = {}
+        self._saver: ThreadPoolExecutor | None = None
+        self._saving: list[Future] = []
 
     def adopt(self, paths: Sequence[str | os.PathLike], seconds: float = 0.0) -> None:
         """Count figures another writer drew into the same folder (their names are taken)."""
@@ -257,8 +314,8 @@ class FigureWriter:
 
     @property
     def raster(self) -> bool:
-        """Whether figures are PNG (the fast raster figures can be used)."""
-        return self.figure_format == "png"
+        """Whether figures are drawn from frames (PNG at the frames' 100 dpi)."""
+        return self.figure_format == "png" and self.dpi == 100
 
     def write_shared(self, key: tuple, draw: Any, stem: str, caption: str = "",
                      shared_note: str = "") -> dict[str, Any] | None:
@@ -305,11 +362,49 @@ class FigureWriter:
             return None
         stem = self._unique_stem(stem)
         relative = f"{self.figures_subdir}/{stem}.{self.figure_format}"
-        path = figs.save_figure(figure, self.html_dir / relative, dpi=self.dpi)
+        path = self.html_dir / relative
         width, height = (figure.get_size_inches() * self.dpi).round().astype(int)
+        if self.figure_format == "png":
+            if not isinstance(figure, raster.RasterFigure):  # matplotlib draws in this thread only
+                figure = _figures().rasterized(figure, self.dpi)
+            self._save_in_background(figure, path)
+        else:
+            _figures().save_figure(figure, path, dpi=self.dpi)
         self.written.append(path)
         self.seconds += time.perf_counter() - start
         return {"src": relative, "width": int(width), "height": int(height), "caption": caption}
+
+    def _save_in_background(self, figure: raster.RasterFigure, path: Path) -> None:
+        if self._saver is None:
+            self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-png")
+        self._saving.append(self._saver.submit(raster.save_raster, figure, path))
+
+    def finish(self, raise_errors: bool = True) -> None:
+        """Wait until every figure is written; raise the first failure (e.g. a full disk).
+
+        Parameters
+        ----------
+        raise_errors : bool
+            False when the caller is already failing: only wait.
+        """
+        saving, self._saving = self._saving, []
+        if self._saver is not None:
+            self._saver.shutdown(wait=True)
+            self._saver = None
+        for future in saving:
+            if raise_errors and future.exception() is not None:
+                raise future.exception()
+
+
+def _finished(writer: FigureWriter, draw: Any) -> Any:
+    """``draw()``, then wait until ``writer`` has written every figure (see :meth:`FigureWriter.finish`)."""
+    try:
+        result = draw()
+    except BaseException:
+        writer.finish(raise_errors=False)
+        raise
+    writer.finish()
+    return result
 
 
 def _write_text_atomically(path: Path, text: str) -> None:
@@ -476,8 +571,9 @@ def _run_figures(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
     prefix = _run_prefix(run)
     figures: dict[str, Any] = {"signals": [], "connectivity": []}
     figures["motion_figure"] = writer.write(
-        lambda: (figs.motion_raster if writer.raster else figs.plot_motion)(
-            run.n_volumes, run.repetition_time, run.strategies, run.fd),
+        lambda: raster.motion_raster(run.n_volumes, run.repetition_time, run.strategies, run.fd,
+                                     frame_dir=writer.frame_dir) if writer.raster
+        else _figures().plot_motion(run.n_volumes, run.repetition_time, run.strategies, run.fd),
         f"{prefix}_desc-censoring_motion",
         "Top: framewise displacement (FD) per volume with each strategy's threshold (dashed); "
         "volumes censored by any strategy are marked in red, dummy volumes shaded. "
@@ -485,14 +581,15 @@ def _run_figures(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
     )
     for atlas in run.atlases:
         atlas_label = f"{prefix}_atlas-{safe_label(atlas.name)}"
-        panels = figs.carpet_panels(run, atlas.name)
+        panels = raster.carpet_panels(run, atlas.name)
         if panels:
             figures["signals"].append(
                 {
                     "atlas": atlas.name,
                     "figure": writer.write(
-                        lambda panels=panels: (figs.carpet_raster if writer.raster
-                                               else figs.plot_carpet)(panels, run.repetition_time),
+                        lambda panels=panels: raster.carpet_raster(
+                            panels, run.repetition_time, frame_dir=writer.frame_dir) if writer.raster
+                        else _figures().plot_carpet(panels, run.repetition_time),
                         f"{atlas_label}_desc-carpet_timeseries",
                         "Each row is a region in atlas order, z-scored over time (grey scale "
                         "from −2 to 2); pale red marks removed volumes and regions set to n/a.",
@@ -514,9 +611,11 @@ def _run_figures(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
                 {
                     "atlas": atlas.name,
                     "figure": writer.write(
-                        lambda matrices=matrices, atlas=atlas: (
-                            figs.connectivity_raster if writer.raster else figs.plot_connectivity
-                        )(matrices, atlas.region_names, run.connectivity_measure),
+                        lambda matrices=matrices, atlas=atlas: raster.connectivity_raster(
+                            matrices, atlas.region_names, run.connectivity_measure,
+                            frame_dir=writer.frame_dir) if writer.raster
+                        else _figures().plot_connectivity(matrices, atlas.region_names,
+                                                          run.connectivity_measure),
                         f"{atlas_label}_stat-{safe_label(run.connectivity_measure)}_relmat",
                         f"{run.connectivity_measure.capitalize()} between regions in atlas "
                         f"table order, computed on kept volumes only ({kept}); one colour "
@@ -555,7 +654,9 @@ def _run_view(run: RunReport, writer: FigureWriter, figures: dict[str, Any] | No
                 "table": _region_table(atlas),
                 "figure": writer.write_shared(
                     _overlay_key(atlas, run.reference_image),
-                    lambda atlas=atlas: figs.plot_atlas(atlas, run.reference_image),
+                    lambda atlas=atlas: raster.atlas_raster(
+                        atlas, run.reference_image, frame_dir=writer.frame_dir) if writer.raster
+                    else _figures().plot_atlas(atlas, run.reference_image),
                     f"{atlas_label}_desc-overlay_{'spheres' if atlas.kind == 'spheres' else 'dseg'}",
                     _atlas_caption(atlas, run.reference_description),
                     f" The same picture serves every run of this participant on this grid with "
@@ -571,12 +672,14 @@ def _run_view(run: RunReport, writer: FigureWriter, figures: dict[str, Any] | No
 
 
 def draw_run_figures(run: RunReport, output_dir: str | os.PathLike, participant: str,
-                     figure_format: str = "png", dpi: float = 100) -> dict[str, Any]:
+                     figure_format: str = "png", dpi: float = 100,
+                     frame_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Draw one run's own figures into ``sub-<participant>/figures/`` ahead of its page.
 
     Worker processes call this right after processing a run, so the figures
     of several runs are drawn in parallel; :func:`write_participant_report`
-    then takes them (``drawn``) and only draws what runs share.
+    then takes them (``drawn``) and only draws what runs share. ``frame_dir``
+    as for :class:`FigureWriter`.
 
     Returns
     -------
@@ -584,8 +687,9 @@ def draw_run_figures(run: RunReport, output_dir: str | os.PathLike, participant:
         ``prefix`` (the run's key in ``drawn``), ``figures`` (for the page),
         ``written`` (file paths) and ``seconds`` (drawing time).
     """
-    writer = FigureWriter(output_dir, f"sub-{safe_label(participant)}/figures", figure_format, dpi)
-    figures = _run_figures(run, writer)
+    writer = FigureWriter(output_dir, f"sub-{safe_label(participant)}/figures", figure_format, dpi,
+                          frame_dir)
+    figures = _finished(writer, lambda: _run_figures(run, writer))
     return {"prefix": _run_prefix(run), "figures": figures, "written": [str(p) for p in writer.written],
             "seconds": writer.seconds, "format": figure_format, "dpi": dpi}
 
@@ -746,7 +850,8 @@ def render_participant_html(report: ParticipantReport, writer: FigureWriter,
         The HTML page.
     """
     context = _participant_context(report, writer, drawn)
-    return _environment().get_template("participant.html").render(context)
+    compiled_dir = None if writer.frame_dir is None else str(Path(writer.frame_dir) / "templates")
+    return _environment(compiled_dir).get_template("participant.html").render(context)
 
 
 def write_participant_report(
@@ -755,6 +860,7 @@ def write_participant_report(
     figure_format: str = "png",
     dpi: float = 100,
     drawn: Mapping[str, dict[str, Any]] | None = None,
+    frame_dir: str | os.PathLike | None = None,
 ) -> Path:
     """Write ``sub-<label>.html`` and its figures (``sub-<label>/figures/``).
 
@@ -770,6 +876,9 @@ def write_participant_report(
         Runs' own figures drawn beforehand (:func:`draw_run_figures`), by
         their ``prefix``; those drawn with another format or resolution are
         drawn again.
+    frame_dir : path-like or None
+        Folder where the frames of PNG figures are kept between jobs
+        (:func:`regionseries.report.raster.cached_frame`); None: in this process only.
 
     Returns
     -------
@@ -779,12 +888,12 @@ def write_participant_report(
     output_dir = Path(output_dir)
     label = safe_label(report.participant)
     start = time.perf_counter()
-    writer = FigureWriter(output_dir, f"sub-{label}/figures", figure_format, dpi)
+    writer = FigureWriter(output_dir, f"sub-{label}/figures", figure_format, dpi, frame_dir)
     usable = {prefix: item for prefix, item in (drawn or {}).items()
               if item.get("format") == figure_format and item.get("dpi") == dpi}
     for item in usable.values():
         writer.adopt(item["written"], item["seconds"])
-    html = render_participant_html(report, writer, usable)
+    html = _finished(writer, lambda: render_participant_html(report, writer, usable))
     path = output_dir / f"sub-{label}.html"
     _write_text_atomically(path, html)
     logger.info(
@@ -928,14 +1037,14 @@ def _group_context(report: GroupReport, writer: FigureWriter) -> dict[str, Any]:
     excluded_figure = None
     if report.excluded_fraction:
         excluded_figure = writer.write(
-            lambda: figs.plot_excluded_fraction(report.excluded_fraction),
+            lambda: _figures().plot_excluded_fraction(report.excluded_fraction),
             "group_desc-excluded_bar",
             "Fraction of runs excluded under each strategy.",
         )
     dof_figure = None
     if dof:
         dof_figure = writer.write(
-            lambda: figs.plot_dof_lost(dof),
+            lambda: _figures().plot_dof_lost(dof),
             "group_desc-dofloss_box",
             "Temporal degrees of freedom lost by each strategy (one point per run).",
         )
@@ -946,7 +1055,7 @@ def _group_context(report: GroupReport, writer: FigureWriter) -> dict[str, Any]:
         distance = None
         if any(r.edge_distances_mm is not None for r in results):
             distance = writer.write(
-                lambda results=results: figs.plot_distance_dependence(results),
+                lambda results=results: _figures().plot_distance_dependence(results),
                 f"group_atlas-{label}_desc-distance_qcfc",
                 "QC-FC of each edge against the distance between the two regions' centroids; "
                 "red: least-squares line.",
@@ -955,7 +1064,7 @@ def _group_context(report: GroupReport, writer: FigureWriter) -> dict[str, Any]:
             {
                 "atlas": atlas,
                 "distribution": writer.write(
-                    lambda results=results: figs.plot_qcfc_distributions(results),
+                    lambda results=results: _figures().plot_qcfc_distributions(results),
                     f"group_atlas-{label}_desc-distribution_qcfc",
                     "Distribution of QC-FC over edges for each strategy (line: median).",
                 ),
@@ -1041,7 +1150,7 @@ def write_group_report(
     output_dir = Path(output_dir)
     start = time.perf_counter()
     writer = FigureWriter(output_dir, "group/figures", figure_format, dpi)
-    html = render_group_html(report, writer)
+    html = _finished(writer, lambda: render_group_html(report, writer))
     path = output_dir / GROUP_REPORT_NAME
     _write_text_atomically(path, html)
     logger.info(
