@@ -4,7 +4,8 @@ Jobs that share a work folder (``--work-dir``) or, across a whole study, a
 cache folder (``--cache-dir``, ``REGIONSERIES_CACHE_DIR``) reuse what an
 earlier job computed from an atlas file: the extraction operators on a BOLD
 grid (pickles, which the report also draws its atlas overlays from) and the
-centres of probabilistic maps (arrays). Entries are keyed by a digest of
+centres of probabilistic maps (arrays). The report keeps the frames of its
+figures in the same folder (``report-frames/``, :mod:`regionseries.report.raster`). Entries are keyed by a digest of
 the file's bytes and everything else they depend on, so an edited atlas is
 never served stale. A cache that cannot be
 read or written only costs the computation.
