@@ -107,6 +107,7 @@ import json, sys, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
+import scipy.sparse  # imported by every job anyway; not part of loading the entry
 from regionseries.atlases.base import Atlas
 from regionseries.pipeline import build_operator
 image, cache_dir, n_maps = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
