@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
@@ -40,7 +39,6 @@ from matplotlib.ticker import MaxNLocator
 
 from .model import AtlasResult, QCFCResult, StrategyResult
 from .raster import (
-    _FILE_MODE,
     _VIEWS,
     CARPET_LIMIT,
     COLOR_CENSORED,
@@ -78,6 +76,7 @@ from .raster import (
     sphere_colors,
     strongest_map_index,
     strongest_map_index_of_weights,
+    write_replacing,
 )
 
 __all__ = [
@@ -211,17 +210,9 @@ def save_figure(figure: Figure | RasterFigure, path: str | os.PathLike,
         raise ValueError(f"cannot write figure {path}: format must be one of {FIGURE_FORMATS}")
     if fmt == "png":
         return save_raster(rasterized(figure, dpi or figure.dpi), path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream, rc_context(_STYLE):
-            figure.savefig(stream, format=fmt, metadata={"Date": None, "Creator": None})
-        os.chmod(temporary, _FILE_MODE)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    with rc_context(_STYLE):
+        return write_replacing(path, lambda stream: figure.savefig(
+            stream, format=fmt, metadata={"Date": None, "Creator": None}))
 
 
 def _draw(figure: Figure) -> np.ndarray:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -52,6 +52,7 @@ __all__ = [
     "label_colors",
     "motion_raster",
     "save_raster",
+    "write_replacing",
     "strongest_map_index",
     "strongest_map_index_of_weights",
 ]
@@ -316,23 +317,19 @@ def _store_frame(path: Path, frame: Frame) -> None:
     if frame.layer is not None:
         arrays["layer"] = frame.layer
     arrays.update({f"table_{name}": table for name, table in frame.tables.items()})
-    temporary = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+
+    def write_npz(stream: BinaryIO) -> None:
         # An .npz (np.load reads it) at zlib level 1: half the time of savez_compressed's
         # level for files 15 % larger (frames are mostly white).
-        with os.fdopen(handle, "wb") as stream, zipfile.ZipFile(
-                stream, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
             for name, array in arrays.items():
                 with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
-        os.chmod(temporary, _FILE_MODE)
-        os.replace(temporary, path)
+
+    try:
+        write_replacing(path, write_npz)
     except OSError as exc:
         LOGGER.debug("report frame not kept in %s: %s", path.parent, exc)
-        if temporary is not None:
-            Path(temporary).unlink(missing_ok=True)
 
 
 def cached_frame(key: tuple, build: Callable[[], Frame], frame_dir: str | os.PathLike | None = None) -> Frame:
@@ -408,13 +405,24 @@ def save_raster(figure: RasterFigure, path: str | os.PathLike) -> Path:
         raise ValueError(f"cannot write figure {path}: format must be one of {FIGURE_FORMATS}")
     if fmt != "png":
         raise ValueError(f"cannot write figure {path}: a raster figure can only be written as PNG")
+    dots = (round(figure.dpi), round(figure.dpi))
+    return write_replacing(path, lambda stream: Image.fromarray(figure.pixels).save(
+        stream, format="PNG", dpi=dots, compress_level=PNG_COMPRESS_LEVEL))
+
+
+def write_replacing(path: Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Create ``path`` from what ``write`` writes into a binary stream, atomically.
+
+    The stream is a hidden temporary sibling, given the permissions of a new
+    file under the umask (``mkstemp`` makes it 0600) and renamed over
+    ``path``; it is removed if anything fails. Report figures and the frame
+    cache are written this way.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
-            dots = (round(figure.dpi), round(figure.dpi))
-            Image.fromarray(figure.pixels).save(stream, format="PNG", dpi=dots,
-                                                compress_level=PNG_COMPRESS_LEVEL)
+            write(stream)
         os.chmod(temporary, _FILE_MODE)
         os.replace(temporary, path)
     except BaseException:
