@@ -275,8 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     execution.add_argument("--cache-dir", dest="cache_dir", type=Path, metavar="DIR",
                            help="Folder of atlas operators and report-figure frames shared by the jobs of a study "
                                 "(each atlas is resampled to a BOLD grid once, not once per job); may be read-only. "
-                                "Default: "
-                                "$REGIONSERIES_CACHE_DIR, else the work folder.")
+                                "Default: $REGIONSERIES_CACHE_DIR, else the work folder.")
     execution.add_argument("--nprocs", "--nthreads", "--n-cpus", "--n_cpus", dest="nprocs", type=_positive_int,
                            default=1, metavar="N", help="Runs processed in parallel (group level: processes reading "
                                                          "the participants' matrices).")

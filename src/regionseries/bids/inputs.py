@@ -382,6 +382,10 @@ def _build_shared_database(bids_dir: Path, database_dir: Path) -> None:
         shutil.rmtree(temporary, ignore_errors=True)
 
 
+#: :data:`PYBIDS_NAMES` for entities parsed from a file name (short names).
+_OWN_NAMES = {short: short for short in PYBIDS_NAMES}
+
+
 def _acquisition_key(entities: Mapping[str, Any], names: Mapping[str, str]) -> tuple:
     """The acquisition entities of a file (absent → None; run and echo as int)."""
     key = []
@@ -413,19 +417,17 @@ class _Companions:
             key = _acquisition_key(found.entities, PYBIDS_NAMES)
             self.masks.setdefault(key, []).append((found.entities, Path(found.path)))
 
-    def confounds_of(self, bold: Path, entities: Mapping[str, str]) -> Path | None:
-        key = _acquisition_key(entities, {short: short for short in PYBIDS_NAMES})
-        return _single(self.confounds.get(key, []), "confounds", bold)
-
-    def mask_of(self, bold: Path, entities: Mapping[str, str]) -> Path | None:
-        key = _acquisition_key(entities, {short: short for short in PYBIDS_NAMES})
-        matches = [
+    def of(self, bold: Path, entities: Mapping[str, str]) -> tuple[Path | None, Path | None]:
+        """The confounds file and the brain mask of ``bold`` (None when absent)."""
+        key = _acquisition_key(entities, _OWN_NAMES)
+        confounds = _single(self.confounds.get(key, []), "confounds", bold)
+        masks = [
             path for mask_entities, path in self.masks.get(key, [])
             if mask_entities.get("space") == entities.get("space")
             and _same_label(mask_entities.get("res"), entities.get("res"))
             and ("den" not in entities or _same_label(mask_entities.get("den"), entities["den"]))
         ]
-        return _single(matches, "brain mask", bold)
+        return confounds, _single(masks, "brain mask", bold)
 
 
 def _same_label(found: Any, wanted: str | None) -> bool:
@@ -607,14 +609,13 @@ def _nothing_found_message(layout, bids_dir: Path, labels: Sequence[str], spaces
 def _pair(companions: _Companions, bold: Path) -> RunInputs:
     entities = parse_entities(bold)
     warnings: list[str] = []
-    confounds = companions.confounds_of(bold, entities)
+    confounds, mask = companions.of(bold, entities)
     confounds_json = None
     if confounds is None:
         warnings.append(f"no confounds file (desc-confounds_timeseries.tsv) for {bold.name}")
     else:
         candidate = confounds.with_name(confounds.name[: -len(".tsv")] + ".json")
         confounds_json = candidate if os.path.lexists(candidate) else None  # a broken link is reported later
-    mask = companions.mask_of(bold, entities)
     if mask is None:
         warnings.append(f"no brain mask (desc-brain_mask) for {bold.name}; coverage uses the atlas only")
     stem = bold.name[: -len(".nii.gz")] if bold.name.endswith(".nii.gz") else bold.name[: -len(".nii")]
