@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv clean slurm-test
 
 venv: $(STAMP)
 
@@ -17,6 +17,13 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 tests
+
+# The SLURM recipe of hpc/slurm/ on a one-node SLURM of this machine (root: the
+# setup script installs and starts slurm-wlm and munge, and leaves them running),
+# natively and with podman and the image of container-image. Not part of `make test`.
+slurm-test: $(STAMP) container-image
+	system_tests/slurm/setup_slurm.sh
+	$(PY) -m pytest system_tests/slurm
 
 demo: $(STAMP)
 	$(PY) -m regionseries.demo demo_output

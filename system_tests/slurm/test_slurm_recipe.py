@@ -276,8 +276,8 @@ def assert_same_sums(reference: Path, actual: Path) -> None:
 def assert_outputs_equal(reference: Path, actual: Path, container_paths: dict[str, str] | None = None) -> None:
     """``actual`` holds the outputs of ``reference`` (see the module docstring for what may differ)."""
     container_paths = container_paths or {}
-    files = output_files(reference)
-    assert output_files(actual) == files
+    files, got = output_files(reference), output_files(actual)
+    assert got == files, f"missing: {sorted(files - got)}; not in the serial run: {sorted(got - files)}"
     reference_lines = command_lines(reference)
     actual_lines = command_lines(actual)
     for name in sorted(files):

@@ -5,8 +5,8 @@
   the real argument parser, every container path it names is bound, the input is
   bound read-only, and Docker runs are read-only, network-less and non-root;
 * ``regionseries-fetch-atlases`` commands run against a fake TemplateFlow server;
-* the participant list, the two SLURM job scripts and the submission commands run
-  with fake ``apptainer`` and ``sbatch`` that record what they were given.
+* the participant list command runs; the SLURM commands are those of hpc/slurm/
+  (test_slurm_recipe.py).
 
 * the documented ``bosh`` commands run on descriptor.json.
 
@@ -21,7 +21,6 @@ import os
 import re
 import shlex
 import shutil
-import stat
 import subprocess
 import sysconfig
 from pathlib import Path
@@ -58,11 +57,8 @@ def documented_runs(shell_blocks, parse_container_runs):
 def test_documented_container_runs_parse_and_bind_what_they_use(shell_blocks, parse_container_runs):
     runs = documented_runs(shell_blocks, parse_container_runs)
     app_runs = [run for run in runs if not run.values("--entrypoint")]
-    # the SLURM scripts use shell variables; they run with a fake apptainer below
-    with_variables = [run for run in app_runs if "$" in " ".join(run.arguments + run.values("-B"))]
-    assert len(with_variables) == 2
-    app_runs = [run for run in app_runs if run not in with_variables]
-    assert len(app_runs) == 4
+    # the SLURM scripts' commands are checked against hpc/slurm/ in test_slurm_recipe.py
+    assert len(app_runs) == 6
     for run in app_runs:
         assert run.image in APP_IMAGES, run.image
         arguments = cli.build_parser().parse_args(run.arguments)  # exits 64 if the docs are wrong
@@ -128,12 +124,6 @@ def localise(script: str, tmp_path: Path) -> str:
     return script.replace("/data/ds000001", str(tmp_path / "ds000001")).replace("/scratch/", f"{tmp_path}/scratch/")
 
 
-def fake_command(bin_dir: Path, name: str, body: str) -> None:
-    path = bin_dir / name
-    path.write_text(f"#!/bin/bash\n{body}\n")
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-
-
 def test_participant_list_command(tmp_path, shell_blocks):
     fmriprep = tmp_path / "ds000001" / "derivatives" / "fmriprep"
     for folder in ("sub-10", "sub-02", "logs"):
@@ -143,57 +133,6 @@ def test_participant_list_command(tmp_path, shell_blocks):
     script = localise(hpc_block(shell_blocks, "participants.txt\n"), tmp_path)
     subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, check=True, timeout=30)
     assert (tmp_path / "participants.txt").read_text() == "02\n10\n"
-
-
-def run_job_script(tmp_path: Path, script: str, env: dict) -> list[str]:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    fake_command(bin_dir, "apptainer", f'printf "%s\\n" "$@" > {tmp_path}/apptainer-argv.txt')
-    (tmp_path / "job.sh").write_text(script)
-    completed = subprocess.run(
-        ["bash", str(tmp_path / "job.sh")], cwd=tmp_path, capture_output=True, text=True, timeout=30,
-        env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "USER": "tester", **env},
-    )
-    assert completed.returncode == 0, completed.stderr
-    return (tmp_path / "apptainer-argv.txt").read_text().splitlines()
-
-
-def test_participant_job_script_runs_the_array_task_participant(tmp_path, shell_blocks, parse_container_runs):
-    (tmp_path / "participants.txt").write_text("01\n02\n03\n")
-    script = localise(hpc_block(shell_blocks, "#SBATCH --job-name=regionseries-participant"), tmp_path)
-    argv = run_job_script(tmp_path, script, {"SLURM_ARRAY_TASK_ID": "2", "SLURM_CPUS_PER_TASK": "3"})
-    (run,) = parse_container_runs(shlex.join(["apptainer"] + argv))
-    arguments = cli.build_parser().parse_args(run.arguments)
-    assert arguments.participant_label == ["02"] and arguments.nprocs == 3
-    assert arguments.analysis_level == "participant"
-    work = tmp_path / "scratch" / "tester" / "regionseries-work" / "sub-02"
-    assert work.is_dir() and run.binds()["/work"] == str(work)
-
-
-def test_group_job_script_runs_the_group_level(tmp_path, shell_blocks, parse_container_runs):
-    script = localise(hpc_block(shell_blocks, "#SBATCH --job-name=regionseries-group"), tmp_path)
-    argv = run_job_script(tmp_path, script, {})
-    (run,) = parse_container_runs(shlex.join(["apptainer"] + argv))
-    assert cli.build_parser().parse_args(run.arguments).analysis_level == "group"
-    assert (tmp_path / "scratch" / "tester" / "regionseries-work" / "group").is_dir()
-
-
-def test_submission_makes_the_group_job_wait_for_the_array(tmp_path, shell_blocks):
-    (tmp_path / "participants.txt").write_text("01\n02\n03\n")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake_command(bin_dir, "sbatch", f'echo "$*" >> {tmp_path}/sbatch-calls.txt; echo 4242')
-    script = localise(hpc_block(shell_blocks, "sbatch --parsable"), tmp_path)
-    subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, check=True, timeout=30,
-        env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "CPUS": "2", "MEM": "8G", "TIME": "01:00:00"},
-    )
-    calls = (tmp_path / "sbatch-calls.txt").read_text().splitlines()
-    assert calls == [
-        "--parsable --array=1-3 --cpus-per-task=2 --mem=8G --time=01:00:00 participant.sh",
-        "--dependency=afterok:4242 --cpus-per-task=2 --mem=8G --time=01:00:00 group.sh",
-    ]
-    assert (tmp_path / "logs").is_dir()
 
 
 def test_resource_table_holds_measured_numbers():
