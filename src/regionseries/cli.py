@@ -660,7 +660,7 @@ def _participant(args: argparse.Namespace, argv: Sequence[str], work_dir: Path,
                 return EXIT_NO_INPUT
         atlases_of_run.append(resolved[key])
 
-    write_dataset_files(args.output_dir, args.bids_dir, command, read_dataset_description(Path(args.bids_dir)))
+    write_dataset_files(args.output_dir, args.bids_dir, read_dataset_description(Path(args.bids_dir)))
     atlas_files = {}
     for atlas_list in resolved.values():
         for atlas in atlas_list:

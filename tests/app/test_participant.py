@@ -177,7 +177,11 @@ def test_dataset_level_files(participant_run, demo_atlas):
     description = json.loads((output / "dataset_description.json").read_text())
     assert description["DatasetType"] == "derivative"
     assert description["GeneratedBy"][0]["Name"] == "regionseries"
-    assert "participant" in description["GeneratedBy"][0]["Description"]
+    # dataset-level facts only: each job's command line is in its runs' sidecars
+    assert "Description" not in description["GeneratedBy"][0]
+    assert "participant" not in json.dumps(description)
+    sidecar = json.loads(next(output.rglob("*_desc-simple_timeseries.json")).read_text())
+    assert " participant " in sidecar["CommandLine"]
     assert description["SourceDatasets"][0]["Version"] == "fMRIPrep 24.1.1"
     ignore = (output / ".bidsignore").read_text().splitlines()
     assert "*_timeseries.tsv" in ignore and "atlases" in ignore

@@ -599,16 +599,20 @@ fMRIPrep derivatives (see `dataset_description.json` for the input and version).
 """
 
 
-def dataset_description(bids_dir: str | os.PathLike, command_line: str | None,
+def dataset_description(bids_dir: str | os.PathLike,
                         source_description: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Content of the output ``dataset_description.json``.
+
+    It holds what is true of the whole output folder: the software and its
+    version, the container it ran in, the input dataset. Many jobs (one per
+    participant, on a cluster) write into one folder with different command
+    lines; each run's command line is in its own sidecars (``CommandLine``) and
+    in the job's log, not here.
 
     Parameters
     ----------
     bids_dir : path-like
         The fMRIPrep derivatives the outputs come from.
-    command_line : str or None
-        The command line of the job that created the file.
     source_description : mapping, optional
         The input's own ``dataset_description.json`` (for its version).
     """
@@ -628,8 +632,6 @@ def dataset_description(bids_dir: str | os.PathLike, command_line: str | None,
         "Version": __version__,
         "CodeURL": "https://github.com/regionseries/regionseries",
     }
-    if command_line:
-        generated_by["Description"] = f"Command line: {command_line}"
     container = _container_from_environment()
     if container:
         generated_by["Container"] = container
@@ -656,7 +658,6 @@ def _container_from_environment() -> dict[str, str] | None:
 
 
 def write_dataset_files(output_dir: str | os.PathLike, bids_dir: str | os.PathLike,
-                        command_line: str | None,
                         source_description: Mapping[str, Any] | None = None) -> None:
     """Write ``dataset_description.json`` and ``.bidsignore`` race-safely.
 
@@ -667,7 +668,7 @@ def write_dataset_files(output_dir: str | os.PathLike, bids_dir: str | os.PathLi
     output_dir = Path(output_dir)
     for folder in (output_dir, output_dir / "atlases"):
         remove_stale_temporaries(folder)
-    description = dataset_description(bids_dir, command_line, source_description)
+    description = dataset_description(bids_dir, source_description)
     path = output_dir / "dataset_description.json"
     if not write_if_absent(path, json_text(description)):
         _check_existing_description(path, description)
