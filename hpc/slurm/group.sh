@@ -17,6 +17,8 @@
 #   REGIONSERIES_ENGINE         native (regionseries on PATH), apptainer, podman or docker [native]
 #   REGIONSERIES_IMAGE          the .sif file (apptainer) or the image name (podman, docker)
 #   REGIONSERIES_CONTAINER_USER uid:gid the app runs as under podman or docker [$(id -u):$(id -g)]
+#   REGIONSERIES_CONTAINER_OPTIONS  more options of `apptainer/podman/docker run`, split
+#                               on spaces, e.g. --env=OPENBLAS_CORETYPE=Haswell [none]
 # --nprocs is the number of CPUs of the job (sbatch --cpus-per-task, default 1).
 #
 # Exercised on every CI run (make slurm-test, one-node SLURM): native and podman.
@@ -31,6 +33,7 @@ work_root=${REGIONSERIES_WORK_ROOT:-/scratch/${user}/regionseries-work}
 read -r -a options <<< "${REGIONSERIES_GROUP_ARGS---incremental}"
 engine=${REGIONSERIES_ENGINE:-native}
 container_user=${REGIONSERIES_CONTAINER_USER:-$(id -u):$(id -g)}
+read -r -a container_options <<< "${REGIONSERIES_CONTAINER_OPTIONS:-}"
 
 work_dir="${work_root}/group"
 mkdir -p "${work_dir}"
@@ -48,12 +51,12 @@ case "${engine}" in
         data=/data out=/out work=/work
         launcher=("${engine}" run --rm --read-only --tmpfs /tmp --network none -u "${container_user}"
                   -v "${bids_dir}:/data:ro" -v "${output_dir}:/out" -v "${work_dir}:/work"
-                  "${REGIONSERIES_IMAGE:?set REGIONSERIES_IMAGE to the image name}") ;;
+                  "${container_options[@]}" "${REGIONSERIES_IMAGE:?set REGIONSERIES_IMAGE to the image name}") ;;
     apptainer)
         data=/data out=/out work=/work
         launcher=(apptainer run --cleanenv
                   -B "${bids_dir}:/data:ro" -B "${output_dir}:/out" -B "${work_dir}:/work"
-                  "${REGIONSERIES_IMAGE:?set REGIONSERIES_IMAGE to the .sif file}") ;;
+                  "${container_options[@]}" "${REGIONSERIES_IMAGE:?set REGIONSERIES_IMAGE to the .sif file}") ;;
     *)
         echo "group.sh: REGIONSERIES_ENGINE must be native, apptainer, podman or docker, not '${engine}'" >&2
         exit 64 ;;

@@ -25,6 +25,8 @@
 #   REGIONSERIES_ATLAS_DIR      a folder of your own atlas files, mounted read-only at
 #                               /atlas in a container (--atlas-file Name=/atlas/...) [none]
 #   REGIONSERIES_CONTAINER_USER uid:gid the app runs as under podman or docker [$(id -u):$(id -g)]
+#   REGIONSERIES_CONTAINER_OPTIONS  more options of `apptainer/podman/docker run`, split
+#                               on spaces, e.g. --env=OPENBLAS_CORETYPE=Haswell [none]
 # --nprocs is the number of CPUs of the task (sbatch --cpus-per-task, default 1).
 #
 # Exercised on every CI run (make slurm-test, one-node SLURM): native and podman.
@@ -42,6 +44,7 @@ read -r -a options <<< "${REGIONSERIES_ARGS---atlas Schaefer2018:desc-400Parcels
 engine=${REGIONSERIES_ENGINE:-native}
 atlas_dir=${REGIONSERIES_ATLAS_DIR:-}
 container_user=${REGIONSERIES_CONTAINER_USER:-$(id -u):$(id -g)}
+read -r -a container_options <<< "${REGIONSERIES_CONTAINER_OPTIONS:-}"
 
 task=${SLURM_ARRAY_TASK_ID:?run as an array job: sbatch --array=1-N participant.sh}
 label=$(sed -n "${task}{s/[[:space:]]//g;p}" "${participants}")
@@ -70,14 +73,14 @@ case "${engine}" in
                   -v "${bids_dir}:/data:ro" -v "${output_dir}:/out"
                   -v "${work_dir}:/work" -v "${cache_dir}:/cache")
         [ -z "${atlas_dir}" ] || launcher+=(-v "${atlas_dir}:/atlas:ro")
-        launcher+=("${REGIONSERIES_IMAGE:?set REGIONSERIES_IMAGE to the image name}") ;;
+        launcher+=("${container_options[@]}" "${REGIONSERIES_IMAGE:?set REGIONSERIES_IMAGE to the image name}") ;;
     apptainer)
         data=/data out=/out work=/work cache=/cache
         launcher=(apptainer run --cleanenv
                   -B "${bids_dir}:/data:ro" -B "${output_dir}:/out"
                   -B "${work_dir}:/work" -B "${cache_dir}:/cache")
         [ -z "${atlas_dir}" ] || launcher+=(-B "${atlas_dir}:/atlas:ro")
-        launcher+=("${REGIONSERIES_IMAGE:?set REGIONSERIES_IMAGE to the .sif file}") ;;
+        launcher+=("${container_options[@]}" "${REGIONSERIES_IMAGE:?set REGIONSERIES_IMAGE to the .sif file}") ;;
     *)
         echo "participant.sh: REGIONSERIES_ENGINE must be native, apptainer, podman or docker, not '${engine}'" >&2
         exit 64 ;;

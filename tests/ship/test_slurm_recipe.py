@@ -160,7 +160,8 @@ def test_submit_resubmits_only_the_given_indices(study, shell_blocks):
 @pytest.mark.parametrize("engine", ["podman", "docker"])
 def test_image_engines_run_read_only_without_network_as_the_user(study, shell_blocks, parse_container_runs, engine):
     settings = {**documented_settings(shell_blocks, study), "REGIONSERIES_ENGINE": engine,
-                "REGIONSERIES_IMAGE": "localhost/regionseries:dev", "REGIONSERIES_ATLAS_DIR": str(study)}
+                "REGIONSERIES_IMAGE": "localhost/regionseries:dev", "REGIONSERIES_ATLAS_DIR": str(study),
+                "REGIONSERIES_CONTAINER_OPTIONS": "--env=OPENBLAS_CORETYPE=Haswell --memory 2g"}
     completed = run(study, ["bash", str(RECIPE / "participant.sh")],
                     {**settings, "SLURM_ARRAY_TASK_ID": "2", "SLURM_CPUS_PER_TASK": "2", "USER": "alice"})
     assert completed.returncode == 0, completed.stderr
@@ -169,6 +170,7 @@ def test_image_engines_run_read_only_without_network_as_the_user(study, shell_bl
     assert ("--rm", None) in container.options and ("--read-only", None) in container.options
     assert container.values("--network") == ["none"] and container.values("--tmpfs") == ["/tmp"]
     assert container.values("-u") == [f"{os.getuid()}:{os.getgid()}"]
+    assert container.values("--env") == ["OPENBLAS_CORETYPE=Haswell"] and container.values("--memory") == ["2g"]
     binds = container.binds()
     assert binds["/data:ro"] == str(study / "ds000001" / "derivatives" / "fmriprep")
     assert binds["/atlas:ro"] == str(study)
@@ -182,6 +184,7 @@ def test_image_engines_run_read_only_without_network_as_the_user(study, shell_bl
     assert completed.returncode == 0, completed.stderr
     (container,) = parse_container_runs(shlex.join(["docker", *recorded(study, engine)]))
     assert container.values("-u") == ["1234:1234"] and ("--read-only", None) in container.options
+    assert container.values("--env") == ["OPENBLAS_CORETYPE=Haswell"] and container.values("--memory") == ["2g"]
     assert container.arguments[:3] == ["/data", "/out", "group"]
 
 
