@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv clean container-image container-test
 
 venv: $(STAMP)
 
@@ -20,6 +20,17 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m regionseries.demo demo_output
+
+# The image, built with podman from the Dockerfile as it is and run as users run
+# it (docs/containers.md). Installs podman and mmdebstrap if missing (as root).
+CONTAINERS_CONF ?= $(CURDIR)/system_tests/container/containers.conf
+export CONTAINERS_CONF
+
+container-image: $(STAMP)
+	PYTHON=$(PY) bash system_tests/container/build_image.sh
+
+container-test: container-image
+	$(PY) -m pytest system_tests/container
 
 clean:
 	rm -rf $(VENV) demo_output
