@@ -27,7 +27,9 @@ Where the images come from:
 
 * by default, TemplateFlow's server; ``--s3-root URL`` names another server with
   the same layout (``<URL>/tpl-<T>/<file>``): an institution's mirror, or a plain
-  ``python -m http.server`` serving a TemplateFlow home, ``http://`` or ``https://``;
+  ``python -m http.server`` serving a TemplateFlow home, ``http://`` or ``https://``
+  (a server on the loopback interface is asked directly, never through the
+  ``http_proxy`` of the environment, which ``podman build`` passes on);
 * ``--source-home DIR`` copies them from a folder with TemplateFlow's layout
   instead (another TemplateFlow home, a DataLad/git-annex clone whose content was
   fetched: symbolic links are followed and the content is copied), with the same

@@ -380,7 +380,9 @@ def _unwritable_empty_home(home: Path, template: str, voxel_size: float, request
         Naming ``home``, that it is read-only, the missing file and what to do;
         an :class:`AtlasError` instead when the space or the atlas is not in TemplateFlow.
     """
-    if home.exists():
+    if home.is_dir() and any(home.iterdir()):
+        state = "holds no TemplateFlow template (no tpl-* folder) and is read-only"
+    elif home.exists():
         state = "is empty and read-only"
     else:
         existing = next(parent for parent in home.parents if parent.exists())
