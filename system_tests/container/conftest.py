@@ -13,7 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from regionseries.demo import demo_dataset_spec, write_demo_atlas, write_fmriprep_dataset
+from regionseries.demo import (
+    demo_dataset_spec,
+    write_demo_atlas,
+    write_fmriprep_dataset,
+)
 
 # The project runs pytest with --import-mode=importlib, which puts no test folder
 # on sys.path; the modules beside this file are imported by name.

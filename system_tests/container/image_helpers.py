@@ -91,3 +91,16 @@ def writable_folder(path: Path, user=CONTAINER_USER) -> Path:
     path.mkdir(parents=True)
     os.chown(path, *user)
     return path
+
+
+#: The CA bundle of a Debian host; pip inside a build must trust what the host trusts.
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def pip_trust_options(folder: Path) -> list[str]:
+    """``podman build`` volumes giving pip the host's CA bundle (as build_image.sh does)."""
+    if not HOST_CA_BUNDLE.is_file() or not HOST_CA_BUNDLE.stat().st_size:
+        return []
+    pip_conf = folder / "pip.conf"
+    pip_conf.write_text(f"[global]\ncert = {HOST_CA_BUNDLE}\n")
+    return ["--volume", f"{HOST_CA_BUNDLE}:{HOST_CA_BUNDLE}:ro", "--volume", f"{pip_conf}:/etc/pip.conf:ro"]

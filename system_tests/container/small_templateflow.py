@@ -29,6 +29,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+
 from regionseries.atlases import fetch
 from regionseries.demo import BRAIN_CENTRE_MM, BRAIN_RADII_MM
 

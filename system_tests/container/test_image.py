@@ -7,14 +7,16 @@ own install running the same command on the same files.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import http.server
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
-
-import regionseries
 
 from image_helpers import (
     CONTAINER_USER,
@@ -22,11 +24,14 @@ from image_helpers import (
     REPO_ROOT,
     container_command,
     host_command,
+    pip_trust_options,
     podman,
     run,
     writable_folder,
 )
 from small_templateflow import ATLAS_SELECTION
+
+import regionseries
 
 #: OpenBLAS picks its kernel from the processor unless told; this machine kind
 #: tells it (OPENBLAS_CORETYPE), so the container is told the same to compute
@@ -149,3 +154,62 @@ def test_participant_and_group_levels_equal_a_host_run(image, demo_inputs, small
     timings["demo, participant level (3 participants, 7 runs, --nprocs 2)"] = (
         host_participant.seconds, participant.seconds)
     timings["demo, group level"] = (host_group.seconds, group.seconds)
+
+
+def test_the_image_holds_exactly_its_selection_of_atlases(image):
+    options = ["--rm", "--read-only", "--network", "none", "-u", "%d:%d" % CONTAINER_USER,
+               "--entrypoint", "regionseries-fetch-atlases"]
+    selected = podman("run", *options, image, "--check", *ATLAS_SELECTION)
+    assert selected.returncode == 0, selected.explain()
+    default_set = podman("run", *options, image, "--check")
+    assert default_set.returncode != 0, "the default set is not in an image built with a small selection"
+    assert "missing" in default_set.stdout + default_set.stderr
+
+
+def test_an_atlas_missing_from_the_read_only_templateflow_home_is_named(image, demo_inputs, tmp_path):
+    output, work = writable_folder(tmp_path / "out"), writable_folder(tmp_path / "work")
+    name = f"regionseries-test-missing-atlas-{os.getpid()}"
+    missing, changes = run_container(name, container_command(
+        image, output, work, demo_inputs,
+        ["participant", "--participant-label", "02", "--atlas", "Schaefer2018:desc-400Parcels7Networks"],
+        name=name))
+    assert missing.returncode == 66, missing.explain()
+    message = missing.stderr + missing.stdout
+    assert "/templateflow" in message and "400Parcels7Networks" in message, message
+    assert "Traceback" not in message and "Read-only file system" not in message, message
+    assert changes <= ALLOWED_CHANGES
+    assert not list(output.rglob("*.tsv"))
+
+
+def test_the_atlas_stage_builds_from_a_mirror(image, small_templateflow, tmp_path):
+    """TEMPLATEFLOW_SOURCE as a mirror URL: an HTTP server on loopback serving the
+    small TemplateFlow folder; the stage's files are the served ones, byte for byte."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(small_templateflow))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = json.loads(podman("image", "inspect", "--format", "{{json .Labels}}", image).stdout)[
+        "org.opencontainers.image.base.name"]
+    stage_image = f"localhost/regionseries-atlases:test-{os.getpid()}"
+    try:
+        built = podman(
+            "build", "--quiet", "--layers", "--network", "host", "--target", "atlases",
+            *pip_trust_options(tmp_path),
+            "--build-arg", f"BASE_IMAGE={base}",
+            "--build-arg", f"TEMPLATEFLOW_SOURCE=http://127.0.0.1:{server.server_port}",
+            "--build-arg", f"ATLAS_SELECTION={' '.join(ATLAS_SELECTION)}",
+            "--tag", stage_image, str(REPO_ROOT),
+        )
+        assert built.returncode == 0, built.explain()
+        listing = podman("run", "--rm", "--network", "none", "--entrypoint", "sh", stage_image, "-c",
+                         "cd /templateflow && find . -name '*.nii.gz' -size +0 | sort | xargs sha256sum")
+        assert listing.returncode == 0, listing.explain()
+    finally:
+        server.shutdown()
+        podman("rmi", "--force", stage_image)
+    in_stage = dict(reversed(line.split(maxsplit=1)) for line in listing.stdout.splitlines())
+    served = {
+        "./" + path.relative_to(small_templateflow).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in small_templateflow.rglob("*.nii.gz") if path.stat().st_size
+    }
+    assert in_stage == served
