@@ -84,7 +84,7 @@ def test_documented_container_runs_parse_and_bind_what_they_use(shell_blocks, pa
 def test_documented_atlas_listing_uses_the_fetch_script(shell_blocks, parse_container_runs):
     (listing,) = [r for r in documented_runs(shell_blocks, parse_container_runs) if r.values("--entrypoint")]
     assert listing.values("--entrypoint") == ["regionseries-fetch-atlases"]
-    assert fetch.build_parser().parse_args(listing.arguments).dry_run
+    assert fetch.build_parser().parse_args(listing.arguments).check
 
 
 def fetch_commands(shell_blocks) -> list[list[str]]:
