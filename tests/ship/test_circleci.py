@@ -9,10 +9,11 @@ scripts run on small inputs.
 from __future__ import annotations
 
 import inspect
+import json
 import subprocess
 import sys
 import sysconfig
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 from ruamel.yaml import YAML
@@ -136,7 +137,10 @@ def test_unit_tests_run_inside_the_image_on_the_installed_package(parse_containe
     assert run.binds()["/src:ro"] == "${PWD}"
     assert "store_test_results" in step_names("unit_tests")
     script = (CIRCLECI / "unit_tests_in_image.sh").read_text()
-    assert "--system-site-packages" in script, "tests must see the image's own installation"
+    entrypoint = json.loads(next(line.split(None, 1)[1] for line in (REPO_ROOT / "Dockerfile").read_text().splitlines()
+                                 if line.startswith("ENTRYPOINT")))[0]
+    image_python = str(PurePosixPath(entrypoint).parent / "python")
+    assert f"python={image_python}" in script, "tests must run on the image's own installation"
     assert "/src/tests" in script and "pip install -e" not in script
 
 

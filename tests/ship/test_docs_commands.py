@@ -80,7 +80,7 @@ def test_documented_container_runs_parse_and_bind_what_they_use(shell_blocks, pa
 def test_documented_atlas_listing_uses_the_fetch_script(shell_blocks, parse_container_runs):
     (listing,) = [r for r in documented_runs(shell_blocks, parse_container_runs) if r.values("--entrypoint")]
     assert listing.values("--entrypoint") == ["regionseries-fetch-atlases"]
-    assert fetch.build_parser().parse_args(listing.arguments).dry_run
+    assert fetch.build_parser().parse_args(listing.arguments).check
 
 
 def fetch_commands(shell_blocks) -> list[list[str]]:
@@ -93,18 +93,47 @@ def fetch_commands(shell_blocks) -> list[list[str]]:
 
 
 def test_documented_fetch_commands_run_against_a_fake_server(tmp_path, fake_templateflow, shell_blocks, capsys):
+    """In order: fetch all, fetch a subset, --dry-run, --check, from a mirror, from a source folder.
+
+    The mirror is the fake server; the source folder is the home the first commands
+    filled, copied into a second, empty home (as a lab copies its TemplateFlow folder).
+    """
     commands = fetch_commands(shell_blocks)
-    assert [command[:3] for command in commands] == [["regionseries-fetch-atlases", "--home", "/shared/templateflow"]] * 3
-    fake_templateflow.serve(image.relpath for image in fetch.select_atlas_images(fetch.skeleton_paths(fetch.bundled_skeleton_zip())))
-    home = tmp_path / "templateflow"
-    for command in commands:
-        argv = [str(home) if token == "/shared/templateflow" else token for token in command[1:]]
-        extra = [] if "--dry-run" in argv else ["--s3-root", fake_templateflow.url]
+    assert [command[:3] for command in commands] == [["regionseries-fetch-atlases", "--home", "/shared/templateflow"]] * 6
+    assert [command[3:] for command in commands[2:]] == [
+        ["--dry-run"], ["--check"], ["--s3-root", "https://mirror.example.org/templateflow"],
+        ["--source-home", "/lab/templateflow"],
+    ]
+    served = fake_templateflow.serve(
+        image.relpath for image in fetch.select_atlas_images(fetch.skeleton_paths(fetch.bundled_skeleton_zip()))
+    )
+    home, copy = tmp_path / "templateflow", tmp_path / "copied"
+    places = {"/shared/templateflow": str(home), "https://mirror.example.org/templateflow": fake_templateflow.url}
+    for command in commands[:5]:
+        argv = [places.get(token, token) for token in command[1:]]
+        extra = [] if {"--dry-run", "--check", "--s3-root"} & set(argv) else ["--s3-root", fake_templateflow.url]
         assert fetch.main(argv + extra) == 0, capsys.readouterr().err
+    copy_argv = [{"/shared/templateflow": str(copy), "/lab/templateflow": str(home)}.get(token, token)
+                 for token in commands[5][1:]]
+    requests = len(fake_templateflow.requests)
+    assert fetch.main(copy_argv) == 0, capsys.readouterr().err
+    assert len(fake_templateflow.requests) == requests, "--source-home used the network"
     summary = capsys.readouterr().out.strip().splitlines()
     assert summary[0].startswith(f"122 atlas images ready in {home} (122 downloaded")
     assert summary[1] == f"2 atlas images ready in {home} (0 downloaded, 0.0 MB; 2 already present)"
-    assert summary[-1] == f"122 atlas images selected in {home}: 122 present, 0 to download"
+    assert summary[124] == f"122 atlas images selected in {home}: 122 present, 0 to download"
+    assert summary[-3] == f"check passed: all 122 selected atlas images are present and valid in {home}"
+    assert summary[-2] == f"122 atlas images ready in {home} (0 downloaded, 0.0 MB; 122 already present)"
+    assert summary[-1].startswith(f"122 atlas images ready in {copy} (122 copied from {home}, ")
+    assert all((copy / relpath).read_bytes() == body for relpath, body in served.items())
+
+
+def test_documented_check_exit_status_is_the_real_one(tmp_path, capsys):
+    text = HPC_MD.read_text()
+    assert "exits with status\n66 when anything is missing" in text
+    assert "66 (`--check`) something missing or corrupt" in text
+    assert fetch.main(["--home", str(tmp_path / "empty"), "--check"]) == fetch.EXIT_MISSING == 66
+    assert capsys.readouterr().out.splitlines()[-1].startswith("check failed: 122 of 122 selected atlas images are missing")
 
 
 def test_documented_offline_message_is_the_one_users_get(closed_port_url, tmp_path, capsys):

@@ -7,8 +7,11 @@ subprocess whose sockets refuse any address but 127.0.0.1.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -20,6 +23,8 @@ from pathlib import Path
 import pytest
 
 from regionseries.atlases import fetch
+
+from .conftest import tiny_nifti_gz
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SKELETON = fetch.bundled_skeleton_zip()
@@ -206,7 +211,7 @@ def test_html_answer_is_rejected(tmp_path, fake_templateflow):
     paths = selected_paths(**HOSPA_6ASYM_2)
     fake_templateflow.serve(paths)
     fake_templateflow.faults[paths[0]] += ["html"]
-    with pytest.raises(fetch.FetchError, match=r"did not return a gzip file"):
+    with pytest.raises(fetch.FetchError, match=r"did not return a gzip NIfTI-1 image: not a gzip file \(Not a gzipped file"):
         fetch.fetch_atlases(tmp_path / "tf", s3_root=fake_templateflow.url, backoff_s=0, **HOSPA_6ASYM_2)
     assert (tmp_path / "tf" / paths[0]).stat().st_size == 0
 
@@ -217,7 +222,7 @@ def test_gzip_that_is_not_nifti_is_rejected(tmp_path, fake_templateflow):
     paths = selected_paths(**HOSPA_6ASYM_2)
     fake_templateflow.serve(paths)
     fake_templateflow.files[paths[0]] = gzip.compress(b"not an image" * 100)
-    with pytest.raises(fetch.FetchError, match=r"did not return a NIfTI-1 image"):
+    with pytest.raises(fetch.FetchError, match=r"did not return a gzip NIfTI-1 image: not a NIfTI-1 image"):
         fetch.fetch_atlases(tmp_path / "tf", s3_root=fake_templateflow.url, backoff_s=0, **HOSPA_6ASYM_2)
 
 
@@ -342,6 +347,271 @@ def test_script_runs_standalone_as_in_the_docker_build(tmp_path, fake_templatefl
     result = json.loads(completed.stdout.splitlines()[-1])
     assert result == {"status": 0, "imported": []}, completed.stderr
     assert all((home / relpath).read_bytes() == body for relpath, body in served.items())
+
+
+# --- validation of present images --------------------------------------------------------
+
+
+def _nifti_bytes(value: int = 3) -> bytes:
+    return gzip.decompress(tiny_nifti_gz(value))
+
+
+def test_complete_image_passes_and_each_kind_of_damage_is_named(tmp_path):
+    good = tmp_path / "good.nii.gz"
+    good.write_bytes(tiny_nifti_gz(3))
+    assert fetch.nifti_gz_problem(good) is None
+
+    cut = tmp_path / "cut.nii.gz"  # an interrupted copy: the gzip stream stops early
+    cut.write_bytes(tiny_nifti_gz(3)[:-20])
+    assert fetch.nifti_gz_problem(cut).startswith("a truncated image (")
+
+    short_data = tmp_path / "short-data.nii.gz"  # a whole gzip file holding only part of the image
+    short_data.write_bytes(gzip.compress(_nifti_bytes()[:-4]))
+    assert fetch.nifti_gz_problem(short_data) == (
+        f"a truncated image ({len(_nifti_bytes()) - 4} of {len(_nifti_bytes())} bytes of NIfTI data)"
+    )
+
+    text = tmp_path / "page.nii.gz"
+    text.write_bytes(b"<html>Maintenance</html>")
+    assert fetch.nifti_gz_problem(text).startswith("not a gzip file (")
+
+    not_nifti = tmp_path / "not-nifti.nii.gz"
+    not_nifti.write_bytes(gzip.compress(b"\0" * 400))
+    assert fetch.nifti_gz_problem(not_nifti) == "not a NIfTI-1 image"
+
+
+def test_image_of_several_gzip_members_is_complete(tmp_path):
+    """The trailer then gives the last member's size only: the slow path decides, and accepts."""
+    data = _nifti_bytes()
+    two_members = tmp_path / "two.nii.gz"
+    two_members.write_bytes(gzip.compress(data[:200]) + gzip.compress(data[200:]))
+    assert fetch.nifti_gz_problem(two_members) is None
+
+
+# --- --check --------------------------------------------------------------------------------
+
+HOSPA_ARGS = ["--template", "MNI152NLin6Asym", "--atlas", "HOSPA", "--resolution", "2"]
+HOSPA_TABLES = [
+    "tpl-MNI152NLin6Asym/template_description.json",
+    "tpl-MNI152NLin6Asym/tpl-MNI152NLin6Asym_atlas-HOSPA_dseg.tsv",
+]
+
+
+def test_selection_metadata_is_the_templates_description_and_the_atlas_tables():
+    selected = fetch.select_atlas_images(SKELETON_PATHS, **HOSPA_6ASYM_2)
+    assert fetch.selection_metadata_paths(SKELETON_PATHS, selected) == HOSPA_TABLES
+    # with --desc, the tables of that desc only
+    schaefer = fetch.select_atlas_images(SKELETON_PATHS, templates=["MNI152NLin2009cAsym"], atlases=["Schaefer2018"],
+                                         descs=["400Parcels7Networks"])
+    assert fetch.selection_metadata_paths(SKELETON_PATHS, schaefer) == [
+        "tpl-MNI152NLin2009cAsym/template_description.json",
+        "tpl-MNI152NLin2009cAsym/tpl-MNI152NLin2009cAsym_atlas-Schaefer2018_desc-400Parcels7Networks_dseg.tsv",
+    ]
+
+
+def test_check_of_a_missing_home_exits_66_and_names_the_fetch_command(tmp_path, capsys):
+    home = tmp_path / "tf"
+    assert fetch.main(["--home", str(home), "--check", *HOSPA_ARGS]) == fetch.EXIT_MISSING == 66
+    lines = capsys.readouterr().out.splitlines()
+    images = selected_paths(**HOSPA_6ASYM_2)
+    tables = fetch.selection_metadata_paths(SKELETON_PATHS, fetch.select_atlas_images(SKELETON_PATHS, **HOSPA_6ASYM_2))
+    assert lines == (
+        [f"missing  {path}" for path in images]
+        + [f"4 atlas images selected in {home}: 0 present, 4 to download"]
+        + [f"missing  {path}" for path in tables]
+        + [
+            f"check failed: 4 of 4 selected atlas images are missing and {len(tables)} label tables or template "
+            f"descriptions are missing in {home}; fetch them with: regionseries-fetch-atlases --home {home} "
+            "--template MNI152NLin6Asym --atlas HOSPA --resolution 2"
+        ]
+    )
+    assert not home.exists(), "--check must not create the home"
+
+
+def test_check_names_placeholders_corrupt_images_and_missing_tables_then_the_command_repairs(
+    tmp_path, fake_templateflow, capsys
+):
+    served = fake_templateflow.serve(selected_paths(**HOSPA_6ASYM_2))
+    home = tmp_path / "tf"
+    assert fetch.main(["--home", str(home), "--s3-root", fake_templateflow.url, *HOSPA_ARGS]) == 0
+    assert fetch.main(["--home", str(home), "--check", *HOSPA_ARGS]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == f"check passed: all 4 selected atlas images are present and valid in {home}"
+
+    placeholder, corrupt = sorted(served)[:2]
+    (home / placeholder).write_bytes(b"")
+    (home / corrupt).write_bytes(served[corrupt][:-30])
+    (home / HOSPA_TABLES[1]).unlink()
+    before = _listing(home)
+    assert fetch.main(["--home", str(home), "--check", *HOSPA_ARGS]) == 66
+    out = capsys.readouterr().out.splitlines()
+    assert _listing(home) == before, "--check must change nothing"
+    assert f"missing  {placeholder}" in out
+    (corrupt_line,) = [line for line in out if line.startswith("corrupt")]
+    assert corrupt_line.startswith(f"corrupt  {corrupt}  (a truncated image (")
+    assert out[-3:-1] == [f"4 atlas images selected in {home}: 2 present, 1 to download, 1 corrupt",
+                          f"missing  {HOSPA_TABLES[1]}"]
+    command = (f"regionseries-fetch-atlases --home {home} --template MNI152NLin6Asym --atlas HOSPA --resolution 2")
+    assert out[-1] == (
+        "check failed: 2 of 4 selected atlas images are missing or corrupt and 1 label tables or template "
+        f"descriptions are missing in {home}; delete the corrupt files (a fetch leaves non-empty files alone), "
+        f"then fetch them with: {command}"
+    )
+
+    # the advice works as printed (pointed at the fake server)
+    (home / corrupt).unlink()
+    assert fetch.main([*shlex.split(command)[1:], "--s3-root", fake_templateflow.url]) == 0
+    assert fetch.main(["--home", str(home), "--check", *HOSPA_ARGS]) == 0
+    assert all((home / path).read_bytes() == body for path, body in served.items())
+
+
+def test_dry_run_keeps_exit_0_and_check_excludes_it(tmp_path, capsys):
+    home = tmp_path / "tf"
+    assert fetch.main(["--home", str(home), "--dry-run", *HOSPA_ARGS]) == 0
+    with pytest.raises(SystemExit) as caught:
+        fetch.main(["--home", str(home), "--dry-run", "--check"])
+    assert caught.value.code == 2
+    assert "argument --check: not allowed with argument --dry-run" in capsys.readouterr().err
+
+
+def _listing(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in root.rglob("*")}
+
+
+# --- pre-fetched source folder ---------------------------------------------------------------
+
+
+def _annex_like_source(root: Path, served: dict[str, bytes]) -> Path:
+    """A source folder like a DataLad clone: each image a relative link into .git/annex/objects."""
+    objects = root / ".git" / "annex" / "objects"
+    objects.mkdir(parents=True)
+    for number, (relpath, body) in enumerate(sorted(served.items())):
+        content = objects / f"key{number}" / Path(relpath).name
+        content.parent.mkdir()
+        content.write_bytes(body)
+        link = root / relpath
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(content, link.parent))
+    return root
+
+
+def test_source_home_copies_link_targets_atomically_without_network(tmp_path, capsys):
+    images = selected_paths(**HOSPA_6ASYM_2)
+    bodies = {relpath: tiny_nifti_gz(value) for value, relpath in enumerate(images, start=1)}
+    source = _annex_like_source(tmp_path / "datalad-clone", bodies)
+    home = tmp_path / "tf"
+    argv = ["--home", str(home), "--source-home", str(source), *HOSPA_ARGS]
+    assert fetch.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == (
+        f"4 atlas images ready in {home} (4 copied from {source}, {sum(map(len, bodies.values())) / 1e6:.1f} MB; "
+        "0 already present)"
+    )
+    for relpath, body in bodies.items():
+        copied = home / relpath
+        assert not copied.is_symlink() and copied.read_bytes() == body
+        assert copied.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    assert not list(home.rglob("*.part"))
+    assert sum(1 for path in home.rglob("*") if path.is_file()) == len(SKELETON_PATHS)
+    assert fetch.main(["--home", str(home), "--check", *HOSPA_ARGS]) == 0
+
+
+def test_source_home_failures_are_all_listed_and_leave_placeholders(tmp_path, capsys):
+    absent, placeholder, truncated, unfetched = selected_paths(**HOSPA_6ASYM_2)
+    source = tmp_path / "source"
+    (source / "tpl-MNI152NLin6Asym").mkdir(parents=True)
+    (source / placeholder).write_bytes(b"")
+    (source / truncated).write_bytes(tiny_nifti_gz(1)[:-25])
+    (source / unfetched).symlink_to("../.git/annex/objects/XX/never-fetched")
+    home = tmp_path / "tf"
+    assert fetch.main(["--home", str(home), "--source-home", str(source), *HOSPA_ARGS]) == 1
+    err = capsys.readouterr().err
+    assert f"regionseries-fetch-atlases: error: 4 of 4 atlas images could not be copied from {source}:\n" in err
+    assert f"  {source / absent} does not exist\n" in err
+    assert f"  {source / placeholder} is an empty placeholder (TemplateFlow's skeleton), not the image\n" in err
+    assert f"  {source / truncated} is a truncated image (" in err
+    assert (
+        f"  {source / unfetched} is a symbolic link to ../.git/annex/objects/XX/never-fetched, which does not exist "
+        "(a DataLad/git-annex file whose content was not fetched? run `datalad get` on it there)"
+    ) in err
+    assert all((home / path).stat().st_size == 0 for path in (absent, placeholder, truncated, unfetched))
+    assert not list(home.rglob(".*.part"))
+
+
+def test_source_home_that_does_not_exist_touches_nothing(tmp_path, capsys):
+    home = tmp_path / "tf"
+    assert fetch.main(["--home", str(home), "--source-home", str(tmp_path / "nowhere"), *HOSPA_ARGS]) == 1
+    assert f"the source folder {tmp_path / 'nowhere'} does not exist or is not a folder" in capsys.readouterr().err
+    assert not home.exists()
+
+
+def test_source_home_and_s3_root_exclude_each_other(tmp_path, capsys):
+    with pytest.raises(SystemExit) as caught:
+        fetch.main(["--home", str(tmp_path), "--source-home", str(tmp_path), "--s3-root", "http://127.0.0.1:9"])
+    assert caught.value.code == 2
+    assert "argument --s3-root: not allowed with argument --source-home" in capsys.readouterr().err
+
+
+# --- a mirror: a plain http.server serving a TemplateFlow home ------------------------------
+
+
+@pytest.fixture
+def http_server_mirror(tmp_path):
+    """``python -m http.server`` on 127.0.0.1 serving a folder with TemplateFlow's layout."""
+    served = {relpath: tiny_nifti_gz(value) for value, relpath in enumerate(selected_paths(**HOSPA_6ASYM_2), 1)}
+    root = tmp_path / "mirror"
+    for relpath, body in served.items():
+        (root / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (root / relpath).write_bytes(body)
+    server = subprocess.Popen(
+        [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(root), "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        banner = server.stdout.readline()  # Serving HTTP on 127.0.0.1 port N (http://127.0.0.1:N/) ...
+        port = int(re.search(r" port (\d+) ", banner)[1])
+        yield f"http://127.0.0.1:{port}", served
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_http_server_mirror_on_loopback_works_even_behind_a_proxy(tmp_path, http_server_mirror, monkeypatch, capsys):
+    """A proxy cannot reach this machine's loopback: such a mirror is asked directly."""
+    url, served = http_server_mirror
+    for variable in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    home = tmp_path / "tf"
+    assert fetch.main(["--home", str(home), "--s3-root", url, *HOSPA_ARGS]) == 0, capsys.readouterr().err
+    assert all((home / relpath).read_bytes() == body for relpath, body in served.items())
+    assert fetch.main(["--home", str(home), "--check", *HOSPA_ARGS]) == 0
+
+
+def test_standalone_script_copies_and_checks_as_in_the_docker_build(tmp_path):
+    """The Docker build's atlas stage: copy from a pre-fetched folder, then --check (66 before, 0 after)."""
+    standalone = tmp_path / "fetch.py"
+    shutil.copy(fetch.__file__, standalone)
+    bodies = {relpath: tiny_nifti_gz(value) for value, relpath in enumerate(selected_paths(**HOSPA_6ASYM_2), 1)}
+    source = _annex_like_source(tmp_path / "prefetched", bodies)
+    home = tmp_path / "templateflow"
+
+    def run(*argv):
+        completed = subprocess.run(
+            [sys.executable, "-I", "-c", _STANDALONE_RUN, str(standalone), "--home", str(home), *argv, *HOSPA_ARGS],
+            capture_output=True, text=True, cwd=tmp_path, timeout=60,
+        )
+        return json.loads(completed.stdout.splitlines()[-1]), completed
+
+    checked, completed = run("--check")
+    assert checked == {"status": 66, "imported": []}, completed.stderr
+    assert "check failed: 4 of 4 selected atlas images are missing" in completed.stdout
+    copied, completed = run("--source-home", str(source))
+    assert copied == {"status": 0, "imported": []}, completed.stderr
+    checked, completed = run("--check")
+    assert checked == {"status": 0, "imported": []}, completed.stderr
+    assert all((home / relpath).read_bytes() == body for relpath, body in bodies.items())
 
 
 # --- interoperability with the real templateflow client -----------------------------------

@@ -23,9 +23,33 @@ are still placeholders, writing each one atomically (temporary file, then rename
 after checking its size and NIfTI header — an interrupted download never leaves a
 truncated file that TemplateFlow would later take for complete.
 
+Where the images come from:
+
+* by default, TemplateFlow's server; ``--s3-root URL`` names another server with
+  the same layout (``<URL>/tpl-<T>/<file>``): an institution's mirror, or a plain
+  ``python -m http.server`` serving a TemplateFlow home, ``http://`` or ``https://``
+  (a server on the loopback interface is asked directly, never through the
+  ``http_proxy`` of the environment, which ``podman build`` passes on);
+* ``--source-home DIR`` copies them from a folder with TemplateFlow's layout
+  instead (another TemplateFlow home, a DataLad/git-annex clone whose content was
+  fetched: symbolic links are followed and the content is copied), with the same
+  atomic write and the same checks as a download, and without any network.
+
+``--dry-run`` lists the selection and the state of each image and changes nothing;
+``--check`` does the same and exits with :data:`EXIT_MISSING` (66) when an image
+is missing, a zero-byte placeholder or corrupt (not a complete gzip-compressed
+NIfTI-1 image), or a label table or template description of the selection is
+missing, ending with the command that would fetch what is missing; the Docker
+build runs it after the fetch so that an incomplete image cannot be built.
+
+Exit status: 0 done (``--check``: everything present); 1 a download or copy
+failed; 2 usage error or a selection that matches nothing; 66 (``--check`` only)
+something selected is missing or corrupt.
+
 It does not import ``templateflow``: importing it populates the home named by the
 environment at import time, which is exactly what a command with ``--home`` must
-not do.
+not do. It needs only the standard library and the installed ``templateflow``
+package's skeleton, so the Docker build runs this file as a standalone script.
 """
 
 from __future__ import annotations
@@ -34,8 +58,14 @@ import argparse
 import gzip
 import http.client
 import importlib.util
+import ipaddress
+import math
 import os
 import re
+import shlex
+import shutil
+import stat
+import struct
 import sys
 import tempfile
 import time
@@ -43,6 +73,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +106,9 @@ DEFAULT_BACKOFF_S = 2.0
 EXIT_OK = 0
 EXIT_FETCH_FAILED = 1
 EXIT_USAGE = 2
+#: ``--check``: a selected image is missing, a placeholder or corrupt (``EX_NOINPUT``,
+#: the status regionseries itself exits with when an atlas is not available).
+EXIT_MISSING = 66
 
 _ATLAS_IMAGE = re.compile(
     r"^tpl-(?P<template>[A-Za-z0-9]+)/tpl-(?P=template)"
@@ -370,16 +404,79 @@ def image_url(s3_root: str, image: AtlasImage) -> str:
     return f"{s3_root.rstrip('/')}/{urllib.parse.quote(image.relpath)}"
 
 
-def _check_nifti_gz(path: Path, url: str) -> None:
-    """Raise FetchError unless ``path`` starts with a gzip-compressed NIfTI-1 header."""
+def _nifti1_file_bytes(header: bytes) -> int | None:
+    """Uncompressed size (bytes) a single-file NIfTI-1 image with this header has.
+
+    ``vox_offset`` plus voxels x bytes per voxel; ``None`` when the header does not
+    allow computing it (odd ``bitpix``, dimensions or offset), then no size check.
+    """
+    dims = struct.unpack("<8h", header[40:56])
+    (bitpix,) = struct.unpack("<h", header[72:74])
+    (vox_offset,) = struct.unpack("<f", header[108:112])
+    n_dims = dims[0]
+    shape = dims[1 : n_dims + 1]
+    if not 1 <= n_dims <= 7 or bitpix <= 0 or bitpix % 8 or min(shape) < 1:
+        return None
+    if not math.isfinite(vox_offset) or vox_offset < _NIFTI1_HEADER_BYTES:
+        return None
+    return int(vox_offset) + math.prod(shape) * (bitpix // 8)
+
+
+def nifti_gz_problem(path: Path) -> str | None:
+    """Tell what is wrong with a file that should be a gzip-compressed NIfTI-1 image.
+
+    Cheap for a good file: it decompresses the 348-byte header and reads the gzip
+    trailer's ISIZE (the uncompressed size modulo 2**32), which must equal the size
+    the header announces. Only when they differ (a truncated file, or a gzip file
+    of several members) is the whole stream decompressed to decide.
+
+    Parameters
+    ----------
+    path : Path
+        The file (symbolic links are followed).
+
+    Returns
+    -------
+    str or None
+        ``None`` for a complete image, else what is wrong, e.g. ``not a gzip file
+        (...)``, ``not a NIfTI-1 image`` or ``a truncated image (...)``.
+    """
     try:
         with gzip.open(path, "rb") as stream:
             header = stream.read(_NIFTI1_HEADER_BYTES)
-    except (OSError, EOFError) as error:
-        raise FetchError(f"{url} did not return a gzip file ({error})") from error
+    except EOFError as error:
+        return f"a truncated image ({error})"
+    except (OSError, zlib.error) as error:
+        return f"not a gzip file ({error})"
     size_field = int.from_bytes(header[:4], "little") if len(header) >= 4 else 0
     if len(header) < _NIFTI1_HEADER_BYTES or size_field != _NIFTI1_HEADER_BYTES or header[344:347] != b"n+1":
-        raise FetchError(f"{url} did not return a NIfTI-1 image")
+        return "not a NIfTI-1 image"
+    expected = _nifti1_file_bytes(header)
+    if expected is None:
+        return None
+    with open(path, "rb") as raw:
+        raw.seek(-4, os.SEEK_END)
+        if int.from_bytes(raw.read(4), "little") == expected % 2**32:
+            return None
+    decompressed = 0
+    try:
+        with gzip.open(path, "rb") as stream:
+            while chunk := stream.read(_CHUNK_BYTES):
+                decompressed += len(chunk)
+    except EOFError:
+        return f"a truncated image ({decompressed} of {expected} bytes once decompressed)"
+    except (OSError, zlib.error) as error:
+        return f"a corrupt gzip file ({error})"
+    if decompressed < expected:
+        return f"a truncated image ({decompressed} of {expected} bytes of NIfTI data)"
+    return None
+
+
+def _check_nifti_gz(path: Path, url: str) -> None:
+    """Raise FetchError unless ``path`` is a complete gzip-compressed NIfTI-1 image."""
+    problem = nifti_gz_problem(path)
+    if problem is not None:
+        raise FetchError(f"{url} did not return a gzip NIfTI-1 image: {problem}")
 
 
 def _readable_file_mode() -> int:
@@ -453,13 +550,35 @@ def download_file(
     raise FetchError(f"{url}: failed after {attempts} attempts, last: {last_problem}")
 
 
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _opener(url: str) -> urllib.request.OpenerDirector:
+    """The URL opener for ``url``: without proxies for a mirror on this machine.
+
+    A proxy (``http_proxy`` in the environment, which ``podman build`` passes into
+    the build) cannot reach a server on the loopback interface of this machine.
+    """
+    if _is_loopback(urllib.parse.urlsplit(url).hostname):
+        return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    return urllib.request.build_opener()
+
+
 def _download_once(url: str, destination: Path, timeout_s: float) -> int:
     handle = tempfile.NamedTemporaryFile(
         dir=destination.parent, prefix=f".{destination.name}.", suffix=".part", delete=False
     )
     part = Path(handle.name)
     try:
-        with handle, urllib.request.urlopen(url, timeout=timeout_s) as response:
+        with handle, _opener(url).open(url, timeout=timeout_s) as response:
             expected = response.headers.get("Content-Length")
             written = 0
             while chunk := response.read(_CHUNK_BYTES):
@@ -475,6 +594,72 @@ def _download_once(url: str, destination: Path, timeout_s: float) -> int:
         part.unlink(missing_ok=True)
 
 
+def copy_file(source: Path, destination: Path) -> int:
+    """Copy one NIfTI image atomically from a pre-fetched TemplateFlow folder.
+
+    Symbolic links are followed (DataLad/git-annex keep the content in
+    ``.git/annex``): the content is copied, never the link. The copy goes to a
+    hidden temporary file next to ``destination``, is checked (as many bytes as
+    the source, gzip-compressed NIfTI-1 of the size its header announces), then
+    renamed over the placeholder.
+
+    Parameters
+    ----------
+    source : Path
+        The image in the source folder.
+    destination : Path
+        Final path; its folder must exist.
+
+    Returns
+    -------
+    int
+        Bytes written.
+
+    Raises
+    ------
+    FetchError
+        If the source is missing (or a link to content that was never fetched), a
+        zero-byte placeholder, unreadable, or not a complete gzip NIfTI-1 image.
+    """
+    try:
+        source_stat = source.stat()
+    except FileNotFoundError:
+        if source.is_symlink():
+            raise FetchError(
+                f"{source} is a symbolic link to {os.readlink(source)}, which does not exist "
+                "(a DataLad/git-annex file whose content was not fetched? run `datalad get` on it there)"
+            ) from None
+        raise FetchError(f"{source} does not exist") from None
+    except OSError as error:
+        raise FetchError(f"{source}: {error.strerror}") from error
+    if not stat.S_ISREG(source_stat.st_mode):
+        raise FetchError(f"{source} is not a file")
+    if source_stat.st_size == 0:
+        raise FetchError(f"{source} is an empty placeholder (TemplateFlow's skeleton), not the image")
+    try:
+        stream = open(source, "rb")
+    except OSError as error:
+        raise FetchError(f"{source}: {error.strerror}") from error
+    handle = tempfile.NamedTemporaryFile(
+        dir=destination.parent, prefix=f".{destination.name}.", suffix=".part", delete=False
+    )
+    part = Path(handle.name)
+    try:
+        with handle, stream:
+            shutil.copyfileobj(stream, handle, _CHUNK_BYTES)
+        written = part.stat().st_size
+        if written != source_stat.st_size:
+            raise FetchError(f"{source}: copied {written} of {source_stat.st_size} bytes (did it change meanwhile?)")
+        problem = nifti_gz_problem(part)
+        if problem is not None:
+            raise FetchError(f"{source} is {problem}")
+        os.chmod(part, _readable_file_mode())
+        os.replace(part, destination)
+        return written
+    finally:
+        part.unlink(missing_ok=True)
+
+
 def fetch_atlases(
     home: Path,
     templates: Sequence[str] = DEFAULT_TEMPLATES,
@@ -483,6 +668,7 @@ def fetch_atlases(
     descs: Sequence[str] | None = None,
     *,
     s3_root: str = TEMPLATEFLOW_S3_ROOT,
+    source_home: Path | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     attempts: int = DEFAULT_ATTEMPTS,
     backoff_s: float = DEFAULT_BACKOFF_S,
@@ -498,7 +684,10 @@ def fetch_atlases(
     templates, atlases, resolutions, descs
         The selection, see :func:`select_atlas_images`.
     s3_root : str
-        Server to download from.
+        Server to download from: TemplateFlow's, or a mirror with the same layout.
+    source_home : Path, optional
+        Copy the images from this folder with TemplateFlow's layout instead of
+        downloading them (see :func:`copy_file`); ``s3_root`` is then not used.
     timeout_s, attempts, backoff_s
         See :func:`download_file`.
     skeleton_zip : Path, optional
@@ -509,6 +698,7 @@ def fetch_atlases(
     Returns
     -------
     FetchReport
+        ``downloaded`` and ``downloaded_bytes`` count copied images too.
 
     Raises
     ------
@@ -517,12 +707,15 @@ def fetch_atlases(
     SelectionError
         If the selection matches no image (before anything is written).
     FetchError
-        For an unwritable home, or after all files were tried when some could not
-        be downloaded (their URLs are in the message).
+        For an unwritable home or a source folder that does not exist (before
+        anything is written), or after all files were tried when some could not
+        be downloaded or copied (their URLs or source paths are in the message).
     """
     log = log or (lambda line: None)
     skeleton_zip = skeleton_zip or bundled_skeleton_zip()
     selected = select_atlas_images(skeleton_paths(skeleton_zip), templates, atlases, resolutions, descs)
+    if source_home is not None and not source_home.is_dir():
+        raise FetchError(f"the source folder {source_home} does not exist or is not a folder")
     populate_skeleton(home, skeleton_zip)
     report = FetchReport(home=home, selected=selected)
     failures: list[str] = []
@@ -531,12 +724,14 @@ def fetch_atlases(
         if is_complete(destination):
             report.already_present.append(image)
             continue
-        url = image_url(s3_root, image)
         log(f"[{number}/{len(selected)}] {image.relpath}")
         try:
-            report.downloaded_bytes += download_file(
-                url, destination, timeout_s=timeout_s, attempts=attempts, backoff_s=backoff_s
-            )
+            if source_home is not None:
+                report.downloaded_bytes += copy_file(source_home / image.relpath, destination)
+            else:
+                report.downloaded_bytes += download_file(
+                    image_url(s3_root, image), destination, timeout_s=timeout_s, attempts=attempts, backoff_s=backoff_s
+                )
         except OfflineError:
             raise
         except FetchError as error:
@@ -544,7 +739,10 @@ def fetch_atlases(
             continue
         report.downloaded.append(image)
     if failures:
-        raise FetchError(f"{len(failures)} of {len(selected)} atlas images could not be fetched:\n  " + "\n  ".join(failures))
+        how = "fetched" if source_home is None else f"copied from {source_home}"
+        raise FetchError(
+            f"{len(failures)} of {len(selected)} atlas images could not be {how}:\n  " + "\n  ".join(failures)
+        )
     return report
 
 
@@ -576,11 +774,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="regionseries-fetch-atlases",
         description=(
             "Download TemplateFlow atlas images into a TemplateFlow home so that "
-            "regionseries runs without network (Docker build, offline HPC nodes)."
+            "regionseries runs without network (Docker build, offline HPC nodes), "
+            "or copy them from a pre-fetched folder, or check that they are there."
         ),
         epilog=(
-            "Exit status: 0 all selected images are present; 1 a download failed "
-            "(offline, or the server lacks a file); 2 usage error or bad selection."
+            f"Exit status: {EXIT_OK} all selected images are present; {EXIT_FETCH_FAILED} a download or "
+            f"copy failed (offline, or the server or source folder lacks a file); {EXIT_USAGE} usage error "
+            f"or bad selection; {EXIT_MISSING} (--check) a selected image is missing, a zero-byte "
+            "placeholder or corrupt, or a label table of the selection is missing."
         ),
     )
     parser.add_argument(
@@ -622,16 +823,42 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DESC",
         help="keep only these desc- values, e.g. 400Parcels7Networks 64dimensions th25 (default: all)",
     )
-    parser.add_argument(
+    listing = parser.add_mutually_exclusive_group()
+    listing.add_argument(
         "--dry-run",
         action="store_true",
         help="list the selected images and whether each is present; change and download nothing",
     )
-    parser.add_argument(
+    listing.add_argument(
+        "--check",
+        action="store_true",
+        help=(
+            "list like --dry-run (change and download nothing), also check that each present image is a "
+            "complete gzip NIfTI-1 file and that the selection's label tables are there; exit "
+            f"{EXIT_MISSING} if anything is missing or corrupt, with the command that fetches it"
+        ),
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
         "--s3-root",
         default=TEMPLATEFLOW_S3_ROOT,
         metavar="URL",
-        help=f"TemplateFlow server or mirror with the same layout (default: {TEMPLATEFLOW_S3_ROOT})",
+        help=(
+            "server to download from: TemplateFlow's, or a mirror with the same layout "
+            "(URL/tpl-<template>/<file>, http:// or https://, e.g. `python3 -m http.server` run in a "
+            f"TemplateFlow home) (default: {TEMPLATEFLOW_S3_ROOT})"
+        ),
+    )
+    source.add_argument(
+        "--source-home",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=(
+            "copy the images from DIR, a folder with TemplateFlow's layout (another TemplateFlow home, "
+            "a DataLad clone with its content fetched: links are followed), instead of downloading; "
+            "no network is used"
+        ),
     )
     parser.add_argument(
         "--attempts",
@@ -650,17 +877,123 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _dry_run(home: Path, selected: list[AtlasImage], out) -> None:
-    missing = 0
+def image_state(path: Path, *, validate: bool = True) -> tuple[str, str | None]:
+    """State of one atlas image in a TemplateFlow home.
+
+    Parameters
+    ----------
+    path : Path
+        The image's path in the home.
+    validate : bool
+        Also check that a non-empty file is a complete gzip NIfTI-1 image.
+
+    Returns
+    -------
+    state : str
+        ``present``, ``missing`` (no file, or a zero-byte placeholder) or ``corrupt``.
+    problem : str or None
+        What is wrong with a corrupt file (see :func:`nifti_gz_problem`).
+    """
+    if not is_complete(path):
+        return "missing", None
+    problem = nifti_gz_problem(path) if validate else None
+    return ("corrupt", problem) if problem else ("present", None)
+
+
+def selection_metadata_paths(available_paths: Iterable[str], selected: Sequence[AtlasImage]) -> list[str]:
+    """The skeleton's non-image files the selection needs at run time.
+
+    Parameters
+    ----------
+    available_paths : iterable of str
+        Paths relative to a TemplateFlow home (the skeleton's file list).
+    selected : sequence of AtlasImage
+        The selected images.
+
+    Returns
+    -------
+    list of str
+        ``template_description.json`` of each selected template (voxel sizes of the
+        resolution indices) and the label tables and sidecars (``.tsv``/``.json``)
+        of the selected atlases in those templates (with the selected ``desc``, or
+        without any), sorted.
+    """
+    templates = {image.template for image in selected}
+    atlas_descs = {(image.atlas, image.desc) for image in selected}
+    atlases = {image.atlas for image in selected}
+    needed = []
+    for relpath in available_paths:
+        folder, _, name = relpath.partition("/")
+        if folder.removeprefix("tpl-") not in templates or "/" in name or not name.endswith((".tsv", ".json")):
+            continue
+        atlas = re.search(r"_atlas-([A-Za-z0-9]+)_", name)
+        desc = re.search(r"_desc-([A-Za-z0-9]+)_", name)
+        if name == "template_description.json":
+            needed.append(relpath)
+        elif atlas is not None and atlas[1] in atlases and (desc is None or (atlas[1], desc[1]) in atlas_descs):
+            needed.append(relpath)
+    return sorted(needed)
+
+
+def _list_selection(home: Path, selected: list[AtlasImage], out) -> tuple[int, int]:
+    """Print one line per image (state and path) and the summary; return (missing, corrupt)."""
+    missing = corrupt = 0
     for image in selected:
-        present = is_complete(home / image.relpath)
-        missing += not present
-        print(f"{'present' if present else 'missing'}  {image.relpath}", file=out)
+        state, problem = image_state(home / image.relpath)
+        missing += state == "missing"
+        corrupt += state == "corrupt"
+        print(f"{state}  {image.relpath}" + (f"  ({problem})" if problem else ""), file=out)
     print(
         f"{len(selected)} atlas images selected in {home}: "
-        f"{len(selected) - missing} present, {missing} to download",
+        f"{len(selected) - missing - corrupt} present, {missing} to download"
+        + (f", {corrupt} corrupt" if corrupt else ""),
         file=out,
     )
+    return missing, corrupt
+
+
+def _fetch_command(home: Path, args: argparse.Namespace) -> str:
+    """The command that fetches the selection of ``args`` into ``home``."""
+    words = ["regionseries-fetch-atlases", "--home", str(home)]
+    if args.template != list(DEFAULT_TEMPLATES):
+        words += ["--template", *args.template]
+    if args.atlas != list(DEFAULT_ATLASES):
+        words += ["--atlas", *args.atlas]
+    if args.resolution is not None:
+        words += ["--resolution", *map(str, args.resolution)]
+    if args.desc is not None:
+        words += ["--desc", *args.desc]
+    if args.source_home is not None:
+        words += ["--source-home", str(args.source_home)]
+    elif args.s3_root != TEMPLATEFLOW_S3_ROOT:
+        words += ["--s3-root", args.s3_root]
+    return shlex.join(words)
+
+
+def _check(home: Path, available_paths: list[str], selected: list[AtlasImage], args, out) -> int:
+    """``--check``: list the selection, then exit status and a last line saying what to do."""
+    missing, corrupt = _list_selection(home, selected, out)
+    absent_metadata = [
+        relpath for relpath in selection_metadata_paths(available_paths, selected) if not (home / relpath).is_file()
+    ]
+    for relpath in absent_metadata:
+        print(f"missing  {relpath}", file=out)
+    if not (missing or corrupt or absent_metadata):
+        print(f"check passed: all {len(selected)} selected atlas images are present and valid in {home}", file=out)
+        return EXIT_OK
+    problems = []
+    if missing or corrupt:
+        problems.append(
+            f"{missing + corrupt} of {len(selected)} selected atlas images are "
+            + " or ".join(word for word, count in (("missing", missing), ("corrupt", corrupt)) if count)
+        )
+    if absent_metadata:
+        problems.append(f"{len(absent_metadata)} label tables or template descriptions are missing")
+    advice = f"fetch them with: {_fetch_command(home, args)}"
+    if corrupt:
+        advice = "delete the corrupt files (a fetch leaves non-empty files alone), then " + advice
+    print(f"check failed: {' and '.join(problems)} in {home}; {advice}", file=out)
+    return EXIT_MISSING
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -674,18 +1007,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit status (0 done, 1 a download failed, 2 usage error / bad selection).
+        Exit status: 0 done (``--check``: all present), 1 a download or copy
+        failed, 2 usage error / bad selection, 66 ``--check`` found something
+        missing or corrupt.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
     home = (args.home or default_templateflow_home()).absolute()
+    source_home = args.source_home.absolute() if args.source_home is not None else None
     try:
         skeleton_zip = bundled_skeleton_zip()
-        if args.dry_run:
-            selected = select_atlas_images(
-                skeleton_paths(skeleton_zip), args.template, args.atlas, args.resolution, args.desc
-            )
-            _dry_run(home, selected, sys.stdout)
+        if args.dry_run or args.check:
+            available_paths = skeleton_paths(skeleton_zip)
+            selected = select_atlas_images(available_paths, args.template, args.atlas, args.resolution, args.desc)
+            if args.check:
+                return _check(home, available_paths, selected, args, sys.stdout)
+            _list_selection(home, selected, sys.stdout)
             return EXIT_OK
         report = fetch_atlases(
             home,
@@ -694,6 +1031,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.resolution,
             args.desc,
             s3_root=args.s3_root,
+            source_home=source_home,
             timeout_s=args.timeout,
             attempts=args.attempts,
             skeleton_zip=skeleton_zip,
@@ -709,9 +1047,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FetchError as error:
         print(f"regionseries-fetch-atlases: error: {error}", file=sys.stderr)
         return EXIT_FETCH_FAILED
+    how = "downloaded" if source_home is None else f"copied from {source_home}"
     print(
         f"{len(report.selected)} atlas images ready in {home} "
-        f"({len(report.downloaded)} downloaded, {report.downloaded_bytes / 1e6:.1f} MB; "
+        f"({len(report.downloaded)} {how}, {report.downloaded_bytes / 1e6:.1f} MB; "
         f"{len(report.already_present)} already present)"
     )
     return EXIT_OK

@@ -31,6 +31,8 @@ import json
 import logging
 import os
 import re
+import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -279,8 +281,12 @@ def _download(home: Path, template: str, candidate: _Candidate, request: Templat
         "then copy that folder here (or bind it into the container) and point TEMPLATEFLOW_HOME at it, "
         "e.g. APPTAINERENV_TEMPLATEFLOW_HOME=/templateflow apptainer run -B /path/to/templateflow:/templateflow ..."
     )
-    if not os.access(candidate.path.parent, os.W_OK):
-        raise AtlasUnavailable(advice.format(why=f" ({candidate.path.parent} is read-only)"))
+    if not _can_write(candidate.path.parent):
+        raise AtlasUnavailable(
+            f"atlas {request.spec}: {relative} is not in TEMPLATEFLOW_HOME={home} (only TemplateFlow's empty "
+            f"placeholder is), and {candidate.path.parent} is read-only, so it cannot be downloaded there "
+            "(nothing was written). " + _read_only_advice(home, template, candidate, request)
+        )
     try:
         from templateflow import TemplateFlowClient
 
@@ -298,6 +304,138 @@ def _download(home: Path, template: str, candidate: _Candidate, request: Templat
         raise AtlasUnavailable(advice.format(why=""))
     LOGGER.info("downloaded %s into %s", relative, home)
     return candidate.path
+
+
+def _choose_file(home: Path, template: str, voxel_size: float, request: TemplateFlowRequest,
+                 shown_folder: str | None = None) -> _Candidate:
+    """The one atlas file of ``request`` in ``home``'s ``tpl-<template>``, at the resolution closest to ``voxel_size``.
+
+    ``shown_folder`` names the folder in messages (default: its path).
+
+    Raises
+    ------
+    AtlasError
+        No file matches (the variants there are listed), or several atlases do.
+    """
+    candidates = _candidates(home, template, request)
+    if not candidates:
+        variants = _variants(home, template, request.atlas)
+        hint = f" Available: {', '.join(variants)}." if variants else f" tpl-{template} has no atlas {request.atlas!r}."
+        where = shown_folder or home / f"tpl-{template}"
+        raise AtlasError(f"atlas {request.spec}: no matching file in {where}.{hint}")
+    kinds = {(tuple((k, c.entities.get(k)) for k in ("seg", "scale", "desc")), c.suffix) for c in candidates}
+    if len(kinds) > 1:
+        variants = sorted({
+            f"{request.atlas}" + "".join(f":{k}-{v}" for k, v in key if v) + f" ({suffix})" for key, suffix in kinds
+        })
+        raise AtlasError(
+            f"atlas {request.spec} matches several TemplateFlow atlases in tpl-{template}: {', '.join(variants)}. "
+            "Choose one, e.g. --atlas " + variants[0].split(" ")[0]
+            + (" (add :suffix-dseg or :suffix-probseg to choose the kind)" if len({s for _, s in kinds}) > 1 else "")
+        )
+    return choose_resolution(candidates, _resolution_zooms(home, template), voxel_size)
+
+
+def _can_write(folder: Path) -> bool:
+    """Whether files can be created in ``folder``, or ``folder`` itself created.
+
+    ``os.access`` on the folder or its nearest existing parent: false on a
+    read-only mount (``EROFS``) even for root, and without write permission.
+    """
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    return existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
+
+
+#: A folder name for the advice of read-only homes (the user picks the real one).
+_FETCH_FOLDER = "/path/to/templateflow"
+
+
+def _read_only_advice(home: Path, template: str, candidate: _Candidate | None, request: TemplateFlowRequest) -> str:
+    """What to do when the atlas is not in a TemplateFlow home that cannot be written."""
+    if candidate is not None:
+        fetch = fetch_tool_command(Path(_FETCH_FOLDER), template, candidate, request.atlas)
+    else:
+        fetch = f"regionseries-fetch-atlases --home {_FETCH_FOLDER} --template {template} --atlas {request.atlas}"
+    return (
+        "On a machine with network access, fetch it into a folder:\n"
+        f"  {fetch}\n"
+        f"then use that folder as TEMPLATEFLOW_HOME here: bind it at {home} (docker run -v {_FETCH_FOLDER}:{home}:ro, "
+        f"apptainer run -B {_FETCH_FOLDER}:{home}), or copy it to this machine and set TEMPLATEFLOW_HOME to it "
+        "(see docs/hpc.md, \"Atlases without network\")."
+    )
+
+
+def _unwritable_empty_home(home: Path, template: str, voxel_size: float, request: TemplateFlowRequest) -> AtlasError:
+    """The error for a TemplateFlow home that is missing or empty and cannot be written.
+
+    Nothing is written into ``home``: the file that would be needed is looked up in
+    the skeleton bundled with the templateflow client, unpacked (this template only)
+    into a temporary folder, so the message names it exactly.
+
+    Returns
+    -------
+    AtlasUnavailable
+        Naming ``home``, that it is read-only, the missing file and what to do;
+        an :class:`AtlasError` instead when the space or the atlas is not in TemplateFlow.
+    """
+    if home.is_dir() and any(home.iterdir()):
+        state = "holds no TemplateFlow template (no tpl-* folder) and is read-only"
+    elif home.exists():
+        state = "is empty and read-only"
+    else:
+        existing = next(parent for parent in home.parents if parent.exists())
+        state = f"does not exist and cannot be created ({existing} is read-only)"
+    try:
+        with tempfile.TemporaryDirectory(prefix="regionseries-templateflow-") as folder:
+            skeleton_view = Path(folder)
+            if not _unpack_skeleton_template(skeleton_view, template):
+                return AtlasError(
+                    f"atlas {request.spec}: the runs are in space {template!r}, which is not a TemplateFlow template "
+                    f"(and TEMPLATEFLOW_HOME={home} {state}). TemplateFlow atlases need runs in a template space; "
+                    "use --atlas-file for other spaces."
+                )
+            chosen = _choose_file(skeleton_view, template, voxel_size, request,
+                                  shown_folder=f"TemplateFlow's tpl-{template}")
+            chosen = _Candidate(home / chosen.path.relative_to(skeleton_view), chosen.entities)
+    except AtlasError as error:
+        return error
+    except (OSError, LookupError):  # no skeleton to look into: name the atlas, not the file
+        chosen = None
+    missing = (str(chosen.path.relative_to(home)) if chosen is not None
+               else f"atlas {request.atlas} for tpl-{template}")
+    return AtlasUnavailable(
+        f"atlas {request.spec}: {missing} is not in TEMPLATEFLOW_HOME={home}, which {state}, so TemplateFlow "
+        "can neither set it up nor download into it (nothing was written there). "
+        + _read_only_advice(home, template, chosen, request)
+    )
+
+
+def _unpack_skeleton_template(folder: Path, template: str) -> bool:
+    """Unpack the ``tpl-<template>/`` part of the templateflow client's skeleton into ``folder``.
+
+    Returns
+    -------
+    bool
+        False when the skeleton has no such template.
+
+    Raises
+    ------
+    LookupError
+        If the templateflow client (with its skeleton) is not installed.
+    """
+    # imported here, on this error path only: fetch imports urllib.request
+    from .fetch import FetchError, bundled_skeleton_zip
+
+    try:
+        skeleton = bundled_skeleton_zip()
+    except FetchError as error:
+        raise LookupError(str(error)) from None
+    with zipfile.ZipFile(skeleton) as archive:
+        members = [name for name in archive.namelist() if name.startswith(f"tpl-{template}/")]
+        archive.extractall(folder, members=members)
+    return bool(members)
 
 
 def resolve_templateflow_atlas(request: TemplateFlowRequest, template: str, voxel_size: float,
@@ -328,6 +466,8 @@ def resolve_templateflow_atlas(request: TemplateFlowRequest, template: str, voxe
     home = home or templateflow_home()
     if not (home / f"tpl-{template}").is_dir():
         if not home.is_dir() or not any(home.glob("tpl-*")):
+            if not _can_write(home):
+                raise _unwritable_empty_home(home, template, voxel_size, request)
             _populate_skeleton(home, request)
         if not (home / f"tpl-{template}").is_dir():
             templates = sorted(p.name[4:] for p in home.glob("tpl-*") if p.is_dir())
@@ -336,25 +476,7 @@ def resolve_templateflow_atlas(request: TemplateFlowRequest, template: str, voxe
                 f"TemplateFlow home {home} (templates there: {', '.join(templates) or 'none'}). "
                 "TemplateFlow atlases need runs in a template space; use --atlas-file for other spaces."
             )
-    candidates = _candidates(home, template, request)
-    if not candidates:
-        variants = _variants(home, template, request.atlas)
-        hint = f" Available: {', '.join(variants)}." if variants else f" tpl-{template} has no atlas {request.atlas!r}."
-        raise AtlasError(f"atlas {request.spec}: no matching file in {home / ('tpl-' + template)}.{hint}")
-    by_resolution: dict[str, list[_Candidate]] = {}
-    for candidate in candidates:
-        by_resolution.setdefault(candidate.entities.get("res", ""), []).append(candidate)
-    kinds = {(tuple((k, c.entities.get(k)) for k in ("seg", "scale", "desc")), c.suffix) for c in candidates}
-    if len(kinds) > 1:
-        variants = sorted({
-            f"{request.atlas}" + "".join(f":{k}-{v}" for k, v in key if v) + f" ({suffix})" for key, suffix in kinds
-        })
-        raise AtlasError(
-            f"atlas {request.spec} matches several TemplateFlow atlases in tpl-{template}: {', '.join(variants)}. "
-            "Choose one, e.g. --atlas " + variants[0].split(" ")[0]
-            + (" (add :suffix-dseg or :suffix-probseg to choose the kind)" if len({s for _, s in kinds}) > 1 else "")
-        )
-    chosen = choose_resolution(candidates, _resolution_zooms(home, template), voxel_size)
+    chosen = _choose_file(home, template, voxel_size, request)
     if chosen.path.stat().st_size == 0:
         _download(home, template, chosen, request)
     table_path, note = _label_table_path(home, template, chosen, request)
