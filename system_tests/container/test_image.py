@@ -39,7 +39,8 @@ import regionseries
 BLAS_ENVIRONMENT = tuple(f"--env={name}" for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if name in os.environ)
 
 #: What ``podman diff`` may list after a run: the mount points podman creates,
-#: and /etc, where it bind-mounts hosts, hostname and resolv.conf.
+#: and /etc, where it bind-mounts hosts, hostname, passwd and group (it lists
+#: "C /etc" after `true` too).
 ALLOWED_CHANGES = {"A /data", "A /atlas", "A /out", "A /work", "C /etc"}
 
 
