@@ -90,16 +90,19 @@ RUN python3 -m venv /opt/regionseries \
 COPY --from=atlases /templateflow /templateflow
 
 COPY src/ /opt/regionseries-src/src/
-RUN python -m pip install --no-cache-dir . \
-    && rm -rf /opt/regionseries-src \
-    && regionseries --version
-
-# Labels last: a new date or revision leaves every layer above in the cache.
+# The labels' arguments are declared before this RUN, which sees them in its
+# environment: buildah (podman 4.3) otherwise reuses a cached LABEL layer when
+# only an argument's value changed, and a new revision would keep the old label.
+# The price is this small layer (the package alone), rebuilt for each revision.
 ARG BASE_IMAGE
 ARG ATLAS_SELECTION=
 ARG VERSION=0.1.0.dev0
 ARG BUILD_DATE=unknown
 ARG VCS_REF=unknown
+RUN python -m pip install --no-cache-dir . \
+    && rm -rf /opt/regionseries-src \
+    && regionseries --version
+
 LABEL org.opencontainers.image.title="regionseries" \
       org.opencontainers.image.description="BIDS-App: region time series and connectivity from fMRIPrep derivatives" \
       org.opencontainers.image.version="${VERSION}" \

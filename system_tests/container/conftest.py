@@ -13,17 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from regionseries.demo import (
-    demo_dataset_spec,
-    write_demo_atlas,
-    write_fmriprep_dataset,
-)
-
 # The project runs pytest with --import-mode=importlib, which puts no test folder
 # on sys.path; the modules beside this file are imported by name.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from image_helpers import IMAGE, podman  # noqa: E402
-from small_templateflow import write_small_templateflow  # noqa: E402
+from image_helpers import IMAGE, podman
+from small_templateflow import write_small_templateflow
 
 _TIMINGS: dict[str, tuple[float, float]] = {}
 
@@ -35,15 +29,6 @@ def image() -> str:
     if podman("image", "exists", IMAGE).returncode != 0:
         pytest.fail(f"the image {IMAGE} does not exist: run `make container-image` first")
     return IMAGE
-
-
-@pytest.fixture(scope="session")
-def demo_inputs(tmp_path_factory) -> Path:
-    """The demo fMRIPrep dataset and labels atlas (``fmriprep/``, ``atlas/``)."""
-    root = tmp_path_factory.mktemp("demo")
-    write_fmriprep_dataset(root / "fmriprep", demo_dataset_spec())
-    write_demo_atlas(root / "atlas")
-    return root
 
 
 @pytest.fixture(scope="session")

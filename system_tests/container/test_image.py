@@ -56,7 +56,7 @@ def run_container(name: str, arguments: list[str], timings: dict | None = None):
 
 
 def test_version_and_help(image):
-    options = ["--rm", "--read-only", "--network", "none", "-u", "%d:%d" % CONTAINER_USER]
+    options = ["--rm", "--read-only", "--network", "none", "-u", f"{CONTAINER_USER[0]}:{CONTAINER_USER[1]}"]
     version = podman("run", *options, image, "--version")
     assert version.returncode == 0, version.explain()
     assert version.stdout.strip().endswith(regionseries.__version__)
@@ -158,7 +158,7 @@ def test_participant_and_group_levels_equal_a_host_run(image, demo_inputs, small
 
 
 def test_the_image_holds_exactly_its_selection_of_atlases(image):
-    options = ["--rm", "--read-only", "--network", "none", "-u", "%d:%d" % CONTAINER_USER,
+    options = ["--rm", "--read-only", "--network", "none", "-u", f"{CONTAINER_USER[0]}:{CONTAINER_USER[1]}",
                "--entrypoint", "regionseries-fetch-atlases"]
     selected = podman("run", *options, image, "--check", *ATLAS_SELECTION)
     assert selected.returncode == 0, selected.explain()

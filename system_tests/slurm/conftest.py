@@ -8,11 +8,8 @@ which ``make slurm-test`` runs first) and, for the container variant, the image 
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
-
-from regionseries.demo import demo_dataset_spec, write_demo_atlas, write_fmriprep_dataset
 
 #: Node states in which the node runs jobs.
 READY_STATES = {"idle", "mixed", "allocated", "completing"}
@@ -32,15 +29,6 @@ def slurm_node() -> str:
         pytest.fail(f"no SLURM node is ready ({listing.stdout.strip() or listing.stderr.strip()}): "
                     "run system_tests/slurm/setup_slurm.sh (make slurm-test does)")
     return ready[0]
-
-
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory) -> Path:
-    """The demo fMRIPrep dataset (``fmriprep/``) and labels atlas (``atlas/``) of ``make demo``."""
-    root = tmp_path_factory.mktemp("demo")
-    write_fmriprep_dataset(root / "fmriprep", demo_dataset_spec())
-    write_demo_atlas(root / "atlas")
-    return root
 
 
 _TIMINGS: list[str] = []

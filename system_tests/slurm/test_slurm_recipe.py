@@ -34,9 +34,10 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -153,19 +154,19 @@ def submissions_for(slurm_node) -> Iterator:
         submissions.cancel_unfinished()
 
 
-def recipe_settings(demo: Path, case: Path, engine: str = "native") -> dict[str, str]:
+def recipe_settings(demo_inputs: Path, case: Path, engine: str = "native") -> dict[str, str]:
     """The REGIONSERIES_* variables of the recipe for one test case folder."""
     settings = {
         "REGIONSERIES_ENGINE": engine,
-        "REGIONSERIES_BIDS_DIR": str(demo / "fmriprep"),
+        "REGIONSERIES_BIDS_DIR": str(demo_inputs / "fmriprep"),
         "REGIONSERIES_OUTPUT_DIR": str(case / "out"),
         "REGIONSERIES_WORK_ROOT": str(case / "work"),
         "REGIONSERIES_CACHE_DIR": str(case / "cache"),
         "REGIONSERIES_PARTICIPANTS": str(case / "participants.txt"),
-        "REGIONSERIES_ARGS": " ".join(participant_options(demo / "atlas" if engine == "native" else "/atlas")),
+        "REGIONSERIES_ARGS": " ".join(participant_options(demo_inputs / "atlas" if engine == "native" else "/atlas")),
     }
     if engine != "native":
-        settings.update(REGIONSERIES_IMAGE=IMAGE, REGIONSERIES_ATLAS_DIR=str(demo / "atlas"),
+        settings.update(REGIONSERIES_IMAGE=IMAGE, REGIONSERIES_ATLAS_DIR=str(demo_inputs / "atlas"),
                         REGIONSERIES_CONTAINER_USER=f"{CONTAINER_UID}:{CONTAINER_GID}",
                         REGIONSERIES_CONTAINER_OPTIONS=" ".join(
                             f"--env={name}={os.environ[name]}" for name in BLAS_VARIABLES if name in os.environ))
@@ -304,14 +305,14 @@ def assert_outputs_equal(reference: Path, actual: Path, container_paths: dict[st
 
 
 @pytest.fixture(scope="module")
-def serial_reference(demo, tmp_path_factory, timings) -> Path:
+def serial_reference(demo_inputs, tmp_path_factory, timings) -> Path:
     """Outputs of one serial host run: every participant in one process, then the group level."""
     root = tmp_path_factory.mktemp("serial")
     regionseries = str(host_bin() / "regionseries")
-    fmriprep, out = str(demo / "fmriprep"), str(root / "out")
+    fmriprep, out = str(demo_inputs / "fmriprep"), str(root / "out")
     start = time.monotonic()
     participant = subprocess.run(
-        [regionseries, fmriprep, out, "participant", *participant_options(demo / "atlas"),
+        [regionseries, fmriprep, out, "participant", *participant_options(demo_inputs / "atlas"),
          "--work-dir", str(root / "work"), "--cache-dir", str(root / "cache"), "--nprocs", "1"],
         capture_output=True, text=True, timeout=600)
     assert participant.returncode == 0, participant.stderr
@@ -345,9 +346,9 @@ def test_jobs_run_without_user_in_their_environment(slurm_node, tmp_path):
     assert (tmp_path / "probe.out").read_text() == "USER=(unset)\n"
 
 
-def test_native_array_then_group_equals_serial_run(demo, serial_reference, submissions_for, tmp_path, timings):
+def test_native_array_then_group_equals_serial_run(demo_inputs, serial_reference, submissions_for, tmp_path, timings):
     case = new_case(tmp_path, PARTICIPANTS)
-    submissions = submissions_for(case, recipe_settings(demo, case))
+    submissions = submissions_for(case, recipe_settings(demo_inputs, case))
     start = time.monotonic()
     array_id, group_id = submissions.submit()
     records = wait_until_final([array_id, group_id], JOB_TIMEOUT_S, case)
@@ -364,11 +365,11 @@ def test_native_array_then_group_equals_serial_run(demo, serial_reference, submi
 
 
 def test_failed_task_cancels_group_job_and_resubmitting_it_completes(
-        demo, serial_reference, submissions_for, tmp_path, timings):
+        demo_inputs, serial_reference, submissions_for, tmp_path, timings):
     """A typo in the participants file: task 3 fails, the group job is cancelled instead of waiting
     forever; after fixing the line, resubmitting only index 3 completes the study."""
     case = new_case(tmp_path, ["01", "02", "99"])
-    submissions = submissions_for(case, recipe_settings(demo, case))
+    submissions = submissions_for(case, recipe_settings(demo_inputs, case))
     start = time.monotonic()
     array_id, group_id = submissions.submit()
     *array_records, group_record = wait_until_final([array_id, group_id], JOB_TIMEOUT_S, case)
@@ -391,7 +392,7 @@ def test_failed_task_cancels_group_job_and_resubmitting_it_completes(
     assert_outputs_equal(serial_reference, case / "out")
 
 
-def test_podman_array_then_group_equals_serial_run(demo, serial_reference, submissions_for, tmp_path, timings):
+def test_podman_array_then_group_equals_serial_run(demo_inputs, serial_reference, submissions_for, tmp_path, timings):
     """The same recipe with REGIONSERIES_ENGINE=podman: read-only, no network, a non-root uid."""
     if shutil.which("podman") is None:
         pytest.fail("podman is not installed: run system_tests/slurm/setup_slurm.sh (make slurm-test does)")
@@ -403,7 +404,7 @@ def test_podman_array_then_group_equals_serial_run(demo, serial_reference, submi
     for folder in ["out", "cache", "work/group", *(f"work/sub-{label}" for label in PARTICIPANTS)]:
         (case / folder).mkdir(parents=True)
         os.chown(case / folder, CONTAINER_UID, CONTAINER_GID)
-    settings = recipe_settings(demo, case, engine="podman")
+    settings = recipe_settings(demo_inputs, case, engine="podman")
     settings.setdefault("CONTAINERS_CONF", os.environ.get(
         "CONTAINERS_CONF", str(REPO_ROOT / "system_tests" / "container" / "containers.conf")))
     submissions = submissions_for(case, settings)
@@ -418,4 +419,4 @@ def test_podman_array_then_group_equals_serial_run(demo, serial_reference, submi
     written = [path for path in (case / "out").rglob("*") if path.is_file()]
     assert written and {(p.stat().st_uid, p.stat().st_gid) for p in written} == {(CONTAINER_UID, CONTAINER_GID)}
     assert_outputs_equal(serial_reference, case / "out",
-                         container_paths={"/data": str(demo / "fmriprep"), "/atlas": str(demo / "atlas")})
+                         container_paths={"/data": str(demo_inputs / "fmriprep"), "/atlas": str(demo_inputs / "atlas")})
