@@ -122,10 +122,6 @@ class AtlasRegistry:
         """Output labels (``atlas-<label>``): TemplateFlow atlases, files, spheres, then stat maps."""
         return [r.label for r in self.requests]
 
-    @property
-    def needs_template_space(self) -> bool:
-        return any(isinstance(r, TemplateFlowRequest) for r in self.requests)
-
     def resolve(self, space: str, voxel_size: float) -> list[Atlas]:
         """The atlases for runs in ``space`` with ``voxel_size`` mm voxels.
 
