@@ -60,13 +60,8 @@ import numpy as np
 import pandas as pd
 
 from ._version import __version__
-from .bids.outputs import (
-    BIDSName,
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_tsv,
-    parse_entities,
-)
+from .bids.names import BIDSName, parse_entities
+from .bids.outputs import atomic_write_bytes, atomic_write_json, atomic_write_tsv
 from .core.connectivity import fisher_z, inverse_fisher_z
 
 LOGGER = logging.getLogger("regionseries")

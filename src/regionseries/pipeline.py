@@ -49,14 +49,8 @@ from ._version import __version__
 from .atlases.base import Atlas
 from .bids import readable
 from .bids.inputs import RunInputs, relative_to_dataset
-from .bids.outputs import (
-    BIDSName,
-    atomic_write_json,
-    atomic_write_tsv,
-    bids_uri,
-    json_text,
-    remove_stale_temporaries,
-)
+from .bids.names import BIDSName, bids_uri
+from .bids.outputs import atomic_write_json, atomic_write_tsv, json_text, remove_stale_temporaries
 from .bids.readable import UnreadableFile
 from .core.atlas_images import (
     LABELS_INTERPOLATION,

@@ -1,4 +1,4 @@
-"""BIDS names, atomic/race-safe writes, input pairing, label-table dialects and atlas specs."""
+"""Atomic/race-safe writes, input pairing, label-table dialects and atlas specs."""
 
 from __future__ import annotations
 
@@ -31,40 +31,7 @@ from regionseries.bids.inputs import (
     read_bids_filters,
     read_repetition_time,
 )
-from regionseries.bids.outputs import (
-    BIDSName,
-    atomic_write_text,
-    bids_label,
-    parse_entities,
-    write_if_absent,
-)
-
-# ------------------------------------------------------------------------------ names
-
-
-def test_entity_order_puts_atlas_before_res_and_stat_before_desc():
-    name = BIDSName.create("relmat", ".tsv", sub="01", desc="simpleGSR", stat="correlation", res="2",
-                           atlas="Schaefer2018", space="MNI152NLin2009cAsym", run="1", task="rest", ses="1")
-    assert name.filename == ("sub-01_ses-1_task-rest_run-1_space-MNI152NLin2009cAsym_atlas-Schaefer2018_res-2_"
-                             "stat-correlation_desc-simpleGSR_relmat.tsv")
-    assert name.relpath == Path("sub-01/ses-1/func") / name.filename
-    assert name.replace(stat=None, suffix="timeseries").filename.endswith("res-2_desc-simpleGSR_timeseries.tsv")
-
-
-def test_bids_name_errors():
-    with pytest.raises(ValueError, match="invalid BIDS label 'simple\\+gsr' for entity 'desc'"):
-        BIDSName.create("timeseries", ".tsv", sub="01", desc="simple+gsr")
-    with pytest.raises(ValueError, match="unknown BIDS entity 'meas'"):
-        BIDSName.create("relmat", ".tsv", sub="01", meas="r")
-    with pytest.raises(ValueError, match="cannot make a BIDS label out of '\\+\\+'"):
-        bids_label("++")
-    assert bids_label("Schaefer2018 400Parcels_7Networks") == "Schaefer2018400Parcels7Networks"
-
-
-def test_parse_entities_keeps_labels_as_spelled():
-    assert parse_entities("sub-01_ses-02_task-rest_run-01_space-MNI_res-2_desc-preproc_bold.nii.gz") == {
-        "sub": "01", "ses": "02", "task": "rest", "run": "01", "space": "MNI", "res": "2", "desc": "preproc"}
-
+from regionseries.bids.outputs import atomic_write_text, write_if_absent
 
 # ------------------------------------------------------------------------------ writes
 

@@ -11,12 +11,12 @@ is resampled to each BOLD grid.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..bids.names import is_bids_label
 from .base import (
     Atlas,
     AtlasError,
@@ -56,7 +56,7 @@ class FileRequest:
                 f"--atlas-file {spec}: expected NAME=IMAGE[:LABELS_TSV], e.g. MyAtlas=/data/atlas.nii.gz:/data/atlas.tsv"
             )
         label, rest = spec.split("=", 1)
-        if not re.match(r"^[0-9a-zA-Z]+$", label):
+        if not is_bids_label(label):
             raise AtlasError(f"--atlas-file {spec}: NAME {label!r} must hold only letters and digits (it becomes atlas-{label})")
         image_text, table_text = rest, None
         if ":" in rest:

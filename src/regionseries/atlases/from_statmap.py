@@ -15,13 +15,13 @@ like any other atlas and extracted by least squares as nilearn's
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..bids.names import is_bids_label
 from .base import (
     Atlas,
     AtlasError,
@@ -45,7 +45,7 @@ class StatmapRequest:
         if "=" not in spec:
             raise AtlasError(f"--regions-from {spec}: expected NAME=STATMAP, e.g. Task=/data/zstat1.nii.gz")
         label, path = spec.split("=", 1)
-        if not re.match(r"^[0-9a-zA-Z]+$", label):
+        if not is_bids_label(label):
             raise AtlasError(f"--regions-from {spec}: NAME {label!r} must hold only letters and digits")
         statmap = Path(path).expanduser()
         if not statmap.is_file():

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
-from ..bids.outputs import BIDSName, atomic_copy_file, atomic_write_json, atomic_write_tsv
+from ..bids.names import BIDSName
+from ..bids.outputs import atomic_copy_file, atomic_write_json, atomic_write_tsv
 from .base import Atlas, AtlasError, AtlasUnavailable
 from .files import FileRequest, resolve_file_atlas
 from .from_statmap import StatmapRequest, resolve_statmap_atlas

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..bids.names import is_bids_label
 from .base import (
     Atlas,
     AtlasError,
@@ -56,7 +56,7 @@ class SpheresRequest:
     def parse(cls, spec: str) -> "SpheresRequest":
         if "=" in spec:
             label, path = spec.split("=", 1)
-            if not re.match(r"^[0-9a-zA-Z]+$", label):
+            if not is_bids_label(label):
                 raise AtlasError(f"--spheres {spec}: NAME {label!r} must hold only letters and digits")
             table = Path(path).expanduser()
             if not table.is_file():

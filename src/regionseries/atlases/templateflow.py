@@ -30,12 +30,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..bids.names import is_bids_label
 from .base import (
     Atlas,
     AtlasError,
@@ -98,11 +98,11 @@ class TemplateFlowRequest:
         text = spec
         if "=" in text:
             label, text = text.split("=", 1)
-            if not re.match(r"^[0-9a-zA-Z]+$", label):
+            if not is_bids_label(label):
                 raise AtlasError(f"--atlas {spec}: the label {label!r} must hold only letters and digits")
         parts = text.split(":")
         atlas = parts[0]
-        if not re.match(r"^[0-9a-zA-Z]+$", atlas):
+        if not is_bids_label(atlas):
             raise AtlasError(
                 f"--atlas {spec}: {atlas!r} is not a TemplateFlow atlas name "
                 "(expected e.g. Schaefer2018:desc-400Parcels7Networks)"
@@ -110,7 +110,7 @@ class TemplateFlowRequest:
         entities: dict[str, str] = {}
         for part in parts[1:]:
             key, sep, value = part.partition("-")
-            if not sep or key not in SPEC_ENTITIES or not re.match(r"^[0-9a-zA-Z]+$", value):
+            if not sep or key not in SPEC_ENTITIES or not is_bids_label(value):
                 raise AtlasError(
                     f"--atlas {spec}: cannot read {part!r}; use key-value with key one of {', '.join(SPEC_ENTITIES)} "
                     "(e.g. desc-400Parcels7Networks, res-02)"

@@ -24,13 +24,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import readable
-from .outputs import (
-    DISK_FULL_ERRNOS,
-    SOURCE_ENTITIES,
-    BIDSName,
-    DiskFull,
-    parse_entities,
-)
+from .names import SOURCE_ENTITIES, BIDSName, is_bids_label, parse_entities
+from .outputs import DISK_FULL_ERRNOS, DiskFull
 
 LOGGER = logging.getLogger("regionseries")
 
@@ -87,12 +82,12 @@ class SpaceSpec:
         """Parse ``SPACE[:res-R]`` (``res-`` is the label as in fMRIPrep names)."""
         parts = text.split(":")
         space = parts[0]
-        if not re.match(r"^[0-9a-zA-Z]+$", space):
+        if not is_bids_label(space):
             raise ValueError(f"invalid space {text!r}: expected e.g. MNI152NLin2009cAsym or MNI152NLin2009cAsym:res-2")
         res = None
         for extra in parts[1:]:
             key, _, value = extra.partition("-")
-            if key != "res" or not re.match(r"^[0-9a-zA-Z]+$", value):
+            if key != "res" or not is_bids_label(value):
                 raise ValueError(f"invalid space modifier {extra!r} in {text!r}: only res-<label> is accepted")
             res = value
         return cls(space, res)
