@@ -63,6 +63,7 @@ from ._version import __version__
 from .bids.names import BIDSName, parse_entities
 from .bids.outputs import atomic_write_bytes, atomic_write_json, atomic_write_tsv
 from .core.connectivity import fisher_z, inverse_fisher_z
+from .core.qc import spearman, summarize_qcfc  # noqa: F401 - spearman: group.spearman was its home before core.qc
 
 LOGGER = logging.getLogger("regionseries")
 
@@ -552,17 +553,6 @@ class RunningEdges:
             cyy = sums["yy"] - sums["y"] ** 2 / n
             r = cxy / np.sqrt(cxx * cyy)
         return (*_with_p_values(r, n), n.copy())
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Spearman correlation and p-value over finite pairs (NaN with < 3 pairs)."""
-    from scipy import stats
-
-    finite = np.isfinite(x) & np.isfinite(y)
-    if finite.sum() < 3 or np.ptp(x[finite]) == 0 or np.ptp(y[finite]) == 0:
-        return math.nan, math.nan
-    result = stats.spearmanr(x[finite], y[finite])
-    return float(result.statistic), float(result.pvalue)
 
 
 # --------------------------------------------------------------------------------------
@@ -1127,8 +1117,9 @@ def _write_qcfc(output_dir: Path, folder: Path, task, space, res, atlas, strateg
     path = folder / _name(task, space, res, atlas, strategy, "qcfc", ".tsv").filename
     atomic_write_tsv(path, table)
     finite = np.isfinite(r)
-    rho, rho_p = spearman(r, distances)
-    median_abs = float(np.median(np.abs(r[finite]))) if finite.any() else None
+    qcfc_summary = summarize_qcfc(r, distances)
+    rho, rho_p = qcfc_summary.distance_dependence, qcfc_summary.distance_dependence_p
+    median_abs = qcfc_summary.median_abs_qcfc if finite.any() else None
     significant = float(np.mean(p[finite] < 0.05)) if finite.any() else None
     n_runs = int(np.isfinite(fds).sum())
     info = {

@@ -11,12 +11,17 @@ exercised through the real command line.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+
+from regionseries.core.qc import summarize_qcfc
+from regionseries.group import GroupOptions, run_group
+from regionseries.report.model import QCFCResult
 
 from .conftest import run_cli
 
@@ -114,3 +119,22 @@ def test_exclusion_options_and_participant_selection(fmriprep_dataset, participa
 
     only_three = _run_group(fmriprep_dataset, output, "--participant-label", "sub-03")
     assert only_three["sub"].tolist() == ["03"]
+
+
+def test_qcfc_json_takes_its_numbers_from_summarize_qcfc(participant_outputs, tmp_path):
+    """The QC-FC summary written by the group level is, to the bit, the one of core.qc (and the report's)."""
+    output = tmp_path / "out"
+    shutil.copytree(participant_outputs, output, ignore=shutil.ignore_patterns("group"))
+    summary = run_group(output, GroupOptions(reports=False))
+    (item,) = summary.qcfc
+    r, distances = item["edge_correlations"], item["edge_distances_mm"]
+    assert np.isfinite(r).sum() > 3 and np.isfinite(distances).all()
+    expected = summarize_qcfc(r, distances)
+    written = json.loads((output / "group" / f"{PREFIX}_desc-simple_qcfc.json").read_text())
+    assert written["MedianAbsoluteQCFC"] == expected.median_abs_qcfc == item["median_abs_qcfc"]
+    assert written["DistanceDependence"] == {"SpearmanRho": expected.distance_dependence,
+                                             "PValue": expected.distance_dependence_p}
+    assert item["distance_dependence"] == expected.distance_dependence
+    report = QCFCResult("Demo", "simple", r, distances)
+    assert (report.median_abs_qcfc, report.distance_dependence) == (expected.median_abs_qcfc,
+                                                                     expected.distance_dependence)

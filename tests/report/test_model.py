@@ -8,7 +8,6 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import spearmanr
 
 from regionseries.report.model import (
     AtlasResult,
@@ -18,7 +17,6 @@ from regionseries.report.model import (
     ReportDataError,
     RunReport,
     StrategyResult,
-    spearman_correlation,
 )
 
 
@@ -207,19 +205,6 @@ def test_participant_report_rejects_foreign_and_duplicate_runs():
 
 
 # --- QC-FC and group --------------------------------------------------------
-
-
-def test_spearman_matches_scipy_and_ignores_nan():
-    generator = np.random.default_rng(0)
-    x, y = generator.normal(size=50), generator.normal(size=50)
-    y[:10] += 3 * x[:10]
-    assert spearman_correlation(x, y) == pytest.approx(spearmanr(x, y).statistic)
-    x_nan = np.append(x, np.nan)
-    assert spearman_correlation(x_nan, np.append(y, 1.0)) == pytest.approx(
-        spearmanr(x, y).statistic
-    )
-    assert math.isnan(spearman_correlation([1, 2], [3, 4]))
-    assert math.isnan(spearman_correlation([1, 1, 1], [1, 2, 3]))
 
 
 def test_qcfc_derives_median_and_distance_dependence():

@@ -20,7 +20,6 @@ Conventions
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ..core.qc import summarize_qcfc
 
 __all__ = [
     "ATLAS_KINDS",
@@ -41,7 +42,6 @@ __all__ = [
     "ReportDataError",
     "RunReport",
     "StrategyResult",
-    "spearman_correlation",
 ]
 
 #: Kinds of atlas a run can be summarised with.
@@ -663,33 +663,6 @@ class ParticipantReport:
         return _first_seen(run.session for run in self.runs if run.session)
 
 
-def spearman_correlation(x: Any, y: Any) -> float:
-    """Spearman rank correlation of two vectors, ignoring pairs with a NaN.
-
-    Parameters
-    ----------
-    x, y : array-like of float
-        Same length.
-
-    Returns
-    -------
-    float
-        The correlation, NaN with fewer than 3 finite pairs or a constant input.
-    """
-    from scipy.stats import rankdata
-
-    x = np.asarray(x, dtype=float).ravel()
-    y = np.asarray(y, dtype=float).ravel()
-    finite = np.isfinite(x) & np.isfinite(y)
-    if finite.sum() < 3:
-        return math.nan
-    rank_x = rankdata(x[finite])
-    rank_y = rankdata(y[finite])
-    if np.ptp(rank_x) == 0 or np.ptp(rank_y) == 0:
-        return math.nan
-    return float(np.corrcoef(rank_x, rank_y)[0, 1])
-
-
 @dataclass
 class QCFCResult:
     """QC-FC of one (atlas, strategy) across runs.
@@ -707,7 +680,8 @@ class QCFCResult:
     n_runs : int
         Number of runs the correlations were computed over.
     median_abs_qcfc : float or None
-        Median of |QC-FC| over edges; computed when None.
+        Median of |QC-FC| over edges; computed when None (as every QC-FC
+        number, by :func:`regionseries.core.qc.summarize_qcfc`).
     distance_dependence : float or None
         Spearman correlation between QC-FC and edge distance; computed when
         None and distances are given.
@@ -731,13 +705,12 @@ class QCFCResult:
                     f"{where}: {self.edge_distances_mm.size} distances for "
                     f"{self.edge_correlations.size} edges"
                 )
-        finite = self.edge_correlations[np.isfinite(self.edge_correlations)]
-        if self.median_abs_qcfc is None:
-            self.median_abs_qcfc = float(np.median(np.abs(finite))) if finite.size else math.nan
-        if self.distance_dependence is None and self.edge_distances_mm is not None:
-            self.distance_dependence = spearman_correlation(
-                self.edge_correlations, self.edge_distances_mm
-            )
+        if self.median_abs_qcfc is None or self.distance_dependence is None:
+            summary = summarize_qcfc(self.edge_correlations, self.edge_distances_mm)
+            if self.median_abs_qcfc is None:
+                self.median_abs_qcfc = summary.median_abs_qcfc
+            if self.distance_dependence is None and self.edge_distances_mm is not None:
+                self.distance_dependence = summary.distance_dependence
 
 
 @dataclass
