@@ -43,16 +43,7 @@ from .columns import (
 from .errors import ConfoundsError, RunExcluded
 from .strategies import DenoiseStrategy, get_strategy
 from .table import ConfoundsTable, _sidecar_needed_error, read_confounds
-from .vocabulary import (
-    _DVARS_COLUMN,
-    _FD_COLUMN,
-    _GLOBAL_BASE,
-    _MOTION_BASE,
-    _NSS_KEY,
-    _OUTLIER_KEY,
-    _WM_CSF_BASE,
-    _expand,
-)
+from .vocabulary import _DVARS_COLUMN, _FD_COLUMN, _GLOBAL_BASE, _MOTION_BASE, _NSS_KEY, _OUTLIER_KEY, _WM_CSF_BASE, _expand
 
 __all__ = ["DenoisingPlan", "plan_denoising"]
 
