@@ -1,4 +1,4 @@
-"""Which volumes a run keeps, and the refusals shared by every loader.
+"""Which volumes a run keeps, and the refusals load_confounds and plan_denoising share.
 
 Motion outliers are the volumes whose framewise displacement (mm) or
 standardised DVARS exceeds a threshold (:func:`_motion_outliers`), and

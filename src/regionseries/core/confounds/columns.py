@@ -6,8 +6,9 @@ lacks (:class:`_Missing`, :func:`_present_or_missing`), the CompCor
 columns chosen as nilearn 0.14.1 chooses them from the sidecar's key count
 (:func:`_compcor_names_nilearn`) or from the current names
 (:func:`_compcor_names_current`), row 0 of derivative columns filled from
-row 1 (:func:`_fill_first_row`), and the check that the chosen columns
-hold numbers (:func:`_check_numeric`).
+row 1 (:func:`_fill_first_row`), a column's values as float64 with n/a
+as NaN (:func:`_as_float`), and the check that the chosen columns hold
+numbers (:func:`_check_numeric`).
 """
 
 from __future__ import annotations

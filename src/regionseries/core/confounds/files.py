@@ -2,11 +2,12 @@
 
 :func:`find_confounds_file` looks in the BOLD file's directory for the
 ``*_desc-confounds_timeseries.tsv`` (or ``_regressors.tsv``) named with a
-subset of the BOLD file's entities (nilearn's search, which never picks
-another run's file), then for the fMRIPrep < 1.2 name
-``<source>_bold_confounds.tsv``; :func:`_find_tedana_files` does the same
+subset of the BOLD file's own entities (nilearn's search: a file named with
+another run's entities is never taken), then for the fMRIPrep < 1.2 name
+``<source>_bold_confounds.tsv``; none or more than one is a
+:class:`~.errors.ConfoundsError`. :func:`_find_tedana_files` does the same
 search for tedana's ``*_desc-ICA_mixing.tsv`` and
-``*_desc-tedana_metrics.tsv``. No file is read here.
+``*_desc-tedana_metrics.tsv``. Only file names are looked at; nothing is read.
 """
 
 from __future__ import annotations
