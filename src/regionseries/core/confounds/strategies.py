@@ -5,7 +5,8 @@ cleaning settings of one denoising (its name becomes the ``desc-`` label
 of the outputs). :func:`get_strategy` gives one from a built-in preset
 (:data:`PRESET_NAMES`, read from ``regionseries/strategies/*.json``) or a
 JSON/YAML strategy file, with keyword overrides; a malformed strategy is a
-:class:`~.errors.ConfoundsError` and a file that cannot be read a
+:class:`~.errors.ConfoundsError`, a file that is not there to be read
+(missing, not fetched, permission denied) a
 :class:`~.errors.StrategyFileUnavailable`. The file format is documented
 in ``docs/strategies.md``. Applying a strategy to a run is :mod:`.plans`'
 job.

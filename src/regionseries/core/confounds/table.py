@@ -6,10 +6,12 @@ sidecar into a :class:`ConfoundsTable`, with the column names of older
 fMRIPrep releases normalised to the current ones: CamelCase names of
 fMRIPrep < 1.2, and the anatomical CompCor components that fMRIPrep < 21
 wrote for all masks as ``a_comp_cor_*``, split by the sidecar's ``Mask``
-field into ``a_``/``w_``/``c_comp_cor_*``. A header or sidecar that cannot
-be used gives a :class:`~.errors.ConfoundsError` naming the file (a bad
-sidecar is kept as ``sidecar_problem`` and fails only the strategies that
-need it). Finding which file belongs to a BOLD run is :mod:`.files`' job.
+field into ``a_``/``w_``/``c_comp_cor_*``. A TSV that cannot be read as a
+table (missing, empty, no header row, repeated column names, ragged rows)
+is a :class:`~.errors.ConfoundsError` naming the file; a sidecar that
+cannot be used is recorded in ``ConfoundsTable.sidecar_problem`` and fails
+only the strategies that need it. Finding which file belongs to a BOLD run
+is :mod:`.files`' job.
 """
 
 from __future__ import annotations
