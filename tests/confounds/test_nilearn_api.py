@@ -371,7 +371,7 @@ def test_two_confounds_files(helpers, tmp_path):
     assert f"BOLD file: {bold}" in str(error.value)
 
 
-# --- 8.2.7 everything censored: refused, see test_api_refusals.py ------------------------------
+# --- 8.2.7 everything censored: refused, see test_nilearn_api_refusals.py --------------------
 
 
 # --- 8.2.8 presets ------------------------------------------------------------------------------

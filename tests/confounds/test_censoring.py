@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nilearn.interfaces.fmriprep.load_confounds_scrub import optimize_scrub
 
-from regionseries.core.confounds import _drop_short_segments
+from regionseries.core.confounds.censoring import _drop_short_segments
 
 
 @st.composite

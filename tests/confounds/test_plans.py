@@ -191,7 +191,7 @@ def test_every_volume_censored(helpers, tmp_path):
     with pytest.raises(RunExcluded) as caught:
         plan_denoising("scrubbing", tsv_of(bold), N)
     error = caught.value
-    assert isinstance(error, ValueError)  # as the Python API's refusals (test_api_refusals.py)
+    assert isinstance(error, ValueError)  # as the Python API's refusals (test_nilearn_api_refusals.py)
     assert error.path == str(tsv_of(bold)) and error.strategy == "scrubbing"
     assert error.reason == (
         "all 60 volumes are censored (2 non-steady-state, 58 motion outliers at FD > 0.5 mm, "

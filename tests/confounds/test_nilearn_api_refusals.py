@@ -222,7 +222,7 @@ def test_tedana_ica_rows_are_checked(helpers, tmp_path):
     """tedana: the ICA mixing matrix has one row per volume of the optimally combined image.
 
     (The test's name keeps "mixing" out of the folder name: nilearn would then
-    read the metrics table as the mixing matrix, see test_load_confounds.py.)
+    read the metrics table as the mixing matrix, see test_nilearn_api.py.)
     """
     stem = helpers.BOLD_ENTITIES
     mixing = tmp_path / f"{stem}_desc-ICA_mixing.tsv"
