@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.atlas_images import labels_on_grid, load_labels_img
-from ..core.extract import STRATEGIES, LabelsOperator
+from ..core.extract import REDUCTIONS, LabelsOperator
 from ..core.image import describe_img, get_data, new_img_like
 from ..core.reader import BoldReader
 from .base import BaseMasker, check_inverse_input
@@ -53,7 +53,9 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
     memory, memory_level, verbose :
         Accepted for compatibility; caching is not used (extraction is one pass).
     strategy : str, default="mean"
-        One of mean, median, sum, minimum, maximum, standard_deviation, variance.
+        How each region's voxels become one value (nilearn's name; the
+        operator's ``reduction``): one of mean, median, sum, minimum, maximum,
+        standard_deviation, variance.
     keep_masked_labels : bool, default=False
         Keep columns (of zeros) for labels removed by the mask.
     reports : bool, default=True
@@ -132,9 +134,9 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
             if hasattr(self, attribute):
                 delattr(self, attribute)
         self._common_fit(imgs)
-        if self.strategy not in STRATEGIES:
+        if self.strategy not in REDUCTIONS:
             raise ValueError(
-                f"Invalid strategy '{self.strategy}'. Valid strategies are {list(STRATEGIES)}."
+                f"Invalid strategy '{self.strategy}'. Valid strategies are {list(REDUCTIONS)}."
             )
         if self.resampling_target not in ("data", "labels", None):
             raise ValueError(
@@ -258,7 +260,7 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
             labels_img.affine,  # its own affine: the engine applies nilearn's strict check
             background_label=self.background_label,
             label_values=columns,
-            strategy=self.strategy,
+            reduction=self.strategy,  # nilearn's name for the reduction
             smoothing_fwhm=self.smoothing_fwhm,
             source_name=describe_img(self.labels_img),
         )
