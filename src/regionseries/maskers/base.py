@@ -6,7 +6,7 @@
 image, :func:`regionseries.core.extract.extract_signals`), then clean the
 region signals with :func:`regionseries.signal.clean` and cast them to the
 output dtype nilearn would give. Subclasses (:mod:`.labels`, :mod:`.spheres`,
-:mod:`.maps`) implement ``_fit`` and ``_extract``.
+:mod:`.maps`) implement ``fit`` (starting with ``_common_fit``) and ``_extract``.
 """
 
 from __future__ import annotations
@@ -36,12 +36,10 @@ class NotFittedError(ValueError, AttributeError):
 class BaseMasker:
     """Parameters handling, fit/transform plumbing and cleaning shared by the maskers.
 
-    Subclasses implement ``_fit(imgs)`` and ``_extract(imgs)``; the latter
+    Subclasses implement ``fit(imgs)`` and ``_extract(imgs)``; the latter
     returns ``(signals, ndim)`` where ``signals`` is the T x K array in the
     dtype nilearn's extraction would give.
     """
-
-    _fitted_attribute = "n_elements_"
 
     # -- estimator protocol -------------------------------------------------
 

@@ -39,7 +39,7 @@ class NiftiMapsMasker(BaseMasker):
     smoothing_fwhm, standardize, standardize_confounds, high_variance_confounds,
     detrend, low_pass, high_pass, t_r, dtype, memory, memory_level, verbose,
     reports, cmap, clean_args :
-        As in :class:`NiftiLabelsMasker`.
+        As in :class:`~regionseries.maskers.NiftiLabelsMasker`.
     """
 
     def __init__(

@@ -34,10 +34,8 @@ class NiftiSpheresMasker(BaseMasker):
     smoothing_fwhm, standardize, standardize_confounds, high_variance_confounds,
     detrend, low_pass, high_pass, t_r, dtype, memory, memory_level, verbose,
     reports, clean_args :
-        As in :class:`NiftiLabelsMasker`.
+        As in :class:`~regionseries.maskers.NiftiLabelsMasker`.
     """
-
-    _fitted_attribute = "seeds_"
 
     def __init__(
         self,
