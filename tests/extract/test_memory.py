@@ -35,7 +35,7 @@ _CHILD = textwrap.dedent(
     maps = np.stack([np.exp(-((i - c) ** 2 + (j - 24) ** 2 + (k - 20) ** 2) / 50.0) for c in (10, 20, 30)], -1)
     operators = [
         LabelsOperator(labels, affine),
-        LabelsOperator(labels, affine, strategy="median"),
+        LabelsOperator(labels, affine, reduction="median"),
         SpheresOperator([(40.0, 96.0, 80.0), (120.0, 96.0, 80.0)], 8.0, shape, affine),
         MapsOperator(maps, affine),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 import warnings
 
@@ -11,7 +12,7 @@ import pytest
 from scipy import ndimage
 
 from regionseries.core.extract import (
-    STRATEGIES,
+    REDUCTIONS,
     LabelsOperator,
     MapsOperator,
     SpheresOperator,
@@ -20,9 +21,9 @@ from regionseries.core.extract import (
 from regionseries.core.image import smooth_array
 
 
-def _labels_reference(data, labels, values, strategy):
+def _labels_reference(data, labels, values, reduction):
     """scipy.ndimage per volume, in float64."""
-    func = getattr(ndimage, strategy)
+    func = getattr(ndimage, reduction)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # scipy's own 0/0 for absent labels
         return np.array(
@@ -30,17 +31,30 @@ def _labels_reference(data, labels, values, strategy):
         )
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
-def test_labels_strategies_equal_scipy_ndimage(mk, strategy):
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_labels_reductions_equal_scipy_ndimage(mk, reduction):
     data = mk.random_bold(n_volumes=9)
     labels = mk.box_labels()
-    op = LabelsOperator(labels, mk.grid_affine(), strategy=strategy)
+    op = LabelsOperator(labels, mk.grid_affine(), reduction=reduction)
     (result,) = extract_signals(nib.Nifti1Image(data, mk.grid_affine()), [op], chunk_volumes=4)
-    expected = _labels_reference(data, labels, [1, 2, 3, 5], strategy)
+    expected = _labels_reference(data, labels, [1, 2, 3, 5], reduction)
     assert result.signals.dtype == np.float64 and result.signals.shape == (9, 4)
     np.testing.assert_allclose(result.signals, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
     assert result.names == ["1", "2", "3", "5"] and result.region_ids == [1, 2, 3, 5]
     np.testing.assert_array_equal(result.n_voxels, [216, 240, 432, 96])
+
+
+def test_reduction_is_the_results_and_survives_an_old_pickle(mk):
+    """Operators pickled in a work folder before the reduction had its name kept it as "strategy"."""
+    img = nib.Nifti1Image(mk.random_bold(n_volumes=5), mk.grid_affine())
+    fresh = LabelsOperator(mk.box_labels(), mk.grid_affine(), reduction="median")
+    old = LabelsOperator(mk.box_labels(), mk.grid_affine(), reduction="median")
+    old.__dict__["strategy"] = old.__dict__.pop("reduction")  # as an operator pickled by 0.1.0.dev0
+    loaded = pickle.loads(pickle.dumps(old))
+    assert loaded.reduction == "median" and "strategy" not in vars(loaded)
+    (expected,), (got,) = extract_signals(img, [fresh]), extract_signals(img, [loaded])
+    assert expected.reduction == got.reduction == "median"
+    np.testing.assert_array_equal(got.signals, expected.signals)
 
 
 def test_chunking_does_not_change_results(mk, tmp_path):
@@ -48,7 +62,7 @@ def test_chunking_does_not_change_results(mk, tmp_path):
     path = tmp_path / "bold.nii.gz"
     nib.save(img, path)
     ops = [
-        LabelsOperator(mk.box_labels(), mk.grid_affine(), strategy="median"),
+        LabelsOperator(mk.box_labels(), mk.grid_affine(), reduction="median"),
         MapsOperator(mk.gaussian_maps(), mk.grid_affine()),
     ]
     one = extract_signals(path, ops, chunk_volumes=1)
@@ -65,7 +79,7 @@ def test_one_pass_multi_atlas_equals_separate_extractions(mk, tmp_path):
     mask[:3] = False
     operators = {
         "labels_mean": LabelsOperator(mk.box_labels(), mk.grid_affine()),
-        "labels_max": LabelsOperator(mk.box_labels(), mk.grid_affine(), strategy="maximum"),
+        "labels_max": LabelsOperator(mk.box_labels(), mk.grid_affine(), reduction="maximum"),
         "labels_smoothed": LabelsOperator(mk.box_labels(), mk.grid_affine(), smoothing_fwhm=6.0),
         "spheres": SpheresOperator([(0, 0, 0), (9, -12, 6)], 6.0, mk.SHAPE, mk.grid_affine()),
         "maps": MapsOperator(mk.gaussian_maps(), mk.grid_affine()),
@@ -88,7 +102,7 @@ def test_smoothing_composed_into_weights_equals_smoothing_the_volumes(mk):
     (result,) = extract_signals(nib.Nifti1Image(data, affine), [op])
     np.testing.assert_allclose(result.signals, expected, rtol=1e-12)
     # Non-linear strategies smooth the chunk explicitly.
-    op = LabelsOperator(labels, affine, smoothing_fwhm=7.0, strategy="median")
+    op = LabelsOperator(labels, affine, smoothing_fwhm=7.0, reduction="median")
     (result,) = extract_signals(nib.Nifti1Image(data, affine), [op])
     np.testing.assert_allclose(result.signals, _labels_reference(smoothed, labels, [1, 2, 3, 5], "median"), rtol=1e-6)
     # Anisotropic fwhm and "fast" smoothing.
@@ -214,9 +228,9 @@ def test_4d_labels_image_is_rejected(mk):
         LabelsOperator(np.zeros(mk.SHAPE + (2,)), mk.grid_affine())
 
 
-def test_unknown_strategy(mk):
-    with pytest.raises(ValueError, match="Invalid strategy 'mode'"):
-        LabelsOperator(mk.box_labels(), mk.grid_affine(), strategy="mode")
+def test_unknown_reduction(mk):
+    with pytest.raises(ValueError, match="Invalid reduction 'mode'"):
+        LabelsOperator(mk.box_labels(), mk.grid_affine(), reduction="mode")
 
 
 def test_seed_outside_the_field_of_view(mk):

@@ -257,6 +257,24 @@ def test_frame_files_depend_on_what_is_drawn_and_on_the_drawing_code(tmp_path, m
     assert first != raster.frame_file(tmp_path, ("carpet", ("a",), 10, 3, 2.0, "regions"))
 
 
+@pytest.mark.parametrize("module", ["raster", "figures/canvas", "figures/carpet", "figures/atlas"])
+def test_the_drawing_code_digest_covers_raster_and_every_figure_module(module, monkeypatch):
+    """An edit of any module that draws frames gives new frame files (figures is a package)."""
+    edited = Path(raster.__file__).parent / f"{module}.py"
+    assert edited.is_file()
+    real_read_bytes = Path.read_bytes
+    raster._drawing_code_digest.cache_clear()
+    try:
+        before = raster._drawing_code_digest()
+        monkeypatch.setattr(Path, "read_bytes",
+                            lambda path: real_read_bytes(path) + (b"# edited" if path == edited else b""))
+        raster._drawing_code_digest.cache_clear()
+        assert raster._drawing_code_digest() != before
+    finally:
+        monkeypatch.undo()
+        raster._drawing_code_digest.cache_clear()
+
+
 def test_a_page_from_stored_frames_does_not_import_matplotlib(tmp_path):
     """The point of the frame folder: a later job draws its figures without matplotlib."""
     script = textwrap.dedent(f"""

@@ -159,8 +159,8 @@ def labels_on_grid(labels_img, shape: Sequence[int], affine):
 
 
 def labels_operator(labels_img, shape: Sequence[int], affine, *, label_values=None, names=None,
-                    background_label=0, strategy: str = "mean", smoothing_fwhm=None,
-                    source_name: str | None = None) -> LabelsOperator:
+                    background_label=0, reduction: str = "mean", smoothing_fwhm=None,
+                    source_name: str | None = None, strategy: str | None = None) -> LabelsOperator:
     """The extraction operator of a labels atlas on a data grid.
 
     Parameters
@@ -168,20 +168,25 @@ def labels_operator(labels_img, shape: Sequence[int], affine, *, label_values=No
     labels_img : str, os.PathLike or nibabel image
     shape, affine :
         The data grid (voxels; mm).
-    label_values, names, background_label, strategy, smoothing_fwhm :
+    label_values, names, background_label, reduction, smoothing_fwhm :
         As for :class:`~regionseries.core.extract.LabelsOperator`.
     source_name : str or None
         Name for messages (default: the file name).
+    strategy : str or None
+        Old name of ``reduction``, still passed by ``pipeline.py`` (issue 15 renames
+        it there); it wins over ``reduction`` when given.
 
     Returns
     -------
     LabelsOperator
     """
+    if strategy is not None:
+        reduction = strategy
     if source_name is None:
         source_name = describe_img(labels_img)
     img = labels_on_grid(load_labels_img(labels_img, source_name), shape, affine)
     return LabelsOperator(get_data(img), affine, background_label=background_label, label_values=label_values,
-                          names=names, strategy=strategy, smoothing_fwhm=smoothing_fwhm, source_name=source_name)
+                          names=names, reduction=reduction, smoothing_fwhm=smoothing_fwhm, source_name=source_name)
 
 
 # --------------------------------------------------------------------------------------

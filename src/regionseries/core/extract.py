@@ -4,7 +4,7 @@ An *operator* turns the voxels of one volume into one value per region. It is
 built once per data grid (spatial shape and affine) from an atlas that is
 already on that grid, and can be reused for every run sampled on the grid:
 
-* :class:`LabelsOperator` -- a label (parcellation) image; strategies
+* :class:`LabelsOperator` -- a label (parcellation) image; the reductions
   ``mean`` and ``sum`` are a sparse region x voxel matrix applied in float64;
   ``median``, ``minimum``, ``maximum``, ``variance`` and
   ``standard_deviation`` work on per-region voxel groups;
@@ -15,7 +15,7 @@ already on that grid, and can be reused for every run sampled on the grid:
   normal matrix of the maps restricted to their support.
 
 :func:`extract_signals` reads a BOLD series **once**, in chunks of volumes,
-and feeds every operator (several atlases, several strategies) from the same
+and feeds every operator (several atlases, several reductions) from the same
 chunk, so memory does not grow with the number of volumes. Per run, each
 operator is first *bound* to the run's brain mask (a cheap restriction of the
 sparse weights); linear operators are composed with the spatial smoothing
@@ -25,6 +25,11 @@ Beyond nilearn, every result carries a per-region *coverage*: the fraction of
 the region's atlas voxels (or map weight) that lies inside the brain mask
 and has finite, non-constant signal. Regions whose coverage is below
 ``min_coverage`` get NaN signals and a warning naming them.
+
+The *reduction* of a region's voxels to one value (``mean``, ``median``,
+...) is what nilearn's ``NiftiLabelsMasker`` calls ``strategy``; here
+"strategy" is kept for denoising (:mod:`regionseries.core.confounds`), and
+the masker's ``strategy=`` is passed on as ``reduction=``.
 
 Conventions: voxel indices are flat Fortran-order indices
 (``i + X*j + X*Y*k``), the order of voxels in a NIfTI file. Coordinates are
@@ -46,7 +51,7 @@ from .image import check_strict_affine, describe_img, load_masker_mask, smooth_a
 from .reader import BoldReader
 
 __all__ = [
-    "STRATEGIES",
+    "REDUCTIONS",
     "ExtractionResult",
     "LabelsOperator",
     "MapsOperator",
@@ -54,8 +59,8 @@ __all__ = [
     "extract_signals",
 ]
 
-#: Region summary strategies of the labels operator (scipy.ndimage names).
-STRATEGIES = (
+#: Reductions of a region's voxels by the labels operator (scipy.ndimage names).
+REDUCTIONS = (
     "mean",
     "median",
     "sum",
@@ -64,7 +69,7 @@ STRATEGIES = (
     "standard_deviation",
     "variance",
 )
-_LINEAR_STRATEGIES = ("mean", "sum")
+_LINEAR_REDUCTIONS = ("mean", "sum")
 
 #: Condition number of the maps' normal matrix above which the least-squares
 #: fit falls back from the normal equations to an SVD of the maps.
@@ -256,8 +261,9 @@ class ExtractionResult:
         from the resampled atlas) or none left inside the mask.
     kind : str
         ``"labels"``, ``"spheres"`` or ``"maps"``.
-    strategy : str
-        Summary strategy (``"mean"`` for spheres, ``"lstsq"`` for maps).
+    reduction : str
+        How each region's voxels became one value (``"mean"`` for spheres,
+        ``"lstsq"`` for maps).
     n_voxels : numpy.ndarray, shape (K,), int
         Voxels used per region (inside the mask; for maps, the support of the
         map inside the mask).
@@ -270,7 +276,7 @@ class ExtractionResult:
     regions_below_coverage: list[str]
     missing_regions: list[str]
     kind: str
-    strategy: str
+    reduction: str
     n_voxels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
 
 
@@ -327,8 +333,8 @@ class _BoundLinear(_Bound):
 class _BoundGroups(_Bound):
     """Non-linear summaries over per-region voxel groups."""
 
-    def __init__(self, voxels_per_region: list[np.ndarray], strategy: str):
-        self.strategy = strategy
+    def __init__(self, voxels_per_region: list[np.ndarray], reduction: str):
+        self.reduction = reduction
         self.groups = voxels_per_region
         self.support = (
             np.unique(np.concatenate(voxels_per_region))
@@ -350,24 +356,24 @@ class _BoundGroups(_Bound):
         if len(self.nonempty) == 0:
             return out
         grouped = block[self.positions]
-        if self.strategy == "minimum":
+        if self.reduction == "minimum":
             values = np.minimum.reduceat(grouped, self.starts, axis=0)
-        elif self.strategy == "maximum":
+        elif self.reduction == "maximum":
             values = np.maximum.reduceat(grouped, self.starts, axis=0)
-        elif self.strategy in ("variance", "standard_deviation"):
+        elif self.reduction in ("variance", "standard_deviation"):
             sums = np.add.reduceat(grouped, self.starts, axis=0)
             means = sums / self.counts[:, None]
             centred = grouped - np.repeat(means, self.counts, axis=0)
             values = np.add.reduceat(centred * centred, self.starts, axis=0)
             values /= self.counts[:, None]
-            if self.strategy == "standard_deviation":
+            if self.reduction == "standard_deviation":
                 values = np.sqrt(values)
-        elif self.strategy == "median":
+        elif self.reduction == "median":
             values = np.empty((len(self.nonempty), block.shape[1]))
             for k, (start, count) in enumerate(zip(self.starts, self.counts)):
                 values[k] = np.median(grouped[start : start + count], axis=0)
-        else:  # pragma: no cover - strategies are validated at construction
-            raise ValueError(f"Unknown strategy {self.strategy!r}.")
+        else:  # pragma: no cover - reductions are validated at construction
+            raise ValueError(f"Unknown reduction {self.reduction!r}.")
         out[:, self.nonempty] = values.T
         return out
 
@@ -380,7 +386,7 @@ class _Operator:
     """Common parts of the three operators (grid, names, smoothing)."""
 
     kind = ""
-    strategy = "mean"
+    reduction = "mean"
 
     def __init__(self, shape, affine, names, region_ids, smoothing_fwhm, source_name):
         self.shape, self.affine = _as_grid(shape, affine)
@@ -478,8 +484,9 @@ class LabelsOperator(_Operator):
     names : sequence of str, mapping or None, default=None
         Region names: aligned with ``label_values`` (sequence) or a mapping
         label value -> name. Missing names default to the label value as text.
-    strategy : str, default="mean"
-        One of :data:`STRATEGIES`.
+    reduction : str, default="mean"
+        How a region's voxels become one value: one of :data:`REDUCTIONS`
+        (nilearn's ``strategy`` of ``NiftiLabelsMasker``).
     smoothing_fwhm : float, sequence of 3 floats, "fast" or None, default=None
         Spatial smoothing (mm) applied to each volume before extraction, as
         nilearn does. For ``mean``/``sum`` it is composed into the weights.
@@ -507,7 +514,7 @@ class LabelsOperator(_Operator):
         background_label=0,
         label_values=None,
         names=None,
-        strategy: str = "mean",
+        reduction: str = "mean",
         smoothing_fwhm=None,
         source_name: str = "labels image",
     ):
@@ -519,9 +526,9 @@ class LabelsOperator(_Operator):
                 f"{source_name}: a labels image must be 3D, got shape {labels.shape}. "
                 "A 4D image of probabilistic maps needs MapsOperator / NiftiMapsMasker."
             )
-        if strategy not in STRATEGIES:
+        if reduction not in REDUCTIONS:
             raise ValueError(
-                f"Invalid strategy '{strategy}'. Valid strategies are {list(STRATEGIES)}."
+                f"Invalid reduction '{reduction}'. Valid reductions are {list(REDUCTIONS)}."
             )
         labels_flat = labels.reshape(-1, order="F")
         if labels_flat.dtype.kind == "f":
@@ -552,7 +559,7 @@ class LabelsOperator(_Operator):
             smoothing_fwhm,
             source_name,
         )
-        self.strategy = strategy
+        self.reduction = reduction
         self.background_label = background_label
         # Voxel -> column: searchsorted on the sorted requested values.
         order = np.argsort(label_values, kind="stable")
@@ -572,6 +579,14 @@ class LabelsOperator(_Operator):
         self.unlisted_values = [
             _plain(v) for v in present if not np.any(label_values == v)
         ]
+
+    def __setstate__(self, state: dict) -> None:
+        # Operators pickled in a work folder or --cache-dir before the reduction had its
+        # name (same version, 0.1.0.dev0) hold it as "strategy".
+        if "strategy" in state:
+            state = dict(state)
+            state["reduction"] = state.pop("strategy")
+        self.__dict__.update(state)
 
     def labels_volume(self) -> np.ndarray:
         """The regions on the grid: each voxel's label value, the background elsewhere (3D)."""
@@ -594,9 +609,9 @@ class LabelsOperator(_Operator):
         mask_flat = self._mask_flat(mask)
         membership = self._membership(mask_flat)
         counts = np.asarray(membership.sum(axis=1)).ravel()
-        if self.strategy in _LINEAR_STRATEGIES:
+        if self.reduction in _LINEAR_REDUCTIONS:
             post = None
-            if self.strategy == "mean":
+            if self.reduction == "mean":
                 # Sum in float64, then divide by the count, as scipy.ndimage.mean.
                 divisor = np.where(counts > 0, counts, 1.0)[:, None]
 
@@ -610,7 +625,7 @@ class LabelsOperator(_Operator):
                 membership.indices[membership.indptr[k] : membership.indptr[k + 1]].astype(np.int64)
                 for k in range(self.n_regions)
             ]
-            bound = _BoundGroups(groups, self.strategy)
+            bound = _BoundGroups(groups, self.reduction)
             if self.smoothing_fwhm is not None:
                 bound.source = self.smoothing_fwhm
         bound.empty = counts == 0
@@ -877,7 +892,7 @@ class MapsOperator(_Operator):
     """
 
     kind = "maps"
-    strategy = "lstsq"
+    reduction = "lstsq"
 
     def __init__(
         self,
@@ -1266,7 +1281,7 @@ def extract_signals(
                 regions_below_coverage=below_names,
                 missing_regions=missing,
                 kind=op.kind,
-                strategy=op.strategy,
+                reduction=op.reduction,
                 n_voxels=one.n_voxels,
             )
         )

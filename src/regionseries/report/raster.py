@@ -274,9 +274,10 @@ FRAME_FILE_VERSION = 1
 def _drawing_code_digest() -> str:
     """Digest of the code that draws frames: an edited figure never reuses an old frame."""
     digest = hashlib.sha256()
-    for name in ("figures.py", "raster.py"):
+    here = Path(__file__).parent
+    for path in [here / "raster.py", *sorted((here / "figures").glob("*.py"))]:
         try:
-            digest.update((Path(__file__).with_name(name)).read_bytes())
+            digest.update(path.relative_to(here).as_posix().encode() + b"\0" + path.read_bytes())
         except OSError:  # not installed as files (a zip): rely on the version
             from .._version import __version__
 

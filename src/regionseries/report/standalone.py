@@ -13,7 +13,10 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import figures as figs
+from matplotlib import rc_context
+
+from .figures.canvas import REPORT_STYLE
+from .raster import RasterFigure
 from .render import _cell, _column, _environment, _is_missing, _num_cell, _page_context, format_value
 
 __all__ = ["embedded_figure", "standalone_report"]
@@ -36,12 +39,12 @@ def embedded_figure(figure: Any, alt: str, caption: str = "") -> dict[str, Any] 
     if figure is None:
         return None
     buffer = io.BytesIO()
-    if isinstance(figure, figs.RasterFigure):
+    if isinstance(figure, RasterFigure):
         from PIL import Image
 
         Image.fromarray(figure.pixels).save(buffer, format="PNG", compress_level=1)
     else:
-        with figs.rc_context(figs._STYLE):
+        with rc_context(REPORT_STYLE):
             figure.savefig(buffer, format="png", dpi=figure.dpi, metadata={"Software": None})
     width, height = (figure.get_size_inches() * figure.dpi).round().astype(int)
     encoded = base64.b64encode(buffer.getvalue()).decode("ascii")

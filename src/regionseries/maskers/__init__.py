@@ -1,0 +1,51 @@
+"""nilearn-compatible maskers: ``NiftiLabelsMasker``, ``NiftiSpheresMasker``, ``NiftiMapsMasker``.
+
+Scripts written for nilearn 0.14.1 port by changing the import::
+
+    from regionseries.maskers import NiftiLabelsMasker
+
+The parameters, methods (``fit``, ``transform``, ``fit_transform``,
+``inverse_transform``, ``get_params``, ``set_params``, ``generate_report``)
+and fitted attributes (``labels_img_``, ``mask_img_``, ``lut_``,
+``n_elements_``, ``region_ids_``, ``seeds_``, ``maps_img_`` ...) are
+nilearn's. Underneath, each transform reads the image **once**, in chunks of
+volumes (:func:`regionseries.core.extract.extract_signals`), extracts the
+region signals with a sparse operator and cleans them at the region level
+with :func:`regionseries.signal.clean`. No scikit-learn is needed.
+
+Numerical differences from nilearn (all documented in
+``docs/differences-from-nilearn.md``, section "maskers and extraction"):
+maps are fitted in float64 (nilearn: float32 LAPACK for float32 inputs),
+sphere means of integer data are not truncated, the sphere "truncation"
+voxel is not added, negative map weights are not zeroed when
+``allow_overlap=False``, and ``dtype="auto"`` works on scaled files.
+
+Beyond nilearn, every transform sets ``coverage_``: per region, the fraction
+of its voxels (or map weight) inside the mask with finite, non-constant
+signal.
+
+One module per masker (:mod:`.labels`, :mod:`.spheres`, :mod:`.maps`) over
+:mod:`.base` (estimator protocol, fit/transform plumbing, cleaning);
+:mod:`.lut` builds the labels' look-up table, :mod:`.grids` checks and
+resamples grids, :mod:`.high_variance` streams ``high_variance_confounds``
+and :mod:`.report` writes ``generate_report()``'s page.
+:class:`~regionseries.regions.RegionExtractor` (a ``NiftiMapsMasker``) lives
+in :mod:`regionseries.regions`, as in nilearn.
+"""
+
+from .base import BaseMasker, NotFittedError
+from .high_variance import high_variance_confounds_streaming
+from .labels import NiftiLabelsMasker
+from .maps import NiftiMapsMasker
+from .report import MaskerReport
+from .spheres import NiftiSpheresMasker
+
+__all__ = [
+    "BaseMasker",
+    "MaskerReport",
+    "NiftiLabelsMasker",
+    "NiftiMapsMasker",
+    "NiftiSpheresMasker",
+    "NotFittedError",
+    "high_variance_confounds_streaming",
+]

@@ -1,0 +1,290 @@
+"""What the three maskers share: nilearn's estimator protocol, fit and transform plumbing.
+
+:class:`BaseMasker` holds the parameter handling (``get_params``,
+``set_params``, ``repr``), the checks common to every ``fit``, and
+``transform``: extract with the subclass's ``_extract`` (one pass over the
+image, :func:`regionseries.core.extract.extract_signals`), then clean the
+region signals with :func:`regionseries.signal.clean` and cast them to the
+output dtype nilearn would give. Subclasses (:mod:`.labels`, :mod:`.spheres`,
+:mod:`.maps`) implement ``fit`` (starting with ``_common_fit``) and ``_extract``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import warnings
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from ..core.extract import extract_signals
+from ..core.image import load_img, load_masker_mask
+from ..core.reader import BoldReader
+from ..signal import clean
+from .grids import describe_input
+from .high_variance import high_variance_confounds_streaming
+
+__all__ = ["BaseMasker", "NotFittedError", "check_inverse_input", "short_repr"]
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when a masker is used before ``fit``."""
+
+
+class BaseMasker:
+    """Parameters handling, fit/transform plumbing and cleaning shared by the maskers.
+
+    Subclasses implement ``fit(imgs)`` and ``_extract(imgs)``; the latter
+    returns ``(signals, ndim)`` where ``signals`` is the T x K array in the
+    dtype nilearn's extraction would give.
+    """
+
+    # -- estimator protocol -------------------------------------------------
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return [
+            name
+            for name, parameter in signature.parameters.items()
+            if name != "self" and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+        ]
+
+    def get_params(self, deep: bool = True) -> dict:
+        """Return the constructor parameters as a dict.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Accepted for scikit-learn compatibility; nested estimators are not
+            used by the maskers.
+
+        Returns
+        -------
+        dict
+        """
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params):
+        """Set constructor parameters; return the masker.
+
+        Raises
+        ------
+        ValueError
+            For a name that is not a parameter of the masker.
+        """
+        valid = set(self._param_names())
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(
+                    f"Invalid parameter {name!r} for estimator {type(self).__name__}. "
+                    f"Valid parameters are: {sorted(valid)}."
+                )
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {
+            name: parameter.default
+            for name, parameter in inspect.signature(type(self).__init__).parameters.items()
+        }
+        shown = []
+        for name, value in self.get_params().items():
+            default = defaults.get(name, inspect.Parameter.empty)
+            try:
+                same = value is default or (
+                    not isinstance(value, (np.ndarray, pd.DataFrame)) and value == default
+                )
+            except Exception:  # noqa: BLE001 - comparison of arbitrary objects
+                same = False
+            if not same:
+                shown.append(f"{name}={short_repr(value)}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "clean_args_")
+
+    def _check_fitted(self) -> None:
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' "
+                "with appropriate arguments before using this estimator."
+            )
+
+    def fit_transform(self, imgs, y=None, confounds=None, sample_mask=None, **fit_params):
+        """Fit to ``imgs``, then transform them.
+
+        Parameters
+        ----------
+        imgs : 3D/4D image, path, or list of them
+        y : None
+            Ignored (scikit-learn compatibility).
+        confounds, sample_mask :
+            See ``transform``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Region signals, (T, n_regions); (n_regions,) for a 3D image.
+        """
+        del y
+        return self.fit(imgs, **fit_params).transform(
+            imgs, confounds=confounds, sample_mask=sample_mask
+        )
+
+    # -- common fit ------------------------------------------------------------
+
+    def _common_fit(self, imgs) -> None:
+        if self.dtype is bool or (isinstance(self.dtype, np.dtype) and self.dtype == bool):
+            raise TypeError("dtype=bool is not a valid output dtype for a masker.")
+        if imgs is not None:
+            _check_imgs_argument(imgs)
+        self.clean_args_ = dict(self.clean_args or {})
+        self.mask_img_ = None if self.mask_img is None else load_masker_mask(self.mask_img)
+
+    # -- common transform ----------------------------------------------------------
+
+    def transform(self, imgs, confounds=None, sample_mask=None):
+        """Extract and clean region signals.
+
+        Parameters
+        ----------
+        imgs : 3D/4D image, path, or list of them
+            The data. A 3D image gives a 1-D result (0-d for one region).
+        confounds : array, DataFrame, path, list of them, or None
+            Confounds regressed out of the region signals (see
+            :func:`regionseries.signal.clean`).
+        sample_mask : array of int or bool, or None
+            Volumes to keep (scrubbing).
+
+        Returns
+        -------
+        numpy.ndarray
+            (T, n_regions), or (n_regions,) for a 3D image.
+        """
+        self._check_fitted()
+        _check_imgs_argument(imgs)
+        all_confounds = confounds
+        if self.high_variance_confounds:
+            hv_confounds = high_variance_confounds_streaming(imgs)
+            all_confounds = [hv_confounds]
+            if confounds is not None:
+                if isinstance(confounds, list):
+                    all_confounds += confounds
+                else:
+                    all_confounds.append(confounds)
+        signals, ndim = self._extract(imgs)
+        signals = clean(
+            signals,
+            detrend=self.detrend,
+            standardize=self.standardize,
+            standardize_confounds=self.standardize_confounds,
+            t_r=self.t_r,
+            low_pass=self.low_pass,
+            high_pass=self.high_pass,
+            confounds=all_confounds,
+            sample_mask=sample_mask,
+            runs=None,
+            **self.clean_args_,
+        )
+        if ndim == 3:
+            signals = signals.squeeze()
+        return self._cast_output(signals)
+
+    def _inputs_text(self) -> str:
+        """The atlas and mask the masker was given, named for error messages."""
+        atlas_name = "labels_img" if hasattr(self, "labels_img") else "maps_img"
+        parts = [f"{atlas_name}: {describe_input(getattr(self, atlas_name, None))}"]
+        if self.mask_img is not None:
+            parts.append(f"mask_img: {describe_input(self.mask_img)}")
+        return "; ".join(parts)
+
+    def _cast_output(self, signals):
+        if self.dtype is None:
+            return signals
+        if isinstance(self.dtype, str) and self.dtype == "auto":
+            return signals.astype(self._auto_dtype_)
+        return signals.astype(self.dtype)
+
+    def _data_dtype(self, reader: BoldReader) -> np.dtype:
+        """dtype of the data as the extraction sees them (after ``dtype``)."""
+        source = np.dtype(reader.dtype)
+        if self.dtype is None:
+            self._auto_dtype_ = None
+            return source
+        if isinstance(self.dtype, str) and self.dtype == "auto":
+            # int32 for (unscaled) signed integer data, else float32 (unsigned
+            # data too, as nilearn). A scaled integer file is float data:
+            # nilearn 0.14.1 raises AttributeError here.
+            self._auto_dtype_ = np.dtype(np.int32) if source.kind == "i" else np.dtype(np.float32)
+            return self._auto_dtype_
+        return np.dtype(self.dtype)
+
+    def _prepare_data(self, imgs):
+        """Reader over the data; cast in memory when ``dtype`` changes it."""
+        reader = BoldReader(imgs)
+        data_dtype = self._data_dtype(reader)
+        if data_dtype != reader.dtype:
+            img = load_img(imgs, ensure_ndim=None)
+            data = np.asanyarray(img.dataobj).astype(data_dtype)
+            return BoldReader(nib.Nifti1Image(data, img.affine, img.header)), data_dtype, reader.ndim
+        return reader, data_dtype, reader.ndim
+
+    def _extraction_dtype(self, data_dtype, resampled=None) -> np.dtype:
+        """dtype of the data when nilearn extracts: after resampling and smoothing.
+
+        Cubic resampling of the data (``resampled``, an in-memory image)
+        turns signed integers into float32; smoothing turns any integer
+        data into float32 (64-bit integers into float64). The output dtype
+        of each masker follows from this dtype, as in nilearn.
+        """
+        dtype = np.dtype(data_dtype if resampled is None else resampled.dataobj.dtype)
+        if self.smoothing_fwhm is not None and dtype.kind in "iu":
+            dtype = np.dtype(np.float64 if dtype.itemsize == 8 else np.float32)
+        return dtype
+
+    def _extract_with(self, source, operator, mask):
+        """Run the one-pass extraction; keep coverage for the user."""
+        result = extract_signals(source, [operator], mask=mask, min_coverage=0.0)[0]
+        self.coverage_ = result.coverage
+        return result
+
+
+def short_repr(value) -> str:
+    if isinstance(value, (nib.spatialimages.SpatialImage,)):
+        return f"<{type(value).__name__} {tuple(value.shape)}>"
+    if isinstance(value, np.ndarray):
+        return f"<array {value.shape}>"
+    if isinstance(value, pd.DataFrame):
+        return f"<DataFrame {value.shape}>"
+    text = repr(value)
+    return text if len(text) < 60 else text[:57] + "..."
+
+
+def _check_imgs_argument(imgs) -> None:
+    if isinstance(imgs, (str, os.PathLike, nib.spatialimages.SpatialImage)):
+        return
+    if isinstance(imgs, (list, tuple)) and imgs and all(
+        isinstance(one, (str, os.PathLike, nib.spatialimages.SpatialImage)) for one in imgs
+    ):
+        return
+    raise TypeError(
+        "Input imgs must be a Niimg-like object (a path or a nibabel image) or a "
+        f"list of them; got {type(imgs).__name__}."
+    )
+
+
+def check_inverse_input(signals, n_elements):
+    signals = np.asarray(signals)
+    if signals.dtype == bool:
+        warnings.warn("Data array used to create a new image is boolean; cast to float.", UserWarning, stacklevel=3)
+        signals = signals.astype(np.float32)
+    if signals.ndim not in (1, 2) or signals.shape[-1] != n_elements:
+        expected = f"({n_elements},) or (n_samples, {n_elements})"
+        raise ValueError(
+            "Input to 'inverse_transform' has wrong shape. "
+            f"Expected {expected}. Got {signals.shape}."
+        )
+    return signals

@@ -1,0 +1,263 @@
+"""``NiftiMapsMasker``: region signals from probabilistic maps by least squares.
+
+nilearn's masker: the maps (and mask) are put on the data grid at ``fit``
+(or the data on the maps' or mask's grid); each transform fits the maps to
+every volume by least squares in one pass over the image. Maps removed by
+the mask are dropped (or kept as zero columns with ``keep_masked_maps``).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..core.atlas_images import load_maps_img, maps_on_grid
+from ..core.extract import MapsOperator
+from ..core.image import describe_img, get_data, new_img_like
+from ..core.reader import BoldReader
+from .base import BaseMasker, check_inverse_input
+from .grids import grid_of, mask_bool, raise_fov_errors, resample_data, resample_mask, same_grid
+from .report import render_report, report_figure, voxel_volume
+
+__all__ = ["NiftiMapsMasker"]
+
+
+class NiftiMapsMasker(BaseMasker):
+    """Region signals from probabilistic maps by least squares (nilearn's ``NiftiMapsMasker``).
+
+    Parameters
+    ----------
+    maps_img : 4D image or path
+        One map per volume.
+    mask_img : image, path or None
+    allow_overlap : bool, default=True
+        If False, maps sharing a voxel raise an error naming the pairs.
+    resampling_target : {"data", "mask", "maps", None}, default="data"
+    keep_masked_maps : bool, default=False
+        Keep columns (of zeros) for maps removed by the mask.
+    smoothing_fwhm, standardize, standardize_confounds, high_variance_confounds,
+    detrend, low_pass, high_pass, t_r, dtype, memory, memory_level, verbose,
+    reports, cmap, clean_args :
+        As in :class:`~regionseries.maskers.NiftiLabelsMasker`.
+    """
+
+    def __init__(
+        self,
+        maps_img=None,
+        mask_img=None,
+        allow_overlap=True,
+        smoothing_fwhm=None,
+        standardize=False,
+        standardize_confounds=True,
+        high_variance_confounds=False,
+        detrend=False,
+        low_pass=None,
+        high_pass=None,
+        t_r=None,
+        dtype=None,
+        resampling_target="data",
+        keep_masked_maps=False,
+        memory=None,
+        memory_level=0,
+        verbose=0,
+        reports=True,
+        cmap="CMRmap_r",
+        clean_args=None,
+    ):
+        self.maps_img = maps_img
+        self.mask_img = mask_img
+        self.allow_overlap = allow_overlap
+        self.smoothing_fwhm = smoothing_fwhm
+        self.standardize = standardize
+        self.standardize_confounds = standardize_confounds
+        self.high_variance_confounds = high_variance_confounds
+        self.detrend = detrend
+        self.low_pass = low_pass
+        self.high_pass = high_pass
+        self.t_r = t_r
+        self.dtype = dtype
+        self.resampling_target = resampling_target
+        self.keep_masked_maps = keep_masked_maps
+        self.memory = memory
+        self.memory_level = memory_level
+        self.verbose = verbose
+        self.reports = reports
+        self.cmap = cmap
+        self.clean_args = clean_args
+
+    def fit(self, imgs=None, y=None):
+        """Prepare the maps (and mask) for extraction.
+
+        Returns
+        -------
+        self
+        """
+        del y
+        self._common_fit(imgs)
+        if self.resampling_target not in ("data", "mask", "maps", None):
+            raise ValueError(
+                "invalid value for 'resampling_target' parameter: "
+                f"{self.resampling_target!r}. Choose 'data', 'mask', 'maps' or None."
+            )
+        if self.resampling_target == "mask" and self.mask_img_ is None:
+            raise ValueError(
+                "resampling_target has been set to 'mask' but no mask has been provided.\n"
+                "Set resampling_target to something else or provide a mask."
+            )
+        if self.maps_img is None:
+            raise ValueError("Please provide maps_img to the NiftiMapsMasker: it has no default.")
+        self.maps_img_ = load_maps_img(self.maps_img)
+
+        data_grid = None if imgs is None else grid_of(BoldReader(imgs))
+        if self.resampling_target is None:
+            raise_fov_errors(
+                {"maps": self.maps_img_, "mask": self.mask_img_, "data": data_grid},
+                {"maps": self.maps_img, "mask": self.mask_img, "data": imgs},
+            )
+        ref_grid = None
+        if self.resampling_target == "data" and data_grid is not None:
+            ref_grid = data_grid
+        elif self.resampling_target == "mask":
+            ref_grid = (self.mask_img_.shape[:3], self.mask_img_.affine)
+        elif self.resampling_target == "maps":
+            ref_grid = (self.maps_img_.shape[:3], self.maps_img_.affine)
+        if ref_grid is not None and self.resampling_target != "maps":
+            if not same_grid(self.maps_img_, *ref_grid):
+                self.maps_img_ = _resample_maps(self.maps_img_, ref_grid, self.maps_img)
+        if self.mask_img_ is not None and ref_grid is not None:
+            self.mask_img_ = resample_mask(self.mask_img_, *ref_grid)
+        maps_data = get_data(self.maps_img_)
+        if not np.any(maps_data != 0):
+            raise ValueError(f"maps_img contains no map. ({self._inputs_text()})")
+        if self.mask_img_ is not None and ref_grid is not None:
+            if not np.any(maps_data[mask_bool(self.mask_img_)] != 0):
+                raise ValueError(
+                    f"No map left after applying mask to the maps image. ({self._inputs_text()})"
+                )
+        self.n_elements_ = int(self.maps_img_.shape[3])
+        return self
+
+    def _extract(self, imgs):
+        reader, data_dtype, ndim = self._prepare_data(imgs)
+        shape, affine = grid_of(reader)
+        source = reader
+        maps_img, mask_img = self.maps_img_, self.mask_img_
+        if self.resampling_target is None:
+            raise_fov_errors(
+                {"maps": maps_img, "mask": mask_img, "data": (shape, affine)},
+                {"maps": self.maps_img, "mask": self.mask_img, "data": imgs},
+            )
+        if self.resampling_target in ("maps", "mask"):
+            if not same_grid(maps_img, shape, affine):
+                if self.resampling_target == "maps":
+                    warnings.warn("Resampling images at transform time...", UserWarning, stacklevel=3)
+                source, shape, affine = resample_data(imgs, maps_img, data_dtype)
+        elif not same_grid(maps_img, shape, affine):
+            warnings.warn(
+                "Resampling maps at transform time...\n"
+                "To avoid this warning, make sure to pass the images you want to "
+                "transform to fit() first, or directly use fit_transform().",
+                UserWarning,
+                stacklevel=3,
+            )
+            maps_img = _resample_maps(maps_img, (shape, affine), self.maps_img)
+        if mask_img is not None and not same_grid(mask_img, shape, affine):
+            mask_img = resample_mask(mask_img, shape, affine)
+        maps_data = np.asarray(get_data(maps_img))
+        mask = mask_bool(mask_img)
+        kept = np.arange(maps_data.shape[3])
+        if mask is not None:
+            totals = np.abs(maps_data[mask]).sum(axis=0)
+            removed = np.flatnonzero(totals == 0)
+            if len(removed) == maps_data.shape[3]:
+                raise ValueError(
+                    f"No map left after applying mask to the maps image. ({self._inputs_text()})"
+                )
+            if len(removed):
+                if self.keep_masked_maps:
+                    warnings.warn(
+                        "Applying 'mask_img' before extracting signals will be the default "
+                        "behavior; 'keep_masked_maps' will be removed.",
+                        FutureWarning,
+                        stacklevel=3,
+                    )
+                else:
+                    warnings.warn(
+                        "After applying mask to the maps image, maps with the following "
+                        f"indices were removed: {set(removed.tolist())}. Out of "
+                        f"{maps_data.shape[3]} maps, the masked map image only contains "
+                        f"{maps_data.shape[3] - len(removed)} maps.",
+                        UserWarning,
+                        stacklevel=3,
+                    )
+                    kept = np.flatnonzero(totals > 0)
+        operator = MapsOperator(
+            maps_data,
+            maps_img.affine,
+            allow_overlap=self.allow_overlap,
+            smoothing_fwhm=self.smoothing_fwhm,
+            source_name=describe_img(self.maps_img),
+        )
+        result = self._extract_with(source, operator, mask)
+        signals = result.signals[:, kept]
+        signals = np.where(np.isnan(signals), 0.0, signals)
+        self.coverage_ = result.coverage[kept]
+        extraction_dtype = self._extraction_dtype(data_dtype, source if source is not reader else None)
+        single = maps_data.dtype == np.float32 and extraction_dtype in (
+            np.dtype(np.float32), np.dtype(np.int8), np.dtype(np.int16), np.dtype(np.uint8), np.dtype(np.uint16)
+        )
+        return signals.astype(np.float32 if single else np.float64), ndim
+
+    def inverse_transform(self, region_signals):
+        """Image ``signals @ maps^T`` on the maps grid (support of the masked maps).
+
+        Returns
+        -------
+        nibabel.Nifti1Image
+        """
+        self._check_fitted()
+        region_signals = check_inverse_input(region_signals, self.n_elements_)
+        maps_data = np.asarray(get_data(self.maps_img_))
+        flat = maps_data.reshape(-1, maps_data.shape[3], order="F")
+        mask = mask_bool(self.mask_img_)
+        if mask is not None and mask.shape == maps_data.shape[:3]:
+            flat = flat * mask.reshape(-1, order="F")[:, None]
+        signals_2d = np.atleast_2d(region_signals)
+        data = flat @ signals_2d.T.astype(np.result_type(flat, signals_2d))
+        if region_signals.ndim == 1:
+            data = data[:, 0].reshape(maps_data.shape[:3], order="F")
+        else:
+            data = data.reshape(maps_data.shape[:3] + (signals_2d.shape[0],), order="F")
+        return new_img_like(self.maps_img_, data.astype(region_signals.dtype), self.maps_img_.affine)
+
+    def generate_report(self):
+        """Return a plain HTML report: parameters and the map table."""
+        self._check_fitted()
+        maps_data = np.asarray(get_data(self.maps_img_))
+        volume = voxel_volume(self.maps_img_.affine)
+        counts = np.count_nonzero(maps_data.reshape(-1, maps_data.shape[3]), axis=0)
+        total = counts.sum()
+        rows = [
+            [k, int(counts[k]), round(float(counts[k]) * volume), round(counts[k] / total * 100, 2) if total else 0.0]
+            for k in range(maps_data.shape[3])
+        ]
+        return render_report(
+            self,
+            f"Least-squares signals of {len(rows)} maps of {describe_img(self.maps_img)}.",
+            ["map", "support (voxels)", "support size (in mm^3)", "relative size (in %)"],
+            rows,
+            [],
+            figure=report_figure("plot_maps_overlay", maps_data, self.maps_img_.affine),
+        )
+
+
+def _resample_maps(maps_img, grid, source=None):
+    shape, affine = grid
+    resampled = maps_on_grid(maps_img, shape, affine)
+    if not np.any(get_data(resampled) != 0):
+        raise ValueError(
+            f"No map left after resampling maps_img ({describe_img(maps_img if source is None else source)}) "
+            f"to the grid of shape {tuple(shape)}."
+        )
+    return resampled

@@ -1,0 +1,160 @@
+"""The motion and censoring figure of a run: framewise displacement and each strategy's kept volumes.
+
+:func:`plot_motion` draws it with its data; :func:`motion_frame` draws it
+without them, for :func:`regionseries.report.raster.motion_raster`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from ..model import StrategyResult
+from ..raster import (
+    COLOR_CENSORED,
+    COLOR_DUMMY,
+    COLOR_FD,
+    COLOR_KEPT,
+    COLOR_OTHER,
+    FULL_WIDTH_IN,
+    STATE_COLORS,
+    Frame,
+    _motion_parts,
+)
+from .canvas import add_axes_inches, frame_from, new_figure, styled, text_width_in
+
+__all__ = ["motion_frame", "plot_motion"]
+
+
+def _motion_figure(
+    n_volumes: int, repetition_time: float, strategies: Sequence[StrategyResult],
+    fd_top: float | None, any_censored: bool, any_other: bool,
+) -> tuple[Figure, Any, Any]:
+    """Axes, thresholds, labels and legend of the motion figure, without the data.
+
+    Returns the figure, the FD axes (None without FD) and the volume-mask axes.
+    """
+    n_rows = max(len(strategies), 1)
+    left = min(max(0.75, text_width_in([s.name + " (excluded)" * s.excluded
+                                         for s in strategies]) + 0.25), 2.6)
+    right, top, legend_band, gap = 0.3, 0.5, 0.85, 0.12
+    mask_height = 0.26 * n_rows
+    fd_height = 1.6 if fd_top is not None else 0.0
+    height = top + fd_height + (gap if fd_top is not None else 0) + mask_height + legend_band
+    figure = new_figure(FULL_WIDTH_IN, height)
+    width = FULL_WIDTH_IN - left - right
+    mask_axes = add_axes_inches(figure, left, legend_band, width, mask_height)
+    mask_axes.set_xlim(-0.5, n_volumes - 0.5)
+    mask_axes.set_ylim(n_rows - 0.5, -0.5)
+    mask_axes.set_yticks(range(len(strategies)),
+                         [f"{s.name} (excluded)" if s.excluded else s.name for s in strategies])
+    mask_axes.tick_params(axis="y", length=0)
+    mask_axes.spines[:].set_visible(False)
+    mask_axes.set_xlabel("volume", labelpad=1)
+    handles = []
+    time_axes = mask_axes
+    if fd_top is not None:
+        fd_axes = add_axes_inches(figure, left, legend_band + mask_height + gap, width, fd_height,
+                            sharex=mask_axes)
+        fd_axes.set_ylim(0, fd_top)
+        fd_axes.set_ylabel("FD (mm)")
+        fd_axes.tick_params(labelbottom=False)
+        handles.append(Line2D([], [], color=COLOR_FD, linewidth=0.9,
+                              label="framewise displacement (mm)"))
+        thresholds = sorted({s.fd_threshold for s in strategies if s.fd_threshold is not None})
+        for threshold in thresholds:
+            users = ", ".join(s.name for s in strategies if s.fd_threshold == threshold)
+            fd_axes.axhline(threshold, color=COLOR_CENSORED, linestyle="--", linewidth=0.8)
+            fd_axes.annotate(
+                f"{threshold:g} mm ({users})", xy=(1.0, threshold),
+                xycoords=("axes fraction", "data"), xytext=(-2, 2), textcoords="offset points",
+                ha="right", va="bottom", color=COLOR_CENSORED, fontsize=7.5,
+            )
+        if thresholds:
+            handles.append(Line2D([], [], color=COLOR_CENSORED, linestyle="--", linewidth=0.8,
+                                  label="FD threshold"))
+        if any_censored:
+            handles.append(Line2D([], [], color=COLOR_CENSORED, marker="o", markersize=3,
+                                  linestyle="", label="censored (any strategy)"))
+        time_axes = fd_axes
+    else:
+        fd_axes = None
+    handles += [
+        Patch(color=COLOR_KEPT, label="kept"),
+        Patch(color=COLOR_DUMMY, label="dummy (non-steady state)"),
+        Patch(color=COLOR_CENSORED, label="censored for motion"),
+    ]
+    if any_other:
+        handles.append(Patch(color=COLOR_OTHER, label="not kept (other reason)"))
+    top_axis = time_axes.secondary_xaxis(
+        "top", functions=(lambda v: v * repetition_time, lambda t: t / repetition_time))
+    top_axis.set_xlabel("time (s)")
+    columns = len(handles) if len(handles) <= 5 else math.ceil(len(handles) / 2)
+    figure.legend(handles=handles, loc="lower center", ncols=columns,
+                  bbox_to_anchor=(0.5, 0.0))
+    return figure, fd_axes, mask_axes
+
+
+@styled
+def plot_motion(
+    n_volumes: int,
+    repetition_time: float,
+    strategies: Sequence[StrategyResult],
+    fd: np.ndarray | None = None,
+) -> Figure:
+    """Framewise displacement over time with each strategy's removed volumes.
+
+    Top panel: FD (mm) per volume, each strategy's FD threshold as a dashed
+    line, the volumes censored by any strategy marked, dummy volumes shaded.
+    Bottom panel: one row per strategy, each volume coloured as kept, dummy
+    (non-steady-state) or censored for motion.
+
+    Parameters
+    ----------
+    n_volumes : int
+        Number of volumes in the run.
+    repetition_time : float
+        Repetition time in seconds (for the time axis on top).
+    strategies : sequence of StrategyResult
+    fd : numpy.ndarray or None
+        Framewise displacement in mm, one value per volume.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    See Also
+    --------
+    regionseries.report.raster.motion_raster : the same picture from a frame.
+    """
+    states, censored, dummies, fd_top = _motion_parts(n_volumes, strategies, fd)
+    figure, fd_axes, mask_axes = _motion_figure(
+        n_volumes, repetition_time, strategies, fd_top, bool(censored.size), bool(np.any(states == 3)))
+    mask_axes.imshow(
+        states, aspect="auto", interpolation="nearest", cmap=ListedColormap(STATE_COLORS),
+        vmin=-0.5, vmax=3.5, extent=(-0.5, n_volumes - 0.5, len(states) - 0.5, -0.5),
+    )
+    for row in range(1, len(states)):
+        mask_axes.axhline(row - 0.5, color="white", linewidth=1.5)
+    if fd_axes is not None:
+        if dummies.size:
+            fd_axes.axvspan(-0.5, dummies.max() + 0.5, color=COLOR_DUMMY, alpha=0.25, linewidth=0)
+        fd_axes.plot(np.arange(fd.size), fd, color=COLOR_FD, linewidth=0.9)
+        if censored.size:
+            fd_axes.scatter(censored, fd[censored], s=9, color=COLOR_CENSORED, zorder=3)
+    return figure
+
+
+def motion_frame(n_volumes: int, repetition_time: float, strategies: Sequence[StrategyResult],
+                 fd_top: float | None, any_censored: bool, any_other: bool) -> Frame:
+    """The motion figure without its data: volume mask, then the FD panel (if any)."""
+    figure, fd_axes, mask_axes = styled(_motion_figure)(
+        n_volumes, repetition_time, strategies, fd_top, any_censored, any_other)
+    return frame_from(figure, [mask_axes] + ([fd_axes] if fd_axes is not None else []))
