@@ -8,6 +8,8 @@ how each was called (the shell command, or the Python call).
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 from pathlib import Path
 
@@ -19,8 +21,10 @@ from regionseries.demo import demo_dataset_spec, write_demo_atlas, write_fmripre
 from regionseries.group import NoParticipantOutputs
 from regionseries.job import OptionError
 
+from ..ship.conftest import fenced_blocks
 from .conftest import run_cli
 
+REPOSITORY = Path(__file__).resolve().parents[2]
 STRATEGIES = ["simple", "scrubbing"]
 
 
@@ -142,3 +146,18 @@ def test_bad_input_raises_the_documented_exceptions(demo_inputs, tmp_path):
         run_participant(tmp_path / "absent", tmp_path / "out", atlas_files=atlas_file)
     with pytest.raises(NoParticipantOutputs, match="run the participant level first"):
         run_group(bids, tmp_path / "empty")
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/usage.md"])
+def test_the_documented_calls_use_the_api_s_parameters(document):
+    """The Python examples compile and call ``run_participant``/``run_group`` with their parameters."""
+    text = (REPOSITORY / document).read_text(encoding="utf-8")
+    calls = []
+    for block in fenced_blocks(text, languages=("python",)):
+        for node in ast.walk(ast.parse(block)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("run_participant", "run_group"):
+                calls.append(node)
+    assert calls
+    for call in calls:
+        function = {"run_participant": run_participant, "run_group": run_group}[call.func.id]
+        inspect.signature(function).bind(*call.args, **{k.arg: None for k in call.keywords})
