@@ -21,8 +21,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 LOGGER = logging.getLogger("regionseries")
 
@@ -76,8 +77,7 @@ def strip_label_prefix(value: str, prefix: str) -> str:
         The label is empty or holds other characters than letters and digits.
     """
     value = value.strip()
-    if value.startswith(prefix):
-        value = value[len(prefix):]
+    value = value.removeprefix(prefix)
     if not value or not value.isalnum():
         raise OptionError(f"invalid label {value!r}: only letters and digits")
     return value
@@ -218,7 +218,7 @@ class _LogFileHandler(logging.FileHandler):
     """The job's log file; when it can no longer be written (a full disk), it says so
     once on the console and stops, instead of printing a traceback per message."""
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+    def handleError(self, record: logging.LogRecord) -> None:
         error = sys.exc_info()[1]
         if not isinstance(error, OSError):
             super().handleError(record)

@@ -29,9 +29,10 @@ import os
 import signal
 import warnings
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from nibabel.affines import voxel_sizes
 
@@ -57,7 +58,6 @@ from .job import (
     Terminated,
     as_list,
     check_output_dir,
-    is_stop,
     job_folders,
     log_file,
     python_call,
@@ -543,7 +543,7 @@ def _write_report(participant: str, results: list, options: PipelineOptions) -> 
     try:
         with disk_full_is_fatal(options.output_dir / f"sub-{participant}.html"):
             path = write_participant_report(participant, results, options)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         LOGGER.error("report of sub-%s failed: %s: %s", participant, type(exc).__name__, exc)
         LOGGER.debug("report failure", exc_info=True)
         return [(f"sub-{participant}.html", f"{type(exc).__name__}: {exc}")]

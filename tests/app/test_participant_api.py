@@ -17,7 +17,11 @@ import pytest
 
 from regionseries import run_group, run_participant
 from regionseries.bids.inputs import NoInputFound
-from regionseries.demo import demo_dataset_spec, write_demo_atlas, write_fmriprep_dataset
+from regionseries.demo import (
+    demo_dataset_spec,
+    write_demo_atlas,
+    write_fmriprep_dataset,
+)
 from regionseries.group import NoParticipantOutputs
 from regionseries.job import OptionError
 
@@ -107,8 +111,8 @@ def test_json_files_are_equal_but_for_how_they_were_called(both_ways):
     bids, atlas_file = both_ways["bids"], both_ways["atlas_file"]
     output = both_ways["python"]
     assert called_as == {
-        f"regionseries.run_participant({str(bids)!r}, {str(output)!r}, atlas_files=[{atlas_file!r}], "
-        f"spheres='Power2011', strategies={STRATEGIES!r}, nprocs=2)",
+        (f"regionseries.run_participant({str(bids)!r}, {str(output)!r}, atlas_files=[{atlas_file!r}], "
+         f"spheres='Power2011', strategies={STRATEGIES!r}, nprocs=2)"),
         f"regionseries.run_group({str(bids)!r}, {str(output)!r})",
     }
 
