@@ -12,18 +12,21 @@ from ._version import __version__
 
 __all__ = ["__version__", "run_group", "run_participant"]
 
-#: Public names imported when first used: the engines bring the scientific
-#: stack, which ``regionseries --version`` must not pay for (docs/performance.md).
-_LAZY = {"run_participant": "participant", "run_group": "group"}
-
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+    # The engines are imported when first used, not here: they bring the scientific
+    # stack (numpy, pandas, nibabel, pybids), which ``regionseries --version`` must
+    # not pay for (docs/performance.md).
+    if name == "run_participant":
+        from .participant import run_participant
 
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        return run_participant
+    if name == "run_group":
+        from .group import run_group
+
+        return run_group
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | {"run_participant", "run_group"})

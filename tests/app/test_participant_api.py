@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 import inspect
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -165,3 +167,11 @@ def test_the_documented_calls_use_the_api_s_parameters(document):
     for call in calls:
         function = {"run_participant": run_participant, "run_group": run_group}[call.func.id]
         inspect.signature(function).bind(*call.args, **{k.arg: None for k in call.keywords})
+
+
+def test_the_command_line_and_the_package_start_without_the_engines():
+    """``regionseries --version`` stays fast: the engines (and numpy) are imported when they run."""
+    code = ("import sys, regionseries, regionseries.cli; "
+            "print(sorted(m for m in ('regionseries.participant', 'regionseries.group', 'numpy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
