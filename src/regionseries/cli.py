@@ -29,11 +29,20 @@ import logging
 import shlex
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ._version import __version__
-from .job import REPORTED, OptionError, OutputNotWritable, Terminated, is_stop, stop_message, strip_label_prefix
+from .job import (
+    CONNECTIVITY_CHOICES,
+    REPORTED,
+    OptionError,
+    OutputNotWritable,
+    Terminated,
+    is_stop,
+    stop_message,
+    strip_label_prefix,
+)
 
 LOGGER = logging.getLogger("regionseries")
 
@@ -62,7 +71,7 @@ DOCUMENTED_EXIT_CODES: tuple[tuple[int, str], ...] = (
 
 #: The engine's exceptions under their command-line names (exits 64, 73 and 143).
 UsageError = OptionError
-__all__ = ["DOCUMENTED_EXIT_CODES", "OutputNotWritable", "Terminated", "UsageError", "build_parser", "main"]
+__all__ = ["CONNECTIVITY_CHOICES", "DOCUMENTED_EXIT_CODES", "OutputNotWritable", "Terminated", "UsageError", "build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -27,6 +27,9 @@ from typing import Any
 
 LOGGER = logging.getLogger("regionseries")
 
+#: The values of ``--connectivity`` (``connectivity=`` of the participant level).
+CONNECTIVITY_CHOICES = ("correlation", "partial-correlation", "covariance", "none")
+
 
 class OptionError(ValueError):
     """An option value the engine rejects (a command-line usage error, exit 64)."""

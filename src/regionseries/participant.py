@@ -53,6 +53,7 @@ from .bids.outputs import DiskFull, disk_full_is_fatal, write_dataset_files
 from .bids.readable import UnreadableFile, open_nifti
 from .core.confounds import ConfoundsError, StrategyFileUnavailable, get_strategy
 from .job import (
+    CONNECTIVITY_CHOICES,
     REPORTED,
     OptionError,
     Terminated,
@@ -75,9 +76,6 @@ from .pipeline import (
 )
 
 LOGGER = logging.getLogger("regionseries")
-
-#: Connectivity measures by their option names.
-CONNECTIVITY_CHOICES = ("correlation", "partial-correlation", "covariance", "none")
 
 #: :attr:`ParticipantResult.exit_status` values (the command line's exit codes).
 EXIT_OK = 0
