@@ -64,6 +64,14 @@ from .bids.names import BIDSName, parse_entities
 from .bids.outputs import atomic_write_bytes, atomic_write_json, atomic_write_tsv
 from .core.connectivity import fisher_z, inverse_fisher_z
 from .core.qc import spearman, summarize_qcfc  # noqa: F401 - spearman: group.spearman was its home before core.qc
+from .job import (
+    as_list,
+    check_output_dir,
+    job_folders,
+    log_file,
+    python_call,
+    strip_label_prefix,
+)
 
 LOGGER = logging.getLogger("regionseries")
 
@@ -75,7 +83,7 @@ MIN_RUNS_QCFC = 3
 
 
 class NoParticipantOutputs(Exception):
-    """OUTPUT_DIR holds no participant-level output to aggregate."""
+    """OUTPUT_DIR does not exist or holds no participant-level output to aggregate (exit 66)."""
 
 
 @dataclass
@@ -124,6 +132,13 @@ class GroupSummary:
     failures: list[tuple[str, str]] = field(default_factory=list)
     qc_table: pd.DataFrame | None = None
     qcfc: list[dict] = field(default_factory=list)
+    #: The job's log in ``OUTPUT_DIR/logs`` (set by :func:`run_group`).
+    log_file: Path | None = None
+
+    @property
+    def exit_status(self) -> int:
+        """0 when everything was written, 1 when something failed (the command line's exit code)."""
+        return 1 if self.failures else 0
 
 
 # --------------------------------------------------------------------------------------
@@ -564,7 +579,94 @@ def _group_key(record: dict) -> tuple[str, str, str | None, str]:
     return entities.get("task", ""), entities.get("space", ""), entities.get("res"), entities.get("desc", "")
 
 
-def run_group(output_dir: str | Path, options: GroupOptions) -> GroupSummary:
+def run_group(
+    bids_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    *,
+    participant_label: str | Sequence[str] | None = None,
+    max_mean_fd: float = 0.55,
+    min_kept_fraction: float = 0.5,
+    incremental: bool = False,
+    nprocs: int = 1,
+    reports: bool = True,
+    work_dir: str | os.PathLike | None = None,
+    command_line: str | None = None,
+) -> GroupSummary:
+    """Aggregate the participant-level outputs in ``output_dir`` into ``output_dir/group``.
+
+    The same as ``regionseries BIDS_DIR OUTPUT_DIR group`` with the options of
+    the same names (docs/usage.md): checks the folders, keeps a log in
+    ``OUTPUT_DIR/logs``, aggregates (:func:`aggregate`) and logs a summary.
+
+    Parameters
+    ----------
+    bids_dir : path
+        The fMRIPrep derivatives folder of the participant level; only checked
+        (it must exist and must not hold ``output_dir``), never read.
+    output_dir : path
+        The participant level's output folder.
+    participant_label : str or sequence of str, optional
+        Participants to include (with or without ``sub-``); all by default.
+    max_mean_fd : float
+        Runs with a larger mean framewise displacement are excluded, mm.
+    min_kept_fraction : float
+        Runs keeping a smaller fraction of their volumes are excluded.
+    incremental : bool
+        Reuse the sums of the previous incremental group run (``group/.incremental/``).
+    nprocs : int
+        Processes reading the participants' matrices.
+    reports : bool
+        Write the group report.
+    work_dir : path, optional
+        Checked like the participant level's (writable, not inside ``bids_dir``);
+        the group level keeps nothing there. A temporary folder by default.
+    command_line : str, optional
+        Provenance for the sidecars and the report; by default the Python call,
+        ``regionseries.run_group('BIDS_DIR', 'OUTPUT_DIR', <the options not left at their default>)``.
+
+    Returns
+    -------
+    GroupSummary
+        Files written, failures, the QC table, the log file and the exit status.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``bids_dir`` does not exist.
+    regionseries.job.OptionError
+        ``output_dir`` or ``work_dir`` is inside ``bids_dir``, or a label is invalid.
+    NoParticipantOutputs
+        ``output_dir`` does not exist or holds no participant-level output.
+    regionseries.job.OutputNotWritable, regionseries.bids.outputs.DiskFull
+        ``output_dir`` or the work folder cannot be written.
+    """
+    if command_line is None:
+        command_line = python_call(run_group, dict(locals()))
+    bids_dir, output_dir = Path(bids_dir), Path(output_dir)
+    participants = as_list(participant_label)
+    if participants is not None:
+        participants = [strip_label_prefix(label, "sub-") for label in participants]
+    with job_folders(bids_dir, output_dir, None if work_dir is None else Path(work_dir)):
+        if not output_dir.is_dir():
+            raise NoParticipantOutputs(f"OUTPUT_DIR {output_dir} does not exist: run the participant level first")
+        check_output_dir(output_dir)
+        with log_file(output_dir, "group", None) as log_path:
+            options = GroupOptions(max_mean_fd=max_mean_fd, min_kept_fraction=min_kept_fraction,
+                                   participants=participants, command_line=command_line, reports=reports,
+                                   nprocs=nprocs, incremental=incremental)
+            summary = aggregate(output_dir, options)
+            summary.log_file = log_path
+            for path, reason in summary.failures:
+                LOGGER.error("  %s: %s", path, reason)
+            excluded = summary.qc_table[summary.qc_table["excluded"]] if summary.qc_table is not None else []
+            LOGGER.info("QC table: %d row(s), %d excluded by the documented criteria.",
+                        0 if summary.qc_table is None else len(summary.qc_table), len(excluded))
+            LOGGER.info("Group outputs: %s", output_dir / "group")
+            LOGGER.info("Log: %s", log_path)
+    return summary
+
+
+def aggregate(output_dir: str | Path, options: GroupOptions) -> GroupSummary:
     """Aggregate the participant outputs of ``output_dir`` (see the module docstring).
 
     With ``options.nprocs`` > 1 the matrices (and the time-series sidecars

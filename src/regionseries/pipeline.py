@@ -374,7 +374,7 @@ def _new_operator(atlas: Atlas, shape: tuple[int, int, int], affine: np.ndarray,
         )
     if atlas.kind == "labels":
         return labels_operator(str(atlas.image), shape, affine, label_values=atlas.table["index"].tolist(),
-                               names=atlas.names, strategy="mean", smoothing_fwhm=smoothing_fwhm,
+                               names=atlas.names, reduction="mean", smoothing_fwhm=smoothing_fwhm,
                                source_name=source_name)
     return maps_operator(str(atlas.image), shape, affine, names=atlas.names, smoothing_fwhm=smoothing_fwhm,
                          source_name=source_name)

@@ -20,7 +20,7 @@ import pytest
 from scipy import stats
 
 from regionseries.core.qc import summarize_qcfc
-from regionseries.group import GroupOptions, run_group
+from regionseries.group import GroupOptions, aggregate
 from regionseries.report.model import QCFCResult
 
 from .conftest import run_cli
@@ -125,7 +125,7 @@ def test_qcfc_json_takes_its_numbers_from_summarize_qcfc(participant_outputs, tm
     """The QC-FC summary written by the group level is, to the bit, the one of core.qc (and the report's)."""
     output = tmp_path / "out"
     shutil.copytree(participant_outputs, output, ignore=shutil.ignore_patterns("group"))
-    summary = run_group(output, GroupOptions(reports=False))
+    summary = aggregate(output, GroupOptions(reports=False))
     (item,) = summary.qcfc
     r, distances = item["edge_correlations"], item["edge_distances_mm"]
     assert np.isfinite(r).sum() > 3 and np.isfinite(distances).all()

@@ -210,11 +210,9 @@ def test_labels_of_every_dtype(tmp_path, dtype, slope, inter, grid):
     assert np.all(built.voxel_counts > 0)
 
 
-def test_labels_operator_takes_the_reduction_under_its_old_name_too(tmp_path):
-    """pipeline.py still passes strategy= (issue 15 renames it there): the same operator as reduction=."""
+def test_labels_operator_reduction_defaults_to_the_mean(tmp_path):
     path = _save(_labels(), tmp_path / "labels.nii.gz", np.int16, None, None)
-    old_name = labels_operator(path, SHAPE, AFFINE_2MM, strategy="median")
-    assert old_name.reduction == labels_operator(path, SHAPE, AFFINE_2MM, reduction="median").reduction == "median"
+    assert labels_operator(path, SHAPE, AFFINE_2MM, reduction="median").reduction == "median"
     assert labels_operator(path, SHAPE, AFFINE_2MM).reduction == "mean"
 
 

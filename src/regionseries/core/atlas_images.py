@@ -160,7 +160,7 @@ def labels_on_grid(labels_img, shape: Sequence[int], affine):
 
 def labels_operator(labels_img, shape: Sequence[int], affine, *, label_values=None, names=None,
                     background_label=0, reduction: str = "mean", smoothing_fwhm=None,
-                    source_name: str | None = None, strategy: str | None = None) -> LabelsOperator:
+                    source_name: str | None = None) -> LabelsOperator:
     """The extraction operator of a labels atlas on a data grid.
 
     Parameters
@@ -172,16 +172,11 @@ def labels_operator(labels_img, shape: Sequence[int], affine, *, label_values=No
         As for :class:`~regionseries.core.extract.LabelsOperator`.
     source_name : str or None
         Name for messages (default: the file name).
-    strategy : str or None
-        Old name of ``reduction``, still passed by ``pipeline.py`` (issue 15 renames
-        it there); it wins over ``reduction`` when given.
 
     Returns
     -------
     LabelsOperator
     """
-    if strategy is not None:
-        reduction = strategy
     if source_name is None:
         source_name = describe_img(labels_img)
     img = labels_on_grid(load_labels_img(labels_img, source_name), shape, affine)
