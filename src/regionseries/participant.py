@@ -329,7 +329,10 @@ def run_participant(
         # The libraries and the dataset's index (~140,000 objects) live as long as the
         # job: exempt from garbage collection, they no longer make every full
         # collection the runs set off walk them (0.25 s of a 400-volume run here).
-        gc.freeze()
+        # A caller from Python gets its collector back as it was when the job ends.
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            cleanup.callback(gc.unfreeze)
         LOGGER.info("found %d BOLD run(s) for %d participant(s)", len(runs),
                     len({r.entities.get("sub") for r in runs}))
         if pool is not None and len(runs) <= 1:  # one run is processed here; let the workers go

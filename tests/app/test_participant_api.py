@@ -9,6 +9,7 @@ how each was called (the shell command, or the Python call).
 from __future__ import annotations
 
 import ast
+import gc
 import inspect
 import json
 import subprocess
@@ -54,11 +55,13 @@ def both_ways(demo_inputs, tmp_path_factory) -> dict:
     assert participant.returncode == 0, participant.stderr
     group = run_cli(bids, from_cli, "group")
     assert group.returncode == 0, group.stderr
+    frozen_before = gc.get_freeze_count()
     participant_result = run_participant(bids, from_python, spheres="Power2011", atlas_files=[atlas_file],
                                          strategies=STRATEGIES, nprocs=2)
+    frozen_after = gc.get_freeze_count()
     group_summary = run_group(bids, from_python)
     return {"cli": from_cli, "python": from_python, "participant": participant_result, "group": group_summary,
-            "bids": bids, "atlas_file": atlas_file}
+            "bids": bids, "atlas_file": atlas_file, "frozen": (frozen_before, frozen_after)}
 
 
 def _files(root: Path) -> list[str]:
@@ -132,6 +135,13 @@ def test_the_results_say_what_was_done(both_ways):
     assert result.log_file.parent == both_ways["python"] / "logs" and result.log_file.is_file()
     assert summary.log_file.parent == both_ways["python"] / "logs" and summary.log_file.is_file()
     assert len(summary.qc_table) > 0
+
+
+def test_the_caller_gets_its_garbage_collector_back(both_ways):
+    """The engine exempts the job's long-lived objects from collection while it runs
+    (gc.freeze); a Python caller's process is left as it was."""
+    frozen_before, frozen_after = both_ways["frozen"]
+    assert frozen_after == frozen_before
 
 
 def test_a_second_call_skips_the_finished_runs(both_ways):
