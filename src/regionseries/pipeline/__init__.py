@@ -41,35 +41,38 @@ Every name is re-exported here, so ``regionseries.pipeline.X`` keeps working;
 the module-global operator cache lives in :mod:`.operators`.
 """
 
-# Private names (``_x as _x``) are re-exported for the tests and benchmarks that reach them
-# as ``regionseries.pipeline._x``; to patch one, patch its module (``pipeline.operators``).
-from .model import (
-    STATUS_DONE,
-    STATUS_FAILED,
-    STATUS_SKIPPED,
-    AtlasOutcome,
-    PipelineOptions,
-    RunFailed,
-    RunResult,
-    StrategyOutcome,
-)
-from .names import expected_outputs, qc_name, relmat_name, timeseries_name
+# Re-exported as ``x as x``, one name a line, so that ``regionseries.pipeline.x`` keeps working
+# for every name code, tests and benchmarks import; private ones (``_x``) are for tests and
+# benchmarks. To patch one, patch its module (e.g. ``regionseries.pipeline.operators``),
+# where the code that uses it reads it.
+from .model import STATUS_DONE as STATUS_DONE
+from .model import STATUS_FAILED as STATUS_FAILED
+from .model import STATUS_SKIPPED as STATUS_SKIPPED
+from .model import AtlasOutcome as AtlasOutcome
+from .model import PipelineOptions as PipelineOptions
+from .model import RunFailed as RunFailed
+from .model import RunResult as RunResult
+from .model import StrategyOutcome as StrategyOutcome
+from .names import expected_outputs as expected_outputs
+from .names import qc_name as qc_name
+from .names import relmat_name as relmat_name
+from .names import timeseries_name as timeseries_name
 from .operators import _OPERATOR_CACHE as _OPERATOR_CACHE
 from .operators import _OPERATOR_CACHE_LIMIT as _OPERATOR_CACHE_LIMIT
 from .operators import _atlas_on_grid as _atlas_on_grid
 from .operators import _new_operator as _new_operator
-from .operators import build_operator
-from .plan import plan_strategies
+from .operators import build_operator as build_operator
+from .plan import plan_strategies as plan_strategies
 from .report_hook import _sparing_the_collector as _sparing_the_collector
-from .report_hook import (
-    draw_figures_ahead,
-    report_frames_dir,
-    run_report,
-    write_participant_report,
-)
-from .resume import is_finished, run_settings, settings_changed
+from .report_hook import draw_figures_ahead as draw_figures_ahead
+from .report_hook import report_frames_dir as report_frames_dir
+from .report_hook import run_report as run_report
+from .report_hook import write_participant_report as write_participant_report
+from .resume import is_finished as is_finished
+from .resume import run_settings as run_settings
+from .resume import settings_changed as settings_changed
 from .run import _process as _process
-from .run import process_run
+from .run import process_run as process_run
 
 __all__ = [
     "STATUS_DONE",
