@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 
 from regionseries import cache as cache_module
-from regionseries import pipeline
 from regionseries.atlases.base import Atlas
 from regionseries.core.extract import extract_signals
+from regionseries.pipeline import operators
 
 SHAPE = (12, 13, 11)
 AFFINE = np.array([[3.0, 0, 0, -18], [0, 3.0, 0, -20], [0, 0, 3.0, -15], [0, 0, 0, 1]])
@@ -50,7 +50,7 @@ def atlases(tmp_path):
 
 @pytest.fixture(autouse=True)
 def _empty_process_cache(monkeypatch):
-    monkeypatch.setattr(pipeline, "_OPERATOR_CACHE", {})
+    monkeypatch.setattr(operators, "_OPERATOR_CACHE", {})
 
 
 def _bold(tmp_path):
@@ -63,17 +63,17 @@ def _bold(tmp_path):
 @pytest.mark.parametrize("kind", ["labels", "maps", "spheres"])
 def test_cached_operator_is_loaded_and_gives_the_same_signals(tmp_path, atlases, kind, monkeypatch):
     cache = tmp_path / "work" / "operators"
-    built = pipeline.build_operator(atlases[kind], SHAPE, AFFINE, None, cache_dir=cache)
+    built = operators.build_operator(atlases[kind], SHAPE, AFFINE, None, cache_dir=cache)
     files = list(cache.iterdir())
     assert len(files) == 1 and files[0].name.startswith(f"{kind}-")
 
-    pipeline._OPERATOR_CACHE.clear()  # as in another worker process
+    operators._OPERATOR_CACHE.clear()  # as in another worker process
 
     def no_rebuild(*args, **kwargs):
         raise AssertionError("the operator should come from the work folder")
 
-    monkeypatch.setattr(pipeline, "_new_operator", no_rebuild)
-    loaded = pipeline.build_operator(atlases[kind], SHAPE, AFFINE, None, cache_dir=cache)
+    monkeypatch.setattr(operators, "_new_operator", no_rebuild)
+    loaded = operators.build_operator(atlases[kind], SHAPE, AFFINE, None, cache_dir=cache)
     assert loaded is not built
     bold = _bold(tmp_path)
     a, b = extract_signals(bold, [built, loaded])
@@ -84,18 +84,18 @@ def test_cached_operator_is_loaded_and_gives_the_same_signals(tmp_path, atlases,
 def test_changed_inputs_get_new_files(tmp_path, atlases):
     cache = tmp_path / "operators"
     atlas = atlases["labels"]
-    pipeline.build_operator(atlas, SHAPE, AFFINE, None, cache_dir=cache)
-    pipeline._OPERATOR_CACHE.clear()
-    pipeline.build_operator(atlas, SHAPE, AFFINE, 6.0, cache_dir=cache)  # smoothing
+    operators.build_operator(atlas, SHAPE, AFFINE, None, cache_dir=cache)
+    operators._OPERATOR_CACHE.clear()
+    operators.build_operator(atlas, SHAPE, AFFINE, 6.0, cache_dir=cache)  # smoothing
     other_grid = AFFINE.copy()
     other_grid[0, 3] += 1.5
-    pipeline.build_operator(atlas, SHAPE, other_grid, None, cache_dir=cache)  # grid
+    operators.build_operator(atlas, SHAPE, other_grid, None, cache_dir=cache)  # grid
     labels = np.asarray(nib.load(atlas.image).dataobj)
     labels[labels == 2] = 1
     nib.save(nib.Nifti1Image(labels, AFFINE), atlas.image)
     os.utime(atlas.image, ns=(1, 1))  # the file changed (mtime and content)
-    pipeline._OPERATOR_CACHE.clear()
-    rebuilt = pipeline.build_operator(atlas, SHAPE, AFFINE, None, cache_dir=cache)
+    operators._OPERATOR_CACHE.clear()
+    rebuilt = operators.build_operator(atlas, SHAPE, AFFINE, None, cache_dir=cache)
     assert len(list(cache.iterdir())) == 4
     assert rebuilt.missing_regions == ["right"]  # built from the changed file, not the old cache
 
@@ -103,18 +103,18 @@ def test_changed_inputs_get_new_files(tmp_path, atlases):
 def test_broken_cache_file_is_rebuilt(tmp_path, atlases):
     cache = tmp_path / "operators"
     atlas = atlases["maps"]
-    first = pipeline.build_operator(atlas, SHAPE, AFFINE, None, cache_dir=cache)
+    first = operators.build_operator(atlas, SHAPE, AFFINE, None, cache_dir=cache)
     (path,) = cache.iterdir()
     path.write_bytes(b"not a pickle")
-    pipeline._OPERATOR_CACHE.clear()
-    again = pipeline.build_operator(atlas, SHAPE, AFFINE, None, cache_dir=cache)
+    operators._OPERATOR_CACHE.clear()
+    again = operators.build_operator(atlas, SHAPE, AFFINE, None, cache_dir=cache)
     assert (again.maps_matrix != first.maps_matrix).nnz == 0
-    pipeline._OPERATOR_CACHE.clear()
+    operators._OPERATOR_CACHE.clear()
     assert cache_module.load_object(path) is not None  # rewritten
 
 
 def test_unwritable_cache_folder_still_builds(tmp_path, atlases):
     blocker = tmp_path / "operators"
     blocker.write_text("a file where the folder should be")
-    operator = pipeline.build_operator(atlases["spheres"], SHAPE, AFFINE, None, cache_dir=blocker)
+    operator = operators.build_operator(atlases["spheres"], SHAPE, AFFINE, None, cache_dir=blocker)
     assert operator.n_regions == 2

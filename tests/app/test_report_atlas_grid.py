@@ -53,18 +53,18 @@ def test_spheres_have_no_overlay_image(tmp_path):
 
 def test_the_overlay_reuses_the_runs_operator_from_the_work_folder(tmp_path, count_calls):
     """No second resampling: the report loads the operator the run built (another process's too)."""
-    from regionseries import pipeline
+    from regionseries.pipeline import operators
 
     _maps(tmp_path / "maps.nii.gz")
     atlas = _atlas("maps", tmp_path / "maps.nii.gz", 5)
     affine = np.diag([3.0, 3.0, 3.2, 1.0])
     cache_dir = tmp_path / "work" / "operators"
-    built = count_calls(pipeline, "_new_operator")
-    pipeline.build_operator(atlas, (8, 9, 7), affine, None, cache_dir=cache_dir)  # the run
-    pipeline._OPERATOR_CACHE.clear()  # as in the main process, when a worker ran the run
+    built = count_calls(operators, "_new_operator")
+    operators.build_operator(atlas, (8, 9, 7), affine, None, cache_dir=cache_dir)  # the run
+    operators._OPERATOR_CACHE.clear()  # as in the main process, when a worker ran the run
     first = _atlas_on_grid(atlas, (8, 9, 7, 30), affine, None, cache_dir)
     assert len(built) == 1
-    pipeline._OPERATOR_CACHE.clear()
+    operators._OPERATOR_CACHE.clear()
     _atlas_on_grid(atlas, (8, 9, 6, 30), affine, None, cache_dir)  # another grid: built
     assert len(built) == 2
     assert first.shape == (8, 9, 7)

@@ -1,0 +1,38 @@
+"""Output file names of one run, over :class:`regionseries.bids.names.BIDSName`:
+time series, connectivity matrices (``relmat``) and QC records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..atlases.base import Atlas
+from ..bids.inputs import RunInputs
+from ..bids.names import BIDSName
+from ..core.connectivity import STAT_LABELS
+
+
+def timeseries_name(run: RunInputs, atlas: str, strategy_desc: str) -> BIDSName:
+    return run.base_name.replace(atlas=atlas, desc=strategy_desc, suffix="timeseries", extension=".tsv")
+
+
+def relmat_name(run: RunInputs, atlas: str, strategy_desc: str, kind: str) -> BIDSName:
+    return run.base_name.replace(atlas=atlas, stat=STAT_LABELS[kind], desc=strategy_desc,
+                                 suffix="relmat", extension=".tsv")
+
+
+def qc_name(run: RunInputs, strategy_desc: str) -> BIDSName:
+    return run.base_name.replace(desc=strategy_desc, suffix="qc", extension=".json")
+
+
+def expected_outputs(run: RunInputs, atlases: Sequence[Atlas], strategy_desc: str,
+                     kinds: Sequence[str]) -> list[BIDSName]:
+    """Time series and relmat names (TSV and JSON) of one run and strategy."""
+    names = []
+    for atlas in atlases:
+        series = timeseries_name(run, atlas.name, strategy_desc)
+        names += [series, series.replace(extension=".json")]
+        for kind in kinds:
+            matrix = relmat_name(run, atlas.name, strategy_desc, kind)
+            names += [matrix, matrix.replace(extension=".json")]
+    return names

@@ -1,0 +1,210 @@
+"""From run results to the HTML reports (:mod:`regionseries.report`).
+
+:func:`run_report` converts a :class:`~.model.RunResult` into the report
+model's ``RunReport``; :func:`draw_figures_ahead` draws a run's own figures
+in the worker process that ran it; :func:`write_participant_report` renders
+``sub-<label>.html``. The report package is imported inside the functions
+that draw (matplotlib and jinja2 are start-up a job without reports does not
+need, see docs/performance.md "Reports"); garbage collection is spared the
+objects that already exist while a report is drawn
+(:func:`_sparing_the_collector`).
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from .._version import __version__
+from ..atlases.base import Atlas
+from ..bids import readable
+from ..bids.inputs import RunInputs
+from ..bids.outputs import remove_stale_temporaries
+from ..bids.readable import UnreadableFile
+from .model import (
+    STATUS_DONE,
+    STATUS_FAILED,
+    STATUS_SKIPPED,
+    PipelineOptions,
+    RunResult,
+)
+from .operators import _atlas_on_grid
+
+LOGGER = logging.getLogger("regionseries")
+
+
+def draw_figures_ahead(result: RunResult, options: PipelineOptions) -> None:
+    """Draw a processed run's own report figures now, into ``result.report_figures``.
+
+    Called by worker processes (``PipelineOptions.draw_run_figures``) after
+    :func:`process_run`, so that the figures of several runs are drawn in
+    parallel; by then the run's outputs are complete, and stopping the job
+    (SIGTERM) does not interrupt this step. A failure only means the page
+    draws them later; it never fails the run.
+    """
+    if options.draw_run_figures and result.status == STATUS_DONE and result.n_volumes and result.atlases:
+        result.report_figures = _draw_run_figures(result, result.atlas_objects, options)
+
+
+def _sparing_the_collector(function):
+    """Run ``function`` with the objects that exist already exempt from garbage collection.
+
+    By the time a report is drawn the process holds the dataset's index and
+    the libraries (about 140,000 tracked objects); the report's allocations
+    set off a full collection over all of them: 80-110 ms, a fifth of a
+    run's report. ``gc.freeze`` exempts them until the report is written;
+    what the report allocates is collected as usual.
+    """
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        frozen_already = gc.get_freeze_count() > 0  # then leave them frozen, as whoever froze them
+        gc.freeze()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if not frozen_already:
+                gc.unfreeze()
+
+    return wrapper
+
+
+@_sparing_the_collector
+def _draw_run_figures(result: RunResult, atlases: Sequence[Atlas], options: PipelineOptions) -> dict | None:
+    # Imported here, not at the top: see write_participant_report.
+    from ..report import draw_run_figures
+
+    try:
+        report = run_report(result, atlases, options, overlays=False)
+        return draw_run_figures(report, options.output_dir, result.run.entities.get("sub", ""),
+                                frame_dir=report_frames_dir(options))
+    except Exception as exc:  # noqa: BLE001 - the report must not cost the outputs
+        # (a full disk included: the next output written, a run's or the report, stops the job)
+        LOGGER.debug("figures of %s not drawn ahead: %s: %s", result.run.bold.name, type(exc).__name__, exc)
+        return None
+
+
+def _reference_image(run: RunInputs):
+    """The image drawn under the atlases: fMRIPrep's boldref, else the brain mask."""
+    name = run.bold.name
+    for marker in ("_desc-preproc_bold.nii.gz", "_desc-preproc_bold.nii"):
+        if name.endswith(marker):
+            candidate = run.bold.with_name(name[: -len(marker)] + "_boldref" + marker[len("_desc-preproc_bold"):])
+            if os.path.lexists(candidate):
+                try:
+                    return readable.read_nifti_data(candidate, ndim=(3, 4)), "BOLD reference (fMRIPrep boldref)"
+                except UnreadableFile as exc:
+                    LOGGER.warning("%s; the report draws the atlases over the brain mask instead", exc)
+    if run.mask is not None:
+        return nib.load(str(run.mask)), "brain mask"
+    return None, ""
+
+
+def report_frames_dir(options: PipelineOptions) -> Path:
+    """Where report figures' frames are kept (:func:`regionseries.report.raster.cached_frame`):
+    next to the operators, so that the jobs of a study share them."""
+    return (options.cache_dir or options.work_dir) / "report-frames"
+
+
+def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOptions, overlays: bool = True):
+    """Convert a processed run into the report model's :class:`~regionseries.report.RunReport`.
+
+    ``overlays=False`` leaves out the atlases on the run's grid (only the
+    shared overlay figures need them).
+    """
+    # Imported here, not at the top: see write_participant_report.
+    from ..report import AtlasResult, RunReport, StrategyResult
+
+    run = result.run
+    img = nib.load(str(run.bold))
+    voxel_volume = float(abs(np.linalg.det(img.affine[:3, :3])))
+    strategies = []
+    for outcome in result.strategies:
+        if outcome.plan is None:
+            strategies.append(StrategyResult(name=outcome.desc, kept_volumes=[], excluded=True,
+                                             exclusion_reason=f"{outcome.status}: {outcome.reason}"))
+            continue
+        plan = outcome.plan
+        strategy = plan.strategy
+        strategies.append(StrategyResult(
+            name=outcome.desc, kept_volumes=plan.sample_mask, dummy_volumes=plan.dummy_volumes,
+            motion_censored_volumes=plan.motion_outliers,
+            fd_threshold=strategy.fd_threshold if strategy.censors_motion else None,
+            std_dvars_threshold=strategy.std_dvars_threshold if strategy.censors_motion else None,
+            n_regressors=len(plan.confound_names), dof_lost=plan.dof_lost,
+            parameters=strategy.to_dict(), confound_columns=plan.confound_names,
+        ))
+    by_name = {a.name: a for a in atlases}
+    atlas_results = []
+    for outcome in result.atlases:
+        atlas = by_name[outcome.name]
+        sizes = np.asarray(outcome.n_voxels, dtype=float) * voxel_volume
+        total = sizes.sum()
+        atlas_results.append(AtlasResult(
+            name=atlas.name, kind=atlas.kind, region_names=outcome.names,
+            label_values=atlas.table["index"].tolist() if atlas.kind == "labels" else list(range(atlas.n_regions)),
+            size_mm3=sizes, relative_size_percent=100 * sizes / total if total > 0 else None,
+            coverage=np.clip(outcome.coverage, 0, 1), regions_na=outcome.regions_below_coverage + [
+                n for n in outcome.missing_regions if n not in outcome.regions_below_coverage],
+            image=(_atlas_on_grid(atlas, img.shape, img.affine, options.smoothing_fwhm, options.operators_dir)
+                   if overlays else None),
+            sphere_coordinates_mm=atlas.coordinates, sphere_radius_mm=atlas.radius,
+            description=atlas.spec,
+        ))
+    measure = options.connectivity[0] if options.connectivity else "correlation"
+    connectivity = {(a, s): m for (a, s, kind), m in result.connectivity.items() if kind == measure}
+    reference, reference_description = _reference_image(run)
+    fd = result.fd if result.fd is not None and len(result.fd) == result.n_volumes else None
+    return RunReport(
+        participant=run.entities.get("sub", ""), session=run.entities.get("ses"),
+        entities={k: v for k, v in run.entities.items() if k not in ("sub", "ses", "desc")},
+        bold_file=str(run.bold), confounds_file=str(run.confounds) if run.confounds else None,
+        mask_file=str(run.mask) if run.mask else None, space=run.entities.get("space"),
+        repetition_time=run.repetition_time, n_volumes=result.n_volumes, fd=fd,
+        strategies=strategies, atlases=atlas_results, reference_image=reference,
+        reference_description=reference_description, raw_signals=result.raw_signals,
+        clean_signals=result.clean_signals, connectivity=connectivity,
+        connectivity_measure=measure, warnings=result.warnings, software_version=__version__,
+        parameters={"smoothing_fwhm_mm": options.smoothing_fwhm, "min_coverage": options.min_coverage,
+                    "connectivity": list(options.connectivity), "estimator": options.estimator,
+                    "dummy_scans": options.dummy_scans},
+    )
+
+
+@_sparing_the_collector
+def write_participant_report(participant: str, results: Sequence[RunResult], options: PipelineOptions) -> Path | None:
+    """Render ``sub-<participant>.html`` from the run results of one participant.
+
+    Runs skipped because their outputs existed are listed as warnings (their
+    arrays are not available); nothing is written when no run was processed.
+    """
+    remove_stale_temporaries(options.output_dir / f"sub-{participant}" / "figures")
+    # Runs in file order, whatever order the worker processes finished them in.
+    results = sorted(results, key=lambda r: str(r.run.bold))
+    processed = [r for r in results if r.status == STATUS_DONE and r.n_volumes and r.atlases]
+    failed = [r for r in results if r.status == STATUS_FAILED or (r.status == STATUS_DONE and not r.atlases)]
+    skipped = [r for r in results if r.status == STATUS_SKIPPED]
+    if not processed and not failed:
+        return None
+    # Imported here, not at the top: matplotlib is ~0.5 s of start-up that a job
+    # with nothing to report (or --no-reports) does not need.
+    from ..report import FailedRun, ParticipantReport
+    from ..report import write_participant_report as render
+
+    runs = [run_report(r, r.atlas_objects, options) for r in processed]
+    failed_runs = [FailedRun(str(r.run.bold), r.error or "; ".join(
+        f"strategy {s.name}: {s.status}: {s.reason}" for s in r.strategies if s.status != STATUS_DONE))
+        for r in failed]
+    warnings = [f"{r.run.bold.name}: not reprocessed (outputs existed); rerun with --overwrite to include it"
+                for r in skipped]
+    report = ParticipantReport(participant=participant, runs=runs, failed_runs=failed_runs,
+                               software_version=__version__, command_line=options.command_line,
+                               warnings=warnings)
+    drawn = {r.report_figures["prefix"]: r.report_figures for r in processed if r.report_figures}
+    return render(report, options.output_dir, drawn=drawn, frame_dir=report_frames_dir(options))

@@ -1,0 +1,162 @@
+"""The files of one run, written atomically, with their sidecars: a time-series
+TSV per atlas and strategy with ONE ROW PER BOLD VOLUME (removed volumes are
+``n/a``, so rows stay aligned with ``SamplingFrequency``), the connectivity
+matrices of the kept volumes, and a per-strategy QC record (``*_qc.json``).
+
+Each writer adds its paths to ``RunResult.outputs`` before writing, so that an
+interrupted run removes them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._version import __version__
+from ..atlases.base import Atlas
+from ..bids.inputs import RunInputs, relative_to_dataset
+from ..bids.names import bids_uri
+from ..bids.outputs import atomic_write_json, atomic_write_tsv
+from ..core.connectivity import MEASURE_NAMES
+from .model import PipelineOptions, RunResult, StrategyOutcome
+from .names import qc_name, relmat_name, timeseries_name
+from .resume import run_settings
+
+
+def _sources(run: RunInputs, options: PipelineOptions, image: Path | None = None) -> list[str]:
+    sources = [bids_uri(relative_to_dataset(image or run.bold, options.bids_dir), "preprocessed")]
+    for path in (run.confounds, run.mask):
+        if path is not None:
+            sources.append(bids_uri(relative_to_dataset(path, options.bids_dir), "preprocessed"))
+    return sources
+
+
+def _atlas_description(atlas: Atlas, run: RunInputs, options: PipelineOptions) -> dict[str, Any]:
+    files = options.atlas_files.get(atlas.key, {})
+    description: dict[str, Any] = {
+        "Name": atlas.name,
+        "Kind": atlas.kind,
+        "Specification": atlas.spec,
+        "NumberOfRegions": atlas.n_regions,
+        "Files": {key: bids_uri(value) for key, value in files.items()},
+        "ResampledTo": f"the grid of {run.bold.name}",
+        "Extraction": {"labels": "mean of the voxels of each label",
+                       "maps": "least-squares fit of the maps to each volume",
+                       "spheres": "mean of the voxels within each sphere"}[atlas.kind],
+    }
+    if atlas.kind == "spheres":
+        description["RadiusMillimetres"] = atlas.radius
+    return description
+
+
+def _coverage_entries(one, names: Sequence[str]) -> dict[str, float]:
+    return {name: round(float(c), 4) for name, c in zip(names, one.coverage)}
+
+
+def _plan_fields(plan, run: RunInputs) -> dict[str, Any]:
+    summary = plan.summary()
+    return {
+        "Strategy": summary["Strategy"],
+        "ConfoundRegressors": summary["ConfoundRegressors"],
+        "CleaningParameters": dict(plan.clean_kwargs, t_r=run.repetition_time),
+        "NumberOfVolumes": plan.n_volumes,
+        "NumberOfVolumesKept": plan.n_kept,
+        "KeptVolumes": plan.sample_mask.tolist(),
+        "NumberOfVolumesDiscardedByNonsteadyStatesDetector": int(plan.dummy_volumes.size),
+        "NumberOfVolumesDiscardedByMotionScrubbing": int(plan.motion_outliers.size),
+        "DummyVolumes": plan.dummy_volumes.tolist(),
+        "MotionOutlierVolumes": plan.motion_outliers.tolist(),
+        "MeanFramewiseDisplacement": None if math.isnan(plan.mean_fd) else plan.mean_fd,
+        "DegreesOfFreedomLost": int(plan.dof_lost),
+    }
+
+
+def _write_timeseries(run: RunInputs, atlas: Atlas, one, outcome: StrategyOutcome, full: np.ndarray,
+                      options: PipelineOptions, result: RunResult, source: Path | None = None) -> None:
+    name = timeseries_name(run, atlas.name, outcome.desc)
+    path = options.output_dir / name.relpath
+    result.outputs += [path, path.with_suffix(".json")]  # before writing: an interrupted run removes them
+    atomic_write_tsv(path, pd.DataFrame(full, columns=list(one.names)))
+    atlas_files = options.atlas_files.get(atlas.key, {})
+    sidecar: dict[str, Any] = {
+        "Description": (
+            f"Region time series of atlas {atlas.name} cleaned with strategy {outcome.name}: one row per BOLD "
+            "volume, one column per region; removed volumes (non-steady-state, censored) and regions below "
+            "the coverage threshold are n/a."
+        ),
+        "SamplingFrequency": 1.0 / run.repetition_time,
+        "StartTime": run.start_time if run.start_time is not None else 0.0,
+        "RepetitionTime": run.repetition_time,
+        "Sources": _sources(run, options, source) + [bids_uri(v) for k, v in atlas_files.items() if k in ("image", "table")],
+        "Atlas": _atlas_description(atlas, run, options),
+        "SmoothingFWHM": options.smoothing_fwhm,
+        **_plan_fields(outcome.plan, run),
+        "MinimumCoverage": options.min_coverage,
+        "RegionCoverage": _coverage_entries(one, one.names),
+        "RegionsBelowCoverage": list(one.regions_below_coverage),
+        "RegionsWithoutVoxels": list(one.missing_regions),
+        "Software": {"Name": "regionseries", "Version": __version__},
+        "CommandLine": options.command_line,
+    }
+    atomic_write_json(path.with_suffix(".json"), sidecar)
+
+
+def _write_relmat(run: RunInputs, atlas: Atlas, outcome: StrategyOutcome, kind: str, matrix: np.ndarray,
+                  n_kept: int, options: PipelineOptions, result: RunResult) -> None:
+    name = relmat_name(run, atlas.name, outcome.desc, kind)
+    path = options.output_dir / name.relpath
+    names = atlas.names
+    result.outputs += [path, path.with_suffix(".json")]  # before writing: an interrupted run removes them
+    atomic_write_tsv(path, pd.DataFrame(matrix, index=pd.Index(names), columns=names), index_label="node")
+    series = timeseries_name(run, atlas.name, outcome.desc)
+    sidecar = {
+        "RelationshipMeasure": MEASURE_NAMES[kind],
+        "MeasureDescription": (
+            f"{MEASURE_NAMES[kind]} between region time series, on the {n_kept} kept volumes "
+            f"({options.estimator} covariance estimator)"
+        ),
+        "Weighted": True,
+        "Directed": False,
+        "ValidDiagonal": kind == "covariance",
+        "StorageFormat": "Full",
+        "NonNegative": False,
+        "Estimator": options.estimator,
+        "NumberOfVolumesUsed": int(n_kept),
+        "RegionsWithoutSignal": [n for n, row in zip(names, matrix) if np.all(np.isnan(row))],
+        "Sources": [bids_uri(series.relpath)],
+        "Software": {"Name": "regionseries", "Version": __version__},
+    }
+    atomic_write_json(path.with_suffix(".json"), sidecar)
+
+
+def _write_qc(run: RunInputs, outcome: StrategyOutcome, options: PipelineOptions, result: RunResult) -> None:
+    name = qc_name(run, outcome.desc)
+    path = options.output_dir / name.relpath
+    record: dict[str, Any] = {
+        "Status": outcome.status,
+        "Reason": outcome.reason,
+        "Bold": bids_uri(relative_to_dataset(run.bold, options.bids_dir), "preprocessed"),
+        "Entities": {k: v for k, v in run.entities.items() if k != "desc"},
+        "StrategyName": outcome.name,
+        "RepetitionTime": run.repetition_time,
+        "NumberOfVolumes": result.n_volumes,
+    }
+    if outcome.plan is not None:
+        record.update(_plan_fields(outcome.plan, run))
+    elif result.fd is not None and np.isfinite(result.fd).any():
+        record["MeanFramewiseDisplacement"] = float(np.nanmean(result.fd))
+    record["Atlases"] = {
+        a.name: {"RegionsBelowCoverage": a.regions_below_coverage, "NumberOfRegions": len(a.names)}
+        for a in result.atlases
+    }
+    strategy = next((s for s in options.strategies if s.desc == outcome.desc), None)
+    if strategy is not None:
+        record["Settings"] = run_settings(strategy, options)
+    record["Software"] = {"Name": "regionseries", "Version": __version__}
+    result.outputs.append(path)  # before writing: an interrupted run removes it
+    atomic_write_json(path, record)
