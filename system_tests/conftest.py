@@ -6,9 +6,14 @@ These tests run the real podman and SLURM (``make container-test``,
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
+
+# The project runs pytest with --import-mode=importlib, which puts no test folder on
+# sys.path; the modules beside this file (compare_outputs) are imported by name.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from regionseries.demo import (
     demo_dataset_spec,

@@ -60,12 +60,7 @@ selection=$("${python}" "${here}/small_templateflow.py" --selection)
 
 # pip inside the build must trust what this machine trusts (a site's own CA):
 # the host's CA bundle, and a pip configuration naming it, are mounted read-only.
-trust=()
-if [ -s /etc/ssl/certs/ca-certificates.crt ]; then
-    printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' > "${cache}/pip.conf"
-    trust=(--volume /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro
-           --volume "${cache}/pip.conf:/etc/pip.conf:ro")
-fi
+mapfile -t trust < <("${python}" "${here}/image_helpers.py" --pip-trust-options "${cache}")
 
 # 3. The image.
 version=$("${python}" -c 'import regionseries; print(regionseries.__version__)')

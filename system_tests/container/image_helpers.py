@@ -98,9 +98,20 @@ HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
 def pip_trust_options(folder: Path) -> list[str]:
-    """``podman build`` volumes giving pip the host's CA bundle (as build_image.sh does)."""
+    """``podman build`` volumes giving pip the host's CA bundle, with a pip.conf written into ``folder``.
+
+    ``build_image.sh`` runs this file as a script for the same options
+    (``python image_helpers.py --pip-trust-options FOLDER``, one per line).
+    """
     if not HOST_CA_BUNDLE.is_file() or not HOST_CA_BUNDLE.stat().st_size:
         return []
     pip_conf = folder / "pip.conf"
     pip_conf.write_text(f"[global]\ncert = {HOST_CA_BUNDLE}\n")
     return ["--volume", f"{HOST_CA_BUNDLE}:{HOST_CA_BUNDLE}:ro", "--volume", f"{pip_conf}:/etc/pip.conf:ro"]
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["--pip-trust-options"] or len(sys.argv) != 3:
+        sys.exit("usage: image_helpers.py --pip-trust-options FOLDER")
+    for option in pip_trust_options(Path(sys.argv[2])):
+        print(option)

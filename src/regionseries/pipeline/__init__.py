@@ -59,8 +59,8 @@ from .names import relmat_name as relmat_name
 from .names import timeseries_name as timeseries_name
 from .operators import _OPERATOR_CACHE as _OPERATOR_CACHE
 from .operators import _OPERATOR_CACHE_LIMIT as _OPERATOR_CACHE_LIMIT
-from .operators import _atlas_on_grid as _atlas_on_grid
 from .operators import _new_operator as _new_operator
+from .operators import atlas_image_on_grid as atlas_image_on_grid
 from .operators import build_operator as build_operator
 from .plan import plan_strategies as plan_strategies
 from .report_hook import _sparing_the_collector as _sparing_the_collector

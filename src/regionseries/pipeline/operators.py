@@ -4,7 +4,7 @@
 is kept in a module-global cache per process (``_OPERATOR_CACHE``, at most
 ``_OPERATOR_CACHE_LIMIT`` grids and atlases, oldest dropped first) and, with
 a ``cache_dir``, on disk for other worker processes, the report and later
-jobs. :func:`_atlas_on_grid` draws the report's atlas overlay from the same
+jobs. :func:`atlas_image_on_grid` draws the report's atlas overlay from the same
 operator.
 """
 
@@ -100,14 +100,15 @@ def _new_operator(atlas: Atlas, shape: tuple[int, int, int], affine: np.ndarray,
                          source_name=source_name)
 
 
-def _atlas_on_grid(atlas: Atlas, shape, affine, smoothing_fwhm: float | None = None, cache_dir: Path | None = None):
+def atlas_image_on_grid(atlas: Atlas, shape, affine, smoothing_fwhm: float | None = None,
+                        cache_dir: Path | None = None):
     """The atlas on a BOLD grid for the report, as a 3D nibabel image (None for spheres).
 
-    Drawn from the run's extraction operator (:func:`build_operator`; in
-    memory or in the work folder after the run), so the overlay shows
-    exactly the regions that were extracted, without resampling the atlas
-    again: labels as their values, maps as the strongest map at each voxel
-    (:func:`~regionseries.report.raster.strongest_map_index_of_weights`).
+    The atlas is resampled to a BOLD grid in one place, :func:`build_operator`;
+    the report's overlay is read from that operator (in memory, or in the
+    work folder after the run), so it shows exactly the regions that were
+    extracted: labels as their values, maps as the strongest map at each
+    voxel (:func:`~regionseries.report.raster.strongest_map_index_of_weights`).
     """
     # Imported here, not at the top: regionseries.report loads jinja2 and the report model,
     # start-up that a job with --no-reports does not need.

@@ -35,7 +35,7 @@ from .model import (
     PipelineOptions,
     RunResult,
 )
-from .operators import _atlas_on_grid
+from .operators import atlas_image_on_grid
 
 LOGGER = logging.getLogger("regionseries")
 
@@ -152,7 +152,7 @@ def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOpt
             size_mm3=sizes, relative_size_percent=100 * sizes / total if total > 0 else None,
             coverage=np.clip(outcome.coverage, 0, 1), regions_na=outcome.regions_below_coverage + [
                 n for n in outcome.missing_regions if n not in outcome.regions_below_coverage],
-            image=(_atlas_on_grid(atlas, img.shape, img.affine, options.smoothing_fwhm, options.operators_dir)
+            image=(atlas_image_on_grid(atlas, img.shape, img.affine, options.smoothing_fwhm, options.operators_dir)
                    if overlays else None),
             sphere_coordinates_mm=atlas.coordinates, sphere_radius_mm=atlas.radius,
             description=atlas.spec,
