@@ -35,7 +35,7 @@ from ..bids.readable import UnreadableFile
 from ..core.connectivity import ConnectivityError, connectivity_matrix
 from ..core.extract import extract_signals
 from ..core.image import check_same_fov, load_masker_mask, resample_img
-from ..signal import clean
+from ..core.signal import clean
 from .model import (
     STATUS_DONE,
     STATUS_FAILED,
@@ -50,7 +50,7 @@ from .names import qc_name
 from .operators import build_operator
 from .plan import plan_strategies
 from .resume import is_finished, settings_changed
-from .writers import _write_qc, _write_relmat, _write_timeseries
+from .writers import write_qc, write_relmat, write_timeseries
 
 LOGGER = logging.getLogger("regionseries")
 
@@ -138,7 +138,7 @@ def _record_failed_run(run: RunInputs, options: PipelineOptions, result: RunResu
         if strategy.desc in recorded:
             recorded[strategy.desc].status, recorded[strategy.desc].reason = STATUS_FAILED, result.error
         try:
-            _write_qc(run, outcome, options, result)
+            write_qc(run, outcome, options, result)
         except Exception as exc:  # noqa: BLE001 - the failure is still reported on the console
             LOGGER.warning("%s: the failure could not be recorded in its *_qc.json: %s: %s",
                            run.bold.name, type(exc).__name__, exc)
@@ -168,7 +168,7 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
     result.fd = fd
     for outcome in outcomes:
         if outcome.status != STATUS_DONE:
-            _write_qc(run, outcome, options, result)
+            write_qc(run, outcome, options, result)
 
     runnable = [o for o in outcomes if o.status == STATUS_DONE]
     sources = _group_by_input_image(run, img, runnable, options, result)
@@ -264,7 +264,7 @@ def _group_by_input_image(run: RunInputs, img, runnable: list[StrategyOutcome], 
                     reason = f"{source.name} has shape {aroma_shape}, {run.bold.name} {img.shape}"
             if reason is not None:
                 outcome.status, outcome.reason, outcome.plan = STATUS_FAILED, reason, None
-                _write_qc(run, outcome, options, result)
+                write_qc(run, outcome, options, result)
                 continue
         sources.setdefault(source, []).append(outcome)
     return sources
@@ -281,7 +281,7 @@ def _clean_and_write(run: RunInputs, atlases: Sequence[Atlas], extracted: dict, 
         full = np.full((n_volumes, one.signals.shape[1]), np.nan)
         full[plan.sample_mask] = kept
         result.clean_signals[(atlas.name, outcome.desc)] = full
-        _write_timeseries(run, atlas, one, outcome, full, options, result, source)
+        write_timeseries(run, atlas, one, outcome, full, options, result, source)
         for kind in options.connectivity:
             try:
                 matrix = connectivity_matrix(kept, kind, estimator=options.estimator)
@@ -290,5 +290,5 @@ def _clean_and_write(run: RunInputs, atlases: Sequence[Atlas], extracted: dict, 
                                        f"no {kind} matrix: {exc}")
                 continue
             result.connectivity[(atlas.name, outcome.desc, kind)] = matrix
-            _write_relmat(run, atlas, outcome, kind, matrix, plan.n_kept, options, result)
-    _write_qc(run, outcome, options, result)
+            write_relmat(run, atlas, outcome, kind, matrix, plan.n_kept, options, result)
+    write_qc(run, outcome, options, result)

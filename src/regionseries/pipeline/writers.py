@@ -76,7 +76,7 @@ def _plan_fields(plan, run: RunInputs) -> dict[str, Any]:
     }
 
 
-def _write_timeseries(run: RunInputs, atlas: Atlas, one, outcome: StrategyOutcome, full: np.ndarray,
+def write_timeseries(run: RunInputs, atlas: Atlas, one, outcome: StrategyOutcome, full: np.ndarray,
                       options: PipelineOptions, result: RunResult, source: Path | None = None) -> None:
     name = timeseries_name(run, atlas.name, outcome.desc)
     path = options.output_dir / name.relpath
@@ -106,7 +106,7 @@ def _write_timeseries(run: RunInputs, atlas: Atlas, one, outcome: StrategyOutcom
     atomic_write_json(path.with_suffix(".json"), sidecar)
 
 
-def _write_relmat(run: RunInputs, atlas: Atlas, outcome: StrategyOutcome, kind: str, matrix: np.ndarray,
+def write_relmat(run: RunInputs, atlas: Atlas, outcome: StrategyOutcome, kind: str, matrix: np.ndarray,
                   n_kept: int, options: PipelineOptions, result: RunResult) -> None:
     name = relmat_name(run, atlas.name, outcome.desc, kind)
     path = options.output_dir / name.relpath
@@ -134,7 +134,7 @@ def _write_relmat(run: RunInputs, atlas: Atlas, outcome: StrategyOutcome, kind: 
     atomic_write_json(path.with_suffix(".json"), sidecar)
 
 
-def _write_qc(run: RunInputs, outcome: StrategyOutcome, options: PipelineOptions, result: RunResult) -> None:
+def write_qc(run: RunInputs, outcome: StrategyOutcome, options: PipelineOptions, result: RunResult) -> None:
     name = qc_name(run, outcome.desc)
     path = options.output_dir / name.relpath
     record: dict[str, Any] = {
