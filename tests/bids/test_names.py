@@ -1,7 +1,7 @@
 """regionseries.bids.names: the one BIDS file name used to read inputs and write outputs.
 
 Entity order, labels, names parsed as spelled. The tests of names moved here
-from tests/app/test_bids_and_atlas_helpers.py with the code.
+from the former tests/app/test_bids_and_atlas_helpers.py with the code.
 """
 
 from __future__ import annotations

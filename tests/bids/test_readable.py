@@ -2,7 +2,7 @@
 
 Every case writes a real broken file and checks the problem named. The
 end-to-end behaviour (the run fails alone, with a *_qc.json) is in
-tests/app/test_bad_files.py.
+tests/participant/test_bad_files.py.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The group level (``*_qcfc.json``) and the report model (:class:`QCFCResult`)
 both take their numbers from here; the group side is checked on real outputs
-in tests/app/test_group_numbers.py.
+in tests/group/test_group_numbers.py.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from regionseries.demo import (
     write_fmriprep_dataset,
 )
 
-#: Voxel size of the BOLD runs (mm), as tests/app/conftest.py's small dataset.
+#: Voxel size of the BOLD runs (mm), as tests/conftest.py's small dataset.
 VOXEL_SIZE = 8.0
 N_VOLUMES = 48
 SPACE = "MNI152NLin2009cAsym"

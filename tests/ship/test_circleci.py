@@ -216,7 +216,7 @@ def test_list_outputs_script_lists_relative_sorted_paths_without_logs(tmp_path):
 
 
 def test_demo_output_list_is_the_local_demo_plus_the_templateflow_atlases(parse_container_runs):
-    """The CI list = the list pinned by tests/app/test_demo.py (checked against a real local
+    """The CI list = the list pinned by tests/demo/test_demo.py (checked against a real local
     demo run) + the outputs of the TemplateFlow atlases only CI has + one line per figures folder.
     Keeps the two lists from drifting apart (CI cannot be run here)."""
     from regionseries.atlases.templateflow import TemplateFlowRequest
@@ -228,7 +228,7 @@ def test_demo_output_list_is_the_local_demo_plus_the_templateflow_atlases(parse_
     labels = [TemplateFlowRequest.parse(spec).label for spec in specs]
     assert labels == ["Schaefer2018100Parcels7Networks", "DiFuMo64dimensions"]
     listing = (CIRCLECI / "demo_outputs.txt").read_text().splitlines()
-    local = (REPO_ROOT / "tests" / "app" / "data" / "demo_outputs.txt").read_text().split()
+    local = (REPO_ROOT / "tests" / "demo" / "data" / "demo_outputs.txt").read_text().split()
     figure_folders = [line for line in listing if line.endswith("/figures/")]
     assert figure_folders == ["group/figures/", "sub-01/figures/", "sub-02/figures/", "sub-03/figures/"]
     templateflow = [line for line in listing if any(f"atlas-{label}_" in line for label in labels)]

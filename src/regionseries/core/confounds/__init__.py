@@ -29,7 +29,7 @@ The differences from nilearn are listed in ``docs/differences-from-nilearn.md``
 ``docs/strategies.md``.
 """
 
-# _drop_short_segments: a test (now tests/confounds/test_censoring.py) imported it from here before the split.
+# _drop_short_segments: a test (now tests/core/confounds/test_censoring.py) imported it from here before the split.
 from .censoring import _drop_short_segments  # noqa: F401
 from .errors import ConfoundsError, RunExcluded, StrategyFileUnavailable
 from .files import find_confounds_file

@@ -35,7 +35,7 @@ from nilearn.interfaces.fmriprep import load_confounds_strategy
 from nilearn.maskers import NiftiLabelsMasker
 from sklearn.covariance import EmpiricalCovariance
 
-from .conftest import TEST_N_VOLUMES, run_cli
+from ..conftest import TEST_N_VOLUMES, run_cli
 
 T_R = 2.0  # the generated datasets' RepetitionTime (s)
 #: fMRIPrep-flagged non-steady-state volumes of the generated runs.

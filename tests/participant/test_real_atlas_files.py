@@ -25,7 +25,7 @@ from nilearn.maskers import NiftiLabelsMasker, NiftiMapsMasker, NiftiSpheresMask
 
 from regionseries.demo import DatasetSpec, RunSpec, write_fmriprep_dataset
 
-from .conftest import run_cli
+from ..conftest import run_cli
 from .test_nilearn_end_to_end import _as_float64, _read_series, _run_files
 
 LABEL_ATLASES = ("aal", "aicha", "desikan_killiany", "destrieux", "marsatlas", "neuromorphometrics",

@@ -23,7 +23,7 @@ import pytest
 from regionseries.bids.outputs import atomic_write_tsv
 from regionseries.group import CHUNK_RUNS, read_relmat
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
 PREFIX = "task-rest_space-MNI152NLin2009cAsym_atlas-Demo"
 

@@ -23,7 +23,7 @@ from regionseries.core.qc import summarize_qcfc
 from regionseries.group import GroupOptions, aggregate
 from regionseries.report.model import QCFCResult
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
 PREFIX = "task-rest_space-MNI152NLin2009cAsym_atlas-Demo"
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from .conftest import file_listing, run_cli
+from ..conftest import file_listing, run_cli
 
 
 def _outputs_of(listing: dict) -> dict:

@@ -22,7 +22,7 @@ import pytest
 
 from regionseries.bids.outputs import ENTITY_ORDER, parse_entities
 
-from .conftest import TEST_N_VOLUMES, file_listing, run_cli
+from ..conftest import TEST_N_VOLUMES, file_listing, run_cli
 
 STRATEGIES = ("simple", "scrubbing")
 

@@ -25,7 +25,7 @@ from regionseries.demo import (
     voxel_coordinates,
 )
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
 TEMPLATE = "MNI152NLin2009cAsym"
 OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",

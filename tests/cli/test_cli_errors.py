@@ -11,7 +11,7 @@ import pytest
 
 from regionseries import __version__
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
 
 def test_version():

@@ -30,7 +30,7 @@ import pytest
 from regionseries import cli
 from regionseries.demo import DatasetSpec, RunSpec, write_fmriprep_dataset
 
-from .conftest import TEST_N_VOLUMES, TEST_VOXEL_SIZE, run_cli
+from ..conftest import TEST_N_VOLUMES, TEST_VOXEL_SIZE, run_cli
 
 N_RUNS = 8
 SPACE = "MNI152NLin2009cAsym"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
 BOLD = "sub-03_task-rest_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz"
 

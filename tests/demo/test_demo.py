@@ -1,6 +1,6 @@
 """``make demo`` end to end: the demo's outputs match the pinned file list and pass the BIDS validator.
 
-The pinned list (tests/app/data/demo_outputs.txt) holds every output file of
+The pinned list (tests/demo/data/demo_outputs.txt) holds every output file of
 the demo relative to the output folder, except the log files (their names
 carry a time stamp) and the report figures (files under ``*/figures/``, owned
 by the report layout), whose folders must exist and be non-empty. To update
@@ -8,7 +8,7 @@ it after an intended change of the outputs:
 
     .venv/bin/python -m regionseries.demo /tmp/demo && \
     (cd /tmp/demo/regionseries && find . -type f | sed 's|^\\./||' | grep -v '^logs/' | grep -v '/figures/' | sort) \
-    > tests/app/data/demo_outputs.txt
+    > tests/demo/data/demo_outputs.txt
 """
 
 from __future__ import annotations

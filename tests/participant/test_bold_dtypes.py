@@ -25,7 +25,7 @@ import pytest
 
 from regionseries.demo import DatasetSpec, RunSpec, write_demo_atlas, write_fmriprep_dataset
 
-from .conftest import TEST_N_VOLUMES, TEST_VOXEL_SIZE, run_cli
+from ..conftest import TEST_N_VOLUMES, TEST_VOXEL_SIZE, run_cli
 
 DTYPES = ("uint8", "int8", "int16", "uint16", "int32", "float32", "float64")
 ENCODINGS = [

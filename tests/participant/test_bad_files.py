@@ -19,7 +19,7 @@ import pytest
 
 from regionseries.demo import DatasetSpec, RunSpec, write_fmriprep_dataset
 
-from .conftest import TEST_N_VOLUMES, TEST_VOXEL_SIZE, run_cli
+from ..conftest import TEST_N_VOLUMES, TEST_VOXEL_SIZE, run_cli
 
 SPACE = "MNI152NLin2009cAsym"
 

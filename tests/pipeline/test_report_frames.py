@@ -13,7 +13,7 @@ import pytest
 
 from regionseries import pipeline
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
 DRAWN = "frame of a report figure (none in"
 
