@@ -22,7 +22,7 @@ reference), :mod:`.connectivity` (matrices) and :mod:`.group` (the group
 report's QC figures), over :mod:`.canvas` (Agg canvas, style, saving,
 frames). Importing this package imports matplotlib (about 0.25 s): the
 report path imports it only to draw a frame no cache holds
-(:func:`regionseries.report.raster._figures`).
+(:func:`regionseries.report.raster.frames._figures`).
 """
 
 from ..raster import (
@@ -46,11 +46,23 @@ from ..raster import (
     strongest_map_index,
     strongest_map_index_of_weights,
 )
-from .atlas import cuts_frame, plot_atlas, plot_labels_overlay, plot_maps_overlay, plot_spheres, spheres_frame
+from .atlas import (
+    cuts_frame,
+    plot_atlas,
+    plot_labels_overlay,
+    plot_maps_overlay,
+    plot_spheres,
+    spheres_frame,
+)
 from .canvas import colormap_table, new_figure, rasterized, save_figure
 from .carpet import carpet_frame, plot_carpet
 from .connectivity import connectivity_frame, plot_connectivity
-from .group import plot_distance_dependence, plot_dof_lost, plot_excluded_fraction, plot_qcfc_distributions
+from .group import (
+    plot_distance_dependence,
+    plot_dof_lost,
+    plot_excluded_fraction,
+    plot_qcfc_distributions,
+)
 from .motion import motion_frame, plot_motion
 
 __all__ = [
