@@ -1,6 +1,6 @@
-"""Small formatting helpers of the report pages: numbers, values, table cells, safe labels.
+"""Text of the report pages: numbers, parameter values, missing values, labels and anchors.
 
-All return plain text (or dicts of plain text); the templates escape it.
+All return plain text; the templates escape it.
 """
 
 from __future__ import annotations
@@ -67,20 +67,6 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def _cell(text: Any, css: str = "", sort: Any = None) -> dict[str, Any]:
-    return {"text": str(text), "css": css, "sort": None if sort is None else str(sort)}
-
-
-def _num_cell(value: Any, digits: int = 3, scale: float = 1.0) -> dict[str, Any]:
-    if _is_missing(value):
-        return _cell("n/a", "num")
-    return _cell(format_number(value * scale if scale != 1.0 else value, digits), "num", value)
-
-
-def _column(title: str, numeric: bool = False) -> dict[str, Any]:
-    return {"title": title, "numeric": numeric}
-
-
 def safe_label(text: str) -> str:
     """Reduce untrusted text to a BIDS-style alphanumeric label for file names.
 
@@ -101,7 +87,3 @@ def safe_label(text: str) -> str:
 
 def _anchor(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "run"
-
-
-def _parameter_rows(parameters: Mapping[str, Any]) -> list[tuple[str, str, bool]]:
-    return [(str(key), format_value(value), False) for key, value in parameters.items()]

@@ -19,18 +19,11 @@ import numpy as np
 import pandas as pd
 
 from .figure_writer import FigureWriter, _finished
-from .formatting import (
-    _cell,
-    _column,
-    _is_missing,
-    _num_cell,
-    _parameter_rows,
-    format_value,
-    safe_label,
-)
+from .formatting import _is_missing, format_value, safe_label
 from .model import QC_TABLE_COLUMNS, GroupReport, QCFCResult
 from .pages import _environment, _package_version, _page_context, _write_text_atomically
 from .raster.frames import _figures
+from .tables import _cell, _column, _num_cell, _parameter_rows
 
 __all__ = ["GROUP_REPORT_NAME", "render_group_html", "write_group_report"]
 

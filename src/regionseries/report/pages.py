@@ -15,16 +15,15 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, StrictUndefined
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
-__all__ = ["table_rows"]
+from .tables import table_rows
 
 logger = logging.getLogger(__name__)
 
@@ -57,24 +56,6 @@ def _environment(compiled_dir: str | None = None) -> Environment:
     )
     environment.filters["table_rows"] = table_rows
     return environment
-
-
-def table_rows(rows: Sequence[Mapping[str, Any]]) -> Markup:
-    """The ``<tr>`` elements of a data table (``{"css", "cells": [{"css", "sort", "text"}]}``).
-
-    Written here rather than as a loop in the template: for the region
-    tables of atlases with hundreds of regions, the template's loop over
-    every cell was most of the time spent rendering a page. Every value is
-    escaped, as the template escapes it.
-    """
-    parts = []
-    for row in rows:
-        parts.append(f'    <tr class="{escape(row["css"])}">\n')
-        for cell in row["cells"]:
-            sort = "" if cell["sort"] is None else f' data-sort="{escape(cell["sort"])}"'
-            parts.append(f'<td class="{escape(cell["css"])}"{sort}>{escape(cell["text"])}</td>')
-        parts.append("    </tr>\n")
-    return Markup("".join(parts))
 
 
 @lru_cache(maxsize=1)

@@ -24,19 +24,11 @@ import numpy as np
 
 from . import raster
 from .figure_writer import FigureWriter, _finished
-from .formatting import (
-    _anchor,
-    _cell,
-    _column,
-    _num_cell,
-    _parameter_rows,
-    format_number,
-    format_value,
-    safe_label,
-)
+from .formatting import _anchor, format_number, format_value, safe_label
 from .model import AtlasResult, ParticipantReport, RunReport
 from .pages import _environment, _package_version, _page_context, _write_text_atomically
 from .raster.frames import _figures
+from .tables import _cell, _column, _num_cell, _parameter_rows
 
 __all__ = ["draw_run_figures", "render_participant_html", "write_participant_report"]
 

@@ -1,8 +1,8 @@
 """Render participant and group reports to self-contained HTML.
 
 One module per job: :mod:`.pages` (templates, inline assets and their
-Content-Security-Policy, atomic writing), :mod:`.formatting` (numbers,
-values and table cells as text), :mod:`.figure_writer` (figures on disk),
+Content-Security-Policy, atomic writing), :mod:`.formatting` (numbers
+and values as text), :mod:`.tables` (table cells and rows), :mod:`.figure_writer` (figures on disk),
 :mod:`.participant_page` and :mod:`.group_page`. This module gathers their
 public names (and, as ``_name as _name``, the helpers tests/report/test_render.py
 checks).
@@ -16,17 +16,17 @@ Layout of the output directory::
 """
 
 from .figure_writer import FigureWriter
-from .formatting import _cell as _cell
-from .formatting import _num_cell as _num_cell
 from .formatting import format_number, format_value, safe_label
 from .group_page import GROUP_REPORT_NAME, render_group_html, write_group_report
 from .pages import _environment as _environment
-from .pages import table_rows
 from .participant_page import (
     draw_run_figures,
     render_participant_html,
     write_participant_report,
 )
+from .tables import _cell as _cell
+from .tables import _num_cell as _num_cell
+from .tables import table_rows
 
 __all__ = [
     "GROUP_REPORT_NAME",

@@ -62,7 +62,7 @@ def carpet_raster(
     panels, repetition_time, region_axis_label
         As for :func:`~regionseries.report.figures.plot_carpet`.
     frame_dir : path-like or None
-        Folder of frames shared by jobs (:func:`cached_frame`).
+        Folder of frames shared by jobs (:func:`cached_frame`); None: this process only.
 
     Returns
     -------

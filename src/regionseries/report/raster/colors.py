@@ -12,18 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = [
-    "COLOR_CENSORED",
-    "COLOR_DUMMY",
-    "COLOR_FD",
-    "COLOR_KEPT",
-    "COLOR_NA",
-    "COLOR_OTHER",
-    "STATE_COLORS",
-    "colormapped",
-    "hex_rgb",
-    "label_colors",
-]
+__all__ = ["COLOR_CENSORED", "COLOR_DUMMY", "COLOR_FD", "COLOR_KEPT", "COLOR_NA", "COLOR_OTHER",
+           "STATE_COLORS", "colormapped", "hex_rgb", "label_colors"]
 
 #: Colours used consistently across figures.
 COLOR_KEPT = "#cfe8cf"

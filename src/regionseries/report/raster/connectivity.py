@@ -65,14 +65,9 @@ def _check_matrices(matrices: Sequence[tuple[str, np.ndarray]], n_regions: int) 
             )
 
 
-def connectivity_raster(
-    matrices: Sequence[tuple[str, np.ndarray]],
-    region_names: Sequence[str],
-    measure: str = "correlation",
-    max_labelled_regions: int = 30,
-    max_columns: int = 3,
-    frame_dir: str | os.PathLike | None = None,
-) -> RasterFigure:
+def connectivity_raster(matrices: Sequence[tuple[str, np.ndarray]], region_names: Sequence[str],
+                        measure: str = "correlation", max_labelled_regions: int = 30, max_columns: int = 3,
+                        frame_dir: str | os.PathLike | None = None) -> RasterFigure:
     """:func:`~regionseries.report.figures.plot_connectivity` as pixels, from a frame.
 
     Parameters
