@@ -16,6 +16,7 @@ from matplotlib.colors import hsv_to_rgb
 from PIL import Image
 
 from regionseries.report import figures, raster
+from regionseries.report.raster import frames as raster_frames
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def run(synthetic):
 @pytest.fixture
 def fresh_frames(monkeypatch):
     """An empty in-process frame cache, so that frames are looked up in their folder."""
-    monkeypatch.setattr(raster, "_FRAME_CACHE", raster.OrderedDict())
+    monkeypatch.setattr(raster_frames, "_FRAME_CACHE", raster_frames.OrderedDict())
 
 
 def _pixels(figure, tmp_path, name="figure.png") -> np.ndarray:
@@ -195,7 +196,7 @@ def test_save_raster_is_atomic_readable_and_png_only(tmp_path, run):
 
 
 def test_frames_are_reused_and_the_cache_is_bounded(run, monkeypatch, fresh_frames):
-    monkeypatch.setattr(raster, "FRAME_CACHE_SIZE", 2)
+    monkeypatch.setattr(raster_frames, "FRAME_CACHE_SIZE", 2)
     panels = raster.carpet_panels(run, "demo")
     built = []
     original = figures.carpet_frame
@@ -206,7 +207,7 @@ def test_frames_are_reused_and_the_cache_is_bounded(run, monkeypatch, fresh_fram
     assert not np.array_equal(first.pixels, second.pixels)  # but the data were pasted anew
     raster.carpet_raster(panels[:1], run.repetition_time)
     raster.carpet_raster(panels[:2], run.repetition_time)
-    assert len(built) == 3 and len(raster._FRAME_CACHE) == 2
+    assert len(built) == 3 and len(raster_frames._FRAME_CACHE) == 2
 
 
 def test_frames_are_shared_through_their_folder(run, tmp_path, monkeypatch, fresh_frames):
@@ -221,7 +222,7 @@ def test_frames_are_shared_through_their_folder(run, tmp_path, monkeypatch, fres
         raise AssertionError("the frame was drawn again")
 
     monkeypatch.setattr(figures, "carpet_frame", no_drawing)
-    raster._FRAME_CACHE.clear()  # as another process would start
+    raster_frames._FRAME_CACHE.clear()  # as another process would start
     again = raster.carpet_raster(panels, run.repetition_time, frame_dir=folder)
     np.testing.assert_array_equal(again.pixels, drawn.pixels)
     # Another figure (other titles) has another file.
@@ -237,13 +238,13 @@ def test_an_unreadable_frame_is_drawn_again_and_an_unwritable_folder_only_costs_
     drawn = raster.carpet_raster(panels, run.repetition_time, frame_dir=folder)
     (stored,) = folder.iterdir()
     stored.write_bytes(b"not a frame")
-    raster._FRAME_CACHE.clear()
+    raster_frames._FRAME_CACHE.clear()
     again = raster.carpet_raster(panels, run.repetition_time, frame_dir=folder)
     np.testing.assert_array_equal(again.pixels, drawn.pixels)
     assert raster._load_frame(stored) is not None  # and stored anew
     blocked = tmp_path / "a-file"
     blocked.write_text("")
-    raster._FRAME_CACHE.clear()
+    raster_frames._FRAME_CACHE.clear()
     # The folder cannot be created (a file is in the way): the figure is drawn all the same.
     figure = raster.carpet_raster(panels, run.repetition_time, frame_dir=blocked / "frames")
     np.testing.assert_array_equal(figure.pixels, drawn.pixels)
@@ -253,26 +254,27 @@ def test_frame_files_depend_on_what_is_drawn_and_on_the_drawing_code(tmp_path, m
     first = raster.frame_file(tmp_path, ("carpet", ("a",), 10, 3, 2.0, "regions"))
     assert first == raster.frame_file(tmp_path, ("carpet", ("a",), 10, 3, 2.0, "regions"))
     assert first != raster.frame_file(tmp_path, ("carpet", ("b",), 10, 3, 2.0, "regions"))
-    monkeypatch.setattr(raster, "_drawing_code_digest", lambda: "edited")
+    monkeypatch.setattr(raster_frames, "_drawing_code_digest", lambda: "edited")
     assert first != raster.frame_file(tmp_path, ("carpet", ("a",), 10, 3, 2.0, "regions"))
 
 
-@pytest.mark.parametrize("module", ["raster", "figures/canvas", "figures/carpet", "figures/atlas"])
+@pytest.mark.parametrize("module", ["raster/frames", "raster/carpet", "raster/atlas", "figures/canvas",
+                                    "figures/carpet", "figures/atlas"])
 def test_the_drawing_code_digest_covers_raster_and_every_figure_module(module, monkeypatch):
-    """An edit of any module that draws frames gives new frame files (figures is a package)."""
-    edited = Path(raster.__file__).parent / f"{module}.py"
+    """An edit of any module that draws frames gives new frame files (raster and figures are packages)."""
+    edited = Path(raster.__file__).parent.parent / f"{module}.py"
     assert edited.is_file()
     real_read_bytes = Path.read_bytes
-    raster._drawing_code_digest.cache_clear()
+    raster_frames._drawing_code_digest.cache_clear()
     try:
-        before = raster._drawing_code_digest()
+        before = raster_frames._drawing_code_digest()
         monkeypatch.setattr(Path, "read_bytes",
                             lambda path: real_read_bytes(path) + (b"# edited" if path == edited else b""))
-        raster._drawing_code_digest.cache_clear()
-        assert raster._drawing_code_digest() != before
+        raster_frames._drawing_code_digest.cache_clear()
+        assert raster_frames._drawing_code_digest() != before
     finally:
         monkeypatch.undo()
-        raster._drawing_code_digest.cache_clear()
+        raster_frames._drawing_code_digest.cache_clear()
 
 
 def test_a_page_from_stored_frames_does_not_import_matplotlib(tmp_path):
@@ -318,7 +320,7 @@ def test_carpet_raster_samples_one_region_and_volume_per_pixel(fresh_frames):
     signals = np.random.default_rng(5).normal(size=(n_volumes, n_regions))
     signals[:, 7] = np.nan  # a region set to n/a
     figure = raster.carpet_raster([("x", signals)], 2.0)
-    (frame,) = raster._FRAME_CACHE.values()
+    (frame,) = raster_frames._FRAME_CACHE.values()
     height, width = frame.box_shape(0)
     assert height < n_regions and width < n_volumes
     row0, row1, col0, col1 = frame.boxes[0]
@@ -420,7 +422,7 @@ def test_spheres_frame_is_shared_whatever_spheres_are_na(run, monkeypatch, fresh
     first_na[0] = True
     one_na = raster.spheres_raster(coordinates, atlas.sphere_radius_mm, first_na, reference, affine)
     assert len(built) == 1
-    (frame,) = raster._FRAME_CACHE.values()
+    (frame,) = raster_frames._FRAME_CACHE.values()
     column, row = np.round(frame.tables["centres"][0, 0]).astype(int)  # sphere 0, axial view
     red = np.round(255 * (0.9 * np.array(raster.COLOR_NA)))  # 90 % red over the projection
     assert np.all(np.abs(one_na.pixels[row, column].astype(int) - red) < 40)

@@ -16,8 +16,10 @@ from typing import Any
 from matplotlib import rc_context
 
 from .figures.canvas import REPORT_STYLE
+from .formatting import _is_missing, format_value
+from .pages import _environment, _page_context
 from .raster import RasterFigure
-from .render import _cell, _column, _environment, _is_missing, _num_cell, _page_context, format_value
+from .tables import _cell, _column, _num_cell
 
 __all__ = ["embedded_figure", "standalone_report"]
 

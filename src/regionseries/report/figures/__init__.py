@@ -22,60 +22,57 @@ reference), :mod:`.connectivity` (matrices) and :mod:`.group` (the group
 report's QC figures), over :mod:`.canvas` (Agg canvas, style, saving,
 frames). Importing this package imports matplotlib (about 0.25 s): the
 report path imports it only to draw a frame no cache holds
-(:func:`regionseries.report.raster._figures`).
+(:func:`regionseries.report.raster.frames._figures`).
+
+The names of :mod:`regionseries.report.raster` the figures share (colours,
+sizes, :class:`RasterFigure`, the ``*_raster`` functions) are importable from
+here too, for code that imports them from here.
 """
 
-from ..raster import (
-    CARPET_LIMIT,
-    COLOR_CENSORED,
-    COLOR_DUMMY,
-    COLOR_FD,
-    COLOR_KEPT,
-    COLOR_NA,
-    COLOR_OTHER,
-    FIGURE_FORMATS,
-    FULL_WIDTH_IN,
-    RasterFigure,
-    atlas_raster,
-    carpet_panels,
-    carpet_raster,
-    connectivity_limit,
-    connectivity_raster,
-    label_colors,
-    motion_raster,
-    strongest_map_index,
-    strongest_map_index_of_weights,
+from ..raster import CARPET_LIMIT as CARPET_LIMIT
+from ..raster import COLOR_CENSORED as COLOR_CENSORED
+from ..raster import COLOR_DUMMY as COLOR_DUMMY
+from ..raster import COLOR_FD as COLOR_FD
+from ..raster import COLOR_KEPT as COLOR_KEPT
+from ..raster import COLOR_NA as COLOR_NA
+from ..raster import COLOR_OTHER as COLOR_OTHER
+from ..raster import FIGURE_FORMATS as FIGURE_FORMATS
+from ..raster import FULL_WIDTH_IN as FULL_WIDTH_IN
+from ..raster import RasterFigure as RasterFigure
+from ..raster import atlas_raster as atlas_raster
+from ..raster import carpet_panels as carpet_panels
+from ..raster import carpet_raster as carpet_raster
+from ..raster import connectivity_limit as connectivity_limit
+from ..raster import connectivity_raster as connectivity_raster
+from ..raster import label_colors as label_colors
+from ..raster import motion_raster as motion_raster
+from ..raster import strongest_map_index as strongest_map_index
+from ..raster import strongest_map_index_of_weights as strongest_map_index_of_weights
+from .atlas import (
+    cuts_frame,
+    plot_atlas,
+    plot_labels_overlay,
+    plot_maps_overlay,
+    plot_spheres,
+    spheres_frame,
 )
-from .atlas import cuts_frame, plot_atlas, plot_labels_overlay, plot_maps_overlay, plot_spheres, spheres_frame
 from .canvas import colormap_table, new_figure, rasterized, save_figure
 from .carpet import carpet_frame, plot_carpet
 from .connectivity import connectivity_frame, plot_connectivity
-from .group import plot_distance_dependence, plot_dof_lost, plot_excluded_fraction, plot_qcfc_distributions
+from .group import (
+    plot_distance_dependence,
+    plot_dof_lost,
+    plot_excluded_fraction,
+    plot_qcfc_distributions,
+)
 from .motion import motion_frame, plot_motion
 
 __all__ = [
-    "CARPET_LIMIT",
-    "COLOR_CENSORED",
-    "COLOR_DUMMY",
-    "COLOR_FD",
-    "COLOR_KEPT",
-    "COLOR_NA",
-    "COLOR_OTHER",
-    "FIGURE_FORMATS",
-    "FULL_WIDTH_IN",
-    "RasterFigure",
-    "atlas_raster",
     "carpet_frame",
-    "carpet_panels",
-    "carpet_raster",
     "colormap_table",
     "connectivity_frame",
-    "connectivity_limit",
-    "connectivity_raster",
     "cuts_frame",
-    "label_colors",
     "motion_frame",
-    "motion_raster",
     "new_figure",
     "plot_atlas",
     "plot_carpet",
@@ -91,6 +88,4 @@ __all__ = [
     "rasterized",
     "save_figure",
     "spheres_frame",
-    "strongest_map_index",
-    "strongest_map_index_of_weights",
 ]

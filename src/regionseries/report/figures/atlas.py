@@ -19,20 +19,21 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ..model import AtlasResult
-from ..raster import (
-    _VIEWS,
-    FULL_WIDTH_IN,
+from ..raster.atlas import (
     SPHERE_ALPHA,
     SPHERE_EDGE_PT,
     SPHERES_BACKGROUND,
-    Frame,
+    sphere_colors,
+)
+from ..raster.colors import label_colors
+from ..raster.frames import FULL_WIDTH_IN, Frame
+from ..raster.overlays import (
+    _VIEWS,
     OverlayVolumes,
     _canonical,
     _grey_levels,
     _Grid,
-    label_colors,
     overlay_volumes,
-    sphere_colors,
 )
 from .canvas import colormap_table, frame_from, new_figure, styled
 

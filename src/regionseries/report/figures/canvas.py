@@ -22,7 +22,13 @@ from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..raster import FIGURE_FORMATS, Frame, RasterFigure, save_raster, write_replacing
+from ..raster.frames import (
+    FIGURE_FORMATS,
+    Frame,
+    RasterFigure,
+    save_raster,
+    write_replacing,
+)
 
 __all__ = [
     "REPORT_STYLE",

@@ -14,7 +14,8 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from ..raster import CARPET_LIMIT, FULL_WIDTH_IN, Frame, _check_panels, _zscore_columns
+from ..raster.carpet import CARPET_LIMIT, _check_panels, _zscore_columns
+from ..raster.frames import FULL_WIDTH_IN, Frame
 from .canvas import add_axes_inches, colormap_table, frame_from, new_figure, styled
 
 __all__ = ["carpet_frame", "plot_carpet"]

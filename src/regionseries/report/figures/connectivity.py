@@ -17,8 +17,20 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..raster import Frame, _check_matrices, _matrix_for_display, connectivity_limit
-from .canvas import add_axes_inches, colormap_table, frame_from, new_figure, styled, text_width_in
+from ..raster.connectivity import (
+    _check_matrices,
+    _matrix_for_display,
+    connectivity_limit,
+)
+from ..raster.frames import Frame
+from .canvas import (
+    add_axes_inches,
+    colormap_table,
+    frame_from,
+    new_figure,
+    styled,
+    text_width_in,
+)
 
 __all__ = ["connectivity_frame", "plot_connectivity"]
 

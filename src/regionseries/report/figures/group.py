@@ -15,7 +15,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..model import QCFCResult
-from ..raster import COLOR_CENSORED, COLOR_FD, FULL_WIDTH_IN
+from ..raster.colors import COLOR_CENSORED, COLOR_FD
+from ..raster.frames import FULL_WIDTH_IN
 from .canvas import add_axes_inches, new_figure, styled, text_width_in
 
 __all__ = [

@@ -17,17 +17,16 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from ..model import StrategyResult
-from ..raster import (
+from ..raster.colors import (
     COLOR_CENSORED,
     COLOR_DUMMY,
     COLOR_FD,
     COLOR_KEPT,
     COLOR_OTHER,
-    FULL_WIDTH_IN,
     STATE_COLORS,
-    Frame,
-    _motion_parts,
 )
+from ..raster.frames import FULL_WIDTH_IN, Frame
+from ..raster.motion import _motion_parts
 from .canvas import add_axes_inches, frame_from, new_figure, styled, text_width_in
 
 __all__ = ["motion_frame", "plot_motion"]

@@ -1,0 +1,286 @@
+"""The group page (``group.html``): QC-FC per strategy and atlas, exclusions, the QC table.
+
+Layout of the output directory::
+
+    group.html
+    group/figures/...
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .figure_writer import FigureWriter, _finished
+from .formatting import _is_missing, format_value, safe_label
+from .model import QC_TABLE_COLUMNS, GroupReport, QCFCResult
+from .pages import _environment, _package_version, _page_context, _write_text_atomically
+from .raster.frames import _figures
+from .tables import _cell, _column, _num_cell, _parameter_rows
+
+__all__ = ["GROUP_REPORT_NAME", "render_group_html", "write_group_report"]
+
+logger = logging.getLogger(__name__)
+
+#: File name of the group report in the output directory.
+GROUP_REPORT_NAME = "group.html"
+
+
+#: Readable titles of the group QC table's columns (others are shown as they are).
+QC_COLUMN_TITLES = {
+    "n_volumes": "volumes",
+    "n_volumes_kept": "kept",
+    "n_dummy_volumes": "dummy",
+    "n_motion_censored": "censored",
+    "mean_fd_mm": "mean FD (mm)",
+    "dof_lost": "dof lost",
+    "n_regions_na": "regions n/a",
+    "exclusion_reason": "reason",
+}
+
+#: Columns of the QC table left out of the page (they stay in the TSV): long file
+#: URIs, and the participant-level status that the exclusion reason repeats.
+QC_HIDDEN_COLUMNS = ("bold", "status")
+
+
+def _is_numeric_column(values: pd.Series) -> bool:
+    """Whether every non-missing value of a column is a (non-boolean) number."""
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    present = [v for v in values if not _is_missing(v)]
+    return bool(present) and all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+        for v in present
+    )
+
+
+def _display_qc_table(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The QC table as shown: hidden and constant columns removed (the latter listed)."""
+    keep_always = {QC_TABLE_COLUMNS["excluded"], QC_TABLE_COLUMNS["reason"],
+                   QC_TABLE_COLUMNS["strategy"]}
+    shown = table.drop(columns=[c for c in QC_HIDDEN_COLUMNS if c in table.columns])
+    constant = []
+    if len(shown) > 1:
+        for column in list(shown.columns):
+            values = shown[column]
+            if column in keep_always or values.map(_is_missing).any():
+                continue
+            if values.astype(str).nunique() == 1:
+                constant.append(f"{QC_COLUMN_TITLES.get(column, column)} = {values.iloc[0]}")
+                shown = shown.drop(columns=column)
+    return shown, constant
+
+
+def _dataframe_table(table: pd.DataFrame) -> dict[str, Any]:
+    excluded_column = QC_TABLE_COLUMNS["excluded"]
+    reason_column = QC_TABLE_COLUMNS["reason"]
+    numeric = {column: _is_numeric_column(table[column]) for column in table.columns}
+    columns = [_column(QC_COLUMN_TITLES.get(str(column), str(column)), numeric[column])
+               for column in table.columns]
+    rows = []
+    for record in table.itertuples(index=False, name=None):
+        values = dict(zip(table.columns, record))
+        flag = values.get(excluded_column, False)
+        excluded = not _is_missing(flag) and bool(flag)
+        cells = []
+        for column, value in values.items():
+            if numeric[column]:
+                cells.append(_num_cell(None if _is_missing(value) else value, 4))
+            elif column == excluded_column:
+                cells.append(_cell("yes" if excluded else "no", "status" if excluded else ""))
+            else:
+                if column == reason_column:
+                    cells.append(_cell("" if _is_missing(value) else value, "reason"))
+                else:
+                    cells.append(_cell("n/a" if _is_missing(value) else value))
+        rows.append({"css": "excluded" if excluded else "", "cells": cells})
+    return {"columns": columns, "rows": rows}
+
+
+def _dof_by_strategy(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    strategy_column = QC_TABLE_COLUMNS["strategy"]
+    dof_column = QC_TABLE_COLUMNS["dof_lost"]
+    atlas_column = QC_TABLE_COLUMNS["atlas"]
+    if strategy_column not in table or dof_column not in table or table.empty:
+        return {}
+    if atlas_column in table:
+        # dof lost does not depend on the atlas: count each run once.
+        table = table[table[atlas_column] == table[atlas_column].iloc[0]]
+    values = pd.to_numeric(table[dof_column], errors="coerce")
+    return {
+        str(name): group.to_numpy(dtype=float)
+        for name, group in values.groupby(table[strategy_column], sort=False)
+    }
+
+
+def _comparison_table(report: GroupReport, dof: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    columns = [
+        _column("strategy"),
+        _column("atlas"),
+        _column("runs", True),
+        _column("median |QC-FC|", True),
+        _column("distance dependence ρ", True),
+        _column("runs excluded (%)", True),
+        _column("median dof lost", True),
+    ]
+    rows = []
+    for result in report.qcfc:
+        fraction = report.excluded_fraction.get(result.strategy)
+        dof_values = dof.get(result.strategy)
+        median_dof = (
+            float(np.nanmedian(dof_values))
+            if dof_values is not None and np.isfinite(dof_values).any()
+            else None
+        )
+        rows.append(
+            {
+                "css": "",
+                "cells": [
+                    _cell(result.strategy),
+                    _cell(result.atlas),
+                    _num_cell(result.n_runs),
+                    _num_cell(result.median_abs_qcfc, 3),
+                    _num_cell(result.distance_dependence, 3),
+                    _num_cell(None if fraction is None else 100 * fraction, 3),
+                    _num_cell(median_dof, 4),
+                ],
+            }
+        )
+    return {"columns": columns, "rows": rows}
+
+
+def _group_context(report: GroupReport, writer: FigureWriter) -> dict[str, Any]:
+    table = report.qc_table
+    shown_table, constant_columns = _display_qc_table(table)
+    dof = _dof_by_strategy(table)
+    excluded_figure = None
+    if report.excluded_fraction:
+        excluded_figure = writer.write(
+            lambda: _figures().plot_excluded_fraction(report.excluded_fraction),
+            "group_desc-excluded_bar",
+            "Fraction of runs excluded under each strategy.",
+        )
+    dof_figure = None
+    if dof:
+        dof_figure = writer.write(
+            lambda: _figures().plot_dof_lost(dof),
+            "group_desc-dofloss_box",
+            "Temporal degrees of freedom lost by each strategy (one point per run).",
+        )
+    qcfc_views = []
+    for atlas in report.atlas_names:
+        results: list[QCFCResult] = [r for r in report.qcfc if r.atlas == atlas]
+        label = safe_label(atlas)
+        distance = None
+        if any(r.edge_distances_mm is not None for r in results):
+            distance = writer.write(
+                lambda results=results: _figures().plot_distance_dependence(results),
+                f"group_atlas-{label}_desc-distance_qcfc",
+                "QC-FC of each edge against the distance between the two regions' centroids; "
+                "red: least-squares line.",
+            )
+        qcfc_views.append(
+            {
+                "atlas": atlas,
+                "distribution": writer.write(
+                    lambda results=results: _figures().plot_qcfc_distributions(results),
+                    f"group_atlas-{label}_desc-distribution_qcfc",
+                    "Distribution of QC-FC over edges for each strategy (line: median).",
+                ),
+                "distance": distance,
+            }
+        )
+    participant_column = next((c for c in ("participant", "participant_id", "subject", "sub")
+                               if c in table), None)
+    cards = []
+    if participant_column:
+        cards.append((table[participant_column].nunique(), "participants"))
+    cards += [
+        (len(report.strategy_names), "strategies"),
+        (len(report.atlas_names), "atlases with QC-FC"),
+        (len(table), "QC rows"),
+    ]
+    excluded_column = QC_TABLE_COLUMNS["excluded"]
+    if excluded_column in table:
+        cards.append((int(table[excluded_column].astype(bool).sum()), "excluded rows"))
+    version = report.software_version
+    summary_rows = [
+        ("Strategies", format_value(report.strategy_names), False),
+        ("Atlases", format_value(report.atlas_names), False),
+        ("Software", f"regionseries {version or _package_version()}", False),
+    ]
+    if report.command_line:
+        summary_rows.append(("Command line", report.command_line, True))
+    context = {
+        "nav": [("summary", "Summary"), ("strategies", "Choosing a strategy"),
+                ("qcfc", "QC-FC"), ("qc-table", "QC table"), ("parameters", "Parameters")],
+        "cards": cards,
+        "summary_rows": summary_rows,
+        "warnings": [("", text) for text in report.warnings],
+        "exclusion_criteria": report.exclusion_criteria,
+        "comparison": _comparison_table(report, dof),
+        "excluded_figure": excluded_figure,
+        "dof_figure": dof_figure,
+        "qcfc": qcfc_views,
+        "qc_table": _dataframe_table(shown_table),
+        "qc_constant": constant_columns,
+        "qc_has_strategy": QC_TABLE_COLUMNS["strategy"] in table,
+        "parameters": _parameter_rows(report.parameters),
+    }
+    context.update(_page_context(version))
+    return context
+
+
+def render_group_html(report: GroupReport, writer: FigureWriter) -> str:
+    """Draw the figures of the group report with ``writer`` and return the page.
+
+    Parameters
+    ----------
+    report : GroupReport
+    writer : FigureWriter
+
+    Returns
+    -------
+    str
+    """
+    return _environment().get_template("group.html").render(_group_context(report, writer))
+
+
+def write_group_report(
+    report: GroupReport,
+    output_dir: str | os.PathLike,
+    figure_format: str = "png",
+    dpi: float = 100,
+) -> Path:
+    """Write ``group.html`` and its figures (``group/figures/``) into ``output_dir``.
+
+    Parameters
+    ----------
+    report : GroupReport
+    output_dir : path-like
+    figure_format : {"png", "svg"}
+    dpi : float
+
+    Returns
+    -------
+    pathlib.Path
+        The HTML file.
+    """
+    output_dir = Path(output_dir)
+    start = time.perf_counter()
+    writer = FigureWriter(output_dir, "group/figures", figure_format, dpi)
+    html = _finished(writer, lambda: render_group_html(report, writer))
+    path = output_dir / GROUP_REPORT_NAME
+    _write_text_atomically(path, html)
+    logger.info(
+        "Group report %s written in %.2f s (%d figures)",
+        path, time.perf_counter() - start, len(writer.written),
+    )
+    return path

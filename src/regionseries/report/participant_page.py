@@ -1,0 +1,513 @@
+"""The participant page (``sub-<label>.html``): each run's tables and figures, the atlases, the settings.
+
+:func:`draw_run_figures` draws a run's own figures (motion, carpets,
+connectivity) as soon as the run is processed; :func:`write_participant_report`
+draws what the runs share (atlas overlays) and renders the page.
+
+Layout of the output directory::
+
+    sub-<label>.html
+    sub-<label>/figures/sub-<label>_..._desc-<figure>_<suffix>.png
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import raster
+from .figure_writer import FigureWriter, _finished
+from .formatting import _anchor, format_number, format_value, safe_label
+from .model import AtlasResult, ParticipantReport, RunReport
+from .pages import _environment, _package_version, _page_context, _write_text_atomically
+from .raster.frames import _figures
+from .tables import _cell, _column, _num_cell, _parameter_rows
+
+__all__ = ["draw_run_figures", "render_participant_html", "write_participant_report"]
+
+logger = logging.getLogger(__name__)
+
+#: Region tables with at most this many rows are shown unfolded.
+OPEN_TABLE_MAX_ROWS = 40
+
+
+def _run_prefix(run: RunReport) -> str:
+    return "_".join(f"{key}-{safe_label(value)}" for key, value in run.all_entities.items())
+
+
+def _strategy_status(strategy: Any, n_volumes: int) -> tuple[str | None, str]:
+    """(``"excluded"``/``"failed"``/None, text) of a strategy on a run, for display.
+
+    A reason starting with "failed" marks an input problem rather than an
+    exclusion by the data; the leading word is moved into the label.
+    """
+    if not strategy.excluded:
+        return None, f"kept {strategy.n_kept}/{n_volumes} volumes"
+    reason = (strategy.exclusion_reason or "no reason given").strip()
+    label = "failed" if reason.lower().startswith("failed") else "excluded"
+    if reason.lower().startswith(label):
+        reason = reason[len(label):].lstrip(" :-—") or "no reason given"
+    return label, reason
+
+
+def _censoring_table(run: RunReport) -> dict[str, Any]:
+    columns = [
+        _column("strategy"),
+        _column("FD threshold (mm)", True),
+        _column("std DVARS threshold", True),
+        _column("dummy volumes", True),
+        _column("censored for motion", True),
+        _column("kept volumes", True),
+        _column("kept (%)", True),
+        _column("regressors", True),
+        _column("dof lost", True),
+        _column("status"),
+    ]
+    rows = []
+    for strategy in run.strategies:
+        label, text = _strategy_status(strategy, run.n_volumes)
+        rows.append(
+            {
+                "css": "excluded" if label else "",
+                "cells": [
+                    _cell(strategy.name),
+                    _num_cell(strategy.fd_threshold),
+                    _num_cell(strategy.std_dvars_threshold),
+                    _num_cell(strategy.n_dummy),
+                    _num_cell(strategy.n_motion_censored),
+                    _num_cell(strategy.n_kept),
+                    _num_cell(100 * strategy.n_kept / run.n_volumes, 3),
+                    _num_cell(strategy.n_regressors),
+                    _num_cell(strategy.dof_lost),
+                    _cell(f"{label}: {text}" if label else "ok", "status"),
+                ],
+            }
+        )
+    return {"columns": columns, "rows": rows}
+
+
+def _motion_summary(run: RunReport) -> list[tuple[str, str, bool]]:
+    if run.fd is None:
+        return [("Framewise displacement", "not available (no confounds)", False)]
+    finite = run.fd[np.isfinite(run.fd)]
+    rows = [
+        ("Mean FD", f"{format_number(run.mean_fd)} mm", False),
+        ("Max FD", f"{format_number(finite.max() if finite.size else None)} mm", False),
+    ]
+    for threshold in sorted({s.fd_threshold for s in run.strategies if s.fd_threshold}):
+        above = int(np.sum(finite > threshold))
+        rows.append((f"Volumes with FD > {threshold:g} mm", f"{above} of {run.n_volumes}", False))
+    return rows
+
+
+def _inputs(run: RunReport) -> list[tuple[str, str, bool]]:
+    return [
+        ("BOLD", run.bold_file, True),
+        ("Confounds", run.confounds_file or "none", bool(run.confounds_file)),
+        ("Brain mask", run.mask_file or "none", bool(run.mask_file)),
+        ("Space", run.space or "not given", False),
+        ("Repetition time", f"{format_number(run.repetition_time, 4)} s", False),
+        ("Volumes", f"{run.n_volumes} ({format_number(run.duration_s, 4)} s)", False),
+    ]
+
+
+def _region_table(atlas: AtlasResult) -> dict[str, Any]:
+    na = atlas.na_mask
+    if atlas.kind == "spheres":
+        columns = [
+            _column("sphere", True),
+            _column("region name"),
+            _column("x (mm)", True),
+            _column("y (mm)", True),
+            _column("z (mm)", True),
+            _column("radius (mm)", True),
+        ]
+    else:
+        first = "label value" if atlas.kind == "labels" else "map"
+        columns = [_column(first, True), _column("region name")]
+    columns += [
+        _column("size (mm³)", True),
+        _column("relative size (%)", True),
+        _column("coverage (%)", True),
+        _column("status"),
+    ]
+    rows = []
+    for position, name in enumerate(atlas.region_names):
+        cells = [_num_cell(atlas.label_values[position]), _cell(name)]
+        if atlas.kind == "spheres":
+            x, y, z = atlas.sphere_coordinates_mm[position]
+            cells += [_num_cell(x, 4), _num_cell(y, 4), _num_cell(z, 4),
+                      _num_cell(atlas.sphere_radius_mm, 3)]
+        cells += [
+            _num_cell(None if atlas.size_mm3 is None else round(float(atlas.size_mm3[position])), 8),
+            _num_cell(None if atlas.relative_size_percent is None
+                      else atlas.relative_size_percent[position], 3),
+            _num_cell(None if atlas.coverage is None else 100 * atlas.coverage[position], 4),
+            _cell("n/a" if na[position] else "ok", "status"),
+        ]
+        rows.append({"css": "na" if na[position] else "", "cells": cells})
+    return {"columns": columns, "rows": rows}
+
+
+def _na_descriptions(atlas: AtlasResult) -> list[str]:
+    """Names of the regions set to n/a, with their coverage when known."""
+    if atlas.coverage is None:
+        return list(atlas.regions_na)
+    coverage = dict(zip(atlas.region_names, atlas.coverage))
+    return [f"{name} ({100 * coverage[name]:.0f} % covered)" for name in atlas.regions_na]
+
+
+def _atlas_headline(atlas: AtlasResult) -> str:
+    parts = [f"{atlas.kind} atlas", f"{atlas.n_regions} regions"]
+    if atlas.kind == "spheres" and atlas.sphere_radius_mm:
+        parts.append(f"radius {atlas.sphere_radius_mm:g} mm")
+    if atlas.coverage is not None:
+        parts.append(f"median coverage {100 * float(np.median(atlas.coverage)):.1f} %")
+    parts.append(f"{len(atlas.regions_na)} set to n/a")
+    return ", ".join(parts)
+
+
+def _run_figures(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
+    """Draw the figures that belong to this run alone: motion, carpets, connectivity.
+
+    They depend on nothing but the run, so they can be drawn as soon as the
+    run is processed, in the process that processed it
+    (:func:`draw_run_figures`); the atlas overlays, shared by the runs of a
+    participant, are drawn with the page.
+    """
+    prefix = _run_prefix(run)
+    figures: dict[str, Any] = {"signals": [], "connectivity": []}
+    figures["motion_figure"] = writer.write(
+        lambda: raster.motion_raster(run.n_volumes, run.repetition_time, run.strategies, run.fd,
+                                     frame_dir=writer.frame_dir) if writer.raster
+        else _figures().plot_motion(run.n_volumes, run.repetition_time, run.strategies, run.fd),
+        f"{prefix}_desc-censoring_motion",
+        "Top: framewise displacement (FD) per volume with each strategy's threshold (dashed); "
+        "volumes censored by any strategy are marked in red, dummy volumes shaded. "
+        "Bottom: volumes kept and removed by each strategy.",
+    )
+    for atlas in run.atlases:
+        atlas_label = f"{prefix}_atlas-{safe_label(atlas.name)}"
+        panels = raster.carpet_panels(run, atlas.name)
+        if panels:
+            figures["signals"].append(
+                {
+                    "atlas": atlas.name,
+                    "figure": writer.write(
+                        lambda panels=panels: raster.carpet_raster(
+                            panels, run.repetition_time, frame_dir=writer.frame_dir) if writer.raster
+                        else _figures().plot_carpet(panels, run.repetition_time),
+                        f"{atlas_label}_desc-carpet_timeseries",
+                        "Each row is a region in atlas order, z-scored over time (grey scale "
+                        "from −2 to 2); pale red marks removed volumes and regions set to n/a.",
+                    ),
+                }
+            )
+        matrices = [
+            (strategy.name + (" (run excluded)" if strategy.excluded else ""),
+             run.connectivity[(atlas.name, strategy.name)])
+            for strategy in run.strategies
+            if (atlas.name, strategy.name) in run.connectivity
+        ]
+        if matrices:
+            kept = ", ".join(
+                f"{strategy.name}: {strategy.n_kept}" for strategy in run.strategies
+                if (atlas.name, strategy.name) in run.connectivity
+            )
+            figures["connectivity"].append(
+                {
+                    "atlas": atlas.name,
+                    "figure": writer.write(
+                        lambda matrices=matrices, atlas=atlas: raster.connectivity_raster(
+                            matrices, atlas.region_names, run.connectivity_measure,
+                            frame_dir=writer.frame_dir) if writer.raster
+                        else _figures().plot_connectivity(matrices, atlas.region_names,
+                                                          run.connectivity_measure),
+                        f"{atlas_label}_stat-{safe_label(run.connectivity_measure)}_relmat",
+                        f"{run.connectivity_measure.capitalize()} between regions in atlas "
+                        f"table order, computed on kept volumes only ({kept}); one colour "
+                        "scale for all strategies; grey: diagonal and regions set to n/a.",
+                    ),
+                }
+            )
+    return figures
+
+
+def _run_view(run: RunReport, writer: FigureWriter, figures: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the page shows of one run; ``figures`` from :func:`draw_run_figures` if drawn already."""
+    prefix = _run_prefix(run)
+    anchor = _anchor(prefix)
+    view: dict[str, Any] = {
+        "anchor": anchor,
+        "label": run.run_label,
+        "inputs": _inputs(run),
+        "reference_description": run.reference_description,
+        "warnings": [("", text) for text in run.warnings],
+        "motion_summary": _motion_summary(run),
+        "censoring_table": _censoring_table(run),
+    }
+    view.update(figures if figures is not None else _run_figures(run, writer))
+    view["atlases"] = []
+    for atlas in run.atlases:
+        atlas_label = f"{prefix}_atlas-{safe_label(atlas.name)}"
+        view["atlases"].append(
+            {
+                "name": atlas.name,
+                "headline": _atlas_headline(atlas),
+                "description": atlas.description,
+                "na_names": _na_descriptions(atlas),
+                "n_regions": atlas.n_regions,
+                "open": atlas.n_regions <= OPEN_TABLE_MAX_ROWS,
+                "table": _region_table(atlas),
+                "figure": writer.write_shared(
+                    _overlay_key(atlas, run.reference_image),
+                    lambda atlas=atlas: raster.atlas_raster(
+                        atlas, run.reference_image, frame_dir=writer.frame_dir) if writer.raster
+                    else _figures().plot_atlas(atlas, run.reference_image),
+                    f"{atlas_label}_desc-overlay_{'spheres' if atlas.kind == 'spheres' else 'dseg'}",
+                    _atlas_caption(atlas, run.reference_description),
+                    f" The same picture serves every run of this participant on this grid with "
+                    f"the same regions set to n/a; it is drawn over the {run.reference_description}"
+                    f" of {run.run_label}.",
+                ),
+            }
+        )
+    view["confound_columns"] = [
+        (strategy.name, format_value(strategy.confound_columns)) for strategy in run.strategies
+    ]
+    return view
+
+
+def draw_run_figures(run: RunReport, output_dir: str | os.PathLike, participant: str,
+                     figure_format: str = "png", dpi: float = 100,
+                     frame_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Draw one run's own figures into ``sub-<participant>/figures/`` ahead of its page.
+
+    Worker processes call this right after processing a run, so the figures
+    of several runs are drawn in parallel; :func:`write_participant_report`
+    then takes them (``drawn``) and only draws what runs share. ``frame_dir``
+    as for :class:`FigureWriter`.
+
+    Returns
+    -------
+    dict
+        ``prefix`` (the run's key in ``drawn``), ``figures`` (for the page),
+        ``written`` (file paths) and ``seconds`` (drawing time).
+    """
+    writer = FigureWriter(output_dir, f"sub-{safe_label(participant)}/figures", figure_format, dpi,
+                          frame_dir)
+    figures = _finished(writer, lambda: _run_figures(run, writer))
+    return {"prefix": _run_prefix(run), "figures": figures, "written": [str(p) for p in writer.written],
+            "seconds": writer.seconds, "format": figure_format, "dpi": dpi}
+
+
+def _grid_signature(image: Any) -> tuple | None:
+    if image is None:
+        return None
+    return tuple(image.shape), np.round(np.asarray(image.affine, dtype=float), 4).tobytes()
+
+
+def _overlay_key(atlas: AtlasResult, reference_image: Any) -> tuple:
+    """What an atlas overlay depends on, apart from the reference image's intensities.
+
+    Runs of a participant on the same grid share one overlay picture when the
+    atlas (its data on that grid, or its spheres) and the regions set to n/a
+    are the same.
+    """
+    content = None
+    if atlas.image is not None:
+        content = hashlib.sha1(np.ascontiguousarray(np.asarray(atlas.image.dataobj))).hexdigest()
+    spheres = None
+    if atlas.sphere_coordinates_mm is not None:
+        spheres = (np.asarray(atlas.sphere_coordinates_mm, dtype=float).tobytes(),
+                   atlas.sphere_radius_mm)
+    return ("overlay", atlas.name, atlas.kind, tuple(atlas.label_values), tuple(atlas.regions_na),
+            _grid_signature(atlas.image), _grid_signature(reference_image), content, spheres)
+
+
+def _atlas_caption(atlas: AtlasResult, reference_description: str) -> str:
+    if atlas.kind == "spheres":
+        return (
+            f"Spheres at their centres over maximum-intensity projections of the "
+            f"{reference_description}; spheres set to n/a in red."
+        )
+    what = "Regions" if atlas.kind == "labels" else "Strongest map at each voxel"
+    return (
+        f"{what} over the {reference_description} on the BOLD grid (axial, coronal and "
+        f"sagittal cuts, neurological convention: left is left); regions set to n/a in red."
+    )
+
+
+def _participant_parameters(report: ParticipantReport) -> list[dict[str, Any]]:
+    tables = []
+    run_parameters = [run.parameters for run in report.runs]
+    if run_parameters and all(params == run_parameters[0] for params in run_parameters):
+        tables.append({"title": "Run settings", "rows": _parameter_rows(run_parameters[0])})
+    else:
+        for run in report.runs:
+            tables.append({"title": f"Run settings: {run.run_label}",
+                           "rows": _parameter_rows(run.parameters)})
+    seen: dict[str, Any] = {}
+    for run in report.runs:
+        for strategy in run.strategies:
+            seen.setdefault(strategy.name, strategy)
+    for name, strategy in seen.items():
+        rows = _parameter_rows(strategy.parameters)
+        tables.append({"title": f"Strategy: {name}", "rows": rows})
+    if report.command_line:
+        tables.append({"title": "Command line", "rows": [("command", report.command_line, True)]})
+    return tables
+
+
+def _short_run_labels(runs: list[RunReport]) -> list[str]:
+    """Run names for the navigation bar: only the entities that differ between runs."""
+    entities = [{k: v for k, v in run.all_entities.items() if k != "sub"} for run in runs]
+    keys = list(dict.fromkeys(key for items in entities for key in items))
+    varying = [key for key in keys if len({items.get(key) for items in entities}) > 1]
+    shown = [key for key in keys if key in varying or key == "task"]
+    labels = [" ".join(f"{key}-{items[key]}" for key in shown if key in items) for items in entities]
+    return [label or run.run_label for label, run in zip(labels, runs)]
+
+
+def _participant_context(report: ParticipantReport, writer: FigureWriter,
+                         drawn: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    drawn = drawn or {}
+    runs = [_run_view(run, writer, drawn.get(_run_prefix(run), {}).get("figures")) for run in report.runs]
+    atlases: dict[str, AtlasResult] = {}
+    for run in report.runs:
+        for atlas in run.atlases:
+            atlases.setdefault(atlas.name, atlas)
+    strategies = report.strategy_names
+    grid_rows = []
+    n_exclusions = 0
+    for run, view in zip(report.runs, runs):
+        cells = []
+        for name in strategies:
+            matching = [s for s in run.strategies if s.name == name]
+            if not matching:
+                cells.append({"excluded": False, "label": None, "text": "not run"})
+                continue
+            label, text = _strategy_status(matching[0], run.n_volumes)
+            n_exclusions += label is not None
+            cells.append({"excluded": label is not None, "label": label, "text": text})
+        grid_rows.append({"label": view["label"], "anchor": view["anchor"], "cells": cells})
+    version = report.software_version or next(
+        (run.software_version for run in report.runs if run.software_version), ""
+    )
+    summary_rows = [
+        ("Participant", f"sub-{report.participant}", False),
+        ("Sessions", format_value(report.sessions), False),
+        ("Strategies", format_value(strategies), False),
+        ("Atlases", "; ".join(
+            f"{name} ({atlas.kind}, {atlas.n_regions} regions)" for name, atlas in atlases.items()
+        ) or "none", False),
+        ("Software", f"regionseries {version or _package_version()}", False),
+    ]
+    warnings = [("", text) for text in report.warnings]
+    run_warnings = [
+        {"anchor": view["anchor"], "label": view["label"], "count": len(run.warnings)}
+        for run, view in zip(report.runs, runs)
+        if run.warnings
+    ]
+    nav = [("summary", "Summary")] + [
+        (view["anchor"], label) for view, label in zip(runs, _short_run_labels(report.runs))
+    ] + [
+        ("parameters", "Parameters")
+    ]
+    context = {
+        "participant": report.participant,
+        "nav": nav,
+        "summary": {
+            "rows": summary_rows,
+            "n_runs": len(report.runs),
+            "n_failed": len(report.failed_runs),
+            "n_exclusions": n_exclusions,
+            "strategies": strategies,
+            "atlases": list(atlases),
+        },
+        "failed_runs": [(failed.bold_file, failed.reason) for failed in report.failed_runs],
+        "warnings": warnings,
+        "run_warnings": run_warnings,
+        "exclusion_grid": {"strategies": strategies, "rows": grid_rows},
+        "runs": runs,
+        "parameters": _participant_parameters(report),
+    }
+    context.update(_page_context(version))
+    return context
+
+
+def render_participant_html(report: ParticipantReport, writer: FigureWriter,
+                            drawn: Mapping[str, dict[str, Any]] | None = None) -> str:
+    """Draw the figures of a participant report with ``writer`` and return the page.
+
+    Parameters
+    ----------
+    report : ParticipantReport
+    writer : FigureWriter
+    drawn : mapping, optional
+        Figures already drawn per run (:func:`draw_run_figures`), by ``prefix``.
+
+    Returns
+    -------
+    str
+        The HTML page.
+    """
+    context = _participant_context(report, writer, drawn)
+    compiled_dir = None if writer.frame_dir is None else str(Path(writer.frame_dir) / "templates")
+    return _environment(compiled_dir).get_template("participant.html").render(context)
+
+
+def write_participant_report(
+    report: ParticipantReport,
+    output_dir: str | os.PathLike,
+    figure_format: str = "png",
+    dpi: float = 100,
+    drawn: Mapping[str, dict[str, Any]] | None = None,
+    frame_dir: str | os.PathLike | None = None,
+) -> Path:
+    """Write ``sub-<label>.html`` and its figures (``sub-<label>/figures/``).
+
+    Parameters
+    ----------
+    report : ParticipantReport
+    output_dir : path-like
+        The BIDS-Derivatives output folder.
+    figure_format : {"png", "svg"}
+    dpi : float
+        Resolution of PNG figures.
+    drawn : mapping, optional
+        Runs' own figures drawn beforehand (:func:`draw_run_figures`), by
+        their ``prefix``; those drawn with another format or resolution are
+        drawn again.
+    frame_dir : path-like or None
+        Folder where the frames of PNG figures are kept between jobs
+        (:func:`regionseries.report.raster.cached_frame`); None: in this process only.
+
+    Returns
+    -------
+    pathlib.Path
+        The HTML file.
+    """
+    output_dir = Path(output_dir)
+    label = safe_label(report.participant)
+    start = time.perf_counter()
+    writer = FigureWriter(output_dir, f"sub-{label}/figures", figure_format, dpi, frame_dir)
+    usable = {prefix: item for prefix, item in (drawn or {}).items()
+              if item.get("format") == figure_format and item.get("dpi") == dpi}
+    for item in usable.values():
+        writer.adopt(item["written"], item["seconds"])
+    html = _finished(writer, lambda: render_participant_html(report, writer, usable))
+    path = output_dir / f"sub-{label}.html"
+    _write_text_atomically(path, html)
+    logger.info(
+        "Report %s written in %.2f s (%d figures, %.2f s drawing)",
+        path, time.perf_counter() - start, len(writer.written), writer.seconds,
+    )
+    return path
