@@ -172,7 +172,7 @@ def _write_qcfc(output_dir: Path, folder: Path, task, space, res, atlas, strateg
 
 def _write_group_report(output_dir: Path, summary: GroupSummary, options: GroupOptions) -> None:
     try:
-        from .report import GroupReport, QCFCResult, write_group_report
+        from ..report import GroupReport, QCFCResult, write_group_report
     except ImportError:
         return
     try:
