@@ -38,22 +38,23 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 FROM base AS templateflow-prefetched
 
 # Atlases are fetched in their own stage, so this large layer is rebuilt only when
-# the fetch script or the selection changes. The script needs only the standard
+# the fetch package or the selection changes. The package needs only the standard
 # library and the skeleton bundled with the templateflow client (installed without
-# its dependencies: nothing of it is imported).
+# its dependencies: nothing of it is imported); it is copied on its own under the
+# name regionseries_fetch_atlases and run with `python -m`.
 FROM base AS atlases
 ARG TEMPLATEFLOW_SOURCE=https://templateflow.s3.amazonaws.com
 ARG ATLAS_SELECTION=
 RUN python3 -m venv /opt/fetch-env \
     && /opt/fetch-env/bin/python -m pip install --no-cache-dir --no-deps "templateflow==25.1.2"
-COPY src/regionseries/atlases/fetch.py /opt/regionseries-fetch-atlases.py
+COPY src/regionseries/atlases/fetch/ /opt/fetch-atlases/regionseries_fetch_atlases/
 # ATLAS_SELECTION is split into arguments on purpose.
 # hadolint ignore=SC2086
 RUN --mount=type=bind,from=templateflow-prefetched,target=/prefetched \
     if [ "${TEMPLATEFLOW_SOURCE}" = prefetched ]; then source_option="--source-home /prefetched"; \
     else source_option="--s3-root ${TEMPLATEFLOW_SOURCE}"; fi \
-    && /opt/fetch-env/bin/python /opt/regionseries-fetch-atlases.py --home /templateflow ${source_option} ${ATLAS_SELECTION} \
-    && /opt/fetch-env/bin/python /opt/regionseries-fetch-atlases.py --home /templateflow --check ${ATLAS_SELECTION} \
+    && PYTHONPATH=/opt/fetch-atlases /opt/fetch-env/bin/python -m regionseries_fetch_atlases --home /templateflow ${source_option} ${ATLAS_SELECTION} \
+    && PYTHONPATH=/opt/fetch-atlases /opt/fetch-env/bin/python -m regionseries_fetch_atlases --home /templateflow --check ${ATLAS_SELECTION} \
     && chmod -R a+rX /templateflow
 
 FROM base

@@ -321,9 +321,10 @@ _STANDALONE_RUN = textwrap.dedent(
     import json, runpy, sys
 
     sys.modules["regionseries"] = None  # any import of the package now fails
-    script, sys.argv = sys.argv[1], sys.argv[1:]
+    folder, sys.argv = sys.argv[1], sys.argv[1:]
+    sys.path.insert(0, folder)  # PYTHONPATH in the Docker build (python -I ignores the environment's)
     try:
-        runpy.run_path(script, run_name="__main__")
+        runpy.run_module("regionseries_fetch_atlases", run_name="__main__", alter_sys=True)  # python -m
     except SystemExit as done:
         status = done.code
     print(json.dumps({"status": status, "imported": sorted(m for m in ("templateflow", "bids", "nibabel") if m in sys.modules)}))
@@ -331,10 +332,16 @@ _STANDALONE_RUN = textwrap.dedent(
 )
 
 
+def _standalone_copy(folder: Path) -> Path:
+    """The fetch package copied on its own as the Dockerfile's atlas stage does; the folder for its path."""
+    shutil.copytree(Path(fetch.__file__).parent, folder / "regionseries_fetch_atlases",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return folder
+
+
 def test_script_runs_standalone_as_in_the_docker_build(tmp_path, fake_templateflow):
-    """The Dockerfile's atlas stage runs fetch.py as a plain file, without regionseries."""
-    standalone = tmp_path / "regionseries-fetch-atlases.py"
-    shutil.copy(fetch.__file__, standalone)
+    """The Dockerfile's atlas stage runs the fetch package copied on its own, without regionseries."""
+    standalone = _standalone_copy(tmp_path / "fetch-atlases")
     served = fake_templateflow.serve(selected_paths(**HOSPA_6ASYM_2))
     home = tmp_path / "templateflow"
     completed = subprocess.run(
@@ -591,8 +598,7 @@ def test_http_server_mirror_on_loopback_works_even_behind_a_proxy(tmp_path, http
 
 def test_standalone_script_copies_and_checks_as_in_the_docker_build(tmp_path):
     """The Docker build's atlas stage: copy from a pre-fetched folder, then --check (66 before, 0 after)."""
-    standalone = tmp_path / "fetch.py"
-    shutil.copy(fetch.__file__, standalone)
+    standalone = _standalone_copy(tmp_path / "fetch-atlases")
     bodies = {relpath: tiny_nifti_gz(value) for value, relpath in enumerate(selected_paths(**HOSPA_6ASYM_2), 1)}
     source = _annex_like_source(tmp_path / "prefetched", bodies)
     home = tmp_path / "templateflow"

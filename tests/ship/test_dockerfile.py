@@ -143,13 +143,20 @@ def test_templateflow_home_is_set_outside_any_home_folder():
     assert "HOME" not in FINAL.env, "HOME must stay whatever Docker/Apptainer set"
 
 
+#: The fetch package (src/regionseries/atlases/fetch/) as the atlas stage copies it and runs it
+#: with ``python -m``, without regionseries: the folder holding it and its name there.
+FETCH_PATH, FETCH_PACKAGE = "/opt/fetch-atlases", "regionseries_fetch_atlases"
+
+
 def _atlas_commands(atlas_stage: Stage) -> list[list[str]]:
-    """The fetch script's invocations in the atlas stage, split into words."""
+    """The fetch package's invocations in the atlas stage (the words after its name)."""
     commands = []
     for command in run_commands(atlas_stage):
         words = shlex.split(command.split("; fi ", 1)[-1].removeprefix("fi "))
-        if "/opt/regionseries-fetch-atlases.py" in words:
-            commands.append(words[words.index("/opt/regionseries-fetch-atlases.py") + 1:])
+        if FETCH_PACKAGE in words:
+            start = words.index(FETCH_PACKAGE)
+            assert words[start - 1] == "-m" and words[0] == f"PYTHONPATH={FETCH_PATH}", command
+            commands.append(words[start + 1:])
     return commands
 
 
@@ -157,7 +164,7 @@ def test_atlases_are_fetched_by_the_repo_script_then_checked():
     home = FINAL.env["TEMPLATEFLOW_HOME"]
     atlas_stage = next(stage for stage in STAGES if stage.name == "atlases")
     copies = [shlex.split(value) for instruction, value in atlas_stage.instructions if instruction == "COPY"]
-    assert ["src/regionseries/atlases/fetch.py", "/opt/regionseries-fetch-atlases.py"] in copies
+    assert ["src/regionseries/atlases/fetch/", f"{FETCH_PATH}/{FETCH_PACKAGE}/"] in copies
     fetch_command, check_command = _atlas_commands(atlas_stage)
     assert fetch_command[:3] == ["--home", home, "${source_option}"]
     assert check_command[:3] == ["--home", home, "--check"]

@@ -1,0 +1,188 @@
+"""Statistics over runs of each edge: means and QC-FC correlations, in one pass (:class:`RunningEdges`)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: Minimum number of runs for QC-FC.
+MIN_RUNS_QCFC = 3
+
+
+def edge_correlation_with(values: np.ndarray, covariate: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pearson correlation of each column with a covariate, ignoring NaN rows per column.
+
+    Parameters
+    ----------
+    values : ndarray (n_runs, n_edges)
+    covariate : ndarray (n_runs,)
+
+    Returns
+    -------
+    r, p, n : ndarray (n_edges,)
+        Correlation, two-sided p-value (t-distribution with n − 2 degrees of
+        freedom) and number of runs used; NaN where fewer than 3 runs.
+    """
+    finite = np.isfinite(values) & np.isfinite(covariate)[:, None]
+    n = finite.sum(axis=0)
+    x = np.where(finite, covariate[:, None], 0.0)
+    y = np.where(finite, values, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_x = x.sum(axis=0) / n
+        mean_y = y.sum(axis=0) / n
+        dx = np.where(finite, x - mean_x, 0.0)
+        dy = np.where(finite, y - mean_y, 0.0)
+        r = (dx * dy).sum(axis=0) / np.sqrt((dx**2).sum(axis=0) * (dy**2).sum(axis=0))
+    return (*_with_p_values(r, n), n)
+
+
+def _with_p_values(r: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``r`` clipped to [-1, 1] and its two-sided p-value (t with n − 2 dof); NaN below 3 runs."""
+    from scipy import stats
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.clip(r, -1.0, 1.0)
+        t = r * np.sqrt((n - 2) / np.maximum(1e-300, 1 - r**2))
+        p = 2 * stats.t.sf(np.abs(t), np.maximum(n - 2, 1))
+    r[n < MIN_RUNS_QCFC] = np.nan
+    p[n < MIN_RUNS_QCFC] = np.nan
+    return r, p
+
+
+class RunningEdges:
+    """Sums over runs of one K × K matrix per run, added one run at a time.
+
+    Gives what the group level needs from a stack of N matrices without
+    holding the stack (memory: a few K × K arrays, whatever N):
+
+    * :meth:`mean`: the mean of each entry's finite values, and their count;
+    * :meth:`correlation`: for the upper-triangle edges, the Pearson
+      correlation across runs with a per-run covariate (pairwise deletion of
+      non-finite values), the numbers of :func:`edge_correlation_with` on
+      the stacked edges.
+
+    The correlation uses sums of values shifted by an assumed mean (the
+    covariate's ``covariate_shift``, each edge's value in the first run), so
+    that it keeps the accuracy of the two-pass formula.
+
+    Sums of different runs made with the same shifts add up: :meth:`merge`
+    combines the sums of chunks of runs (read in parallel, or kept from an
+    earlier group run, see :class:`GroupCache`).
+
+    Parameters
+    ----------
+    n_regions : int
+        K.
+    covariate_shift : float
+        A value near the covariate's mean (e.g. the mean FD of the runs).
+    edge_shift : ndarray (K (K − 1) / 2,) or None
+        Values near the edges' means (e.g. one run's edges; non-finite
+        entries count as 0); None: the edges of the first run added with a
+        finite covariate.
+    """
+
+    SUMS = ("x", "y", "xx", "yy", "xy")
+
+    def __init__(self, n_regions: int, covariate_shift: float = 0.0, edge_shift: np.ndarray | None = None):
+        shape = (n_regions, n_regions)
+        self.count = np.zeros(shape, dtype=np.int64)
+        self.total = np.zeros(shape)
+        self.upper = np.triu_indices(n_regions, k=1)
+        n_edges = len(self.upper[0])
+        self.pairs = np.zeros(n_edges, dtype=np.int64)
+        self._sums = {name: np.zeros(n_edges) for name in self.SUMS}
+        self._x_shift = float(covariate_shift) if np.isfinite(covariate_shift) else 0.0
+        self._y_shift = None if edge_shift is None else np.where(np.isfinite(edge_shift), edge_shift, 0.0)
+
+    @property
+    def shifts(self) -> tuple[float, np.ndarray | None]:
+        """The covariate's and the edges' shifts."""
+        return self._x_shift, self._y_shift
+
+    def add(self, matrix: np.ndarray, covariate: float = math.nan) -> None:
+        """Add one run's matrix (K × K) and its covariate (NaN: not in the correlation)."""
+        finite = np.isfinite(matrix)
+        self.count += finite
+        self.total += np.where(finite, matrix, 0.0)
+        if not np.isfinite(covariate):
+            return
+        edges = matrix[self.upper]
+        usable = np.isfinite(edges)
+        if self._y_shift is None:
+            self._y_shift = np.where(usable, edges, 0.0)
+        x = float(covariate) - self._x_shift
+        y = np.where(usable, edges - self._y_shift, 0.0)
+        self.pairs += usable
+        sums = self._sums
+        sums["x"] += usable * x
+        sums["xx"] += usable * (x * x)
+        sums["y"] += y
+        sums["yy"] += y * y
+        sums["xy"] += y * x
+
+    def merge(self, other: RunningEdges, sign: int = 1) -> None:
+        """Add (``sign`` 1) or take away (-1) the sums of ``other`` (other runs, the same K and shifts).
+
+        Taking away the sums of runs that were added removes them from the
+        results, up to round-off (relative 1e-15 of the sums' magnitude).
+        """
+        if other.count.shape != self.count.shape:
+            raise ValueError(f"cannot merge sums over {other.count.shape[0]} regions into sums over "
+                             f"{self.count.shape[0]}")
+        if other._y_shift is not None and other.pairs.any():
+            if self._y_shift is None:
+                self._y_shift = other._y_shift
+            elif other._x_shift != self._x_shift or not np.array_equal(other._y_shift, self._y_shift):
+                raise ValueError("cannot merge running sums made with different shifts")
+        if sign == 1:
+            self.count += other.count
+            self.total += other.total
+            self.pairs += other.pairs
+            for name in self.SUMS:
+                self._sums[name] += other._sums[name]
+        else:
+            self.count -= other.count
+            self.total -= other.total
+            self.pairs -= other.pairs
+            for name in self.SUMS:
+                self._sums[name] -= other._sums[name]
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The sums and shifts as arrays (see :meth:`from_state`)."""
+        state = {"count": self.count, "total": self.total, "pairs": self.pairs,
+                 "x_shift": np.asarray(self._x_shift),
+                 "y_shift": np.asarray([]) if self._y_shift is None else self._y_shift}
+        state.update({f"sum_{name}": values for name, values in self._sums.items()})
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, np.ndarray]) -> RunningEdges:
+        """The :class:`RunningEdges` whose :meth:`state` this is."""
+        count = np.asarray(state["count"], dtype=np.int64)
+        y_shift = np.asarray(state["y_shift"], dtype=float)
+        edges = cls(count.shape[0], float(state["x_shift"]), None if y_shift.size == 0 and count.shape[0] > 1
+                    else y_shift)
+        edges.count = count.copy()
+        edges.total = np.asarray(state["total"], dtype=float).copy()
+        edges.pairs = np.asarray(state["pairs"], dtype=np.int64).copy()
+        for name in cls.SUMS:
+            edges._sums[name] = np.asarray(state[f"sum_{name}"], dtype=float).copy()
+        return edges
+
+    def mean(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean of the finite values of each entry (NaN where none) and their count."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(self.count > 0, self.total / np.maximum(self.count, 1), np.nan)
+        return mean, self.count.copy()
+
+    def correlation(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per upper-triangle edge: r, two-sided p and the number of runs used (as :func:`edge_correlation_with`)."""
+        n = self.pairs
+        sums = self._sums
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cxy = sums["xy"] - sums["x"] * sums["y"] / n
+            cxx = sums["xx"] - sums["x"] ** 2 / n
+            cyy = sums["yy"] - sums["y"] ** 2 / n
+            r = cxy / np.sqrt(cxx * cyy)
+        return (*_with_p_values(r, n), n.copy())

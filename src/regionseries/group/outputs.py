@@ -1,0 +1,198 @@
+"""Writing ``OUTPUT_DIR/group/``: QC tables, exclusions, group-average matrices, QC-FC and the group report."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._version import __version__
+from ..bids.names import BIDSName
+from ..bids.outputs import atomic_write_json, atomic_write_tsv
+from ..core.connectivity import inverse_fisher_z
+from ..core.qc import summarize_qcfc
+from .accumulate import _accumulate_matrices
+from .cache import GroupCache
+from .edges import MIN_RUNS_QCFC, RunningEdges
+from .exclusions import RUN_ENTITIES, _sorted_like
+from .options import GroupOptions, GroupSummary
+from .reading import _read_json, _series_sidecars, atlas_centroids
+
+LOGGER = logging.getLogger("regionseries")
+
+
+def _name(task: str, space: str, res: str | None, atlas: str | None, strategy: str, suffix: str,
+          extension: str, stat: str | None = None) -> BIDSName:
+    return BIDSName.create(suffix, extension, None, task=task or None, space=space or None, res=res,
+                           atlas=atlas, stat=stat, desc=strategy)
+
+
+def _write_group_outputs(output_dir: Path, task: str, space: str, res: str | None, atlas: str | None,
+                         strategy: str, members: list[dict], table: pd.DataFrame, options: GroupOptions,
+                         summary: GroupSummary, executor=None, cache: GroupCache | None = None) -> None:
+    folder = output_dir / "group"
+    criteria = options.criteria()
+    qc_path = folder / _name(task, space, res, atlas, strategy, "qc", ".tsv").filename
+    atomic_write_tsv(qc_path, table)
+    atomic_write_json(qc_path.with_suffix(".json"), {
+        "Description": "One row per run: volumes kept, mean framewise displacement (mm), degrees of freedom "
+                       "lost, regions set to n/a, exclusion and its reasons.",
+        "ExclusionCriteria": criteria,
+        "Software": {"Name": "regionseries", "Version": __version__},
+        "CommandLine": options.command_line,
+    })
+    excluded = table[table["excluded"]]
+    exclusions_path = folder / _name(task, space, res, atlas, strategy, "exclusions", ".tsv").filename
+    columns = [c for c in (*RUN_ENTITIES, "bold", "exclusion_reason") if c in excluded.columns]
+    atomic_write_tsv(exclusions_path, excluded[columns])
+    summary.outputs += [qc_path, qc_path.with_suffix(".json"), exclusions_path]
+    if atlas is None:
+        return
+    included = [record for record, is_excluded in zip(_sorted_like(members, table), table["excluded"]) if not is_excluded]
+    for stat, how in (("correlation", "fisher"), ("partialcorrelation", "fisher"), ("covariance", "mean")):
+        cache_name = _name(task, space, res, atlas, strategy, "sums", ".npz", stat=stat).filename[:-len(".npz")]
+        added = _accumulate_matrices(included, atlas, stat, fisher=how == "fisher", summary=summary,
+                                     executor=executor, cache=cache, cache_name=cache_name, output_dir=output_dir)
+        if added is None:
+            _remove_stale_outputs(folder, task, space, res, atlas, strategy, stat, with_fisher_z=how == "fisher")
+            if cache is not None:
+                cache.remove(cache_name)
+            continue
+        edges, names, runs, fds, diagonal_finite = added
+        if how == "fisher":
+            mean_z, count = edges.mean()
+            mean_r = inverse_fisher_z(mean_z)
+            np.fill_diagonal(mean_r, np.where(diagonal_finite, 1.0, np.nan))
+            _write_mean(folder, task, space, res, atlas, strategy, stat, names, mean_r, runs, count,
+                        "Fisher z-transform of each run's matrix, mean over runs, inverse transform", summary)
+            _write_mean(folder, task, space, res, atlas, strategy, f"{stat}fisherz", names, mean_z, runs, count,
+                        "mean over runs of the Fisher z-transformed matrices (diagonal undefined)", summary)
+            if stat == "correlation":
+                _write_qcfc(output_dir, folder, task, space, res, atlas, strategy, names, edges, fds, runs,
+                            included, summary)
+        else:
+            mean, count = edges.mean()
+            _write_mean(folder, task, space, res, atlas, strategy, stat, names, mean, runs,
+                        count, "arithmetic mean over runs", summary)
+
+
+def _remove_stale_outputs(folder: Path, task, space, res, atlas: str, strategy: str, stat: str,
+                          with_fisher_z: bool) -> None:
+    """Delete the group averages (and QC-FC) of ``stat`` left by an earlier group run.
+
+    Called when no included run has a ``stat`` matrix (e.g. every run is
+    excluded under stricter criteria): an older average would otherwise stay
+    next to a QC table that excludes all of its runs.
+    """
+    stats = [stat, f"{stat}fisherz"] if with_fisher_z else [stat]
+    stems = [_name(task, space, res, atlas, strategy, "relmat", ".tsv", stat=s) for s in stats]
+    if stat == "correlation":
+        stems.append(_name(task, space, res, atlas, strategy, "qcfc", ".tsv"))
+    for name in stems:
+        for path in (folder / name.filename, folder / name.replace(extension=".json").filename):
+            if path.exists():
+                path.unlink()
+                LOGGER.info("removed %s: no included run has a %s matrix now", path.name, stat)
+
+
+def _write_mean(folder: Path, task, space, res, atlas, strategy, stat, names, matrix, runs, count,
+                method: str, summary: GroupSummary) -> None:
+    path = folder / _name(task, space, res, atlas, strategy, "relmat", ".tsv", stat=stat).filename
+    atomic_write_tsv(path, pd.DataFrame(matrix, index=pd.Index(names), columns=names), index_label="node")
+    atomic_write_json(path.with_suffix(".json"), {
+        "RelationshipMeasure": stat,
+        "MeasureDescription": f"Group average over {len(runs)} included runs: {method}.",
+        "Weighted": True,
+        "Directed": False,
+        "ValidDiagonal": stat == "covariance",
+        "StorageFormat": "Full",
+        "NumberOfRuns": len(runs),
+        "MinimumRunsPerEdge": int(np.min(count)) if np.size(count) else 0,
+        "Runs": runs,
+        "Software": {"Name": "regionseries", "Version": __version__},
+    })
+    summary.outputs += [path, path.with_suffix(".json")]
+
+
+def _write_qcfc(output_dir: Path, folder: Path, task, space, res, atlas, strategy, names, edges: RunningEdges,
+                fds, runs, records, summary: GroupSummary) -> None:
+    upper = edges.upper
+    r, p, n = edges.correlation()
+    distances = np.full(r.shape, np.nan)
+    first_sidecar = None
+    for record in records:
+        sidecar = _series_sidecars(record).get(atlas)
+        if sidecar is not None:
+            first_sidecar = _read_json(sidecar)
+            break
+    centroids = atlas_centroids(output_dir, first_sidecar or {})
+    if centroids is not None and centroids[0] == names:
+        xyz = centroids[1]
+        distances = np.linalg.norm(xyz[upper[0]] - xyz[upper[1]], axis=1)
+    table = pd.DataFrame({
+        "region_1": [names[i] for i in upper[0]],
+        "region_2": [names[j] for j in upper[1]],
+        "distance_mm": distances,
+        "qcfc": r,
+        "p_value": p,
+        "n_runs": n,
+    })
+    path = folder / _name(task, space, res, atlas, strategy, "qcfc", ".tsv").filename
+    atomic_write_tsv(path, table)
+    finite = np.isfinite(r)
+    qcfc_summary = summarize_qcfc(r, distances)
+    rho, rho_p = qcfc_summary.distance_dependence, qcfc_summary.distance_dependence_p
+    median_abs = qcfc_summary.median_abs_qcfc if finite.any() else None
+    significant = float(np.mean(p[finite] < 0.05)) if finite.any() else None
+    n_runs = int(np.isfinite(fds).sum())
+    info = {
+        "Description": (
+            "QC-FC: for each edge, Pearson correlation across included runs between the edge's Fisher-z "
+            "connectivity and the run's mean framewise displacement; distance = Euclidean distance (mm) "
+            "between the regions' centroids."
+        ),
+        "NumberOfRuns": n_runs,
+        "MedianAbsoluteQCFC": median_abs,
+        "FractionOfEdgesWithPBelow0.05": significant,
+        "DistanceDependence": {"SpearmanRho": rho, "PValue": rho_p},
+        "MeanFramewiseDisplacementRange": [float(np.nanmin(fds)), float(np.nanmax(fds))] if n_runs else None,
+        "Note": None if n_runs >= MIN_RUNS_QCFC else f"fewer than {MIN_RUNS_QCFC} runs: QC-FC is undefined",
+        "Runs": runs,
+        "Software": {"Name": "regionseries", "Version": __version__},
+    }
+    atomic_write_json(path.with_suffix(".json"), info)
+    summary.outputs += [path, path.with_suffix(".json")]
+    summary.qcfc.append({"atlas": atlas, "strategy": strategy, "task": task, "space": space,
+                         "edge_correlations": r, "edge_distances_mm": distances, "n_runs": n_runs,
+                         "median_abs_qcfc": median_abs, "distance_dependence": rho})
+
+
+def _write_group_report(output_dir: Path, summary: GroupSummary, options: GroupOptions) -> None:
+    try:
+        from ..report import GroupReport, QCFCResult, write_group_report
+    except ImportError:
+        return
+    try:
+        qcfc = []
+        seen = set()
+        for item in summary.qcfc:
+            label = item["atlas"] if (item["atlas"], item["strategy"]) not in seen else f"{item['atlas']} ({item['task']}, {item['space']})"
+            seen.add((item["atlas"], item["strategy"]))
+            qcfc.append(QCFCResult(atlas=label, strategy=item["strategy"], edge_correlations=item["edge_correlations"],
+                                   edge_distances_mm=item["edge_distances_mm"], n_runs=item["n_runs"],
+                                   median_abs_qcfc=item["median_abs_qcfc"],
+                                   distance_dependence=None if item["distance_dependence"] is None
+                                   or math.isnan(item["distance_dependence"]) else item["distance_dependence"]))
+        report = GroupReport(qc_table=summary.qc_table, qcfc=qcfc, exclusion_criteria=options.criteria(),
+                             software_version=__version__, command_line=options.command_line,
+                             parameters={"max_mean_fd_mm": options.max_mean_fd,
+                                         "min_kept_fraction": options.min_kept_fraction})
+        path = write_group_report(report, output_dir)
+        summary.outputs.append(path)
+        LOGGER.info("group report: %s", path)
+    except Exception as exc:  # noqa: BLE001 - a report failure must not lose the outputs
+        LOGGER.error("group report failed: %s: %s", type(exc).__name__, exc)
+        summary.failures.append(("group report", f"{type(exc).__name__}: {exc}"))
