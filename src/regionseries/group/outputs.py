@@ -172,10 +172,11 @@ def _write_qcfc(output_dir: Path, folder: Path, task, space, res, atlas, strateg
 
 def _write_group_report(output_dir: Path, summary: GroupSummary, options: GroupOptions) -> None:
     try:
+        # Imported here: jinja2 and the report model are start-up a group level
+        # run with --no-reports does not need. A failure to import is a failed
+        # report, logged and counted like any other (it once hid a wrong import).
         from ..report import GroupReport, QCFCResult, write_group_report
-    except ImportError:
-        return
-    try:
+
         qcfc = []
         seen = set()
         for item in summary.qcfc:
