@@ -3,7 +3,7 @@
 The matrix: uint8, int8, int16, uint16, int32, float32, float64, each without
 and with scl_slope/scl_inter (e.g. int16 with slope 0.01 and intercept 100),
 as .nii.gz and .nii, read by the streaming reader (core/reader.py) and
-extracted chunk by chunk (core/extract.py). Each file goes through the three
+extracted chunk by chunk (core/extract/). Each file goes through the three
 maskers, ours and nilearn 0.14.1's, and must give the same values and dtype;
 the options that change the data's dtype before extraction in nilearn
 (smoothing, resampling the data to the atlas, ``dtype="auto"``) are checked

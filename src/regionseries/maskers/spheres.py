@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.extract import SpheresOperator, _validate_seeds
+from ..core.extract import SpheresOperator
+from ..core.extract.spheres import _validate_seeds
 from ..core.image import load_img, load_mask_img, new_img_like, resample_img
 from .base import BaseMasker, check_inverse_input
 from .grids import grid_of

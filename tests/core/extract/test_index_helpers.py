@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from regionseries.core.extract import _keep_columns, _positions_in
+from regionseries.core.extract.grid import _keep_columns, _positions_in
 
 
 def test_positions_in_equals_searchsorted():

@@ -46,16 +46,12 @@ Modules, one job each:
   :mod:`~regionseries.core.extract.maps` -- the three operators;
 * :mod:`~regionseries.core.extract.stream` -- :func:`extract_signals`, the pass.
 
-The package exports the public names; ``_keep_columns``, ``_positions_in``
-and ``_validate_seeds`` are re-exported for the maskers and the tests.
+The package exports the public names.
 """
 
-from .grid import _keep_columns as _keep_columns
-from .grid import _positions_in as _positions_in
 from .labels import REDUCTIONS, LabelsOperator
 from .maps import MapsOperator
 from .spheres import SpheresOperator
-from .spheres import _validate_seeds as _validate_seeds
 from .stream import ExtractionResult, extract_signals
 
 __all__ = [
