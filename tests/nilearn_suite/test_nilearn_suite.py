@@ -20,7 +20,13 @@ import pytest
 
 from .expected import DIFFERENCES_DOC, DIFFERENT, NOT_YET, skip_and_xfail
 from .files import SUITE
-from .harness import NILEARN_DIR, PARTS, rewrite_imports, run_suite_file, functions_under_test
+from .harness import (
+    NILEARN_DIR,
+    PARTS,
+    functions_under_test,
+    rewrite_imports,
+    run_suite_file,
+)
 
 REPOSITORY = Path(__file__).parents[2]
 NOT_PASSING = {"failed", "error", "xpassed"}
