@@ -213,3 +213,33 @@ def test_importing_the_maskers_does_not_import_scikit_learn():
         "assert NotFittedError is sklearn.exceptions.NotFittedError\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_maskers_work_without_scikit_learn(tmp_path, bold_img, labels_img):
+    """scikit-learn is optional: extraction, set_output("pandas") and NotFittedError work without it."""
+    nib.save(bold_img, tmp_path / "bold.nii.gz")
+    nib.save(labels_img, tmp_path / "labels.nii.gz")
+    code = (
+        "import sys\n"
+        "sys.modules['sklearn'] = None  # makes `import sklearn` raise ImportError\n"
+        "import pandas as pd\n"
+        "from regionseries.maskers import NiftiLabelsMasker, NotFittedError\n"
+        "masker = NiftiLabelsMasker(sys.argv[2])\n"
+        "try:\n"
+        "    masker.transform(sys.argv[1])\n"
+        "except NotFittedError as error:\n"
+        "    assert isinstance(error, ValueError) and isinstance(error, AttributeError)\n"
+        "else:\n"
+        "    raise AssertionError('transform before fit')\n"
+        "frame = masker.set_output(transform='pandas').fit_transform(sys.argv[1])\n"
+        "assert isinstance(frame, pd.DataFrame) and list(frame.columns) == ['1', '2', '3', '5'], frame.columns\n"
+        "assert frame.shape == (30, 4)\n"
+        "try:\n"
+        "    masker.__sklearn_tags__()\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise AssertionError('tags without scikit-learn')\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "bold.nii.gz"), str(tmp_path / "labels.nii.gz")],
+                   check=True)
