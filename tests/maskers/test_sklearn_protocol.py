@@ -98,6 +98,9 @@ def test_tags_equal_nilearns(pair):
     assert our_tags.estimator_type == "masker" and our_tags.input_tags.niimg_like
     # nilearn's own tag readers recognise ours as niimg-accepting maskers
     assert is_masker(ours) and accept_niimg_input(ours) and not accept_surf_img_input(ours)
+    assert dataclasses.asdict(ours._more_tags()) == dataclasses.asdict(our_tags)
+    # the documentation link of scikit-learn's HTML representation
+    assert ours._get_doc_link() == theirs._get_doc_link()
 
 
 def test_set_output_pandas_gives_nilearns_frame(pair, bold_img):

@@ -86,6 +86,9 @@ def _nilearn_input_tags_class():
 
 _SUPPORTED_OUTPUTS = ("default", "pandas", "polars")
 
+#: the nilearn release whose API the maskers reproduce (its documentation is theirs)
+NILEARN_API_VERSION = "0.14.1"
+
 
 class BaseMasker:
     """Parameters handling, fit/transform plumbing and cleaning shared by the maskers.
@@ -182,6 +185,22 @@ class BaseMasker:
             target_tags=TargetTags(required=False),
             transformer_tags=TransformerTags(),
             input_tags=_nilearn_input_tags_class()(),
+        )
+
+    def _more_tags(self):
+        """The tags, by the name scikit-learn < 1.6 used (nilearn keeps both)."""
+        return self.__sklearn_tags__()
+
+    def _get_doc_link(self) -> str:
+        """URL of the nilearn API page of this class, which documents its parameters.
+
+        scikit-learn's HTML representation of an estimator links there;
+        nilearn's estimator checks read it.
+        """
+        public_module = type(self).__module__.split(".")[1]
+        return (
+            f"https://nilearn.github.io/{NILEARN_API_VERSION}/modules/generated/"
+            f"nilearn.{public_module}.{type(self).__name__}.html"
         )
 
     def set_output(self, *, transform=None):
