@@ -28,9 +28,9 @@ WITHOUT_DAC_OVERRIDE = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
                         "--bounding-set=-dac_override,-dac_read_search"]
 #: Name of OUTPUT_DIR in every workspace (messages about the output folder must name it).
 OUTPUT_NAME = "regionseries-out"
-#: Extra runs of the signal cases: enough that a signal after the second run lands mid-job.
-#: Each takes ~0.05 s; with 12 the rest of the job (~0.6 s) once finished before a test
-#: process busy elsewhere (a full suite on 2 cores) sent the signal, and the job exited 0.
+#: Extra runs of the signal cases: enough that a signal after the second run lands mid-job
+#: (each takes ~0.05 s, so the rest of the job lasts ~2 s; the test asserts the job was
+#: still running when signalled).
 EXTRA_RUNS_FOR_SIGNALS = 48
 
 
