@@ -28,9 +28,9 @@ WITHOUT_DAC_OVERRIDE = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
                         "--bounding-set=-dac_override,-dac_read_search"]
 #: Name of OUTPUT_DIR in every workspace (messages about the output folder must name it).
 OUTPUT_NAME = "regionseries-out"
-#: Extra runs of the signal cases: enough that a signal after the second run lands mid-job.
-#: Each takes ~0.05 s; with 12 the rest of the job (~0.6 s) once finished before a test
-#: process busy elsewhere (a full suite on 2 cores) sent the signal, and the job exited 0.
+#: Extra runs of the signal cases: enough that a signal after the second run lands mid-job
+#: (each takes ~0.05 s, so the rest of the job lasts ~2 s; the test asserts the job was
+#: still running when signalled).
 EXTRA_RUNS_FOR_SIGNALS = 48
 
 
@@ -200,14 +200,28 @@ def add_runs_for_signals(dataset: Path) -> None:
     (dataset / "sub-03.html").write_text("<html></html>")
 
 
+def _default_sigint() -> None:
+    """In the job's process before exec: Ctrl-C as in a terminal's foreground job.
+
+    A process inherits an ignored SIGINT, and Python then keeps ignoring it, as
+    it should: a non-interactive shell starts its background commands that way
+    (``cmd &``). The test suite itself may run like that (a CI script started in
+    the background: the job then ran all its runs and exited 0, reproduced by
+    running this case under a parent that ignores SIGINT), so the job is started
+    with the disposition a user's Ctrl-C meets.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _signal_mid_job(workspace: Workspace, signum: int) -> Observation:
     """The job, signalled when the second run is done; then the same job again (the dataset has extra runs)."""
     log = workspace.root / "signalled-job.stderr"
     with open(log, "w") as stderr:
         process = subprocess.Popen(command(workspace.arguments()), stderr=stderr, text=True,
-                                   env=environment(workspace))
+                                   env=environment(workspace), preexec_fn=_default_sigint)
         while process.poll() is None and "\n[2/" not in log.read_text():
             time.sleep(0.02)
+        assert process.poll() is None, "the job ended before it could be signalled: the test must make it longer"
         process.send_signal(signum)
         process.wait(timeout=120)
     job = Job(process.returncode, log.read_text())

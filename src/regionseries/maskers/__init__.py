@@ -11,7 +11,14 @@ and fitted attributes (``labels_img_``, ``mask_img_``, ``lut_``,
 nilearn's. Underneath, each transform reads the image **once**, in chunks of
 volumes (:func:`regionseries.core.extract.extract_signals`), extracts the
 region signals with a sparse operator and cleans them at the region level
-with :func:`regionseries.signal.clean`. No scikit-learn is needed.
+with :func:`regionseries.signal.clean`. No scikit-learn is needed to extract.
+
+The scikit-learn estimator protocol is nilearn's: ``__sklearn_tags__``
+(nilearn's tags), ``check_is_fitted``, ``set_output`` (pandas, polars),
+``get_feature_names_out``, ``clone``, pipelines; ``NotFittedError`` is
+``sklearn.exceptions.NotFittedError``. scikit-learn is imported only when this
+protocol is used, not by ``import regionseries.maskers`` (it would cost more
+than the maskers themselves); install it with the ``sklearn`` extra.
 
 Numerical differences from nilearn (all documented in
 ``docs/differences-from-nilearn.md``, section "maskers and extraction"):
@@ -33,7 +40,8 @@ and :mod:`.report` writes ``generate_report()``'s page.
 in :mod:`regionseries.regions`, as in nilearn.
 """
 
-from .base import BaseMasker, NotFittedError
+from . import base
+from .base import BaseMasker
 from .high_variance import high_variance_confounds_streaming
 from .labels import NiftiLabelsMasker
 from .maps import NiftiMapsMasker
@@ -49,3 +57,11 @@ __all__ = [
     "NotFittedError",
     "high_variance_confounds_streaming",
 ]
+
+
+def __getattr__(name: str):
+    # NotFittedError is sklearn's: resolved on first use, so that importing
+    # the maskers does not import scikit-learn
+    if name == "NotFittedError":
+        return base.not_fitted_error_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
