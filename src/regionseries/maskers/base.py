@@ -60,14 +60,6 @@ def not_fitted_error_class() -> type[Exception]:
     return sklearn_not_fitted_error
 
 
-def __getattr__(name: str):
-    # ``NotFittedError`` is resolved on first use so that importing the
-    # maskers does not import scikit-learn.
-    if name == "NotFittedError":
-        return not_fitted_error_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 @functools.cache
 def _nilearn_input_tags_class():
     """nilearn's ``InputTags``: scikit-learn's plus ``niimg_like`` and ``surf_img``."""

@@ -51,6 +51,7 @@ def _resample_nearest(
     import nibabel as nib
 
     from ...core.image import resample_img
+    from ...core.image.fov import _transformed_bounds
 
     data = np.asarray(data)
     if data.dtype.kind == "f" and not np.isfinite(data).all():
@@ -58,22 +59,16 @@ def _resample_nearest(
     if data.dtype.kind in "iu" and data.dtype.itemsize == 8 and data.size and (
             np.iinfo(np.int32).min <= data.min() and data.max() <= np.iinfo(np.int32).max):
         data = data.astype(np.int32)  # the image resample_img returns would be cast, with a warning
-    if _before_grid(data.shape, affine, target_affine):
+    # resample_img refuses a source whose voxel centres all lie before the target grid along
+    # some axis (as nilearn does, core.image.fov); an overlay shows nothing of it
+    _, upper = _transformed_bounds(data.shape[:3], np.linalg.inv(np.asarray(target_affine, float))
+                                   @ np.asarray(affine, float))
+    if np.any(upper < 0):
         return np.zeros(tuple(shape[:3]) + data.shape[3:], dtype=data.dtype)  # no atlas voxel shows
     image = nib.Nifti1Image(data, np.asarray(affine, dtype=float), dtype=data.dtype)
     resampled = resample_img(image, np.asarray(target_affine, dtype=float),
                              tuple(int(n) for n in shape[:3]), interpolation="nearest", copy=False)
     return np.asarray(resampled.dataobj)
-
-
-def _before_grid(source_shape: tuple[int, ...], source_affine: np.ndarray,
-                 target_affine: np.ndarray) -> bool:
-    """Whether every voxel centre of the source lies before the target grid's first voxel along
-    some axis: resample_img refuses such a source (as nilearn does); an overlay shows nothing of it."""
-    corners = np.array([[i, j, k, 1.0] for i in (0, source_shape[0] - 1)
-                        for j in (0, source_shape[1] - 1) for k in (0, source_shape[2] - 1)]).T
-    in_target = np.linalg.inv(np.asarray(target_affine, float)) @ np.asarray(source_affine, float)
-    return bool(np.any((in_target @ corners)[:3].max(axis=1) < 0))
 
 
 class _Grid:
