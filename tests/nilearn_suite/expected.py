@@ -199,29 +199,6 @@ _BOOLEAN_STANDARDIZE_IDS = (
     "tests/test_signal.py::test_clean_detrending",
     "tests/test_signal.py::test_clean_standardize_true_false",
 )
-_SURFACE_IDS = (
-    "image/tests/test_image.py::test_input_in_threshold_img",
-    "image/tests/test_image.py::test_input_in_threshold_img_several_timepoints",
-    "image/tests/test_image.py::test_threshold_img_warning_smoke",
-    "image/tests/test_image.py::test_threshold_surf_img_1d[1-expected_n_non_zero0]",
-    "image/tests/test_image.py::test_threshold_surf_img_1d[10-expected_n_non_zero1]",
-    "image/tests/test_image.py::test_threshold_surf_img_1d[50-expected_n_non_zero2]",
-    "image/tests/test_image.py::test_threshold_surf_img_1d[50%-expected_n_non_zero3]",
-    "image/tests/test_image.py::test_threshold_surf_img_1d_with_mask[0.9-expected_n_non_zero0]",
-    "image/tests/test_image.py::test_threshold_surf_img_1d_with_mask[9-expected_n_non_zero1]",
-    "image/tests/test_image.py::test_threshold_surf_img_1d_with_mask[50-expected_n_non_zero2]",
-    "image/tests/test_image.py::test_threshold_surf_img_1d_with_mask[50%-expected_n_non_zero3]",
-    "image/tests/test_image.py::test_threshold_surf_img_1d_negative_values[1-expected_n_non_zero0-False]",
-    "image/tests/test_image.py::test_threshold_surf_img_1d_negative_values[29-expected_n_non_zero1-False]",
-    "image/tests/test_image.py::test_threshold_surf_img_1d_negative_values[50-expected_n_non_zero2-False]",
-    "image/tests/test_image.py::test_threshold_surf_img_1d_negative_values[50%-expected_n_non_zero3-False]",
-    "image/tests/test_image.py::test_threshold_surf_img_1d_negative_values[1-expected_n_non_zero4-True]",
-    "image/tests/test_image.py::test_threshold_surf_img_1d_negative_values[29-expected_n_non_zero5-True]",
-    "image/tests/test_image.py::test_threshold_surf_img_1d_negative_values[50-expected_n_non_zero6-True]",
-    "image/tests/test_image.py::test_threshold_surf_img_1d_negative_values[50%-expected_n_non_zero7-True]",
-    "image/tests/test_image.py::test_threshold_img_no_copy_surface",
-    "image/tests/test_image.py::test_threshold_img_copy_surface",
-)
 
 DIFFERENT: dict[str, Different] = {
     **dict.fromkeys(_UNREADABLE_IMAGE_IDS, UNREADABLE_IMAGE),
@@ -230,8 +207,6 @@ DIFFERENT: dict[str, Different] = {
     ),
     **dict.fromkeys(_BOOLEAN_STANDARDIZE_IDS, BOOLEAN_STANDARDIZE),
 }
-
-_SURFACE = "threshold_img refuses nilearn's SurfaceImage"
 
 #: What nilearn's tests of the maskers and RegionExtractor still find against ours, by the
 #: first words of the failure (``harness.py --failing-ids``, main 08045f4 with the scikit-learn
@@ -435,16 +410,6 @@ _MASKER_GAPS: dict[str, tuple[str, ...]] = {
 
 NOT_YET: dict[str, str] = {
     **{nodeid: reason for reason, nodeids in _MASKER_GAPS.items() for nodeid in nodeids},
-    **dict.fromkeys(_SURFACE_IDS, _SURFACE),
-    "image/tests/test_image.py::test_input_in_threshold_img_errors": (
-        "message: nilearn says \"'img' should be a 3D/4D Niimg-like object or a SurfaceImage\""
-    ),
-    "image/tests/test_image.py::test_validity_threshold_value_in_threshold_img[True]": (
-        "message: a threshold of another type says 'be of type' in nilearn"
-    ),
-    "image/tests/test_image.py::test_validity_threshold_value_in_threshold_img[False]": (
-        "message: a threshold of another type says 'be of type' in nilearn"
-    ),
 }
 
 

@@ -1,13 +1,16 @@
 """Thresholding of statistical maps and extraction of connected regions.
 
-Reproduces nilearn 0.14.1's ``threshold_img``, ``connected_regions`` and the
-random-walker segmentation it uses (section 6 of the nilearn behaviour
-reference) on numpy/scipy. Sizes are in voxels unless stated in mm³.
+Reproduces nilearn 0.14.1's ``threshold_img`` (on volumes and on surface
+images shaped like nilearn's ``SurfaceImage``, see :mod:`.image.surface`),
+``connected_regions`` and the random-walker segmentation it uses (section 6 of
+the nilearn behaviour reference) on numpy/scipy. Sizes are in voxels (vertices
+on surfaces) unless stated in mm³.
 """
 
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 
 import nibabel as nib
@@ -27,6 +30,16 @@ from .image import (
     resample_img,
     smooth_array,
 )
+from .image.surface import (
+    check_compatible_meshes,
+    concatenate_parts,
+    data_parts,
+    is_surface_image,
+    mesh_parts,
+    remove_small_clusters,
+    surface_image_like,
+    surface_mask_parts,
+)
 
 __all__ = [
     "threshold_img",
@@ -40,6 +53,8 @@ __all__ = [
 EXTRACT_TYPES = ("connected_components", "local_regions")
 
 _NON_FINITE_WARNING = "Non-finite values detected. These values will be replaced with zeros."
+_THRESHOLD_TYPES = (float, np.floating, int, np.integer, str, type(None))
+_THRESHOLD_TYPES_TEXT = "float | numpy.floating | int | numpy.integer | None | str"
 _PERCENT_FORMAT_MESSAGE = (
     'If "{name}" is given as string it should be a number followed by the '
     'percent sign, e.g. "25.3%"'
@@ -201,12 +216,17 @@ def _writable_data(img, copy: bool) -> np.ndarray:
     return data
 
 
-def _zero_non_finite(data: np.ndarray) -> None:
-    if data.dtype.kind in ("f", "c"):
-        non_finite = ~np.isfinite(data)
-        if non_finite.any():
-            warnings.warn(_NON_FINITE_WARNING, UserWarning, stacklevel=3)
-            data[non_finite] = 0
+def _zero_non_finite(*arrays: np.ndarray, stacklevel: int = 3) -> None:
+    """Set NaN/±inf to 0 in place, with one nilearn warning for all the arrays."""
+    replaced = False
+    for data in arrays:
+        if data.dtype.kind in ("f", "c"):
+            non_finite = ~np.isfinite(data)
+            if non_finite.any():
+                data[non_finite] = 0
+                replaced = True
+    if replaced:
+        warnings.warn(_NON_FINITE_WARNING, UserWarning, stacklevel=stacklevel)
 
 
 def _mask_on_grid(mask_img, shape, affine) -> np.ndarray:
@@ -218,6 +238,61 @@ def _mask_on_grid(mask_img, shape, affine) -> np.ndarray:
     return mask_data
 
 
+def _check_threshold_type(threshold) -> None:
+    """nilearn's type check of ``threshold`` (its ``check_params``), with its message."""
+    if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, _THRESHOLD_TYPES):
+        raise TypeError(
+            f"'threshold' must be of type(s): '{_THRESHOLD_TYPES_TEXT}'.\n"
+            f"Got: '{threshold.__class__.__name__}'. threshold should be either a number "
+            "or a string finishing with a percent sign."
+        )
+
+
+def _check_img_and_mask_types(img, mask_img) -> bool:
+    """Whether ``img`` is a surface image; TypeError for another object or a mask of the other kind."""
+    surface = is_surface_image(img)
+    if not surface and not isinstance(img, (str, os.PathLike, nib.spatialimages.SpatialImage)):
+        raise TypeError(
+            "'img' should be a 3D/4D Niimg-like object or a SurfaceImage. "
+            f"Got {img.__class__.__name__}. Expected a NIfTI image (nibabel SpatialImage) "
+            "or a path to one, or a surface image (with .mesh and .data, such as nilearn's "
+            "SurfaceImage)."
+        )
+    if mask_img is not None and is_surface_image(mask_img) != surface:
+        expected = (
+            "SurfaceImage instances would be expected"
+            if is_surface_image(mask_img)
+            else "images should be NiftiImage-like instances (Nifti1Image or str or Path)"
+        )
+        raise TypeError(
+            "Mask and input images must be of compatible types.\n"
+            f"Got mask of type: {mask_img.__class__.__name__}, and images of type: "
+            f"[{type(img)}] where {expected}."
+        )
+    return surface
+
+
+def _writable_part(values: np.ndarray, copy: bool) -> np.ndarray:
+    """A surface part's array, copied unless ``copy`` is False and it can be written in place."""
+    if copy or isinstance(values, np.memmap) or not values.flags.writeable:
+        return np.array(values, copy=True)
+    return values
+
+
+def _surface_parts_to_threshold(img, mask_img, copy: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The writable, finite, masked data parts of a surface image and the values of its cut-off."""
+    parts = {name: _writable_part(values, copy) for name, values in data_parts(img).items()}
+    _zero_non_finite(*parts.values(), stacklevel=4)
+    cutoff_data = concatenate_parts(parts)
+    if mask_img is not None:
+        check_compatible_meshes(mesh_parts(mask_img), mesh_parts(img))
+        mask = surface_mask_parts(data_parts(mask_img))
+        cutoff_data = cutoff_data[concatenate_parts({name: mask[name] for name in parts})]
+        for name, values in parts.items():
+            values[~mask[name]] = 0
+    return parts, cutoff_data
+
+
 def threshold_img(
     img,
     threshold,
@@ -226,43 +301,55 @@ def threshold_img(
     mask_img=None,
     copy: bool = True,
     copy_header: bool = True,
-) -> nib.Nifti1Image:
-    """Threshold a 3D or 4D image by value or percentile, optionally by cluster size.
+):
+    """Threshold a 3D/4D or surface image by value or percentile, optionally by cluster size.
 
     Parameters
     ----------
-    img : nibabel image or path (3D or 4D)
-        Statistical map(s). NaN/±inf are set to 0 with a warning.
+    img : nibabel image or path (3D or 4D), or surface image
+        Statistical map(s). NaN/±inf are set to 0 with a warning. A surface
+        image is an object shaped like nilearn's ``SurfaceImage`` (see
+        :mod:`regionseries.core.image.surface`): each part (hemisphere) of
+        shape (n_vertices,) or (n_vertices, n_samples) is thresholded with the
+        same rules, the percentile being taken over all parts together.
     threshold : float or str
         A value, or a percentile "p%" of the in-mask values (of their absolute
         values when ``two_sided``, else of the non-negative values; zeros
         included); a percentile cut-off gets + 1e-5, as in nilearn.
     cluster_threshold : int, default=0
-        Minimum cluster size (voxels); 6-connected clusters of each sign are
-        evaluated separately in each volume. 0 disables it.
+        Minimum cluster size (voxels, or vertices on a surface); clusters of
+        each sign are evaluated separately in each volume (sample): 6-connected
+        voxels, or vertices joined by an edge of the mesh. 0 disables it.
     two_sided : bool, default=True
         Keep values with ``|x| >= threshold``. When False and ``threshold >= 0``
         keep ``x >= threshold``; when False and ``threshold < 0`` keep
         ``x <= threshold``.
-    mask_img : nibabel image or path, optional
-        Voxels outside are set to 0 and excluded from the percentile. Resampled
-        (nearest) onto the image grid if needed; must be a valid binary mask.
+    mask_img : nibabel image or path, or surface image, optional
+        Voxels (vertices) outside are set to 0 and excluded from the
+        percentile; must be a valid binary mask. A volume mask is resampled
+        (nearest) onto the image grid if needed; a surface mask (for a surface
+        image) needs 1D parts on a mesh with the image's parts and numbers of
+        vertices (a RuntimeWarning if the meshes otherwise differ).
     copy : bool, default=True
-        False thresholds an in-memory image's array in place.
+        False thresholds an in-memory image's arrays in place (the parts'
+        arrays of a surface image).
     copy_header : bool, default=True
-        Copy the input header to the output.
+        Copy the input header to the output (volumes only).
 
     Returns
     -------
-    nibabel.Nifti1Image
-        Same dtype as the input data.
+    nibabel.Nifti1Image or surface image
+        Same dtype as the input data. For a surface image, an object of its
+        class on the same mesh object (``type(img)(mesh=img.mesh, data=...)``).
 
     Raises
     ------
     TypeError
-        Bad ``img``, ``threshold`` or ``cluster_threshold`` type.
+        Bad ``img``, ``threshold`` or ``cluster_threshold`` type; a mask of
+        the other kind (surface for a volume or the reverse).
     ValueError
-        Bad threshold format or sign, invalid mask.
+        Bad threshold format or sign, invalid mask, surface meshes that do not
+        match.
     """
     if isinstance(cluster_threshold, bool) or not isinstance(cluster_threshold, (int, np.integer)):
         raise TypeError(
@@ -272,7 +359,17 @@ def threshold_img(
     if cluster_threshold < 0:
         raise ValueError(f"cluster_threshold must be >= 0 voxels, got {cluster_threshold}.")
     # Check the threshold's type and format before any data are read.
+    _check_threshold_type(threshold)
     _parse_threshold(threshold, "threshold")
+    if _check_img_and_mask_types(img, mask_img):
+        parts, cutoff_data = _surface_parts_to_threshold(img, mask_img, copy)
+        cutoff = resolve_threshold(threshold, cutoff_data, two_sided)
+        meshes = mesh_parts(img) if cluster_threshold > 0 else {}
+        for name, values in parts.items():
+            _apply_threshold(values, two_sided, cutoff)
+            if cluster_threshold > 0:
+                remove_small_clusters(values, meshes[name].faces, int(cluster_threshold))
+        return surface_image_like(img, parts)
     loaded = load_img(img)
     if len(loaded.shape) not in (3, 4):
         raise ValueError(

@@ -88,8 +88,30 @@ def load_mask_img(mask_img, *, allow_empty: bool = False) -> tuple[np.ndarray, n
     """
     img = load_img(mask_img, ensure_ndim=3)
     data = _finite_copy_with_warning(get_data(img))
+    check_mask_values(data, describe_img(mask_img), allow_empty=allow_empty)
+    return np.asarray(data, dtype=bool), img.affine
+
+
+def check_mask_values(data: np.ndarray, name: str, *, allow_empty: bool = False) -> None:
+    """Check nilearn's strict mask rule on finite values (``nilearn.masking.load_mask_img``).
+
+    The values must be a single non-zero value, or two values one of which is 0.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        Mask values (any shape), already finite.
+    name : str
+        How the mask is named in the messages.
+    allow_empty : bool, default=False
+        Accept a mask of zeros.
+
+    Raises
+    ------
+    ValueError
+        Empty mask; background not 0; more than two values.
+    """
     values = np.unique(data)
-    name = describe_img(mask_img)
     if len(values) == 1:
         if values[0] == 0 and not allow_empty:
             raise ValueError(f"{_EMPTY_MASK_MESSAGE} Mask: {name}.")
@@ -104,4 +126,3 @@ def load_mask_img(mask_img, *, allow_empty: bool = False) -> tuple[np.ndarray, n
             f"Given mask is not made of 2 values: {values}. "
             f"Cannot interpret as true or false. Mask: {name}."
         )
-    return np.asarray(data, dtype=bool), img.affine
