@@ -16,7 +16,12 @@ import warnings
 import nibabel as nib
 import numpy as np
 from scipy import sparse
-from scipy.ndimage import binary_propagation, generate_binary_structure, label, maximum_filter
+from scipy.ndimage import (
+    binary_propagation,
+    generate_binary_structure,
+    label,
+    maximum_filter,
+)
 from scipy.sparse.linalg import cg
 from threadpoolctl import threadpool_limits
 
