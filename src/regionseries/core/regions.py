@@ -290,7 +290,7 @@ def _surface_parts_to_threshold(img, mask_img, copy: bool) -> tuple[dict[str, np
     _zero_non_finite(*parts.values(), stacklevel=4)
     cutoff_data = concatenate_parts(parts)
     if mask_img is not None:
-        check_compatible_meshes(mesh_parts(mask_img), mesh_parts(img))
+        check_compatible_meshes(mesh_parts(mask_img), mesh_parts(img), stacklevel=4)
         mask = surface_mask_parts(data_parts(mask_img))
         cutoff_data = cutoff_data[concatenate_parts({name: mask[name] for name in parts})]
         for name, values in parts.items():

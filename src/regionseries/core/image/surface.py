@@ -150,7 +150,9 @@ def concatenate_parts(parts: dict[str, np.ndarray]) -> np.ndarray:
     return np.concatenate(list(parts.values()), axis=0)
 
 
-def check_compatible_meshes(meshes: dict[str, PartMesh], reference: dict[str, PartMesh]) -> None:
+def check_compatible_meshes(
+    meshes: dict[str, PartMesh], reference: dict[str, PartMesh], *, stacklevel: int = 2
+) -> None:
     """Check that two meshes have the same parts with the same numbers of vertices.
 
     The rule of nilearn's ``check_polymesh_equal``, with its messages.
@@ -158,6 +160,8 @@ def check_compatible_meshes(meshes: dict[str, PartMesh], reference: dict[str, Pa
     Parameters
     ----------
     meshes, reference : dict of str to PartMesh
+    stacklevel : int, default=2
+        Passed to :func:`warnings.warn` (2: the line that calls this function).
 
     Raises
     ------
@@ -189,7 +193,7 @@ def check_compatible_meshes(meshes: dict[str, PartMesh], reference: dict[str, Pa
         warnings.warn(
             "Meshes are not identical but have compatible number of vertices.",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
 
 
