@@ -17,7 +17,11 @@ The modules:
 - :mod:`.box`: resampling a sparse volume within the bounding box of its
   non-zero voxels (:func:`nonzero_bounds`);
 - :mod:`.smoothing`: :func:`smooth_array`;
-- :mod:`.masks`: :func:`load_masker_mask`, :func:`load_mask_img`.
+- :mod:`.masks`: :func:`load_masker_mask`, :func:`load_mask_img`,
+  :func:`~.masks.check_mask_values`;
+- :mod:`.surface`: surface images (shaped like nilearn's ``SurfaceImage``) as
+  one array per part: masks, mesh adjacency, vertex clusters. Its names are
+  imported from ``regionseries.core.image.surface``.
 
 The names below are re-exported here, so ``from regionseries.core.image
 import X`` works for each; the public façade is :mod:`regionseries.image`.
