@@ -34,16 +34,7 @@ from .image import (
     new_img_like,
     resample_img,
     smooth_array,
-)
-from .image.surface import (
-    check_compatible_meshes,
-    concatenate_parts,
-    data_parts,
-    is_surface_image,
-    mesh_parts,
-    remove_small_clusters,
-    surface_image_like,
-    surface_mask_parts,
+    surface,
 )
 
 __all__ = [
@@ -255,18 +246,18 @@ def _check_threshold_type(threshold) -> None:
 
 def _check_img_and_mask_types(img, mask_img) -> bool:
     """Whether ``img`` is a surface image; TypeError for another object or a mask of the other kind."""
-    surface = is_surface_image(img)
-    if not surface and not isinstance(img, (str, os.PathLike, nib.spatialimages.SpatialImage)):
+    img_is_surface = surface.is_surface_image(img)
+    if not img_is_surface and not isinstance(img, (str, os.PathLike, nib.spatialimages.SpatialImage)):
         raise TypeError(
             "'img' should be a 3D/4D Niimg-like object or a SurfaceImage. "
             f"Got {img.__class__.__name__}. Expected a NIfTI image (nibabel SpatialImage) "
             "or a path to one, or a surface image (with .mesh and .data, such as nilearn's "
             "SurfaceImage)."
         )
-    if mask_img is not None and is_surface_image(mask_img) != surface:
+    if mask_img is not None and surface.is_surface_image(mask_img) != img_is_surface:
         expected = (
             "SurfaceImage instances would be expected"
-            if is_surface_image(mask_img)
+            if surface.is_surface_image(mask_img)
             else "images should be NiftiImage-like instances (Nifti1Image or str or Path)"
         )
         raise TypeError(
@@ -274,7 +265,7 @@ def _check_img_and_mask_types(img, mask_img) -> bool:
             f"Got mask of type: {mask_img.__class__.__name__}, and images of type: "
             f"[{type(img)}] where {expected}."
         )
-    return surface
+    return img_is_surface
 
 
 def _writable_part(values: np.ndarray, copy: bool) -> np.ndarray:
@@ -286,13 +277,13 @@ def _writable_part(values: np.ndarray, copy: bool) -> np.ndarray:
 
 def _surface_parts_to_threshold(img, mask_img, copy: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The writable, finite, masked data parts of a surface image and the values of its cut-off."""
-    parts = {name: _writable_part(values, copy) for name, values in data_parts(img).items()}
+    parts = {name: _writable_part(values, copy) for name, values in surface.data_parts(img).items()}
     _zero_non_finite(*parts.values(), stacklevel=4)
-    cutoff_data = concatenate_parts(parts)
+    cutoff_data = surface.concatenate_parts(parts)
     if mask_img is not None:
-        check_compatible_meshes(mesh_parts(mask_img), mesh_parts(img), stacklevel=4)
-        mask = surface_mask_parts(data_parts(mask_img))
-        cutoff_data = cutoff_data[concatenate_parts({name: mask[name] for name in parts})]
+        surface.check_compatible_meshes(surface.mesh_parts(mask_img), surface.mesh_parts(img), stacklevel=4)
+        mask = surface.surface_mask_parts(surface.data_parts(mask_img))
+        cutoff_data = cutoff_data[surface.concatenate_parts({name: mask[name] for name in parts})]
         for name, values in parts.items():
             values[~mask[name]] = 0
     return parts, cutoff_data
@@ -369,12 +360,12 @@ def threshold_img(
     if _check_img_and_mask_types(img, mask_img):
         parts, cutoff_data = _surface_parts_to_threshold(img, mask_img, copy)
         cutoff = resolve_threshold(threshold, cutoff_data, two_sided)
-        meshes = mesh_parts(img) if cluster_threshold > 0 else {}
+        meshes = surface.mesh_parts(img) if cluster_threshold > 0 else {}
         for name, values in parts.items():
             _apply_threshold(values, two_sided, cutoff)
             if cluster_threshold > 0:
-                remove_small_clusters(values, meshes[name].faces, int(cluster_threshold))
-        return surface_image_like(img, parts)
+                surface.remove_small_clusters(values, meshes[name].faces, int(cluster_threshold))
+        return surface.surface_image_like(img, parts)
     loaded = load_img(img)
     if len(loaded.shape) not in (3, 4):
         raise ValueError(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import warnings
 from fractions import Fraction
 from types import SimpleNamespace
 
@@ -17,12 +16,6 @@ from nilearn.surface.surface import find_surface_clusters
 from scipy.stats import scoreatpercentile
 
 from regionseries.image import threshold_img
-
-
-def _quiet(func, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return func(*args, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +62,11 @@ CASES = [
 
 @pytest.mark.parametrize("with_mask", [False, True], ids=["no-mask", "mask"])
 @pytest.mark.parametrize("threshold, two_sided", CASES, ids=[f"{t}-{s}" for t, s in CASES])
-def test_threshold_surface_exact(mesh, sulcal, threshold, two_sided, with_mask):
+def test_threshold_surface_exact(mk, mesh, sulcal, threshold, two_sided, with_mask):
     mask = _front_mask(mesh) if with_mask else None
     for img in (sulcal, _random(mesh, n_samples=3, seed=1)):
         ours = threshold_img(img, threshold, two_sided=two_sided, mask_img=mask)
-        theirs = _quiet(nilearn_threshold_img, copy.deepcopy(img), threshold, two_sided=two_sided,
+        theirs = mk.nilearn_quiet(nilearn_threshold_img, copy.deepcopy(img), threshold, two_sided=two_sided,
                         mask_img=copy.deepcopy(mask))
         _assert_same(ours, theirs)
 
@@ -103,18 +96,18 @@ def _tiny_surface(left, right):
     return SurfaceImage(PolyMesh(left=tetrahedron, right=pyramid), {"left": left, "right": right})
 
 
-def test_float_above_the_maximum_warns_as_nilearn(sulcal):
+def test_float_above_the_maximum_warns_as_nilearn(mk, sulcal):
     with pytest.warns(UserWarning, match=r"The given float value must not exceed .* threshold=100.0"):
         ours = threshold_img(sulcal, 100.0)
-    _assert_same(ours, _quiet(nilearn_threshold_img, sulcal, 100.0))
+    _assert_same(ours, mk.nilearn_quiet(nilearn_threshold_img, sulcal, 100.0))
     assert not any(values.any() for values in ours.data.parts.values())
 
 
 @pytest.mark.parametrize("threshold", [0.5, 1.5, "90%"])
-def test_cluster_threshold_equals_nilearn_when_one_sign_survives(mesh, sulcal, threshold):
+def test_cluster_threshold_equals_nilearn_when_one_sign_survives(mk, mesh, sulcal, threshold):
     for img in (sulcal, _random(mesh, seed=2)):
         ours = threshold_img(img, threshold, two_sided=False, cluster_threshold=5)
-        theirs = _quiet(nilearn_threshold_img, img, threshold, two_sided=False, cluster_threshold=5)
+        theirs = mk.nilearn_quiet(nilearn_threshold_img, img, threshold, two_sided=False, cluster_threshold=5)
         _assert_same(ours, theirs)
         without = threshold_img(img, threshold, two_sided=False)
         removed = sum(int(((without.data.parts[n] != 0) & (ours.data.parts[n] == 0)).sum()) for n in mesh.parts)
@@ -131,7 +124,7 @@ def _per_sign_clusters(mesh, values, cluster_threshold):
     return out
 
 
-def test_cluster_threshold_counts_each_sign_apart(mesh):
+def test_cluster_threshold_counts_each_sign_apart(mk, mesh):
     """nilearn joins touching positive and negative vertices into one surface cluster (documented difference)."""
     img = _random(mesh, seed=3)
     ours = threshold_img(img, 1.0, cluster_threshold=4)
@@ -140,11 +133,11 @@ def test_cluster_threshold_counts_each_sign_apart(mesh):
         expected = _per_sign_clusters(part, voxelwise.data.parts[name], 4)
         np.testing.assert_array_equal(ours.data.parts[name], expected)
         assert (expected > 0).any() and (expected < 0).any()
-    theirs = _quiet(nilearn_threshold_img, img, 1.0, cluster_threshold=4)
+    theirs = mk.nilearn_quiet(nilearn_threshold_img, img, 1.0, cluster_threshold=4)
     assert any(not np.array_equal(ours.data.parts[n], theirs.data.parts[n]) for n in mesh.parts)
 
 
-def test_cluster_threshold_on_samples_is_per_sample(mesh):
+def test_cluster_threshold_on_samples_is_per_sample(mk, mesh):
     """nilearn fails with an IndexError on (n_vertices, n_samples) parts (documented difference)."""
     img = _random(mesh, n_samples=3, seed=4)
     ours = threshold_img(img, 1.5, cluster_threshold=3)
@@ -155,10 +148,10 @@ def test_cluster_threshold_on_samples_is_per_sample(mesh):
         for name in mesh.parts:
             np.testing.assert_array_equal(ours.data.parts[name][:, sample], single.data.parts[name])
     with pytest.raises(IndexError):
-        _quiet(nilearn_threshold_img, img, 1.5, cluster_threshold=3)
+        mk.nilearn_quiet(nilearn_threshold_img, img, 1.5, cluster_threshold=3)
 
 
-def test_non_finite_values_become_zero(mesh):
+def test_non_finite_values_become_zero(mk, mesh):
     """nilearn warns that they "will be replaced with zeros" but returns them (documented difference)."""
     img = _random(mesh, seed=5, dtype=np.float32)
     img.data.parts["left"][[3, 7]] = [np.nan, np.inf]
@@ -166,10 +159,10 @@ def test_non_finite_values_become_zero(mesh):
         ours = threshold_img(img, "80%")
     assert ours.data.parts["left"][3] == 0 and ours.data.parts["left"][7] == 0
     assert np.isnan(img.data.parts["left"][3])  # copy=True leaves the input alone
-    theirs = _quiet(nilearn_threshold_img, copy.deepcopy(img), "80%")
+    theirs = mk.nilearn_quiet(nilearn_threshold_img, copy.deepcopy(img), "80%")
     assert np.isnan(theirs.data.parts["left"][3])
     finite = {n: np.nan_to_num(v, nan=0.0, posinf=0.0) for n, v in img.data.parts.items()}
-    _assert_same(ours, _quiet(nilearn_threshold_img, SurfaceImage(mesh, finite), "80%"))
+    _assert_same(ours, mk.nilearn_quiet(nilearn_threshold_img, SurfaceImage(mesh, finite), "80%"))
 
 
 def test_copy_false_thresholds_the_input_arrays_in_place(mesh):
@@ -193,13 +186,13 @@ def test_copy_true_leaves_the_input_and_keeps_its_class_and_mesh(mesh):
         assert not np.shares_memory(result.data.parts[name], img.data.parts[name])
 
 
-def test_the_mask_is_never_modified(mesh, sulcal):
+def test_the_mask_is_never_modified(mk, mesh, sulcal):
     """nilearn turns the caller's mask parts into booleans in place."""
     mask = _front_mask(mesh, dtype=np.float64)
     threshold_img(sulcal, "50%", mask_img=mask)
     assert all(values.dtype == np.float64 for values in mask.data.parts.values())
     theirs_mask = _front_mask(mesh, dtype=np.float64)
-    _quiet(nilearn_threshold_img, sulcal, "50%", mask_img=theirs_mask)
+    mk.nilearn_quiet(nilearn_threshold_img, sulcal, "50%", mask_img=theirs_mask)
     assert all(values.dtype == bool for values in theirs_mask.data.parts.values())
 
 
@@ -213,7 +206,7 @@ def test_mask_on_another_mesh_of_the_same_size_warns(mesh, sulcal):
 
 
 @pytest.mark.parametrize("bad_mask", ["one hemisphere", "two samples"])
-def test_mask_errors_as_nilearn(mesh, sulcal, bad_mask):
+def test_mask_errors_as_nilearn(mk, mesh, sulcal, bad_mask):
     if bad_mask == "one hemisphere":
         mask = SurfaceImage(PolyMesh(left=mesh.parts["left"]), {"left": np.ones(10242, np.uint8)})
         message = r"PolyMeshes do not have the same keys. Offending keys: \{'right'\}"
@@ -223,7 +216,7 @@ def test_mask_errors_as_nilearn(mesh, sulcal, bad_mask):
     with pytest.raises(ValueError, match=message):
         threshold_img(sulcal, 0.5, mask_img=mask)
     with pytest.raises(ValueError, match=message):
-        _quiet(nilearn_threshold_img, sulcal, 0.5, mask_img=copy.deepcopy(mask))
+        mk.nilearn_quiet(nilearn_threshold_img, sulcal, 0.5, mask_img=copy.deepcopy(mask))
 
 
 def test_a_surface_of_another_class_is_thresholded_without_nilearn():
@@ -257,20 +250,20 @@ def _volume():
     ],
     ids=["int", "list", "volume-with-surface-mask", "surface-with-volume-mask"],
 )
-def test_input_type_errors_as_nilearn(mesh, sulcal, make_args, message):
+def test_input_type_errors_as_nilearn(mk, mesh, sulcal, make_args, message):
     img, mask = make_args(mesh, sulcal)
     with pytest.raises(TypeError, match=message):
         threshold_img(img, 1.0, mask_img=mask)
     with pytest.raises(TypeError, match=message):
-        _quiet(nilearn_threshold_img, img, 1.0, mask_img=mask)
+        mk.nilearn_quiet(nilearn_threshold_img, img, 1.0, mask_img=mask)
 
 
 @pytest.mark.parametrize("threshold", [object(), Fraction(1, 2), [1.0], np.bool_(True)],
                          ids=["object", "fraction", "list", "numpy-bool"])
-def test_threshold_of_another_type_as_nilearn(sulcal, threshold):
+def test_threshold_of_another_type_as_nilearn(mk, sulcal, threshold):
     message = r"'threshold' must be of type\(s\): 'float \| numpy.floating \| int \| numpy.integer \| None \| str'"
     for img in (sulcal, _volume()):
         with pytest.raises(TypeError, match=message):
             threshold_img(img, threshold)
         with pytest.raises(TypeError, match=message):
-            _quiet(nilearn_threshold_img, img, threshold)
+            mk.nilearn_quiet(nilearn_threshold_img, img, threshold)

@@ -96,12 +96,13 @@ def data_parts(img) -> dict[str, np.ndarray]:
 
 
 def mesh_parts(img) -> dict[str, PartMesh]:
-    """The mesh of a surface image, part by part.
+    """Part name -> coordinates and faces of a surface image's mesh.
+
+    A part that nilearn reads from a file (``FileMesh``) is loaded here, once.
 
     Parameters
     ----------
-    img : surface image
-        See :func:`is_surface_image`.
+    img : surface image (see :func:`is_surface_image`)
 
     Returns
     -------
