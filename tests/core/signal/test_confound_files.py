@@ -9,7 +9,6 @@ read here too (last tests).
 """
 
 import re
-import warnings
 
 import nibabel as nib
 import numpy as np
@@ -26,19 +25,11 @@ N_TIME = 40
 NAMES = ["trans_x", "trans_y", "rot_z"]
 
 
-def _quiet(function, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return function(*args, **kwargs)
-
-
 @pytest.fixture(scope="module")
-def data():
+def data(helpers):
     """Random-walk signals (40 × 4) + 100 and random-walk confounds (40 × 3)."""
     rng = np.random.default_rng(16)
-    signals = np.cumsum(rng.standard_normal((N_TIME, 4)), axis=0) + 100
-    confounds = np.cumsum(rng.standard_normal((N_TIME, 3)), axis=0)
-    return signals, confounds
+    return helpers.random_walk(rng, (N_TIME, 4), 100.0), helpers.random_walk(rng, (N_TIME, 3))
 
 
 def _with_index(confounds):
@@ -209,7 +200,7 @@ def test_aligned_columns_under_a_header(oracle, helpers, data, tmp_path):
                        clean(signals, confounds=np.loadtxt(path, skiprows=1)))
 
 
-def test_masker_transform_with_pandas_file(tmp_path):
+def test_masker_transform_with_pandas_file(helpers, tmp_path):
     """The user-facing case: a masker's transform with ``DataFrame.to_csv``'s file."""
     rng = np.random.default_rng(7)
     affine = np.eye(4)
@@ -220,12 +211,12 @@ def test_masker_transform_with_pandas_file(tmp_path):
     path = tmp_path / "confounds.csv"
     pd.DataFrame(rng.standard_normal((N_TIME, 3))).to_csv(path)
     ours = NiftiLabelsMasker(labels_img).fit_transform(bold, confounds=path)
-    theirs = _quiet(nilearn_maskers.NiftiLabelsMasker(labels_img).fit_transform, bold,
-                    confounds=path)
+    theirs, _ = helpers.warning_messages(nilearn_maskers.NiftiLabelsMasker(labels_img).fit_transform,
+                                         bold, confounds=path)
     np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
     ours_hv = NiftiLabelsMasker(labels_img, high_variance_confounds=True).fit_transform(
         bold, confounds=path)
-    theirs_hv = _quiet(
+    theirs_hv, _ = helpers.warning_messages(
         nilearn_maskers.NiftiLabelsMasker(labels_img, high_variance_confounds=True).fit_transform,
         bold, confounds=path)
     # the high-variance confounds' signs are arbitrary; the regression does not see them
