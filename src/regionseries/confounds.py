@@ -6,8 +6,9 @@ Scripts written for nilearn port by changing the import::
 
 The same module exposes regionseries' own layer: :func:`read_confounds`,
 :func:`find_confounds_file`, :class:`DenoiseStrategy`, :func:`get_strategy`,
-:func:`plan_denoising` and the exceptions :class:`ConfoundsError`,
-:class:`StrategyFileUnavailable` and :class:`RunExcluded`. See :mod:`regionseries.core.confounds`.
+:func:`plan_denoising`, the exceptions :class:`ConfoundsError`,
+:class:`StrategyFileUnavailable` and :class:`RunExcluded`, and the warning
+:class:`UnreadableImageWarning`. See :mod:`regionseries.core.confounds`.
 """
 
 from .core.confounds import (
@@ -18,6 +19,7 @@ from .core.confounds import (
     DenoisingPlan,
     RunExcluded,
     StrategyFileUnavailable,
+    UnreadableImageWarning,
     find_confounds_file,
     get_strategy,
     load_confounds,
@@ -34,6 +36,7 @@ __all__ = [
     "DenoisingPlan",
     "RunExcluded",
     "StrategyFileUnavailable",
+    "UnreadableImageWarning",
     "find_confounds_file",
     "get_strategy",
     "load_confounds",

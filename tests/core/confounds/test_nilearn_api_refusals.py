@@ -8,6 +8,9 @@ returns without a word:
 * ``ConfoundsError`` (a ValueError) when the image's number of volumes
   differs from the rows of its confounds file: nilearn never opens the image.
 
+An image whose header cannot be read is not refused: a warning names it and
+the result is nilearn's (last tests).
+
 The rule and the message are ``plan_denoising``'s, which the command line
 uses. Every case also runs nilearn on the same files, so the documented
 difference (docs/differences-from-nilearn.md, "load_confounds") is pinned by
@@ -17,6 +20,7 @@ a test.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -29,6 +33,7 @@ from nilearn.interfaces.fmriprep import load_confounds_strategy as nilearn_load_
 from regionseries.confounds import (
     ConfoundsError,
     RunExcluded,
+    UnreadableImageWarning,
     load_confounds,
     load_confounds_strategy,
     plan_denoising,
@@ -240,10 +245,40 @@ def test_tedana_ica_rows_are_checked(helpers, tmp_path):
 
 
 @pytest.mark.parametrize("content", [b"", b"\x1f\x8b\x08\x00 truncated"], ids=["empty", "truncated-gzip"])
-def test_unreadable_image_is_named(synthetic, content):
+@pytest.mark.parametrize(
+    ("ours", "theirs", "kwargs"),
+    [
+        (load_confounds, nilearn_load_confounds, dict(strategy=("motion", "high_pass", "wm_csf"))),
+        (load_confounds_strategy, nilearn_load_confounds_strategy, dict(denoise_strategy="simple")),
+    ],
+    ids=["load_confounds", "load_confounds_strategy"],
+)
+def test_unreadable_image_warns_and_gives_nilearns_result(synthetic, content, ours, theirs, kwargs):
+    """An image whose header cannot be read: a warning naming it, then nilearn's result.
+
+    (nilearn never opens the image; its own tests write empty image files.)
+    """
     bold = synthetic[0]
     bold.write_bytes(content)
-    with pytest.raises(ConfoundsError, match=f"^{bold}: cannot read the image's header to check the length"):
-        load_confounds(str(bold))
-    (theirs, _), _ = nilearn_quiet(nilearn_load_confounds, str(bold))
-    assert theirs.shape[0] == N  # nilearn does not open the image
+    with pytest.warns(UnreadableImageWarning) as caught:
+        confounds, sample_mask = ours(str(bold), **kwargs)
+    assert len(caught) == 1 and issubclass(caught[0].category, UserWarning)
+    assert str(caught[0].message).startswith(
+        f"{bold}: cannot read the image's header, so the length of its confounds is not "
+        "checked against its volumes ("
+    )
+    (their_confounds, their_mask), their_warnings = nilearn_quiet(theirs, str(bold), **kwargs)
+    assert their_warnings == []
+    pd.testing.assert_frame_equal(confounds, their_confounds, rtol=1e-10)
+    np.testing.assert_array_equal(sample_mask, their_mask)
+
+
+def test_unreadable_image_of_a_pair_is_skipped_the_other_checked(synthetic):
+    """A GIfTI pair: the unreadable hemisphere warns, the readable one is still checked."""
+    bold = synthetic[0]
+    left = write_gifti_bold(f"{_stem(bold)}_hemi-L_space-fsaverage5_bold.func.gii", N + 1)
+    right = Path(f"{_stem(bold)}_hemi-R_space-fsaverage5_bold.func.gii")
+    right.write_bytes(b"")
+    with pytest.warns(UnreadableImageWarning, match=f"^{right}: cannot read"):
+        with pytest.raises(ConfoundsError, match=f"the BOLD run {left} has {N + 1} volumes"):
+            load_confounds([str(left), str(right)], strategy=("motion",))

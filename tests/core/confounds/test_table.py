@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -114,6 +115,28 @@ def test_camelcase_file_with_load_confounds(helpers, tmp_path):
     np.testing.assert_array_equal(sample_mask, np.arange(1, len(raw)))
 
 
+def test_unread_camelcase_names_are_named_with_nilearns_words(helpers, tmp_path):
+    """CamelCase names that are not fMRIPrep < 1.2's: the missing-columns error says so."""
+    data, metadata = helpers.synthetic_confounds()
+    camel = {"trans_x": "TransX", "trans_y": "TransY", "trans_z": "TransZ"}  # fMRIPrep 1.0 wrote X, Y, Z
+    bold = helpers.write_run(tmp_path, data[[*camel, "rot_x", "rot_y", "rot_z", "csf", "white_matter"]]
+                             .rename(columns=camel), metadata)
+    with pytest.raises(ValueError, match="contains header in camel case"):
+        nilearn_load_confounds(str(bold))
+    tsv = tmp_path / f"{helpers.BOLD_ENTITIES}_desc-confounds_timeseries.tsv"
+    message = (
+        "The following keywords or parameters are missing:  ['trans_x', 'trans_y', 'trans_z'] []. "
+        "You may want to try a different denoising strategy. The confound file contains header in "
+        "camel case: ['TransX', 'TransY', 'TransZ']. Only the CamelCase names of fMRIPrep 1.0.x "
+        f"and 1.1.x (X, RotX, CSF, aCompCor00, ...) are read, under current names. (confounds file: {tsv})"
+    )
+    with pytest.raises(ConfoundsError, match=f"^{re.escape(message)}$"):
+        load_confounds(str(bold), strategy=("motion",), motion="basic")
+    # the file's other components are read
+    confounds, _ = load_confounds(str(bold), strategy=("wm_csf",), wm_csf="basic")
+    assert list(confounds.columns) == ["csf", "white_matter"]
+
+
 # --- bad files ---------------------------------------------------------------------------
 
 
@@ -137,7 +160,10 @@ def test_explicit_json(helpers):
 def test_no_header(tmp_path):
     path = tmp_path / "x_desc-confounds_timeseries.tsv"
     path.write_text("0.1\t0.2\n0.3\t0.4\n")
-    with pytest.raises(ConfoundsError, match=f"{path}: the confounds file has no header row"):
+    message = (f"{path}: The confound file contains no header. Is this an old version fMRIprep "
+               "output? Its first line starts with the number '0.1'; fMRIPrep confounds files "
+               "name their columns.")
+    with pytest.raises(ConfoundsError, match=f"^{re.escape(message)}$"):
         read_confounds(path)
 
 

@@ -31,7 +31,12 @@ The differences from nilearn are listed in ``docs/differences-from-nilearn.md``
 
 # _drop_short_segments: a test (now tests/core/confounds/test_censoring.py) imported it from here before the split.
 from .censoring import _drop_short_segments  # noqa: F401
-from .errors import ConfoundsError, RunExcluded, StrategyFileUnavailable
+from .errors import (
+    ConfoundsError,
+    RunExcluded,
+    StrategyFileUnavailable,
+    UnreadableImageWarning,
+)
 from .files import find_confounds_file
 from .nilearn_api import load_confounds, load_confounds_strategy
 from .plans import DenoisingPlan, plan_denoising
@@ -55,6 +60,7 @@ __all__ = [
     "ConfoundsError",
     "StrategyFileUnavailable",
     "RunExcluded",
+    "UnreadableImageWarning",
     "ConfoundsTable",
     "read_confounds",
     "find_confounds_file",

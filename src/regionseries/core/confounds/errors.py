@@ -1,16 +1,17 @@
-"""Exceptions of the confounds layers.
+"""Exceptions and warnings of the confounds layers.
 
 :class:`ConfoundsError` is a bad confounds input (a missing or malformed
 file, missing columns); :class:`StrategyFileUnavailable` is a strategy file
 that cannot be read at all; :class:`RunExcluded` is a run that cannot be
 denoised with a strategy (every volume censored, or no more kept volumes
 than regressors). All three are :class:`ValueError` s, like nilearn's input
-errors.
+errors. :class:`UnreadableImageWarning` is a BOLD image whose header
+``load_confounds`` cannot read, so the confounds' length is not checked.
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfoundsError", "StrategyFileUnavailable", "RunExcluded"]
+__all__ = ["ConfoundsError", "StrategyFileUnavailable", "RunExcluded", "UnreadableImageWarning"]
 
 
 class ConfoundsError(ValueError):
@@ -56,3 +57,14 @@ class RunExcluded(ValueError):
 
     def __reduce__(self):  # keep the attributes when pickled (multiprocessing)
         return (type(self), (self.path, self.reason, self.strategy))
+
+
+class UnreadableImageWarning(UserWarning):
+    """``load_confounds`` could not read a BOLD image's header.
+
+    The image exists, but its number of volumes cannot be read, so the rows
+    of its confounds are not checked against it; the confounds are returned
+    as nilearn returns them (nilearn never opens the image). The message
+    names the image and the reading error. The command line reads every
+    BOLD image anyway and refuses an unreadable one with an error.
+    """

@@ -9,8 +9,10 @@ GIfTI/CIFTI inputs included), except that bad input gives a
 (:class:`~.errors.RunExcluded`) or whose image has another number of
 volumes than the confounds have rows (:class:`~.errors.ConfoundsError`) is
 refused with :func:`~.plans.plan_denoising`'s rule. The image headers are
-read only for that volume count. The differences from nilearn are listed
-in ``docs/differences-from-nilearn.md`` (section "load_confounds").
+read only for that volume count; an image whose header cannot be read gives
+an :class:`~.errors.UnreadableImageWarning` and is not checked, as nilearn
+never opens it. The differences from nilearn are listed in
+``docs/differences-from-nilearn.md`` (section "load_confounds").
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from .columns import (
     _Missing,
     _present_or_missing,
 )
-from .errors import ConfoundsError, RunExcluded
+from .errors import ConfoundsError, RunExcluded, UnreadableImageWarning
 from .files import _find_tedana_files, find_confounds_file
 from .table import (
     NAMING_CAMELCASE,
@@ -104,6 +106,9 @@ def _image_volume_counts(image: str | list) -> list[tuple[str, int]]:
     ``dtseries.nii`` ``shape[0]``, a GIfTI ``func.gii`` one data array per
     volume. Files that do not exist are left out: nilearn's API needs only
     the name to find the confounds, so there is nothing to check them against.
+    Files whose header cannot be read are left out too, with an
+    :class:`~.errors.UnreadableImageWarning` naming the file (nilearn never
+    opens the image; the command line reads it and refuses it).
 
     Parameters
     ----------
@@ -113,11 +118,11 @@ def _image_volume_counts(image: str | list) -> list[tuple[str, int]]:
     Returns
     -------
     list of (str, int)
-        (file, number of volumes) for every file that exists.
+        (file, number of volumes) for every file that exists and can be read.
 
-    Raises
-    ------
-    ConfoundsError
+    Warns
+    -----
+    UnreadableImageWarning
         If a file exists but its header cannot be read.
     """
     counts = []
@@ -133,10 +138,13 @@ def _image_volume_counts(image: str | list) -> list[tuple[str, int]]:
             else:
                 n_volumes = int(img.shape[3]) if len(img.shape) > 3 else 1
         except _UNREADABLE_IMAGE_ERRORS as error:
-            raise ConfoundsError(
-                f"{name}: cannot read the image's header to check the length of its confounds "
-                f"({type(error).__name__}: {error})."
-            ) from error
+            warnings.warn(
+                f"{name}: cannot read the image's header, so the length of its confounds is not "
+                f"checked against its volumes ({type(error).__name__}: {error}).",
+                UnreadableImageWarning,
+                stacklevel=4,
+            )
+            continue
         counts.append((name, n_volumes))
     return counts
 
@@ -299,10 +307,16 @@ def load_confounds(
         For missing files, missing columns or a missing JSON sidecar; the
         message names the file. Also when an image exists and its number of
         volumes differs from the rows of its confounds file (nilearn does not
-        check), or exists and its header cannot be read.
+        check).
     RunExcluded
         When every volume of an image is censored (nilearn returns an empty
         sample mask with a RuntimeWarning). A :class:`ValueError` too.
+
+    Warns
+    -----
+    UnreadableImageWarning
+        When an image exists but its header cannot be read: its confounds are
+        returned unchecked, as nilearn returns them (nilearn never opens it).
     """
     _check_strategy_tuple(strategy)
     if "motion" in strategy:
@@ -378,6 +392,25 @@ def _load_confounds_of_image(image, strategy: tuple, demean: bool, parameters: d
     return _confounds_from_table(table, strategy, demean, parameters)
 
 
+def _unread_camelcase_note(table: ConfoundsTable) -> str:
+    """nilearn's words for a file with CamelCase names that are not fMRIPrep < 1.2's ('' if none).
+
+    nilearn refuses any file with a CamelCase name; we read fMRIPrep 1.0.x
+    and 1.1.x names (``X``, ``RotX``, ...) and say which others were not read.
+    """
+    # table.data has the renamed columns under current names; nilearn's is_camel_case test
+    unread = [
+        name for name in table.data.columns
+        if name != name.lower() and name != name.upper() and "_" not in name
+    ]
+    if not unread:
+        return ""
+    return (
+        f"The confound file contains header in camel case: {unread}. Only the CamelCase names "
+        "of fMRIPrep 1.0.x and 1.1.x (X, RotX, CSF, aCompCor00, ...) are read, under current names. "
+    )
+
+
 def _confounds_from_table(table: ConfoundsTable, strategy: tuple, demean: bool, parameters: dict):
     """nilearn's component selection and output assembly on one table."""
     # nilearn's CompCor names are the names in the file; CamelCase files
@@ -430,7 +463,7 @@ def _confounds_from_table(table: ConfoundsTable, strategy: tuple, demean: bool, 
         raise ConfoundsError(
             f"The following keywords or parameters are missing:  {missing.columns} "
             f"{missing.components}. You may want to try a different denoising strategy. "
-            f"(confounds file: {source})"
+            f"{_unread_camelcase_note(table)}(confounds file: {source})"
         )
     has_rows = has_rows or bool(selected)
 
@@ -578,6 +611,11 @@ def load_confounds_strategy(img_files, denoise_strategy="simple", **kwargs):
         As in :func:`load_confounds`.
     RunExcluded
         When every volume is censored; its ``strategy`` is the preset name.
+
+    Warns
+    -----
+    UnreadableImageWarning
+        As in :func:`load_confounds`.
     """
     _check_choice(denoise_strategy, list(_NILEARN_PRESETS), "denoise_strategy")
     parameters = dict(_NILEARN_PRESETS[denoise_strategy])

@@ -214,9 +214,10 @@ def _read_tsv(tsv_path: Path) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise ConfoundsError(f"{tsv_path}: cannot be read as a tab-separated table ({error}).") from error
     if _looks_numeric(header[0]):
-        raise ConfoundsError(
-            f"{tsv_path}: the confounds file has no header row (its first line starts with "
-            f"the number {header[0]!r}); fMRIPrep confounds files name their columns."
+        raise ConfoundsError(  # nilearn's words first, then why
+            f"{tsv_path}: The confound file contains no header. Is this an old version fMRIprep "
+            f"output? Its first line starts with the number {header[0]!r}; fMRIPrep confounds "
+            "files name their columns."
         )
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:

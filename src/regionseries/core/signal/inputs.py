@@ -3,7 +3,7 @@
 :func:`_as_signal_matrix` checks the (time × features) shape,
 :func:`_output_dtype` applies nilearn's float rule to the result, and
 :func:`_read_confounds` turns arrays, pandas DataFrames, delimited text files
-(optional one-line header, delimiter sniffed) or lists of them into one
+(an optional header row and the delimiter decided as nilearn does) or lists of them into one
 float64 (n_timepoints, n_confounds) matrix.
 """
 
@@ -40,49 +40,97 @@ def _as_signal_matrix(signals):
     return array
 
 
+_MISSING_SPELLINGS = ("", "n/a", "NA", "nan", "NaN")
+
+
 def _sniff_delimiter(first_line):
+    """nilearn's guess: the one of ``,;<tab><space>`` csv.Sniffer finds, or None."""
     try:
         return csv.Sniffer().sniff(first_line, delimiters=",;\t ").delimiter
     except csv.Error:
         return None
 
 
-def _line_is_numeric(fields):
-    for field in fields:
-        text = field.strip()
-        if text in ("", "n/a", "NA", "nan", "NaN"):
-            continue
-        try:
-            float(text)
-        except ValueError:
-            return False
+def _split_fields(line, delimiter):
+    """The fields of one line as genfromtxt splits them (``None``: runs of whitespace)."""
+    text = line.split("#", 1)[0].rstrip("\r\n")
+    return text.split() if delimiter is None else text.split(delimiter)
+
+
+def _is_number_or_missing(field):
+    text = field.strip()
+    if text in _MISSING_SPELLINGS:
+        return True
+    try:
+        float(text)
+    except ValueError:
+        return False
     return True
 
 
+def _parse_table(path, delimiter, skip_header):
+    """The rows of ``path`` after ``skip_header`` lines, float64 (rows × columns).
+
+    nilearn's ``csv_to_array``: whitespace-separated numbers first, strictly
+    (any token that is not a number fails); otherwise ``delimiter``, fields
+    that are not numbers becoming NaN. Beyond nilearn: a file whose sniffed
+    delimiter is one space but whose rows are aligned with several is read as
+    whitespace-separated.
+    """
+    options = {"skip_header": skip_header, "dtype": np.float64, "ndmin": 2, "encoding": None}
+    try:
+        return np.genfromtxt(path, loose=False, **options)
+    except ValueError:
+        pass
+    for attempt in [delimiter, None] if delimiter == " " else [delimiter]:
+        try:
+            return np.genfromtxt(
+                path, delimiter=attempt, missing_values=_MISSING_SPELLINGS,
+                filling_values=np.nan, **options,
+            )
+        except ValueError as error:
+            last_error = error
+    raise ValueError(f"Could not read confounds file {path}: {last_error}") from last_error
+
+
 def _read_confounds_file(path, n_time):
-    """Read a delimited text file of confounds (optional one-line header)."""
+    """Read a delimited text file of confounds (optional header row), as nilearn does.
+
+    The delimiter is nilearn's: whitespace when every token is a number,
+    otherwise the one sniffed from the first line (comma, semicolon, tab or
+    space; nilearn sniffs a leading comment line, we the first line of
+    values). That first line of values is a header when, as in nilearn, its
+    first field is empty or NaN (pandas' ``to_csv`` writes the index column's
+    header as an empty field: ``,0,1,2``), or, beyond nilearn, when one of its
+    fields is text (``1,b,c``). A pandas index column is read as a confound,
+    as in nilearn.
+    """
     path = Path(path)
     with path.open() as handle:
-        first_line = handle.readline()
-    if not first_line.strip():
+        lines = handle.readlines()
+    content_indices = [index for index, line in enumerate(lines) if _split_fields(line, None)]
+    if not content_indices:
         raise ValueError(f"Confounds file {path} is empty.")
-    delimiter = _sniff_delimiter(first_line)
-    if delimiter == " ":
-        delimiter = None  # any run of whitespace
-    fields = first_line.strip().split(delimiter)
-    skip_header = 0 if _line_is_numeric(fields) else 1
+    first_line = lines[content_indices[0]]
     try:
-        table = np.genfromtxt(
-            path, delimiter=delimiter, skip_header=skip_header, dtype=np.float64,
-            ndmin=2, missing_values=("n/a", "NA", ""), filling_values=np.nan,
-        )
-    except ValueError as error:
-        raise ValueError(f"Could not read confounds file {path}: {error}") from error
+        np.genfromtxt(path, loose=False, dtype=np.float64, encoding=None)
+        delimiter = None  # numbers separated by whitespace
+    except ValueError:
+        delimiter = _sniff_delimiter(first_line.split("#", 1)[0])
+    fields = _split_fields(first_line, delimiter)
+    first_is_missing = fields[0].strip() in _MISSING_SPELLINGS
+    has_header = first_is_missing or not all(_is_number_or_missing(field) for field in fields)
+    skip_header = content_indices[0] + 1 if has_header else 0
+    table = _parse_table(path, delimiter, skip_header)
     if table.shape[0] != n_time:
+        header_note = (
+            "; its first row was read as a header, its first value being empty or NaN"
+            if first_is_missing else ""
+        )
         raise ValueError(
             "Confound signal has an incorrect length. \n"
             f"Signal length: {n_time}; confound length: {table.shape[0]} "
-            f"(file: {path})."
+            f"(file: {path}{header_note})."
         )
     return table
 
