@@ -435,7 +435,7 @@ class _ImageSource:
                 f"{self.description}: image of shape {shape} is not 3D or 4D."
             )
         if 0 in shape:
-            raise ValueError(f"{self.description}: the image is empty (shape {shape}).")
+            raise ValueError(f"The image is empty: {self.description} has shape {shape}.")
         self.ndim = min(len(shape), 4)
         self.spatial_shape = shape[:3]
         self.n_volumes = shape[3] if len(shape) > 3 else 1

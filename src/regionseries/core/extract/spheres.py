@@ -173,7 +173,25 @@ class SpheresOperator(_Operator):
         x, y, z = self.seeds[index]
         return f"{self.names[index]!r} at ({x:g}, {y:g}, {z:g}) mm"
 
-    def bind(self, mask=None) -> _Bound:
+    def membership(self, mask=None) -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
+        """Sphere-by-voxel 0/1 matrix and voxel count per sphere, checked.
+
+        Parameters
+        ----------
+        mask : numpy.ndarray of bool or None
+            See :meth:`sphere_voxels`.
+
+        Returns
+        -------
+        membership : scipy.sparse.csr_matrix, (n_spheres, n_voxels of the grid)
+        counts : numpy.ndarray of int, (n_spheres,)
+
+        Raises
+        ------
+        ValueError
+            For empty spheres (``empty="raise"``), naming them; for
+            overlapping spheres (``allow_overlap=False``), naming the pairs.
+        """
         spheres = self.sphere_voxels(mask)
         counts = np.array([len(v) for v in spheres], dtype=np.int64)
         empty = np.flatnonzero(counts == 0)
@@ -194,6 +212,10 @@ class SpheresOperator(_Operator):
         )
         if not self.allow_overlap:
             self._check_overlap(membership)
+        return membership, counts
+
+    def bind(self, mask=None) -> _Bound:
+        membership, counts = self.membership(mask)
         scale = np.divide(1.0, counts, out=np.zeros(len(counts)), where=counts > 0)
         weights = scipy.sparse.diags(scale) @ membership
         bound = self._bind_linear_with_smoothing(_BoundLinear(weights))
