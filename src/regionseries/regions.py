@@ -15,7 +15,7 @@ import numpy as np
 from .core.image import describe_img, get_data, load_img, load_masker_mask, new_img_like
 from .core.regions import connected_regions, random_walker, score_at_percentile, threshold_img
 from .maskers import NiftiMapsMasker
-from .maskers.base import no_atlas_error
+from .maskers.base import _check_imgs_argument, no_atlas_error
 
 __all__ = [
     "NoRegionFoundError",
@@ -215,6 +215,8 @@ class RegionExtractor(NiftiMapsMasker):
             When no region survives (a ValueError, and a TypeError as in nilearn).
         """
         del y
+        if imgs is not None:
+            _check_imgs_argument(imgs)  # before the maps are thresholded, as nilearn
         if self.maps_img is None:
             raise no_atlas_error("maps_img", type(self).__name__)
         maps_img = load_img(self.maps_img, ensure_ndim=4)

@@ -514,9 +514,9 @@ def check_inverse_input(signals, n_elements, dtype=None):
             f"Expected {expected}. Got {signals.shape}."
         )
     if signals.dtype == bool:
-        target = np.int32 if dtype is None else inverse_output_dtype(signals.dtype, dtype)
-        warnings.warn(f"Casting boolean input to {np.dtype(target)}", UserWarning, stacklevel=3)
-        signals = signals.astype(target)
+        target = np.int32 if dtype is None else dtype
+        warnings.warn(f"Casting boolean input to {target}", UserWarning, stacklevel=3)  # nilearn's words
+        signals = signals.astype(inverse_output_dtype(signals.dtype, target))
     return signals
 
 

@@ -328,6 +328,10 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
         out = np.zeros(labels_data.shape + signals.shape[:-1], dtype=signals.dtype)
         for column, value in enumerate(values):
             out[labels_data == value] = signals[..., column]
+        if signals.dtype == np.int64:
+            # nilearn first makes an image of the int64 signals (warning that
+            # they are stored as int32), whatever the output dtype
+            new_img_like(self.labels_img_, out, self.labels_img_.affine)
         return inverse_image(self.labels_img_, out, signals, self.dtype)
 
     def generate_report(self):
