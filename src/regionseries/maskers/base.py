@@ -40,6 +40,7 @@ from .high_variance import high_variance_confounds_streaming
 
 __all__ = [
     "BaseMasker",
+    "Extraction",
     "NoAtlasError",
     "check_inverse_input",
     "inverse_image",
