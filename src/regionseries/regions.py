@@ -15,6 +15,7 @@ import numpy as np
 from .core.image import describe_img, get_data, load_img, load_masker_mask, new_img_like
 from .core.regions import connected_regions, random_walker, score_at_percentile, threshold_img
 from .maskers import NiftiMapsMasker
+from .maskers.base import _check_imgs_argument, no_atlas_error
 
 __all__ = [
     "NoRegionFoundError",
@@ -170,7 +171,7 @@ class RegionExtractor(NiftiMapsMasker):
     def _thresholded_maps(self, maps_img, mask_img):
         if self.thresholding_strategy not in THRESHOLDING_STRATEGIES:
             raise ValueError(
-                f"thresholding_strategy must be one of {THRESHOLDING_STRATEGIES}; "
+                f"'thresholding_strategy' must be one of {THRESHOLDING_STRATEGIES}; "
                 f"got {self.thresholding_strategy!r}."
             )
         if (
@@ -214,8 +215,10 @@ class RegionExtractor(NiftiMapsMasker):
             When no region survives (a ValueError, and a TypeError as in nilearn).
         """
         del y
+        if imgs is not None:
+            _check_imgs_argument(imgs)  # before the maps are thresholded, as nilearn
         if self.maps_img is None:
-            raise ValueError("Please provide maps_img to the RegionExtractor: it has no default.")
+            raise no_atlas_error("maps_img", type(self).__name__)
         maps_img = load_img(self.maps_img, ensure_ndim=4)
         mask_img = None if self.mask_img is None else load_masker_mask(self.mask_img)
         thresholded = self._thresholded_maps(maps_img, mask_img)

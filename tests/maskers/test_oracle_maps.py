@@ -47,7 +47,11 @@ def test_defaults_float32(mk, bold_img, maps_img):
     support = np.any(maps != 0, axis=1)
     reference64 = scipy.linalg.lstsq(maps[support], data[support])[0].T
     assert mk.relative_error(got, reference64) < 1e-6  # only the final float32 cast
-    np.testing.assert_array_equal(ours.coverage_, np.ones(4))
+    # Coverage, beyond nilearn: set by fit_transform, of the data fitted on (transform sets nothing).
+    assert not hasattr(ours, "coverage_")
+    fitted = NiftiMapsMasker(maps_img=maps_img)
+    np.testing.assert_array_equal(fitted.fit_transform(bold_img), got)
+    np.testing.assert_array_equal(fitted.coverage_, np.ones(4))
 
 
 def test_float64_maps_solve_in_double(mk, bold_img, maps_img):

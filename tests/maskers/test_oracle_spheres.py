@@ -63,6 +63,23 @@ def test_voxel_sets_are_exactly_nilearn(mk, img, seed, radius):
     assert got.dtype == reference.dtype == np.float32
 
 
+@pytest.mark.parametrize("radius", [3.0, 6.0, 9.5])
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_float64_means_are_bit_identical(mk, radius, with_mask):
+    """float64 data: nilearn's np.mean to the bit (voxels summed in nilearn's C order, then divided)."""
+    data = mk.random_bold(n_volumes=6, dtype=np.float64)
+    img = nib.Nifti1Image(data, mk.grid_affine(3.0, OFFSET))
+    mask_img = None
+    if with_mask:
+        mask = np.zeros(mk.SHAPE, np.int8)
+        mask[:, ::2] = 1
+        mask_img = nib.Nifti1Image(mask, img.affine)
+    seeds = [(0.0, 0.0, 0.0), (1.4, -2.0, 3.3), (-20.2, 10.7, 8.0)]
+    got, expected = transform_both(img, seeds=seeds, radius=radius, mask_img=mask_img, allow_overlap=True)
+    assert got.dtype == expected.dtype == np.float64
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_voxel_sets_with_a_mask(mk, img):
     mask = np.ones(mk.SHAPE, dtype=np.uint8)
     mask[:10] = 0

@@ -54,6 +54,7 @@ __all__ = [
     "DECODE_ERRORS",
     "DEFAULT_CHUNK_BYTES",
     "BoldReader",
+    "DimensionError",
     "VolumeChunk",
     "available_decompressors",
     "default_decompressor",
@@ -71,6 +72,14 @@ __all__ = [
 DEFAULT_CHUNK_BYTES = 4 * 2**20
 
 _GZIP_MAGIC = b"\x1f\x8b"
+
+
+class DimensionError(ValueError, TypeError):
+    """An image of more than 4 dimensions where a 3D or 4D series is expected.
+
+    A ValueError, as regionseries raised before; also a TypeError, as
+    nilearn's ``DimensionError`` of the same name, whose message it contains.
+    """
 _COMPRESSED_BLOCK_BYTES = 4 * 2**20
 
 
@@ -426,16 +435,17 @@ class _ImageSource:
         self.decompressor = decompressor
         shape = tuple(int(n) for n in img.shape)
         if len(shape) > 4 and any(n != 1 for n in shape[4:]):
-            raise ValueError(
-                f"{self.description}: image of shape {shape} has more than 4 "
-                "non-singleton dimensions; expected a 3D or 4D image."
+            raise DimensionError(
+                "Input data has incompatible dimensionality: Expected dimension is 4D "
+                f"and you provided a {len(shape)}D image. ({self.description}: image of "
+                f"shape {shape} has more than 4 non-singleton dimensions; expected a 3D or 4D image.)"
             )
         if len(shape) < 3:
             raise ValueError(
                 f"{self.description}: image of shape {shape} is not 3D or 4D."
             )
         if 0 in shape:
-            raise ValueError(f"{self.description}: the image is empty (shape {shape}).")
+            raise ValueError(f"The image is empty: {self.description} has shape {shape}.")
         self.ndim = min(len(shape), 4)
         self.spatial_shape = shape[:3]
         self.n_volumes = shape[3] if len(shape) > 3 else 1

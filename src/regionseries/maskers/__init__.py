@@ -27,9 +27,10 @@ sphere means of integer data are not truncated, the sphere "truncation"
 voxel is not added, negative map weights are not zeroed when
 ``allow_overlap=False``, and ``dtype="auto"`` works on scaled files.
 
-Beyond nilearn, every transform sets ``coverage_``: per region, the fraction
-of its voxels (or map weight) inside the mask with finite, non-constant
-signal.
+Beyond nilearn, ``fit_transform`` sets ``coverage_``: per region, the
+fraction of its voxels (or map weight) inside the mask with finite,
+non-constant signal in the data fitted on (``transform`` changes no
+attribute).
 
 One module per masker (:mod:`.labels`, :mod:`.spheres`, :mod:`.maps`) over
 :mod:`.base` (estimator protocol, fit/transform plumbing, cleaning);

@@ -25,19 +25,46 @@ import inspect
 import os
 import sys
 import warnings
+from typing import NamedTuple
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 
 from ..core.extract import extract_signals
-from ..core.image import load_img, load_masker_mask
+from ..core.image import load_img, load_masker_mask, new_img_like
 from ..core.reader import BoldReader
 from ..signal import clean
 from .grids import describe_input
 from .high_variance import high_variance_confounds_streaming
 
-__all__ = ["BaseMasker", "check_inverse_input", "not_fitted_error_class", "short_repr"]
+__all__ = [
+    "BaseMasker",
+    "Extraction",
+    "NoAtlasError",
+    "check_inverse_input",
+    "inverse_image",
+    "inverse_output_dtype",
+    "no_atlas_error",
+    "not_fitted_error_class",
+    "short_repr",
+]
+
+
+class NoAtlasError(TypeError, ValueError):
+    """``fit`` without the atlas (``labels_img``, ``maps_img``), which has no default.
+
+    A TypeError, as nilearn raises for a missing image; also a ValueError,
+    which regionseries raised before, so that code catching either keeps working.
+    """
+
+
+def no_atlas_error(name: str, owner: str) -> NoAtlasError:
+    """The error for a missing atlas ``name`` of ``owner``, with nilearn's text."""
+    return NoAtlasError(
+        f"Please provide {name} to the {owner}: it has no default "
+        "(input should be a NiftiLike object or an iterable of NiftiLike object. Got: NoneType)."
+    )
 
 
 class _NotFittedErrorWithoutSklearn(ValueError, AttributeError):
@@ -86,8 +113,10 @@ class BaseMasker:
     """Parameters handling, fit/transform plumbing and cleaning shared by the maskers.
 
     Subclasses implement ``fit(imgs)`` and ``_extract(imgs)``; the latter
-    returns ``(signals, ndim)`` where ``signals`` is the T x K array in the
-    dtype nilearn's extraction would give.
+    returns an :class:`Extraction` whose ``signals`` is the T x K array in
+    the dtype nilearn's extraction would give. ``transform`` changes no
+    attribute (nilearn's ``check_img_estimator_dict_unchanged``): what one
+    call finds (coverage, the ``"auto"`` dtype) stays in its ``Extraction``.
     """
 
     # -- estimator protocol -------------------------------------------------
@@ -295,17 +324,20 @@ class BaseMasker:
             data frame after ``set_output(transform="pandas"|"polars")``.
         """
         del y
-        return self.fit(imgs, **fit_params).transform(
-            imgs, confounds=confounds, sample_mask=sample_mask
-        )
+        self.fit(imgs, **fit_params)
+        signals, extraction = self._transform(imgs, confounds=confounds, sample_mask=sample_mask)
+        # part of fitting: the coverage of the data fitted on (transform sets nothing)
+        self.coverage_ = extraction.coverage
+        return signals
 
     # -- common fit ------------------------------------------------------------
 
     def _common_fit(self, imgs) -> None:
         if self.dtype is bool or (isinstance(self.dtype, np.dtype) and self.dtype == bool):
-            raise TypeError("dtype=bool is not a valid output dtype for a masker.")
+            raise TypeError("'dtype' cannot be bool: dtype=bool is not a valid output dtype for a masker.")
         if imgs is not None:
             _check_imgs_argument(imgs)
+        self.__dict__.pop("coverage_", None)  # set by fit_transform, of the data fitted on
         self.clean_args_ = dict(self.clean_args or {})
         self.mask_img_ = None if self.mask_img is None else load_masker_mask(self.mask_img)
 
@@ -332,6 +364,10 @@ class BaseMasker:
             ``"pandas"`` / ``"polars"`` give a data frame whose columns are
             ``get_feature_names_out()``, as in nilearn.
         """
+        return self._transform(imgs, confounds=confounds, sample_mask=sample_mask)[0]
+
+    def _transform(self, imgs, confounds=None, sample_mask=None):
+        """``transform``'s signals and the :class:`Extraction` they come from."""
         self._check_fitted()
         _check_imgs_argument(imgs)
         all_confounds = confounds
@@ -343,9 +379,9 @@ class BaseMasker:
                     all_confounds += confounds
                 else:
                     all_confounds.append(confounds)
-        signals, ndim = self._extract(imgs)
+        extraction = self._extract(imgs)
         signals = clean(
-            signals,
+            extraction.signals,
             detrend=self.detrend,
             standardize=self.standardize,
             standardize_confounds=self.standardize_confounds,
@@ -358,9 +394,9 @@ class BaseMasker:
             **self.clean_args_,
         )
         # nilearn keeps a 3D image's row once set_output has been called
-        if ndim == 3 and getattr(self, "_sklearn_output_config", None) is None:
+        if extraction.ndim == 3 and getattr(self, "_sklearn_output_config", None) is None:
             signals = signals.squeeze()
-        return self._wrap_output(self._cast_output(signals))
+        return self._wrap_output(self._cast_output(signals, extraction.data_dtype)), extraction
 
     def _inputs_text(self) -> str:
         """The atlas and mask the masker was given, named for error messages."""
@@ -370,25 +406,23 @@ class BaseMasker:
             parts.append(f"mask_img: {describe_input(self.mask_img)}")
         return "; ".join(parts)
 
-    def _cast_output(self, signals):
+    def _cast_output(self, signals, data_dtype):
         if self.dtype is None:
             return signals
         if isinstance(self.dtype, str) and self.dtype == "auto":
-            return signals.astype(self._auto_dtype_)
+            return signals.astype(data_dtype)  # the "auto" dtype of the data (_data_dtype)
         return signals.astype(self.dtype)
 
     def _data_dtype(self, reader: BoldReader) -> np.dtype:
         """dtype of the data as the extraction sees them (after ``dtype``)."""
         source = np.dtype(reader.dtype)
         if self.dtype is None:
-            self._auto_dtype_ = None
             return source
         if isinstance(self.dtype, str) and self.dtype == "auto":
             # int32 for (unscaled) signed integer data, else float32 (unsigned
             # data too, as nilearn). A scaled integer file is float data:
             # nilearn 0.14.1 raises AttributeError here.
-            self._auto_dtype_ = np.dtype(np.int32) if source.kind == "i" else np.dtype(np.float32)
-            return self._auto_dtype_
+            return np.dtype(np.int32) if source.kind == "i" else np.dtype(np.float32)
         return np.dtype(self.dtype)
 
     def _prepare_data(self, imgs):
@@ -415,10 +449,17 @@ class BaseMasker:
         return dtype
 
     def _extract_with(self, source, operator, mask):
-        """Run the one-pass extraction; keep coverage for the user."""
-        result = extract_signals(source, [operator], mask=mask, min_coverage=0.0)[0]
-        self.coverage_ = result.coverage
-        return result
+        """Run the one-pass extraction (signals and coverage of one operator)."""
+        return extract_signals(source, [operator], mask=mask, min_coverage=0.0)[0]
+
+
+class Extraction(NamedTuple):
+    """What one ``_extract`` call found; ``transform`` keeps it out of the masker's attributes."""
+
+    signals: np.ndarray  # (T, n_regions), before cleaning
+    ndim: int  # 3 for a single 3D image, else 4
+    coverage: np.ndarray  # (n_regions,), see ``coverage_``
+    data_dtype: np.dtype  # dtype of the data as extracted (the "auto" output dtype)
 
 
 def short_repr(value) -> str:
@@ -445,15 +486,63 @@ def _check_imgs_argument(imgs) -> None:
     )
 
 
-def check_inverse_input(signals, n_elements):
-    signals = np.asarray(signals)
-    if signals.dtype == bool:
-        warnings.warn("Data array used to create a new image is boolean; cast to float.", UserWarning, stacklevel=3)
-        signals = signals.astype(np.float32)
-    if signals.ndim not in (1, 2) or signals.shape[-1] != n_elements:
+def check_inverse_input(signals, n_elements, dtype=None):
+    """The signals given to ``inverse_transform`` as an array, checked as nilearn's maskers do.
+
+    A data frame (``set_output``) becomes its values, squeezed; a 0-d array
+    (one region of a 3D image) becomes 1-D; booleans are cast to ``dtype``
+    (int32 when None) with nilearn's warning.
+
+    Parameters
+    ----------
+    signals : array-like or data frame, (n_elements,) or (n_samples, n_elements)
+    n_elements : int
+        Number of regions of the fitted masker.
+    dtype : dtype, "auto" or None
+        The masker's ``dtype``.
+
+    Returns
+    -------
+    numpy.ndarray, 1-D or 2-D
+    """
+    if hasattr(signals, "to_numpy"):  # pandas or polars data frame
+        signals = signals.to_numpy().squeeze()
+    signals = np.atleast_1d(np.asarray(signals))
+    if signals.ndim > 2 or signals.shape[-1] != n_elements:
         expected = f"({n_elements},) or (n_samples, {n_elements})"
         raise ValueError(
             "Input to 'inverse_transform' has wrong shape. "
             f"Expected {expected}. Got {signals.shape}."
         )
+    if signals.dtype == bool:
+        target = np.int32 if dtype is None else dtype
+        warnings.warn(f"Casting boolean input to {target}", UserWarning, stacklevel=3)  # nilearn's words
+        signals = signals.astype(inverse_output_dtype(signals.dtype, target))
     return signals
+
+
+def inverse_output_dtype(input_dtype, dtype) -> np.dtype:
+    """dtype of the image ``inverse_transform`` returns, nilearn's rule.
+
+    The masker's ``dtype`` if set (``"auto"``: int32 for signed integer
+    signals, else float32), else the dtype of the signals.
+    """
+    input_dtype = np.dtype(input_dtype)
+    if dtype is None:
+        return input_dtype
+    if isinstance(dtype, str) and dtype == "auto":
+        return np.dtype(np.int32) if input_dtype.kind == "i" else np.dtype(np.float32)
+    return np.dtype(dtype)
+
+
+def inverse_image(ref_img, data, signals, dtype, affine=None):
+    """The image of ``inverse_transform``: ``data`` cast to nilearn's output dtype.
+
+    As nilearn, the header's data type is the target dtype even for int64,
+    whose data :func:`new_img_like` stores as int32 (with its warning) when
+    they fit.
+    """
+    target = inverse_output_dtype(signals.dtype, dtype)
+    img = new_img_like(ref_img, np.asarray(data).astype(target), ref_img.affine if affine is None else affine)
+    img.set_data_dtype(target)
+    return img

@@ -44,12 +44,15 @@ def describe_input(img) -> str:
     return describe_img(img)
 
 
-def raise_fov_errors(named: dict, sources: dict | None = None) -> None:
+def raise_fov_errors(named: dict, sources: dict | None = None, *, at_transform: bool = False) -> None:
     """Raise nilearn's 'Following field of view errors' listing the mismatches.
 
     ``named`` maps a role ("labels", "mask", "data") to an image or a
     ``(shape, affine)`` grid; ``sources`` maps roles to the user's inputs,
-    named at the end of the message.
+    named at the end of the message. ``at_transform``: the message starts
+    with the sentence nilearn's extraction raises at transform time
+    ("Images have incompatible shapes." or "Images have different affine
+    matrices.").
     """
     names = [name for name, img in named.items() if img is not None]
     errors = []
@@ -71,13 +74,21 @@ def raise_fov_errors(named: dict, sources: dict | None = None) -> None:
                 continue
             involved += [name for name in (first, second) if name not in involved]
     if errors:
+        first_sentence = "Following field of view errors were detected:\n- "
+        if at_transform:
+            mismatch = (
+                "Images have incompatible shapes."
+                if any("same shape" in error for error in errors)
+                else "Images have different affine matrices."
+            )
+            first_sentence = f"{mismatch} {first_sentence}"
         described = [
             f"{name}: {describe_input(sources[name])}"
             for name in involved
             if sources is not None and sources.get(name) is not None
         ]
         raise ValueError(
-            "Following field of view errors were detected:\n- "
+            first_sentence
             + "\n- ".join(errors)
             + "\nUse resampling_target='data' (or another target) to resample."
             + (f"\nImages: {'; '.join(described)}." if described else "")

@@ -17,7 +17,7 @@ from ..core.atlas_images import labels_on_grid, load_labels_img
 from ..core.extract import REDUCTIONS, LabelsOperator
 from ..core.image import describe_img, get_data, new_img_like
 from ..core.reader import BoldReader
-from .base import BaseMasker, check_inverse_input
+from .base import BaseMasker, Extraction, check_inverse_input, inverse_image, no_atlas_error
 from .grids import grid_of, mask_bool, raise_fov_errors, resample_data, resample_mask, same_grid
 from .lut import LabelAttributesMixin, build_lut, check_labels_argument, plain_number, values_present
 from .report import render_report, report_figure, voxel_volume
@@ -136,17 +136,15 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
         self._common_fit(imgs)
         if self.strategy not in REDUCTIONS:
             raise ValueError(
-                f"Invalid strategy '{self.strategy}'. Valid strategies are {list(REDUCTIONS)}."
+                f"Invalid strategy '{self.strategy}': 'strategy' must be one of {list(REDUCTIONS)}."
             )
         if self.resampling_target not in ("data", "labels", None):
             raise ValueError(
                 "invalid value for 'resampling_target' parameter: "
-                f"{self.resampling_target!r}. Choose 'data', 'labels' or None."
+                f"{self.resampling_target!r}. 'resampling_target' must be one of ('data', 'labels', None)."
             )
         if self.labels_img is None:
-            raise ValueError(
-                "Please provide labels_img to the NiftiLabelsMasker: it has no default."
-            )
+            raise no_atlas_error("labels_img", type(self).__name__)
         self.labels_img_ = load_labels_img(self.labels_img)
         check_labels_argument(self.labels, self.lut)
         labels_data = get_data(self.labels_img_)
@@ -179,6 +177,7 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
                     "No label left after applying mask to the labels image. "
                     f"({self._inputs_text()})"
                 )
+        self._fit_columns()
         return self
 
     def _labels_for_grid(self, shape, affine, *, warn: bool):
@@ -191,13 +190,13 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
                     "To avoid this warning, make sure to pass the images "
                     "you want to transform to fit() first, or directly use fit_transform().",
                     UserWarning,
-                    stacklevel=4,
+                    stacklevel=5,
                 )
             labels_img = _resample_labels(labels_img, (shape, affine), self.background_label, self.labels_img)
         if mask_img is not None and not same_grid(mask_img, shape, affine):
             if warn:
                 warnings.warn(
-                    "Resampling mask at transform time...", UserWarning, stacklevel=4
+                    "Resampling mask at transform time...", UserWarning, stacklevel=5
                 )
             mask_img = resample_mask(mask_img, shape, affine)
             inside = get_data(labels_img)[mask_bool(mask_img)]
@@ -216,19 +215,18 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
             raise_fov_errors(
                 {"labels": self.labels_img_, "mask": self.mask_img_, "data": (shape, affine)},
                 {"labels": self.labels_img, "mask": self.mask_img, "data": imgs},
+                at_transform=True,
             )
         if self.resampling_target == "labels" and not same_grid(self.labels_img_, shape, affine):
             warnings.warn(
-                "Resampling images at transform time...", UserWarning, stacklevel=3
+                "Resampling images at transform time...", UserWarning, stacklevel=4
             )
             source, shape, affine = resample_data(imgs, self.labels_img_, data_dtype)
         extraction_dtype = self._extraction_dtype(data_dtype, source if source is not reader else None)
         labels_img, mask_img = self._labels_for_grid(shape, affine, warn=self.resampling_target == "data")
         labels_data = np.asarray(get_data(labels_img))
         mask = mask_bool(mask_img)
-        present_before = [v for v in values_present(labels_data) if v != self.background_label]
-        masked = labels_data if mask is None else np.where(mask, labels_data, self.background_label)
-        present_after = [v for v in values_present(masked) if v != self.background_label]
+        present_before, present_after, masked = self._present_labels(labels_data, mask)
         if mask is not None and len(present_after) < len(present_before):
             removed = sorted(set(present_before) - set(present_after))
             if not self.keep_masked_labels:
@@ -243,18 +241,17 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
                     f"{len(present_before) + 1} labels, the masked labels image only "
                     f"contains {len(present_after) + 1} labels (including background).",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
         if self.keep_masked_labels:
             warnings.warn(
-                "Applying 'mask_img' before extracting signals will be the default "
-                "behavior; 'keep_masked_labels' will be removed.",
+                'In version 0.15.0, "keep_masked_labels" parameter will be removed '
+                "(nilearn 0.15.0, whose API regionseries follows): labels removed by "
+                "'mask_img' will then always be dropped.",
                 FutureWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-            columns = present_before
-        else:
-            columns = present_after
+        columns = present_before if self.keep_masked_labels else present_after
         operator = LabelsOperator(
             labels_data,
             labels_img.affine,  # its own affine: the engine applies nilearn's strict check
@@ -269,13 +266,37 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
         if self.keep_masked_labels:
             signals = np.where(np.isnan(signals), 0.0, signals)
         output_dtype = np.float32 if extraction_dtype == np.float32 else np.float64
-        self._lut_ = self._transformed_lut(labels_data, columns)
-        self.region_atlas_ = new_img_like(
-            labels_img, masked.astype(np.int32), labels_img.affine
-        )
-        return signals.astype(output_dtype), ndim
+        return Extraction(signals.astype(output_dtype), ndim, result.coverage, data_dtype)
 
-    def _transformed_lut(self, labels_data, columns) -> pd.DataFrame:
+    def _present_labels(self, labels_data, mask):
+        """Labels present before and after masking, and the masked labels array."""
+        present_before = [v for v in values_present(labels_data) if v != self.background_label]
+        masked = labels_data if mask is None else np.where(mask, labels_data, self.background_label)
+        present_after = [v for v in values_present(masked) if v != self.background_label]
+        return present_before, present_after, masked
+
+    def _fit_columns(self) -> None:
+        """``_lut_`` and ``region_atlas_`` for data on the fitted labels' grid.
+
+        nilearn sets both at each transform (its issue #2720); here fit sets
+        them for the grid extraction will use (the data's, given to fit, or
+        the labels'), so that transform changes no attribute. Skipped when
+        the mask is on another grid (resampled only at transform).
+        """
+        labels_data = np.asarray(get_data(self.labels_img_))
+        mask = None
+        if self.mask_img_ is not None:
+            if not same_grid(self.mask_img_, labels_data.shape[:3], self.labels_img_.affine):
+                return
+            mask = mask_bool(self.mask_img_)
+        present_before, present_after, masked = self._present_labels(labels_data, mask)
+        columns = present_before if self.keep_masked_labels else present_after
+        if not columns:
+            return
+        self._lut_ = self._transformed_lut(columns)
+        self.region_atlas_ = new_img_like(self.labels_img_, masked.astype(np.int32), self.labels_img_.affine)
+
+    def _transformed_lut(self, columns) -> pd.DataFrame:
         rows = []
         if self.background_label in values_present(get_data(self.labels_img_)):
             rows.append(self.lut_[self.lut_["index"] == self.background_label])
@@ -297,19 +318,21 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
             the mask or the regions are 0.
         """
         self._check_fitted()
-        signals = check_inverse_input(signals, self.n_elements_)
+        signals = check_inverse_input(signals, self.n_elements_, self.dtype)
         labels_data = np.asarray(get_data(self.labels_img_))
         mask = mask_bool(self.mask_img_)
         if mask is not None and mask.shape == labels_data.shape:
             labels_data = np.where(mask, labels_data, self.background_label)
-        values = [v for v in values_present(labels_data) if v != self.background_label]
-        out_shape = labels_data.shape + signals.shape[:-1][::-1]
-        out = np.zeros(labels_data.shape + ((signals.shape[0],) if signals.ndim == 2 else ()), dtype=signals.dtype)
-        del out_shape
-        for column, value in enumerate(values[: signals.shape[-1]]):
+        # column k holds the region of the k-th label value of region_ids_
+        values = [value for value in self.labels_ if value != self.background_label]
+        out = np.zeros(labels_data.shape + signals.shape[:-1], dtype=signals.dtype)
+        for column, value in enumerate(values):
             out[labels_data == value] = signals[..., column]
-        out = out.astype(self.dtype if self.dtype not in (None, "auto") else signals.dtype)
-        return new_img_like(self.labels_img_, out, self.labels_img_.affine)
+        if signals.dtype == np.int64:
+            # nilearn first makes an image of the int64 signals (warning that
+            # they are stored as int32), whatever the output dtype
+            new_img_like(self.labels_img_, out, self.labels_img_.affine)
+        return inverse_image(self.labels_img_, out, signals, self.dtype)
 
     def generate_report(self):
         """Return a plain HTML report: parameters and the region table.

@@ -35,7 +35,7 @@ def check_labels_argument(labels, lut) -> None:
         bad = [label for label in labels if not isinstance(label, str)]
         if bad:
             raise TypeError(
-                "All elements of 'labels' must be strings; got "
+                "All elements of 'labels' must be a string; got "
                 f"{', '.join(sorted({type(b).__name__ for b in bad}))}."
             )
 
@@ -112,7 +112,7 @@ def plain_number(value):
 
 
 class LabelAttributesMixin:
-    """nilearn's label-derived attributes, read from ``_lut_`` after a transform."""
+    """nilearn's label-derived attributes, read from ``_lut_`` (set at fit for the fitted grid)."""
 
     def _current_lut(self) -> pd.DataFrame:
         self._check_fitted()

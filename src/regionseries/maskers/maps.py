@@ -14,9 +14,9 @@ import numpy as np
 
 from ..core.atlas_images import load_maps_img, maps_on_grid
 from ..core.extract import MapsOperator
-from ..core.image import describe_img, get_data, new_img_like
+from ..core.image import describe_img, get_data
 from ..core.reader import BoldReader
-from .base import BaseMasker, check_inverse_input
+from .base import BaseMasker, Extraction, check_inverse_input, inverse_image, no_atlas_error
 from .grids import grid_of, mask_bool, raise_fov_errors, resample_data, resample_mask, same_grid
 from .report import render_report, report_figure, voxel_volume
 
@@ -98,7 +98,8 @@ class NiftiMapsMasker(BaseMasker):
         if self.resampling_target not in ("data", "mask", "maps", None):
             raise ValueError(
                 "invalid value for 'resampling_target' parameter: "
-                f"{self.resampling_target!r}. Choose 'data', 'mask', 'maps' or None."
+                f"{self.resampling_target!r}. 'resampling_target' must be one of "
+                "('data', 'mask', 'maps', None)."
             )
         if self.resampling_target == "mask" and self.mask_img_ is None:
             raise ValueError(
@@ -106,7 +107,7 @@ class NiftiMapsMasker(BaseMasker):
                 "Set resampling_target to something else or provide a mask."
             )
         if self.maps_img is None:
-            raise ValueError("Please provide maps_img to the NiftiMapsMasker: it has no default.")
+            raise no_atlas_error("maps_img", type(self).__name__)
         self.maps_img_ = load_maps_img(self.maps_img)
 
         data_grid = None if imgs is None else grid_of(BoldReader(imgs))
@@ -147,11 +148,12 @@ class NiftiMapsMasker(BaseMasker):
             raise_fov_errors(
                 {"maps": maps_img, "mask": mask_img, "data": (shape, affine)},
                 {"maps": self.maps_img, "mask": self.mask_img, "data": imgs},
+                at_transform=True,
             )
         if self.resampling_target in ("maps", "mask"):
             if not same_grid(maps_img, shape, affine):
                 if self.resampling_target == "maps":
-                    warnings.warn("Resampling images at transform time...", UserWarning, stacklevel=3)
+                    warnings.warn("Resampling images at transform time...", UserWarning, stacklevel=4)
                 source, shape, affine = resample_data(imgs, maps_img, data_dtype)
         elif not same_grid(maps_img, shape, affine):
             warnings.warn(
@@ -159,7 +161,7 @@ class NiftiMapsMasker(BaseMasker):
                 "To avoid this warning, make sure to pass the images you want to "
                 "transform to fit() first, or directly use fit_transform().",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
             maps_img = _resample_maps(maps_img, (shape, affine), self.maps_img)
         if mask_img is not None and not same_grid(mask_img, shape, affine):
@@ -177,10 +179,13 @@ class NiftiMapsMasker(BaseMasker):
             if len(removed):
                 if self.keep_masked_maps:
                     warnings.warn(
-                        "Applying 'mask_img' before extracting signals will be the default "
-                        "behavior; 'keep_masked_maps' will be removed.",
+                        'Applying "mask_img" before signal extraction may result in empty '
+                        "region signals in the output. These are currently kept.\n"
+                        '"keep_masked_maps" parameter will be removed in version 0.15 '
+                        "(nilearn 0.15, whose API regionseries follows). "
+                        'Set "keep_masked_maps=False" to silence this warning.',
                         FutureWarning,
-                        stacklevel=3,
+                        stacklevel=4,
                     )
                 else:
                     warnings.warn(
@@ -189,7 +194,7 @@ class NiftiMapsMasker(BaseMasker):
                         f"{maps_data.shape[3]} maps, the masked map image only contains "
                         f"{maps_data.shape[3] - len(removed)} maps.",
                         UserWarning,
-                        stacklevel=3,
+                        stacklevel=4,
                     )
                     kept = np.flatnonzero(totals > 0)
         operator = MapsOperator(
@@ -202,12 +207,12 @@ class NiftiMapsMasker(BaseMasker):
         result = self._extract_with(source, operator, mask)
         signals = result.signals[:, kept]
         signals = np.where(np.isnan(signals), 0.0, signals)
-        self.coverage_ = result.coverage[kept]
         extraction_dtype = self._extraction_dtype(data_dtype, source if source is not reader else None)
         single = maps_data.dtype == np.float32 and extraction_dtype in (
             np.dtype(np.float32), np.dtype(np.int8), np.dtype(np.int16), np.dtype(np.uint8), np.dtype(np.uint16)
         )
-        return signals.astype(np.float32 if single else np.float64), ndim
+        output_dtype = np.float32 if single else np.float64
+        return Extraction(signals.astype(output_dtype), ndim, result.coverage[kept], data_dtype)
 
     def inverse_transform(self, region_signals):
         """Image ``signals @ maps^T`` on the maps grid (support of the masked maps).
@@ -217,7 +222,7 @@ class NiftiMapsMasker(BaseMasker):
         nibabel.Nifti1Image
         """
         self._check_fitted()
-        region_signals = check_inverse_input(region_signals, self.n_elements_)
+        region_signals = check_inverse_input(region_signals, self.n_elements_, self.dtype)
         maps_data = np.asarray(get_data(self.maps_img_))
         flat = maps_data.reshape(-1, maps_data.shape[3], order="F")
         mask = mask_bool(self.mask_img_)
@@ -229,7 +234,7 @@ class NiftiMapsMasker(BaseMasker):
             data = data[:, 0].reshape(maps_data.shape[:3], order="F")
         else:
             data = data.reshape(maps_data.shape[:3] + (signals_2d.shape[0],), order="F")
-        return new_img_like(self.maps_img_, data.astype(region_signals.dtype), self.maps_img_.affine)
+        return inverse_image(self.maps_img_, data, region_signals, self.dtype)
 
     def generate_report(self):
         """Return a plain HTML report: parameters and the map table."""
@@ -254,7 +259,14 @@ class NiftiMapsMasker(BaseMasker):
 
 def _resample_maps(maps_img, grid, source=None):
     shape, affine = grid
-    resampled = maps_on_grid(maps_img, shape, affine)
+    with warnings.catch_warnings():
+        # maps whose voxels all hold one value look binary; the user cannot
+        # choose the interpolation of maps, so nilearn silences this warning here
+        warnings.filterwarnings(
+            "ignore", message="Resampling binary images with continuous or linear interpolation",
+            category=UserWarning,
+        )
+        resampled = maps_on_grid(maps_img, shape, affine)
     if not np.any(get_data(resampled) != 0):
         raise ValueError(
             f"No map left after resampling maps_img ({describe_img(maps_img if source is None else source)}) "

@@ -7,12 +7,14 @@ the mask if one is given) and averages them in one pass over the image.
 
 from __future__ import annotations
 
+import nibabel as nib
 import numpy as np
 
 from ..core.extract import SpheresOperator
 from ..core.extract.spheres import _validate_seeds
-from ..core.image import load_img, load_mask_img, new_img_like, resample_img
-from .base import BaseMasker, check_inverse_input
+from ..core.image import load_img, load_mask_img, resample_img
+from ..core.reader import BoldReader
+from .base import BaseMasker, Extraction, check_inverse_input, inverse_image
 from .grids import grid_of
 from .report import render_report, report_figure
 
@@ -90,6 +92,9 @@ class NiftiSpheresMasker(BaseMasker):
         seeds = _validate_seeds(self.seeds)
         self.seeds_ = [list(map(float, seed)) for seed in seeds]
         self.n_elements_ = len(self.seeds_)
+        # the grid of the data seen at fit (the header only): inverse_transform's
+        # reference when there is no mask_img
+        self._data_grid = None if imgs is None else grid_of(BoldReader(imgs))
         return self
 
     def _strict_mask(self, shape, affine):
@@ -121,42 +126,57 @@ class NiftiSpheresMasker(BaseMasker):
             output_dtype = data_dtype
         else:
             output_dtype = np.float64 if data_dtype.itemsize == 8 else np.float32
-        return result.signals.astype(output_dtype), ndim
+        return Extraction(result.signals.astype(output_dtype), ndim, result.coverage, data_dtype)
 
     def inverse_transform(self, region_signals):
-        """Image (on the mask grid) whose sphere voxels hold their sphere's signal.
+        """Image whose sphere voxels hold their sphere's signal.
 
-        Voxels in several spheres hold the average of those spheres' signals
-        when ``allow_overlap=True``.
+        The image is on the grid of ``mask_img`` (voxels outside it are 0),
+        as in nilearn; without ``mask_img``, on the grid of the data given to
+        ``fit`` (nilearn raises). Voxels in several spheres hold the average
+        of those spheres' signals when ``allow_overlap=True``.
+
+        Parameters
+        ----------
+        region_signals : numpy.ndarray or data frame, (n_spheres,) or (T, n_spheres)
+
+        Returns
+        -------
+        nibabel.Nifti1Image
+            3D for 1-D signals, else 4D.
 
         Raises
         ------
         ValueError
-            Without ``mask_img`` (needed as the reference grid).
+            Without ``mask_img`` when ``fit`` saw no data (no reference grid),
+            or when spheres overlap and ``allow_overlap=False``.
         """
         self._check_fitted()
-        region_signals = check_inverse_input(region_signals, self.n_elements_)
-        if self.mask_img is None:
+        region_signals = check_inverse_input(region_signals, self.n_elements_, self.dtype)
+        if self.mask_img is not None:
+            mask, affine = load_mask_img(self.mask_img)
+            ref_img = load_img(self.mask_img, ensure_ndim=3)
+        elif getattr(self, "_data_grid", None) is not None:
+            shape, affine = self._data_grid
+            mask = np.ones(shape, dtype=bool)
+            ref_img = nib.Nifti1Image(np.zeros((1, 1, 1), dtype=np.uint8), affine)
+        else:
             raise ValueError(
                 "Please provide mask_img at initialization to provide a reference for "
-                "the inverse_transform."
+                "the inverse_transform (or give the data to fit: their grid is the reference)."
             )
-        mask, affine = load_mask_img(self.mask_img)
-        operator = self._operator(mask.shape, affine)
-        spheres = operator.sphere_voxels(mask)
-        n_voxels = mask.size
-        counts = np.zeros(n_voxels)
-        signals_2d = np.atleast_2d(region_signals)
-        total = np.zeros((n_voxels, signals_2d.shape[0]))
-        for k, voxels in enumerate(spheres):
-            counts[voxels] += 1
-            total[voxels] += signals_2d[:, k]
-        total /= np.maximum(counts, 1)[:, None]
+        # refuses empty and (allow_overlap=False) overlapping spheres, as nilearn
+        membership, _ = self._operator(mask.shape, affine).membership(mask)
+        # voxel values: the mean of the signals of the spheres holding the voxel
+        n_spheres_per_voxel = np.asarray(membership.sum(axis=0)).ravel()
+        signals_2d = np.atleast_2d(region_signals).astype(np.float64)
+        total = membership.T @ signals_2d.T
+        total /= np.maximum(n_spheres_per_voxel, 1)[:, None]
         if region_signals.ndim == 1:
             data = total[:, 0].reshape(mask.shape, order="F")
         else:
             data = total.reshape(mask.shape + (signals_2d.shape[0],), order="F")
-        return new_img_like(load_img(self.mask_img, ensure_ndim=3), data.astype(region_signals.dtype), affine)
+        return inverse_image(ref_img, data, region_signals, self.dtype, affine)
 
     def generate_report(self):
         """Return a plain HTML report: parameters and the seed table."""

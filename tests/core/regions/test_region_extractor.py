@@ -103,7 +103,7 @@ def test_get_params_reports_the_user_maps():
         (dict(threshold=None), ValueError, "The given input to threshold is not valid"),
         (dict(threshold="90%", thresholding_strategy="percentile"), ValueError, "The given input to threshold is not valid"),
         (dict(thresholding_strategy="otsu"), ValueError,
-         r"thresholding_strategy must be one of \('ratio_n_voxels', 'img_value', 'percentile'\); got 'otsu'"),
+         r"'thresholding_strategy' must be one of \('ratio_n_voxels', 'img_value', 'percentile'\); got 'otsu'"),
         (dict(extractor="watershed"), ValueError, "extract_type must be one of"),
     ],
 )

@@ -173,7 +173,25 @@ class SpheresOperator(_Operator):
         x, y, z = self.seeds[index]
         return f"{self.names[index]!r} at ({x:g}, {y:g}, {z:g}) mm"
 
-    def bind(self, mask=None) -> _Bound:
+    def membership(self, mask=None) -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
+        """Sphere-by-voxel 0/1 matrix and voxel count per sphere, checked.
+
+        Parameters
+        ----------
+        mask : numpy.ndarray of bool or None
+            See :meth:`sphere_voxels`.
+
+        Returns
+        -------
+        membership : scipy.sparse.csr_matrix, (n_spheres, n_voxels of the grid)
+        counts : numpy.ndarray of int, (n_spheres,)
+
+        Raises
+        ------
+        ValueError
+            For empty spheres (``empty="raise"``), naming them; for
+            overlapping spheres (``allow_overlap=False``), naming the pairs.
+        """
         spheres = self.sphere_voxels(mask)
         counts = np.array([len(v) for v in spheres], dtype=np.int64)
         empty = np.flatnonzero(counts == 0)
@@ -194,9 +212,20 @@ class SpheresOperator(_Operator):
         )
         if not self.allow_overlap:
             self._check_overlap(membership)
-        scale = np.divide(1.0, counts, out=np.zeros(len(counts)), where=counts > 0)
-        weights = scipy.sparse.diags(scale) @ membership
-        bound = self._bind_linear_with_smoothing(_BoundLinear(weights))
+        return membership, counts
+
+    def bind(self, mask=None) -> _Bound:
+        membership, counts = self.membership(mask)
+        # nilearn's np.mean to the bit: sum each sphere's voxels in nilearn's
+        # order (C order of the grid; the sparse product adds a row's entries
+        # in their stored order), then divide by the count
+        divisor = np.where(counts > 0, counts, 1).astype(np.float64)[:, None]
+
+        def post(projected, divisor=divisor):
+            return projected / divisor
+
+        summing = _rows_in_c_order(membership, self.shape)
+        bound = self._bind_linear_with_smoothing(_BoundLinear(summing, post))
         bound.empty = counts == 0
         return self._finish_bound(bound, membership, self.lattice_counts, counts)
 
@@ -218,6 +247,17 @@ class SpheresOperator(_Operator):
                 f"Overlap detected between spheres: {described}{more}. "
                 "Use allow_overlap=True to extract overlapping spheres."
             )
+
+
+def _rows_in_c_order(matrix: scipy.sparse.csr_matrix, shape) -> scipy.sparse.csr_matrix:
+    """``matrix`` (regions x Fortran-flat voxels) with each row's entries stored in C order of the grid."""
+    matrix = scipy.sparse.csr_matrix(matrix)
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    i, j, k = np.unravel_index(matrix.indices, shape, order="F")
+    order = np.lexsort((np.ravel_multi_index((i, j, k), shape, order="C"), rows))
+    return scipy.sparse.csr_matrix(
+        (matrix.data[order], matrix.indices[order], matrix.indptr), shape=matrix.shape
+    )
 
 
 def _validate_seeds(seeds) -> np.ndarray:

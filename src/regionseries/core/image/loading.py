@@ -180,8 +180,8 @@ def _downcast_int64(data: np.ndarray) -> np.ndarray:
     if data.size == 0 or (info.min <= data.min() and data.max() <= info.max):
         warnings.warn(
             "Data array used to create a new image contains 64-bit ints; "
-            "they fit in 32-bit ints and were converted to int32 for "
-            "compatibility with other tools.",
+            "they fit in 32-bit ints, so for compatibility with other tools "
+            "the data has been converted to int32.",
             UserWarning,
             stacklevel=3,
         )
