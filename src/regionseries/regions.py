@@ -78,37 +78,88 @@ class RegionExtractor(NiftiMapsMasker):
 
     Parameters
     ----------
-    maps_img : 4D image or path
-        Probabilistic maps, one per volume.
-    mask_img : image, path or None
+    maps_img : 4D image, path or None, default=None
+        Probabilistic maps, one per volume. Required at ``fit``.
+    mask_img : 3D/4D image, path or None, default=None
         Restricts thresholding, regions and extraction.
     min_region_size : float, default=1350
         Minimum region volume (mm³); regions must be strictly larger.
     threshold : float, default=1.0
         Meaning depends on ``thresholding_strategy``.
-    thresholding_strategy : {"ratio_n_voxels", "img_value", "percentile"}
+    thresholding_strategy : {"ratio_n_voxels", "img_value", "percentile"}, default="ratio_n_voxels"
         "ratio_n_voxels": keep the largest ``|values|`` of all maps together, as
         many voxels as ``threshold`` maps would fill (0 < threshold ≤ n_maps).
         "img_value": :func:`threshold_img` at the value ``threshold``.
         "percentile": :func:`threshold_img` at ``f"{threshold}%"``.
     two_sided : bool, default=False
         Passed to :func:`threshold_img` (False removes negative values).
-    extractor : {"local_regions", "connected_components"}
+    extractor : {"local_regions", "connected_components"}, default="local_regions"
         Passed to :func:`connected_regions`.
     smoothing_fwhm : float or None, default=6
         FWHM (mm) used both to find peaks and, as in nilearn, to smooth the
         data before signal extraction.
-    standardize, standardize_confounds, high_variance_confounds, detrend,
-    low_pass, high_pass, t_r, dtype, resampling_target, keep_masked_maps,
-    memory, memory_level, verbose, reports, cmap, allow_overlap, clean_args :
-        As in :class:`NiftiMapsMasker`.
+    standardize : {"zscore_sample", "zscore", "psc", True, False, None}, default=False
+        Standardization of the region signals (see
+        :func:`regionseries.signal.clean`); False or None: none.
+    standardize_confounds : bool, default=True
+        Z-score the confounds before regressing them out.
+    high_variance_confounds : bool, default=False
+        Add 5 high-variance confounds computed on the whole image (nilearn's
+        ``high_variance_confounds``) to the confounds.
+    detrend : bool, default=False
+        Remove the linear trend of each region signal.
+    low_pass : float or None, default=None
+        Low-pass cut-off frequency (Hz); None: no low-pass filter.
+    high_pass : float or None, default=None
+        High-pass cut-off frequency (Hz); None: no high-pass filter.
+    t_r : float or None, default=None
+        Repetition time (s), needed by the filters.
+    dtype : numpy dtype, "auto" or None, default=None
+        Data type the data are converted to before extraction, and of the
+        output; "auto": int32 for integer data, float32 otherwise; None:
+        unchanged.
+    resampling_target : {"data", "mask", "maps", None}, default="data"
+        Grid of the extraction: "data" resamples the maps (and mask) to the
+        data, "mask" the maps and data to the mask, "maps" the data and mask
+        to the maps; None refuses different grids.
+    keep_masked_maps : bool, default=False
+        Keep columns (of zeros) for maps removed by the mask (deprecated in
+        nilearn; a FutureWarning says so).
+    memory : None, str, pathlib.Path or joblib.Memory, default=None
+        Accepted for compatibility with nilearn; nothing is cached
+        (extraction reads the image once).
+    memory_level : int, default=0
+        Accepted for compatibility with nilearn (see ``memory``).
+    verbose : bool or int, default=0
+        0 or False: silent; 1 or True: print each step (loading, resampling,
+        extracting, cleaning) with nilearn's words; 2: also describe the
+        images in more detail (:mod:`regionseries.maskers.verbose`).
+    reports : bool, default=True
+        Whether ``generate_report`` may draw the report's figure; False
+        gives a report without it, and a warning.
+    cmap : str or matplotlib colormap, default="CMRmap_r"
+        Accepted for compatibility with nilearn; the report draws the maps
+        with its own colors.
+    allow_overlap : bool, default=True
+        If False, regions sharing a voxel raise an error naming the pairs.
+    clean_args : dict or None, default=None
+        Extra keyword arguments of :func:`regionseries.signal.clean`.
 
     Attributes
     ----------
-    regions_img_ : nibabel.Nifti1Image
-        4D image of the extracted regions.
+    clean_args_ : dict
+        The keyword arguments ``clean`` receives (``clean_args`` or {}).
     index_ : list of int
         Index of the source map of each region.
+    maps_img_ : nibabel.Nifti1Image
+        The regions, on the extraction grid, as fitted by the maps masker.
+    mask_img_ : nibabel.Nifti1Image or None
+        The binary mask (uint8) on the extraction grid, or None without
+        ``mask_img``.
+    n_elements_ : int
+        Number of regions (output columns).
+    regions_img_ : nibabel.Nifti1Image
+        4D image of the extracted regions, one per volume.
     """
 
     def __init__(

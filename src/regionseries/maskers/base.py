@@ -36,6 +36,7 @@ from ..core.reader import BoldReader
 from ..signal import clean
 from .grids import describe_input
 from .high_variance import high_variance_confounds_streaming
+from .verbose import describe_for_log, log_step
 
 __all__ = ["BaseMasker", "check_inverse_input", "not_fitted_error_class", "short_repr"]
 
@@ -306,8 +307,12 @@ class BaseMasker:
             raise TypeError("dtype=bool is not a valid output dtype for a masker.")
         if imgs is not None:
             _check_imgs_argument(imgs)
+            log_step(self, "Loading data from", describe_for_log(imgs, self.verbose))
         self.clean_args_ = dict(self.clean_args or {})
-        self.mask_img_ = None if self.mask_img is None else load_masker_mask(self.mask_img)
+        self.mask_img_ = None
+        if self.mask_img is not None:
+            log_step(self, "Loading mask from", describe_for_log(self.mask_img, self.verbose))
+            self.mask_img_ = load_masker_mask(self.mask_img)
 
     # -- common transform ----------------------------------------------------------
 
@@ -343,7 +348,37 @@ class BaseMasker:
                     all_confounds += confounds
                 else:
                     all_confounds.append(confounds)
+        return self._wrap_output(
+            self.transform_single_imgs(imgs, confounds=all_confounds, sample_mask=sample_mask)
+        )
+
+    def transform_single_imgs(self, imgs, confounds=None, sample_mask=None):
+        """Extract and clean the region signals of one image, as nilearn's method.
+
+        ``transform`` without its extras: no high-variance confounds are
+        added (``transform`` adds them, then calls this method) and the
+        result is always a numpy array, whatever ``set_output`` says.
+
+        Parameters
+        ----------
+        imgs : 3D/4D image, path, or list of them
+            The data.
+        confounds : array, DataFrame, path, list of them, or None
+            Confounds regressed out of the region signals, used as given.
+        sample_mask : array of int or bool, or None
+            Volumes to keep (scrubbing).
+
+        Returns
+        -------
+        numpy.ndarray
+            (T, n_regions), or (n_regions,) for a 3D image ((1, n_regions)
+            once ``set_output`` was called, as ``transform``).
+        """
+        self._check_fitted()
+        _check_imgs_argument(imgs)
+        log_step(self, "Loading data from", describe_for_log(imgs, self.verbose))
         signals, ndim = self._extract(imgs)
+        log_step(self, "Cleaning extracted signals")
         signals = clean(
             signals,
             detrend=self.detrend,
@@ -352,7 +387,7 @@ class BaseMasker:
             t_r=self.t_r,
             low_pass=self.low_pass,
             high_pass=self.high_pass,
-            confounds=all_confounds,
+            confounds=confounds,
             sample_mask=sample_mask,
             runs=None,
             **self.clean_args_,
@@ -360,7 +395,7 @@ class BaseMasker:
         # nilearn keeps a 3D image's row once set_output has been called
         if ndim == 3 and getattr(self, "_sklearn_output_config", None) is None:
             signals = signals.squeeze()
-        return self._wrap_output(self._cast_output(signals))
+        return self._cast_output(signals)
 
     def _inputs_text(self) -> str:
         """The atlas and mask the masker was given, named for error messages."""
@@ -416,6 +451,7 @@ class BaseMasker:
 
     def _extract_with(self, source, operator, mask):
         """Run the one-pass extraction; keep coverage for the user."""
+        log_step(self, "Extracting region signals")
         result = extract_signals(source, [operator], mask=mask, min_coverage=0.0)[0]
         self.coverage_ = result.coverage
         return result

@@ -21,6 +21,7 @@ from .base import BaseMasker, check_inverse_input
 from .grids import grid_of, mask_bool, raise_fov_errors, resample_data, resample_mask, same_grid
 from .lut import LabelAttributesMixin, build_lut, check_labels_argument, plain_number, values_present
 from .report import render_report, report_figure, voxel_volume
+from .verbose import describe_for_log, log_step
 
 __all__ = ["NiftiLabelsMasker"]
 
@@ -28,41 +29,93 @@ __all__ = ["NiftiLabelsMasker"]
 class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
     """Region signals from a label image (nilearn's ``NiftiLabelsMasker``).
 
+    After ``fit``, the properties ``n_elements_`` (number of regions),
+    ``region_ids_`` (column index -> label value, and ``"background"``),
+    ``region_names_`` (column index -> name) and ``labels_`` (label values)
+    describe the output columns; after a transform they follow the labels
+    that transform kept, and ``region_atlas_`` (the masked labels image) and
+    ``coverage_`` (per region, the fraction of its voxels inside the mask with
+    finite, non-constant signal; beyond nilearn) are set.
+
     Parameters
     ----------
-    labels_img : 3D image or path
-        Label (parcellation) image; a 4D image with one volume is accepted.
-    labels : list of str or None
+    labels_img : 3D image, path or None, default=None
+        Label (parcellation) image, one integer value per region; a 4D image
+        with one volume is accepted. Required at ``fit``.
+    labels : list of str or None, default=None
         Region names in the order of the sorted label values (background
-        included if present; see nilearn's documentation).
-    lut : DataFrame, path or None
-        Look-up table with ``index`` and ``name`` columns (exclusive with
-        ``labels``).
+        included if present, as in nilearn). Exclusive with ``lut``.
+    lut : pandas.DataFrame, str, pathlib.Path or None, default=None
+        Look-up table (BIDS ``dseg.tsv`` layout) with at least the columns
+        ``index`` and ``name``. Exclusive with ``labels``.
     background_label : int or float, default=0
-    mask_img : image, path or None
-        Voxels outside the mask are background.
-    smoothing_fwhm : float or None
-        Spatial smoothing (mm) of each volume before extraction.
-    standardize, standardize_confounds, detrend, low_pass, high_pass, t_r :
-        Cleaning parameters of :func:`regionseries.signal.clean` (Hz, seconds).
+        Label value of the background (not a region).
+    mask_img : 3D/4D image, path or None, default=None
+        Voxels outside the mask count as background. A 4D mask keeps the
+        voxels non-zero in every volume.
+    smoothing_fwhm : float or None, default=None
+        Full width at half maximum (mm) of the Gaussian smoothing of each
+        volume before extraction; None: no smoothing.
+    standardize : {"zscore_sample", "zscore", "psc", True, False, None}, default=False
+        Standardization of the region signals (see
+        :func:`regionseries.signal.clean`); False or None: none.
+    standardize_confounds : bool, default=True
+        Z-score the confounds before regressing them out.
     high_variance_confounds : bool, default=False
-        Add 5 high-variance confounds computed on the whole image.
-    dtype : dtype, "auto" or None
-        Output dtype.
+        Add 5 high-variance confounds computed on the whole image (nilearn's
+        ``high_variance_confounds``) to the confounds.
+    detrend : bool, default=False
+        Remove the linear trend of each region signal.
+    low_pass : float or None, default=None
+        Low-pass cut-off frequency (Hz); None: no low-pass filter.
+    high_pass : float or None, default=None
+        High-pass cut-off frequency (Hz); None: no high-pass filter.
+    t_r : float or None, default=None
+        Repetition time (s), needed by the filters.
+    dtype : numpy dtype, "auto" or None, default=None
+        Data type the data are converted to before extraction, and of the
+        output; "auto":
+        int32 for integer data, float32 otherwise; None: unchanged.
     resampling_target : {"data", "labels", None}, default="data"
-    memory, memory_level, verbose :
-        Accepted for compatibility; caching is not used (extraction is one pass).
+        Grid of the extraction: "data" resamples the labels (and mask) to the
+        data, "labels" resamples the data (and mask) to the labels, None
+        refuses different grids.
+    memory : None, str, pathlib.Path or joblib.Memory, default=None
+        Accepted for compatibility with nilearn; nothing is cached
+        (extraction reads the image once).
+    memory_level : int, default=1
+        Accepted for compatibility with nilearn (see ``memory``).
+    verbose : bool or int, default=0
+        0 or False: silent; 1 or True: print each step (loading, resampling,
+        extracting, cleaning) with nilearn's words; 2: also describe the
+        images in more detail (:mod:`regionseries.maskers.verbose`).
     strategy : str, default="mean"
-        How each region's voxels become one value (nilearn's name; the
-        operator's ``reduction``): one of mean, median, sum, minimum, maximum,
-        standard_deviation, variance.
+        How each region's voxels become one value: one of mean, median, sum,
+        minimum, maximum, standard_deviation, variance.
     keep_masked_labels : bool, default=False
-        Keep columns (of zeros) for labels removed by the mask.
+        Keep columns (of zeros) for labels removed by the mask (deprecated
+        in nilearn; a FutureWarning says so).
     reports : bool, default=True
-    cmap : str or None
-        Accepted for compatibility.
-    clean_args : dict or None
-        Extra arguments of ``clean``.
+        Whether ``generate_report`` may draw the report's figure; False
+        gives a report without it, and a warning.
+    cmap : str, matplotlib colormap or None, default=None
+        Accepted for compatibility with nilearn; the report draws the labels
+        with its own colors.
+    clean_args : dict or None, default=None
+        Extra keyword arguments of :func:`regionseries.signal.clean`.
+
+    Attributes
+    ----------
+    clean_args_ : dict
+        The keyword arguments ``clean`` receives (``clean_args`` or {}).
+    labels_img_ : nibabel.Nifti1Image
+        The labels image, on the data grid when it was resampled at ``fit``.
+    lut_ : pandas.DataFrame
+        Look-up table of the labels image (``index``, ``name``, ``color``),
+        built from ``labels``, ``lut`` or the label values.
+    mask_img_ : nibabel.Nifti1Image or None
+        The binary mask (uint8) on the extraction grid, or None without
+        ``mask_img``.
     """
 
     def __init__(
@@ -147,6 +200,7 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
             raise ValueError(
                 "Please provide labels_img to the NiftiLabelsMasker: it has no default."
             )
+        log_step(self, "Loading regions from", describe_for_log(self.labels_img, self.verbose))
         self.labels_img_ = load_labels_img(self.labels_img)
         check_labels_argument(self.labels, self.lut)
         labels_data = get_data(self.labels_img_)
@@ -166,12 +220,15 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
         if self.resampling_target == "data" and data_grid is not None:
             ref_grid = data_grid
             if not same_grid(self.labels_img_, *data_grid):
+                log_step(self, "Resampling regions")
                 self.labels_img_ = _resample_labels(
                     self.labels_img_, data_grid, self.background_label, self.labels_img
                 )
         elif self.resampling_target == "labels":
             ref_grid = (self.labels_img_.shape[:3], self.labels_img_.affine)
         if self.mask_img_ is not None and ref_grid is not None:
+            if not same_grid(self.mask_img_, *ref_grid):
+                log_step(self, "Resampling mask")
             self.mask_img_ = resample_mask(self.mask_img_, *ref_grid)
             inside = get_data(self.labels_img_)[mask_bool(self.mask_img_)]
             if np.all(inside == 0):
@@ -179,6 +236,7 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
                     "No label left after applying mask to the labels image. "
                     f"({self._inputs_text()})"
                 )
+        log_step(self, "Finished fit")
         return self
 
     def _labels_for_grid(self, shape, affine, *, warn: bool):
@@ -193,12 +251,14 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
                     UserWarning,
                     stacklevel=4,
                 )
+            log_step(self, "Resampling regions")
             labels_img = _resample_labels(labels_img, (shape, affine), self.background_label, self.labels_img)
         if mask_img is not None and not same_grid(mask_img, shape, affine):
             if warn:
                 warnings.warn(
                     "Resampling mask at transform time...", UserWarning, stacklevel=4
                 )
+            log_step(self, "Resampling mask")
             mask_img = resample_mask(mask_img, shape, affine)
             inside = get_data(labels_img)[mask_bool(mask_img)]
             if np.all(inside == 0):
@@ -221,6 +281,7 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
             warnings.warn(
                 "Resampling images at transform time...", UserWarning, stacklevel=3
             )
+            log_step(self, "Resampling images")
             source, shape, affine = resample_data(imgs, self.labels_img_, data_dtype)
         extraction_dtype = self._extraction_dtype(data_dtype, source if source is not reader else None)
         labels_img, mask_img = self._labels_for_grid(shape, affine, warn=self.resampling_target == "data")
@@ -297,6 +358,7 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
             the mask or the regions are 0.
         """
         self._check_fitted()
+        log_step(self, "Computing image from signals")
         signals = check_inverse_input(signals, self.n_elements_)
         labels_data = np.asarray(get_data(self.labels_img_))
         mask = mask_bool(self.mask_img_)

@@ -19,6 +19,7 @@ from ..core.reader import BoldReader
 from .base import BaseMasker, check_inverse_input
 from .grids import grid_of, mask_bool, raise_fov_errors, resample_data, resample_mask, same_grid
 from .report import render_report, report_figure, voxel_volume
+from .verbose import describe_for_log, log_step
 
 __all__ = ["NiftiMapsMasker"]
 
@@ -26,20 +27,77 @@ __all__ = ["NiftiMapsMasker"]
 class NiftiMapsMasker(BaseMasker):
     """Region signals from probabilistic maps by least squares (nilearn's ``NiftiMapsMasker``).
 
+    After a transform, ``coverage_`` holds, per map, the fraction of its
+    weight inside the mask with finite, non-constant signal (beyond nilearn).
+
     Parameters
     ----------
-    maps_img : 4D image or path
-        One map per volume.
-    mask_img : image, path or None
+    maps_img : 4D image, path or None, default=None
+        One map per volume. Required at ``fit``.
+    mask_img : 3D/4D image, path or None, default=None
+        Voxels outside the mask are not used. A 4D mask keeps the voxels
+        non-zero in every volume.
     allow_overlap : bool, default=True
         If False, maps sharing a voxel raise an error naming the pairs.
+    smoothing_fwhm : float or None, default=None
+        Full width at half maximum (mm) of the Gaussian smoothing of each
+        volume before extraction; None: no smoothing.
+    standardize : {"zscore_sample", "zscore", "psc", True, False, None}, default=False
+        Standardization of the region signals (see
+        :func:`regionseries.signal.clean`); False or None: none.
+    standardize_confounds : bool, default=True
+        Z-score the confounds before regressing them out.
+    high_variance_confounds : bool, default=False
+        Add 5 high-variance confounds computed on the whole image (nilearn's
+        ``high_variance_confounds``) to the confounds.
+    detrend : bool, default=False
+        Remove the linear trend of each region signal.
+    low_pass : float or None, default=None
+        Low-pass cut-off frequency (Hz); None: no low-pass filter.
+    high_pass : float or None, default=None
+        High-pass cut-off frequency (Hz); None: no high-pass filter.
+    t_r : float or None, default=None
+        Repetition time (s), needed by the filters.
+    dtype : numpy dtype, "auto" or None, default=None
+        Data type the data are converted to before extraction, and of the
+        output; "auto": int32 for integer data, float32 otherwise; None:
+        unchanged.
     resampling_target : {"data", "mask", "maps", None}, default="data"
+        Grid of the extraction: "data" resamples the maps (and mask) to the
+        data, "mask" the maps and data to the mask, "maps" the data and mask
+        to the maps; None refuses different grids.
     keep_masked_maps : bool, default=False
-        Keep columns (of zeros) for maps removed by the mask.
-    smoothing_fwhm, standardize, standardize_confounds, high_variance_confounds,
-    detrend, low_pass, high_pass, t_r, dtype, memory, memory_level, verbose,
-    reports, cmap, clean_args :
-        As in :class:`~regionseries.maskers.NiftiLabelsMasker`.
+        Keep columns (of zeros) for maps removed by the mask (deprecated in
+        nilearn; a FutureWarning says so).
+    memory : None, str, pathlib.Path or joblib.Memory, default=None
+        Accepted for compatibility with nilearn; nothing is cached
+        (extraction reads the image once).
+    memory_level : int, default=0
+        Accepted for compatibility with nilearn (see ``memory``).
+    verbose : bool or int, default=0
+        0 or False: silent; 1 or True: print each step (loading, resampling,
+        extracting, cleaning) with nilearn's words; 2: also describe the
+        images in more detail (:mod:`regionseries.maskers.verbose`).
+    reports : bool, default=True
+        Whether ``generate_report`` may draw the report's figure; False
+        gives a report without it, and a warning.
+    cmap : str or matplotlib colormap, default="CMRmap_r"
+        Accepted for compatibility with nilearn; the report draws the maps
+        with its own colors.
+    clean_args : dict or None, default=None
+        Extra keyword arguments of :func:`regionseries.signal.clean`.
+
+    Attributes
+    ----------
+    clean_args_ : dict
+        The keyword arguments ``clean`` receives (``clean_args`` or {}).
+    maps_img_ : nibabel.Nifti1Image
+        The maps, on the extraction grid when they were resampled at ``fit``.
+    mask_img_ : nibabel.Nifti1Image or None
+        The binary mask (uint8) on the extraction grid, or None without
+        ``mask_img``.
+    n_elements_ : int
+        Number of maps (output columns).
     """
 
     def __init__(
@@ -107,6 +165,7 @@ class NiftiMapsMasker(BaseMasker):
             )
         if self.maps_img is None:
             raise ValueError("Please provide maps_img to the NiftiMapsMasker: it has no default.")
+        log_step(self, "Loading regions from", describe_for_log(self.maps_img, self.verbose))
         self.maps_img_ = load_maps_img(self.maps_img)
 
         data_grid = None if imgs is None else grid_of(BoldReader(imgs))
@@ -124,8 +183,11 @@ class NiftiMapsMasker(BaseMasker):
             ref_grid = (self.maps_img_.shape[:3], self.maps_img_.affine)
         if ref_grid is not None and self.resampling_target != "maps":
             if not same_grid(self.maps_img_, *ref_grid):
+                log_step(self, "Resampling regions")
                 self.maps_img_ = _resample_maps(self.maps_img_, ref_grid, self.maps_img)
         if self.mask_img_ is not None and ref_grid is not None:
+            if not same_grid(self.mask_img_, *ref_grid):
+                log_step(self, "Resampling mask")
             self.mask_img_ = resample_mask(self.mask_img_, *ref_grid)
         maps_data = get_data(self.maps_img_)
         if not np.any(maps_data != 0):
@@ -136,6 +198,7 @@ class NiftiMapsMasker(BaseMasker):
                     f"No map left after applying mask to the maps image. ({self._inputs_text()})"
                 )
         self.n_elements_ = int(self.maps_img_.shape[3])
+        log_step(self, "Finished fit")
         return self
 
     def _extract(self, imgs):
@@ -152,6 +215,7 @@ class NiftiMapsMasker(BaseMasker):
             if not same_grid(maps_img, shape, affine):
                 if self.resampling_target == "maps":
                     warnings.warn("Resampling images at transform time...", UserWarning, stacklevel=3)
+                log_step(self, "Resampling images")
                 source, shape, affine = resample_data(imgs, maps_img, data_dtype)
         elif not same_grid(maps_img, shape, affine):
             warnings.warn(
@@ -161,8 +225,10 @@ class NiftiMapsMasker(BaseMasker):
                 UserWarning,
                 stacklevel=3,
             )
+            log_step(self, "Resampling regions")
             maps_img = _resample_maps(maps_img, (shape, affine), self.maps_img)
         if mask_img is not None and not same_grid(mask_img, shape, affine):
+            log_step(self, "Resampling mask")
             mask_img = resample_mask(mask_img, shape, affine)
         maps_data = np.asarray(get_data(maps_img))
         mask = mask_bool(mask_img)
@@ -217,6 +283,7 @@ class NiftiMapsMasker(BaseMasker):
         nibabel.Nifti1Image
         """
         self._check_fitted()
+        log_step(self, "Computing image from signals")
         region_signals = check_inverse_input(region_signals, self.n_elements_)
         maps_data = np.asarray(get_data(self.maps_img_))
         flat = maps_data.reshape(-1, maps_data.shape[3], order="F")

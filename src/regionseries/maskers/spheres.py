@@ -11,10 +11,11 @@ import numpy as np
 
 from ..core.extract import SpheresOperator
 from ..core.extract.spheres import _validate_seeds
-from ..core.image import load_img, load_mask_img, new_img_like, resample_img
+from ..core.image import check_same_fov, load_img, load_mask_img, new_img_like, resample_img
 from .base import BaseMasker, check_inverse_input
 from .grids import grid_of
 from .report import render_report, report_figure
+from .verbose import log_step
 
 __all__ = ["NiftiSpheresMasker"]
 
@@ -22,20 +23,70 @@ __all__ = ["NiftiSpheresMasker"]
 class NiftiSpheresMasker(BaseMasker):
     """Mean signals in spheres around seeds (nilearn's ``NiftiSpheresMasker``).
 
+    After a transform, ``coverage_`` holds, per sphere, the fraction of its
+    voxels inside the image and mask with finite, non-constant signal
+    (beyond nilearn).
+
     Parameters
     ----------
-    seeds : list of (x, y, z)
-        Seed coordinates in world space (mm).
-    radius : float or None
+    seeds : list of (x, y, z) or None, default=None
+        Seed coordinates in world space (mm). Required at ``fit``.
+    radius : float or None, default=None
         Sphere radius (mm); None: the voxel nearest to each seed.
-    mask_img : image, path or None
-        Voxels outside the mask are not used.
+    mask_img : 3D image, path or None, default=None
+        Voxels outside the mask are not used; also the grid of
+        ``inverse_transform``.
     allow_overlap : bool, default=False
         If False, overlapping spheres raise an error naming the pairs.
-    smoothing_fwhm, standardize, standardize_confounds, high_variance_confounds,
-    detrend, low_pass, high_pass, t_r, dtype, memory, memory_level, verbose,
-    reports, clean_args :
-        As in :class:`~regionseries.maskers.NiftiLabelsMasker`.
+    smoothing_fwhm : float or None, default=None
+        Full width at half maximum (mm) of the Gaussian smoothing of each
+        volume before extraction; None: no smoothing.
+    standardize : {"zscore_sample", "zscore", "psc", True, False, None}, default=False
+        Standardization of the region signals (see
+        :func:`regionseries.signal.clean`); False or None: none.
+    standardize_confounds : bool, default=True
+        Z-score the confounds before regressing them out.
+    high_variance_confounds : bool, default=False
+        Add 5 high-variance confounds computed on the whole image (nilearn's
+        ``high_variance_confounds``) to the confounds.
+    detrend : bool, default=False
+        Remove the linear trend of each region signal.
+    low_pass : float or None, default=None
+        Low-pass cut-off frequency (Hz); None: no low-pass filter.
+    high_pass : float or None, default=None
+        High-pass cut-off frequency (Hz); None: no high-pass filter.
+    t_r : float or None, default=None
+        Repetition time (s), needed by the filters.
+    dtype : numpy dtype, "auto" or None, default=None
+        Data type the data are converted to before extraction, and of the
+        output; "auto": int32 for integer data, float32 otherwise; None:
+        unchanged.
+    memory : None, str, pathlib.Path or joblib.Memory, default=None
+        Accepted for compatibility with nilearn; nothing is cached
+        (extraction reads the image once).
+    memory_level : int, default=1
+        Accepted for compatibility with nilearn (see ``memory``).
+    verbose : bool or int, default=0
+        0 or False: silent; 1 or True: print each step (loading, resampling,
+        extracting, cleaning) with nilearn's words; 2: also describe the
+        images in more detail (:mod:`regionseries.maskers.verbose`).
+    reports : bool, default=True
+        Whether ``generate_report`` may draw the report's figure; False
+        gives a report without it, and a warning.
+    clean_args : dict or None, default=None
+        Extra keyword arguments of :func:`regionseries.signal.clean`.
+
+    Attributes
+    ----------
+    clean_args_ : dict
+        The keyword arguments ``clean`` receives (``clean_args`` or {}).
+    mask_img_ : nibabel.Nifti1Image or None
+        The binary mask (uint8) on the extraction grid, or None without
+        ``mask_img``.
+    n_elements_ : int
+        Number of spheres (output columns).
+    seeds_ : list of list of float
+        The seeds' coordinates (mm), as validated at ``fit``.
     """
 
     def __init__(
@@ -90,12 +141,15 @@ class NiftiSpheresMasker(BaseMasker):
         seeds = _validate_seeds(self.seeds)
         self.seeds_ = [list(map(float, seed)) for seed in seeds]
         self.n_elements_ = len(self.seeds_)
+        log_step(self, "Finished fit")
         return self
 
     def _strict_mask(self, shape, affine):
         if self.mask_img is None:
             return None
         mask_img = load_img(self.mask_img, ensure_ndim=3)
+        if not check_same_fov(mask_img, (shape, affine)):
+            log_step(self, "Resampling mask")
         mask_img = resample_img(mask_img, affine, shape, interpolation="nearest")
         mask, _ = load_mask_img(mask_img)
         return mask
@@ -135,6 +189,7 @@ class NiftiSpheresMasker(BaseMasker):
             Without ``mask_img`` (needed as the reference grid).
         """
         self._check_fitted()
+        log_step(self, "Computing image from signals")
         region_signals = check_inverse_input(region_signals, self.n_elements_)
         if self.mask_img is None:
             raise ValueError(
