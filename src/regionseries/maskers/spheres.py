@@ -11,7 +11,13 @@ import numpy as np
 
 from ..core.extract import SpheresOperator
 from ..core.extract.spheres import _validate_seeds
-from ..core.image import check_same_fov, load_img, load_mask_img, new_img_like, resample_img
+from ..core.image import (
+    check_same_fov,
+    load_img,
+    load_mask_img,
+    new_img_like,
+    resample_img,
+)
 from .base import BaseMasker, check_inverse_input
 from .grids import grid_of
 from .report import render_report, report_figure
