@@ -314,6 +314,14 @@ class BaseMasker:
             log_step(self, "Loading mask from", describe_for_log(self.mask_img, self.verbose))
             self.mask_img_ = load_masker_mask(self.mask_img)
 
+    def _finish_fit(self) -> None:
+        """End ``fit``: fitted images hold their data as nilearn's do; say "Finished fit"."""
+        for name in ("mask_img_", "labels_img_", "maps_img_", "regions_img_"):
+            img = getattr(self, name, None)
+            if img is not None:
+                _fill_data_cache(img)
+        log_step(self, "Finished fit")
+
     # -- common transform ----------------------------------------------------------
 
     def transform(self, imgs, confounds=None, sample_mask=None):
@@ -455,6 +463,19 @@ class BaseMasker:
         result = extract_signals(source, [operator], mask=mask, min_coverage=0.0)[0]
         self.coverage_ = result.coverage
         return result
+
+
+def _fill_data_cache(img) -> None:
+    """Fill nibabel's data cache of an in-memory image with its own array (no copy).
+
+    nilearn's fitted images have it filled (nilearn reads them through its
+    ``get_data``, which fills it), so reading them again does not change them,
+    nor their ``joblib.hash``: a ``joblib.Memory`` cache keyed on a fitted
+    image (nilearn's ``memory``) then hits from the first repeated call. An
+    image backed by a file is left as it is (filling would load it).
+    """
+    if getattr(img, "_data_cache", False) is None and isinstance(img.dataobj, np.ndarray):
+        img._data_cache = img.dataobj
 
 
 def short_repr(value) -> str:

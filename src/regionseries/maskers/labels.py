@@ -236,7 +236,7 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
                     "No label left after applying mask to the labels image. "
                     f"({self._inputs_text()})"
                 )
-        log_step(self, "Finished fit")
+        self._finish_fit()
         return self
 
     def _labels_for_grid(self, shape, affine, *, warn: bool):

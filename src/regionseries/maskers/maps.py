@@ -198,7 +198,7 @@ class NiftiMapsMasker(BaseMasker):
                     f"No map left after applying mask to the maps image. ({self._inputs_text()})"
                 )
         self.n_elements_ = int(self.maps_img_.shape[3])
-        log_step(self, "Finished fit")
+        self._finish_fit()
         return self
 
     def _extract(self, imgs):

@@ -147,7 +147,7 @@ class NiftiSpheresMasker(BaseMasker):
         seeds = _validate_seeds(self.seeds)
         self.seeds_ = [list(map(float, seed)) for seed in seeds]
         self.n_elements_ = len(self.seeds_)
-        log_step(self, "Finished fit")
+        self._finish_fit()
         return self
 
     def _strict_mask(self, shape, affine):
