@@ -315,7 +315,12 @@ class BaseMasker:
             self.mask_img_ = load_masker_mask(self.mask_img)
 
     def _finish_fit(self) -> None:
-        """End ``fit``: fitted images hold their data as nilearn's do; say "Finished fit"."""
+        """End ``fit``: fitted images hold their data as nilearn's do; say "Finished fit".
+
+        Also records ``reports`` at fit time: ``generate_report`` draws no
+        figure when it was False then (nilearn's rule).
+        """
+        self._reports_at_fit_time = bool(self.reports)
         for name in ("mask_img_", "labels_img_", "maps_img_", "regions_img_"):
             img = getattr(self, name, None)
             if img is not None:

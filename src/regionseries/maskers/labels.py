@@ -20,7 +20,13 @@ from ..core.reader import BoldReader
 from .base import BaseMasker, check_inverse_input
 from .grids import grid_of, mask_bool, raise_fov_errors, resample_data, resample_mask, same_grid
 from .lut import LabelAttributesMixin, build_lut, check_labels_argument, plain_number, values_present
-from .report import render_report, report_figure, voxel_volume
+from .report import (
+    render_report,
+    report_figure,
+    report_warnings,
+    unfitted_report,
+    voxel_volume,
+)
 from .verbose import describe_for_log, log_step
 
 __all__ = ["NiftiLabelsMasker"]
@@ -373,13 +379,32 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
         out = out.astype(self.dtype if self.dtype not in (None, "auto") else signals.dtype)
         return new_img_like(self.labels_img_, out, self.labels_img_.affine)
 
-    def generate_report(self):
-        """Return a plain HTML report: parameters and the region table.
+    def generate_report(self, engine="matplotlib", title=None, **kwargs):
+        """Return the HTML report: parameters, the region table and the labels drawn on cuts.
 
-        The table lists label value, name, size (mm³, in the fitted labels
-        image) and relative size (%) of every region.
+        nilearn's warnings (``reports=False``, not fitted, reports disabled at
+        ``fit``) are issued as ``UserWarning`` and listed in the
+        page; the figure is drawn only for a fitted masker whose ``reports``
+        was and is True. Before ``fit`` the page has the parameters only.
+
+        Parameters
+        ----------
+        engine : str, default="matplotlib"
+            nilearn's figure engine; only "matplotlib" draws here (another
+            value warns).
+        title : str or None, default=None
+            Title of the page; None: "<class name> report".
+        **kwargs
+            Accepted for compatibility with nilearn; unused.
+
+        Returns
+        -------
+        MaskerReport
         """
-        self._check_fitted()
+        del kwargs
+        messages, draw = report_warnings(self, engine)
+        if not self.__sklearn_is_fitted__():
+            return unfitted_report(self, messages, title)
         labels_data = np.asarray(get_data(self.labels_img_))
         volume = voxel_volume(self.labels_img_.affine)
         non_background = np.sum(labels_data != self.background_label)
@@ -391,19 +416,23 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
             count = int(np.sum(labels_data == value))
             relative = round(count / non_background * 100, 2) if non_background else 0.0
             rows.append([value, name, round(count * volume), relative])
+        figure = None
+        if draw:
+            figure = report_figure(
+                "plot_labels_overlay",
+                labels_data,
+                self.labels_img_.affine,
+                [value for value in lut["index"] if value != self.background_label],
+            )
         return render_report(
             self,
             f"Signals of {len(rows)} regions of {describe_img(self.labels_img)} "
             f"(strategy '{self.strategy}').",
             ["label value", "region name", "size (in mm^3)", "relative size (in %)"],
             rows,
-            [],
-            figure=report_figure(
-                "plot_labels_overlay",
-                labels_data,
-                self.labels_img_.affine,
-                [value for value in lut["index"] if value != self.background_label],
-            ),
+            messages,
+            figure=figure,
+            title=title,
         )
 
 

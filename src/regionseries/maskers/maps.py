@@ -18,7 +18,14 @@ from ..core.image import describe_img, get_data, new_img_like
 from ..core.reader import BoldReader
 from .base import BaseMasker, check_inverse_input
 from .grids import grid_of, mask_bool, raise_fov_errors, resample_data, resample_mask, same_grid
-from .report import render_report, report_figure, voxel_volume
+from .report import (
+    displayed_indices,
+    render_report,
+    report_figure,
+    report_warnings,
+    unfitted_report,
+    voxel_volume,
+)
 from .verbose import describe_for_log, log_step
 
 __all__ = ["NiftiMapsMasker"]
@@ -298,10 +305,39 @@ class NiftiMapsMasker(BaseMasker):
             data = data.reshape(maps_data.shape[:3] + (signals_2d.shape[0],), order="F")
         return new_img_like(self.maps_img_, data.astype(region_signals.dtype), self.maps_img_.affine)
 
-    def generate_report(self):
-        """Return a plain HTML report: parameters and the map table."""
-        self._check_fitted()
+    def generate_report(self, engine="matplotlib", title=None, displayed_maps=10, **kwargs):
+        """Return the HTML report: parameters, the map table and the displayed maps drawn on cuts.
+
+        nilearn's warnings (``reports=False``, not fitted, reports disabled at
+        ``fit``, maps asked for that do not exist) are issued as ``UserWarning`` and listed in the
+        page; the figure is drawn only for a fitted masker whose ``reports``
+        was and is True. Before ``fit`` the page has the parameters only.
+
+        Parameters
+        ----------
+        engine : str, default="matplotlib"
+            nilearn's figure engine; only "matplotlib" draws here (another
+            value warns).
+        title : str or None, default=None
+            Title of the page; None: "<class name> report".
+        displayed_maps : int, "all", list of int or numpy.ndarray of int, default=10
+            Maps drawn in the figure: the first ``displayed_maps``, all, or
+            these indices (nilearn's argument; the table lists every map).
+        **kwargs
+            Accepted for compatibility with nilearn; unused.
+
+        Returns
+        -------
+        MaskerReport
+        """
+        del kwargs
+        messages, draw = report_warnings(self, engine)
+        if not self.__sklearn_is_fitted__():
+            return unfitted_report(self, messages, title)
         maps_data = np.asarray(get_data(self.maps_img_))
+        shown, displayed_messages = displayed_indices(displayed_maps, maps_data.shape[3])
+        for message in displayed_messages:
+            warnings.warn(message, UserWarning, stacklevel=2)
         volume = voxel_volume(self.maps_img_.affine)
         counts = np.count_nonzero(maps_data.reshape(-1, maps_data.shape[3]), axis=0)
         total = counts.sum()
@@ -309,13 +345,18 @@ class NiftiMapsMasker(BaseMasker):
             [k, int(counts[k]), round(float(counts[k]) * volume), round(counts[k] / total * 100, 2) if total else 0.0]
             for k in range(maps_data.shape[3])
         ]
+        figure = None
+        if draw and shown:
+            figure = report_figure("plot_maps_overlay", maps_data[..., shown], self.maps_img_.affine)
         return render_report(
             self,
-            f"Least-squares signals of {len(rows)} maps of {describe_img(self.maps_img)}.",
+            f"Least-squares signals of {len(rows)} maps of {describe_img(self.maps_img)}"
+            + (f"; the figure shows maps {shown}." if len(shown) < len(rows) else "."),
             ["map", "support (voxels)", "support size (in mm^3)", "relative size (in %)"],
             rows,
-            [],
-            figure=report_figure("plot_maps_overlay", maps_data, self.maps_img_.affine),
+            messages + displayed_messages,
+            figure=figure,
+            title=title,
         )
 
 

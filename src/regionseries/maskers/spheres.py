@@ -7,6 +7,8 @@ the mask if one is given) and averages them in one pass over the image.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..core.extract import SpheresOperator
@@ -20,7 +22,13 @@ from ..core.image import (
 )
 from .base import BaseMasker, check_inverse_input
 from .grids import grid_of
-from .report import render_report, report_figure
+from .report import (
+    displayed_indices,
+    render_report,
+    report_figure,
+    report_warnings,
+    unfitted_report,
+)
 from .verbose import log_step
 
 __all__ = ["NiftiSpheresMasker"]
@@ -219,18 +227,53 @@ class NiftiSpheresMasker(BaseMasker):
             data = total.reshape(mask.shape + (signals_2d.shape[0],), order="F")
         return new_img_like(load_img(self.mask_img, ensure_ndim=3), data.astype(region_signals.dtype), affine)
 
-    def generate_report(self):
-        """Return a plain HTML report: parameters and the seed table."""
-        self._check_fitted()
+    def generate_report(self, engine="matplotlib", title=None, displayed_spheres=10, **kwargs):
+        """Return the HTML report: parameters, the seed table and the displayed spheres drawn on projections.
+
+        nilearn's warnings (``reports=False``, not fitted, reports disabled at
+        ``fit``, spheres asked for that do not exist) are issued as ``UserWarning`` and listed in the
+        page; the figure is drawn only for a fitted masker whose ``reports``
+        was and is True. Before ``fit`` the page has the parameters only.
+
+        Parameters
+        ----------
+        engine : str, default="matplotlib"
+            nilearn's figure engine; only "matplotlib" draws here (another
+            value warns).
+        title : str or None, default=None
+            Title of the page; None: "<class name> report".
+        displayed_spheres : int, "all", list of int or numpy.ndarray of int, default=10
+            Spheres drawn in the figure: the first ``displayed_spheres``, all,
+            or these indices (nilearn's argument; the table lists every seed).
+        **kwargs
+            Accepted for compatibility with nilearn; unused.
+
+        Returns
+        -------
+        MaskerReport
+        """
+        del kwargs
+        messages, draw = report_warnings(self, engine)
+        if not self.__sklearn_is_fitted__():
+            return unfitted_report(self, messages, title)
+        shown, displayed_messages = displayed_indices(displayed_spheres, len(self.seeds_), "sphere")
+        for message in displayed_messages:
+            warnings.warn(message, UserWarning, stacklevel=2)
         rows = [
             [i, f"({x:g}, {y:g}, {z:g})", self.radius]
             for i, (x, y, z) in enumerate(self.seeds_)
         ]
+        figure = None
+        if draw and shown:
+            seeds = np.asarray(self.seeds_, dtype=float)[shown]
+            figure = report_figure("plot_spheres", seeds, self.radius)
         return render_report(
             self,
-            f"Mean signals in {len(rows)} spheres of radius {self.radius} mm.",
+            f"Mean signals in {len(rows)} spheres of radius {self.radius} mm"
+            + (f"; the figure shows spheres {shown}." if len(shown) < len(rows) else "."),
             ["seed", "coordinates (mm)", "radius (mm)"],
             rows,
-            [],
-            figure=report_figure("plot_spheres", np.asarray(self.seeds_, dtype=float), self.radius),
+            messages + displayed_messages,
+            figure=figure,
+            title=title,
         )
