@@ -464,6 +464,9 @@ class BaseMasker:
 
     def _extract_with(self, source, operator, mask):
         """Run the one-pass extraction; keep coverage for the user."""
+        if self.smoothing_fwhm is not None:
+            # composed into the extraction operator, not a separate pass
+            log_step(self, "Smoothing images")
         log_step(self, "Extracting region signals")
         result = extract_signals(source, [operator], mask=mask, min_coverage=0.0)[0]
         self.coverage_ = result.coverage

@@ -13,13 +13,7 @@ import numpy as np
 
 from ..core.extract import SpheresOperator
 from ..core.extract.spheres import _validate_seeds
-from ..core.image import (
-    check_same_fov,
-    load_img,
-    load_mask_img,
-    new_img_like,
-    resample_img,
-)
+from ..core.image import load_img, load_mask_img, new_img_like, resample_img
 from .base import BaseMasker, check_inverse_input
 from .grids import grid_of
 from .report import (
@@ -162,8 +156,6 @@ class NiftiSpheresMasker(BaseMasker):
         if self.mask_img is None:
             return None
         mask_img = load_img(self.mask_img, ensure_ndim=3)
-        if not check_same_fov(mask_img, (shape, affine)):
-            log_step(self, "Resampling mask")
         mask_img = resample_img(mask_img, affine, shape, interpolation="nearest")
         mask, _ = load_mask_img(mask_img)
         return mask

@@ -9,8 +9,9 @@ user called (``[NiftiLabelsMasker.fit] Loading regions from atlas.nii.gz``):
   "Resampling regions", "Resampling mask" (only when a grid changes),
   "Finished fit";
 * ``transform``: "Loading data from", "Resampling images", "Resampling
-  regions", "Resampling mask" (only when a grid changes), "Extracting region
-  signals", "Cleaning extracted signals";
+  regions", "Resampling mask" (only when a grid changes), "Smoothing images"
+  (with ``smoothing_fwhm``; the smoothing is part of the extraction),
+  "Extracting region signals", "Cleaning extracted signals";
 * ``inverse_transform``: "Computing image from signals".
 
 From 2, images are described with their voxel size, and lists by their
