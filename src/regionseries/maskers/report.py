@@ -117,8 +117,13 @@ class MaskerReport:
         """Write the HTML document to ``path``."""
         Path(path).write_text(self.html, encoding="utf-8")
 
-    def _repr_html_(self) -> str:
+    @property
+    def body(self) -> str:
+        """The HTML a notebook shows (nilearn's ``HTMLReport.body``): the whole page here."""
         return self.html
+
+    def _repr_html_(self) -> str:
+        return self.body
 
     def __str__(self) -> str:
         return self.html
