@@ -15,6 +15,7 @@ import numpy as np
 from .core.image import describe_img, get_data, load_img, load_masker_mask, new_img_like
 from .core.regions import connected_regions, random_walker, score_at_percentile, threshold_img
 from .maskers import NiftiMapsMasker
+from .maskers.docs import fill_doc
 
 __all__ = [
     "NoRegionFoundError",
@@ -69,6 +70,7 @@ def _threshold_maps_ratio(maps_img, ratio) -> object:
     return new_img_like(maps_img, maps, maps_img.affine, copy_header=True)
 
 
+@fill_doc
 class RegionExtractor(NiftiMapsMasker):
     """Regions from probabilistic maps, then their signals (nilearn's ``RegionExtractor``).
 
@@ -98,64 +100,19 @@ class RegionExtractor(NiftiMapsMasker):
     smoothing_fwhm : float or None, default=6
         FWHM (mm) used both to find peaks and, as in nilearn, to smooth the
         data before signal extraction.
-    standardize : {"zscore_sample", "zscore", "psc", True, False, None}, default=False
-        Standardization of the region signals (see
-        :func:`regionseries.signal.clean`); False or None: none.
-    standardize_confounds : bool, default=True
-        Z-score the confounds before regressing them out.
-    high_variance_confounds : bool, default=False
-        Add 5 high-variance confounds computed on the whole image (nilearn's
-        ``high_variance_confounds``) to the confounds.
-    detrend : bool, default=False
-        Remove the linear trend of each region signal.
-    low_pass : float or None, default=None
-        Low-pass cut-off frequency (Hz); None: no low-pass filter.
-    high_pass : float or None, default=None
-        High-pass cut-off frequency (Hz); None: no high-pass filter.
-    t_r : float or None, default=None
-        Repetition time (s), needed by the filters.
-    dtype : numpy dtype, "auto" or None, default=None
-        Data type the data are converted to before extraction, and of the
-        output; "auto": int32 for integer data, float32 otherwise; None:
-        unchanged.
-    resampling_target : {"data", "mask", "maps", None}, default="data"
-        Grid of the extraction: "data" resamples the maps (and mask) to the
-        data, "mask" the maps and data to the mask, "maps" the data and mask
-        to the maps; None refuses different grids.
-    keep_masked_maps : bool, default=False
-        Keep columns (of zeros) for maps removed by the mask (deprecated in
-        nilearn; a FutureWarning says so).
-    memory : None, str, pathlib.Path or joblib.Memory, default=None
-        Accepted for compatibility with nilearn; nothing is cached
-        (extraction reads the image once).
-    memory_level : int, default=0
-        Accepted for compatibility with nilearn (see ``memory``).
-    verbose : bool or int, default=0
-        0 or False: silent; 1 or True: print each step (loading, resampling,
-        extracting, cleaning) with nilearn's words; 2: also describe the
-        images in more detail (:mod:`regionseries.maskers.verbose`).
-    reports : bool, default=True
-        Whether ``generate_report`` may draw the report's figure; False
-        gives a report without it, and a warning.
-    cmap : str or matplotlib colormap, default="CMRmap_r"
-        Accepted for compatibility with nilearn; the report draws the maps
-        with its own colors.
+    %(maps_cleaning_to_cmap)s
     allow_overlap : bool, default=True
         If False, regions sharing a voxel raise an error naming the pairs.
-    clean_args : dict or None, default=None
-        Extra keyword arguments of :func:`regionseries.signal.clean`.
+    %(clean_args)s
 
     Attributes
     ----------
-    clean_args_ : dict
-        The keyword arguments ``clean`` receives (``clean_args`` or {}).
+    %(clean_args_)s
     index_ : list of int
         Index of the source map of each region.
     maps_img_ : nibabel.Nifti1Image
         The regions, on the extraction grid, as fitted by the maps masker.
-    mask_img_ : nibabel.Nifti1Image or None
-        The binary mask (uint8) on the extraction grid, or None without
-        ``mask_img``.
+    %(mask_img_)s
     n_elements_ : int
         Number of regions (output columns).
     regions_img_ : nibabel.Nifti1Image

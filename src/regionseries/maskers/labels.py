@@ -18,21 +18,17 @@ from ..core.extract import REDUCTIONS, LabelsOperator
 from ..core.image import describe_img, get_data, new_img_like
 from ..core.reader import BoldReader
 from .base import BaseMasker, check_inverse_input
+from .docs import fill_doc
 from .grids import grid_of, mask_bool, raise_fov_errors, resample_data, resample_mask, same_grid
 from .lut import LabelAttributesMixin, build_lut, check_labels_argument, plain_number, values_present
-from .report import (
-    render_report,
-    report_figure,
-    report_warnings,
-    unfitted_report,
-    voxel_volume,
-)
+from .report import ReportMixin, report_figure, voxel_volume
 from .verbose import describe_for_log, log_step
 
 __all__ = ["NiftiLabelsMasker"]
 
 
-class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
+@fill_doc
+class NiftiLabelsMasker(LabelAttributesMixin, ReportMixin, BaseMasker):
     """Region signals from a label image (nilearn's ``NiftiLabelsMasker``).
 
     After ``fit``, the properties ``n_elements_`` (number of regions),
@@ -59,69 +55,34 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
     mask_img : 3D/4D image, path or None, default=None
         Voxels outside the mask count as background. A 4D mask keeps the
         voxels non-zero in every volume.
-    smoothing_fwhm : float or None, default=None
-        Full width at half maximum (mm) of the Gaussian smoothing of each
-        volume before extraction; None: no smoothing.
-    standardize : {"zscore_sample", "zscore", "psc", True, False, None}, default=False
-        Standardization of the region signals (see
-        :func:`regionseries.signal.clean`); False or None: none.
-    standardize_confounds : bool, default=True
-        Z-score the confounds before regressing them out.
-    high_variance_confounds : bool, default=False
-        Add 5 high-variance confounds computed on the whole image (nilearn's
-        ``high_variance_confounds``) to the confounds.
-    detrend : bool, default=False
-        Remove the linear trend of each region signal.
-    low_pass : float or None, default=None
-        Low-pass cut-off frequency (Hz); None: no low-pass filter.
-    high_pass : float or None, default=None
-        High-pass cut-off frequency (Hz); None: no high-pass filter.
-    t_r : float or None, default=None
-        Repetition time (s), needed by the filters.
-    dtype : numpy dtype, "auto" or None, default=None
-        Data type the data are converted to before extraction, and of the
-        output; "auto":
-        int32 for integer data, float32 otherwise; None: unchanged.
+    %(smoothing_fwhm)s
+    %(cleaning)s
     resampling_target : {"data", "labels", None}, default="data"
         Grid of the extraction: "data" resamples the labels (and mask) to the
         data, "labels" resamples the data (and mask) to the labels, None
         refuses different grids.
-    memory : None, str, pathlib.Path or joblib.Memory, default=None
-        Accepted for compatibility with nilearn; nothing is cached
-        (extraction reads the image once).
-    memory_level : int, default=1
-        Accepted for compatibility with nilearn (see ``memory``).
-    verbose : bool or int, default=0
-        0 or False: silent; 1 or True: print each step (loading, resampling,
-        extracting, cleaning) with nilearn's words; 2: also describe the
-        images in more detail (:mod:`regionseries.maskers.verbose`).
+    %(memory_verbose_level1)s
     strategy : str, default="mean"
         How each region's voxels become one value: one of mean, median, sum,
         minimum, maximum, standard_deviation, variance.
     keep_masked_labels : bool, default=False
         Keep columns (of zeros) for labels removed by the mask (deprecated
         in nilearn; a FutureWarning says so).
-    reports : bool, default=True
-        Whether ``generate_report`` may draw the report's figure; False
-        gives a report without it, and a warning.
+    %(reports)s
     cmap : str, matplotlib colormap or None, default=None
         Accepted for compatibility with nilearn; the report draws the labels
         with its own colors.
-    clean_args : dict or None, default=None
-        Extra keyword arguments of :func:`regionseries.signal.clean`.
+    %(clean_args)s
 
     Attributes
     ----------
-    clean_args_ : dict
-        The keyword arguments ``clean`` receives (``clean_args`` or {}).
+    %(clean_args_)s
     labels_img_ : nibabel.Nifti1Image
         The labels image, on the data grid when it was resampled at ``fit``.
     lut_ : pandas.DataFrame
         Look-up table of the labels image (``index``, ``name``, ``color``),
         built from ``labels``, ``lut`` or the label values.
-    mask_img_ : nibabel.Nifti1Image or None
-        The binary mask (uint8) on the extraction grid, or None without
-        ``mask_img``.
+    %(mask_img_)s
     """
 
     def __init__(
@@ -379,32 +340,9 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
         out = out.astype(self.dtype if self.dtype not in (None, "auto") else signals.dtype)
         return new_img_like(self.labels_img_, out, self.labels_img_.affine)
 
-    def generate_report(self, engine="matplotlib", title=None, **kwargs):
-        """Return the HTML report: parameters, the region table and the labels drawn on cuts.
-
-        nilearn's warnings (``reports=False``, not fitted, reports disabled at
-        ``fit``) are issued as ``UserWarning`` and listed in the
-        page; the figure is drawn only for a fitted masker whose ``reports``
-        was and is True. Before ``fit`` the page has the parameters only.
-
-        Parameters
-        ----------
-        engine : str, default="matplotlib"
-            nilearn's figure engine; only "matplotlib" draws here (another
-            value warns).
-        title : str or None, default=None
-            Title of the page; None: "<class name> report".
-        **kwargs
-            Accepted for compatibility with nilearn; unused.
-
-        Returns
-        -------
-        MaskerReport
-        """
+    def _fitted_report(self, draw, **kwargs):
+        """The region table (label value, name, size in mm³ and %) and the labels drawn on cuts."""
         del kwargs
-        messages, draw = report_warnings(self, engine)
-        if not self.__sklearn_is_fitted__():
-            return unfitted_report(self, messages, title)
         labels_data = np.asarray(get_data(self.labels_img_))
         volume = voxel_volume(self.labels_img_.affine)
         non_background = np.sum(labels_data != self.background_label)
@@ -424,16 +362,12 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
                 self.labels_img_.affine,
                 [value for value in lut["index"] if value != self.background_label],
             )
-        return render_report(
-            self,
+        description = (
             f"Signals of {len(rows)} regions of {describe_img(self.labels_img)} "
-            f"(strategy '{self.strategy}').",
-            ["label value", "region name", "size (in mm^3)", "relative size (in %)"],
-            rows,
-            messages,
-            figure=figure,
-            title=title,
+            f"(strategy '{self.strategy}')."
         )
+        columns = ["label value", "region name", "size (in mm^3)", "relative size (in %)"]
+        return description, columns, rows, figure, []
 
 
 def _resample_labels(labels_img, grid, background_label, source=None):

@@ -17,21 +17,16 @@ from ..core.extract import MapsOperator
 from ..core.image import describe_img, get_data, new_img_like
 from ..core.reader import BoldReader
 from .base import BaseMasker, check_inverse_input
+from .docs import fill_doc
 from .grids import grid_of, mask_bool, raise_fov_errors, resample_data, resample_mask, same_grid
-from .report import (
-    displayed_indices,
-    render_report,
-    report_figure,
-    report_warnings,
-    unfitted_report,
-    voxel_volume,
-)
+from .report import ReportMixin, displayed_indices, report_figure, voxel_volume
 from .verbose import describe_for_log, log_step
 
 __all__ = ["NiftiMapsMasker"]
 
 
-class NiftiMapsMasker(BaseMasker):
+@fill_doc
+class NiftiMapsMasker(ReportMixin, BaseMasker):
     """Region signals from probabilistic maps by least squares (nilearn's ``NiftiMapsMasker``).
 
     After a transform, ``coverage_`` holds, per map, the fraction of its
@@ -46,63 +41,16 @@ class NiftiMapsMasker(BaseMasker):
         non-zero in every volume.
     allow_overlap : bool, default=True
         If False, maps sharing a voxel raise an error naming the pairs.
-    smoothing_fwhm : float or None, default=None
-        Full width at half maximum (mm) of the Gaussian smoothing of each
-        volume before extraction; None: no smoothing.
-    standardize : {"zscore_sample", "zscore", "psc", True, False, None}, default=False
-        Standardization of the region signals (see
-        :func:`regionseries.signal.clean`); False or None: none.
-    standardize_confounds : bool, default=True
-        Z-score the confounds before regressing them out.
-    high_variance_confounds : bool, default=False
-        Add 5 high-variance confounds computed on the whole image (nilearn's
-        ``high_variance_confounds``) to the confounds.
-    detrend : bool, default=False
-        Remove the linear trend of each region signal.
-    low_pass : float or None, default=None
-        Low-pass cut-off frequency (Hz); None: no low-pass filter.
-    high_pass : float or None, default=None
-        High-pass cut-off frequency (Hz); None: no high-pass filter.
-    t_r : float or None, default=None
-        Repetition time (s), needed by the filters.
-    dtype : numpy dtype, "auto" or None, default=None
-        Data type the data are converted to before extraction, and of the
-        output; "auto": int32 for integer data, float32 otherwise; None:
-        unchanged.
-    resampling_target : {"data", "mask", "maps", None}, default="data"
-        Grid of the extraction: "data" resamples the maps (and mask) to the
-        data, "mask" the maps and data to the mask, "maps" the data and mask
-        to the maps; None refuses different grids.
-    keep_masked_maps : bool, default=False
-        Keep columns (of zeros) for maps removed by the mask (deprecated in
-        nilearn; a FutureWarning says so).
-    memory : None, str, pathlib.Path or joblib.Memory, default=None
-        Accepted for compatibility with nilearn; nothing is cached
-        (extraction reads the image once).
-    memory_level : int, default=0
-        Accepted for compatibility with nilearn (see ``memory``).
-    verbose : bool or int, default=0
-        0 or False: silent; 1 or True: print each step (loading, resampling,
-        extracting, cleaning) with nilearn's words; 2: also describe the
-        images in more detail (:mod:`regionseries.maskers.verbose`).
-    reports : bool, default=True
-        Whether ``generate_report`` may draw the report's figure; False
-        gives a report without it, and a warning.
-    cmap : str or matplotlib colormap, default="CMRmap_r"
-        Accepted for compatibility with nilearn; the report draws the maps
-        with its own colors.
-    clean_args : dict or None, default=None
-        Extra keyword arguments of :func:`regionseries.signal.clean`.
+    %(smoothing_fwhm)s
+    %(maps_cleaning_to_cmap)s
+    %(clean_args)s
 
     Attributes
     ----------
-    clean_args_ : dict
-        The keyword arguments ``clean`` receives (``clean_args`` or {}).
+    %(clean_args_)s
     maps_img_ : nibabel.Nifti1Image
         The maps, on the extraction grid when they were resampled at ``fit``.
-    mask_img_ : nibabel.Nifti1Image or None
-        The binary mask (uint8) on the extraction grid, or None without
-        ``mask_img``.
+    %(mask_img_)s
     n_elements_ : int
         Number of maps (output columns).
     """
@@ -305,39 +253,11 @@ class NiftiMapsMasker(BaseMasker):
             data = data.reshape(maps_data.shape[:3] + (signals_2d.shape[0],), order="F")
         return new_img_like(self.maps_img_, data.astype(region_signals.dtype), self.maps_img_.affine)
 
-    def generate_report(self, engine="matplotlib", title=None, displayed_maps=10, **kwargs):
-        """Return the HTML report: parameters, the map table and the displayed maps drawn on cuts.
-
-        nilearn's warnings (``reports=False``, not fitted, reports disabled at
-        ``fit``, maps asked for that do not exist) are issued as ``UserWarning`` and listed in the
-        page; the figure is drawn only for a fitted masker whose ``reports``
-        was and is True. Before ``fit`` the page has the parameters only.
-
-        Parameters
-        ----------
-        engine : str, default="matplotlib"
-            nilearn's figure engine; only "matplotlib" draws here (another
-            value warns).
-        title : str or None, default=None
-            Title of the page; None: "<class name> report".
-        displayed_maps : int, "all", list of int or numpy.ndarray of int, default=10
-            Maps drawn in the figure: the first ``displayed_maps``, all, or
-            these indices (nilearn's argument; the table lists every map).
-        **kwargs
-            Accepted for compatibility with nilearn; unused.
-
-        Returns
-        -------
-        MaskerReport
-        """
+    def _fitted_report(self, draw, displayed_maps=10, **kwargs):
+        """The map table (support in voxels, mm³ and %) and the displayed maps drawn on cuts."""
         del kwargs
-        messages, draw = report_warnings(self, engine)
-        if not self.__sklearn_is_fitted__():
-            return unfitted_report(self, messages, title)
         maps_data = np.asarray(get_data(self.maps_img_))
-        shown, displayed_messages = displayed_indices(displayed_maps, maps_data.shape[3])
-        for message in displayed_messages:
-            warnings.warn(message, UserWarning, stacklevel=2)
+        shown, messages = displayed_indices(displayed_maps, maps_data.shape[3])
         volume = voxel_volume(self.maps_img_.affine)
         counts = np.count_nonzero(maps_data.reshape(-1, maps_data.shape[3]), axis=0)
         total = counts.sum()
@@ -348,16 +268,11 @@ class NiftiMapsMasker(BaseMasker):
         figure = None
         if draw and shown:
             figure = report_figure("plot_maps_overlay", maps_data[..., shown], self.maps_img_.affine)
-        return render_report(
-            self,
-            f"Least-squares signals of {len(rows)} maps of {describe_img(self.maps_img)}"
-            + (f"; the figure shows maps {shown}." if len(shown) < len(rows) else "."),
-            ["map", "support (voxels)", "support size (in mm^3)", "relative size (in %)"],
-            rows,
-            messages + displayed_messages,
-            figure=figure,
-            title=title,
+        description = f"Least-squares signals of {len(rows)} maps of {describe_img(self.maps_img)}" + (
+            f"; the figure shows maps {shown}." if len(shown) < len(rows) else "."
         )
+        columns = ["map", "support (voxels)", "support size (in mm^3)", "relative size (in %)"]
+        return description, columns, rows, figure, messages
 
 
 def _resample_maps(maps_img, grid, source=None):

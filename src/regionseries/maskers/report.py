@@ -28,6 +28,7 @@ from .base import short_repr
 
 __all__ = [
     "MaskerReport",
+    "ReportMixin",
     "displayed_indices",
     "render_report",
     "report_figure",
@@ -46,6 +47,28 @@ REPORTS_DISABLED_AT_FIT = (
 WIDTH_DEFAULT, HEIGHT_DEFAULT = 800, 800  # pixels, nilearn's HTMLDocument defaults
 
 
+class _Pixels:
+    """A frame size in pixels: a value that is not a number warns and becomes the default (nilearn's rule)."""
+
+    def __init__(self, default: int):
+        self.default = default
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, report, owner=None):
+        return self if report is None else report.__dict__[self.name]
+
+    def __set__(self, report, value):
+        try:
+            report.__dict__[self.name] = int(value)
+        except (TypeError, ValueError):
+            warnings.warn(
+                f"Invalid {self.name} {value=}. Using default instead {self.default}", UserWarning, stacklevel=2
+            )
+            report.__dict__[self.name] = self.default
+
+
 class MaskerReport:
     """A self-contained HTML report (parameters and region tables).
 
@@ -60,23 +83,9 @@ class MaskerReport:
         self.width = width
         self.height = height
 
-    @property
-    def width(self) -> int:
-        """Width (pixels) of the inline frame of :meth:`get_iframe`."""
-        return self._width
-
-    @width.setter
-    def width(self, value) -> None:
-        self._width = _pixels(value, "width", WIDTH_DEFAULT)
-
-    @property
-    def height(self) -> int:
-        """Height (pixels) of the inline frame of :meth:`get_iframe`."""
-        return self._height
-
-    @height.setter
-    def height(self, value) -> None:
-        self._height = _pixels(value, "height", HEIGHT_DEFAULT)
+    #: size (pixels) of the inline frame of :meth:`get_iframe`
+    width = _Pixels(WIDTH_DEFAULT)
+    height = _Pixels(HEIGHT_DEFAULT)
 
     def resize(self, width, height) -> MaskerReport:
         """Set the size (pixels) of the inline frame; return the report."""
@@ -127,14 +136,6 @@ class MaskerReport:
 
     def __str__(self) -> str:
         return self.html
-
-
-def _pixels(value, name, default) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        warnings.warn(f"Invalid {name} {value=}. Using default instead {default}", UserWarning, stacklevel=3)
-        return default
 
 
 def report_warnings(masker, engine="matplotlib") -> tuple[list[str], bool]:
@@ -257,6 +258,52 @@ def render_report(
 
         plt.close(figure)
     return MaskerReport(html_text)
+
+
+class ReportMixin:
+    """``generate_report`` with nilearn's arguments and warnings; a masker draws in ``_fitted_report``.
+
+    ``_fitted_report(draw, **kwargs)`` returns the description, the region
+    table's columns and rows, the figure (None when ``draw`` is False) and
+    the warnings about ``kwargs`` (not issued yet).
+    """
+
+    def generate_report(self, engine="matplotlib", title=None, **kwargs) -> MaskerReport:
+        """Return the HTML report: the parameters, the region table and the regions drawn.
+
+        nilearn's warnings (``reports=False``, not fitted, reports disabled at
+        ``fit``, maps or spheres asked for that do not exist) are issued as
+        ``UserWarning`` and listed in the page; the figure is drawn only for
+        a fitted masker whose ``reports`` was and is True. Before ``fit``
+        the page has the parameters only.
+
+        Parameters
+        ----------
+        engine : str, default="matplotlib"
+            nilearn's figure engine; only "matplotlib" draws here (another
+            value warns).
+        title : str or None, default=None
+            Title of the page; None: "<class name> report".
+        **kwargs
+            nilearn's arguments of some maskers: ``displayed_maps``
+            (NiftiMapsMasker, RegionExtractor) and ``displayed_spheres``
+            (NiftiSpheresMasker), default 10: the maps or spheres drawn in
+            the figure, the first ones, "all", or a list of indices (the
+            table lists all). Others are ignored, as in nilearn.
+
+        Returns
+        -------
+        MaskerReport
+        """
+        messages, draw = report_warnings(self, engine)
+        if not self.__sklearn_is_fitted__():
+            return unfitted_report(self, messages, title)
+        description, columns, rows, figure, kwargs_messages = self._fitted_report(draw, **kwargs)
+        for message in kwargs_messages:
+            warnings.warn(message, UserWarning, stacklevel=2)
+        return render_report(
+            self, description, columns, rows, messages + kwargs_messages, figure=figure, title=title
+        )
 
 
 def unfitted_report(masker, warnings_list, title=None) -> MaskerReport:

@@ -7,28 +7,22 @@ the mask if one is given) and averages them in one pass over the image.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from ..core.extract import SpheresOperator
 from ..core.extract.spheres import _validate_seeds
 from ..core.image import load_img, load_mask_img, new_img_like, resample_img
 from .base import BaseMasker, check_inverse_input
+from .docs import fill_doc
 from .grids import grid_of
-from .report import (
-    displayed_indices,
-    render_report,
-    report_figure,
-    report_warnings,
-    unfitted_report,
-)
+from .report import ReportMixin, displayed_indices, report_figure
 from .verbose import log_step
 
 __all__ = ["NiftiSpheresMasker"]
 
 
-class NiftiSpheresMasker(BaseMasker):
+@fill_doc
+class NiftiSpheresMasker(ReportMixin, BaseMasker):
     """Mean signals in spheres around seeds (nilearn's ``NiftiSpheresMasker``).
 
     After a transform, ``coverage_`` holds, per sphere, the fraction of its
@@ -46,51 +40,16 @@ class NiftiSpheresMasker(BaseMasker):
         ``inverse_transform``.
     allow_overlap : bool, default=False
         If False, overlapping spheres raise an error naming the pairs.
-    smoothing_fwhm : float or None, default=None
-        Full width at half maximum (mm) of the Gaussian smoothing of each
-        volume before extraction; None: no smoothing.
-    standardize : {"zscore_sample", "zscore", "psc", True, False, None}, default=False
-        Standardization of the region signals (see
-        :func:`regionseries.signal.clean`); False or None: none.
-    standardize_confounds : bool, default=True
-        Z-score the confounds before regressing them out.
-    high_variance_confounds : bool, default=False
-        Add 5 high-variance confounds computed on the whole image (nilearn's
-        ``high_variance_confounds``) to the confounds.
-    detrend : bool, default=False
-        Remove the linear trend of each region signal.
-    low_pass : float or None, default=None
-        Low-pass cut-off frequency (Hz); None: no low-pass filter.
-    high_pass : float or None, default=None
-        High-pass cut-off frequency (Hz); None: no high-pass filter.
-    t_r : float or None, default=None
-        Repetition time (s), needed by the filters.
-    dtype : numpy dtype, "auto" or None, default=None
-        Data type the data are converted to before extraction, and of the
-        output; "auto": int32 for integer data, float32 otherwise; None:
-        unchanged.
-    memory : None, str, pathlib.Path or joblib.Memory, default=None
-        Accepted for compatibility with nilearn; nothing is cached
-        (extraction reads the image once).
-    memory_level : int, default=1
-        Accepted for compatibility with nilearn (see ``memory``).
-    verbose : bool or int, default=0
-        0 or False: silent; 1 or True: print each step (loading, resampling,
-        extracting, cleaning) with nilearn's words; 2: also describe the
-        images in more detail (:mod:`regionseries.maskers.verbose`).
-    reports : bool, default=True
-        Whether ``generate_report`` may draw the report's figure; False
-        gives a report without it, and a warning.
-    clean_args : dict or None, default=None
-        Extra keyword arguments of :func:`regionseries.signal.clean`.
+    %(smoothing_fwhm)s
+    %(cleaning)s
+    %(memory_verbose_level1)s
+    %(reports)s
+    %(clean_args)s
 
     Attributes
     ----------
-    clean_args_ : dict
-        The keyword arguments ``clean`` receives (``clean_args`` or {}).
-    mask_img_ : nibabel.Nifti1Image or None
-        The binary mask (uint8) on the extraction grid, or None without
-        ``mask_img``.
+    %(clean_args_)s
+    %(mask_img_)s
     n_elements_ : int
         Number of spheres (output columns).
     seeds_ : list of list of float
@@ -219,53 +178,18 @@ class NiftiSpheresMasker(BaseMasker):
             data = total.reshape(mask.shape + (signals_2d.shape[0],), order="F")
         return new_img_like(load_img(self.mask_img, ensure_ndim=3), data.astype(region_signals.dtype), affine)
 
-    def generate_report(self, engine="matplotlib", title=None, displayed_spheres=10, **kwargs):
-        """Return the HTML report: parameters, the seed table and the displayed spheres drawn on projections.
-
-        nilearn's warnings (``reports=False``, not fitted, reports disabled at
-        ``fit``, spheres asked for that do not exist) are issued as ``UserWarning`` and listed in the
-        page; the figure is drawn only for a fitted masker whose ``reports``
-        was and is True. Before ``fit`` the page has the parameters only.
-
-        Parameters
-        ----------
-        engine : str, default="matplotlib"
-            nilearn's figure engine; only "matplotlib" draws here (another
-            value warns).
-        title : str or None, default=None
-            Title of the page; None: "<class name> report".
-        displayed_spheres : int, "all", list of int or numpy.ndarray of int, default=10
-            Spheres drawn in the figure: the first ``displayed_spheres``, all,
-            or these indices (nilearn's argument; the table lists every seed).
-        **kwargs
-            Accepted for compatibility with nilearn; unused.
-
-        Returns
-        -------
-        MaskerReport
-        """
+    def _fitted_report(self, draw, displayed_spheres=10, **kwargs):
+        """The seed table (coordinates and radius, mm) and the displayed spheres drawn on projections."""
         del kwargs
-        messages, draw = report_warnings(self, engine)
-        if not self.__sklearn_is_fitted__():
-            return unfitted_report(self, messages, title)
-        shown, displayed_messages = displayed_indices(displayed_spheres, len(self.seeds_), "sphere")
-        for message in displayed_messages:
-            warnings.warn(message, UserWarning, stacklevel=2)
+        shown, messages = displayed_indices(displayed_spheres, len(self.seeds_), "sphere")
         rows = [
             [i, f"({x:g}, {y:g}, {z:g})", self.radius]
             for i, (x, y, z) in enumerate(self.seeds_)
         ]
         figure = None
         if draw and shown:
-            seeds = np.asarray(self.seeds_, dtype=float)[shown]
-            figure = report_figure("plot_spheres", seeds, self.radius)
-        return render_report(
-            self,
-            f"Mean signals in {len(rows)} spheres of radius {self.radius} mm"
-            + (f"; the figure shows spheres {shown}." if len(shown) < len(rows) else "."),
-            ["seed", "coordinates (mm)", "radius (mm)"],
-            rows,
-            messages + displayed_messages,
-            figure=figure,
-            title=title,
+            figure = report_figure("plot_spheres", np.asarray(self.seeds_, dtype=float)[shown], self.radius)
+        description = f"Mean signals in {len(rows)} spheres of radius {self.radius} mm" + (
+            f"; the figure shows spheres {shown}." if len(shown) < len(rows) else "."
         )
+        return description, ["seed", "coordinates (mm)", "radius (mm)"], rows, figure, messages
