@@ -36,7 +36,7 @@ from ..core.reader import BoldReader
 from ..signal import clean
 from .grids import describe_input
 from .high_variance import high_variance_confounds_streaming
-from .verbose import describe_for_log, log_step
+from .verbose import log_step
 
 __all__ = ["BaseMasker", "check_inverse_input", "not_fitted_error_class", "short_repr"]
 
@@ -307,11 +307,11 @@ class BaseMasker:
             raise TypeError("dtype=bool is not a valid output dtype for a masker.")
         if imgs is not None:
             _check_imgs_argument(imgs)
-            log_step(self, "Loading data from", describe_for_log(imgs, self.verbose))
+            log_step(self, "Loading data from", about=imgs)
         self.clean_args_ = dict(self.clean_args or {})
         self.mask_img_ = None
         if self.mask_img is not None:
-            log_step(self, "Loading mask from", describe_for_log(self.mask_img, self.verbose))
+            log_step(self, "Loading mask from", about=self.mask_img)
             self.mask_img_ = load_masker_mask(self.mask_img)
 
     def _finish_fit(self) -> None:
@@ -389,7 +389,7 @@ class BaseMasker:
         """
         self._check_fitted()
         _check_imgs_argument(imgs)
-        log_step(self, "Loading data from", describe_for_log(imgs, self.verbose))
+        log_step(self, "Loading data from", about=imgs)
         signals, ndim = self._extract(imgs)
         log_step(self, "Cleaning extracted signals")
         signals = clean(

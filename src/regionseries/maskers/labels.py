@@ -22,7 +22,7 @@ from .docs import fill_doc
 from .grids import grid_of, mask_bool, raise_fov_errors, resample_data, resample_mask, same_grid
 from .lut import LabelAttributesMixin, build_lut, check_labels_argument, plain_number, values_present
 from .report import ReportMixin, report_figure, voxel_volume
-from .verbose import describe_for_log, log_step
+from .verbose import log_step
 
 __all__ = ["NiftiLabelsMasker"]
 
@@ -167,7 +167,7 @@ class NiftiLabelsMasker(LabelAttributesMixin, ReportMixin, BaseMasker):
             raise ValueError(
                 "Please provide labels_img to the NiftiLabelsMasker: it has no default."
             )
-        log_step(self, "Loading regions from", describe_for_log(self.labels_img, self.verbose))
+        log_step(self, "Loading regions from", about=self.labels_img)
         self.labels_img_ = load_labels_img(self.labels_img)
         check_labels_argument(self.labels, self.lut)
         labels_data = get_data(self.labels_img_)

@@ -20,7 +20,7 @@ from .base import BaseMasker, check_inverse_input
 from .docs import fill_doc
 from .grids import grid_of, mask_bool, raise_fov_errors, resample_data, resample_mask, same_grid
 from .report import ReportMixin, displayed_indices, report_figure, voxel_volume
-from .verbose import describe_for_log, log_step
+from .verbose import log_step
 
 __all__ = ["NiftiMapsMasker"]
 
@@ -120,7 +120,7 @@ class NiftiMapsMasker(ReportMixin, BaseMasker):
             )
         if self.maps_img is None:
             raise ValueError("Please provide maps_img to the NiftiMapsMasker: it has no default.")
-        log_step(self, "Loading regions from", describe_for_log(self.maps_img, self.verbose))
+        log_step(self, "Loading regions from", about=self.maps_img)
         self.maps_img_ = load_maps_img(self.maps_img)
 
         data_grid = None if imgs is None else grid_of(BoldReader(imgs))

@@ -51,22 +51,24 @@ def _called_method(masker) -> str:
     return f"{type(masker).__name__}.{name or 'fit'}"
 
 
-def log_step(masker, message: str, detail: str | None = None, *, level: int = 1) -> None:
-    """Print ``[Class.method] message detail`` when the masker's verbosity reaches ``level``.
+def log_step(masker, message: str, *, about=None, level: int = 1) -> None:
+    """Print ``[Class.method] message <about>`` when the masker's verbosity reaches ``level``.
 
     Parameters
     ----------
     masker : object with a ``verbose`` attribute
     message : str
         nilearn's words for the step ("Loading data from", ...).
-    detail : str or None
-        What the step works on (an image description), appended after a space.
+    about : image, path, list of them or None
+        What the step works on, described (:func:`describe_for_log`) only
+        when the message is printed.
     level : int, default=1
         Lowest verbosity that prints the message.
     """
-    if verbosity(masker) < level:
+    verbose = verbosity(masker)
+    if verbose < level:
         return
-    text = message if detail is None else f"{message} {detail}"
+    text = message if about is None else f"{message} {describe_for_log(about, verbose)}"
     print(f"[{_called_method(masker)}] {text}")
 
 
