@@ -170,4 +170,5 @@ def test_nilearn_report_check_passes_but_for_the_report_class(monkeypatch, case)
     nilearn_report_testing.generate_and_check_report(
         masker, warnings_msg_to_check=["\nReport generation not enabled!"], extend_excludes=[PNG], **report_kwargs
     )
-    assert not isinstance(masker.generate_report(**report_kwargs), HTMLReport)
+    report, _ = _report_and_warnings(masker, **report_kwargs)
+    assert isinstance(report, MaskerReport) and not isinstance(report, HTMLReport)
