@@ -13,9 +13,15 @@ import warnings
 import numpy as np
 
 from .core.image import describe_img, get_data, load_img, load_masker_mask, new_img_like
-from .core.regions import connected_regions, random_walker, score_at_percentile, threshold_img
+from .core.regions import (
+    connected_regions,
+    random_walker,
+    score_at_percentile,
+    threshold_img,
+)
 from .maskers import NiftiMapsMasker
 from .maskers.base import _check_imgs_argument, no_atlas_error
+from .maskers.docs import fill_doc
 
 __all__ = [
     "NoRegionFoundError",
@@ -70,6 +76,7 @@ def _threshold_maps_ratio(maps_img, ratio) -> object:
     return new_img_like(maps_img, maps, maps_img.affine, copy_header=True)
 
 
+@fill_doc
 class RegionExtractor(NiftiMapsMasker):
     """Regions from probabilistic maps, then their signals (nilearn's ``RegionExtractor``).
 
@@ -79,37 +86,43 @@ class RegionExtractor(NiftiMapsMasker):
 
     Parameters
     ----------
-    maps_img : 4D image or path
-        Probabilistic maps, one per volume.
-    mask_img : image, path or None
+    maps_img : 4D image, path or None, default=None
+        Probabilistic maps, one per volume. Required at ``fit``.
+    mask_img : 3D/4D image, path or None, default=None
         Restricts thresholding, regions and extraction.
     min_region_size : float, default=1350
         Minimum region volume (mm³); regions must be strictly larger.
     threshold : float, default=1.0
         Meaning depends on ``thresholding_strategy``.
-    thresholding_strategy : {"ratio_n_voxels", "img_value", "percentile"}
+    thresholding_strategy : {"ratio_n_voxels", "img_value", "percentile"}, default="ratio_n_voxels"
         "ratio_n_voxels": keep the largest ``|values|`` of all maps together, as
         many voxels as ``threshold`` maps would fill (0 < threshold ≤ n_maps).
         "img_value": :func:`threshold_img` at the value ``threshold``.
         "percentile": :func:`threshold_img` at ``f"{threshold}%"``.
     two_sided : bool, default=False
         Passed to :func:`threshold_img` (False removes negative values).
-    extractor : {"local_regions", "connected_components"}
+    extractor : {"local_regions", "connected_components"}, default="local_regions"
         Passed to :func:`connected_regions`.
     smoothing_fwhm : float or None, default=6
         FWHM (mm) used both to find peaks and, as in nilearn, to smooth the
         data before signal extraction.
-    standardize, standardize_confounds, high_variance_confounds, detrend,
-    low_pass, high_pass, t_r, dtype, resampling_target, keep_masked_maps,
-    memory, memory_level, verbose, reports, cmap, allow_overlap, clean_args :
-        As in :class:`NiftiMapsMasker`.
+    %(maps_cleaning_to_cmap)s
+    allow_overlap : bool, default=True
+        If False, regions sharing a voxel raise an error naming the pairs.
+    %(clean_args)s
 
     Attributes
     ----------
-    regions_img_ : nibabel.Nifti1Image
-        4D image of the extracted regions.
+    %(clean_args_)s
     index_ : list of int
         Index of the source map of each region.
+    maps_img_ : nibabel.Nifti1Image
+        The regions, on the extraction grid, as fitted by the maps masker.
+    %(mask_img_)s
+    n_elements_ : int
+        Number of regions (output columns).
+    regions_img_ : nibabel.Nifti1Image
+        4D image of the extracted regions, one per volume.
     """
 
     def __init__(

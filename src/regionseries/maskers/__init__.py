@@ -5,7 +5,8 @@ Scripts written for nilearn 0.14.1 port by changing the import::
     from regionseries.maskers import NiftiLabelsMasker
 
 The parameters, methods (``fit``, ``transform``, ``fit_transform``,
-``inverse_transform``, ``get_params``, ``set_params``, ``generate_report``)
+``transform_single_imgs``, ``inverse_transform``, ``get_params``,
+``set_params``, ``generate_report``), ``verbose`` messages
 and fitted attributes (``labels_img_``, ``mask_img_``, ``lut_``,
 ``n_elements_``, ``region_ids_``, ``seeds_``, ``maps_img_`` ...) are
 nilearn's. Underneath, each transform reads the image **once**, in chunks of
@@ -36,7 +37,9 @@ One module per masker (:mod:`.labels`, :mod:`.spheres`, :mod:`.maps`) over
 :mod:`.base` (estimator protocol, fit/transform plumbing, cleaning);
 :mod:`.lut` builds the labels' look-up table, :mod:`.grids` checks and
 resamples grids, :mod:`.high_variance` streams ``high_variance_confounds``
-and :mod:`.report` writes ``generate_report()``'s page.
+and :mod:`.report` writes ``generate_report()``'s page; :mod:`.verbose`
+prints the ``verbose`` messages and :mod:`.docs` holds the docstring entries
+the maskers share.
 :class:`~regionseries.regions.RegionExtractor` (a ``NiftiMapsMasker``) lives
 in :mod:`regionseries.regions`, as in nilearn.
 """

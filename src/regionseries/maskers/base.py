@@ -37,6 +37,7 @@ from ..core.reader import BoldReader
 from ..signal import clean
 from .grids import describe_input
 from .high_variance import high_variance_confounds_streaming
+from .verbose import log_step
 
 __all__ = [
     "BaseMasker",
@@ -326,6 +327,7 @@ class BaseMasker:
         del y
         self.fit(imgs, **fit_params)
         signals, extraction = self._transform(imgs, confounds=confounds, sample_mask=sample_mask)
+        signals = self._wrap_output(signals)
         # part of fitting: the coverage of the data fitted on (transform sets nothing)
         self.coverage_ = extraction.coverage
         return signals
@@ -337,9 +339,26 @@ class BaseMasker:
             raise TypeError("'dtype' cannot be bool: dtype=bool is not a valid output dtype for a masker.")
         if imgs is not None:
             _check_imgs_argument(imgs)
+            log_step(self, "Loading data from", about=imgs)
         self.__dict__.pop("coverage_", None)  # set by fit_transform, of the data fitted on
         self.clean_args_ = dict(self.clean_args or {})
-        self.mask_img_ = None if self.mask_img is None else load_masker_mask(self.mask_img)
+        self.mask_img_ = None
+        if self.mask_img is not None:
+            log_step(self, "Loading mask from", about=self.mask_img)
+            self.mask_img_ = load_masker_mask(self.mask_img)
+
+    def _finish_fit(self) -> None:
+        """End ``fit``: fitted images hold their data as nilearn's do; say "Finished fit".
+
+        Also records ``reports`` at fit time: ``generate_report`` draws no
+        figure when it was False then (nilearn's rule).
+        """
+        self._reports_at_fit_time = bool(self.reports)
+        for name in ("mask_img_", "labels_img_", "maps_img_", "regions_img_"):
+            img = getattr(self, name, None)
+            if img is not None:
+                _fill_data_cache(img)
+        log_step(self, "Finished fit")
 
     # -- common transform ----------------------------------------------------------
 
@@ -364,14 +383,44 @@ class BaseMasker:
             ``"pandas"`` / ``"polars"`` give a data frame whose columns are
             ``get_feature_names_out()``, as in nilearn.
         """
-        return self._transform(imgs, confounds=confounds, sample_mask=sample_mask)[0]
+        signals, _ = self._transform(imgs, confounds=confounds, sample_mask=sample_mask)
+        return self._wrap_output(signals)
 
-    def _transform(self, imgs, confounds=None, sample_mask=None):
-        """``transform``'s signals and the :class:`Extraction` they come from."""
+    def transform_single_imgs(self, imgs, confounds=None, sample_mask=None):
+        """Extract and clean the region signals of one image, as nilearn's method.
+
+        ``transform`` without its extras: no high-variance confounds are
+        added (``transform`` adds them, then calls this method) and the
+        result is always a numpy array, whatever ``set_output`` says.
+
+        Parameters
+        ----------
+        imgs : 3D/4D image, path, or list of them
+            The data.
+        confounds : array, DataFrame, path, list of them, or None
+            Confounds regressed out of the region signals, used as given.
+        sample_mask : array of int or bool, or None
+            Volumes to keep (scrubbing).
+
+        Returns
+        -------
+        numpy.ndarray
+            (T, n_regions), or (n_regions,) for a 3D image ((1, n_regions)
+            once ``set_output`` was called, as ``transform``).
+        """
+        signals, _ = self._transform(imgs, confounds, sample_mask, add_high_variance_confounds=False)
+        return signals
+
+    def _transform(self, imgs, confounds=None, sample_mask=None, add_high_variance_confounds=True):
+        """The cleaned signals in the output dtype (before ``set_output``) and their :class:`Extraction`.
+
+        ``transform`` and ``transform_single_imgs`` call it at the same depth, so
+        the warnings of ``_extract`` point at the user's call with one ``stacklevel``.
+        """
         self._check_fitted()
         _check_imgs_argument(imgs)
         all_confounds = confounds
-        if self.high_variance_confounds:
+        if add_high_variance_confounds and self.high_variance_confounds:
             hv_confounds = high_variance_confounds_streaming(imgs)
             all_confounds = [hv_confounds]
             if confounds is not None:
@@ -379,7 +428,9 @@ class BaseMasker:
                     all_confounds += confounds
                 else:
                     all_confounds.append(confounds)
+        log_step(self, "Loading data from", about=imgs)
         extraction = self._extract(imgs)
+        log_step(self, "Cleaning extracted signals")
         signals = clean(
             extraction.signals,
             detrend=self.detrend,
@@ -396,7 +447,7 @@ class BaseMasker:
         # nilearn keeps a 3D image's row once set_output has been called
         if extraction.ndim == 3 and getattr(self, "_sklearn_output_config", None) is None:
             signals = signals.squeeze()
-        return self._wrap_output(self._cast_output(signals, extraction.data_dtype)), extraction
+        return self._cast_output(signals, extraction.data_dtype), extraction
 
     def _inputs_text(self) -> str:
         """The atlas and mask the masker was given, named for error messages."""
@@ -450,6 +501,10 @@ class BaseMasker:
 
     def _extract_with(self, source, operator, mask):
         """Run the one-pass extraction (signals and coverage of one operator)."""
+        if self.smoothing_fwhm is not None:
+            # composed into the extraction operator, not a separate pass
+            log_step(self, "Smoothing images")
+        log_step(self, "Extracting region signals")
         return extract_signals(source, [operator], mask=mask, min_coverage=0.0)[0]
 
 
@@ -460,6 +515,19 @@ class Extraction(NamedTuple):
     ndim: int  # 3 for a single 3D image, else 4
     coverage: np.ndarray  # (n_regions,), see ``coverage_``
     data_dtype: np.dtype  # dtype of the data as extracted (the "auto" output dtype)
+
+
+def _fill_data_cache(img) -> None:
+    """Fill nibabel's data cache of an in-memory image with its own array (no copy).
+
+    nilearn's fitted images have it filled (nilearn reads them through its
+    ``get_data``, which fills it), so reading them again does not change them,
+    nor their ``joblib.hash``: a ``joblib.Memory`` cache keyed on a fitted
+    image (nilearn's ``memory``) then hits from the first repeated call. An
+    image backed by a file is left as it is (filling would load it).
+    """
+    if getattr(img, "_data_cache", False) is None and isinstance(img.dataobj, np.ndarray):
+        img._data_cache = img.dataobj
 
 
 def short_repr(value) -> str:

@@ -17,52 +17,96 @@ from ..core.atlas_images import labels_on_grid, load_labels_img
 from ..core.extract import REDUCTIONS, LabelsOperator
 from ..core.image import describe_img, get_data, new_img_like
 from ..core.reader import BoldReader
-from .base import BaseMasker, Extraction, check_inverse_input, inverse_image, no_atlas_error
-from .grids import grid_of, mask_bool, raise_fov_errors, resample_data, resample_mask, same_grid
-from .lut import LabelAttributesMixin, build_lut, check_labels_argument, plain_number, values_present
-from .report import render_report, report_figure, voxel_volume
+from .base import (
+    BaseMasker,
+    Extraction,
+    check_inverse_input,
+    inverse_image,
+    no_atlas_error,
+)
+from .docs import fill_doc
+from .grids import (
+    grid_of,
+    mask_bool,
+    raise_fov_errors,
+    resample_data,
+    resample_mask,
+    same_grid,
+)
+from .lut import (
+    LabelAttributesMixin,
+    build_lut,
+    check_labels_argument,
+    plain_number,
+    values_present,
+)
+from .report import ReportMixin, report_figure, voxel_volume
+from .verbose import log_step
 
 __all__ = ["NiftiLabelsMasker"]
 
 
-class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
+@fill_doc
+class NiftiLabelsMasker(LabelAttributesMixin, ReportMixin, BaseMasker):
     """Region signals from a label image (nilearn's ``NiftiLabelsMasker``).
+
+    After ``fit``, the properties ``n_elements_`` (number of regions),
+    ``region_ids_`` (column index -> label value, and ``"background"``),
+    ``region_names_`` (column index -> name) and ``labels_`` (label values)
+    describe the output columns on the grid of the extraction (the data's
+    given to ``fit``, or the labels'), and ``region_atlas_`` is the masked
+    labels image. ``fit_transform`` also sets ``coverage_`` (per region, the
+    fraction of its voxels inside the mask with finite, non-constant signal;
+    beyond nilearn). ``transform`` changes no attribute.
 
     Parameters
     ----------
-    labels_img : 3D image or path
-        Label (parcellation) image; a 4D image with one volume is accepted.
-    labels : list of str or None
+    labels_img : 3D image, path or None, default=None
+        Label (parcellation) image, one integer value per region; a 4D image
+        with one volume is accepted. Required at ``fit``.
+    labels : list of str or None, default=None
         Region names in the order of the sorted label values (background
-        included if present; see nilearn's documentation).
-    lut : DataFrame, path or None
-        Look-up table with ``index`` and ``name`` columns (exclusive with
-        ``labels``).
+        included if present, as in nilearn). Exclusive with ``lut``.
+    lut : pandas.DataFrame, str, pathlib.Path or None, default=None
+        Look-up table (BIDS ``dseg.tsv`` layout) with at least the columns
+        ``index`` and ``name``. Exclusive with ``labels``.
     background_label : int or float, default=0
-    mask_img : image, path or None
-        Voxels outside the mask are background.
-    smoothing_fwhm : float or None
-        Spatial smoothing (mm) of each volume before extraction.
-    standardize, standardize_confounds, detrend, low_pass, high_pass, t_r :
-        Cleaning parameters of :func:`regionseries.signal.clean` (Hz, seconds).
-    high_variance_confounds : bool, default=False
-        Add 5 high-variance confounds computed on the whole image.
-    dtype : dtype, "auto" or None
-        Output dtype.
+        Label value of the background (not a region).
+    mask_img : 3D/4D image, path or None, default=None
+        Voxels outside the mask count as background. A 4D mask keeps the
+        voxels non-zero in every volume.
+    %(smoothing_fwhm)s
+    %(cleaning)s
     resampling_target : {"data", "labels", None}, default="data"
-    memory, memory_level, verbose :
-        Accepted for compatibility; caching is not used (extraction is one pass).
+        Grid of the extraction: "data" resamples the labels (and mask) to the
+        data, "labels" resamples the data (and mask) to the labels, None
+        refuses different grids.
+    %(memory_verbose_level1)s
     strategy : str, default="mean"
-        How each region's voxels become one value (nilearn's name; the
-        operator's ``reduction``): one of mean, median, sum, minimum, maximum,
-        standard_deviation, variance.
+        How each region's voxels become one value: one of mean, median, sum,
+        minimum, maximum, standard_deviation, variance.
     keep_masked_labels : bool, default=False
-        Keep columns (of zeros) for labels removed by the mask.
-    reports : bool, default=True
-    cmap : str or None
-        Accepted for compatibility.
-    clean_args : dict or None
-        Extra arguments of ``clean``.
+        Keep columns (of zeros) for labels removed by the mask (deprecated
+        in nilearn; a FutureWarning says so).
+    %(reports)s
+    cmap : str, matplotlib colormap or None, default=None
+        Accepted for compatibility with nilearn; the report draws the labels
+        with its own colors.
+    %(clean_args)s
+
+    Attributes
+    ----------
+    %(clean_args_)s
+    labels_img_ : nibabel.Nifti1Image
+        The labels image, on the data grid when it was resampled at ``fit``.
+    lut_ : pandas.DataFrame
+        Look-up table of the labels image (``index``, ``name``, ``color``),
+        built from ``labels``, ``lut`` or the label values.
+    %(mask_img_)s
+    region_atlas_ : nibabel.Nifti1Image
+        The labels image on the extraction grid with the voxels outside the
+        mask set to the background (int32); not set when the mask is only
+        resampled at transform time.
     """
 
     def __init__(
@@ -145,6 +189,7 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
             )
         if self.labels_img is None:
             raise no_atlas_error("labels_img", type(self).__name__)
+        log_step(self, "Loading regions from", about=self.labels_img)
         self.labels_img_ = load_labels_img(self.labels_img)
         check_labels_argument(self.labels, self.lut)
         labels_data = get_data(self.labels_img_)
@@ -164,12 +209,15 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
         if self.resampling_target == "data" and data_grid is not None:
             ref_grid = data_grid
             if not same_grid(self.labels_img_, *data_grid):
+                log_step(self, "Resampling regions")
                 self.labels_img_ = _resample_labels(
                     self.labels_img_, data_grid, self.background_label, self.labels_img
                 )
         elif self.resampling_target == "labels":
             ref_grid = (self.labels_img_.shape[:3], self.labels_img_.affine)
         if self.mask_img_ is not None and ref_grid is not None:
+            if not same_grid(self.mask_img_, *ref_grid):
+                log_step(self, "Resampling mask")
             self.mask_img_ = resample_mask(self.mask_img_, *ref_grid)
             inside = get_data(self.labels_img_)[mask_bool(self.mask_img_)]
             if np.all(inside == 0):
@@ -178,6 +226,7 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
                     f"({self._inputs_text()})"
                 )
         self._fit_columns()
+        self._finish_fit()
         return self
 
     def _labels_for_grid(self, shape, affine, *, warn: bool):
@@ -192,12 +241,14 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
                     UserWarning,
                     stacklevel=5,
                 )
+            log_step(self, "Resampling regions")
             labels_img = _resample_labels(labels_img, (shape, affine), self.background_label, self.labels_img)
         if mask_img is not None and not same_grid(mask_img, shape, affine):
             if warn:
                 warnings.warn(
                     "Resampling mask at transform time...", UserWarning, stacklevel=5
                 )
+            log_step(self, "Resampling mask")
             mask_img = resample_mask(mask_img, shape, affine)
             inside = get_data(labels_img)[mask_bool(mask_img)]
             if np.all(inside == 0):
@@ -221,6 +272,7 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
             warnings.warn(
                 "Resampling images at transform time...", UserWarning, stacklevel=4
             )
+            log_step(self, "Resampling images")
             source, shape, affine = resample_data(imgs, self.labels_img_, data_dtype)
         extraction_dtype = self._extraction_dtype(data_dtype, source if source is not reader else None)
         labels_img, mask_img = self._labels_for_grid(shape, affine, warn=self.resampling_target == "data")
@@ -318,6 +370,7 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
             the mask or the regions are 0.
         """
         self._check_fitted()
+        log_step(self, "Computing image from signals")
         signals = check_inverse_input(signals, self.n_elements_, self.dtype)
         labels_data = np.asarray(get_data(self.labels_img_))
         mask = mask_bool(self.mask_img_)
@@ -334,13 +387,9 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
             new_img_like(self.labels_img_, out, self.labels_img_.affine)
         return inverse_image(self.labels_img_, out, signals, self.dtype)
 
-    def generate_report(self):
-        """Return a plain HTML report: parameters and the region table.
-
-        The table lists label value, name, size (mm³, in the fitted labels
-        image) and relative size (%) of every region.
-        """
-        self._check_fitted()
+    def _fitted_report(self, draw, **kwargs):
+        """The region table (label value, name, size in mm³ and %) and the labels drawn on cuts."""
+        del kwargs
         labels_data = np.asarray(get_data(self.labels_img_))
         volume = voxel_volume(self.labels_img_.affine)
         non_background = np.sum(labels_data != self.background_label)
@@ -352,20 +401,20 @@ class NiftiLabelsMasker(LabelAttributesMixin, BaseMasker):
             count = int(np.sum(labels_data == value))
             relative = round(count / non_background * 100, 2) if non_background else 0.0
             rows.append([value, name, round(count * volume), relative])
-        return render_report(
-            self,
-            f"Signals of {len(rows)} regions of {describe_img(self.labels_img)} "
-            f"(strategy '{self.strategy}').",
-            ["label value", "region name", "size (in mm^3)", "relative size (in %)"],
-            rows,
-            [],
-            figure=report_figure(
+        figure = None
+        if draw:
+            figure = report_figure(
                 "plot_labels_overlay",
                 labels_data,
                 self.labels_img_.affine,
                 [value for value in lut["index"] if value != self.background_label],
-            ),
+            )
+        description = (
+            f"Signals of {len(rows)} regions of {describe_img(self.labels_img)} "
+            f"(strategy '{self.strategy}')."
         )
+        columns = ["label value", "region name", "size (in mm^3)", "relative size (in %)"]
+        return description, columns, rows, figure, []
 
 
 def _resample_labels(labels_img, grid, background_label, source=None):

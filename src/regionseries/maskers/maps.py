@@ -16,30 +16,56 @@ from ..core.atlas_images import load_maps_img, maps_on_grid
 from ..core.extract import MapsOperator
 from ..core.image import describe_img, get_data
 from ..core.reader import BoldReader
-from .base import BaseMasker, Extraction, check_inverse_input, inverse_image, no_atlas_error
-from .grids import grid_of, mask_bool, raise_fov_errors, resample_data, resample_mask, same_grid
-from .report import render_report, report_figure, voxel_volume
+from .base import (
+    BaseMasker,
+    Extraction,
+    check_inverse_input,
+    inverse_image,
+    no_atlas_error,
+)
+from .docs import fill_doc
+from .grids import (
+    grid_of,
+    mask_bool,
+    raise_fov_errors,
+    resample_data,
+    resample_mask,
+    same_grid,
+)
+from .report import ReportMixin, displayed_indices, report_figure, voxel_volume
+from .verbose import log_step
 
 __all__ = ["NiftiMapsMasker"]
 
 
-class NiftiMapsMasker(BaseMasker):
+@fill_doc
+class NiftiMapsMasker(ReportMixin, BaseMasker):
     """Region signals from probabilistic maps by least squares (nilearn's ``NiftiMapsMasker``).
+
+    After a transform, ``coverage_`` holds, per map, the fraction of its
+    weight inside the mask with finite, non-constant signal (beyond nilearn).
 
     Parameters
     ----------
-    maps_img : 4D image or path
-        One map per volume.
-    mask_img : image, path or None
+    maps_img : 4D image, path or None, default=None
+        One map per volume. Required at ``fit``.
+    mask_img : 3D/4D image, path or None, default=None
+        Voxels outside the mask are not used. A 4D mask keeps the voxels
+        non-zero in every volume.
     allow_overlap : bool, default=True
         If False, maps sharing a voxel raise an error naming the pairs.
-    resampling_target : {"data", "mask", "maps", None}, default="data"
-    keep_masked_maps : bool, default=False
-        Keep columns (of zeros) for maps removed by the mask.
-    smoothing_fwhm, standardize, standardize_confounds, high_variance_confounds,
-    detrend, low_pass, high_pass, t_r, dtype, memory, memory_level, verbose,
-    reports, cmap, clean_args :
-        As in :class:`~regionseries.maskers.NiftiLabelsMasker`.
+    %(smoothing_fwhm)s
+    %(maps_cleaning_to_cmap)s
+    %(clean_args)s
+
+    Attributes
+    ----------
+    %(clean_args_)s
+    maps_img_ : nibabel.Nifti1Image
+        The maps, on the extraction grid when they were resampled at ``fit``.
+    %(mask_img_)s
+    n_elements_ : int
+        Number of maps (output columns).
     """
 
     def __init__(
@@ -108,6 +134,7 @@ class NiftiMapsMasker(BaseMasker):
             )
         if self.maps_img is None:
             raise no_atlas_error("maps_img", type(self).__name__)
+        log_step(self, "Loading regions from", about=self.maps_img)
         self.maps_img_ = load_maps_img(self.maps_img)
 
         data_grid = None if imgs is None else grid_of(BoldReader(imgs))
@@ -125,8 +152,11 @@ class NiftiMapsMasker(BaseMasker):
             ref_grid = (self.maps_img_.shape[:3], self.maps_img_.affine)
         if ref_grid is not None and self.resampling_target != "maps":
             if not same_grid(self.maps_img_, *ref_grid):
+                log_step(self, "Resampling regions")
                 self.maps_img_ = _resample_maps(self.maps_img_, ref_grid, self.maps_img)
         if self.mask_img_ is not None and ref_grid is not None:
+            if not same_grid(self.mask_img_, *ref_grid):
+                log_step(self, "Resampling mask")
             self.mask_img_ = resample_mask(self.mask_img_, *ref_grid)
         maps_data = get_data(self.maps_img_)
         if not np.any(maps_data != 0):
@@ -137,6 +167,7 @@ class NiftiMapsMasker(BaseMasker):
                     f"No map left after applying mask to the maps image. ({self._inputs_text()})"
                 )
         self.n_elements_ = int(self.maps_img_.shape[3])
+        self._finish_fit()
         return self
 
     def _extract(self, imgs):
@@ -154,6 +185,7 @@ class NiftiMapsMasker(BaseMasker):
             if not same_grid(maps_img, shape, affine):
                 if self.resampling_target == "maps":
                     warnings.warn("Resampling images at transform time...", UserWarning, stacklevel=4)
+                log_step(self, "Resampling images")
                 source, shape, affine = resample_data(imgs, maps_img, data_dtype)
         elif not same_grid(maps_img, shape, affine):
             warnings.warn(
@@ -163,8 +195,10 @@ class NiftiMapsMasker(BaseMasker):
                 UserWarning,
                 stacklevel=4,
             )
+            log_step(self, "Resampling regions")
             maps_img = _resample_maps(maps_img, (shape, affine), self.maps_img)
         if mask_img is not None and not same_grid(mask_img, shape, affine):
+            log_step(self, "Resampling mask")
             mask_img = resample_mask(mask_img, shape, affine)
         maps_data = np.asarray(get_data(maps_img))
         mask = mask_bool(mask_img)
@@ -222,6 +256,7 @@ class NiftiMapsMasker(BaseMasker):
         nibabel.Nifti1Image
         """
         self._check_fitted()
+        log_step(self, "Computing image from signals")
         region_signals = check_inverse_input(region_signals, self.n_elements_, self.dtype)
         maps_data = np.asarray(get_data(self.maps_img_))
         flat = maps_data.reshape(-1, maps_data.shape[3], order="F")
@@ -236,10 +271,11 @@ class NiftiMapsMasker(BaseMasker):
             data = data.reshape(maps_data.shape[:3] + (signals_2d.shape[0],), order="F")
         return inverse_image(self.maps_img_, data, region_signals, self.dtype)
 
-    def generate_report(self):
-        """Return a plain HTML report: parameters and the map table."""
-        self._check_fitted()
+    def _fitted_report(self, draw, displayed_maps=10, **kwargs):
+        """The map table (support in voxels, mm³ and %) and the displayed maps drawn on cuts."""
+        del kwargs
         maps_data = np.asarray(get_data(self.maps_img_))
+        shown, messages = displayed_indices(displayed_maps, maps_data.shape[3])
         volume = voxel_volume(self.maps_img_.affine)
         counts = np.count_nonzero(maps_data.reshape(-1, maps_data.shape[3]), axis=0)
         total = counts.sum()
@@ -247,14 +283,14 @@ class NiftiMapsMasker(BaseMasker):
             [k, int(counts[k]), round(float(counts[k]) * volume), round(counts[k] / total * 100, 2) if total else 0.0]
             for k in range(maps_data.shape[3])
         ]
-        return render_report(
-            self,
-            f"Least-squares signals of {len(rows)} maps of {describe_img(self.maps_img)}.",
-            ["map", "support (voxels)", "support size (in mm^3)", "relative size (in %)"],
-            rows,
-            [],
-            figure=report_figure("plot_maps_overlay", maps_data, self.maps_img_.affine),
+        figure = None
+        if draw and shown:
+            figure = report_figure("plot_maps_overlay", maps_data[..., shown], self.maps_img_.affine)
+        description = f"Least-squares signals of {len(rows)} maps of {describe_img(self.maps_img)}" + (
+            f"; the figure shows maps {shown}." if len(shown) < len(rows) else "."
         )
+        columns = ["map", "support (voxels)", "support size (in mm^3)", "relative size (in %)"]
+        return description, columns, rows, figure, messages
 
 
 def _resample_maps(maps_img, grid, source=None):

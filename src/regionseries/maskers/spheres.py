@@ -15,29 +15,47 @@ from ..core.extract.spheres import _validate_seeds
 from ..core.image import load_img, load_mask_img, resample_img
 from ..core.reader import BoldReader
 from .base import BaseMasker, Extraction, check_inverse_input, inverse_image
+from .docs import fill_doc
 from .grids import grid_of
-from .report import render_report, report_figure
+from .report import ReportMixin, displayed_indices, report_figure
+from .verbose import log_step
 
 __all__ = ["NiftiSpheresMasker"]
 
 
-class NiftiSpheresMasker(BaseMasker):
+@fill_doc
+class NiftiSpheresMasker(ReportMixin, BaseMasker):
     """Mean signals in spheres around seeds (nilearn's ``NiftiSpheresMasker``).
+
+    After a transform, ``coverage_`` holds, per sphere, the fraction of its
+    voxels inside the image and mask with finite, non-constant signal
+    (beyond nilearn).
 
     Parameters
     ----------
-    seeds : list of (x, y, z)
-        Seed coordinates in world space (mm).
-    radius : float or None
+    seeds : list of (x, y, z) or None, default=None
+        Seed coordinates in world space (mm). Required at ``fit``.
+    radius : float or None, default=None
         Sphere radius (mm); None: the voxel nearest to each seed.
-    mask_img : image, path or None
-        Voxels outside the mask are not used.
+    mask_img : 3D image, path or None, default=None
+        Voxels outside the mask are not used; also the grid of
+        ``inverse_transform``.
     allow_overlap : bool, default=False
         If False, overlapping spheres raise an error naming the pairs.
-    smoothing_fwhm, standardize, standardize_confounds, high_variance_confounds,
-    detrend, low_pass, high_pass, t_r, dtype, memory, memory_level, verbose,
-    reports, clean_args :
-        As in :class:`~regionseries.maskers.NiftiLabelsMasker`.
+    %(smoothing_fwhm)s
+    %(cleaning)s
+    %(memory_verbose_level1)s
+    %(reports)s
+    %(clean_args)s
+
+    Attributes
+    ----------
+    %(clean_args_)s
+    %(mask_img_)s
+    n_elements_ : int
+        Number of spheres (output columns).
+    seeds_ : list of list of float
+        The seeds' coordinates (mm), as validated at ``fit``.
     """
 
     def __init__(
@@ -95,6 +113,7 @@ class NiftiSpheresMasker(BaseMasker):
         # the grid of the data seen at fit (the header only): inverse_transform's
         # reference when there is no mask_img
         self._data_grid = None if imgs is None else grid_of(BoldReader(imgs))
+        self._finish_fit()
         return self
 
     def _strict_mask(self, shape, affine):
@@ -152,6 +171,7 @@ class NiftiSpheresMasker(BaseMasker):
             or when spheres overlap and ``allow_overlap=False``.
         """
         self._check_fitted()
+        log_step(self, "Computing image from signals")
         region_signals = check_inverse_input(region_signals, self.n_elements_, self.dtype)
         if self.mask_img is not None:
             mask, affine = load_mask_img(self.mask_img)
@@ -178,18 +198,18 @@ class NiftiSpheresMasker(BaseMasker):
             data = total.reshape(mask.shape + (signals_2d.shape[0],), order="F")
         return inverse_image(ref_img, data, region_signals, self.dtype, affine)
 
-    def generate_report(self):
-        """Return a plain HTML report: parameters and the seed table."""
-        self._check_fitted()
+    def _fitted_report(self, draw, displayed_spheres=10, **kwargs):
+        """The seed table (coordinates and radius, mm) and the displayed spheres drawn on projections."""
+        del kwargs
+        shown, messages = displayed_indices(displayed_spheres, len(self.seeds_), "sphere")
         rows = [
             [i, f"({x:g}, {y:g}, {z:g})", self.radius]
             for i, (x, y, z) in enumerate(self.seeds_)
         ]
-        return render_report(
-            self,
-            f"Mean signals in {len(rows)} spheres of radius {self.radius} mm.",
-            ["seed", "coordinates (mm)", "radius (mm)"],
-            rows,
-            [],
-            figure=report_figure("plot_spheres", np.asarray(self.seeds_, dtype=float), self.radius),
+        figure = None
+        if draw and shown:
+            figure = report_figure("plot_spheres", np.asarray(self.seeds_, dtype=float)[shown], self.radius)
+        description = f"Mean signals in {len(rows)} spheres of radius {self.radius} mm" + (
+            f"; the figure shows spheres {shown}." if len(shown) < len(rows) else "."
         )
+        return description, ["seed", "coordinates (mm)", "radius (mm)"], rows, figure, messages
