@@ -13,12 +13,7 @@ import warnings
 import numpy as np
 
 from .core.image import describe_img, get_data, load_img, load_masker_mask, new_img_like
-from .core.regions import (
-    connected_regions,
-    random_walker,
-    score_at_percentile,
-    threshold_img,
-)
+from .core.regions import connected_regions, random_walker, score_at_percentile, threshold_img
 from .maskers import NiftiMapsMasker
 from .maskers.base import _check_imgs_argument, no_atlas_error
 from .maskers.docs import fill_doc

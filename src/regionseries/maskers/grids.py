@@ -12,14 +12,7 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 
-from ..core.image import (
-    check_same_fov,
-    describe_img,
-    get_data,
-    load_img,
-    load_masker_mask,
-    resample_img,
-)
+from ..core.image import check_same_fov, describe_img, get_data, load_img, load_masker_mask, resample_img
 from ..core.reader import BoldReader
 
 __all__ = [

@@ -17,29 +17,10 @@ from ..core.atlas_images import labels_on_grid, load_labels_img
 from ..core.extract import REDUCTIONS, LabelsOperator
 from ..core.image import describe_img, get_data, new_img_like
 from ..core.reader import BoldReader
-from .base import (
-    BaseMasker,
-    Extraction,
-    check_inverse_input,
-    inverse_image,
-    no_atlas_error,
-)
+from .base import BaseMasker, Extraction, check_inverse_input, inverse_image, no_atlas_error
 from .docs import fill_doc
-from .grids import (
-    grid_of,
-    mask_bool,
-    raise_fov_errors,
-    resample_data,
-    resample_mask,
-    same_grid,
-)
-from .lut import (
-    LabelAttributesMixin,
-    build_lut,
-    check_labels_argument,
-    plain_number,
-    values_present,
-)
+from .grids import grid_of, mask_bool, raise_fov_errors, resample_data, resample_mask, same_grid
+from .lut import LabelAttributesMixin, build_lut, check_labels_argument, plain_number, values_present
 from .report import ReportMixin, report_figure, voxel_volume
 from .verbose import log_step
 

@@ -16,22 +16,9 @@ from ..core.atlas_images import load_maps_img, maps_on_grid
 from ..core.extract import MapsOperator
 from ..core.image import describe_img, get_data
 from ..core.reader import BoldReader
-from .base import (
-    BaseMasker,
-    Extraction,
-    check_inverse_input,
-    inverse_image,
-    no_atlas_error,
-)
+from .base import BaseMasker, Extraction, check_inverse_input, inverse_image, no_atlas_error
 from .docs import fill_doc
-from .grids import (
-    grid_of,
-    mask_bool,
-    raise_fov_errors,
-    resample_data,
-    resample_mask,
-    same_grid,
-)
+from .grids import grid_of, mask_bool, raise_fov_errors, resample_data, resample_mask, same_grid
 from .report import ReportMixin, displayed_indices, report_figure, voxel_volume
 from .verbose import log_step
 
