@@ -127,6 +127,20 @@ def test_unknown_atlas_lists_what_is_available(fmriprep_dataset, templateflow_ho
     assert f"tpl-{TEMPLATE} has no atlas 'Glasser'" in unknown.stderr
 
 
+def test_atlas_typo_names_the_closest_and_lists_the_local_atlases(fmriprep_dataset, templateflow_home, tmp_path):
+    """An atlas name TemplateFlow's folder lacks: the closest names, then the atlases of the local
+    home (downloaded apart from TemplateFlow's empty placeholders), in one line, exit 66."""
+    result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", "--participant-label", "03",
+                     "--atlas", "Schaefer2019", "--no-reports", "-w", tmp_path / "work",
+                     env={"TEMPLATEFLOW_HOME": str(templateflow_home), **OFFLINE})
+    assert result.returncode == 66, result.stderr
+    assert f"tpl-{TEMPLATE} has no atlas 'Schaefer2019'; did you mean 'Schaefer2018'?" in result.stderr
+    assert f"Atlases in {templateflow_home}: Toy, ToyMaps." in result.stderr
+    assert "Known to TemplateFlow, not downloaded yet: Schaefer2018." in result.stderr
+    assert len([line for line in result.stderr.splitlines() if "Schaefer" in line]) == 1, result.stderr
+    assert not (tmp_path / "out" / "sub-03").exists()
+
+
 def test_offline_every_missing_atlas_is_named(fmriprep_dataset, templateflow_home, tmp_path):
     """Two placeholders: one message names both files (not only the first), so one pre-fetch suffices."""
     second = templateflow_home / f"tpl-{TEMPLATE}" / f"tpl-{TEMPLATE}_res-02_atlas-DiFuMo_desc-64dimensions_probseg.nii.gz"

@@ -190,3 +190,37 @@ def test_missing_atlas_files_exit_66(fmriprep_dataset, tmp_path, arguments, mess
     """A file named on the command line that is not there is "no input" (66), not a usage error."""
     _assert_refused(run_cli(fmriprep_dataset, tmp_path / "out", "participant", *arguments), 66, message,
                     tmp_path / "out")
+
+
+@pytest.mark.parametrize("arguments, bad, suggestion", [
+    (["--spheres", "Power2011", "--strategy", "scrubing"], "--strategy scrubing: unknown denoising strategy 'scrubing'",
+     "did you mean 'scrubbing'"),
+    (["--spheres", "Power2O11"], "--spheres Power2O11: not a built-in coordinate set", "did you mean 'Power2011'?"),
+    (["--spheres", "Power2011", "--stratgy", "simple"], "unrecognized arguments: --stratgy simple",
+     "--stratgy: did you mean '--strategy'?"),
+    (["--spheres", "Power2011", "--filter", "butterwort"], "invalid choice: 'butterwort'",
+     "did you mean 'butterworth'?"),
+])
+def test_typo_gets_one_line_with_did_you_mean(fmriprep_dataset, tmp_path, arguments, bad, suggestion):
+    """A typo gets one short line naming the value and the closest valid one, exit 64, no usage dump."""
+    result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", *arguments, "-w", tmp_path / "work")
+    assert result.returncode == 64, result.stderr
+    assert bad in result.stderr and suggestion in result.stderr
+    assert "(see regionseries --help)" in result.stderr
+    assert "usage:" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_space_typo_suggests_the_space_present(fmriprep_dataset, tmp_path):
+    result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", "--participant-label", "03",
+                     "--space", "MNI152NLin2009cAsim", "--spheres", "Power2011", "-w", tmp_path / "work")
+    assert result.returncode == 66, result.stderr
+    assert "--space MNI152NLin2009cAsim: did you mean 'MNI152NLin2009cAsym'?" in result.stderr
+    assert "Spaces present: MNI152NLin2009cAsym" in result.stderr
+
+
+def test_missing_positional_shows_the_short_usage(tmp_path):
+    result = run_cli(tmp_path)
+    assert result.returncode == 64
+    assert result.stderr.splitlines()[0] == "usage: regionseries BIDS_DIR OUTPUT_DIR {participant,group} [options]"
+    assert "the following arguments are required" in result.stderr and len(result.stderr.splitlines()) == 2

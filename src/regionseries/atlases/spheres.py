@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..bids.names import is_bids_label
+from ..suggest import did_you_mean
 from .base import (
     Atlas,
     AtlasError,
@@ -64,9 +65,11 @@ class SpheresRequest:
             return cls(spec, label, table.resolve())
         match = {name.lower(): name for name in BUILTIN_SPHERES}.get(spec.lower())
         if match is None:
+            suggestion = did_you_mean(spec, BUILTIN_SPHERES)
             raise AtlasError(
                 f"--spheres {spec}: not a built-in coordinate set ({', '.join(BUILTIN_SPHERES)}); "
-                "give your own as NAME=COORDS.tsv (columns x, y, z in mm, optional name)"
+                + (f"{suggestion} Or g" if suggestion else "g")
+                + "ive your own as NAME=COORDS.tsv (columns x, y, z in mm, optional name)"
             )
         return cls(spec, match, None)
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..bids.names import is_bids_label
+from ..suggest import did_you_mean
 from .base import (
     Atlas,
     AtlasError,
@@ -176,6 +177,32 @@ def _variants(home: Path, template: str, atlas: str) -> list[str]:
         suffix = path.name.split("_")[-1].split(".")[0]
         variants.add(f"{atlas}{':' + qualifiers if qualifiers else ''} ({suffix})")
     return sorted(variants)
+
+
+def _atlases_in(home: Path, template: str) -> tuple[list[str], list[str]]:
+    """The atlas names of ``tpl-<template>`` in ``home``: those with an image there, and
+    those with only TemplateFlow's zero-byte placeholder (fetched on first use)."""
+    downloaded, placeholders = set(), set()
+    for path in (home / f"tpl-{template}").glob(f"tpl-{template}_*atlas-*_*seg.nii*"):
+        name = _parse_tf_name(path).get("atlas")
+        if name:
+            (downloaded if path.stat().st_size > 0 else placeholders).add(name)
+    return sorted(downloaded), sorted(placeholders - downloaded)
+
+
+def _no_such_atlas(home: Path, template: str, atlas: str) -> str:
+    """The end of the error for an atlas name ``tpl-<template>`` does not have: the closest
+    names and the atlases that are there."""
+    downloaded, placeholders = _atlases_in(home, template)
+    suggestion = did_you_mean(atlas, downloaded + placeholders)
+    text = f" tpl-{template} has no atlas {atlas!r}" + (f"; {suggestion}" if suggestion else ".")
+    if downloaded:
+        text += f" Atlases in {home}: {', '.join(downloaded)}."
+    if placeholders:
+        text += f" Known to TemplateFlow, not downloaded yet: {', '.join(placeholders)}."
+    if not downloaded and not placeholders:
+        text += f" {home / f'tpl-{template}'} holds no atlas."
+    return text
 
 
 def _resolution_zooms(home: Path, template: str) -> dict[str, float]:
@@ -320,7 +347,7 @@ def _choose_file(home: Path, template: str, voxel_size: float, request: Template
     candidates = _candidates(home, template, request)
     if not candidates:
         variants = _variants(home, template, request.atlas)
-        hint = f" Available: {', '.join(variants)}." if variants else f" tpl-{template} has no atlas {request.atlas!r}."
+        hint = f" Available: {', '.join(variants)}." if variants else _no_such_atlas(home, template, request.atlas)
         where = shown_folder or home / f"tpl-{template}"
         raise AtlasError(f"atlas {request.spec}: no matching file in {where}.{hint}")
     kinds = {(tuple((k, c.entities.get(k)) for k in ("seg", "scale", "desc")), c.suffix) for c in candidates}

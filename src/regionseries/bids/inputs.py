@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..suggest import did_you_mean
 from . import readable
 from .names import SOURCE_ENTITIES, BIDSName, is_bids_label, parse_entities
 from .outputs import DISK_FULL_ERRNOS, DiskFull
@@ -595,9 +596,13 @@ def _nothing_found_message(layout, bids_dir: Path, labels: Sequence[str], spaces
         f"{f.entities.get('space', 'native')}" + (f":res-{f.entities['res']}" if f.entities.get("res") else "")
         for f in all_preproc
     })
+    present_spaces = {f.entities.get("space", "native") for f in all_preproc}
+    suggestions = [f"--space {s.space}: {did_you_mean(s.space, present_spaces)}"
+                   for s in spaces if s.space not in present_spaces and did_you_mean(s.space, present_spaces)]
     return (
         f"no preprocessed BOLD in space {wanted} for {who}{extra}. "
-        f"Spaces present: {', '.join(present)} (choose with --space)."
+        + "".join(f"{suggestion} " for suggestion in suggestions)
+        + f"Spaces present: {', '.join(present)} (choose with --space)."
     )
 
 

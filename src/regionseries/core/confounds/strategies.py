@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ...bids import readable
+from ...suggest import did_you_mean
 from .errors import ConfoundsError, StrategyFileUnavailable
 from .vocabulary import (
     COMPCOR_TYPES,
@@ -398,9 +399,10 @@ def get_strategy(spec: str | os.PathLike | DenoiseStrategy, **overrides: Any) ->
     elif isinstance(spec, (str, os.PathLike)):
         path = Path(spec)
         if path.suffix.lower() not in (".json", ".yaml", ".yml"):
+            suggestion = did_you_mean(os.fspath(spec), PRESET_NAMES)
             raise ConfoundsError(
-                f"unknown denoising strategy {os.fspath(spec)!r}: not a preset {list(PRESET_NAMES)} "
-                "and not a .json/.yaml/.yml strategy file."
+                f"unknown denoising strategy {os.fspath(spec)!r}: not a preset ({', '.join(PRESET_NAMES)}) "
+                "and not a .json/.yaml/.yml strategy file" + (f"; {suggestion}" if suggestion else ".")
             )
         strategy = _read_strategy_file(path)
     else:
