@@ -32,6 +32,7 @@ import re
 import shlex
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -301,8 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
                            dest="skip_bids_validation", action="store_true",
                            help="Do not check that BIDS_DIR is a BIDS derivatives dataset.")
     execution.add_argument("--no-reports", dest="no_reports", action="store_true", help="Do not write HTML reports.")
-    execution.add_argument("-v", "--verbose", dest="verbose", action="count", default=0,
-                           help="More messages (-v: debug).")
+    loudness = execution.add_mutually_exclusive_group()
+    loudness.add_argument("-v", "--verbose", dest="verbose", action="count", default=0,
+                          help="More messages (-v: debug).")
+    loudness.add_argument("-q", "--quiet", dest="quiet", action="store_true",
+                          help="Only warnings and errors on the console (the log file keeps everything).")
     return parser
 
 
@@ -325,15 +329,35 @@ class _ConsoleFormatter(logging.Formatter):
         return text
 
 
-def _configure_console(verbosity: int) -> None:
+#: Python's own :func:`warnings.showwarning`, for warnings written to a file the caller chose.
+_SHOW_PYTHON_WARNING = warnings.showwarning
+
+
+def _configure_console(verbosity: int, quiet: bool = False) -> None:
+    """The console handler of the ``regionseries`` logger: info (debug with ``-v``;
+    warnings and errors only with ``-q``). Python warnings go through the logger too
+    (:func:`_log_python_warning`), so the job's log file gets what the console shows."""
     LOGGER.setLevel(logging.DEBUG)
     LOGGER.propagate = False
     for handler in list(LOGGER.handlers):
         LOGGER.removeHandler(handler)
     console = logging.StreamHandler(sys.stderr)
-    console.setLevel(logging.DEBUG if verbosity > 0 else logging.INFO)
+    console.setLevel(logging.WARNING if quiet else logging.DEBUG if verbosity > 0 else logging.INFO)
     console.setFormatter(_ConsoleFormatter(verbosity > 0))
     LOGGER.addHandler(console)
+    warnings.showwarning = _log_python_warning
+
+
+def _log_python_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                        file=None, line: str | None = None) -> None:
+    """:func:`warnings.showwarning` of the command line: a warning of Python or of a library
+    (pybids while indexing, nibabel, matplotlib) becomes one message of the ``regionseries``
+    logger, which writes it to the console and to the job's log file alike."""
+    if file is not None:  # written to a file the caller chose: as Python does
+        _SHOW_PYTHON_WARNING(message, category, filename, lineno, file, line)
+        return
+    LOGGER.warning("%s: %s (%s:%d)", category.__name__, message, filename, lineno)
+
 
 
 def _raise_terminated(signum: int, frame) -> None:
@@ -352,7 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_console(args.verbose)
+    previous_showwarning = warnings.showwarning
+    _configure_console(args.verbose, args.quiet)
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
     # The process ends after the job: what is still alive then (the libraries, pybids'
     # index) is moved out of reach of the collection the interpreter runs at exit,
@@ -364,6 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(args, argv, parser)
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
+        warnings.showwarning = previous_showwarning
 
 
 def _run_participant(args: argparse.Namespace, command_line: str) -> int:
