@@ -30,8 +30,10 @@ import gc
 import logging
 import re
 import shlex
+import shutil
 import signal
 import sys
+import textwrap
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,6 +45,7 @@ from .job import (
     OptionError,
     OutputNotWritable,
     Terminated,
+    for_console,
     is_stop,
     stop_message,
     strip_label_prefix,
@@ -315,22 +318,75 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------------------
 
 class _ConsoleFormatter(logging.Formatter):
-    """Keeps long warnings (e.g. the list of regions below coverage) to a few lines on the
-    console unless verbose; the log file always has the full text."""
+    """Keeps long warnings to a few lines on the console unless verbose (the log file always
+    has the full text), wrapped to the terminal's width on a terminal."""
 
-    def __init__(self, verbose: bool):
+    def __init__(self, verbose: bool, width: int | None = None):
         super().__init__("%(message)s")
         self.verbose = verbose
+        self.width = width
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         if not self.verbose and record.levelno == logging.WARNING and len(text) > 300:
             text = text[:300].rstrip() + " ... (full text in the log)"
+        if self.width and record.levelno >= logging.WARNING and len(text) > self.width and "\n" not in text:
+            indent = text[:len(text) - len(text.lstrip())]
+            text = textwrap.fill(text, self.width, subsequent_indent=indent + "    ", break_on_hyphens=False)
         return text
 
 
 #: Python's own :func:`warnings.showwarning`, for warnings written to a file the caller chose.
 _SHOW_PYTHON_WARNING = warnings.showwarning
+
+
+class _TerminalConsole(logging.StreamHandler):
+    """The console on a terminal: the runs' progress as a bar with the time left (tqdm);
+    the per-run lines, which carry ``progress=(k, total)``, are then in the log file only,
+    other messages are printed above the bar.
+
+    tqdm is imported when the first progress record comes (the engine is loaded by then:
+    it adds ~7 ms; ``--version`` and ``--help`` never import it).
+    """
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self.bar = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        progress = getattr(record, "progress", None)
+        if progress is not None:
+            self._advance(*progress)
+            if record.levelno < logging.WARNING:
+                return
+        if self.bar is None:
+            super().emit(record)
+            return
+        with self.bar.external_write_mode(file=self.stream):
+            super().emit(record)
+
+    def _advance(self, done: int, total: int) -> None:
+        if self.bar is None or self.bar.total != total:
+            from tqdm import tqdm
+
+            self.close_bar()
+            # smoothing=0: the time left from the mean time per run, not the last few runs
+            self.bar = tqdm(total=total, desc="runs", unit="run", file=self.stream, dynamic_ncols=True,
+                            smoothing=0, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+                                                    "[{elapsed} elapsed, {remaining} left]")
+        self.bar.update(done - self.bar.n)
+        if done >= total:
+            self.close_bar()
+
+    def close_bar(self) -> None:
+        """End the bar's line (a job stopped before its last run leaves it where it was)."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def close(self) -> None:
+        self.close_bar()
+        super().close()
 
 
 def _configure_console(verbosity: int, quiet: bool = False) -> None:
@@ -341,9 +397,13 @@ def _configure_console(verbosity: int, quiet: bool = False) -> None:
     LOGGER.propagate = False
     for handler in list(LOGGER.handlers):
         LOGGER.removeHandler(handler)
-    console = logging.StreamHandler(sys.stderr)
+    terminal = sys.stderr.isatty()
+    # a batch log (SLURM, a pipe) gets the per-run lines as they are and one message a line, for grep
+    console = _TerminalConsole(sys.stderr) if terminal else logging.StreamHandler(sys.stderr)
     console.setLevel(logging.WARNING if quiet else logging.DEBUG if verbosity > 0 else logging.INFO)
-    console.setFormatter(_ConsoleFormatter(verbosity > 0))
+    width = shutil.get_terminal_size().columns if terminal else None
+    console.setFormatter(_ConsoleFormatter(verbosity > 0, width))
+    console.addFilter(for_console)
     LOGGER.addHandler(console)
     warnings.showwarning = _log_python_warning
 
@@ -390,6 +450,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
         warnings.showwarning = previous_showwarning
+        for handler in LOGGER.handlers:
+            if isinstance(handler, _TerminalConsole):
+                handler.close_bar()
 
 
 def _run_participant(args: argparse.Namespace, command_line: str) -> int:

@@ -27,6 +27,16 @@ from typing import Any
 
 LOGGER = logging.getLogger("regionseries")
 
+#: ``extra=`` of a message for the job's log file and not the console: the details of what
+#: the console says in a summary line (the command line's console handler leaves these out).
+FILE_ONLY = {"console": False}
+
+
+def for_console(record: logging.LogRecord) -> bool:
+    """Whether a record goes to the console (a :class:`logging.Filter` callable): not one
+    logged with ``extra=FILE_ONLY``."""
+    return getattr(record, "console", True)
+
 #: The values of ``--connectivity`` (``connectivity=`` of the participant level).
 CONNECTIVITY_CHOICES = ("correlation", "partial-correlation", "covariance", "none")
 

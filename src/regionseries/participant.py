@@ -26,7 +26,9 @@ import gc
 import logging
 import multiprocessing
 import os
+import re
 import signal
+import time
 import warnings
 from collections import defaultdict
 from collections.abc import Sequence
@@ -54,6 +56,7 @@ from .bids.readable import UnreadableFile, open_nifti
 from .core.confounds import ConfoundsError, StrategyFileUnavailable, get_strategy
 from .job import (
     CONNECTIVITY_CHOICES,
+    FILE_ONLY,
     REPORTED,
     OptionError,
     Terminated,
@@ -489,10 +492,12 @@ def _execute(runs, atlases_of_run, options: PipelineOptions, pool: concurrent.fu
     for run in runs:
         pending_by_participant[run.entities.get("sub", "")] += 1
     finished_by_participant: dict[str, list] = defaultdict(list)
+    LOGGER.info("processing %d run(s)", total, extra={"progress": (0, total)})
+    started = time.monotonic()
 
     def finish(k: int, result) -> None:
         results.append(result)  # first: if the job stops while this is logged, the run still counts
-        _log_result(k, total, result)
+        _log_result(k, total, result, (time.monotonic() - started) / k * (total - k))
         participant = result.run.entities.get("sub", "")
         finished_by_participant[participant].append(result)
         if len(finished_by_participant[participant]) == pending_by_participant[participant]:
@@ -557,20 +562,62 @@ def _write_report(participant: str, results: list, options: PipelineOptions) -> 
 # Progress and summary
 # --------------------------------------------------------------------------------------
 
-def _log_result(k: int, total: int, result: RunResult) -> None:
+def _time_left(seconds: float) -> str:
+    """``"about 40 s left"``, ``"about 3 min left"``, ``"about 1 h 20 min left"``."""
+    if seconds < 1:
+        return "less than a second left"
+    if seconds < 90:
+        return f"about {seconds:.0f} s left"
+    minutes = round(seconds / 60)
+    return f"about {minutes} min left" if minutes < 60 else f"about {minutes // 60} h {minutes % 60} min left"
+
+
+def _log_result(k: int, total: int, result: RunResult, seconds_left: float) -> None:
+    """The run's line (``[k/N] <BOLD file>: ...``) and its warnings.
+
+    The line carries ``progress=(k, total)`` (``extra``): the command line's console draws a
+    progress bar from it on a terminal, and prints the line as it is otherwise.
+    """
     name = result.run.bold.name
+    progress = {"progress": (k, total)}
+    left = f", {_time_left(seconds_left)}" if k < total else ""
     if result.status == STATUS_SKIPPED:
-        LOGGER.info("[%d/%d] %s: skipped (outputs exist)", k, total, name)
+        LOGGER.info("[%d/%d] %s: skipped (outputs exist)%s", k, total, name, left, extra=progress)
         for message in result.warnings[len(result.run.warnings):]:  # not the input warnings of a skipped run
             LOGGER.warning("  %s", message)
         return
     for message in result.warnings:
-        LOGGER.warning("  %s", message)
+        # below-coverage details (one line per run, hundreds of characters) are for the log file:
+        # the console gets one line per atlas at the end (_log_coverage_summary)
+        LOGGER.warning("  %s", message, extra=FILE_ONLY if _COVERAGE_WARNING.match(message) else None)
     if result.status == STATUS_FAILED:
-        LOGGER.error("[%d/%d] %s: FAILED: %s", k, total, name, result.error)
+        LOGGER.error("[%d/%d] %s: FAILED: %s", k, total, name, result.error, extra=progress)
         return
     states = ", ".join(f"{s.name} {s.status}" for s in result.strategies)
-    LOGGER.info("[%d/%d] %s: %s (%.1f s)", k, total, name, states, result.seconds)
+    LOGGER.info("[%d/%d] %s: %s (%.1f s)%s", k, total, name, states, result.seconds, left, extra=progress)
+
+
+#: The per-run warning of regions below --min-coverage (core/extract/stream.py words it).
+_COVERAGE_WARNING = re.compile(r"\d+ region\(s\) of .+ have coverage below min_coverage=")
+
+
+def _log_coverage_summary(result: ParticipantResult) -> None:
+    """One warning per atlas for the regions below --min-coverage in this job's runs
+    (the per-run lists are in the log file and in the time-series sidecars)."""
+    below: dict[str, set[str]] = defaultdict(set)
+    n_regions: dict[str, int] = {}
+    n_runs: dict[str, int] = defaultdict(int)
+    for run in result.runs:
+        for atlas in run.atlases:
+            if atlas.regions_below_coverage:
+                below[atlas.name].update(atlas.regions_below_coverage)
+                n_regions[atlas.name] = len(atlas.names)
+                n_runs[atlas.name] += 1
+    processed = sum(r.status != STATUS_SKIPPED for r in result.runs)
+    for name in sorted(below):
+        LOGGER.warning("atlas %s: %d of %d regions below coverage in %d of %d run(s), set to n/a; details in %s "
+                       "and the time-series sidecars (RegionsBelowCoverage)", name, len(below[name]),
+                       n_regions[name], n_runs[name], processed, result.log_file)
 
 
 def _log_summary(result: ParticipantResult) -> None:
@@ -583,6 +630,7 @@ def _log_summary(result: ParticipantResult) -> None:
     LOGGER.info("")
     LOGGER.info("Finished: %d run(s) processed, %d skipped (outputs exist; --overwrite to redo), %d with failures.",
                 done, skipped, len({f[0] for f in run_failures}))
+    _log_coverage_summary(result)
     if exclusions:
         LOGGER.info("Excluded by the data (recorded in the *_qc.json files):")
         for path, reason in exclusions:

@@ -1,13 +1,23 @@
 """What the console shows and what the job's log file keeps: ``-q``, Python warnings, one path for both.
 
-Through the real command line, except the Python-warning hook, which no run of
-the synthetic dataset triggers (its own warnings are caught where they arise):
-it is checked in this process with the real console and log-file handlers.
+Through the real command line (on a pseudo-terminal for the progress bar and the
+wrapping), except the Python-warning hook, which no run of the synthetic dataset
+triggers (its own warnings are caught where they arise): it is checked in this
+process with the real console and log-file handlers.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
 import warnings
 
 import pandas as pd
@@ -97,3 +107,82 @@ def test_python_warnings_reach_console_and_log(console_of_the_command_line, tmp_
     assert console.startswith("FutureWarning: an index option is deprecated (")
     assert console.count("\n") == 1
     assert "WARNING FutureWarning: an index option is deprecated (" in path.read_text(encoding="utf-8")
+
+
+def test_coverage_warnings_are_one_line_per_atlas_on_the_console(fmriprep_dataset, tmp_path):
+    """The per-run lists of regions below --min-coverage stay in the log file and the sidecars;
+    the console says it once per atlas, with the counts, also under -q."""
+    output = tmp_path / "out"
+    result = run_cli(fmriprep_dataset, output, "participant", "--participant-label", "01", "--spheres", "Power2011",
+                     "--no-reports", "-q", "-w", tmp_path / "work")
+    assert result.returncode == 0, result.stderr
+    log = _log_text(output)
+    per_run = [line for line in log.splitlines() if "region(s) of atlas Power2011 have coverage below" in line]
+    assert len(per_run) == 3  # one per run of sub-01, in full
+    sidecars = sorted(output.glob("sub-01/**/*atlas-Power2011*_timeseries.json"))
+    below = [set(json.loads(path.read_text())["RegionsBelowCoverage"]) for path in sidecars]
+    assert len(below) == 3 and all(below)
+    assert "have coverage below" not in result.stderr
+    (log_path,) = (output / "logs").glob("*.log")
+    summary = (f"atlas Power2011: {len(set.union(*below))} of 264 regions below coverage in 3 of 3 run(s), set to n/a; "
+               f"details in {log_path} "
+               "and the time-series sidecars (RegionsBelowCoverage)")
+    assert result.stderr.strip().splitlines() == [summary]
+    assert summary in log
+
+
+def run_cli_on_a_terminal(*args, columns: int = 80, timeout: float = 300) -> tuple[int, str]:
+    """``python -m regionseries ARGS`` with its stdout and stderr on a pseudo-terminal of
+    ``columns`` columns, as a user at an interactive shell runs it; the exit code and what it showed."""
+    master, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = dict(os.environ, COLUMNS=str(columns), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    process = subprocess.Popen([sys.executable, "-m", "regionseries", *map(str, args)], stdin=subprocess.DEVNULL,
+                               stdout=terminal, stderr=terminal, env=env)
+    os.close(terminal)
+    shown = bytearray()
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the process closed the terminal's last end
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(master)
+    return process.wait(timeout=timeout), shown.decode()
+
+
+def test_terminal_gets_a_progress_bar_and_wrapped_warnings(fmriprep_dataset, tmp_path):
+    """On a terminal: a bar over the runs with the time elapsed and left instead of the per-run
+    lines (those are in the log), and warnings wrapped to the terminal's width."""
+    output = tmp_path / "out"
+    returncode, shown = run_cli_on_a_terminal(fmriprep_dataset, output, "participant", "--participant-label", "01",
+                                              "--spheres", "Power2011", "--no-reports", "-w", tmp_path / "work",
+                                              columns=72)
+    assert returncode == 0, shown
+    screens = [part for line in shown.split("\r\n") for part in line.split("\r")]
+    bars = [part for part in screens if part.startswith("runs:")]
+    assert any(" 0/3 [" in bar for bar in bars) and any("100%" in bar and " 3/3 [" in bar for bar in bars), shown
+    assert all(" elapsed, " in bar and " left]" in bar and len(bar) <= 72 for bar in bars)
+    assert "[1/3]" not in shown and "[3/3]" in _log_text(output)
+    summary = next(k for k, line in enumerate(screens) if line.startswith("atlas Power2011:"))
+    assert screens[summary + 1].startswith("    ") and all(len(line) <= 72 for line in screens[summary:summary + 3])
+    assert "Finished: 3 run(s) processed" in shown
+
+
+def test_batch_console_gets_one_line_per_run_with_the_time_left(fmriprep_dataset, tmp_path):
+    """Not a terminal (a SLURM log, a pipe): plain per-run lines, with the time left, no bar and no wrapping."""
+    result = run_cli(fmriprep_dataset, tmp_path / "out", "participant", "--participant-label", "01",
+                     "--spheres", "Power2011", "--no-reports", "-w", tmp_path / "work")
+    assert result.returncode == 0, result.stderr
+    runs = [line for line in result.stderr.splitlines() if line.startswith("[")]
+    assert len(runs) == 3
+    for line in runs[:2]:
+        assert re.fullmatch(r"\[[12]/3\] sub-01_\S+_bold\.nii\.gz: simple done \(\d+\.\d s\), "
+                            r"(about \d+ s|less than a second) left", line), line
+    assert re.fullmatch(r"\[3/3\] sub-01_\S+: simple done \(\d+\.\d s\)", runs[2])
+    assert "runs:" not in result.stderr and "\r" not in result.stderr
+    assert "processing 3 run(s)" in result.stderr
