@@ -288,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Reuse the sums of the previous --incremental group run (kept in OUTPUT_DIR/group/"
                             ".incremental/) and read only the runs it did not include; everything is read again "
                             "when one of its runs changed, was removed or is now excluded.")
+    group.add_argument("--qcfc-unit", dest="qcfc_unit", choices=("participant", "run"), default="participant",
+                       help="Samples of QC-FC: participants (each one's included runs averaged: mean Fisher z, mean "
+                            "of the runs' mean FD; default) or runs, each an independent sample.")
 
     execution = parser.add_argument_group("Execution")
     execution.add_argument("-w", "--work-dir", dest="work_dir", type=Path, metavar="DIR",
@@ -484,6 +487,7 @@ def _run_group(args: argparse.Namespace, command_line: str) -> int:
     summary = run_group(args.bids_dir, args.output_dir, participant_label=args.participant_label,
                         max_mean_fd=args.max_mean_fd, min_kept_fraction=args.min_kept_fraction,
                         incremental=args.incremental, nprocs=args.nprocs, reports=not args.no_reports,
+                        qcfc_unit=args.qcfc_unit,
                         work_dir=args.work_dir, command_line=command_line)
     return summary.exit_status
 

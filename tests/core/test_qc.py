@@ -13,7 +13,12 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from regionseries.core.qc import spearman, summarize_qcfc
+from regionseries.core.qc import (
+    QCFC_ADVISED_PARTICIPANTS,
+    qcfc_caveats,
+    spearman,
+    summarize_qcfc,
+)
 from regionseries.report.model import QCFCResult
 
 
@@ -65,3 +70,13 @@ def test_report_model_takes_its_qcfc_numbers_from_summarize_qcfc():
     finite = np.isfinite(correlations)
     assert summary.median_abs_qcfc == float(np.median(np.abs(correlations[finite])))
     assert summary.distance_dependence == float(spearmanr(correlations[finite], distances[finite]).statistic)
+
+
+def test_qcfc_caveats_say_what_qcfc_rests_on():
+    assert qcfc_caveats("participant", QCFC_ADVISED_PARTICIPANTS, 3 * QCFC_ADVISED_PARTICIPANTS) == []
+    (few,) = qcfc_caveats("participant", 5, 13)
+    assert few.startswith("QC-FC rests on 5 participants (fewer than 20)")
+    assert qcfc_caveats("run", 30, 30) == []  # one run per participant: nothing pooled
+    (pooled,) = qcfc_caveats("run", 30, 60)
+    assert pooled.startswith("Runs of one participant are treated as independent samples")
+    assert len(qcfc_caveats("run", 5, 13)) == 2

@@ -2,8 +2,9 @@
 
 The group-average correlation must be the inverse Fisher transform of the
 mean Fisher z over the *included* runs, and QC-FC the Pearson correlation
-(scipy) across included runs between each edge's Fisher z and the run's mean
-framewise displacement. The exclusion options of the group level
+(scipy) across included participants between each edge's mean Fisher z over
+the participant's runs and the mean of their mean framewise displacements
+(``--qcfc-unit run``: across runs, each run's own values). The exclusion options of the group level
 (``--max-mean-fd``, ``--min-kept-fraction``, ``--participant-label``) are
 exercised through the real command line.
 """
@@ -24,6 +25,7 @@ from regionseries.group import GroupOptions, aggregate
 from regionseries.report.model import QCFCResult
 
 from ..conftest import run_cli
+from .test_group_parallel_incremental import clone_participant
 
 PREFIX = "task-rest_space-MNI152NLin2009cAsym_atlas-Demo"
 
@@ -62,7 +64,7 @@ def _read_matrix(path: Path) -> np.ndarray:
 
 def test_mean_connectivity_and_qcfc_recomputed(fmriprep_dataset, participant_outputs):
     output = participant_outputs
-    qc = _run_group(fmriprep_dataset, output)
+    qc = _run_group(fmriprep_dataset, output, "--qcfc-unit", "run")
     assert len(qc) == 4 and not qc["excluded"].any(), qc
     matrices, fds = zip(*[_run_outputs(output, bold)[:2] for bold in qc["bold"]])
     with np.errstate(divide="ignore"):  # the unit diagonal
@@ -125,7 +127,7 @@ def test_qcfc_json_takes_its_numbers_from_summarize_qcfc(participant_outputs, tm
     """The QC-FC summary written by the group level is, to the bit, the one of core.qc (and the report's)."""
     output = tmp_path / "out"
     shutil.copytree(participant_outputs, output, ignore=shutil.ignore_patterns("group"))
-    summary = aggregate(output, GroupOptions(reports=False))
+    summary = aggregate(output, GroupOptions(reports=False, qcfc_unit="run"))  # two participants: too few
     (item,) = summary.qcfc
     r, distances = item["edge_correlations"], item["edge_distances_mm"]
     assert np.isfinite(r).sum() > 3 and np.isfinite(distances).all()
@@ -138,3 +140,45 @@ def test_qcfc_json_takes_its_numbers_from_summarize_qcfc(participant_outputs, tm
     report = QCFCResult("Demo", "simple", r, distances)
     assert (report.median_abs_qcfc, report.distance_dependence) == (expected.median_abs_qcfc,
                                                                      expected.distance_dependence)
+
+
+def test_qcfc_across_participants_recomputed(fmriprep_dataset, participant_outputs, tmp_path):
+    """By default QC-FC correlates participants: the mean Fisher z of each one's runs against their mean FD."""
+    output = tmp_path / "out"
+    shutil.copytree(participant_outputs, output, ignore=shutil.ignore_patterns("group"))
+    rng = np.random.default_rng(2)
+    for label in ("201", "202", "203"):  # three more participants of three runs: 13 runs of 5 participants
+        clone_participant(output, "01", label, rng)
+    qc = _run_group(fmriprep_dataset, output)
+    assert len(qc) == 13 and not qc["excluded"].any()
+    runs: dict[str, list[tuple[np.ndarray, float]]] = {}
+    for bold, participant in zip(qc["bold"], qc["sub"]):
+        matrix, fd, _ = _run_outputs(output, bold)
+        with np.errstate(divide="ignore"):
+            runs.setdefault(participant, []).append((np.arctanh(matrix), fd))
+    z = np.stack([np.mean([values for values, _ in items], axis=0) for items in runs.values()])
+    fds = np.array([np.mean([fd for _, fd in items]) for items in runs.values()])
+    upper = np.triu_indices(z.shape[1], k=1)
+    expected = [stats.pearsonr(fds, z[:, upper[0][k], upper[1][k]]) for k in range(len(upper[0]))]
+    qcfc = pd.read_csv(output / "group" / f"{PREFIX}_desc-simple_qcfc.tsv", sep="\t")
+    np.testing.assert_allclose(qcfc["qcfc"], [e.statistic for e in expected], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(qcfc["p_value"], [e.pvalue for e in expected], rtol=1e-6)
+    assert (qcfc["n_participants"] == 5).all() and (qcfc["n_runs"] == 13).all()
+    summary = json.loads((output / "group" / f"{PREFIX}_desc-simple_qcfc.json").read_text())
+    assert (summary["QCFCUnit"], summary["NumberOfParticipants"], summary["NumberOfRuns"]) == ("participant", 5, 13)
+    assert summary["Participants"] == sorted(runs)
+    assert summary["MedianAbsoluteQCFC"] == pytest.approx(np.median(np.abs(qcfc["qcfc"])), abs=1e-8)
+    assert summary["Warnings"] == ["QC-FC rests on 5 participants (fewer than 20): its values are noisy and "
+                                   "differences between strategies may be chance."]
+    # the mean connectome is still the mean over runs
+    mean_z = _read_matrix(output / "group" / f"{PREFIX}_stat-correlationfisherz_desc-simple_relmat.tsv")
+    every_run = np.concatenate([[values for values, _ in items] for items in runs.values()])
+    np.testing.assert_allclose(mean_z[upper], every_run.mean(axis=0)[upper], rtol=0, atol=1e-8)
+
+    _run_group(fmriprep_dataset, output, "--qcfc-unit", "run")
+    per_run = json.loads((output / "group" / f"{PREFIX}_desc-simple_qcfc.json").read_text())
+    assert (per_run["QCFCUnit"], per_run["NumberOfParticipants"], per_run["NumberOfRuns"]) == ("run", 5, 13)
+    assert "n_participants" not in pd.read_csv(output / "group" / f"{PREFIX}_desc-simple_qcfc.tsv", sep="\t")
+    assert any("Runs of one participant are treated as independent samples" in text for text in per_run["Warnings"])
+    print(f"median |QC-FC| over 13 runs of 5 participants: per run {per_run['MedianAbsoluteQCFC']:.3f}, "
+          f"per participant {summary['MedianAbsoluteQCFC']:.3f}")

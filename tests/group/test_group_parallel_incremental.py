@@ -70,6 +70,14 @@ def write_perturbed(source: Path, target: Path, rng: np.random.Generator) -> Non
     atomic_write_tsv(target, pd.DataFrame(values, index=pd.Index(names), columns=names), index_label="node")
 
 
+def set_mean_fd(output: Path, participant: str, mean_fd: float) -> None:
+    """Change the mean FD in the QC record of one run (the first found) of ``sub-<participant>``."""
+    record_path = next((output / f"sub-{participant}").rglob("*_desc-simple_qc.json"))
+    record = json.loads(record_path.read_text())
+    record["MeanFramewiseDisplacement"] = mean_fd
+    record_path.write_text(json.dumps(record))
+
+
 def run_group(bids: Path, output: Path, *options: str):
     result = run_cli(bids, output, "group", "--no-reports", *options)
     assert result.returncode == 0, result.stderr
@@ -145,6 +153,9 @@ def test_incremental_agrees_with_a_run_from_scratch(fmriprep_dataset, participan
     cache = output / "group" / ".incremental"
 
     def incremental(*options):
+        # The bookkeeping of single runs: with --qcfc-unit participant (the test below) a participant's runs
+        # join and leave together.
+        options = ("--qcfc-unit", "run", *options)
         result = run_group(fmriprep_dataset, output, "--incremental", "--nprocs", "2", *options)
         ours = group_files(output)
         run_group(fmriprep_dataset, output, *options)
@@ -173,10 +184,7 @@ def test_incremental_agrees_with_a_run_from_scratch(fmriprep_dataset, participan
     runs = cached_runs()
 
     # one run's mean FD changed: that run is taken away and added again
-    record_path = next((output / "sub-103").rglob("*_desc-simple_qc.json"))
-    record = json.loads(record_path.read_text())
-    record["MeanFramewiseDisplacement"] = 0.123
-    record_path.write_text(json.dumps(record))
+    set_mean_fd(output, "103", 0.123)
     log = incremental()
     assert f"{len(runs) - 1} run(s) from the group cache, 1 to take away, 1 to read" in log
 
@@ -216,7 +224,8 @@ def test_a_truncated_matrix_is_a_failure_naming_the_file(fmriprep_dataset, parti
     cut = text[: len(text) // 2]
     broken.write_text(cut)  # a copy cut short
     n_rows = cut.count("\n") - 1 + (not cut.endswith("\n"))
-    result = run_cli(fmriprep_dataset, output, "group", "--no-reports", "--incremental", "--nprocs", nprocs)
+    result = run_cli(fmriprep_dataset, output, "group", "--no-reports", "--incremental", "--nprocs", nprocs,
+                     "--qcfc-unit", "run")
     assert result.returncode == 1, result.stderr
     assert f"{broken}: cannot read: {n_rows} rows of values for {n_regions} regions (truncated" in result.stderr
     mean = json.loads((output / "group" / f"{PREFIX}_stat-correlation_desc-simple_relmat.json").read_text())
@@ -224,5 +233,36 @@ def test_a_truncated_matrix_is_a_failure_naming_the_file(fmriprep_dataset, parti
     # the failed run is not in the group cache: repaired, it is read by the next incremental run
     write_perturbed(next((output / "sub-01").rglob("*_stat-correlation_desc-simple_relmat.tsv")), broken,
                     np.random.default_rng(1))
-    result = run_group(fmriprep_dataset, output, "--incremental", "--nprocs", nprocs)
+    result = run_group(fmriprep_dataset, output, "--incremental", "--nprocs", nprocs, "--qcfc-unit", "run")
     assert f"{len(mean['Runs'])} run(s) from the group cache, 0 to take away, 1 to read" in result.stderr
+
+
+def test_incremental_by_participant_takes_whole_participants(fmriprep_dataset, participant_outputs, tmp_path):
+    """With --qcfc-unit participant (the default) a participant's runs leave and join the cache together."""
+    output = tmp_path / "out"
+    shutil.copytree(participant_outputs, output)
+    rng = np.random.default_rng(10)
+    cache = output / "group" / ".incremental" / f"{PREFIX}_stat-correlation_desc-simple_sums.npz"
+
+    def incremental():
+        result = run_group(fmriprep_dataset, output, "--incremental", "--nprocs", "2")
+        ours = group_files(output)
+        run_group(fmriprep_dataset, output)
+        assert_same_results(ours, group_files(output))
+        return result.stderr
+
+    run_group(fmriprep_dataset, output, "--incremental", "--qcfc-unit", "run")
+    log = incremental()
+    assert "from the group cache" not in log  # the cache of another unit is not reused
+    about = json.loads(str(np.load(cache)["about"]))
+    assert about["unit"] == "participant"
+    n_runs = len(about["runs"])
+
+    clone_participant(output, "01", "300", rng)
+    log = incremental()
+    assert f"{n_runs} run(s) from the group cache, 0 to take away, 3 to read" in log
+    n_runs += 3
+
+    set_mean_fd(output, "104", 0.321)
+    log = incremental()
+    assert f"{n_runs - 3} run(s) from the group cache, 3 to take away, 3 to read" in log

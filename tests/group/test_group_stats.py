@@ -7,12 +7,14 @@ import pytest
 from scipy import stats
 
 from regionseries.group import (
+    CHUNK_RUNS,
     GroupOptions,
     RunningEdges,
     edge_correlation_with,
     exclusion_reasons,
     spearman,
 )
+from regionseries.group.accumulate import _unit_chunks, _units
 
 
 def test_edge_correlation_matches_scipy():
@@ -81,3 +83,39 @@ def test_exclusion_reasons():
         "participant level: excluded: too few volumes"]
     good = {"Status": "done", "MeanFramewiseDisplacement": 0.1, "NumberOfVolumes": 100, "NumberOfVolumesKept": 98}
     assert exclusion_reasons(good, options) == []
+
+
+def test_unit_chunks_keep_participants_whole():
+    """Chunks of whole units: at most CHUNK_RUNS runs unless one unit is larger; one-run units: CHUNK_RUNS a chunk."""
+    participants = [f"{k // 3:02d}" for k in range(60)] + ["big"] * (CHUNK_RUNS + 5) + ["last"]
+    units = _units(participants, by_participant=True)
+    assert [len(unit) for unit in units] == [3] * 20 + [CHUNK_RUNS + 5, 1]
+    chunks = list(_unit_chunks(units))
+    assert [k for chunk in chunks for unit in chunk for k in unit] == list(range(len(participants)))
+    assert all(sum(map(len, chunk)) <= CHUNK_RUNS or len(chunk) == 1 for chunk in chunks)
+    runs = list(_unit_chunks(_units(participants, by_participant=False)))
+    assert [sum(map(len, chunk)) for chunk in runs[:-1]] == [CHUNK_RUNS] * (len(runs) - 1)
+
+
+def test_participant_means_enter_the_correlation_once():
+    """add_to_mean per run plus add_to_correlation per participant equals the stacked per-participant computation."""
+    rng = np.random.default_rng(11)
+    n_regions, sizes = 5, [1, 3, 2, 4, 2]
+    stacks = [rng.standard_normal((size, n_regions, n_regions)) * 0.1 for size in sizes]
+    fds = [rng.random(size) * 0.4 for size in sizes]
+    stacks[1][0, 0, 2] = np.nan  # an edge missing in one run: that participant's mean of the others
+    running = RunningEdges(n_regions, covariate_shift=0.2)
+    upper = np.triu_indices(n_regions, 1)
+    for stack, fd in zip(stacks, fds):
+        for matrix in stack:
+            running.add_to_mean(matrix)
+        edges = stack[:, upper[0], upper[1]]
+        running.add_to_correlation(np.nanmean(edges, axis=0), fd.mean(), runs=np.isfinite(edges).sum(axis=0))
+    means = np.stack([np.nanmean(stack[:, upper[0], upper[1]], axis=0) for stack in stacks])
+    expected_r, _, expected_n = edge_correlation_with(means, np.array([fd.mean() for fd in fds]))
+    r, _, n = running.correlation()
+    np.testing.assert_allclose(r, expected_r, rtol=1e-9)
+    np.testing.assert_array_equal(n, expected_n)
+    assert running.runs[0] == sum(sizes)
+    assert running.runs[list(zip(*upper)).index((0, 2))] == sum(sizes) - 1
+    np.testing.assert_array_equal(running.mean()[1], np.isfinite(np.concatenate(stacks)).sum(axis=0))

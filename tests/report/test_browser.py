@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from regionseries.report import render
-from regionseries.report.model import ParticipantReport
+from regionseries.report.model import GroupReport, MeanConnectome, ParticipantReport
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +113,38 @@ def test_svg_report_loads_in_the_browser(browser, tmp_path, synthetic, screensho
     path = render.write_participant_report(report, tmp_path, figure_format="svg")
     _check_page_health(browser, path.as_uri())
     _not_blank(browser.screenshot(screenshot_dir / "participant-svg.png"))
+
+
+def test_group_page_shows_mean_connectomes_motion_and_what_qcfc_rests_on(browser, tmp_path, synthetic,
+                                                                        screenshot_dir):
+    report = synthetic.make_group_report()
+    for result in report.qcfc:
+        result.unit, result.n_participants = "participant", 12
+    rng = np.random.default_rng(0)
+    names = {"demo": [f"region {k}" for k in range(12)], "dmnseeds": ["L parietal", "R parietal", "mPFC"]}
+    connectomes = []
+    for atlas, regions in names.items():
+        for strategy in ("simple", "scrubbing"):
+            matrix = np.tanh(rng.normal(0.2, 0.3, (len(regions), len(regions))))
+            matrix = (matrix + matrix.T) / 2
+            np.fill_diagonal(matrix, 1.0)
+            connectomes.append(MeanConnectome(atlas, strategy, regions, matrix, n_runs=21))
+    report = GroupReport(report.qc_table, report.qcfc, exclusion_criteria=report.exclusion_criteria,
+                         mean_connectomes=connectomes, max_mean_fd_mm=0.3)
+    path = render.write_group_report(report, tmp_path)
+    _check_page_health(browser, path.as_uri())
+    browser.screenshot(screenshot_dir / "group-connectomes.png", full_page=True, scale=0.5)
+    images = browser.evaluate(
+        "Array.from(document.querySelectorAll('#connectomes img')).map(i => [i.alt, i.naturalWidth])")
+    assert sorted(alt for alt, _ in images) == sorted(
+        f"Mean connectome of atlas {atlas}, strategy {strategy}" for atlas in names
+        for strategy in ("simple", "scrubbing"))
+    assert all(width > 0 for _, width in images)
+    motion = browser.evaluate("document.querySelector('#motion img').naturalWidth")
+    assert motion > 0
+    text = browser.evaluate("document.querySelector('#qcfc').innerText")
+    assert "simple: QC-FC across 12 participants (24 runs, averaged per participant)" in text
+    strategies = browser.evaluate("document.querySelector('#strategies').innerText")
+    assert "QC-FC rests on 12 participants (fewer than 20)" in strategies
+    assert "closer to 0 is better" in strategies  # the criteria stay readable next to the table
+    assert browser.console_errors() == []

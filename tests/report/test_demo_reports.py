@@ -135,3 +135,20 @@ def test_no_reports_writes_no_html(demo):
     assert result.returncode == 0, result.stderr
     assert list(output.glob("sub-03/**/*_timeseries.tsv"))
     assert not list(output.rglob("*.html")) and not list(output.rglob("figures"))
+
+
+def test_group_report_has_mean_connectomes_and_the_qcfc_sample(demo, browser):
+    """The real group level: one mean-connectome image per atlas and strategy, and QC-FC's participants."""
+    output = demo["output"]
+    browser.open((output / "group.html").as_uri())
+    alts = browser.evaluate(
+        "Array.from(document.querySelectorAll('#connectomes img')).filter(i => i.naturalWidth > 0).map(i => i.alt)")
+    assert sorted(alts) == sorted(f"Mean connectome of atlas {atlas}, strategy {strategy}"
+                                  for atlas in ("Demo", "Dosenbach2010") for strategy in ("simple", "scrubbing"))
+    text = browser.evaluate("document.body.innerText")
+    for path in sorted((output / "group").glob("*_qcfc.json")):
+        summary = json.loads(path.read_text())
+        assert summary["QCFCUnit"] == "participant"
+        assert f"QC-FC across {summary['NumberOfParticipants']} participants ({summary['NumberOfRuns']} runs" in text
+    assert "(fewer than 20)" in text
+    assert browser.console_errors() == []

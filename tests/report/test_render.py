@@ -312,7 +312,7 @@ def test_group_report_content(group_page):
     assert len(excluded_rows) == int(report.qc_table["excluded"].sum()) > 0
     assert "mean FD > 0.3 mm" in text and "12 participants" in text
     sources = [img["src"] for img in page.all("img")]
-    assert len(sources) == 4
+    assert len(sources) == 5  # excluded, dof lost, mean FD, and the two QC-FC figures of the atlas
     assert all(source.startswith("group/figures/") and (output / source).is_file()
                for source in sources)
 

@@ -83,3 +83,42 @@ def summarize_qcfc(edge_correlations: Any, edge_distances_mm: Any = None) -> QCF
     if edge_distances_mm is None:
         return QCFCSummary(median_abs, math.nan, math.nan)
     return QCFCSummary(median_abs, *spearman(correlations, edge_distances_mm))
+
+
+#: Participants below which QC-FC gets a warning: with n samples an edge's
+#: correlation has a standard error of about 1 / sqrt(n − 3) (0.24 at 20), the
+#: size of the QC-FC values that separate strategies (Parkes et al. 2018).
+QCFC_ADVISED_PARTICIPANTS = 20
+
+#: What QC-FC correlates across: participants (their runs averaged) or runs.
+QCFC_UNITS = ("participant", "run")
+
+
+def qcfc_caveats(unit: str, n_participants: int, n_runs: int) -> list[str]:
+    """Plain warnings about what one QC-FC rests on (empty when none applies).
+
+    Parameters
+    ----------
+    unit : {"participant", "run"}
+        The samples of the correlation (:data:`QCFC_UNITS`).
+    n_participants : int
+        Participants with at least one run in the correlation.
+    n_runs : int
+        Runs in the correlation.
+
+    Returns
+    -------
+    list of str
+        One sentence per caveat: fewer than :data:`QCFC_ADVISED_PARTICIPANTS`
+        participants; runs of one participant pooled as independent samples.
+    """
+    caveats = []
+    if n_participants < QCFC_ADVISED_PARTICIPANTS:
+        caveats.append(f"QC-FC rests on {n_participants} participant{'s' if n_participants != 1 else ''} "
+                       f"(fewer than {QCFC_ADVISED_PARTICIPANTS}): its values are noisy and differences "
+                       "between strategies may be chance.")
+    if unit == "run" and n_runs > n_participants:
+        caveats.append("Runs of one participant are treated as independent samples (--qcfc-unit run): they are "
+                       "alike, so QC-FC overstates the evidence; the default --qcfc-unit participant averages "
+                       "them first.")
+    return caveats

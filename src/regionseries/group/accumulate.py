@@ -1,46 +1,98 @@
 """The runs' matrices read into :class:`~.edges.RunningEdges` sums: from scratch, or updating the group cache.
 
-The first readable run sets the shifts of the sums; the other runs are read
-in chunks of :data:`~.parallel.CHUNK_RUNS` (by the reader processes if any)
-whose sums are merged in order.
+The runs are grouped into *units*, the samples of QC-FC: one run each, or
+(``--qcfc-unit participant``) all the runs of one participant, whose mean
+edges and mean motion enter the correlation once. Every run enters the means.
+The first readable run sets the shifts of the sums; the other units are read
+in chunks of whole units of about :data:`~.parallel.CHUNK_RUNS` runs (by the
+reader processes if any) whose sums are merged in order. So each matrix is
+read once, and a participant's runs are averaged in the process that reads
+them.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+from ..bids.names import parse_entities
 from ..core.connectivity import fisher_z
 from .cache import GroupCache, _signature
 from .edges import RunningEdges
 from .options import GroupSummary
-from .parallel import _chunks, _in_order
+from .parallel import CHUNK_RUNS, _in_order
 from .reading import _read_run_matrix, _relmat_path, _series_sidecars
 
 LOGGER = logging.getLogger("regionseries")
 
+#: One run to read: its matrix file, its mean FD (mm; NaN if unknown) and its participant label.
+Candidate = tuple[Path, float, str]
+
+
+class Accumulated(NamedTuple):
+    """What :func:`_accumulate_matrices` read: the sums and the runs in them."""
+
+    edges: RunningEdges
+    names: list[str]
+    #: File names of the runs in the sums.
+    runs: list[str]
+    #: Their mean FDs (mm; NaN if unknown).
+    fds: np.ndarray
+    #: Their participant labels.
+    participants: list[str]
+    #: Whether each diagonal entry was finite in every run.
+    diagonal_finite: np.ndarray
+
+
+def _units(participants: Sequence[str], by_participant: bool) -> list[list[int]]:
+    """Indices of the runs grouped into QC-FC samples: one run each, or the runs of each participant."""
+    if not by_participant:
+        return [[k] for k in range(len(participants))]
+    groups: dict[str, list[int]] = {}
+    for k, participant in enumerate(participants):
+        groups.setdefault(participant, []).append(k)
+    return list(groups.values())
+
+
+def _unit_chunks(units: Sequence[list[int]], size: int = CHUNK_RUNS) -> Iterator[list[list[int]]]:
+    """Consecutive units in chunks of at most ``size`` runs (a larger unit alone); one run per unit: ``size`` units."""
+    chunk: list[list[int]] = []
+    n_runs = 0
+    for unit in units:
+        if chunk and n_runs + len(unit) > size:
+            yield chunk
+            chunk, n_runs = [], 0
+        chunk.append(unit)
+        n_runs += len(unit)
+    if chunk:
+        yield chunk
+
 
 def _accumulate_matrices(records: list[dict], atlas: str, stat: str, fisher: bool, summary: GroupSummary,
                          executor=None, cache: GroupCache | None = None, cache_name: str = "",
-                         output_dir: Path | None = None):
+                         output_dir: Path | None = None, by_participant: bool = False) -> Accumulated | None:
     """Read the runs' ``stat`` matrices of ``atlas`` into a :class:`RunningEdges`.
 
     The first readable run is read here and sets the shifts of the sums
     (its edges; the mean FD of ``records``); the others are read in chunks
-    of :data:`CHUNK_RUNS` (by ``executor``'s processes if given) whose sums
-    are merged in order. With ``cache``, the sums of a previous group run are
-    updated when possible (see :class:`GroupCache`) and the new sums saved.
+    of whole units (by ``executor``'s processes if given) whose sums are
+    merged in order. With ``by_participant`` the correlation's samples are
+    participants: the mean of the participant's runs' values of each edge
+    (over the runs where it is finite) against the mean of their mean FDs,
+    both over the runs with a known mean FD. With ``cache``, the sums of a
+    previous group run are updated when possible (see :class:`GroupCache`)
+    and the new sums saved.
 
-    Returns None when no run has such a matrix; otherwise the sums, the
-    region names, the runs' file names, their mean FDs and whether each
-    diagonal entry was finite in every run. Matrices whose regions differ
-    from the first run's, or that cannot be read, are reported as failures.
+    Returns None when no run has such a matrix. Matrices whose regions
+    differ from the first run's, or that cannot be read, are reported as
+    failures.
     """
-    candidates: list[tuple[Path, float]] = []
+    candidates: list[Candidate] = []
     for record in records:
         sidecar = _series_sidecars(record).get(atlas)
         if sidecar is None:
@@ -49,109 +101,125 @@ def _accumulate_matrices(records: list[dict], atlas: str, stat: str, fisher: boo
         if not (path.name in record["_files"] if "_files" in record else path.exists()):
             continue
         mean_fd = record.get("MeanFramewiseDisplacement")
-        candidates.append((path, math.nan if mean_fd is None else float(mean_fd)))
+        candidates.append((path, math.nan if mean_fd is None else float(mean_fd),
+                           str(record["_entities"].get("sub", ""))))
     if not candidates:
         return None
-    signatures = [_signature(output_dir, path, fd) for path, fd in candidates] if cache is not None else None
+    units = _units([participant for _, _, participant in candidates], by_participant)
+    unit_name = "participant" if by_participant else "run"
+    signatures = [_signature(output_dir, path, fd) for path, fd, _ in candidates] if cache is not None else None
     result = None
     if cache is not None:
-        reused = cache.load(cache_name, fisher)
+        reused = cache.load(cache_name, fisher, unit_name)
         if reused is not None:
-            result = _update_sums(output_dir, candidates, signatures, reused, fisher, summary, executor, cache_name)
+            result = _update_sums(output_dir, candidates, units, signatures, reused, fisher, summary, executor,
+                                  cache_name, by_participant)
     if result is None:
         known_fds = [float(r["MeanFramewiseDisplacement"]) for r in records
                      if r.get("MeanFramewiseDisplacement") is not None]
         fd_shift = float(np.nanmean(known_fds)) if known_fds and np.isfinite(known_fds).any() else 0.0
-        result = _sums_from_scratch(candidates, fisher, fd_shift, summary, executor)
+        result = _sums_from_scratch(candidates, units, fisher, fd_shift, summary, executor)
     if result is None:
         return None
     edges, names, diagonal_count, added = result
     kept = [k for k in range(len(candidates)) if added[k]]
     if cache is not None:
-        cache.save(cache_name, fisher, names, [signatures[k] for k in kept], edges, diagonal_count)
-    runs = [candidates[k][0].name for k in kept]
-    fds = np.asarray([candidates[k][1] for k in kept], dtype=float)
-    return edges, names, runs, fds, diagonal_count == len(kept)
+        cache.save(cache_name, fisher, names, [signatures[k] for k in kept], edges, diagonal_count, unit_name)
+    return Accumulated(edges, names, [candidates[k][0].name for k in kept],
+                       np.asarray([candidates[k][1] for k in kept], dtype=float),
+                       [candidates[k][2] for k in kept], diagonal_count == len(kept))
 
 
-def _sums_from_scratch(candidates: list[tuple[Path, float]], fisher: bool, fd_shift: float, summary: GroupSummary,
-                       executor):
+def _sums_from_scratch(candidates: list[Candidate], units: list[list[int]], fisher: bool, fd_shift: float,
+                       summary: GroupSummary, executor):
     """Sums of every candidate run: (sums, names, diagonal counts, added flags), or None when none is readable."""
     added = [False] * len(candidates)
-    todo = list(range(len(candidates)))
+    todo = list(units)
     edges = names = None
     while edges is None and todo:
-        k = todo.pop(0)
-        path, fd = candidates[k]
-        read = _read_run_matrix(path, None, summary.failures)
-        if read is None:
-            continue
-        names, matrix = read
-        values = fisher_z(matrix) if fisher else matrix
-        edges = RunningEdges(len(names), covariate_shift=fd_shift,
-                             edge_shift=values[np.triu_indices(len(names), 1)])
-        diagonal_count = np.isfinite(np.diagonal(matrix)).astype(np.int64)
-        edges.add(values, fd)
-        added[k] = True
+        unit = todo.pop(0)
+        edges, names, unit_added, failures, diagonal_count = _chunk_sums(
+            [[candidates[k][:2] for k in unit]], None, fisher, fd_shift, None)
+        summary.failures.extend(failures)
+        for k, ok in zip(unit, unit_added):
+            added[k] = ok
     if edges is None:
         return None
     diagonal_count += _add_chunks(edges, names, candidates, todo, added, fisher, summary, executor)
     return edges, names, diagonal_count, added
 
 
-def _add_chunks(edges: RunningEdges, names: list[str], candidates, todo: list[int], added: list[bool], fisher: bool,
-                summary: GroupSummary, executor, sign: int = 1) -> np.ndarray:
-    """Read the runs ``todo`` in chunks and add (``sign`` -1: take away) their sums; their diagonal counts."""
+def _add_chunks(edges: RunningEdges, names: list[str], candidates: Sequence[Candidate], units: list[list[int]],
+                added: list[bool], fisher: bool, summary: GroupSummary, executor, sign: int = 1) -> np.ndarray:
+    """Read the runs of ``units`` in chunks and add (``sign`` -1: take away) their sums; their diagonal counts."""
     x_shift, y_shift = edges.shifts
     if y_shift is None:
         y_shift = np.zeros(len(edges.upper[0]))
     diagonal_count = np.zeros(len(names), dtype=np.int64)
-    tasks = (([candidates[k][0] for k in chunk], [candidates[k][1] for k in chunk], names, fisher, x_shift, y_shift)
-             for chunk in _chunks(todo))
-    for chunk, (sums, chunk_added, failures, chunk_diagonal) in zip(_chunks(todo), _in_order(executor, _chunk_sums,
-                                                                                              tasks)):
+    chunks = list(_unit_chunks(units))
+    tasks = (([[candidates[k][:2] for k in unit] for unit in chunk], names, fisher, x_shift, y_shift)
+             for chunk in chunks)
+    for chunk, (sums, _, chunk_added, failures, chunk_diagonal) in zip(chunks, _in_order(executor, _chunk_sums,
+                                                                                          tasks)):
         edges.merge(sums, sign)
         diagonal_count += sign * chunk_diagonal
         summary.failures.extend(failures)
-        for k, ok in zip(chunk, chunk_added):
+        for k, ok in zip((k for unit in chunk for k in unit), chunk_added):
             added[k] = ok
     return diagonal_count
 
 
-def _update_sums(output_dir: Path, candidates: list[tuple[Path, float]], signatures: list[list], reused,
-                 fisher: bool, summary: GroupSummary, executor, cache_name: str):
-    """The cached sums with the runs no longer included taken away and the new ones added; None if impossible."""
+def _participant_of(relative_path: str) -> str:
+    return str(parse_entities(Path(relative_path).name).get("sub", ""))
+
+
+def _update_sums(output_dir: Path, candidates: list[Candidate], units: list[list[int]], signatures: list[list],
+                 reused, fisher: bool, summary: GroupSummary, executor, cache_name: str, by_participant: bool):
+    """The cached sums with the units no longer included taken away and the new ones added; None if impossible.
+
+    A unit (a run, or a participant's runs) is kept from the cache only when
+    its runs are those it was cached with; otherwise its cached runs are read
+    again and taken away, and its runs now are read and added.
+    """
     about, edges, diagonal_count = reused
     names = about["names"]
-    position = {tuple(signature): k for k, signature in enumerate(signatures)}
+    cached_runs = about["runs"]
+    cached_units = _units([_participant_of(run[0]) for run in cached_runs], by_participant)
+    unit_of = {frozenset(tuple(signatures[k]) for k in unit): unit for unit in units}
     added = [False] * len(candidates)
-    leaving: list[tuple[Path, float]] = []
-    for run in about["runs"]:
-        k = position.get(tuple(run))
-        if k is not None:
-            added[k] = True
+    leaving: list[Candidate] = []
+    leaving_units: list[list[int]] = []
+    for cached in cached_units:
+        unit = unit_of.get(frozenset(tuple(cached_runs[i]) for i in cached))
+        if unit is not None:
+            for k in unit:
+                added[k] = True
             continue
-        path = output_dir / run[0]
-        try:
-            info = path.stat()
-        except OSError:
-            info = None
-        if info is None or [info.st_size, info.st_mtime_ns] != run[1:3]:
-            LOGGER.info("%s: %s was removed or changed since the group cache was made; reading every run",
-                        cache_name, run[0])
-            return None
-        leaving.append((path, math.nan if run[3] is None else float(run[3])))
-    todo = [k for k in range(len(candidates)) if not added[k]]
-    if len(leaving) > len(about["runs"]) - len(leaving):
+        leaving_units.append([])
+        for i in cached:
+            run = cached_runs[i]
+            path = output_dir / run[0]
+            try:
+                info = path.stat()
+            except OSError:
+                info = None
+            if info is None or [info.st_size, info.st_mtime_ns] != run[1:3]:
+                LOGGER.info("%s: %s was removed or changed since the group cache was made; reading every run",
+                            cache_name, run[0])
+                return None
+            leaving_units[-1].append(len(leaving))
+            leaving.append((path, math.nan if run[3] is None else float(run[3]), _participant_of(run[0])))
+    todo = [unit for unit in units if not added[unit[0]]]
+    if len(leaving) > len(cached_runs) - len(leaving):
         LOGGER.info("%s: more runs would be taken from the group cache than kept; reading every run", cache_name)
         return None
     LOGGER.info("%s: %d run(s) from the group cache, %d to take away, %d to read", cache_name,
-                len(about["runs"]) - len(leaving), len(leaving), len(todo))
+                len(cached_runs) - len(leaving), len(leaving), sum(len(unit) for unit in todo))
     if leaving:
         taken = [False] * len(leaving)
         failures: list[tuple[str, str]] = []
-        diagonal_count = diagonal_count + _add_chunks(edges, names, leaving, list(range(len(leaving))), taken,
-                                                      fisher, GroupSummary(failures=failures), executor, sign=-1)
+        diagonal_count = diagonal_count + _add_chunks(edges, names, leaving, leaving_units, taken, fisher,
+                                                      GroupSummary(failures=failures), executor, sign=-1)
         if not all(taken):
             LOGGER.info("%s: a run to take away from the group cache cannot be read (%s); reading every run",
                         cache_name, failures[0][1] if failures else "?")
@@ -160,23 +228,58 @@ def _update_sums(output_dir: Path, candidates: list[tuple[Path, float]], signatu
     return edges, names, diagonal_count, added
 
 
-def _chunk_sums(paths: Sequence[Path], fds: Sequence[float], names: list[str], fisher: bool, x_shift: float,
-                y_shift: np.ndarray) -> tuple[RunningEdges, list[bool], list[tuple[str, str]], np.ndarray]:
-    """Read one chunk of runs' matrices into sums with the given shifts.
+def _chunk_sums(units: Sequence[Sequence[tuple[Path, float]]], names: list[str] | None, fisher: bool,
+                x_shift: float, y_shift: np.ndarray | None
+                ) -> tuple[RunningEdges | None, list[str] | None, list[bool], list[tuple[str, str]], np.ndarray]:
+    """Read the runs (matrix file, mean FD) of some units into sums with the given shifts.
 
-    Returns the sums, whether each run was added, the failures (file,
-    reason) and, per diagonal entry, the number of runs where it was finite.
+    A unit of one run is added as a run (:meth:`RunningEdges.add`); the runs
+    of a larger unit are added to the means, and their mean edges and mean
+    FD, over the runs with a known mean FD, to the correlation once. With
+    ``names`` None, the first readable matrix gives the region names and
+    (with ``y_shift`` None) the edges' shifts.
+
+    Returns the sums (None when no matrix could be read), the region names,
+    whether each run was added, the failures (file, reason) and, per
+    diagonal entry, the number of runs where it was finite.
     """
-    edges = RunningEdges(len(names), covariate_shift=x_shift, edge_shift=y_shift)
+    edges = None if names is None else RunningEdges(len(names), covariate_shift=x_shift, edge_shift=y_shift)
     added: list[bool] = []
     failures: list[tuple[str, str]] = []
-    diagonal_finite = np.zeros(len(names), dtype=np.int64)
-    for path, fd in zip(paths, fds):
-        read = _read_run_matrix(path, names, failures)
-        added.append(read is not None)
-        if read is None:
-            continue
-        matrix = read[1]
-        diagonal_finite += np.isfinite(np.diagonal(matrix))
-        edges.add(fisher_z(matrix) if fisher else matrix, fd)
-    return edges, added, failures, diagonal_finite
+    diagonal_finite = None if names is None else np.zeros(len(names), dtype=np.int64)
+    for unit in units:
+        edge_total = edge_runs = None
+        fd_total, fd_runs = 0.0, 0
+        for path, fd in unit:
+            read = _read_run_matrix(path, names, failures)
+            added.append(read is not None)
+            if read is None:
+                continue
+            matrix = read[1]
+            values = fisher_z(matrix) if fisher else matrix
+            if edges is None:
+                names = read[0]
+                edges = RunningEdges(len(names), covariate_shift=x_shift,
+                                     edge_shift=values[np.triu_indices(len(names), 1)] if y_shift is None
+                                     else y_shift)
+                diagonal_finite = np.zeros(len(names), dtype=np.int64)
+            diagonal_finite += np.isfinite(np.diagonal(matrix))
+            if len(unit) == 1:
+                edges.add(values, fd)
+                continue
+            edges.add_to_mean(values)
+            if not np.isfinite(fd):
+                continue
+            run_edges = values[edges.upper]
+            finite = np.isfinite(run_edges)
+            if edge_total is None:
+                edge_total, edge_runs = np.zeros(run_edges.shape), np.zeros(run_edges.shape, dtype=np.int64)
+            edge_total += np.where(finite, run_edges, 0.0)
+            edge_runs += finite
+            fd_total += fd
+            fd_runs += 1
+        if fd_runs:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean_edges = np.where(edge_runs > 0, edge_total / np.maximum(edge_runs, 1), np.nan)
+            edges.add_to_correlation(mean_edges, fd_total / fd_runs, runs=edge_runs)
+    return edges, names, added, failures, diagonal_finite

@@ -23,8 +23,9 @@ class GroupCache:
     One file per task, space, atlas, strategy and measure in
     ``OUTPUT_DIR/group/.incremental/``: the :class:`RunningEdges` sums, the
     region names, the number of runs where each diagonal entry was finite,
-    and the runs they include, each with its matrix file's size and
-    modification time (ns) and the mean FD it was added with.
+    the runs they include, each with its matrix file's size and
+    modification time (ns) and the mean FD it was added with, and the unit of
+    QC-FC (``--qcfc-unit``): an entry made with another unit is not reused.
 
     An entry is updated rather than recomputed when the runs it includes
     that are no longer included now (excluded under the current options,
@@ -32,7 +33,11 @@ class GroupCache:
     the same matrix file (size and modification time): their matrices are
     read again and their sums taken away, and the runs included now but not
     in the entry are read and added. So adding participants, or changing a
-    threshold, reads only the runs that changed sides. When a run of the
+    threshold, reads only the runs that changed sides. With ``--qcfc-unit
+    participant`` (the default) the unit of this bookkeeping is the
+    participant: when one of its runs joins, leaves or changes, all of its
+    runs are taken away and added again (their mean entered QC-FC as one
+    sample). When a run of the
     entry was removed or its matrix changed, when more runs would be taken
     away than kept, or with another version of regionseries, every run is
     read again and the entry replaced. The results equal a run from scratch
@@ -48,8 +53,9 @@ class GroupCache:
     def _path(self, name: str) -> Path:
         return self.folder / f"{name}.npz"
 
-    def load(self, name: str, fisher: bool) -> tuple[dict, RunningEdges, np.ndarray] | None:
-        """The entry ``name`` (its description, sums and finite diagonal), or None."""
+    def load(self, name: str, fisher: bool, unit: str = "run") -> tuple[dict, RunningEdges, np.ndarray] | None:
+        """The entry ``name`` (its description, sums and finite diagonal), or None (also when made for another
+        ``fisher`` or QC-FC ``unit``)."""
         path = self._path(name)
         if not path.exists():
             return None
@@ -64,11 +70,14 @@ class GroupCache:
             return None
         if about.get("version") != self.VERSION or about.get("software") != __version__ or about.get("fisher") != fisher:
             return None
+        if about.get("unit", "run") != unit:  # entries written before --qcfc-unit were per run
+            return None
         return about, edges, diagonal_finite
 
     def save(self, name: str, fisher: bool, names: list[str], runs: list[list], edges: RunningEdges,
-             diagonal_finite: np.ndarray) -> None:
-        about = {"version": self.VERSION, "software": __version__, "fisher": fisher, "names": names, "runs": runs}
+             diagonal_finite: np.ndarray, unit: str = "run") -> None:
+        about = {"version": self.VERSION, "software": __version__, "fisher": fisher, "names": names, "runs": runs,
+                 "unit": unit}
         buffer = io.BytesIO()
         np.savez(buffer, about=np.asarray(json.dumps(about)), diagonal_finite=diagonal_finite, **edges.state())
         atomic_write_bytes(self._path(name), buffer.getvalue())

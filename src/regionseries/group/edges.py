@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-#: Minimum number of runs for QC-FC.
+#: Minimum number of samples (participants, or runs with ``--qcfc-unit run``) for QC-FC.
 MIN_RUNS_QCFC = 3
 
 
@@ -62,6 +62,12 @@ class RunningEdges:
       non-finite values), the numbers of :func:`edge_correlation_with` on
       the stacked edges.
 
+    The correlation's samples are runs (:meth:`add`) or anything else added
+    with :meth:`add_to_correlation`, e.g. one participant's mean edges and
+    motion, the participant's runs having been added with :meth:`add_to_mean`
+    (``--qcfc-unit participant``); per edge, :attr:`pairs` counts the samples
+    and :attr:`runs` the runs they stand for.
+
     The correlation uses sums of values shifted by an assumed mean (the
     covariate's ``covariate_shift``, each edge's value in the first run), so
     that it keeps the accuracy of the two-pass formula.
@@ -91,6 +97,7 @@ class RunningEdges:
         self.upper = np.triu_indices(n_regions, k=1)
         n_edges = len(self.upper[0])
         self.pairs = np.zeros(n_edges, dtype=np.int64)
+        self.runs = np.zeros(n_edges, dtype=np.int64)
         self._sums = {name: np.zeros(n_edges) for name in self.SUMS}
         self._x_shift = float(covariate_shift) if np.isfinite(covariate_shift) else 0.0
         self._y_shift = None if edge_shift is None else np.where(np.isfinite(edge_shift), edge_shift, 0.0)
@@ -102,18 +109,29 @@ class RunningEdges:
 
     def add(self, matrix: np.ndarray, covariate: float = math.nan) -> None:
         """Add one run's matrix (K × K) and its covariate (NaN: not in the correlation)."""
+        self.add_to_mean(matrix)
+        if np.isfinite(covariate):
+            self.add_to_correlation(matrix[self.upper], covariate)
+
+    def add_to_mean(self, matrix: np.ndarray) -> None:
+        """Add one run's matrix (K × K) to the means only."""
         finite = np.isfinite(matrix)
         self.count += finite
         self.total += np.where(finite, matrix, 0.0)
-        if not np.isfinite(covariate):
-            return
-        edges = matrix[self.upper]
+
+    def add_to_correlation(self, edges: np.ndarray, covariate: float, runs: np.ndarray | None = None) -> None:
+        """Add one sample to the correlation: its upper-triangle edges and its (finite) covariate.
+
+        ``runs``: per edge, the number of runs the sample stands for (one
+        where the edge is finite by default).
+        """
         usable = np.isfinite(edges)
         if self._y_shift is None:
             self._y_shift = np.where(usable, edges, 0.0)
         x = float(covariate) - self._x_shift
         y = np.where(usable, edges - self._y_shift, 0.0)
         self.pairs += usable
+        self.runs += usable if runs is None else np.where(usable, runs, 0)
         sums = self._sums
         sums["x"] += usable * x
         sums["xx"] += usable * (x * x)
@@ -139,18 +157,20 @@ class RunningEdges:
             self.count += other.count
             self.total += other.total
             self.pairs += other.pairs
+            self.runs += other.runs
             for name in self.SUMS:
                 self._sums[name] += other._sums[name]
         else:
             self.count -= other.count
             self.total -= other.total
             self.pairs -= other.pairs
+            self.runs -= other.runs
             for name in self.SUMS:
                 self._sums[name] -= other._sums[name]
 
     def state(self) -> dict[str, np.ndarray]:
         """The sums and shifts as arrays (see :meth:`from_state`)."""
-        state = {"count": self.count, "total": self.total, "pairs": self.pairs,
+        state = {"count": self.count, "total": self.total, "pairs": self.pairs, "runs": self.runs,
                  "x_shift": np.asarray(self._x_shift),
                  "y_shift": np.asarray([]) if self._y_shift is None else self._y_shift}
         state.update({f"sum_{name}": values for name, values in self._sums.items()})
@@ -166,6 +186,8 @@ class RunningEdges:
         edges.count = count.copy()
         edges.total = np.asarray(state["total"], dtype=float).copy()
         edges.pairs = np.asarray(state["pairs"], dtype=np.int64).copy()
+        # Sums saved before "runs" existed had one run per sample.
+        edges.runs = np.asarray(state["runs"] if "runs" in state else state["pairs"], dtype=np.int64).copy()
         for name in cls.SUMS:
             edges._sums[name] = np.asarray(state[f"sum_{name}"], dtype=float).copy()
         return edges
@@ -177,7 +199,7 @@ class RunningEdges:
         return mean, self.count.copy()
 
     def correlation(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per upper-triangle edge: r, two-sided p and the number of runs used (as :func:`edge_correlation_with`)."""
+        """Per upper-triangle edge: r, two-sided p and the number of samples used (as :func:`edge_correlation_with`)."""
         n = self.pairs
         sums = self._sums
         with np.errstate(invalid="ignore", divide="ignore"):

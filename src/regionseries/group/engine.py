@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..core.qc import QCFC_UNITS
 from ..job import (
+    OptionError,
     as_list,
     check_output_dir,
     job_folders,
@@ -40,6 +42,7 @@ def run_group(
     max_mean_fd: float = 0.55,
     min_kept_fraction: float = 0.5,
     incremental: bool = False,
+    qcfc_unit: str = "participant",
     nprocs: int = 1,
     reports: bool = True,
     work_dir: str | os.PathLike | None = None,
@@ -66,6 +69,9 @@ def run_group(
         Runs keeping a smaller fraction of their volumes are excluded.
     incremental : bool
         Reuse the sums of the previous incremental group run (``group/.incremental/``).
+    qcfc_unit : {"participant", "run"}
+        The samples of QC-FC: participants (each participant's included runs
+        averaged: mean Fisher z, mean of the runs' mean FD) or runs.
     nprocs : int
         Processes reading the participants' matrices.
     reports : bool
@@ -87,7 +93,7 @@ def run_group(
     FileNotFoundError
         ``bids_dir`` does not exist.
     regionseries.job.OptionError
-        ``output_dir`` or ``work_dir`` is inside ``bids_dir``, or a label is invalid.
+        ``output_dir`` or ``work_dir`` is inside ``bids_dir``, a label is invalid, or ``qcfc_unit`` unknown.
     NoParticipantOutputs
         ``output_dir`` does not exist or holds no participant-level output.
     regionseries.job.OutputNotWritable, regionseries.bids.outputs.DiskFull
@@ -95,6 +101,8 @@ def run_group(
     """
     if command_line is None:
         command_line = python_call(run_group, dict(locals()))
+    if qcfc_unit not in QCFC_UNITS:
+        raise OptionError(f"qcfc_unit must be one of {', '.join(QCFC_UNITS)}, got {qcfc_unit!r}")
     bids_dir, output_dir = Path(bids_dir), Path(output_dir)
     participants = as_list(participant_label)
     if participants is not None:
@@ -106,7 +114,7 @@ def run_group(
         with log_file(output_dir, "group", None) as log_path:
             options = GroupOptions(max_mean_fd=max_mean_fd, min_kept_fraction=min_kept_fraction,
                                    participants=participants, command_line=command_line, reports=reports,
-                                   nprocs=nprocs, incremental=incremental)
+                                   nprocs=nprocs, incremental=incremental, qcfc_unit=qcfc_unit)
             summary = aggregate(output_dir, options)
             summary.log_file = log_path
             for path, reason in summary.failures:

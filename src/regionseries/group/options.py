@@ -32,6 +32,10 @@ class GroupOptions:
         Processes reading the participants' files.
     incremental : bool
         Reuse (and keep) the sums of an earlier group run (see :class:`GroupCache`).
+    qcfc_unit : {"participant", "run"}
+        The samples of QC-FC: participants (the mean Fisher z of each
+        participant's included runs against the mean of their mean FDs), or
+        runs, each as an independent sample.
     """
 
     max_mean_fd: float = 0.55
@@ -41,6 +45,7 @@ class GroupOptions:
     reports: bool = True
     nprocs: int = 1
     incremental: bool = False
+    qcfc_unit: str = "participant"
 
     def criteria(self) -> list[str]:
         """The exclusion criteria, as written in sidecars and reports."""
@@ -59,6 +64,8 @@ class GroupSummary:
     failures: list[tuple[str, str]] = field(default_factory=list)
     qc_table: pd.DataFrame | None = None
     qcfc: list[dict] = field(default_factory=list)
+    #: The group-average correlation matrix of each task, space, atlas and strategy, for the report.
+    mean_connectomes: list[dict] = field(default_factory=list)
     #: The job's log in ``OUTPUT_DIR/logs`` (set by :func:`run_group`).
     log_file: Path | None = None
 

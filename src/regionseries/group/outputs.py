@@ -13,10 +13,10 @@ from .._version import __version__
 from ..bids.names import BIDSName
 from ..bids.outputs import atomic_write_json, atomic_write_tsv
 from ..core.connectivity import inverse_fisher_z
-from ..core.qc import summarize_qcfc
-from .accumulate import _accumulate_matrices
+from ..core.qc import qcfc_caveats, summarize_qcfc
+from .accumulate import Accumulated, _accumulate_matrices
 from .cache import GroupCache
-from .edges import MIN_RUNS_QCFC, RunningEdges
+from .edges import MIN_RUNS_QCFC
 from .exclusions import RUN_ENTITIES, _sorted_like
 from .options import GroupOptions, GroupSummary
 from .reading import _read_json, _series_sidecars, atlas_centroids
@@ -55,24 +55,28 @@ def _write_group_outputs(output_dir: Path, task: str, space: str, res: str | Non
     for stat, how in (("correlation", "fisher"), ("partialcorrelation", "fisher"), ("covariance", "mean")):
         cache_name = _name(task, space, res, atlas, strategy, "sums", ".npz", stat=stat).filename[:-len(".npz")]
         added = _accumulate_matrices(included, atlas, stat, fisher=how == "fisher", summary=summary,
-                                     executor=executor, cache=cache, cache_name=cache_name, output_dir=output_dir)
+                                     executor=executor, cache=cache, cache_name=cache_name, output_dir=output_dir,
+                                     by_participant=options.qcfc_unit == "participant" and stat == "correlation")
         if added is None:
             _remove_stale_outputs(folder, task, space, res, atlas, strategy, stat, with_fisher_z=how == "fisher")
             if cache is not None:
                 cache.remove(cache_name)
             continue
-        edges, names, runs, fds, diagonal_finite = added
+        edges, names, runs = added.edges, added.names, added.runs
         if how == "fisher":
             mean_z, count = edges.mean()
             mean_r = inverse_fisher_z(mean_z)
-            np.fill_diagonal(mean_r, np.where(diagonal_finite, 1.0, np.nan))
+            np.fill_diagonal(mean_r, np.where(added.diagonal_finite, 1.0, np.nan))
             _write_mean(folder, task, space, res, atlas, strategy, stat, names, mean_r, runs, count,
                         "Fisher z-transform of each run's matrix, mean over runs, inverse transform", summary)
             _write_mean(folder, task, space, res, atlas, strategy, f"{stat}fisherz", names, mean_z, runs, count,
                         "mean over runs of the Fisher z-transformed matrices (diagonal undefined)", summary)
             if stat == "correlation":
-                _write_qcfc(output_dir, folder, task, space, res, atlas, strategy, names, edges, fds, runs,
-                            included, summary)
+                _write_qcfc(output_dir, folder, task, space, res, atlas, strategy, added, included, options,
+                            summary)
+                summary.mean_connectomes.append({"atlas": atlas, "strategy": strategy, "task": task,
+                                                 "space": space, "names": names, "matrix": mean_r,
+                                                 "n_runs": len(runs)})
         else:
             mean, count = edges.mean()
             _write_mean(folder, task, space, res, atlas, strategy, stat, names, mean, runs,
@@ -117,8 +121,10 @@ def _write_mean(folder: Path, task, space, res, atlas, strategy, stat, names, ma
     summary.outputs += [path, path.with_suffix(".json")]
 
 
-def _write_qcfc(output_dir: Path, folder: Path, task, space, res, atlas, strategy, names, edges: RunningEdges,
-                fds, runs, records, summary: GroupSummary) -> None:
+def _write_qcfc(output_dir: Path, folder: Path, task, space, res, atlas, strategy, added: Accumulated,
+                records, options: GroupOptions, summary: GroupSummary) -> None:
+    edges, names, fds = added.edges, added.names, added.fds
+    unit = options.qcfc_unit
     upper = edges.upper
     r, p, n = edges.correlation()
     distances = np.full(r.shape, np.nan)
@@ -132,14 +138,17 @@ def _write_qcfc(output_dir: Path, folder: Path, task, space, res, atlas, strateg
     if centroids is not None and centroids[0] == names:
         xyz = centroids[1]
         distances = np.linalg.norm(xyz[upper[0]] - xyz[upper[1]], axis=1)
-    table = pd.DataFrame({
+    columns = {
         "region_1": [names[i] for i in upper[0]],
         "region_2": [names[j] for j in upper[1]],
         "distance_mm": distances,
         "qcfc": r,
         "p_value": p,
-        "n_runs": n,
-    })
+        "n_runs": edges.runs.copy() if unit == "participant" else n,
+    }
+    if unit == "participant":
+        columns["n_participants"] = n
+    table = pd.DataFrame(columns)
     path = folder / _name(task, space, res, atlas, strategy, "qcfc", ".tsv").filename
     atomic_write_tsv(path, table)
     finite = np.isfinite(r)
@@ -147,27 +156,55 @@ def _write_qcfc(output_dir: Path, folder: Path, task, space, res, atlas, strateg
     rho, rho_p = qcfc_summary.distance_dependence, qcfc_summary.distance_dependence_p
     median_abs = qcfc_summary.median_abs_qcfc if finite.any() else None
     significant = float(np.mean(p[finite] < 0.05)) if finite.any() else None
-    n_runs = int(np.isfinite(fds).sum())
-    info = {
-        "Description": (
+    with_fd = np.isfinite(fds)
+    n_runs = int(with_fd.sum())
+    participants = sorted({participant for participant, known in zip(added.participants, with_fd) if known})
+    n_samples = len(participants) if unit == "participant" else n_runs
+    caveats = qcfc_caveats(unit, len(participants), n_runs)
+    if unit == "participant":
+        description = (
+            "QC-FC: for each edge, Pearson correlation across included participants between the edge's Fisher-z "
+            "connectivity, averaged over the participant's included runs, and the participant's motion, the mean "
+            "of those runs' mean framewise displacement (runs without a mean FD left out of both); distance = "
+            "Euclidean distance (mm) between the regions' centroids."
+        )
+    else:
+        description = (
             "QC-FC: for each edge, Pearson correlation across included runs between the edge's Fisher-z "
-            "connectivity and the run's mean framewise displacement; distance = Euclidean distance (mm) "
-            "between the regions' centroids."
-        ),
+            "connectivity and the run's mean framewise displacement, each run an independent sample (runs of "
+            "one participant pooled); distance = Euclidean distance (mm) between the regions' centroids."
+        )
+    info = {
+        "Description": description,
+        "QCFCUnit": unit,
         "NumberOfRuns": n_runs,
+        "NumberOfParticipants": len(participants),
         "MedianAbsoluteQCFC": median_abs,
         "FractionOfEdgesWithPBelow0.05": significant,
         "DistanceDependence": {"SpearmanRho": rho, "PValue": rho_p},
         "MeanFramewiseDisplacementRange": [float(np.nanmin(fds)), float(np.nanmax(fds))] if n_runs else None,
-        "Note": None if n_runs >= MIN_RUNS_QCFC else f"fewer than {MIN_RUNS_QCFC} runs: QC-FC is undefined",
-        "Runs": runs,
+        "Note": None if n_samples >= MIN_RUNS_QCFC else f"fewer than {MIN_RUNS_QCFC} {unit}s: QC-FC is undefined",
+        "Warnings": caveats,
+        "Runs": added.runs,
+        "Participants": participants,
         "Software": {"Name": "regionseries", "Version": __version__},
     }
     atomic_write_json(path.with_suffix(".json"), info)
     summary.outputs += [path, path.with_suffix(".json")]
     summary.qcfc.append({"atlas": atlas, "strategy": strategy, "task": task, "space": space,
                          "edge_correlations": r, "edge_distances_mm": distances, "n_runs": n_runs,
+                         "n_participants": len(participants), "unit": unit,
                          "median_abs_qcfc": median_abs, "distance_dependence": rho})
+
+
+def _report_labels(items: list[dict]) -> list[str]:
+    """Each item's atlas, with its task and space when another item has the same atlas and strategy."""
+    labels, seen = [], set()
+    for item in items:
+        key = (item["atlas"], item["strategy"])
+        labels.append(item["atlas"] if key not in seen else f"{item['atlas']} ({item['task']}, {item['space']})")
+        seen.add(key)
+    return labels
 
 
 def _write_group_report(output_dir: Path, summary: GroupSummary, options: GroupOptions) -> None:
@@ -175,22 +212,25 @@ def _write_group_report(output_dir: Path, summary: GroupSummary, options: GroupO
         # Imported here: jinja2 and the report model are start-up a group level
         # run with --no-reports does not need. A failure to import is a failed
         # report, logged and counted like any other (it once hid a wrong import).
-        from ..report import GroupReport, QCFCResult, write_group_report
+        from ..report import GroupReport, MeanConnectome, QCFCResult, write_group_report
 
         qcfc = []
-        seen = set()
-        for item in summary.qcfc:
-            label = item["atlas"] if (item["atlas"], item["strategy"]) not in seen else f"{item['atlas']} ({item['task']}, {item['space']})"
-            seen.add((item["atlas"], item["strategy"]))
+        for label, item in zip(_report_labels(summary.qcfc), summary.qcfc):
             qcfc.append(QCFCResult(atlas=label, strategy=item["strategy"], edge_correlations=item["edge_correlations"],
                                    edge_distances_mm=item["edge_distances_mm"], n_runs=item["n_runs"],
                                    median_abs_qcfc=item["median_abs_qcfc"],
                                    distance_dependence=None if item["distance_dependence"] is None
-                                   or math.isnan(item["distance_dependence"]) else item["distance_dependence"]))
+                                   or math.isnan(item["distance_dependence"]) else item["distance_dependence"],
+                                   unit=item["unit"], n_participants=item["n_participants"]))
+        connectomes = [MeanConnectome(atlas=label, strategy=item["strategy"], region_names=item["names"],
+                                      matrix=item["matrix"], n_runs=item["n_runs"])
+                       for label, item in zip(_report_labels(summary.mean_connectomes), summary.mean_connectomes)]
         report = GroupReport(qc_table=summary.qc_table, qcfc=qcfc, exclusion_criteria=options.criteria(),
                              software_version=__version__, command_line=options.command_line,
                              parameters={"max_mean_fd_mm": options.max_mean_fd,
-                                         "min_kept_fraction": options.min_kept_fraction})
+                                         "min_kept_fraction": options.min_kept_fraction,
+                                         "qcfc_unit": options.qcfc_unit},
+                             mean_connectomes=connectomes, max_mean_fd_mm=options.max_mean_fd)
         path = write_group_report(report, output_dir)
         summary.outputs.append(path)
         LOGGER.info("group report: %s", path)

@@ -1,4 +1,4 @@
-"""The group page (``group.html``): QC-FC per strategy and atlas, exclusions, the QC table.
+"""The group page (``group.html``): strategies compared, mean connectomes, motion, QC-FC, the QC table.
 
 Layout of the output directory::
 
@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..core.qc import qcfc_caveats
+from . import raster
 from .figure_writer import FigureWriter, _finished
 from .formatting import _is_missing, format_value, safe_label
 from .model import QC_TABLE_COLUMNS, GroupReport, QCFCResult
@@ -120,6 +122,36 @@ def _dof_by_strategy(table: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
+def _qcfc_sample(result: QCFCResult) -> str:
+    """What one QC-FC rests on, in words: ``12 participants (24 runs averaged per participant)``."""
+    runs = f"{result.n_runs} run{'s' if result.n_runs != 1 else ''}"
+    if result.n_participants is None:
+        return f"{runs} (participants not known)"
+    participants = f"{result.n_participants} participant{'s' if result.n_participants != 1 else ''}"
+    if result.unit == "participant":
+        return f"{participants} ({runs}, averaged per participant)"
+    return f"{runs} of {participants}, each run a sample"
+
+
+def _caveats(result: QCFCResult) -> list[str]:
+    """The plain warnings about what ``result`` rests on (see :func:`regionseries.core.qc.qcfc_caveats`)."""
+    if result.n_participants is None:
+        return ["The runs' participants are not known: runs of one participant may be pooled as "
+                "independent samples."] if result.unit == "run" else []
+    return qcfc_caveats(result.unit, result.n_participants, result.n_runs)
+
+
+def _grouped_caveats(results: Sequence[QCFCResult], leave_out: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """The caveats of ``results`` but ``leave_out``, each once with the strategies and atlases it applies to
+    (none named when it applies to all)."""
+    where: dict[str, list[str]] = {}
+    for result in results:
+        for text in _caveats(result):
+            if text not in leave_out:
+                where.setdefault(text, []).append(f"{result.strategy} · {result.atlas}")
+    return [("" if len(names) == len(results) else ", ".join(names), text) for text, names in where.items()]
+
+
 def _comparison_table(report: GroupReport, dof: Mapping[str, np.ndarray]) -> dict[str, Any]:
     columns = [
         _column("strategy"),
@@ -129,6 +161,8 @@ def _comparison_table(report: GroupReport, dof: Mapping[str, np.ndarray]) -> dic
         _column("distance dependence ρ", True),
         _column("runs excluded (%)", True),
         _column("median dof lost", True),
+        _column("participants", True),
+        _column("QC-FC across"),
     ]
     rows = []
     for result in report.qcfc:
@@ -150,10 +184,43 @@ def _comparison_table(report: GroupReport, dof: Mapping[str, np.ndarray]) -> dic
                     _num_cell(result.distance_dependence, 3),
                     _num_cell(None if fraction is None else 100 * fraction, 3),
                     _num_cell(median_dof, 4),
+                    _num_cell(result.n_participants),
+                    _cell("participants" if result.unit == "participant" else "runs (pooled)"),
                 ],
             }
         )
     return {"columns": columns, "rows": rows}
+
+
+def _run_mean_fd(table: pd.DataFrame) -> np.ndarray:
+    """Mean FD of each run once (the QC table repeats a run for every atlas and strategy), mm."""
+    fd_column = QC_TABLE_COLUMNS["mean_fd"]
+    if fd_column not in table or table.empty:
+        return np.empty(0)
+    for key in (QC_TABLE_COLUMNS["atlas"], QC_TABLE_COLUMNS["strategy"]):
+        present = table[key].dropna() if key in table else ()
+        if len(present):
+            table = table[table[key] == present.iloc[0]]
+    return pd.to_numeric(table[fd_column], errors="coerce").to_numpy(dtype=float)
+
+
+def _mean_connectome_views(report: GroupReport, writer: FigureWriter) -> list[dict[str, Any]]:
+    """One figure per atlas and strategy, grouped by atlas."""
+    views: dict[str, list[dict[str, Any]]] = {}
+    for item in report.mean_connectomes:
+        title = f"{item.strategy} · mean of {item.n_runs} run{'s' if item.n_runs != 1 else ''}"
+        figure = writer.write(
+            lambda item=item, title=title: raster.connectivity_raster(
+                [(title, item.matrix)], item.region_names, item.measure, frame_dir=writer.frame_dir)
+            if writer.raster else _figures().plot_connectivity([(title, item.matrix)], item.region_names,
+                                                               item.measure),
+            f"group_atlas-{safe_label(item.atlas)}_desc-{safe_label(item.strategy)}_relmat",
+            f"Group-average {item.measure} of atlas {item.atlas}, strategy {item.strategy}: mean Fisher z "
+            f"over {item.n_runs} included runs, transformed back; regions in atlas table order; grey: "
+            "diagonal and entries without a value.",
+        )
+        views.setdefault(item.atlas, []).append({"strategy": item.strategy, "figure": figure})
+    return [{"atlas": atlas, "figures": figures} for atlas, figures in views.items()]
 
 
 def _group_context(report: GroupReport, writer: FigureWriter) -> dict[str, Any]:
@@ -174,6 +241,17 @@ def _group_context(report: GroupReport, writer: FigureWriter) -> dict[str, Any]:
             "group_desc-dofloss_box",
             "Temporal degrees of freedom lost by each strategy (one point per run).",
         )
+    mean_fd = _run_mean_fd(table)
+    fd_figure = None
+    if np.isfinite(mean_fd).any():
+        fd_figure = writer.write(
+            lambda: _figures().plot_fd_distribution(mean_fd, report.max_mean_fd_mm),
+            "group_desc-meanfd_hist",
+            "Mean framewise displacement of each run"
+            + ("; red line: the exclusion threshold." if report.max_mean_fd_mm is not None else "."),
+        )
+    caveats = _grouped_caveats(report.qcfc)
+    everywhere = [text for where, text in caveats if not where]  # said once, under the comparison table
     qcfc_views = []
     for atlas in report.atlas_names:
         results: list[QCFCResult] = [r for r in report.qcfc if r.atlas == atlas]
@@ -189,6 +267,8 @@ def _group_context(report: GroupReport, writer: FigureWriter) -> dict[str, Any]:
         qcfc_views.append(
             {
                 "atlas": atlas,
+                "samples": [(result.strategy, _qcfc_sample(result)) for result in results],
+                "caveats": _grouped_caveats(results, leave_out=everywhere),
                 "distribution": writer.write(
                     lambda results=results: _figures().plot_qcfc_distributions(results),
                     f"group_atlas-{label}_desc-distribution_qcfc",
@@ -220,12 +300,17 @@ def _group_context(report: GroupReport, writer: FigureWriter) -> dict[str, Any]:
         summary_rows.append(("Command line", report.command_line, True))
     context = {
         "nav": [("summary", "Summary"), ("strategies", "Choosing a strategy"),
+                ("connectomes", "Mean connectomes"), ("motion", "Motion"),
                 ("qcfc", "QC-FC"), ("qc-table", "QC table"), ("parameters", "Parameters")],
         "cards": cards,
         "summary_rows": summary_rows,
         "warnings": [("", text) for text in report.warnings],
         "exclusion_criteria": report.exclusion_criteria,
         "comparison": _comparison_table(report, dof),
+        "qcfc_caveats": caveats,
+        "connectomes": _mean_connectome_views(report, writer),
+        "fd_figure": fd_figure,
+        "max_mean_fd": report.max_mean_fd_mm,
         "excluded_figure": excluded_figure,
         "dof_figure": dof_figure,
         "qcfc": qcfc_views,

@@ -37,6 +37,7 @@ __all__ = [
     "AtlasResult",
     "FailedRun",
     "GroupReport",
+    "MeanConnectome",
     "ParticipantReport",
     "QCFCResult",
     "ReportDataError",
@@ -665,10 +666,11 @@ class ParticipantReport:
 
 @dataclass
 class QCFCResult:
-    """QC-FC of one (atlas, strategy) across runs.
+    """QC-FC of one (atlas, strategy) across runs or participants.
 
-    QC-FC is, for each edge, the correlation across runs between the edge's
-    connectivity and the run's mean framewise displacement.
+    QC-FC is, for each edge, the correlation across runs (or participants)
+    between the edge's connectivity and the run's (participant's) mean
+    framewise displacement.
 
     Parameters
     ----------
@@ -685,6 +687,11 @@ class QCFCResult:
     distance_dependence : float or None
         Spearman correlation between QC-FC and edge distance; computed when
         None and distances are given.
+    unit : {"run", "participant"}
+        The samples of the correlation: runs, or participants (each one's
+        runs averaged).
+    n_participants : int or None
+        Number of participants the runs belong to (None: not known).
     """
 
     atlas: str
@@ -694,6 +701,8 @@ class QCFCResult:
     n_runs: int = 0
     median_abs_qcfc: float | None = None
     distance_dependence: float | None = None
+    unit: str = "run"
+    n_participants: int | None = None
 
     def __post_init__(self) -> None:
         self.edge_correlations = np.asarray(self.edge_correlations, dtype=float).ravel()
@@ -714,6 +723,41 @@ class QCFCResult:
 
 
 @dataclass
+class MeanConnectome:
+    """The group-average connectivity matrix of one (atlas, strategy).
+
+    Parameters
+    ----------
+    atlas, strategy : str
+    region_names : sequence of str
+        K names, in the matrix's order.
+    matrix : array-like (K, K)
+        E.g. the inverse Fisher transform of the mean Fisher z over runs.
+    n_runs : int
+        Number of runs averaged.
+    measure : str
+        What the values are (colour bar label).
+    """
+
+    atlas: str
+    strategy: str
+    region_names: Sequence[str]
+    matrix: Any
+    n_runs: int = 0
+    measure: str = "correlation"
+
+    def __post_init__(self) -> None:
+        self.region_names = [str(name) for name in self.region_names]
+        self.matrix = np.asarray(self.matrix, dtype=float)
+        n_regions = len(self.region_names)
+        if self.matrix.shape != (n_regions, n_regions):
+            raise ReportDataError(
+                f"mean connectome of atlas {self.atlas!r} and strategy {self.strategy!r}: a "
+                f"{'×'.join(map(str, self.matrix.shape))} matrix for {n_regions} region names"
+            )
+
+
+@dataclass
 class GroupReport:
     """What the group report shows.
 
@@ -731,6 +775,11 @@ class GroupReport:
     software_version, command_line : str
     warnings : sequence of str
     parameters : Mapping
+    mean_connectomes : sequence of MeanConnectome
+        The group-average matrices, one per (atlas, strategy).
+    max_mean_fd_mm : float or None
+        The exclusion threshold on a run's mean framewise displacement, mm
+        (drawn on the distribution of the ``qc_table``'s mean FD).
     """
 
     qc_table: pd.DataFrame
@@ -741,6 +790,8 @@ class GroupReport:
     command_line: str = ""
     warnings: Sequence[str] = ()
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    mean_connectomes: Sequence[MeanConnectome] = ()
+    max_mean_fd_mm: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.qc_table, pd.DataFrame):
@@ -765,6 +816,7 @@ class GroupReport:
         self.exclusion_criteria = [str(text) for text in self.exclusion_criteria]
         self.warnings = [str(text) for text in self.warnings]
         self.parameters = dict(self.parameters)
+        self.mean_connectomes = list(self.mean_connectomes)
 
     def _excluded_fraction_from_table(self) -> dict[str, float]:
         strategy_column = QC_TABLE_COLUMNS["strategy"]

@@ -63,6 +63,7 @@ from .group import (
     plot_distance_dependence,
     plot_dof_lost,
     plot_excluded_fraction,
+    plot_fd_distribution,
     plot_qcfc_distributions,
 )
 from .motion import motion_frame, plot_motion
@@ -80,6 +81,7 @@ __all__ = [
     "plot_distance_dependence",
     "plot_dof_lost",
     "plot_excluded_fraction",
+    "plot_fd_distribution",
     "plot_labels_overlay",
     "plot_maps_overlay",
     "plot_motion",

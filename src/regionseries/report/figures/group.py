@@ -1,4 +1,4 @@
-"""The group report's figures: QC-FC distributions and distance dependence, excluded runs, dof lost.
+"""The group report's figures: QC-FC distributions and distance dependence, excluded runs, dof lost, mean FD.
 
 One row or panel per denoising strategy; drawn with matplotlib only (the
 group report has no frames).
@@ -23,6 +23,7 @@ __all__ = [
     "plot_distance_dependence",
     "plot_dof_lost",
     "plot_excluded_fraction",
+    "plot_fd_distribution",
     "plot_qcfc_distributions",
 ]
 
@@ -75,7 +76,8 @@ def plot_qcfc_distributions(results: Sequence[QCFCResult]) -> Figure:
         )
     axes.set_yticks(positions, names)
     axes.set_ylim(len(results) - 0.4, -0.6)
-    axes.set_xlabel("QC-FC (correlation across runs of edge strength with mean FD)")
+    across = "participants" if results and all(r.unit == "participant" for r in results) else "runs"
+    axes.set_xlabel(f"QC-FC (correlation across {across} of edge strength with mean FD)")
     return figure
 
 
@@ -195,4 +197,40 @@ def plot_dof_lost(dof_lost: dict[str, np.ndarray]) -> Figure:
     axes.set_yticks(positions, names)
     axes.set_ylim(len(names) - 0.5, -0.5)
     axes.set_xlabel("temporal degrees of freedom lost (per run)")
+    return figure
+
+
+@styled
+def plot_fd_distribution(mean_fd_mm: np.ndarray, threshold_mm: float | None = None) -> Figure:
+    """Histogram of the runs' mean framewise displacement, with the exclusion threshold.
+
+    Parameters
+    ----------
+    mean_fd_mm : ndarray
+        Mean FD of each run, mm (NaN: unknown, left out).
+    threshold_mm : float or None
+        Runs above it are excluded (drawn as a red line, the runs above it
+        counted), mm.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    values = np.asarray(mean_fd_mm, dtype=float)
+    values = values[np.isfinite(values)]
+    figure = new_figure(5.0, 2.3)
+    axes = add_axes_inches(figure, 0.6, 0.5, 4.2, 1.55)
+    upper = max([float(values.max()) if values.size else 0.0, threshold_mm or 0.0]) * 1.08 or 1.0
+    bins = np.linspace(0.0, upper, 31)
+    axes.hist(values, bins=bins, color="#6a9fd4", edgecolor="white", linewidth=0.4)
+    if threshold_mm is not None:
+        above = int((values > threshold_mm).sum())
+        axes.axvline(threshold_mm, color=COLOR_CENSORED, linewidth=1.4)
+        axes.annotate(f"exclusion threshold {threshold_mm:g} mm\n{above} of {values.size} runs above",
+                      xy=(threshold_mm, 1.0), xycoords=("data", "axes fraction"), xytext=(-4, -3),
+                      textcoords="offset points", ha="right", va="top", fontsize=7.5, color=COLOR_CENSORED)
+    axes.set_xlim(0.0, upper)
+    axes.set_xlabel("mean framewise displacement of a run (mm)")
+    axes.set_ylabel("runs")
+    axes.yaxis.get_major_locator().set_params(integer=True)
     return figure
