@@ -415,7 +415,7 @@ class Browser:
     def open_all_runs(self) -> None:
         """Unfold every run of a participant page (they are folded when there are several),
         as the page's "Open all runs" button does, so that their text is rendered."""
-        self.evaluate("document.querySelectorAll('details.run').forEach(d => d.open = true)")
+        self.evaluate("document.querySelectorAll('details.run-fold').forEach(d => d.open = true)")
 
     def evaluate(self, expression: str, await_promise: bool = False):
         result = self.send(

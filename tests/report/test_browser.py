@@ -126,7 +126,7 @@ def test_censoring_shows_the_dvars_trace_and_each_volume_reason(browser, reports
         "Array.from(document.images).map(i => i.alt).filter(a => a.includes('standardized DVARS'))")
     assert len(motion_alts) == len(report.runs)
     for run, section in zip(report.runs, browser.evaluate(
-            "Array.from(document.querySelectorAll('details.run')).map(d => d.id)")):
+            "Array.from(document.querySelectorAll('section.run')).map(s => s.id)")):
         scrubbing = run.strategy("scrubbing")
         reasons = run.volume_reasons(scrubbing)
         rows = browser.evaluate(
@@ -144,16 +144,16 @@ def test_four_runs_fold_into_a_short_page(browser, tmp_path, synthetic, screensh
     path = render.write_participant_report(report, tmp_path)
     browser.open(path.as_uri())
     assert browser.console_errors() == [] and browser.dialogs() == []
-    assert browser.evaluate("document.querySelectorAll('details.run:not([open])').length") == 4
+    assert browser.evaluate("document.querySelectorAll('details.run-fold:not([open])').length") == 4
     height = browser.evaluate("document.documentElement.scrollHeight")
     browser.screenshot(screenshot_dir / "participant-4-runs-folded.png", full_page=True, scale=0.5)
     assert height <= 6000, height
     # A link to a folded run opens it; the button opens them all.
-    anchor = browser.evaluate("document.querySelectorAll('details.run')[2].id")
+    anchor = browser.evaluate("document.querySelectorAll('section.run')[2].id")
     browser.evaluate(f"location.hash = '#{anchor}'")
     browser.evaluate("new Promise(r => setTimeout(r, 50))", await_promise=True)
-    assert browser.evaluate(f"document.getElementById('{anchor}').open") is True
+    assert browser.evaluate(f"document.getElementById('{anchor}').querySelector('details.run-fold').open") is True
     browser.evaluate("document.querySelector('button.toggle-runs').click()")
-    assert browser.evaluate("document.querySelectorAll('details.run[open]').length") == 4
+    assert browser.evaluate("document.querySelectorAll('details.run-fold[open]').length") == 4
     assert browser.evaluate("document.documentElement.scrollHeight") > 3 * height
     assert browser.console_errors() == []

@@ -156,10 +156,10 @@ def test_a_run_every_strategy_excluded_gets_its_figures_and_counts_as_an_exclusi
     assert "run × strategy failures" not in cards
     assert "Runs that could not be processed" not in browser.evaluate("document.body.innerText")
     motion = browser.evaluate(
-        "Array.from(document.querySelectorAll('details.run img')).filter("
+        "Array.from(document.querySelectorAll('section.run img')).filter("
         "i => i.alt.startsWith('Framewise displacement')).map(i => i.naturalWidth)")
     assert len(motion) == 1 and motion[0] > 0  # the excluded run's motion figure, drawn
-    text = browser.evaluate("document.querySelector('details.run').innerText")
+    text = browser.evaluate("document.querySelector('section.run').innerText")
     assert "Exclusions of this run" in text and record["Reason"] in text
-    reasons = browser.evaluate("document.querySelector('details.run details.reasons').textContent")
+    reasons = browser.evaluate("document.querySelector('section.run details.reasons').textContent")
     assert "FD" in reasons  # the volumes above the threshold, with their reason

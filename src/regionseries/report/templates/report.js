@@ -46,7 +46,7 @@
   });
 })();
 
-// Folded runs (details.run): a link to a run, or to a place inside one, opens it;
+// Folded runs (section.run > details.run-fold): a link to a run, or to a place inside one, opens it;
 // the "Open all runs" button opens (or folds) them all.
 (function () {
   "use strict";
@@ -55,13 +55,15 @@
     for (var node = target; node; node = node.parentElement) {
       if (node.tagName === "DETAILS") { node.open = true; }
     }
+    var fold = target ? target.querySelector(":scope > details.run-fold") : null;
+    if (fold) { fold.open = true; }
     if (target) { target.scrollIntoView(); }
   }
   window.addEventListener("hashchange", reveal);
   if (location.hash) { reveal(); }
   Array.prototype.forEach.call(document.querySelectorAll("button.toggle-runs"), function (button) {
     button.addEventListener("click", function () {
-      var runs = document.querySelectorAll("details.run");
+      var runs = document.querySelectorAll("details.run-fold");
       var open = Array.prototype.some.call(runs, function (run) { return !run.open; });
       Array.prototype.forEach.call(runs, function (run) { run.open = open; });
       button.textContent = open ? "Fold all runs" : "Open all runs";
