@@ -392,3 +392,25 @@ def test_table_rows_are_what_the_template_loop_wrote():
         expected = loop.render(table={"rows": table_rows})
         assert str(render.table_rows(table_rows)) == expected
     assert "<script>" not in render.table_rows(rows)
+
+
+def test_large_matrices_list_region_names_by_index_and_paths_are_relative(tmp_path):
+    names = [f"region <{k}>" for k in range(35)]
+    root = tmp_path / "data" / "fmriprep"
+    run = RunReport(
+        participant="04", session=None, entities={"task": "rest"},
+        bold_file=str(root / "sub-04" / "func" / "sub-04_task-rest_desc-preproc_bold.nii.gz"),
+        confounds_file=str(root / "sub-04" / "func" / "sub-04_task-rest_desc-confounds_timeseries.tsv"),
+        mask_file=None, space=None, repetition_time=2.0, n_volumes=5, fd=None,
+        strategies=[StrategyResult("none", kept_volumes=range(5))],
+        atlases=[AtlasResult("many", "labels", names)],
+        connectivity={("many", "none"): np.eye(35)},
+    )
+    path = render.write_participant_report(ParticipantReport("04", [run]), tmp_path / "out")
+    html = path.read_text()
+    index = re.search(r'<ol class="columns region-index" start="0">(.*?)</ol>', html, re.S).group(1)
+    assert re.findall(r"<li>(.*?)</li>", index) == [f"region &lt;{k}&gt;" for k in range(35)]
+    text = _Page(html).plain_text
+    assert f"Input folder {root} (the runs' file paths below are relative to it)" in text
+    assert "BOLD sub-04/func/sub-04_task-rest_desc-preproc_bold.nii.gz" in text
+    assert str(root / "sub-04") not in text.replace(f"Input folder {root}", "")

@@ -38,6 +38,10 @@ logger = logging.getLogger(__name__)
 #: Region tables with at most this many rows are shown unfolded.
 OPEN_TABLE_MAX_ROWS = 40
 
+#: Connectivity matrices of at most this many regions have the names on their axes
+#: (``max_labelled_regions`` of the figures); larger ones get a list of names by index.
+MATRIX_LABELLED_REGIONS = 30
+
 
 def _run_prefix(run: RunReport) -> str:
     return "_".join(f"{key}-{safe_label(value)}" for key, value in run.all_entities.items())
@@ -298,9 +302,11 @@ def _run_figures(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
                     "figure": writer.write(
                         lambda matrices=matrices, atlas=atlas: raster.connectivity_raster(
                             matrices, atlas.region_names, run.connectivity_measure,
+                            max_labelled_regions=MATRIX_LABELLED_REGIONS,
                             frame_dir=writer.frame_dir) if writer.raster
-                        else _figures().plot_connectivity(matrices, atlas.region_names,
-                                                          run.connectivity_measure),
+                        else _figures().plot_connectivity(
+                            matrices, atlas.region_names, run.connectivity_measure,
+                            max_labelled_regions=MATRIX_LABELLED_REGIONS),
                         f"{atlas_label}_stat-{safe_label(run.connectivity_measure)}_relmat",
                         f"{run.connectivity_measure.capitalize()} between regions in atlas "
                         f"table order, computed on kept volumes only ({kept}); one colour "
@@ -327,6 +333,10 @@ def _run_view(run: RunReport, writer: FigureWriter, figures: dict[str, Any] | No
         "censoring_table": _censoring_table(run),
     }
     view.update(figures if figures is not None else _run_figures(run, writer))
+    view["region_index"] = {
+        atlas.name: atlas.region_names for atlas in run.atlases
+        if atlas.n_regions > MATRIX_LABELLED_REGIONS
+    }
     view["exclusions"] = [
         (f"{label} under {strategy.name}", text)
         for strategy in run.strategies
