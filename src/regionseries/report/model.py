@@ -132,13 +132,15 @@ def _as_index_array(values: Any, what: str, n_volumes: int | None = None) -> np.
     return indices
 
 
-def _optional_vector(values: Any, n: int, what: str) -> np.ndarray | None:
-    """Return ``values`` as a float vector of length ``n`` (or None)."""
+def _optional_vector(values: Any, n: int, what: str, per: str = "region") -> np.ndarray | None:
+    """Return ``values`` as a float vector of length ``n``, one value per ``per`` (or None)."""
     if values is None:
         return None
     vector = np.asarray(values, dtype=float).ravel()
     if vector.shape != (n,):
-        raise ReportDataError(f"{what}: expected {n} values (one per region), got {vector.size}")
+        raise ReportDataError(
+            f"{what}: expected {n} values (one per region), got {vector.size}" if per == "region"
+            else f"{what} must have one value per {per} ({n}), got {vector.size}")
     return vector
 
 
@@ -448,20 +450,8 @@ class RunReport:
                 and self.n_volumes >= 1):
             raise ReportDataError(f"{where}: n_volumes must be a positive integer, got {self.n_volumes!r}")
         self.n_volumes = int(self.n_volumes)
-        if self.fd is not None:
-            self.fd = np.asarray(self.fd, dtype=float).ravel()
-            if self.fd.shape != (self.n_volumes,):
-                raise ReportDataError(
-                    f"{where}: fd must have one value per volume ({self.n_volumes}), "
-                    f"got {self.fd.size}"
-                )
-        if self.std_dvars is not None:
-            self.std_dvars = np.asarray(self.std_dvars, dtype=float).ravel()
-            if self.std_dvars.shape != (self.n_volumes,):
-                raise ReportDataError(
-                    f"{where}: std_dvars must have one value per volume ({self.n_volumes}), "
-                    f"got {self.std_dvars.size}"
-                )
+        self.fd = _optional_vector(self.fd, self.n_volumes, f"{where}: fd", "volume")
+        self.std_dvars = _optional_vector(self.std_dvars, self.n_volumes, f"{where}: std_dvars", "volume")
         self.entities = {
             str(key): str(value)
             for key, value in dict(self.entities).items()
