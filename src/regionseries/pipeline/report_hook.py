@@ -135,10 +135,12 @@ def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOpt
     std_dvars = _std_dvars(run, result.n_volumes)
     fd = result.fd if result.fd is not None and len(result.fd) == result.n_volumes else None
     by_desc = {strategy.desc: strategy for strategy in options.strategies}
+    # Non-steady-state volumes do not depend on the strategy: those of a planned one serve the others.
+    dummies = next((o.plan.dummy_volumes for o in result.strategies if o.plan is not None), None)
     strategies = []
     for outcome in result.strategies:
         if outcome.plan is None:
-            strategies.append(_unplanned_strategy(outcome, by_desc.get(outcome.desc), fd, std_dvars))
+            strategies.append(_unplanned_strategy(outcome, by_desc.get(outcome.desc), fd, std_dvars, dummies))
             continue
         plan = outcome.plan
         strategy = plan.strategy
@@ -206,12 +208,14 @@ def _std_dvars(run: RunInputs, n_volumes: int) -> np.ndarray | None:
     return pd.to_numeric(table["std_dvars"], errors="coerce").to_numpy(float)
 
 
-def _unplanned_strategy(outcome, strategy, fd: np.ndarray | None, std_dvars: np.ndarray | None):
+def _unplanned_strategy(outcome, strategy, fd: np.ndarray | None, std_dvars: np.ndarray | None,
+                        dummies: np.ndarray | None):
     """A strategy that excluded or failed the run, for the report.
 
     It kept nothing; its thresholds are shown with the volumes above them
     (censored for FD or DVARS; the minimum-segment rule is not applied), so
-    that the figures show why it excluded the run.
+    that the figures show why it excluded the run. ``dummies``: the run's
+    non-steady-state volumes when another strategy planned them (None: unknown).
     """
     from ..report import StrategyResult
 
@@ -224,8 +228,10 @@ def _unplanned_strategy(outcome, strategy, fd: np.ndarray | None, std_dvars: np.
         if values is not None and threshold is not None:
             with np.errstate(invalid="ignore"):
                 above |= values > threshold
+    dummies = np.asarray(dummies if dummies is not None else [], dtype=np.int64)
     return StrategyResult(
-        name=outcome.desc, kept_volumes=[], motion_censored_volumes=np.flatnonzero(above),
+        name=outcome.desc, kept_volumes=[], dummy_volumes=dummies,
+        motion_censored_volumes=np.setdiff1d(np.flatnonzero(above), dummies),
         fd_threshold=strategy.fd_threshold, std_dvars_threshold=strategy.std_dvars_threshold,
         excluded=True, exclusion_reason=reason, parameters=strategy.to_dict())
 

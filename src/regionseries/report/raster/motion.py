@@ -58,7 +58,14 @@ def _trace_top(values: np.ndarray, thresholds: Sequence[float], floor: float) ->
 
 
 def _fd_top(fd: np.ndarray, strategies: Sequence[StrategyResult]) -> float:
-    return _trace_top(fd, [s.fd_threshold for s in strategies if s.fd_threshold is not None], 0.1)
+    return _trace_top(_outside_dummies(fd, strategies),
+                      [s.fd_threshold for s in strategies if s.fd_threshold is not None], 0.1)
+
+
+def _outside_dummies(values: np.ndarray, strategies: Sequence[StrategyResult]) -> np.ndarray:
+    """``values`` without the dummy volumes: a non-steady-state spike (std DVARS of 10 or
+    more is common) would squash the scale the thresholds are read on; it runs off the top."""
+    return np.delete(values, _all_indices(strategies, "dummy_volumes"))
 
 
 def _all_indices(strategies: Sequence[StrategyResult], attribute: str) -> np.ndarray:
@@ -93,7 +100,7 @@ class _MotionParts:
 def _motion_parts(n_volumes: int, strategies: Sequence[StrategyResult], fd: np.ndarray | None,
                   std_dvars: np.ndarray | None = None) -> _MotionParts:
     dvars_top = None if std_dvars is None else _trace_top(
-        std_dvars, [s.std_dvars_threshold for s in strategies if s.std_dvars_threshold is not None],
+        _outside_dummies(std_dvars, strategies), [s.std_dvars_threshold for s in strategies if s.std_dvars_threshold is not None],
         1.0)
     return _MotionParts(
         states=_volume_states(n_volumes, strategies),
