@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from regionseries.core.confounds.censoring import _drop_short_segments
 from regionseries.report.model import (
     AtlasResult,
     FailedRun,
@@ -147,6 +148,16 @@ def make_fd(n_volumes: int, seed: int) -> np.ndarray:
     return fd
 
 
+def make_std_dvars(n_volumes: int, seed: int) -> np.ndarray:
+    """Standardized DVARS around 1 with three spikes above 1.5 (NaN for the first volume)."""
+    generator = np.random.default_rng(seed + 100)
+    std_dvars = np.abs(generator.normal(1.0, 0.15, n_volumes))
+    spikes = generator.choice(np.arange(8, n_volumes), size=3, replace=False)
+    std_dvars[spikes] += generator.uniform(0.8, 2.0, spikes.size)
+    std_dvars[0] = np.nan
+    return std_dvars
+
+
 def make_run(participant: str = "01", session: str | None = "1", run: str = "1",
              n_volumes: int = 120, seed: int = 0, atlases=None) -> RunReport:
     """A RunReport with two strategies and the three atlas kinds."""
@@ -154,9 +165,13 @@ def make_run(participant: str = "01", session: str | None = "1", run: str = "1",
     reference = make_reference()
     atlases = atlases or [make_labels_atlas(reference), make_maps_atlas(), make_spheres_atlas()]
     fd = make_fd(n_volumes, seed)
+    std_dvars = make_std_dvars(n_volumes, seed)
     dummies = np.arange(3)
     threshold = 0.5
-    censored = np.setdiff1d(np.flatnonzero(fd > threshold), dummies)
+    # censored as plan_denoising does: FD or DVARS above threshold, then segments under 5 volumes
+    with np.errstate(invalid="ignore"):
+        flagged = np.flatnonzero((fd > threshold) | (std_dvars > 1.5))
+    censored = np.setdiff1d(_drop_short_segments(np.union1d(flagged, dummies), n_volumes, 5), dummies)
     everything = np.arange(n_volumes)
     strategies = [
         StrategyResult(
@@ -214,6 +229,7 @@ def make_run(participant: str = "01", session: str | None = "1", run: str = "1",
         repetition_time=2.0,
         n_volumes=n_volumes,
         fd=fd,
+        std_dvars=std_dvars,
         strategies=strategies,
         atlases=atlases,
         reference_image=reference,
@@ -395,6 +411,11 @@ class Browser:
             "Promise.all(Array.from(document.images).map(i => i.decode().catch(() => null)))",
             await_promise=True,
         )
+
+    def open_all_runs(self) -> None:
+        """Unfold every run of a participant page (they are folded when there are several),
+        as the page's "Open all runs" button does, so that their text is rendered."""
+        self.evaluate("document.querySelectorAll('details.run-fold').forEach(d => d.open = true)")
 
     def evaluate(self, expression: str, await_promise: bool = False):
         result = self.send(

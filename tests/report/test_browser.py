@@ -49,6 +49,7 @@ def test_participant_page_loads_cleanly_and_shows_its_content(browser, reports, 
     _not_blank(browser.screenshot(screenshot_dir / "participant-top.png"))
     full = browser.screenshot(screenshot_dir / "participant-full.png", full_page=True, scale=0.5)
     assert full.shape[1] == 600 and full.std() > 20
+    browser.open_all_runs()
     text = browser.evaluate("document.body.innerText")
     for atlas in report.runs[0].atlases:
         for name in atlas.region_names:
@@ -72,7 +73,7 @@ def test_hostile_label_and_file_name_are_text_and_never_run(browser, reports, sy
         "Array.from(document.querySelectorAll('td')).filter("
         "c => c.textContent === '<script>alert(1)</script>').length"
     )
-    assert cells == 2  # the region table of each run
+    assert cells == 1  # the atlas's region table, once for the runs on one grid
 
 
 def test_region_table_sorts_when_its_header_is_clicked(browser, reports):
@@ -147,4 +148,47 @@ def test_group_page_shows_mean_connectomes_motion_and_what_qcfc_rests_on(browser
     strategies = browser.evaluate("document.querySelector('#strategies').innerText")
     assert "QC-FC rests on 12 participants (fewer than 20)" in strategies
     assert "closer to 0 is better" in strategies  # the criteria stay readable next to the table
+    assert browser.console_errors() == []
+
+
+def test_censoring_shows_the_dvars_trace_and_each_volume_reason(browser, reports):
+    path, report = reports["participant"]
+    browser.open(path.as_uri())
+    browser.open_all_runs()
+    text = browser.evaluate("document.body.innerText")
+    assert "Volumes with std DVARS > 1.5" in text
+    motion_alts = browser.evaluate(
+        "Array.from(document.images).map(i => i.alt).filter(a => a.includes('standardized DVARS'))")
+    assert len(motion_alts) == len(report.runs)
+    for run, section in zip(report.runs, browser.evaluate(
+            "Array.from(document.querySelectorAll('section.run')).map(s => s.id)")):
+        scrubbing = run.strategy("scrubbing")
+        reasons = run.volume_reasons(scrubbing)
+        rows = browser.evaluate(
+            f"Array.from(document.getElementById('{section}').querySelectorAll("
+            "'details.reasons tbody tr')).map(r => Array.from(r.cells).map(c => c.textContent))")
+        scrubbing_rows = {int(volume): why for name, volume, _, _, _, why in rows
+                          if name == "scrubbing"}
+        assert scrubbing_rows == {volume: " + ".join(why) for volume, why in reasons.items()}
+        shown = set(" + ".join(scrubbing_rows.values()).split(" + "))
+        assert {"non-steady-state", "FD", "DVARS"} <= shown
+
+
+def test_four_runs_fold_into_a_short_page(browser, tmp_path, synthetic, screenshot_dir):
+    report = synthetic.make_participant_report(n_runs=4)
+    path = render.write_participant_report(report, tmp_path)
+    browser.open(path.as_uri())
+    assert browser.console_errors() == [] and browser.dialogs() == []
+    assert browser.evaluate("document.querySelectorAll('details.run-fold:not([open])').length") == 4
+    height = browser.evaluate("document.documentElement.scrollHeight")
+    browser.screenshot(screenshot_dir / "participant-4-runs-folded.png", full_page=True, scale=0.5)
+    assert height <= 6000, height
+    # A link to a folded run opens it; the button opens them all.
+    anchor = browser.evaluate("document.querySelectorAll('section.run')[2].id")
+    browser.evaluate(f"location.hash = '#{anchor}'")
+    browser.evaluate("new Promise(r => setTimeout(r, 50))", await_promise=True)
+    assert browser.evaluate(f"document.getElementById('{anchor}').querySelector('details.run-fold').open") is True
+    browser.evaluate("document.querySelector('button.toggle-runs').click()")
+    assert browser.evaluate("document.querySelectorAll('details.run-fold[open]').length") == 4
+    assert browser.evaluate("document.documentElement.scrollHeight") > 3 * height
     assert browser.console_errors() == []

@@ -83,6 +83,7 @@ def test_participant_reports_in_the_browser(demo, browser, screenshot_dir):
         assert len(images) >= 7 and all(width > 0 for _, width in images), images
         pixels = browser.screenshot(screenshot_dir / f"demo-sub-{participant}.png")
         assert pixels.std() > 20
+        browser.open_all_runs()
         text = browser.evaluate("document.body.innerText")
         for name in demo["names"]:
             assert name in text, name  # the atlas table's names, the hostile one as text
@@ -152,3 +153,30 @@ def test_group_report_has_mean_connectomes_and_the_qcfc_sample(demo, browser):
         assert f"QC-FC across {summary['NumberOfParticipants']} participants ({summary['NumberOfRuns']} runs" in text
     assert "(fewer than 20)" in text
     assert browser.console_errors() == []
+
+
+def test_a_run_every_strategy_excluded_gets_its_figures_and_counts_as_an_exclusion(demo, browser):
+    # An FD threshold below every FD value censors every volume: scrubbing excludes the run.
+    output = demo["root"] / "all-excluded"
+    result = _cli(demo["bids"], output, "participant", "--participant-label", "03",
+                  "--atlas-file", f"Demo={demo['image']}:{demo['table']}", "--strategy", "scrubbing",
+                  "--fd-threshold", "0.0001", "-w", demo["root"] / "work-excluded")
+    assert "excluded" in result.stdout + result.stderr, result.stderr
+    (record,) = _qc_records(output, "03")
+    assert record["Status"] == "excluded"
+    browser.open((output / "sub-03.html").as_uri())
+    assert browser.console_errors() == [] and browser.dialogs() == []
+    cards = browser.evaluate(
+        "Object.fromEntries(Array.from(document.querySelectorAll('.card')).map("
+        "c => [c.querySelector('.label').textContent, c.querySelector('.value').textContent]))")
+    assert cards["runs failed"] == "0" and cards["run × strategy exclusions"] == "1"
+    assert "run × strategy failures" not in cards
+    assert "Runs that could not be processed" not in browser.evaluate("document.body.innerText")
+    motion = browser.evaluate(
+        "Array.from(document.querySelectorAll('section.run img')).filter("
+        "i => i.alt.startsWith('Framewise displacement')).map(i => i.naturalWidth)")
+    assert len(motion) == 1 and motion[0] > 0  # the excluded run's motion figure, drawn
+    text = browser.evaluate("document.querySelector('section.run').innerText")
+    assert "Exclusions of this run" in text and record["Reason"] in text
+    reasons = browser.evaluate("document.querySelector('section.run details.reasons').textContent")
+    assert "FD" in reasons  # the volumes above the threshold, with their reason

@@ -260,3 +260,18 @@ def test_maps_atlas_given_as_its_strongest_map_index_draws_the_same(run, tmp_pat
     full = _pixels(figures.plot_atlas(atlas, run.reference_image), tmp_path, "full.png")
     small = _pixels(figures.plot_atlas(compact, run.reference_image), tmp_path, "small.png")
     assert _differing_fraction(full, small) < 0.01  # outlines may differ where maps tie
+
+
+def test_motion_figure_draws_std_dvars_with_its_threshold_and_marks(run, tmp_path):
+    figure = figures.plot_motion(run.n_volumes, run.repetition_time, run.strategies, run.fd,
+                                 run.std_dvars)
+    (dvars_axes,) = [axes for axes in figure.axes if axes.get_ylabel() == "std DVARS"]
+    traces = [line for line in dvars_axes.lines if len(line.get_ydata()) == run.n_volumes]
+    assert len(traces) == 1
+    np.testing.assert_array_equal(traces[0].get_ydata(), run.std_dvars)
+    assert [line.get_ydata()[0] for line in dvars_axes.lines if line not in traces] == [1.5]
+    scrubbing = run.strategy("scrubbing")
+    by_dvars = [v for v, why in run.volume_reasons(scrubbing).items() if "DVARS" in why]
+    (marks,) = dvars_axes.collections
+    np.testing.assert_array_equal(marks.get_offsets()[:, 0], by_dvars)
+    assert _not_blank(_pixels(figure, tmp_path))

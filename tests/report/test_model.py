@@ -240,3 +240,27 @@ def test_group_report_rejects_bad_input():
         GroupReport(pd.DataFrame(), [QCFCResult("x", "a", [0.1]), QCFCResult("x", "a", [0.2])])
     with pytest.raises(ReportDataError, match="excluded fraction of strategy 'a' must be in"):
         GroupReport(pd.DataFrame(), excluded_fraction={"a": 1.5})
+
+
+# --- why volumes were removed ---------------------------------------------
+
+
+def test_volume_reasons_name_fd_dvars_short_segments_and_dummies():
+    fd = np.array([0, 0.1, 0.9, 0.1, 0.1, 0.2, 0.8, 0.1, 0.1, 0.1])
+    std_dvars = np.array([np.nan, 1, 2.5, 1, 3.0, 1, 1, 1, 1, 1])
+    scrubbing = _strategy(name="scrubbing", kept_volumes=[7, 8, 9], dummy_volumes=[0],
+                          motion_censored_volumes=[1, 2, 3, 4, 5, 6], fd_threshold=0.5,
+                          std_dvars_threshold=1.5)
+    run = _run(fd=fd, std_dvars=std_dvars, strategies=[scrubbing])
+    assert run.volume_reasons(scrubbing) == {
+        0: ["non-steady-state"], 1: ["segment too short"], 2: ["FD", "DVARS"],
+        3: ["segment too short"], 4: ["DVARS"], 5: ["segment too short"], 6: ["FD"],
+    }
+    without_dvars = _run(fd=fd, strategies=[scrubbing])
+    assert without_dvars.volume_reasons(scrubbing)[4] == ["motion (values not available)"]
+    assert _run().volume_reasons(_run().strategies[0]) == {v: ["non-steady-state"] for v in (0, 1, 2)}
+
+
+def test_std_dvars_needs_one_value_per_volume():
+    with pytest.raises(ReportDataError, match=r"std_dvars must have one value per volume \(10\), got 9"):
+        _run(std_dvars=np.ones(9))

@@ -350,6 +350,14 @@ def test_motion_raster_looks_like_the_matplotlib_motion_figure(run, tmp_path):
     assert without_fd.pixels.shape[0] < fast.shape[0]
 
 
+def test_motion_raster_with_std_dvars_looks_like_the_matplotlib_figure(run, tmp_path):
+    args = (run.n_volumes, 2.0, run.strategies, run.fd)
+    slow = _pixels(figures.plot_motion(*args, run.std_dvars), tmp_path, "s.png")
+    fast = _pixels(raster.motion_raster(*args, std_dvars=run.std_dvars), tmp_path, "f.png")
+    assert _differing_fraction(slow, fast) < 0.01
+    assert fast.shape[0] > _pixels(raster.motion_raster(*args), tmp_path, "fd.png").shape[0]
+
+
 @pytest.mark.parametrize("position", [0, 1, 2], ids=["labels", "maps", "spheres"])
 def test_atlas_raster_looks_like_the_matplotlib_overlay(run, tmp_path, position):
     atlas = run.atlases[position]

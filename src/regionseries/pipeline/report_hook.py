@@ -21,6 +21,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 
 from .._version import __version__
 from ..atlases.base import Atlas
@@ -49,8 +50,15 @@ def draw_figures_ahead(result: RunResult, options: PipelineOptions) -> None:
     (SIGTERM) does not interrupt this step. A failure only means the page
     draws them later; it never fails the run.
     """
-    if options.draw_run_figures and result.status == STATUS_DONE and result.n_volumes and result.atlases:
+    if options.draw_run_figures and _reportable(result):
         result.report_figures = _draw_run_figures(result, result.atlas_objects, options)
+
+
+def _reportable(result: RunResult) -> bool:
+    """Whether a run gets its section of the participant page: it was processed, or every
+    strategy excluded it (a scientific exclusion, not a failure: its QC figures are shown)."""
+    return result.status == STATUS_DONE and bool(result.n_volumes) and bool(
+        result.atlases or (result.strategies and all(s.status == "excluded" for s in result.strategies)))
 
 
 def _sparing_the_collector(function):
@@ -124,11 +132,15 @@ def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOpt
     run = result.run
     img = nib.load(str(run.bold))
     voxel_volume = float(abs(np.linalg.det(img.affine[:3, :3])))
+    std_dvars = _std_dvars(run, result.n_volumes)
+    fd = result.fd if result.fd is not None and len(result.fd) == result.n_volumes else None
+    by_desc = {strategy.desc: strategy for strategy in options.strategies}
+    # Non-steady-state volumes do not depend on the strategy: those of a planned one serve the others.
+    dummies = next((o.plan.dummy_volumes for o in result.strategies if o.plan is not None), None)
     strategies = []
     for outcome in result.strategies:
         if outcome.plan is None:
-            strategies.append(StrategyResult(name=outcome.desc, kept_volumes=[], excluded=True,
-                                             exclusion_reason=f"{outcome.status}: {outcome.reason}"))
+            strategies.append(_unplanned_strategy(outcome, by_desc.get(outcome.desc), fd, std_dvars, dummies))
             continue
         plan = outcome.plan
         strategy = plan.strategy
@@ -160,7 +172,6 @@ def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOpt
     measure = options.connectivity[0] if options.connectivity else "correlation"
     connectivity = {(a, s): m for (a, s, kind), m in result.connectivity.items() if kind == measure}
     reference, reference_description = _reference_image(run)
-    fd = result.fd if result.fd is not None and len(result.fd) == result.n_volumes else None
     return RunReport(
         participant=run.entities.get("sub", ""), session=run.entities.get("ses"),
         entities={k: v for k, v in run.entities.items() if k not in ("sub", "ses", "desc")},
@@ -174,7 +185,55 @@ def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOpt
         parameters={"smoothing_fwhm_mm": options.smoothing_fwhm, "min_coverage": options.min_coverage,
                     "connectivity": list(options.connectivity), "estimator": options.estimator,
                     "dummy_scans": options.dummy_scans},
+        std_dvars=std_dvars,
     )
+
+
+def _std_dvars(run: RunInputs, n_volumes: int) -> np.ndarray | None:
+    """The run's standardized DVARS per volume (fMRIPrep's ``std_dvars``), None when unknown.
+
+    Read here, from the confounds file the run was planned with, rather than
+    carried in the :class:`RunResult` (only the report draws it).
+    """
+    if run.confounds is None:
+        return None
+    try:
+        table = pd.read_csv(run.confounds, sep="\t", usecols=lambda name: name == "std_dvars",
+                            na_values=["n/a"], keep_default_na=True)
+    except (OSError, ValueError) as exc:
+        LOGGER.debug("std_dvars of %s not read for the report: %s", run.confounds, exc)
+        return None
+    if "std_dvars" not in table or len(table) != n_volumes:
+        return None
+    return pd.to_numeric(table["std_dvars"], errors="coerce").to_numpy(float)
+
+
+def _unplanned_strategy(outcome, strategy, fd: np.ndarray | None, std_dvars: np.ndarray | None,
+                        dummies: np.ndarray | None):
+    """A strategy that excluded or failed the run, for the report.
+
+    It kept nothing; its thresholds are shown with the volumes above them
+    (censored for FD or DVARS; the minimum-segment rule is not applied), so
+    that the figures show why it excluded the run. ``dummies``: the run's
+    non-steady-state volumes when another strategy planned them (None: unknown).
+    """
+    from ..report import StrategyResult
+
+    reason = f"{outcome.status}: {outcome.reason}"
+    if strategy is None or outcome.status != "excluded" or not strategy.censors_motion:
+        return StrategyResult(name=outcome.desc, kept_volumes=[], excluded=True, exclusion_reason=reason,
+                              parameters=strategy.to_dict() if strategy is not None else {})
+    above = np.zeros(len(fd) if fd is not None else len(std_dvars) if std_dvars is not None else 0, bool)
+    for values, threshold in ((fd, strategy.fd_threshold), (std_dvars, strategy.std_dvars_threshold)):
+        if values is not None and threshold is not None:
+            with np.errstate(invalid="ignore"):
+                above |= values > threshold
+    dummies = np.asarray(dummies if dummies is not None else [], dtype=np.int64)
+    return StrategyResult(
+        name=outcome.desc, kept_volumes=[], dummy_volumes=dummies,
+        motion_censored_volumes=np.setdiff1d(np.flatnonzero(above), dummies),
+        fd_threshold=strategy.fd_threshold, std_dvars_threshold=strategy.std_dvars_threshold,
+        excluded=True, exclusion_reason=reason, parameters=strategy.to_dict())
 
 
 @_sparing_the_collector
@@ -187,8 +246,8 @@ def write_participant_report(participant: str, results: Sequence[RunResult], opt
     remove_stale_temporaries(options.output_dir / f"sub-{participant}" / "figures")
     # Runs in file order, whatever order the worker processes finished them in.
     results = sorted(results, key=lambda r: str(r.run.bold))
-    processed = [r for r in results if r.status == STATUS_DONE and r.n_volumes and r.atlases]
-    failed = [r for r in results if r.status == STATUS_FAILED or (r.status == STATUS_DONE and not r.atlases)]
+    processed = [r for r in results if _reportable(r)]
+    failed = [r for r in results if r.status == STATUS_FAILED or (r.status == STATUS_DONE and not _reportable(r))]
     skipped = [r for r in results if r.status == STATUS_SKIPPED]
     if not processed and not failed:
         return None

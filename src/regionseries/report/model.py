@@ -133,13 +133,15 @@ def _as_index_array(values: Any, what: str, n_volumes: int | None = None) -> np.
     return indices
 
 
-def _optional_vector(values: Any, n: int, what: str) -> np.ndarray | None:
-    """Return ``values`` as a float vector of length ``n`` (or None)."""
+def _optional_vector(values: Any, n: int, what: str, per: str = "region") -> np.ndarray | None:
+    """Return ``values`` as a float vector of length ``n``, one value per ``per`` (or None)."""
     if values is None:
         return None
     vector = np.asarray(values, dtype=float).ravel()
     if vector.shape != (n,):
-        raise ReportDataError(f"{what}: expected {n} values (one per region), got {vector.size}")
+        raise ReportDataError(
+            f"{what}: expected {n} values (one per region), got {vector.size}" if per == "region"
+            else f"{what} must have one value per {per} ({n}), got {vector.size}")
     return vector
 
 
@@ -405,6 +407,9 @@ class RunReport:
     software_version : str
     parameters : Mapping
         Run-level parameters (the command-line settings that applied).
+    std_dvars : array-like of float or None
+        Standardized DVARS per volume (unitless; fMRIPrep's ``std_dvars``, NaN
+        for the first volume), None when not available.
     """
 
     participant: str
@@ -428,6 +433,7 @@ class RunReport:
     warnings: Sequence[str] = ()
     software_version: str = ""
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    std_dvars: Any = None
 
     def __post_init__(self) -> None:
         self.participant = _strip_prefix(self.participant, "sub")
@@ -445,13 +451,8 @@ class RunReport:
                 and self.n_volumes >= 1):
             raise ReportDataError(f"{where}: n_volumes must be a positive integer, got {self.n_volumes!r}")
         self.n_volumes = int(self.n_volumes)
-        if self.fd is not None:
-            self.fd = np.asarray(self.fd, dtype=float).ravel()
-            if self.fd.shape != (self.n_volumes,):
-                raise ReportDataError(
-                    f"{where}: fd must have one value per volume ({self.n_volumes}), "
-                    f"got {self.fd.size}"
-                )
+        self.fd = _optional_vector(self.fd, self.n_volumes, f"{where}: fd", "volume")
+        self.std_dvars = _optional_vector(self.std_dvars, self.n_volumes, f"{where}: std_dvars", "volume")
         self.entities = {
             str(key): str(value)
             for key, value in dict(self.entities).items()
@@ -580,6 +581,34 @@ class RunReport:
     def duration_s(self) -> float:
         """Length of the series in seconds."""
         return self.n_volumes * self.repetition_time
+
+    def volume_reasons(self, strategy: StrategyResult) -> dict[int, list[str]]:
+        """Why each volume a strategy removed was removed, by 0-based volume index.
+
+        Reasons, in this order: ``"non-steady-state"`` (a dummy volume),
+        ``"FD"`` (framewise displacement above the strategy's threshold),
+        ``"DVARS"`` (standardized DVARS above its threshold) and, for a volume
+        censored with neither above its threshold, ``"segment too short"``
+        (kept volumes between censored ones fewer than the strategy's minimum
+        segment length). FD and DVARS are only named when their per-volume
+        values are known (``fd``, ``std_dvars``); a censored volume whose
+        values are unknown is ``"motion (values not available)"``.
+        """
+        reasons: dict[int, list[str]] = {int(v): ["non-steady-state"] for v in strategy.dummy_volumes}
+        for volume in strategy.motion_censored_volumes:
+            volume = int(volume)
+            found = []
+            for values, threshold, name in ((self.fd, strategy.fd_threshold, "FD"),
+                                            (self.std_dvars, strategy.std_dvars_threshold, "DVARS")):
+                if values is not None and threshold is not None and values[volume] > threshold:
+                    found.append(name)
+            known = all(values is not None for values, threshold in (
+                (self.fd, strategy.fd_threshold), (self.std_dvars, strategy.std_dvars_threshold))
+                if threshold is not None)
+            if not found:
+                found = ["segment too short" if known else "motion (values not available)"]
+            reasons.setdefault(volume, []).extend(found)
+        return dict(sorted(reasons.items()))
 
     @property
     def mean_fd(self) -> float | None:

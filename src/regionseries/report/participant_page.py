@@ -17,7 +17,8 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from pathlib import Path
+from dataclasses import replace
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,10 @@ logger = logging.getLogger(__name__)
 
 #: Region tables with at most this many rows are shown unfolded.
 OPEN_TABLE_MAX_ROWS = 40
+
+#: Connectivity matrices of at most this many regions have the names on their axes
+#: (``max_labelled_regions`` of the figures); larger ones get a list of names by index.
+MATRIX_LABELLED_REGIONS = 30
 
 
 def _run_prefix(run: RunReport) -> str:
@@ -104,14 +109,80 @@ def _motion_summary(run: RunReport) -> list[tuple[str, str, bool]]:
     for threshold in sorted({s.fd_threshold for s in run.strategies if s.fd_threshold}):
         above = int(np.sum(finite > threshold))
         rows.append((f"Volumes with FD > {threshold:g} mm", f"{above} of {run.n_volumes}", False))
+    thresholds = sorted({s.std_dvars_threshold for s in run.strategies
+                         if s.std_dvars_threshold is not None})
+    if run.std_dvars is None:
+        if thresholds:
+            rows.append(("Standardized DVARS", "not available (no std_dvars column)", False))
+        return rows
+    dvars = run.std_dvars[np.isfinite(run.std_dvars)]
+    rows.append(("Max std DVARS", format_number(dvars.max() if dvars.size else None), False))
+    for threshold in thresholds:
+        above = int(np.sum(dvars > threshold))
+        rows.append((f"Volumes with std DVARS > {threshold:g}", f"{above} of {run.n_volumes}", False))
     return rows
 
 
-def _inputs(run: RunReport) -> list[tuple[str, str, bool]]:
+def _reason_counts(run: RunReport) -> list[tuple[str, str, bool]]:
+    """One line per strategy: how many volumes it removed for each reason."""
+    rows = []
+    for strategy in run.strategies:
+        reasons = run.volume_reasons(strategy)
+        if not reasons:
+            continue
+        counts: dict[str, int] = {}
+        for names in reasons.values():
+            for name in names:
+                counts[name] = counts.get(name, 0) + 1
+        text = ", ".join(f"{name}: {count}" for name, count in counts.items())
+        rows.append((f"Removed by {strategy.name}", f"{len(reasons)} volumes ({text})", False))
+    return rows
+
+
+def _reasons_table(run: RunReport) -> dict[str, Any] | None:
+    """Every volume removed by a strategy, with its FD, std DVARS and reason(s)."""
+    columns = [_column("strategy"), _column("volume", True), _column("time (s)", True),
+               _column("FD (mm)", True), _column("std DVARS", True), _column("reason(s)")]
+    rows = []
+    for strategy in run.strategies:
+        for volume, reasons in run.volume_reasons(strategy).items():
+            rows.append({"css": "", "cells": [
+                _cell(strategy.name), _num_cell(volume),
+                _num_cell(volume * run.repetition_time, 4),
+                _num_cell(None if run.fd is None else run.fd[volume], 3),
+                _num_cell(None if run.std_dvars is None else run.std_dvars[volume], 3),
+                _cell(" + ".join(reasons)),
+            ]})
+    return {"columns": columns, "rows": rows} if rows else None
+
+
+def _dataset_root(paths: list[str]) -> str:
+    """The folder the inputs' paths are shown relative to: above their ``sub-*`` folder
+    (the dataset root), or their common folder; "" when they share none or are relative."""
+    roots = []
+    for path in paths:
+        parts = PurePath(path).parts
+        index = next((k for k, part in enumerate(parts[:-1]) if part.startswith("sub-")), len(parts) - 1)
+        roots.append(str(PurePath(*parts[:index])) if index else "")
+    if not roots or not all(PurePath(root).is_absolute() for root in roots):
+        return ""
+    try:
+        return os.path.commonpath(roots)
+    except ValueError:  # different drives
+        return ""
+
+
+def _relative(path: str, root: str) -> str:
+    return os.path.relpath(path, root) if root and PurePath(path).is_absolute() else path
+
+
+def _inputs(run: RunReport, root: str = "") -> list[tuple[str, str, bool]]:
     return [
-        ("BOLD", run.bold_file, True),
-        ("Confounds", run.confounds_file or "none", bool(run.confounds_file)),
-        ("Brain mask", run.mask_file or "none", bool(run.mask_file)),
+        ("BOLD", _relative(run.bold_file, root), True),
+        ("Confounds", _relative(run.confounds_file, root) if run.confounds_file else "none",
+         bool(run.confounds_file)),
+        ("Brain mask", _relative(run.mask_file, root) if run.mask_file else "none",
+         bool(run.mask_file)),
         ("Space", run.space or "not given", False),
         ("Repetition time", f"{format_number(run.repetition_time, 4)} s", False),
         ("Volumes", f"{run.n_volumes} ({format_number(run.duration_s, 4)} s)", False),
@@ -186,12 +257,16 @@ def _run_figures(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
     figures: dict[str, Any] = {"signals": [], "connectivity": []}
     figures["motion_figure"] = writer.write(
         lambda: raster.motion_raster(run.n_volumes, run.repetition_time, run.strategies, run.fd,
-                                     frame_dir=writer.frame_dir) if writer.raster
-        else _figures().plot_motion(run.n_volumes, run.repetition_time, run.strategies, run.fd),
+                                     frame_dir=writer.frame_dir, std_dvars=run.std_dvars)
+        if writer.raster
+        else _figures().plot_motion(run.n_volumes, run.repetition_time, run.strategies, run.fd,
+                                    run.std_dvars),
         f"{prefix}_desc-censoring_motion",
-        "Top: framewise displacement (FD) per volume with each strategy's threshold (dashed); "
-        "volumes censored by any strategy are marked in red, dummy volumes shaded. "
-        "Bottom: volumes kept and removed by each strategy.",
+        "Top: framewise displacement (FD, mm) and standardized DVARS per volume with each "
+        "strategy's thresholds (dashed); a red dot marks a volume censored because it is above "
+        "the threshold of that trace; dummy (non-steady-state) volumes shaded. Bottom: volumes "
+        "kept and removed by each strategy (a censored volume without a dot was censored because "
+        "its segment of kept volumes was too short; see \u201cCensored volumes and why\u201d).",
     )
     for atlas in run.atlases:
         atlas_label = f"{prefix}_atlas-{safe_label(atlas.name)}"
@@ -227,9 +302,11 @@ def _run_figures(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
                     "figure": writer.write(
                         lambda matrices=matrices, atlas=atlas: raster.connectivity_raster(
                             matrices, atlas.region_names, run.connectivity_measure,
+                            max_labelled_regions=MATRIX_LABELLED_REGIONS,
                             frame_dir=writer.frame_dir) if writer.raster
-                        else _figures().plot_connectivity(matrices, atlas.region_names,
-                                                          run.connectivity_measure),
+                        else _figures().plot_connectivity(
+                            matrices, atlas.region_names, run.connectivity_measure,
+                            max_labelled_regions=MATRIX_LABELLED_REGIONS),
                         f"{atlas_label}_stat-{safe_label(run.connectivity_measure)}_relmat",
                         f"{run.connectivity_measure.capitalize()} between regions in atlas "
                         f"table order, computed on kept volumes only ({kept}); one colour "
@@ -240,49 +317,98 @@ def _run_figures(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
     return figures
 
 
-def _run_view(run: RunReport, writer: FigureWriter, figures: dict[str, Any] | None = None) -> dict[str, Any]:
+def _run_view(run: RunReport, writer: FigureWriter, figures: dict[str, Any] | None = None,
+              root: str = "") -> dict[str, Any]:
     """Everything the page shows of one run; ``figures`` from :func:`draw_run_figures` if drawn already."""
     prefix = _run_prefix(run)
     anchor = _anchor(prefix)
     view: dict[str, Any] = {
         "anchor": anchor,
         "label": run.run_label,
-        "inputs": _inputs(run),
+        "inputs": _inputs(run, root),
         "reference_description": run.reference_description,
         "warnings": [("", text) for text in run.warnings],
-        "motion_summary": _motion_summary(run),
+        "motion_summary": _motion_summary(run) + _reason_counts(run),
+        "reasons_table": _reasons_table(run),
         "censoring_table": _censoring_table(run),
     }
     view.update(figures if figures is not None else _run_figures(run, writer))
-    view["atlases"] = []
-    for atlas in run.atlases:
-        atlas_label = f"{prefix}_atlas-{safe_label(atlas.name)}"
-        view["atlases"].append(
-            {
-                "name": atlas.name,
-                "headline": _atlas_headline(atlas),
-                "description": atlas.description,
-                "na_names": _na_descriptions(atlas),
-                "n_regions": atlas.n_regions,
-                "open": atlas.n_regions <= OPEN_TABLE_MAX_ROWS,
-                "table": _region_table(atlas),
-                "figure": writer.write_shared(
-                    _overlay_key(atlas, run.reference_image),
-                    lambda atlas=atlas: raster.atlas_raster(
-                        atlas, run.reference_image, frame_dir=writer.frame_dir) if writer.raster
-                    else _figures().plot_atlas(atlas, run.reference_image),
-                    f"{atlas_label}_desc-overlay_{'spheres' if atlas.kind == 'spheres' else 'dseg'}",
-                    _atlas_caption(atlas, run.reference_description),
-                    f" The same picture serves every run of this participant on this grid with "
-                    f"the same regions set to n/a; it is drawn over the {run.reference_description}"
-                    f" of {run.run_label}.",
-                ),
-            }
-        )
+    view["region_index"] = {
+        atlas.name: atlas.region_names for atlas in run.atlases
+        if atlas.n_regions > MATRIX_LABELLED_REGIONS
+    }
+    view["exclusions"] = [
+        (f"{label} under {strategy.name}", text)
+        for strategy in run.strategies
+        for label, text in [_strategy_status(strategy, run.n_volumes)] if label
+    ]
+    view["status"] = _run_status(run)
     view["confound_columns"] = [
         (strategy.name, format_value(strategy.confound_columns)) for strategy in run.strategies
     ]
     return view
+
+
+def _run_status(run: RunReport) -> str:
+    """One line for a run's collapsed heading: volumes, mean FD and its strategies' verdicts."""
+    parts = [f"{run.n_volumes} volumes"]
+    if run.mean_fd is not None:
+        parts.append(f"mean FD {format_number(run.mean_fd)} mm")
+    excluded = [s.name for s in run.strategies if s.excluded]
+    parts.append(f"excluded under {', '.join(excluded)}" if excluded else "kept under every strategy")
+    if run.warnings:
+        parts.append(f"{len(run.warnings)} warning{'s' if len(run.warnings) != 1 else ''}")
+    return " · ".join(parts)
+
+
+def _atlas_views(report: ParticipantReport, writer: FigureWriter) -> list[dict[str, Any]]:
+    """The atlas material once per atlas and grid: overlay, region table, regions set to n/a.
+
+    Runs whose atlas overlay is the same picture (same grid, same regions set
+    to n/a, :func:`_overlay_key`) share one entry; its coverage column is the
+    lowest over those runs.
+    """
+    groups: dict[tuple, list[tuple[RunReport, AtlasResult]]] = {}
+    for run in report.runs:
+        for atlas in run.atlases:
+            groups.setdefault(_overlay_key(atlas, run.reference_image), []).append((run, atlas))
+    names = [key[1] for key in groups]
+    short = dict(zip((run.run_label for run in report.runs), _short_run_labels(report.runs)))
+    views = []
+    for key, members in groups.items():
+        run, atlas = members[0]
+        coverages = [a.coverage for _, a in members if a.coverage is not None]
+        shown = atlas if len(coverages) < 2 else replace(
+            atlas, coverage=np.min(coverages, axis=0), image=None)
+        labels = [short[r.run_label] for r, _ in members]
+        many = names.count(atlas.name) > 1
+        views.append({
+            "anchor": _anchor(f"atlas-{atlas.name}" + (f"-{len(views)}" if many else "")),
+            "name": atlas.name,
+            "headline": _atlas_headline(shown),
+            "description": atlas.description,
+            "runs": labels,
+            "all_runs": len(labels) == len(report.runs),
+            "na_names": _na_descriptions(shown),
+            "n_regions": atlas.n_regions,
+            "open": atlas.n_regions <= OPEN_TABLE_MAX_ROWS,
+            "coverage_note": "lowest coverage over these runs" if len(coverages) > 1 else "",
+            "table": _region_table(shown),
+            "reference_description": run.reference_description,
+            "figure": writer.write_shared(
+                key,
+                lambda atlas=atlas, run=run: raster.atlas_raster(
+                    atlas, run.reference_image, frame_dir=writer.frame_dir) if writer.raster
+                else _figures().plot_atlas(atlas, run.reference_image),
+                f"{_run_prefix(run)}_atlas-{safe_label(atlas.name)}_desc-overlay_"
+                f"{'spheres' if atlas.kind == 'spheres' else 'dseg'}",
+                _atlas_caption(atlas, run.reference_description)
+                + (" The same picture serves the runs listed above (same grid, same regions set "
+                   "to n/a); it" if len(members) > 1 else " It")
+                + f" is drawn over the {run.reference_description} of {run.run_label}.",
+            ),
+        })
+    return views
 
 
 def draw_run_figures(run: RunReport, output_dir: str | os.PathLike, participant: str,
@@ -379,14 +505,19 @@ def _short_run_labels(runs: list[RunReport]) -> list[str]:
 def _participant_context(report: ParticipantReport, writer: FigureWriter,
                          drawn: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     drawn = drawn or {}
-    runs = [_run_view(run, writer, drawn.get(_run_prefix(run), {}).get("figures")) for run in report.runs]
+    root = _dataset_root([path for run in report.runs
+                          for path in (run.bold_file, run.confounds_file, run.mask_file) if path]
+                         + [failed.bold_file for failed in report.failed_runs])
+    runs = [_run_view(run, writer, drawn.get(_run_prefix(run), {}).get("figures"), root)
+            for run in report.runs]
+    atlas_views = _atlas_views(report, writer)
     atlases: dict[str, AtlasResult] = {}
     for run in report.runs:
         for atlas in run.atlases:
             atlases.setdefault(atlas.name, atlas)
     strategies = report.strategy_names
     grid_rows = []
-    n_exclusions = 0
+    n_exclusions = n_strategy_failures = 0
     for run, view in zip(report.runs, runs):
         cells = []
         for name in strategies:
@@ -395,7 +526,8 @@ def _participant_context(report: ParticipantReport, writer: FigureWriter,
                 cells.append({"excluded": False, "label": None, "text": "not run"})
                 continue
             label, text = _strategy_status(matching[0], run.n_volumes)
-            n_exclusions += label is not None
+            n_exclusions += label == "excluded"
+            n_strategy_failures += label == "failed"
             cells.append({"excluded": label is not None, "label": label, "text": text})
         grid_rows.append({"label": view["label"], "anchor": view["anchor"], "cells": cells})
     version = report.software_version or next(
@@ -410,6 +542,9 @@ def _participant_context(report: ParticipantReport, writer: FigureWriter,
         ) or "none", False),
         ("Software", f"regionseries {version or _package_version()}", False),
     ]
+    if root:
+        summary_rows.insert(2, ("Input folder", f"{root} (the runs' file paths below are relative to it)",
+                                True))
     warnings = [("", text) for text in report.warnings]
     run_warnings = [
         {"anchor": view["anchor"], "label": view["label"], "count": len(run.warnings)}
@@ -429,14 +564,17 @@ def _participant_context(report: ParticipantReport, writer: FigureWriter,
             "n_runs": len(report.runs),
             "n_failed": len(report.failed_runs),
             "n_exclusions": n_exclusions,
+            "n_strategy_failures": n_strategy_failures,
             "strategies": strategies,
             "atlases": list(atlases),
         },
-        "failed_runs": [(failed.bold_file, failed.reason) for failed in report.failed_runs],
+        "failed_runs": [(_relative(failed.bold_file, root), failed.reason) for failed in report.failed_runs],
         "warnings": warnings,
         "run_warnings": run_warnings,
         "exclusion_grid": {"strategies": strategies, "rows": grid_rows},
         "runs": runs,
+        "runs_open": len(runs) == 1,
+        "atlases": atlas_views,
         "parameters": _participant_parameters(report),
     }
     context.update(_page_context(version))

@@ -20,6 +20,7 @@ from ..model import StrategyResult
 from ..raster.colors import (
     COLOR_CENSORED,
     COLOR_DUMMY,
+    COLOR_DVARS,
     COLOR_FD,
     COLOR_KEPT,
     COLOR_OTHER,
@@ -32,21 +33,32 @@ from .canvas import add_axes_inches, frame_from, new_figure, styled, text_width_
 __all__ = ["motion_frame", "plot_motion"]
 
 
+#: The traces of the motion figure, top to bottom: (y label, legend label,
+#: StrategyResult attribute of its threshold, threshold text, threshold legend).
+TRACES = (
+    ("FD (mm)", "framewise displacement (mm)", "fd_threshold", "{:g} mm", "FD threshold"),
+    ("std DVARS", "standardized DVARS", "std_dvars_threshold", "{:g}", "std DVARS threshold"),
+)
+
+
 def _motion_figure(
     n_volumes: int, repetition_time: float, strategies: Sequence[StrategyResult],
-    fd_top: float | None, any_censored: bool, any_other: bool,
-) -> tuple[Figure, Any, Any]:
+    fd_top: float | None, any_censored: bool, any_other: bool, dvars_top: float | None = None,
+) -> tuple[Figure, list, Any]:
     """Axes, thresholds, labels and legend of the motion figure, without the data.
 
-    Returns the figure, the FD axes (None without FD) and the volume-mask axes.
+    Returns the figure, the trace axes present (FD, then std DVARS; each None
+    when its values are not available) and the volume-mask axes.
     """
     n_rows = max(len(strategies), 1)
     left = min(max(0.75, text_width_in([s.name + " (excluded)" * s.excluded
                                          for s in strategies]) + 0.25), 2.6)
     right, top, legend_band, gap = 0.3, 0.5, 0.85, 0.12
     mask_height = 0.26 * n_rows
-    fd_height = 1.6 if fd_top is not None else 0.0
-    height = top + fd_height + (gap if fd_top is not None else 0) + mask_height + legend_band
+    tops = [fd_top, dvars_top]
+    trace_height = 1.3
+    n_traces = sum(value is not None for value in tops)
+    height = top + n_traces * (trace_height + gap) + mask_height + legend_band
     figure = new_figure(FULL_WIDTH_IN, height)
     width = FULL_WIDTH_IN - left - right
     mask_axes = add_axes_inches(figure, left, legend_band, width, mask_height)
@@ -59,32 +71,39 @@ def _motion_figure(
     mask_axes.set_xlabel("volume", labelpad=1)
     handles = []
     time_axes = mask_axes
-    if fd_top is not None:
-        fd_axes = add_axes_inches(figure, left, legend_band + mask_height + gap, width, fd_height,
-                            sharex=mask_axes)
-        fd_axes.set_ylim(0, fd_top)
-        fd_axes.set_ylabel("FD (mm)")
-        fd_axes.tick_params(labelbottom=False)
-        handles.append(Line2D([], [], color=COLOR_FD, linewidth=0.9,
-                              label="framewise displacement (mm)"))
-        thresholds = sorted({s.fd_threshold for s in strategies if s.fd_threshold is not None})
+    trace_axes: list = [None, None]
+    bottom = legend_band + mask_height + gap
+    for index in reversed(range(len(TRACES))):  # from the bottom up: DVARS, then FD
+        if tops[index] is None:
+            continue
+        ylabel, legend, attribute, text, threshold_legend = TRACES[index]
+        axes = add_axes_inches(figure, left, bottom, width, trace_height, sharex=mask_axes)
+        bottom += trace_height + gap
+        axes.set_ylim(0, tops[index])
+        axes.set_ylabel(ylabel)
+        axes.tick_params(labelbottom=False)
+        handles.insert(0, Line2D([], [], color=COLOR_FD if index == 0 else COLOR_DVARS,
+                                 linewidth=0.9, label=legend))
+        thresholds = sorted({getattr(s, attribute) for s in strategies
+                             if getattr(s, attribute) is not None})
         for threshold in thresholds:
-            users = ", ".join(s.name for s in strategies if s.fd_threshold == threshold)
-            fd_axes.axhline(threshold, color=COLOR_CENSORED, linestyle="--", linewidth=0.8)
-            fd_axes.annotate(
-                f"{threshold:g} mm ({users})", xy=(1.0, threshold),
+            users = ", ".join(s.name for s in strategies if getattr(s, attribute) == threshold)
+            axes.axhline(threshold, color=COLOR_CENSORED, linestyle="--", linewidth=0.8)
+            axes.annotate(
+                f"{text.format(threshold)} ({users})", xy=(1.0, threshold),
                 xycoords=("axes fraction", "data"), xytext=(-2, 2), textcoords="offset points",
                 ha="right", va="bottom", color=COLOR_CENSORED, fontsize=7.5,
             )
-        if thresholds:
+        trace_axes[index] = axes
+        time_axes = axes
+    if any(axes is not None for axes in trace_axes):
+        if any(getattr(s, TRACES[index][2]) is not None for s in strategies
+               for index, axes in enumerate(trace_axes) if axes is not None):
             handles.append(Line2D([], [], color=COLOR_CENSORED, linestyle="--", linewidth=0.8,
-                                  label="FD threshold"))
+                                  label="threshold"))
         if any_censored:
             handles.append(Line2D([], [], color=COLOR_CENSORED, marker="o", markersize=3,
-                                  linestyle="", label="censored (any strategy)"))
-        time_axes = fd_axes
-    else:
-        fd_axes = None
+                                  linestyle="", label="above a threshold: censored"))
     handles += [
         Patch(color=COLOR_KEPT, label="kept"),
         Patch(color=COLOR_DUMMY, label="dummy (non-steady state)"),
@@ -98,7 +117,7 @@ def _motion_figure(
     columns = len(handles) if len(handles) <= 5 else math.ceil(len(handles) / 2)
     figure.legend(handles=handles, loc="lower center", ncols=columns,
                   bbox_to_anchor=(0.5, 0.0))
-    return figure, fd_axes, mask_axes
+    return figure, trace_axes, mask_axes
 
 
 @styled
@@ -107,11 +126,13 @@ def plot_motion(
     repetition_time: float,
     strategies: Sequence[StrategyResult],
     fd: np.ndarray | None = None,
+    std_dvars: np.ndarray | None = None,
 ) -> Figure:
-    """Framewise displacement over time with each strategy's removed volumes.
+    """Framewise displacement and standardized DVARS over time with each strategy's removed volumes.
 
-    Top panel: FD (mm) per volume, each strategy's FD threshold as a dashed
-    line, the volumes censored by any strategy marked, dummy volumes shaded.
+    Top panels: FD (mm) and std DVARS (unitless) per volume, each strategy's
+    thresholds as dashed lines, the volumes censored because they are above a
+    threshold marked on the trace that censored them, dummy volumes shaded.
     Bottom panel: one row per strategy, each volume coloured as kept, dummy
     (non-steady-state) or censored for motion.
 
@@ -124,6 +145,8 @@ def plot_motion(
     strategies : sequence of StrategyResult
     fd : numpy.ndarray or None
         Framewise displacement in mm, one value per volume.
+    std_dvars : numpy.ndarray or None
+        Standardized DVARS, one value per volume.
 
     Returns
     -------
@@ -133,27 +156,33 @@ def plot_motion(
     --------
     regionseries.report.raster.motion_raster : the same picture from a frame.
     """
-    states, censored, dummies, fd_top = _motion_parts(n_volumes, strategies, fd)
-    figure, fd_axes, mask_axes = _motion_figure(
-        n_volumes, repetition_time, strategies, fd_top, bool(censored.size), bool(np.any(states == 3)))
+    parts = _motion_parts(n_volumes, strategies, fd, std_dvars)
+    states, dummies = parts.states, parts.dummies
+    figure, trace_axes, mask_axes = _motion_figure(
+        n_volumes, repetition_time, strategies, parts.tops[0], parts.any_marked,
+        bool(np.any(states == 3)), parts.tops[1])
     mask_axes.imshow(
         states, aspect="auto", interpolation="nearest", cmap=ListedColormap(STATE_COLORS),
         vmin=-0.5, vmax=3.5, extent=(-0.5, n_volumes - 0.5, len(states) - 0.5, -0.5),
     )
     for row in range(1, len(states)):
         mask_axes.axhline(row - 0.5, color="white", linewidth=1.5)
-    if fd_axes is not None:
+    for axes, values, marked, color in zip(trace_axes, (fd, std_dvars), parts.marked,
+                                           (COLOR_FD, COLOR_DVARS)):
+        if axes is None:
+            continue
         if dummies.size:
-            fd_axes.axvspan(-0.5, dummies.max() + 0.5, color=COLOR_DUMMY, alpha=0.25, linewidth=0)
-        fd_axes.plot(np.arange(fd.size), fd, color=COLOR_FD, linewidth=0.9)
-        if censored.size:
-            fd_axes.scatter(censored, fd[censored], s=9, color=COLOR_CENSORED, zorder=3)
+            axes.axvspan(-0.5, dummies.max() + 0.5, color=COLOR_DUMMY, alpha=0.25, linewidth=0)
+        axes.plot(np.arange(values.size), values, color=color, linewidth=0.9)
+        if marked.size:
+            axes.scatter(marked, values[marked], s=9, color=COLOR_CENSORED, zorder=3)
     return figure
 
 
 def motion_frame(n_volumes: int, repetition_time: float, strategies: Sequence[StrategyResult],
-                 fd_top: float | None, any_censored: bool, any_other: bool) -> Frame:
-    """The motion figure without its data: volume mask, then the FD panel (if any)."""
-    figure, fd_axes, mask_axes = styled(_motion_figure)(
-        n_volumes, repetition_time, strategies, fd_top, any_censored, any_other)
-    return frame_from(figure, [mask_axes] + ([fd_axes] if fd_axes is not None else []))
+                 fd_top: float | None, any_censored: bool, any_other: bool,
+                 dvars_top: float | None = None) -> Frame:
+    """The motion figure without its data: volume mask, then the FD and DVARS panels present."""
+    figure, trace_axes, mask_axes = styled(_motion_figure)(
+        n_volumes, repetition_time, strategies, fd_top, any_censored, any_other, dvars_top)
+    return frame_from(figure, [mask_axes] + [axes for axes in trace_axes if axes is not None])

@@ -1,4 +1,4 @@
-"""The motion figure as pixels: volumes kept, dummy and censored per strategy, and the FD trace.
+"""The motion figure as pixels: volumes kept, dummy and censored per strategy, the FD and DVARS traces.
 
 :func:`motion_raster` pastes them into the frame drawn by
 :func:`regionseries.report.figures.motion_frame`.
@@ -9,12 +9,21 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from ..model import StrategyResult
-from .colors import COLOR_CENSORED, COLOR_DUMMY, COLOR_FD, STATE_COLORS, _uint8, hex_rgb
+from .colors import (
+    COLOR_CENSORED,
+    COLOR_DUMMY,
+    COLOR_DVARS,
+    COLOR_FD,
+    STATE_COLORS,
+    _uint8,
+    hex_rgb,
+)
 from .frames import RasterFigure, _figures, cached_frame
 
 __all__ = ["motion_raster"]
@@ -42,10 +51,21 @@ def _volume_states(n_volumes: int, strategies: Sequence[StrategyResult]) -> np.n
     return states
 
 
+def _trace_top(values: np.ndarray, thresholds: Sequence[float], floor: float) -> float:
+    """A round upper limit above the largest value and threshold (at least ``floor``)."""
+    finite = values[np.isfinite(values)]
+    return _nice_ceiling(1.1 * max([finite.max() if finite.size else 0.0, *thresholds, floor]))
+
+
 def _fd_top(fd: np.ndarray, strategies: Sequence[StrategyResult]) -> float:
-    finite = fd[np.isfinite(fd)]
-    thresholds = [s.fd_threshold for s in strategies if s.fd_threshold is not None]
-    return _nice_ceiling(1.1 * max([finite.max() if finite.size else 0.0, *thresholds, 0.1]))
+    return _trace_top(_outside_dummies(fd, strategies),
+                      [s.fd_threshold for s in strategies if s.fd_threshold is not None], 0.1)
+
+
+def _outside_dummies(values: np.ndarray, strategies: Sequence[StrategyResult]) -> np.ndarray:
+    """``values`` without the dummy volumes: a non-steady-state spike (std DVARS of 10 or
+    more is common) would squash the scale the thresholds are read on; it runs off the top."""
+    return np.delete(values, _all_indices(strategies, "dummy_volumes"))
 
 
 def _all_indices(strategies: Sequence[StrategyResult], attribute: str) -> np.ndarray:
@@ -53,13 +73,42 @@ def _all_indices(strategies: Sequence[StrategyResult], attribute: str) -> np.nda
         [getattr(s, attribute) for s in strategies] + [np.empty(0, dtype=np.int64)]))
 
 
-def _motion_parts(n_volumes: int, strategies: Sequence[StrategyResult], fd: np.ndarray | None):
-    states = _volume_states(n_volumes, strategies)
-    censored = _all_indices(strategies, "motion_censored_volumes")
-    fd_top = None if fd is None else _fd_top(fd, strategies)
-    if fd is not None:
-        censored = censored[censored < fd.size]
-    return states, censored, _all_indices(strategies, "dummy_volumes"), fd_top
+def _above_and_censored(values: np.ndarray | None, strategies: Sequence[StrategyResult],
+                        attribute: str) -> np.ndarray:
+    """Volumes some strategy censored because ``values`` exceed its threshold ``attribute``."""
+    if values is None:
+        return np.empty(0, dtype=np.int64)
+    marked = [s.motion_censored_volumes[values[s.motion_censored_volumes] > getattr(s, attribute)]
+              for s in strategies if getattr(s, attribute) is not None]
+    return np.unique(np.concatenate(marked + [np.empty(0, dtype=np.int64)]))
+
+
+@dataclass
+class _MotionParts:
+    """The data of the motion figure, split as it is drawn."""
+
+    states: np.ndarray  # (strategies, volumes) codes, see _volume_states
+    dummies: np.ndarray  # dummy volumes of any strategy
+    tops: tuple  # upper limits of the FD and DVARS panels (None: no panel)
+    marked: tuple  # volumes marked on the FD and DVARS traces
+
+    @property
+    def any_marked(self) -> bool:
+        return any(marked.size for marked in self.marked)
+
+
+def _motion_parts(n_volumes: int, strategies: Sequence[StrategyResult], fd: np.ndarray | None,
+                  std_dvars: np.ndarray | None = None) -> _MotionParts:
+    dvars_top = None if std_dvars is None else _trace_top(
+        _outside_dummies(std_dvars, strategies), [s.std_dvars_threshold for s in strategies if s.std_dvars_threshold is not None],
+        1.0)
+    return _MotionParts(
+        states=_volume_states(n_volumes, strategies),
+        dummies=_all_indices(strategies, "dummy_volumes"),
+        tops=(None if fd is None else _fd_top(fd, strategies), dvars_top),
+        marked=(_above_and_censored(fd, strategies, "fd_threshold"),
+                _above_and_censored(std_dvars, strategies, "std_dvars_threshold")),
+    )
 
 
 def motion_raster(
@@ -69,18 +118,20 @@ def motion_raster(
     fd: np.ndarray | None = None,
     supersampling: int = 4,
     frame_dir: str | os.PathLike | None = None,
+    std_dvars: np.ndarray | None = None,
 ) -> RasterFigure:
     """:func:`~regionseries.report.figures.plot_motion` as pixels, from a frame.
 
-    The FD trace and the censored volumes are drawn ``supersampling`` times
-    larger and reduced (anti-aliased); the volume mask is pasted as an image.
+    The FD and DVARS traces and the censored volumes are drawn
+    ``supersampling`` times larger and reduced (anti-aliased); the volume
+    mask is pasted as an image.
 
     Parameters
     ----------
-    n_volumes, repetition_time, strategies, fd
+    n_volumes, repetition_time, strategies, fd, std_dvars
         As for :func:`~regionseries.report.figures.plot_motion`.
     supersampling : int
-        Oversampling factor of the drawn FD trace.
+        Oversampling factor of the drawn traces.
     frame_dir : path-like or None
         Folder of frames shared by jobs (:func:`cached_frame`).
 
@@ -88,13 +139,15 @@ def motion_raster(
     -------
     RasterFigure
     """
-    states, censored, dummies, fd_top = _motion_parts(n_volumes, strategies, fd)
+    parts = _motion_parts(n_volumes, strategies, fd, std_dvars)
+    states = parts.states
     any_other = bool(np.any(states == 3))
     key = ("motion", n_volumes, float(repetition_time),
-           tuple((s.name, s.excluded, s.fd_threshold) for s in strategies),
-           fd_top, bool(censored.size), any_other)
+           tuple((s.name, s.excluded, s.fd_threshold, s.std_dvars_threshold) for s in strategies),
+           parts.tops, parts.any_marked, any_other)
     frame = cached_frame(key, lambda: _figures().motion_frame(
-        n_volumes, repetition_time, strategies, fd_top, bool(censored.size), any_other), frame_dir)
+        n_volumes, repetition_time, strategies, parts.tops[0], parts.any_marked, any_other,
+        parts.tops[1]), frame_dir)
     colors = np.array([_uint8(hex_rgb(c)) for c in STATE_COLORS])
     raster = frame.paste([colors[states]])
     pixels = raster.pixels
@@ -102,9 +155,20 @@ def motion_raster(
     for row in range(1, len(states)):  # white lines between strategies
         middle = row0 + int(round(row * (row1 - row0) / len(states)))
         pixels[max(middle - 1, row0):middle + 1, col0:col1] = 255
-    if fd is None:
-        return raster
-    row0, row1, col0, col1 = frame.boxes[1]
+    boxes = iter(frame.boxes[1:])  # the panels present, top to bottom as in motion_frame
+    for values, top, marked, color in zip((fd, std_dvars), parts.tops, parts.marked,
+                                          (COLOR_FD, COLOR_DVARS)):
+        if values is not None:
+            _draw_trace(pixels, next(boxes), values, top, marked, parts.dummies, color,
+                        n_volumes, frame.dpi, supersampling)
+    return raster
+
+
+def _draw_trace(pixels: np.ndarray, box_rows_cols: tuple, values: np.ndarray, top: float,
+                marked: np.ndarray, dummies: np.ndarray, color: str, n_volumes: int,
+                dpi: float, scale: int) -> None:
+    """Draw one trace (FD or DVARS) with its marked volumes into its panel of ``pixels``."""
+    row0, row1, col0, col1 = box_rows_cols
     height, width = row1 - row0, col1 - col0
     box = pixels[row0:row1, col0:col1].astype(float)
 
@@ -114,25 +178,23 @@ def motion_raster(
     if dummies.size:
         right = int(round(x_pixel(dummies.max() + 0.5)))
         box[:, :right] = 0.75 * box[:, :right] + 0.25 * np.array(hex_rgb(COLOR_DUMMY)) * 255
-    scale = supersampling
     image = Image.fromarray(box.round().astype(np.uint8)).resize(
         (width * scale, height * scale), Image.NEAREST)
     draw = ImageDraw.Draw(image)
-    xs = x_pixel(np.arange(fd.size)) * scale
-    ys = (1 - fd / fd_top) * height * scale
+    xs = x_pixel(np.arange(values.size)) * scale
+    ys = (1 - values / top) * height * scale
     finite = np.isfinite(ys)
-    line_width = max(1, int(round(0.9 / 72 * frame.dpi * scale)))
-    fd_color = tuple(int(v) for v in _uint8(hex_rgb(COLOR_FD)))
-    for segment in np.split(np.arange(fd.size), np.flatnonzero(~finite)):
+    line_width = max(1, int(round(0.9 / 72 * dpi * scale)))
+    line_color = tuple(int(v) for v in _uint8(hex_rgb(color)))
+    for segment in np.split(np.arange(values.size), np.flatnonzero(~finite)):
         segment = segment[finite[segment]]
         if segment.size >= 2:
-            draw.line(list(zip(xs[segment], ys[segment])), fill=fd_color, width=line_width,
+            draw.line(list(zip(xs[segment], ys[segment])), fill=line_color, width=line_width,
                       joint="curve")
-    radius = 2.0 / 72 * frame.dpi * scale  # scatter s=9 pt²: 3 pt wide, plus its 1 pt edge
+    radius = 2.0 / 72 * dpi * scale  # scatter s=9 pt²: 3 pt wide, plus its 1 pt edge
     red = tuple(int(v) for v in _uint8(hex_rgb(COLOR_CENSORED)))
-    for volume in censored:
+    for volume in marked:
         if np.isfinite(ys[volume]):
             draw.ellipse([xs[volume] - radius, ys[volume] - radius,
                           xs[volume] + radius, ys[volume] + radius], fill=red)
     pixels[row0:row1, col0:col1] = np.asarray(image.reduce(scale))
-    return raster

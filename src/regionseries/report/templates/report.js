@@ -45,3 +45,28 @@
     });
   });
 })();
+
+// Folded runs (section.run > details.run-fold): a link to a run, or to a place inside one, opens it;
+// the "Open all runs" button opens (or folds) them all.
+(function () {
+  "use strict";
+  function reveal() {
+    var target = location.hash ? document.getElementById(decodeURIComponent(location.hash.slice(1))) : null;
+    for (var node = target; node; node = node.parentElement) {
+      if (node.tagName === "DETAILS") { node.open = true; }
+    }
+    var fold = target ? target.querySelector(":scope > details.run-fold") : null;
+    if (fold) { fold.open = true; }
+    if (target) { target.scrollIntoView(); }
+  }
+  window.addEventListener("hashchange", reveal);
+  if (location.hash) { reveal(); }
+  Array.prototype.forEach.call(document.querySelectorAll("button.toggle-runs"), function (button) {
+    button.addEventListener("click", function () {
+      var runs = document.querySelectorAll("details.run-fold");
+      var open = Array.prototype.some.call(runs, function (run) { return !run.open; });
+      Array.prototype.forEach.call(runs, function (run) { run.open = open; });
+      button.textContent = open ? "Fold all runs" : "Open all runs";
+    });
+  });
+})();
