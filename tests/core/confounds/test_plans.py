@@ -224,6 +224,24 @@ def test_fewer_kept_volumes_than_regressors(synthetic):
     assert kept <= 36
 
 
+def test_excluded_run_keeps_its_counts(synthetic):
+    tsv = tsv_of(synthetic[0])
+    censor_only = plan_denoising(DenoiseStrategy("censor", components=("scrub",), fd_threshold=0.2), tsv, N)
+    with pytest.raises(RunExcluded) as caught:
+        plan_denoising(get_strategy("scrubbing", fd_threshold=0.2), tsv, N)
+    counts = caught.value.plan
+    assert counts.confounds is None and len(counts.confound_names) == 36  # the regressors of the reason
+    np.testing.assert_array_equal(counts.sample_mask, censor_only.sample_mask)
+    np.testing.assert_array_equal(counts.motion_outliers, censor_only.motion_outliers)
+    assert counts.mean_fd == censor_only.mean_fd
+    assert counts.dof_lost == N  # 36 regressors, 2 for detrending and the censored volumes exceed the run
+    again = pickle.loads(pickle.dumps(caught.value))
+    np.testing.assert_array_equal(again.plan.sample_mask, counts.sample_mask)
+    with pytest.raises(RunExcluded) as every_volume:
+        plan_denoising("none", tsv, N, dummy_scans=75)
+    assert every_volume.value.plan.n_kept == 0 and every_volume.value.plan.dummy_volumes.size == N
+
+
 def test_kept_equal_to_regressors_is_excluded(helpers, synthetic):
     tsv = tsv_of(synthetic[0])
     # 30 regressors (simple); keep exactly 30 volumes with 30 dummy scans

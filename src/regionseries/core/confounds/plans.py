@@ -199,7 +199,34 @@ def plan_denoising(
 
     n_cosines_from_clean = _clean_cosine_count(strategy, names, n_volumes, t_r)
     n_regressors = len(names) + n_cosines_from_clean
-    _check_not_excluded(strategy, source, n_volumes, sample_mask, dummies, censored_by_motion, n_regressors)
+    fd = _as_float(data[_FD_COLUMN]) if _FD_COLUMN in data.columns else np.array([np.nan])
+    mean_fd = float(np.mean(fd[~np.isnan(fd)])) if np.any(~np.isnan(fd)) else math.nan
+    dof_lost = (
+        (n_volumes - sample_mask.size)
+        + n_regressors
+        + (2 if strategy.detrend else 0)
+        + _butterworth_dof(strategy, sample_mask.size, t_r)
+    )
+
+    def plan_with(confounds: np.ndarray | None) -> DenoisingPlan:
+        return DenoisingPlan(
+            strategy=strategy,
+            n_volumes=n_volumes,
+            confounds=confounds,
+            confound_names=list(names),
+            sample_mask=sample_mask,
+            dummy_volumes=dummies,
+            motion_outliers=censored_by_motion,
+            mean_fd=mean_fd,
+            clean_kwargs=strategy.clean_kwargs,
+            dof_lost=int(min(dof_lost, n_volumes)),
+            tsv_path=source,
+        )
+
+    try:
+        _check_not_excluded(strategy, source, n_volumes, sample_mask, dummies, censored_by_motion, n_regressors)
+    except RunExcluded as excluded:  # the exclusion keeps the run's counts (qc.json, group QC table)
+        raise RunExcluded(excluded.path, excluded.reason, excluded.strategy, plan_with(None)) from None
 
     confounds = None
     if names:
@@ -218,27 +245,7 @@ def plan_denoising(
         if strategy.demean:
             confounds = confounds - confounds[sample_mask].mean(axis=0)
 
-    fd = _as_float(data[_FD_COLUMN]) if _FD_COLUMN in data.columns else np.array([np.nan])
-    mean_fd = float(np.mean(fd[~np.isnan(fd)])) if np.any(~np.isnan(fd)) else math.nan
-    dof_lost = (
-        (n_volumes - sample_mask.size)
-        + n_regressors
-        + (2 if strategy.detrend else 0)
-        + _butterworth_dof(strategy, sample_mask.size, t_r)
-    )
-    return DenoisingPlan(
-        strategy=strategy,
-        n_volumes=n_volumes,
-        confounds=confounds,
-        confound_names=list(names),
-        sample_mask=sample_mask,
-        dummy_volumes=dummies,
-        motion_outliers=censored_by_motion,
-        mean_fd=mean_fd,
-        clean_kwargs=strategy.clean_kwargs,
-        dof_lost=int(min(dof_lost, n_volumes)),
-        tsv_path=source,
-    )
+    return plan_with(confounds)
 
 
 def _strategy_columns(strategy: DenoiseStrategy, table: ConfoundsTable) -> list[str]:
