@@ -21,6 +21,7 @@ from regionseries.confounds import (
     plan_denoising,
     read_confounds,
 )
+from regionseries.core.confounds.plans import strategy_settings_used
 
 N = 60
 
@@ -451,3 +452,22 @@ def test_plan_on_an_empty_table():
         "'rot_z_power2', 'rot_z_derivative1_power2', 'csf', 'white_matter']; nothing found for "
         "component(s) ['motion', 'wm_csf']. Columns in the file: []."
     )
+
+
+# --- settings recorded --------------------------------------------------------------------------------
+
+
+def test_strategy_settings_used(synthetic):
+    scrubbing = strategy_settings_used(get_strategy("scrubbing"))
+    assert set(get_strategy("scrubbing").to_dict()) - set(scrubbing) == {
+        "global_signal", "compcor", "n_compcor", "ica_aroma", "extra_columns", "extra_column_patterns"}
+    assert scrubbing == {k: v for k, v in get_strategy("scrubbing").to_dict().items() if k in scrubbing}
+    assert "fd_threshold" not in strategy_settings_used(get_strategy("simple"))
+    assert strategy_settings_used(get_strategy("simple+gsr"))["global_signal"] == "basic"
+    # no regressor: demeaning and standardising confounds do nothing; no filter: no cut-offs
+    bare = strategy_settings_used(DenoiseStrategy("bare", components=("scrub",), filter=False, low_pass=0.1))
+    assert not {"demean", "standardize_confounds", "low_pass", "high_pass", "motion"} & set(bare)
+    assert bare["fd_threshold"] == 0.5 and bare["filter"] is False
+    extra = strategy_settings_used(DenoiseStrategy("extra", extra_columns=("csf",)))
+    assert extra["extra_columns"] == ["csf"] and extra["demean"] is True
+    assert plan_denoising("scrubbing", tsv_of(synthetic[0]), N).summary()["Strategy"] == scrubbing
