@@ -20,7 +20,8 @@ def exclusion_reasons(record: dict, options: GroupOptions) -> list[str]:
     status = record.get("Status")
     if status != "done":
         reasons.append(f"participant level: {status}: {record.get('Reason')}")
-        return reasons
+        if status != "excluded":  # a failed run has no counts; an excluded one has them, and can break more rules
+            return reasons
     mean_fd = record.get("MeanFramewiseDisplacement")
     if mean_fd is not None and mean_fd > options.max_mean_fd:
         reasons.append(f"mean FD {mean_fd:.3f} mm > {options.max_mean_fd:g} mm")

@@ -92,7 +92,10 @@ class StrategyOutcome:
 
     ``status`` is ``"done"``, ``"excluded"`` (the data cannot support the
     strategy, e.g. too many censored volumes: a scientific exclusion) or
-    ``"failed"`` (an input problem, e.g. no confounds file).
+    ``"failed"`` (an input problem, e.g. no confounds file). ``plan`` is
+    the :class:`DenoisingPlan` of a strategy that runs; ``excluded_plan`` the
+    counts of an excluded one (kept and censored volumes, mean FD, degrees
+    of freedom lost; no confound matrix), which its ``*_qc.json`` records.
     """
 
     name: str
@@ -100,6 +103,7 @@ class StrategyOutcome:
     status: str
     reason: str | None = None
     plan: Any = None  # DenoisingPlan
+    excluded_plan: Any = None  # DenoisingPlan without confounds, of an excluded strategy
 
     @property
     def summary(self) -> dict[str, Any]:

@@ -72,7 +72,8 @@ def plan_strategies(run: RunInputs, n_volumes: int, options: PipelineOptions,
             plan = plan_denoising(strategy, source, n_volumes, dummy_scans=options.dummy_scans,
                                   t_r=run.repetition_time)
         except RunExcluded as exc:
-            outcomes.append(StrategyOutcome(strategy.name, strategy.desc, "excluded", exc.reason))
+            outcomes.append(StrategyOutcome(strategy.name, strategy.desc, "excluded", exc.reason,
+                                            excluded_plan=exc.plan))
             continue
         except (ConfoundsError, ValueError) as exc:
             outcomes.append(StrategyOutcome(strategy.name, strategy.desc, STATUS_FAILED, str(exc)))

@@ -15,6 +15,7 @@ from typing import Any
 from ..atlases.base import Atlas
 from ..bids.inputs import RunInputs
 from ..bids.outputs import json_text
+from ..core.confounds.plans import strategy_settings_used
 from .model import STATUS_DONE, PipelineOptions
 from .names import expected_outputs, qc_name
 
@@ -24,10 +25,11 @@ def run_settings(strategy, options: PipelineOptions) -> dict[str, Any]:
 
     Atlases and connectivity measures are not included: outputs of other
     atlases or measures have other names, so :func:`is_finished` finds them
-    missing anyway.
+    missing anyway. Only the strategy settings it uses are recorded
+    (:func:`strategy_settings_used`).
     """
     settings = {
-        "Strategy": strategy.to_dict(),
+        "Strategy": strategy_settings_used(strategy),
         "DummyScans": options.dummy_scans,
         "SmoothingFWHM": options.smoothing_fwhm,
         "MinimumCoverage": options.min_coverage,
@@ -40,7 +42,9 @@ def settings_changed(run: RunInputs, options: PipelineOptions) -> list[str]:
     """Strategies whose existing QC record was written with other settings.
 
     Records without settings (older versions) or unreadable ones count as
-    unchanged.
+    unchanged. Only the strategy settings used now are compared: records of
+    versions that wrote every setting of the strategy, and settings the
+    strategy does not use, do not count as a change.
     """
     changed = []
     for strategy in options.strategies:
@@ -49,9 +53,21 @@ def settings_changed(run: RunInputs, options: PipelineOptions) -> list[str]:
             recorded = json.loads(record.read_text(encoding="utf-8")).get("Settings")
         except (OSError, ValueError):
             continue
-        if recorded is not None and recorded != run_settings(strategy, options):
+        if recorded is not None and not _same_settings(recorded, run_settings(strategy, options)):
             changed.append(strategy.name)
     return changed
+
+
+_ABSENT = object()  # a setting the record does not have: never equal to a recorded value
+
+
+def _same_settings(recorded: Any, current: dict[str, Any]) -> bool:
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("Strategy"), dict):
+        return recorded == current
+    recorded_strategy = recorded["Strategy"]
+    used = {name: recorded_strategy.get(name, _ABSENT) for name in current["Strategy"]}
+    return {**recorded, "Strategy": used} == current
+
 
 
 def is_finished(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions) -> bool:

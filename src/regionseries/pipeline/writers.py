@@ -146,8 +146,9 @@ def write_qc(run: RunInputs, outcome: StrategyOutcome, options: PipelineOptions,
         "RepetitionTime": run.repetition_time,
         "NumberOfVolumes": result.n_volumes,
     }
-    if outcome.plan is not None:
-        record.update(_plan_fields(outcome.plan, run))
+    plan = outcome.plan if outcome.plan is not None else outcome.excluded_plan
+    if plan is not None:
+        record.update(_plan_fields(plan, run))
     elif result.fd is not None and np.isfinite(result.fd).any():
         record["MeanFramewiseDisplacement"] = float(np.nanmean(result.fd))
     record["Atlases"] = {

@@ -21,6 +21,7 @@ from regionseries.confounds import (
     plan_denoising,
     read_confounds,
 )
+from regionseries.core.confounds.plans import strategy_settings_used
 
 N = 60
 
@@ -222,6 +223,24 @@ def test_fewer_kept_volumes_than_regressors(synthetic):
     kept, outliers = int(match.group(1)), int(match.group(2))
     assert kept == censor_only.n_kept and outliers == censor_only.motion_outliers.size
     assert kept <= 36
+
+
+def test_excluded_run_keeps_its_counts(synthetic):
+    tsv = tsv_of(synthetic[0])
+    censor_only = plan_denoising(DenoiseStrategy("censor", components=("scrub",), fd_threshold=0.2), tsv, N)
+    with pytest.raises(RunExcluded) as caught:
+        plan_denoising(get_strategy("scrubbing", fd_threshold=0.2), tsv, N)
+    counts = caught.value.plan
+    assert counts.confounds is None and len(counts.confound_names) == 36  # the regressors of the reason
+    np.testing.assert_array_equal(counts.sample_mask, censor_only.sample_mask)
+    np.testing.assert_array_equal(counts.motion_outliers, censor_only.motion_outliers)
+    assert counts.mean_fd == censor_only.mean_fd
+    assert counts.dof_lost == N  # 36 regressors, 2 for detrending and the censored volumes exceed the run
+    again = pickle.loads(pickle.dumps(caught.value))
+    np.testing.assert_array_equal(again.plan.sample_mask, counts.sample_mask)
+    with pytest.raises(RunExcluded) as every_volume:
+        plan_denoising("none", tsv, N, dummy_scans=75)
+    assert every_volume.value.plan.n_kept == 0 and every_volume.value.plan.dummy_volumes.size == N
 
 
 def test_kept_equal_to_regressors_is_excluded(helpers, synthetic):
@@ -433,3 +452,22 @@ def test_plan_on_an_empty_table():
         "'rot_z_power2', 'rot_z_derivative1_power2', 'csf', 'white_matter']; nothing found for "
         "component(s) ['motion', 'wm_csf']. Columns in the file: []."
     )
+
+
+# --- settings recorded --------------------------------------------------------------------------------
+
+
+def test_strategy_settings_used(synthetic):
+    scrubbing = strategy_settings_used(get_strategy("scrubbing"))
+    assert set(get_strategy("scrubbing").to_dict()) - set(scrubbing) == {
+        "global_signal", "compcor", "n_compcor", "ica_aroma", "extra_columns", "extra_column_patterns"}
+    assert scrubbing == {k: v for k, v in get_strategy("scrubbing").to_dict().items() if k in scrubbing}
+    assert "fd_threshold" not in strategy_settings_used(get_strategy("simple"))
+    assert strategy_settings_used(get_strategy("simple+gsr"))["global_signal"] == "basic"
+    # no regressor: demeaning and standardising confounds do nothing; no filter: no cut-offs
+    bare = strategy_settings_used(DenoiseStrategy("bare", components=("scrub",), filter=False, low_pass=0.1))
+    assert not {"demean", "standardize_confounds", "low_pass", "high_pass", "motion"} & set(bare)
+    assert bare["fd_threshold"] == 0.5 and bare["filter"] is False
+    extra = strategy_settings_used(DenoiseStrategy("extra", extra_columns=("csf",)))
+    assert extra["extra_columns"] == ["csf"] and extra["demean"] is True
+    assert plan_denoising("scrubbing", tsv_of(synthetic[0]), N).summary()["Strategy"] == scrubbing

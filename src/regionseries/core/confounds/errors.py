@@ -47,16 +47,22 @@ class RunExcluded(ValueError):
         Why the run is excluded, with the numbers involved.
     strategy : str
         Name of the denoising strategy.
+    plan : DenoisingPlan, optional
+        The counts of the excluded run (kept, non-steady-state and censored
+        volumes, mean FD, degrees of freedom lost) with no confound matrix,
+        so that records of the exclusion keep them; set by
+        :func:`plan_denoising`.
     """
 
-    def __init__(self, path: str, reason: str, strategy: str) -> None:
+    def __init__(self, path: str, reason: str, strategy: str, plan=None) -> None:
         self.path = str(path)
         self.reason = reason
         self.strategy = strategy
+        self.plan = plan
         super().__init__(f"{self.path}: run excluded with strategy '{strategy}': {reason}")
 
     def __reduce__(self):  # keep the attributes when pickled (multiprocessing)
-        return (type(self), (self.path, self.reason, self.strategy))
+        return (type(self), (self.path, self.reason, self.strategy, self.plan))
 
 
 class UnreadableImageWarning(UserWarning):

@@ -45,7 +45,43 @@ from .strategies import DenoiseStrategy, get_strategy
 from .table import ConfoundsTable, _sidecar_needed_error, read_confounds
 from .vocabulary import _DVARS_COLUMN, _FD_COLUMN, _GLOBAL_BASE, _MOTION_BASE, _NSS_KEY, _OUTLIER_KEY, _WM_CSF_BASE, _expand
 
-__all__ = ["DenoisingPlan", "plan_denoising"]
+__all__ = ["DenoisingPlan", "plan_denoising", "strategy_settings_used"]
+
+#: Settings that matter only when the strategy has the component.
+_COMPONENT_SETTINGS = {
+    "motion": ("motion",),
+    "wm_csf": ("wm_csf",),
+    "global_signal": ("global_signal",),
+    "compcor": ("compcor", "n_compcor"),
+    "ica_aroma": ("ica_aroma",),
+    "scrub": ("fd_threshold", "std_dvars_threshold", "min_segment_length"),
+}
+#: Components that add confound regressors (ICA-AROMA only when "basic").
+_REGRESSOR_COMPONENTS = ("motion", "wm_csf", "global_signal", "compcor", "high_pass")
+
+
+def strategy_settings_used(strategy: DenoiseStrategy) -> dict[str, Any]:
+    """The settings of a strategy that its outputs depend on, JSON-serialisable.
+
+    :meth:`DenoiseStrategy.to_dict` without the settings the strategy does
+    not use: those of components it does not have (e.g. ``global_signal``
+    for ``scrubbing``), ``demean`` and ``standardize_confounds`` without
+    any confound regressor, ``low_pass``/``high_pass`` without a filter,
+    empty ``extra_columns``/``extra_column_patterns``. The identity keys
+    (``name``, ``desc``, ``components``, ``description``) are always kept.
+    """
+    settings = strategy.to_dict()
+    unused = {name for component, names in _COMPONENT_SETTINGS.items() if component not in strategy.components
+              for name in names}
+    regressors = (any(c in strategy.components for c in _REGRESSOR_COMPONENTS) or strategy.extra_columns
+                  or strategy.extra_column_patterns
+                  or ("ica_aroma" in strategy.components and strategy.ica_aroma == "basic"))
+    if not regressors:
+        unused |= {"demean", "standardize_confounds"}
+    if strategy.filter is False:
+        unused |= {"low_pass", "high_pass"}
+    unused |= {name for name in ("extra_columns", "extra_column_patterns") if not settings[name]}
+    return {name: value for name, value in settings.items() if name not in unused}
 
 
 @dataclass(frozen=True)
@@ -112,7 +148,7 @@ class DenoisingPlan:
         """JSON-serialisable provenance for sidecars and reports."""
         return {
             "ConfoundsFile": self.tsv_path,
-            "Strategy": self.strategy.to_dict(),
+            "Strategy": strategy_settings_used(self.strategy),
             "NumberOfVolumes": self.n_volumes,
             "NumberOfDummyVolumes": int(self.dummy_volumes.size),
             "NumberOfMotionOutliers": int(self.motion_outliers.size),
@@ -199,7 +235,34 @@ def plan_denoising(
 
     n_cosines_from_clean = _clean_cosine_count(strategy, names, n_volumes, t_r)
     n_regressors = len(names) + n_cosines_from_clean
-    _check_not_excluded(strategy, source, n_volumes, sample_mask, dummies, censored_by_motion, n_regressors)
+    fd = _as_float(data[_FD_COLUMN]) if _FD_COLUMN in data.columns else np.array([np.nan])
+    mean_fd = float(np.mean(fd[~np.isnan(fd)])) if np.any(~np.isnan(fd)) else math.nan
+    dof_lost = (
+        (n_volumes - sample_mask.size)
+        + n_regressors
+        + (2 if strategy.detrend else 0)
+        + _butterworth_dof(strategy, sample_mask.size, t_r)
+    )
+
+    def plan_with(confounds: np.ndarray | None) -> DenoisingPlan:
+        return DenoisingPlan(
+            strategy=strategy,
+            n_volumes=n_volumes,
+            confounds=confounds,
+            confound_names=list(names),
+            sample_mask=sample_mask,
+            dummy_volumes=dummies,
+            motion_outliers=censored_by_motion,
+            mean_fd=mean_fd,
+            clean_kwargs=strategy.clean_kwargs,
+            dof_lost=int(min(dof_lost, n_volumes)),
+            tsv_path=source,
+        )
+
+    try:
+        _check_not_excluded(strategy, source, n_volumes, sample_mask, dummies, censored_by_motion, n_regressors)
+    except RunExcluded as excluded:  # the exclusion keeps the run's counts (qc.json, group QC table)
+        raise RunExcluded(excluded.path, excluded.reason, excluded.strategy, plan_with(None)) from None
 
     confounds = None
     if names:
@@ -218,27 +281,7 @@ def plan_denoising(
         if strategy.demean:
             confounds = confounds - confounds[sample_mask].mean(axis=0)
 
-    fd = _as_float(data[_FD_COLUMN]) if _FD_COLUMN in data.columns else np.array([np.nan])
-    mean_fd = float(np.mean(fd[~np.isnan(fd)])) if np.any(~np.isnan(fd)) else math.nan
-    dof_lost = (
-        (n_volumes - sample_mask.size)
-        + n_regressors
-        + (2 if strategy.detrend else 0)
-        + _butterworth_dof(strategy, sample_mask.size, t_r)
-    )
-    return DenoisingPlan(
-        strategy=strategy,
-        n_volumes=n_volumes,
-        confounds=confounds,
-        confound_names=list(names),
-        sample_mask=sample_mask,
-        dummy_volumes=dummies,
-        motion_outliers=censored_by_motion,
-        mean_fd=mean_fd,
-        clean_kwargs=strategy.clean_kwargs,
-        dof_lost=int(min(dof_lost, n_volumes)),
-        tsv_path=source,
-    )
+    return plan_with(confounds)
 
 
 def _strategy_columns(strategy: DenoiseStrategy, table: ConfoundsTable) -> list[str]:
