@@ -520,9 +520,12 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def screenshot_dir() -> Path:
-    """Where screenshots are kept for a human to look at (REGIONSERIES_SCREENSHOTS or tmp)."""
-    folder = Path(os.environ.get("REGIONSERIES_SCREENSHOTS",
-                                 tempfile.mkdtemp(prefix="regionseries-screens-")))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def screenshot_dir(tmp_path_factory) -> Path:
+    """Where screenshots are kept for a human to look at: REGIONSERIES_SCREENSHOTS, else a
+    folder of pytest's base temporary directory (pytest keeps the last three runs' and removes
+    older ones; a ``tempfile.mkdtemp`` folder was never removed and piled up in $TMPDIR)."""
+    if "REGIONSERIES_SCREENSHOTS" in os.environ:
+        folder = Path(os.environ["REGIONSERIES_SCREENSHOTS"])
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    return tmp_path_factory.mktemp("screens")
