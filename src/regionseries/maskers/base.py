@@ -45,9 +45,9 @@ __all__ = [
     "NoAtlasError",
     "check_inverse_input",
     "inverse_image",
-    "inverse_output_dtype",
     "no_atlas_error",
     "not_fitted_error_class",
+    "output_dtype",
     "short_repr",
 ]
 
@@ -390,8 +390,9 @@ class BaseMasker:
         """Extract and clean the region signals of one image, as nilearn's method.
 
         ``transform`` without its extras: no high-variance confounds are
-        added (``transform`` adds them, then calls this method) and the
-        result is always a numpy array, whatever ``set_output`` says.
+        added (``transform`` adds them when ``high_variance_confounds`` is
+        set) and the result is always a numpy array, whatever ``set_output``
+        says.
 
         Parameters
         ----------
@@ -466,15 +467,10 @@ class BaseMasker:
 
     def _data_dtype(self, reader: BoldReader) -> np.dtype:
         """dtype of the data as the extraction sees them (after ``dtype``)."""
-        source = np.dtype(reader.dtype)
-        if self.dtype is None:
-            return source
-        if isinstance(self.dtype, str) and self.dtype == "auto":
-            # int32 for (unscaled) signed integer data, else float32 (unsigned
-            # data too, as nilearn). A scaled integer file is float data:
-            # nilearn 0.14.1 raises AttributeError here.
-            return np.dtype(np.int32) if source.kind == "i" else np.dtype(np.float32)
-        return np.dtype(self.dtype)
+        # "auto": int32 for (unscaled) signed integer data, else float32 (unsigned
+        # data too, as nilearn). A scaled integer file is float data: nilearn
+        # 0.14.1 raises AttributeError here.
+        return output_dtype(reader.dtype, self.dtype)
 
     def _prepare_data(self, imgs):
         """Reader over the data; cast in memory when ``dtype`` changes it."""
@@ -585,15 +581,16 @@ def check_inverse_input(signals, n_elements, dtype=None):
     if signals.dtype == bool:
         target = np.int32 if dtype is None else dtype
         warnings.warn(f"Casting boolean input to {target}", UserWarning, stacklevel=3)  # nilearn's words
-        signals = signals.astype(inverse_output_dtype(signals.dtype, target))
+        signals = signals.astype(output_dtype(signals.dtype, target))
     return signals
 
 
-def inverse_output_dtype(input_dtype, dtype) -> np.dtype:
-    """dtype of the image ``inverse_transform`` returns, nilearn's rule.
+def output_dtype(input_dtype, dtype) -> np.dtype:
+    """The dtype a masker's ``dtype`` parameter gives to data of ``input_dtype``, nilearn's rule.
 
     The masker's ``dtype`` if set (``"auto"``: int32 for signed integer
-    signals, else float32), else the dtype of the signals.
+    data, else float32), else ``input_dtype``. Used for the data extracted
+    by ``transform`` and for the image ``inverse_transform`` returns.
     """
     input_dtype = np.dtype(input_dtype)
     if dtype is None:
@@ -610,7 +607,7 @@ def inverse_image(ref_img, data, signals, dtype, affine=None):
     whose data :func:`new_img_like` stores as int32 (with its warning) when
     they fit.
     """
-    target = inverse_output_dtype(signals.dtype, dtype)
+    target = output_dtype(signals.dtype, dtype)
     img = new_img_like(ref_img, np.asarray(data).astype(target), ref_img.affine if affine is None else affine)
     img.set_data_dtype(target)
     return img
