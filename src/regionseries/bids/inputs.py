@@ -597,8 +597,8 @@ def _nothing_found_message(layout, bids_dir: Path, labels: Sequence[str], spaces
         for f in all_preproc
     })
     present_spaces = {f.entities.get("space", "native") for f in all_preproc}
-    suggestions = [f"--space {s.space}: {did_you_mean(s.space, present_spaces)}"
-                   for s in spaces if s.space not in present_spaces and did_you_mean(s.space, present_spaces)]
+    suggestions = [f"--space {s.space}: {hint}" for s in spaces
+                   if s.space not in present_spaces and (hint := did_you_mean(s.space, present_spaces))]
     return (
         f"no preprocessed BOLD in space {wanted} for {who}{extra}. "
         + "".join(f"{suggestion} " for suggestion in suggestions)
