@@ -13,14 +13,15 @@
 
 The generator functions are public so tests build their datasets with them.
 
-The synthetic BOLD has a brain (an ellipsoid in MNI coordinates) made of
-parcels; parcels belong to a few networks that share a slow signal, so
-connectivity has structure. Each run has head motion (a random walk whose size
-varies between runs), a motion artefact proportional to framewise
-displacement (so QC-FC is non-zero), slow drifts, non-steady-state volumes at
-the start, and white-matter/CSF compartments from which the confounds
-(global signal, WM, CSF, aCompCor/tCompCor, DVARS) are computed as fMRIPrep
-would.
+The synthetic BOLD has a brain (a rounded box in MNI coordinates, large
+enough to hold the 5 mm spheres of every built-in coordinate set: Power
+2011, Dosenbach 2010, Seitzman 2018) made of parcels; parcels belong to a
+few networks that share a slow signal, so connectivity has structure. Each
+run has head motion (a random walk whose size varies between runs), a motion
+artefact proportional to framewise displacement (so QC-FC is non-zero), slow
+drifts, non-steady-state volumes at the start, and white-matter/CSF
+compartments from which the confounds (global signal, WM, CSF,
+aCompCor/tCompCor, DVARS) are computed as fMRIPrep would.
 """
 
 from __future__ import annotations
@@ -36,16 +37,27 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-#: Brain ellipsoid in MNI space: centre and semi-axes (mm).
+#: Inner ellipsoid in MNI space, centre and semi-axes (mm): where parcel
+#: seeds, white matter and the motion artefact's gradient are placed.
 BRAIN_CENTRE_MM = np.array([0.0, -18.0, 10.0])
 BRAIN_RADII_MM = np.array([68.0, 86.0, 62.0])
 
-#: Bounding box of the synthetic field of view (mm), per template.
+#: The brain mask: a superellipsoid |x/a|^4 + |y/b|^4 + |z/c|^4 <= 1 (mm), a
+#: rounded box that holds every coordinate of the built-in sphere sets at least
+#: 5 mm (the default sphere radius) inside its surface, as the MNI brain does
+#: (an ellipsoid leaves 44 Power 2011 spheres outside). Checked by
+#: tests/demo/test_demo_brain.py.
+BRAIN_MASK_CENTRE_MM = np.array([0.0, -16.0, 12.0])
+BRAIN_MASK_SEMI_AXES_MM = np.array([76.0, 92.0, 72.0])
+BRAIN_MASK_EXPONENT = 4.0
+
+#: Bounding box of the synthetic field of view (mm), per template: the brain
+#: mask and a margin of at least 4 mm.
 TEMPLATE_ORIGINS_MM = {
-    "MNI152NLin2009cAsym": np.array([-76.0, -112.0, -56.0]),
-    "MNI152NLin6Asym": np.array([-78.0, -114.0, -58.0]),
+    "MNI152NLin2009cAsym": np.array([-80.0, -112.0, -64.0]),
+    "MNI152NLin6Asym": np.array([-82.0, -114.0, -66.0]),
 }
-FIELD_OF_VIEW_MM = np.array([152.0, 184.0, 136.0])
+FIELD_OF_VIEW_MM = np.array([160.0, 192.0, 152.0])
 
 #: Head radius used for framewise displacement (Power et al. 2012), mm.
 HEAD_RADIUS_MM = 50.0
@@ -152,9 +164,9 @@ def voxel_coordinates(shape: Sequence[int], affine: np.ndarray) -> np.ndarray:
 
 
 def brain_mask_from_coordinates(xyz: np.ndarray) -> np.ndarray:
-    """Voxels inside the brain ellipsoid."""
-    scaled = (xyz - BRAIN_CENTRE_MM) / BRAIN_RADII_MM
-    return (scaled**2).sum(axis=-1) <= 1.0
+    """Voxels inside the brain (the superellipsoid of ``BRAIN_MASK_*``); ``xyz`` in mm."""
+    scaled = np.abs(xyz - BRAIN_MASK_CENTRE_MM) / BRAIN_MASK_SEMI_AXES_MM
+    return (scaled**BRAIN_MASK_EXPONENT).sum(axis=-1) <= 1.0
 
 
 def parcel_seeds(n_per_hemisphere: int = 10, seed: int = 7) -> np.ndarray:
@@ -246,8 +258,15 @@ def _compcor(data: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarra
     centred = data - data.mean(axis=0)
     detrended = centred - np.outer(np.linspace(-1, 1, len(data)), np.linalg.lstsq(
         np.linspace(-1, 1, len(data))[:, None], centred, rcond=None)[0][0])
-    u, s, _ = np.linalg.svd(detrended, full_matrices=False)
-    return u[:, :n_components], s
+    # the left singular vectors from the time x time Gram matrix: np.linalg.svd's up to
+    # signs, and faster (this function: 0.6 s instead of 2.1 s for 80 volumes x 50,000 voxels)
+    n_values = min(detrended.shape)
+    eigenvalues, vectors = np.linalg.eigh(detrended @ detrended.T)
+    order = np.argsort(eigenvalues)[::-1][:n_values]
+    singular = np.sqrt(np.clip(eigenvalues[order], 0.0, None))
+    u = vectors[:, order]
+    u *= np.where(u[np.abs(u).argmax(axis=0), np.arange(u.shape[1])] < 0, -1.0, 1.0)  # reproducible signs
+    return u[:, :n_components], singular
 
 
 def confounds_table(bold: np.ndarray, brain: np.ndarray, wm: np.ndarray, csf: np.ndarray,

@@ -22,14 +22,24 @@ from pathlib import Path
 import pytest
 
 EXPECTED = Path(__file__).parent / "data" / "demo_outputs.txt"
+MAKEFILE = Path(__file__).parents[2] / "Makefile"
+
+
+def _make_demo_command(outdir: Path) -> list[str]:
+    """The command of the Makefile's ``demo`` target, with this Python and ``outdir``."""
+    lines = MAKEFILE.read_text().splitlines()
+    recipe = lines[lines.index(next(line for line in lines if line.startswith("demo:"))) + 1].split()
+    assert recipe[0] == "$(PY)" and recipe[-1] == "demo_output", recipe
+    return [sys.executable, *recipe[1:-1], str(outdir)]
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     outdir = tmp_path_factory.mktemp("demo")
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, "-m", "regionseries.demo", str(outdir)], capture_output=True,
-                            text=True, env=env, timeout=900)
+    command = _make_demo_command(outdir)
+    assert command[1:3] == ["-m", "regionseries.demo"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     return outdir, result
 
 
@@ -48,6 +58,21 @@ def test_demo_runs_and_says_where_things_are(demo):
     assert f"{output / 'sub-01.html'}" in result.stdout
     assert f"  {output / 'group.html'}" in result.stdout  # listed under Reports
     assert "[7/7]" in result.stderr
+
+
+def test_demo_prints_no_warning_on_its_own_data(demo):
+    """A new user's first run: nothing to act on, on the console or in the logs."""
+    outdir, result = demo
+    assert result.returncode == 0, result.stdout + result.stderr
+    console = result.stdout + result.stderr
+    for word in ("warning", "coverage"):
+        assert word not in console.lower(), console
+    logs = sorted((outdir / "regionseries" / "logs").glob("*.log"))
+    assert len(logs) == 2
+    for log in logs:
+        flagged = [line for line in log.read_text().splitlines()
+                   if any(level in line for level in ("WARNING", "ERROR", "CRITICAL"))]
+        assert flagged == [], log.name
 
 
 def test_demo_outputs_match_the_pinned_list(demo):
