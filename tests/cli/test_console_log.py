@@ -9,6 +9,7 @@ process with the real console and log-file handlers.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import logging
 import os
@@ -20,6 +21,8 @@ import sys
 import termios
 import warnings
 
+import nibabel as nib
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -37,6 +40,23 @@ def _log_text(output) -> str:
     return path.read_text(encoding="utf-8")
 
 
+@pytest.fixture(scope="module")
+def corner_spheres(fmriprep_dataset, tmp_path_factory):
+    """``Corners=COORDS.tsv``: 4 spheres inside the synthetic brain and 8 in the corners of the
+    BOLD's field of view, outside the brain (regions below --min-coverage in every run)."""
+    bold = next(fmriprep_dataset.glob("sub-01/**/*_desc-preproc_bold.nii.gz"))
+    img = nib.load(bold)
+    last = np.array(img.shape[:3]) - 1
+    corners = [nib.affines.apply_affine(img.affine, last * np.array(choice))
+               for choice in itertools.product((0, 1), repeat=3)]
+    inside = [(0.0, 0.0, 0.0), (-30.0, -20.0, 10.0), (30.0, -20.0, 10.0), (0.0, -50.0, 20.0)]
+    coordinates = pd.DataFrame([*inside, *corners], columns=["x", "y", "z"])
+    coordinates.insert(0, "name", [f"inside{k}" for k in range(4)] + [f"corner{k}" for k in range(8)])
+    path = tmp_path_factory.mktemp("spheres") / "corners.tsv"
+    coordinates.to_csv(path, sep="\t", index=False)
+    return f"Corners={path}"
+
+
 @pytest.fixture
 def ghost_table_atlas(demo_atlas, tmp_path):
     """The demo atlas with a label table row that the image lacks (an atlas-table warning)."""
@@ -48,14 +68,15 @@ def ghost_table_atlas(demo_atlas, tmp_path):
     return f"Demo={image}:{path}"
 
 
-def test_the_log_holds_every_console_line(fmriprep_dataset, ghost_table_atlas, tmp_path):
+def test_the_log_holds_every_console_line(fmriprep_dataset, ghost_table_atlas, corner_spheres, tmp_path):
     """Indexing, atlas-table and coverage warnings, progress, summary: each console line is in the log
     (a shortened warning in full)."""
     output = tmp_path / "out"
-    result = run_cli(fmriprep_dataset, output, "participant", "--participant-label", "01", "--spheres", "Power2011",
+    result = run_cli(fmriprep_dataset, output, "participant", "--participant-label", "01", "--spheres", corner_spheres,
                      "--atlas-file", ghost_table_atlas, "--no-reports", "-w", tmp_path / "work")
     assert result.returncode == 0, result.stderr
     assert "999 'Ghost'" in result.stderr and "indexing" in result.stderr
+    assert "atlas Corners: 8 of 12 regions below coverage" in result.stderr
     log = _log_text(output)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) >= 6
@@ -109,22 +130,24 @@ def test_python_warnings_reach_console_and_log(console_of_the_command_line, tmp_
     assert "WARNING FutureWarning: an index option is deprecated (" in path.read_text(encoding="utf-8")
 
 
-def test_coverage_warnings_are_one_line_per_atlas_on_the_console(fmriprep_dataset, tmp_path):
+def test_coverage_warnings_are_one_line_per_atlas_on_the_console(fmriprep_dataset, corner_spheres, tmp_path):
     """The per-run lists of regions below --min-coverage stay in the log file and the sidecars;
     the console says it once per atlas, with the counts, also under -q."""
     output = tmp_path / "out"
-    result = run_cli(fmriprep_dataset, output, "participant", "--participant-label", "01", "--spheres", "Power2011",
+    result = run_cli(fmriprep_dataset, output, "participant", "--participant-label", "01", "--spheres", corner_spheres,
                      "--no-reports", "-q", "-w", tmp_path / "work")
     assert result.returncode == 0, result.stderr
     log = _log_text(output)
-    per_run = [line for line in log.splitlines() if "region(s) of atlas Power2011 have coverage below" in line]
+    per_run = [line for line in log.splitlines() if "region(s) of atlas Corners have coverage below" in line]
     assert len(per_run) == 3  # one per run of sub-01, in full
-    sidecars = sorted(output.glob("sub-01/**/*atlas-Power2011*_timeseries.json"))
+    sidecars = sorted(output.glob("sub-01/**/*atlas-Corners*_timeseries.json"))
     below = [set(json.loads(path.read_text())["RegionsBelowCoverage"]) for path in sidecars]
-    assert len(below) == 3 and all(below)
+    assert below == [{f"corner{k}" for k in range(8)}] * 3
+    coverage = json.loads(sidecars[0].read_text())["RegionCoverage"]
+    assert all(coverage[f"corner{k}"] < 0.5 for k in range(8)) and all(coverage[f"inside{k}"] >= 0.5 for k in range(4))
     assert "have coverage below" not in result.stderr
     (log_path,) = (output / "logs").glob("*.log")
-    summary = (f"atlas Power2011: {len(set.union(*below))} of 264 regions below coverage in 3 of 3 run(s), set to n/a; "
+    summary = (f"atlas Corners: 8 of 12 regions below coverage in 3 of 3 run(s), set to n/a; "
                f"details in {log_path} "
                "and the time-series sidecars (RegionsBelowCoverage)")
     assert result.stderr.strip().splitlines() == [summary]
@@ -155,12 +178,12 @@ def run_cli_on_a_terminal(*args, columns: int = 80, timeout: float = 300) -> tup
     return process.wait(timeout=timeout), shown.decode()
 
 
-def test_terminal_gets_a_progress_bar_and_wrapped_warnings(fmriprep_dataset, tmp_path):
+def test_terminal_gets_a_progress_bar_and_wrapped_warnings(fmriprep_dataset, corner_spheres, tmp_path):
     """On a terminal: a bar over the runs with the time elapsed and left instead of the per-run
     lines (those are in the log), and warnings wrapped to the terminal's width."""
     output = tmp_path / "out"
     returncode, shown = run_cli_on_a_terminal(fmriprep_dataset, output, "participant", "--participant-label", "01",
-                                              "--spheres", "Power2011", "--no-reports", "-w", tmp_path / "work",
+                                              "--spheres", corner_spheres, "--no-reports", "-w", tmp_path / "work",
                                               columns=72)
     assert returncode == 0, shown
     screens = [part for line in shown.split("\r\n") for part in line.split("\r")]
@@ -168,7 +191,7 @@ def test_terminal_gets_a_progress_bar_and_wrapped_warnings(fmriprep_dataset, tmp
     assert any(" 0/3 [" in bar for bar in bars) and any("100%" in bar and " 3/3 [" in bar for bar in bars), shown
     assert all(" elapsed, " in bar and " left]" in bar and len(bar) <= 72 for bar in bars)
     assert "[1/3]" not in shown and "[3/3]" in _log_text(output)
-    summary = next(k for k, line in enumerate(screens) if line.startswith("atlas Power2011:"))
+    summary = next(k for k, line in enumerate(screens) if line.startswith("atlas Corners:"))
     assert screens[summary + 1].startswith("    ") and all(len(line) <= 72 for line in screens[summary:summary + 3])
     assert "Finished: 3 run(s) processed" in shown
 

@@ -61,7 +61,8 @@ def _break_3d(root):
     bold = _bold(root, "5")
     img = nib.load(bold)
     nib.save(nib.Nifti1Image(np.asarray(img.dataobj[..., 0]), img.affine, img.header), bold)
-    return bold, "has 3 dimensions (shape 20 x 24 x 18); a BOLD series must be 4D"
+    shape = " x ".join(str(size) for size in img.shape[:3])
+    return bold, f"has 3 dimensions (shape {shape}); a BOLD series must be 4D"
 
 
 def _break_not_nifti(root):
