@@ -180,3 +180,36 @@ def test_a_run_every_strategy_excluded_gets_its_figures_and_counts_as_an_exclusi
     assert "Exclusions of this run" in text and record["Reason"] in text
     reasons = browser.evaluate("document.querySelector('section.run details.reasons').textContent")
     assert "FD" in reasons  # the volumes above the threshold, with their reason
+
+
+def test_group_page_lists_each_excluded_run_once_and_folds_a_long_qc_table(demo, browser):
+    """The excluded runs once per run and strategy, in the summary (the QC table repeats them per
+    atlas); the QC table itself is folded when it has more than 30 rows."""
+    output = demo["output"]
+    tables = [pd.read_csv(path, sep="\t", keep_default_na=False, na_values="n/a")
+              for path in sorted((output / "group").glob("*_qc.tsv"))]
+    qc = pd.concat(tables, ignore_index=True)
+    excluded = qc[qc["excluded"].astype(bool)]
+    assert excluded["atlas"].nunique() == 2  # the same exclusions, once per atlas, in the TSVs
+    browser.open((output / "group.html").as_uri())
+    rows = browser.evaluate("Array.from(document.querySelectorAll('table.excluded-runs tbody tr'))"
+                            ".map(r => r.innerText)")
+    assert len(rows) == len(excluded.drop_duplicates(["bold", "strategy"])) > 0
+    for reason in excluded["exclusion_reason"]:
+        assert sum(reason in row for row in rows) == 1
+    fold = browser.evaluate("[document.querySelector('#qc-table details.qc-fold').open, "
+                            "document.querySelector('#qc-table details.qc-fold > summary').innerText, "
+                            "document.querySelectorAll('#qc-table table tbody tr').length]")
+    assert fold == [len(qc) <= 30, f"All {len(qc)} rows ({len(excluded)} excluded)", len(qc)]
+
+
+def test_strategy_parameters_list_only_the_settings_each_strategy_uses(demo, browser):
+    browser.open((demo["output"] / "sub-01.html").as_uri())
+    tables = dict(browser.evaluate(
+        "Array.from(document.querySelectorAll('#parameters h3')).map(h => [h.textContent, "
+        "Array.from(h.nextElementSibling.querySelectorAll('th')).map(th => th.textContent)])"))
+    simple, scrubbing = tables["Strategy: simple"], tables["Strategy: scrubbing"]
+    assert {"motion", "wm_csf"} <= set(simple) and {"fd_threshold", "std_dvars_threshold"} <= set(scrubbing)
+    for unused in ("global_signal", "compcor", "n_compcor", "ica_aroma"):
+        assert unused not in simple and unused not in scrubbing
+    assert "fd_threshold" not in simple and "min_segment_length" not in simple

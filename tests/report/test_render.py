@@ -17,6 +17,7 @@ from regionseries.report.model import (
     AtlasResult,
     GroupReport,
     ParticipantReport,
+    QCFCResult,
     RunReport,
     StrategyResult,
 )
@@ -328,6 +329,21 @@ def test_group_report_without_qcfc_or_table_columns(tmp_path):
     assert "No QC-FC results (at least three runs are needed)." in text
     assert "No QC-FC results." in text and "01 x" in text
     assert not (tmp_path / "group" / "figures").exists()
+
+
+def test_qcfc_without_any_value_draws_no_empty_figure(tmp_path):
+    """Two participants: every edge's QC-FC is n/a; the page says why instead of drawing empty axes."""
+    table = pd.DataFrame({"participant": ["01", "02"], "strategy": ["simple"] * 2, "mean_fd_mm": [0.1, 0.2],
+                          "excluded": [False, False], "exclusion_reason": [None, None]})
+    qcfc = [QCFCResult("demo", "simple", np.full(3, np.nan), np.array([10.0, 20.0, 30.0]), n_runs=2,
+                       unit="participant", n_participants=2)]
+    path = render.write_group_report(GroupReport(table, qcfc), tmp_path)
+    page = _Page(path.read_text())
+    text = page.plain_text
+    assert ("No QC-FC value: the correlation of an edge with mean FD needs at least 3 participants "
+            "with a value, so no figure is drawn.") in text
+    assert "0 atlases with QC-FC" in text
+    assert not [img for img in page.all("img") if "qcfc" in img["src"]]
 
 
 def test_qc_table_numbers_and_missing_values(tmp_path):

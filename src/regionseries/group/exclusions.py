@@ -19,7 +19,7 @@ def exclusion_reasons(record: dict, options: GroupOptions) -> list[str]:
     reasons = []
     status = record.get("Status")
     if status != "done":
-        reasons.append(f"participant level: {status}: {record.get('Reason')}")
+        reasons.append(f"participant level: {status}: {str(record.get('Reason')).rstrip('.')}")
         if status != "excluded":  # a failed run has no counts; an excluded one has them, and can break more rules
             return reasons
     mean_fd = record.get("MeanFramewiseDisplacement")

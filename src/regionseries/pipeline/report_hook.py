@@ -29,6 +29,7 @@ from ..bids import readable
 from ..bids.inputs import RunInputs
 from ..bids.outputs import remove_stale_temporaries
 from ..bids.readable import UnreadableFile
+from ..core.confounds.plans import strategy_settings_used
 from .model import (
     STATUS_DONE,
     STATUS_FAILED,
@@ -150,7 +151,7 @@ def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOpt
             fd_threshold=strategy.fd_threshold if strategy.censors_motion else None,
             std_dvars_threshold=strategy.std_dvars_threshold if strategy.censors_motion else None,
             n_regressors=len(plan.confound_names), dof_lost=plan.dof_lost,
-            parameters=strategy.to_dict(), confound_columns=plan.confound_names,
+            parameters=strategy_settings_used(strategy), confound_columns=plan.confound_names,
         ))
     by_name = {a.name: a for a in atlases}
     atlas_results = []
@@ -222,7 +223,7 @@ def _unplanned_strategy(outcome, strategy, fd: np.ndarray | None, std_dvars: np.
     reason = f"{outcome.status}: {outcome.reason}"
     if strategy is None or outcome.status != "excluded" or not strategy.censors_motion:
         return StrategyResult(name=outcome.desc, kept_volumes=[], excluded=True, exclusion_reason=reason,
-                              parameters=strategy.to_dict() if strategy is not None else {})
+                              parameters=strategy_settings_used(strategy) if strategy is not None else {})
     above = np.zeros(len(fd) if fd is not None else len(std_dvars) if std_dvars is not None else 0, bool)
     for values, threshold in ((fd, strategy.fd_threshold), (std_dvars, strategy.std_dvars_threshold)):
         if values is not None and threshold is not None:
@@ -233,7 +234,7 @@ def _unplanned_strategy(outcome, strategy, fd: np.ndarray | None, std_dvars: np.
         name=outcome.desc, kept_volumes=[], dummy_volumes=dummies,
         motion_censored_volumes=np.setdiff1d(np.flatnonzero(above), dummies),
         fd_threshold=strategy.fd_threshold, std_dvars_threshold=strategy.std_dvars_threshold,
-        excluded=True, exclusion_reason=reason, parameters=strategy.to_dict())
+        excluded=True, exclusion_reason=reason, parameters=strategy_settings_used(strategy))
 
 
 @_sparing_the_collector

@@ -106,6 +106,26 @@ def _dataframe_table(table: pd.DataFrame) -> dict[str, Any]:
     return {"columns": columns, "rows": rows}
 
 
+def _excluded_runs_table(table: pd.DataFrame) -> dict[str, Any] | None:
+    """The excluded rows once per run and strategy (the QC table repeats them for every atlas), or None."""
+    excluded_column = QC_TABLE_COLUMNS["excluded"]
+    if excluded_column not in table or not table[excluded_column].astype(bool).any():
+        return None
+    excluded = table[table[excluded_column].astype(bool)]
+    per_atlas = [QC_TABLE_COLUMNS["atlas"], "n_regions_na", excluded_column, *QC_HIDDEN_COLUMNS]
+    excluded = excluded.drop(columns=[c for c in per_atlas if c in excluded.columns])
+    excluded = excluded.astype(object).where(excluded.notna(), None).drop_duplicates()
+    shown = _dataframe_table(excluded)
+    for row in shown["rows"]:
+        row["css"] = ""  # every row here is excluded: no highlight
+    return shown
+
+
+def _has_qcfc_values(result: QCFCResult) -> bool:
+    """Whether any edge of ``result`` has a QC-FC value (none when fewer than 3 samples)."""
+    return bool(np.isfinite(np.asarray(result.edge_correlations, dtype=float)).any())
+
+
 def _dof_by_strategy(table: pd.DataFrame) -> dict[str, np.ndarray]:
     strategy_column = QC_TABLE_COLUMNS["strategy"]
     dof_column = QC_TABLE_COLUMNS["dof_lost"]
@@ -256,6 +276,14 @@ def _group_context(report: GroupReport, writer: FigureWriter) -> dict[str, Any]:
     for atlas in report.atlas_names:
         results: list[QCFCResult] = [r for r in report.qcfc if r.atlas == atlas]
         label = safe_label(atlas)
+        samples = [(result.strategy, _qcfc_sample(result)) for result in results]
+        caveats_here = _grouped_caveats(results, leave_out=everywhere)
+        if not any(_has_qcfc_values(result) for result in results):
+            # Empty axes with "nan" medians say nothing: say why there is no value instead.
+            qcfc_views.append({"atlas": atlas, "samples": samples, "caveats": caveats_here,
+                               "distribution": None, "distance": None,
+                               "no_values": "participants" if results[0].unit == "participant" else "runs"})
+            continue
         distance = None
         if any(r.edge_distances_mm is not None for r in results):
             distance = writer.write(
@@ -267,14 +295,15 @@ def _group_context(report: GroupReport, writer: FigureWriter) -> dict[str, Any]:
         qcfc_views.append(
             {
                 "atlas": atlas,
-                "samples": [(result.strategy, _qcfc_sample(result)) for result in results],
-                "caveats": _grouped_caveats(results, leave_out=everywhere),
+                "samples": samples,
+                "caveats": caveats_here,
                 "distribution": writer.write(
                     lambda results=results: _figures().plot_qcfc_distributions(results),
                     f"group_atlas-{label}_desc-distribution_qcfc",
                     "Distribution of QC-FC over edges for each strategy (line: median).",
                 ),
                 "distance": distance,
+                "no_values": None,
             }
         )
     participant_column = next((c for c in ("participant", "participant_id", "subject", "sub")
@@ -284,7 +313,7 @@ def _group_context(report: GroupReport, writer: FigureWriter) -> dict[str, Any]:
         cards.append((table[participant_column].nunique(), "participants"))
     cards += [
         (len(report.strategy_names), "strategies"),
-        (len(report.atlas_names), "atlases with QC-FC"),
+        (len({r.atlas for r in report.qcfc if _has_qcfc_values(r)}), "atlases with QC-FC"),
         (len(table), "QC rows"),
     ]
     excluded_column = QC_TABLE_COLUMNS["excluded"]
@@ -315,6 +344,9 @@ def _group_context(report: GroupReport, writer: FigureWriter) -> dict[str, Any]:
         "dof_figure": dof_figure,
         "qcfc": qcfc_views,
         "qc_table": _dataframe_table(shown_table),
+        "qc_rows": len(table),
+        "qc_excluded_rows": int(table[excluded_column].astype(bool).sum()) if excluded_column in table else 0,
+        "excluded_runs": _excluded_runs_table(shown_table),
         "qc_constant": constant_columns,
         "qc_has_strategy": QC_TABLE_COLUMNS["strategy"] in table,
         "parameters": _parameter_rows(report.parameters),

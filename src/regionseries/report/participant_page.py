@@ -135,6 +135,8 @@ def _reason_counts(run: RunReport) -> list[tuple[str, str, bool]]:
             for name in names:
                 counts[name] = counts.get(name, 0) + 1
         text = ", ".join(f"{name}: {count}" for name, count in counts.items())
+        if sum(counts.values()) > len(reasons):
+            text += "; a volume can have several reasons"
         rows.append((f"Removed by {strategy.name}", f"{len(reasons)} volumes ({text})", False))
     return rows
 
