@@ -344,9 +344,10 @@ _SHOW_PYTHON_WARNING = warnings.showwarning
 
 
 class _TerminalConsole(logging.StreamHandler):
-    """The console on a terminal: the runs' progress as a bar with the time left (tqdm);
-    the per-run lines, which carry ``progress=(k, total)``, are then in the log file only,
-    other messages are printed above the bar.
+    """The console on a terminal: the progress of the runs (of the group level's tables) as a
+    bar with the time left (tqdm); the per-run (per-table) lines, which carry
+    ``progress=(k, total)`` and optionally ``progress_unit`` ("runs" by default), are then in
+    the log file only, other messages are printed above the bar.
 
     tqdm is imported when the first progress record comes (the engine is loaded by then:
     it adds ~7 ms; ``--version`` and ``--help`` never import it).
@@ -359,7 +360,7 @@ class _TerminalConsole(logging.StreamHandler):
     def emit(self, record: logging.LogRecord) -> None:
         progress = getattr(record, "progress", None)
         if progress is not None:
-            self._advance(*progress)
+            self._advance(*progress, unit=getattr(record, "progress_unit", "runs"))
             if record.levelno < logging.WARNING:
                 return
         if self.bar is None:
@@ -368,13 +369,13 @@ class _TerminalConsole(logging.StreamHandler):
         with self.bar.external_write_mode(file=self.stream):
             super().emit(record)
 
-    def _advance(self, done: int, total: int) -> None:
-        if self.bar is None or self.bar.total != total:
+    def _advance(self, done: int, total: int, unit: str = "runs") -> None:
+        if self.bar is None or self.bar.total != total or self.bar.desc != unit:
             from tqdm import tqdm
 
             self.close_bar()
             # smoothing=0: the time left from the mean time per run, not the last few runs
-            self.bar = tqdm(total=total, desc="runs", unit="run", file=self.stream, dynamic_ncols=True,
+            self.bar = tqdm(total=total, desc=unit, unit=unit.rstrip("s"), file=self.stream, dynamic_ncols=True,
                             smoothing=0, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
                                                     "[{elapsed} elapsed, {remaining} left]")
         self.bar.update(done - self.bar.n)

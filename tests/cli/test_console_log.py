@@ -209,3 +209,29 @@ def test_batch_console_gets_one_line_per_run_with_the_time_left(fmriprep_dataset
     assert re.fullmatch(r"\[3/3\] sub-01_\S+: simple done \(\d+\.\d s\)", runs[2])
     assert "runs:" not in result.stderr and "\r" not in result.stderr
     assert "processing 3 run(s)" in result.stderr
+
+
+def test_group_level_shows_its_progress_over_tables(fmriprep_dataset, tmp_path):
+    """The group level: one line per task x space x strategy x atlas table in a batch log, a bar
+    over the tables on a terminal (the lines then in the log only)."""
+    output = tmp_path / "out"
+    result = run_cli(fmriprep_dataset, output, "participant", "--participant-label", "01", "03", "--spheres",
+                     "Dosenbach2010", "--strategy", "simple", "scrubbing", "--no-reports", "-w", tmp_path / "work")
+    assert result.returncode == 0, result.stderr
+    batch = run_cli(fmriprep_dataset, output, "group", "--no-reports", "-w", tmp_path / "work")
+    assert batch.returncode == 0, batch.stderr
+    lines = [line for line in batch.stderr.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0] for line in lines] == ["[1/2", "[2/2"]
+    for line, strategy in zip(lines, ("scrubbing", "simple")):
+        assert re.fullmatch(rf"\[\d/2\] task-rest space-MNI152NLin2009cAsym desc-{strategy} atlas-Dosenbach2010: "
+                            r"\d+ run\(s\) \(\d+\.\d s\)", line), line
+    assert "aggregating 2 table(s)" in batch.stderr
+    returncode, shown = run_cli_on_a_terminal(fmriprep_dataset, output, "group", "--no-reports",
+                                              "-w", tmp_path / "work", columns=72)
+    assert returncode == 0, shown
+    screens = [part for line in shown.split("\r\n") for part in line.split("\r")]
+    bars = [part for part in screens if part.startswith("tables:")]
+    assert any("100%" in bar and " 2/2 [" in bar for bar in bars), shown
+    assert "[1/2]" not in shown
+    (log,) = sorted((output / "logs").glob("regionseries_group_*.log"))[-1:]
+    assert "[2/2] task-rest" in log.read_text(encoding="utf-8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -156,16 +157,25 @@ def aggregate(output_dir: str | Path, options: GroupOptions) -> GroupSummary:
         groups: dict[tuple, list[dict]] = {}
         for record in records:
             groups.setdefault(_group_key(record), []).append(record)
-        for (task, space, res, strategy), members in sorted(groups.items(),
-                                                            key=lambda kv: tuple(str(k) for k in kv[0])):
+        work = []
+        for key, members in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
             atlases = sorted({atlas for record in members for atlas in _series_sidecars(record)})
-            if not atlases:
-                atlases = [None]
-            for atlas in atlases:
-                table = _qc_table(members, atlas, options, executor)
-                tables.append(table)
-                _write_group_outputs(output_dir, task, space, res, atlas, strategy, members, table, options,
-                                     summary, executor, cache)
+            work += [(key, members, atlas) for atlas in atlases or [None]]
+        progress = {"progress": (0, len(work)), "progress_unit": "tables"}
+        LOGGER.info("aggregating %d table(s) (task x space x strategy x atlas) from %d run record(s)",
+                    len(work), len(records), extra=progress)
+        for k, ((task, space, res, strategy), members, atlas) in enumerate(work, start=1):
+            started = time.perf_counter()
+            table = _qc_table(members, atlas, options, executor)
+            tables.append(table)
+            _write_group_outputs(output_dir, task, space, res, atlas, strategy, members, table, options,
+                                 summary, executor, cache)
+            name = " ".join(f"{entity}-{value}" for entity, value in
+                            (("task", task), ("space", space), ("res", res), ("desc", strategy), ("atlas", atlas))
+                            if value is not None)
+            LOGGER.info("[%d/%d] %s: %d run(s) (%.1f s)", k, len(work), name, len(members),
+                        time.perf_counter() - started,
+                        extra={"progress": (k, len(work)), "progress_unit": "tables"})
     except BaseException:
         if executor is not None:
             _stop_readers(executor, interrupted=True)
