@@ -160,6 +160,7 @@ def run_participant(
     standardize: str | None = None,
     fd_threshold: float | None = None,
     std_dvars_threshold: float | None = None,
+    min_time: float | None = None,
     dummy_scans: int | str | None = None,
     smoothing_fwhm: float | None = None,
     min_coverage: float = 0.5,
@@ -225,6 +226,8 @@ def run_participant(
         Framewise displacement censoring threshold, mm.
     std_dvars_threshold : float, optional
         Standardised DVARS censoring threshold.
+    min_time : float, optional
+        Minimum duration of a run's kept volumes, s (``--min-time``); None: the strategies'.
     dummy_scans : int or "auto", optional
         Non-steady-state volumes to drop; None: those fMRIPrep flagged.
     smoothing_fwhm : float, optional
@@ -289,7 +292,7 @@ def run_participant(
                                                      cache_dir))
         connectivity_kinds = _connectivity_kinds(as_list(connectivity))
         overrides = {"low_pass": low_pass, "high_pass": high_pass, "detrend": detrend, "fd_threshold": fd_threshold,
-                     "std_dvars_threshold": std_dvars_threshold}
+                     "std_dvars_threshold": std_dvars_threshold, "min_time": min_time}
         if temporal_filter is not None:
             overrides["filter"] = False if temporal_filter == "none" else temporal_filter
         if standardize is not None:
