@@ -172,6 +172,7 @@ def run_participant(
     overwrite: bool = False,
     skip_bids_validation: bool = False,
     reports: bool = True,
+    linc_qc: bool = False,
     command_line: str | None = None,
 ) -> ParticipantResult:
     """Extract, clean and write the region time series of the selected BOLD runs.
@@ -251,6 +252,8 @@ def run_participant(
         Do not check that ``bids_dir`` is a BIDS derivatives dataset.
     reports : bool
         Write the participants' HTML reports.
+    linc_qc : bool
+        Also write a LINC-style QC table per run and strategy (``--linc-qc``).
     command_line : str, optional
         Provenance written in the sidecars' ``CommandLine`` and the reports;
         by default the Python call itself,
@@ -359,7 +362,7 @@ def run_participant(
             min_coverage=min_coverage, connectivity=connectivity_kinds, estimator=connectivity_estimator,
             overwrite=overwrite, command_line=command_line, atlas_files=atlas_paths,
             keep_arrays=reports, draw_run_figures=reports and pool is not None,
-            cache_dir=None if cache_dir is None else cache_dir.resolve(),
+            cache_dir=None if cache_dir is None else cache_dir.resolve(), linc_qc=linc_qc,
         )
         try:
             result.report_failures = _execute(runs, atlases_of_run, options, pool, result.runs, report=reports)

@@ -21,8 +21,9 @@ from ..job import (
 )
 from .cache import GroupCache
 from .exclusions import _qc_table
+from .linc import linc_table, write_linc_table
 from .options import GroupOptions, GroupSummary, NoParticipantOutputs
-from .outputs import _write_group_outputs, _write_group_report
+from .outputs import _name, _write_group_outputs, _write_group_report
 from .parallel import _start_readers, _stop_readers
 from .reading import _series_sidecars, collect_qc_records
 
@@ -166,6 +167,11 @@ def aggregate(output_dir: str | Path, options: GroupOptions) -> GroupSummary:
                 tables.append(table)
                 _write_group_outputs(output_dir, task, space, res, atlas, strategy, members, table, options,
                                      summary, executor, cache)
+            linc = linc_table(members, options)
+            if linc is not None:
+                summary.outputs += write_linc_table(
+                    output_dir / "group" / _name(task, space, res, None, strategy, "qc", ".tsv", stat="linc").filename,
+                    linc, options)
     except BaseException:
         if executor is not None:
             _stop_readers(executor, interrupted=True)
