@@ -150,8 +150,8 @@ def standardized_dvars(signals: Any) -> np.ndarray:
     data = data[:, np.isfinite(data).all(axis=0)]
     if data.shape[1] == 0:
         return dvars
-    robust_sd = (np.percentile(data, 75, axis=0, method="lower")
-                 - np.percentile(data, 25, axis=0, method="lower")) / IQR_TO_STD
+    lower_quartile, upper_quartile = np.percentile(data, [25, 75], axis=0, method="lower")
+    robust_sd = (upper_quartile - lower_quartile) / IQR_TO_STD
     varying = robust_sd > _CONSTANT_SD
     data, robust_sd = data[:, varying], robust_sd[varying]
     if data.shape[1] == 0:
