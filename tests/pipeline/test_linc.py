@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +11,7 @@ import pytest
 
 from regionseries.core.linc_qc import LINC_MEASURES, pearson, standardized_dvars
 
-from ..conftest import TEST_N_VOLUMES, run_cli
+from ..conftest import TEST_N_VOLUMES, bids_validator_errors, run_cli
 
 STRATEGIES = ("simple", "scrubbing")
 ATLASES = ("Demo", "Power2011")
@@ -135,12 +132,8 @@ def test_linc_sidecars_are_not_records(linc_run):
 def test_bids_validator(linc_run):
     output = linc_run["output"]
     assert "*_qc.tsv" in (output / ".bidsignore").read_text().splitlines()
-    validator = shutil.which("bids-validator-deno") or str(Path(os.sys.executable).parent / "bids-validator-deno")
-    checked = subprocess.run([validator, str(output), "--datasetTypes", "derivative", "--format", "json"],
-                             capture_output=True, text=True, timeout=120)
-    report = json.loads(checked.stdout)
-    errors = [i for i in report["issues"]["issues"] if i["severity"] == "error"]
-    assert checked.returncode == 0 and not errors, errors
+    returncode, errors = bids_validator_errors(output)
+    assert returncode == 0 and not errors, errors
 
 
 def test_asking_for_the_table_later_redoes_the_runs_without_it(linc_run, tmp_path):
