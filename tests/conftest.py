@@ -23,7 +23,9 @@ from __future__ import annotations
 import gzip
 import http.server
 import importlib.util
+import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -301,6 +303,15 @@ def file_listing(root: Path) -> dict[str, tuple[int, int]]:
         str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
         for p in sorted(root.rglob("*")) if p.is_file()
     }
+
+
+def bids_validator_errors(dataset: Path) -> tuple[int, list[dict]]:
+    """Run ``bids-validator-deno`` on a derivatives dataset: its exit status and its errors."""
+    validator = shutil.which("bids-validator-deno") or str(Path(sys.executable).parent / "bids-validator-deno")
+    checked = subprocess.run([validator, str(dataset), "--datasetTypes", "derivative", "--format", "json"],
+                             capture_output=True, text=True, timeout=120)
+    report = json.loads(checked.stdout)
+    return checked.returncode, [i for i in report["issues"]["issues"] if i["severity"] == "error"]
 
 
 @pytest.fixture(scope="session")

@@ -264,6 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="Framewise displacement censoring threshold (mm) for scrubbing strategies.")
     cleaning.add_argument("--std-dvars-threshold", dest="std_dvars_threshold", type=_positive_float,
                           metavar="VALUE", help="Standardised DVARS censoring threshold for scrubbing strategies.")
+    cleaning.add_argument("--min-time", "--min_time", dest="min_time", type=_non_negative_float, metavar="SECONDS",
+                          help="Exclude runs whose kept volumes last less than this (seconds; XCP-D's --min-time, "
+                               "whose default is 240), overriding the strategies' min_time (default 0: off).")
+    cleaning.add_argument("--linc-qc", "--linc_qc", dest="linc_qc", nargs="?", const="y", default="n",
+                          choices=("y", "n"),
+                          help="Also write a LINC-style QC table per run and strategy (XCP-D's desc-linc_qc.tsv "
+                               "measures; docs/outputs.md), gathered by the group level. Off by default.")
     cleaning.add_argument("--dummy-scans", dest="dummy_scans", type=_dummy_scans, default=None, metavar="N|auto",
                           help="Non-steady-state volumes to drop: N first volumes, or 'auto' (fMRIPrep's count). "
                                "Default: the volumes fMRIPrep flagged.")
@@ -473,11 +480,11 @@ def _run_participant(args: argparse.Namespace, command_line: str) -> int:
         extract_type=args.extract_type, strategies=args.strategy, low_pass=args.low_pass,
         high_pass=args.high_pass, temporal_filter=args.filter, detrend=args.detrend,
         standardize=args.standardize, fd_threshold=args.fd_threshold,
-        std_dvars_threshold=args.std_dvars_threshold, dummy_scans=args.dummy_scans,
+        std_dvars_threshold=args.std_dvars_threshold, min_time=args.min_time, dummy_scans=args.dummy_scans,
         smoothing_fwhm=args.smoothing_fwhm, min_coverage=args.min_coverage, connectivity=args.connectivity,
         connectivity_estimator=args.connectivity_estimator, work_dir=args.work_dir, cache_dir=args.cache_dir,
         nprocs=args.nprocs, overwrite=args.overwrite, skip_bids_validation=args.skip_bids_validation,
-        reports=not args.no_reports, command_line=command_line,
+        reports=not args.no_reports, linc_qc=args.linc_qc == "y", command_line=command_line,
     )
     return result.exit_status
 

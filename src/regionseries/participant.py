@@ -160,6 +160,7 @@ def run_participant(
     standardize: str | None = None,
     fd_threshold: float | None = None,
     std_dvars_threshold: float | None = None,
+    min_time: float | None = None,
     dummy_scans: int | str | None = None,
     smoothing_fwhm: float | None = None,
     min_coverage: float = 0.5,
@@ -171,6 +172,7 @@ def run_participant(
     overwrite: bool = False,
     skip_bids_validation: bool = False,
     reports: bool = True,
+    linc_qc: bool = False,
     command_line: str | None = None,
 ) -> ParticipantResult:
     """Extract, clean and write the region time series of the selected BOLD runs.
@@ -225,6 +227,8 @@ def run_participant(
         Framewise displacement censoring threshold, mm.
     std_dvars_threshold : float, optional
         Standardised DVARS censoring threshold.
+    min_time : float, optional
+        Minimum duration of a run's kept volumes, s (``--min-time``); None: the strategies'.
     dummy_scans : int or "auto", optional
         Non-steady-state volumes to drop; None: those fMRIPrep flagged.
     smoothing_fwhm : float, optional
@@ -248,6 +252,8 @@ def run_participant(
         Do not check that ``bids_dir`` is a BIDS derivatives dataset.
     reports : bool
         Write the participants' HTML reports.
+    linc_qc : bool
+        Also write a LINC-style QC table per run and strategy (``--linc-qc``).
     command_line : str, optional
         Provenance written in the sidecars' ``CommandLine`` and the reports;
         by default the Python call itself,
@@ -289,7 +295,7 @@ def run_participant(
                                                      cache_dir))
         connectivity_kinds = _connectivity_kinds(as_list(connectivity))
         overrides = {"low_pass": low_pass, "high_pass": high_pass, "detrend": detrend, "fd_threshold": fd_threshold,
-                     "std_dvars_threshold": std_dvars_threshold}
+                     "std_dvars_threshold": std_dvars_threshold, "min_time": min_time}
         if temporal_filter is not None:
             overrides["filter"] = False if temporal_filter == "none" else temporal_filter
         if standardize is not None:
@@ -356,7 +362,7 @@ def run_participant(
             min_coverage=min_coverage, connectivity=connectivity_kinds, estimator=connectivity_estimator,
             overwrite=overwrite, command_line=command_line, atlas_files=atlas_paths,
             keep_arrays=reports, draw_run_figures=reports and pool is not None,
-            cache_dir=None if cache_dir is None else cache_dir.resolve(),
+            cache_dir=None if cache_dir is None else cache_dir.resolve(), linc_qc=linc_qc,
         )
         try:
             result.report_failures = _execute(runs, atlases_of_run, options, pool, result.runs, report=reports)

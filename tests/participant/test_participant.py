@@ -10,9 +10,6 @@ untouched, then the group level and the BIDS validator.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import nibabel as nib
@@ -22,7 +19,7 @@ import pytest
 
 from regionseries.bids.outputs import ENTITY_ORDER, parse_entities
 
-from ..conftest import TEST_N_VOLUMES, file_listing, run_cli
+from ..conftest import TEST_N_VOLUMES, bids_validator_errors, file_listing, run_cli
 
 STRATEGIES = ("simple", "scrubbing")
 
@@ -220,9 +217,5 @@ def test_group_level_and_bids_validator(participant_run, tmp_path):
     assert info["NumberOfRuns"] == int((~qc["excluded"]).sum())
     assert info["DistanceDependence"]["SpearmanRho"] is not None
 
-    validator = shutil.which("bids-validator-deno") or str(Path(os.sys.executable).parent / "bids-validator-deno")
-    checked = subprocess.run([validator, str(output), "--datasetTypes", "derivative", "--format", "json"],
-                             capture_output=True, text=True, timeout=120)
-    report = json.loads(checked.stdout)
-    errors = [i for i in report["issues"]["issues"] if i["severity"] == "error"]
-    assert checked.returncode == 0 and not errors, errors
+    returncode, errors = bids_validator_errors(output)
+    assert returncode == 0 and not errors, errors

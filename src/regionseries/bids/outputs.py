@@ -62,6 +62,7 @@ BIDSIGNORE_LINES: tuple[str, ...] = (
     "*_relmat.tsv",
     "*_relmat.json",
     "*_qc.json",
+    "*_qc.tsv",  # the LINC QC tables (--linc-qc): "qc" is not a BIDS suffix
     "*.html",
     "**/figures",
     "atlases",

@@ -22,8 +22,9 @@ from ..job import (
 )
 from .cache import GroupCache
 from .exclusions import _qc_table
+from .linc import linc_table, write_linc_table
 from .options import GroupOptions, GroupSummary, NoParticipantOutputs
-from .outputs import _write_group_outputs, _write_group_report
+from .outputs import _name, _write_group_outputs, _write_group_report
 from .parallel import _start_readers, _stop_readers
 from .reading import _series_sidecars, collect_qc_records
 
@@ -176,6 +177,14 @@ def aggregate(output_dir: str | Path, options: GroupOptions) -> GroupSummary:
             LOGGER.info("[%d/%d] %s: %d run(s) (%.1f s)", k, len(work), name, len(members),
                         time.perf_counter() - started,
                         extra={"progress": (k, len(work)), "progress_unit": "tables"})
+        for (task, space, res, strategy), members in sorted(groups.items(),
+                                                            key=lambda kv: tuple(str(k) for k in kv[0])):
+            linc = linc_table(members, options)
+            if linc is not None:
+                summary.outputs += write_linc_table(
+                    output_dir / "group" / _name(task, space, res, None, strategy, "qc", ".tsv", stat="linc").filename,
+                    linc, options)
+
     except BaseException:
         if executor is not None:
             _stop_readers(executor, interrupted=True)

@@ -89,6 +89,8 @@ def _folder_records(folders: Sequence[Path], participants: Sequence[str] | None)
                 continue
             path = folder / name
             entities = parse_entities(name)
+            if "stat" in entities:  # the sidecar of a LINC QC table (stat-linc), not a record
+                continue
             if participants and entities.get("sub") not in participants:
                 continue
             try:

@@ -62,6 +62,9 @@ class PipelineOptions:
     cache_dir : Path or None
         Folder of the extraction operators shared by the jobs of a study
         (``--cache-dir``); None: the work folder.
+    linc_qc : bool
+        Write a LINC-style QC table per run and strategy (``--linc-qc``,
+        :mod:`.linc`).
     """
 
     bids_dir: Path
@@ -79,6 +82,7 @@ class PipelineOptions:
     keep_arrays: bool = True
     draw_run_figures: bool = False
     cache_dir: Path | None = None
+    linc_qc: bool = False
 
     @property
     def operators_dir(self) -> Path:
@@ -137,6 +141,8 @@ class RunResult:
     outputs: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     fd: np.ndarray | None = None
+    #: The confounds' columns the LINC QC table reads (``--linc-qc``), float arrays by name.
+    confound_qc: dict[str, np.ndarray] = field(default_factory=dict)
     raw_signals: dict[str, np.ndarray] = field(default_factory=dict)
     clean_signals: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     connectivity: dict[tuple[str, str, str], np.ndarray] = field(default_factory=dict)

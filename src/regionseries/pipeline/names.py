@@ -25,6 +25,11 @@ def qc_name(run: RunInputs, strategy_desc: str) -> BIDSName:
     return run.base_name.replace(desc=strategy_desc, suffix="qc", extension=".json")
 
 
+def linc_qc_name(run: RunInputs, strategy_desc: str) -> BIDSName:
+    """The LINC QC table (``stat-linc``, so that its sidecar is not taken for the ``*_qc.json`` record)."""
+    return run.base_name.replace(stat="linc", desc=strategy_desc, suffix="qc", extension=".tsv")
+
+
 def expected_outputs(run: RunInputs, atlases: Sequence[Atlas], strategy_desc: str,
                      kinds: Sequence[str]) -> list[BIDSName]:
     """Time series and relmat names (TSV and JSON) of one run and strategy."""

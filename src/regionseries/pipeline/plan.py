@@ -23,6 +23,7 @@ from ..core.confounds import (
     plan_denoising,
     read_confounds,
 )
+from .linc import LINC_CONFOUND_COLUMNS
 from .model import STATUS_DONE, STATUS_FAILED, PipelineOptions, StrategyOutcome
 
 
@@ -37,8 +38,14 @@ def _needs_confounds(strategy) -> bool:
 
 
 def plan_strategies(run: RunInputs, n_volumes: int, options: PipelineOptions,
-                    messages: list[str]) -> tuple[list[StrategyOutcome], np.ndarray | None]:
-    """Plan every strategy for a run; returns the outcomes and the FD series (mm)."""
+                    messages: list[str], qc_columns: dict | None = None
+                    ) -> tuple[list[StrategyOutcome], np.ndarray | None]:
+    """Plan every strategy for a run; returns the outcomes and the FD series (mm).
+
+    ``qc_columns``, when given, receives the confounds' columns that the LINC
+    QC table reads (:data:`~.linc.LINC_CONFOUND_COLUMNS`, float arrays, NaN
+    for ``n/a``), from the same reading of the table.
+    """
     table = None
     table_error = None
     fd = None
@@ -51,6 +58,9 @@ def plan_strategies(run: RunInputs, n_volumes: int, options: PipelineOptions,
                 messages.append(f"confounds JSON sidecar ignored (no strategy needs it): {table.sidecar_problem}")
             if "framewise_displacement" in table.data.columns:
                 fd = pd.to_numeric(table.data["framewise_displacement"], errors="coerce").to_numpy(float)
+            if qc_columns is not None:
+                qc_columns.update({name: pd.to_numeric(table.data[name], errors="coerce").to_numpy(float)
+                                   for name in LINC_CONFOUND_COLUMNS if name in table.data.columns})
         except (UnreadableFile, ConfoundsError) as exc:
             table_error = str(exc)
     outcomes = []

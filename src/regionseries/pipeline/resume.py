@@ -17,7 +17,7 @@ from ..bids.inputs import RunInputs
 from ..bids.outputs import json_text
 from ..core.confounds.plans import strategy_settings_used
 from .model import STATUS_DONE, PipelineOptions
-from .names import expected_outputs, qc_name
+from .names import expected_outputs, linc_qc_name, qc_name
 
 
 def run_settings(strategy, options: PipelineOptions) -> dict[str, Any]:
@@ -86,6 +86,8 @@ def is_finished(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptio
             status = json.loads(record.read_text(encoding="utf-8")).get("Status")
         except (OSError, ValueError):
             return False
+        if options.linc_qc and not (out / linc_qc_name(run, strategy.desc).relpath).exists():
+            return False  # asked for now, not written then
         if status == "excluded":
             continue
         if status != STATUS_DONE:

@@ -36,6 +36,7 @@ from ..core.connectivity import ConnectivityError, connectivity_matrix
 from ..core.extract import extract_signals
 from ..core.image import check_same_fov, load_masker_mask, resample_img
 from ..core.signal import clean
+from .linc import linc_rows, write_linc_qc
 from .model import (
     STATUS_DONE,
     STATUS_FAILED,
@@ -163,12 +164,16 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
         raise RunFailed(f"{run.bold.name}: repetition time unknown (no RepetitionTime in the sidecar or header)")
     mask = _brain_mask_on_grid(run, img, result.warnings)
 
-    outcomes, fd = plan_strategies(run, n_volumes, options, result.warnings)
+    outcomes, fd = plan_strategies(run, n_volumes, options, result.warnings,
+                                   qc_columns=result.confound_qc if options.linc_qc else None)
     result.strategies = outcomes
     result.fd = fd
     for outcome in outcomes:
         if outcome.status != STATUS_DONE:
             write_qc(run, outcome, options, result)
+        if options.linc_qc and outcome.status == "excluded":  # its rows say why, without region measures
+            write_linc_qc(run, outcome, linc_rows(run, outcome, [a.name for a in atlases], n_volumes,
+                                                  result.confound_qc), options, result)
 
     runnable = [o for o in outcomes if o.status == STATUS_DONE]
     sources = _group_by_input_image(run, img, runnable, options, result)
@@ -274,10 +279,13 @@ def _clean_and_write(run: RunInputs, atlases: Sequence[Atlas], extracted: dict, 
                      n_volumes: int, options: PipelineOptions, result: RunResult, source: Path) -> None:
     """Clean the extracted signals with one strategy and write its outputs."""
     plan = outcome.plan
+    linc_signals = {}
     for atlas in atlases:
         one = extracted[atlas.name]
         kept = clean(one.signals, confounds=plan.confounds, sample_mask=plan.sample_mask,
                      t_r=run.repetition_time, **plan.clean_kwargs)
+        if options.linc_qc:
+            linc_signals[atlas.name] = (one.signals, kept)
         full = np.full((n_volumes, one.signals.shape[1]), np.nan)
         full[plan.sample_mask] = kept
         result.clean_signals[(atlas.name, outcome.desc)] = full
@@ -291,4 +299,7 @@ def _clean_and_write(run: RunInputs, atlases: Sequence[Atlas], extracted: dict, 
                 continue
             result.connectivity[(atlas.name, outcome.desc, kind)] = matrix
             write_relmat(run, atlas, outcome, kind, matrix, plan.n_kept, options, result)
+    if options.linc_qc:
+        write_linc_qc(run, outcome, linc_rows(run, outcome, [a.name for a in atlases], n_volumes,
+                                              result.confound_qc, linc_signals), options, result)
     write_qc(run, outcome, options, result)

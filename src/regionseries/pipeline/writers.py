@@ -73,6 +73,8 @@ def _plan_fields(plan, run: RunInputs) -> dict[str, Any]:
         "MotionOutlierVolumes": plan.motion_outliers.tolist(),
         "MeanFramewiseDisplacement": None if math.isnan(plan.mean_fd) else plan.mean_fd,
         "DegreesOfFreedomLost": int(plan.dof_lost),
+        "KeptDuration": plan.n_kept * run.repetition_time,  # seconds
+        **({"MinTime": plan.strategy.min_time} if plan.strategy.min_time else {}),  # seconds
     }
 
 

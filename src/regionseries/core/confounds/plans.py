@@ -81,6 +81,8 @@ def strategy_settings_used(strategy: DenoiseStrategy) -> dict[str, Any]:
     if strategy.filter is False:
         unused |= {"low_pass", "high_pass"}
     unused |= {name for name in ("extra_columns", "extra_column_patterns") if not settings[name]}
+    if not strategy.min_time:
+        unused.add("min_time")
     return {name: value for name, value in settings.items() if name not in unused}
 
 
@@ -186,7 +188,8 @@ def plan_denoising(
         ``non_steady_state_outlier*`` columns (0 if there are none).
     t_r : float, optional
         Repetition time in seconds; required when the strategy filters
-        (low_pass/high_pass), to count the filter's degrees of freedom.
+        (low_pass/high_pass), to count the filter's degrees of freedom, and
+        when it has a ``min_time``, to measure the kept duration.
 
     Returns
     -------
@@ -200,8 +203,9 @@ def plan_denoising(
         missing while anatomical CompCor needs it, or a selected column has
         n/a values beyond the first row.
     RunExcluded
-        If every volume is censored, or the kept volumes are not more than
-        the regressors.
+        If every volume is censored, the kept volumes are not more than
+        the regressors, or they last less than the strategy's ``min_time``
+        (every rule the run breaks is in the reason).
     ValueError
         For invalid ``n_volumes``, ``dummy_scans`` or ``t_r``.
     """
@@ -218,6 +222,11 @@ def plan_denoising(
         raise ValueError(
             f"t_r (s) must be a positive number to plan strategy '{strategy.name}', which filters; "
             f"got {t_r!r}."
+        )
+    if strategy.min_time and (t_r is None or not t_r > 0):
+        raise ValueError(
+            f"t_r (s) must be a positive number to plan strategy '{strategy.name}', which needs "
+            f"{strategy.min_time:g} s of kept volumes (min_time); got {t_r!r}."
         )
 
     data = table.data
@@ -260,7 +269,8 @@ def plan_denoising(
         )
 
     try:
-        _check_not_excluded(strategy, source, n_volumes, sample_mask, dummies, censored_by_motion, n_regressors)
+        _check_not_excluded(strategy, source, n_volumes, sample_mask, dummies, censored_by_motion, n_regressors,
+                            t_r)
     except RunExcluded as excluded:  # the exclusion keeps the run's counts (qc.json, group QC table)
         raise RunExcluded(excluded.path, excluded.reason, excluded.strategy, plan_with(None)) from None
 
@@ -454,19 +464,31 @@ def _check_not_excluded(
     dummies: np.ndarray,
     motion_outliers: np.ndarray,
     n_regressors: int,
+    t_r: float | None = None,
 ) -> None:
+    """Raise RunExcluded naming every rule the kept volumes break (joined by "; ")."""
     n_kept = int(sample_mask.size)
-    _check_some_volume_kept(
-        source, strategy.name, n_volumes, n_kept, dummies.size, motion_outliers.size, _thresholds_text(strategy)
-    )
-    if n_kept <= n_regressors:
-        raise RunExcluded(
-            source,
-            f"only {n_kept} of {n_volumes} volumes are kept ({dummies.size} non-steady-state, "
-            f"{motion_outliers.size} motion outliers{_thresholds_text(strategy)}), which is not "
-            f"more than the {n_regressors} regressors.",
-            strategy.name,
+    reasons = []
+    try:
+        _check_some_volume_kept(
+            source, strategy.name, n_volumes, n_kept, dummies.size, motion_outliers.size, _thresholds_text(strategy)
         )
+    except RunExcluded as excluded:
+        reasons.append(excluded.reason)
+    else:
+        if n_kept <= n_regressors:
+            reasons.append(
+                f"only {n_kept} of {n_volumes} volumes are kept ({dummies.size} non-steady-state, "
+                f"{motion_outliers.size} motion outliers{_thresholds_text(strategy)}), which is not "
+                f"more than the {n_regressors} regressors."
+            )
+    if strategy.min_time and n_kept * t_r < strategy.min_time:
+        reasons.append(
+            f"the {n_kept} kept volumes last {n_kept * t_r:g} s (TR {t_r:g} s), less than the "
+            f"minimum of {strategy.min_time:g} s (min_time)."
+        )
+    if reasons:
+        raise RunExcluded(source, "; ".join(reason.rstrip(".") for reason in reasons) + ".", strategy.name)
 
 
 def _thresholds_text(strategy: DenoiseStrategy) -> str:

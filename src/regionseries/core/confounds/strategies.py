@@ -99,6 +99,11 @@ class DenoiseStrategy:
     min_segment_length : int
         Runs of kept volumes shorter than this are censored too (nilearn's
         ``scrub``); 0 disables the rule.
+    min_time : float
+        Minimum duration of the kept volumes in seconds (kept volumes x
+        repetition time, XCP-D's ``--min-time``); a run with less is
+        excluded. 0 (the default) disables the rule; XCP-D's default is
+        240 s.
     detrend : bool
         Remove linear trends in cleaning.
     standardize : {"zscore_sample", "zscore", "psc", False}
@@ -127,6 +132,7 @@ class DenoiseStrategy:
     fd_threshold: float | None = 0.5
     std_dvars_threshold: float | None = 1.5
     min_segment_length: int = 5
+    min_time: float = 0.0
     detrend: bool = True
     standardize: str | bool = "zscore_sample"
     standardize_confounds: bool = True
@@ -145,6 +151,7 @@ class DenoiseStrategy:
             if getattr(self, name) is None:
                 object.__setattr__(self, name, False)
         self._validate()
+        object.__setattr__(self, "min_time", float(self.min_time))  # 240 in a file reads back as 240.0
 
     def _validate(self) -> None:
         if not isinstance(self.name, str) or not _STRATEGY_NAME.match(self.name):
@@ -196,6 +203,12 @@ class DenoiseStrategy:
         ):
             raise ValueError(
                 f"'min_segment_length' must be an integer >= 0 (volumes); {self.min_segment_length!r} was provided."
+            )
+        if isinstance(self.min_time, bool) or not isinstance(self.min_time, (int, float, np.integer, np.floating)) or not (
+            math.isfinite(self.min_time) and self.min_time >= 0
+        ):
+            raise ValueError(
+                f"'min_time' must be a number of seconds >= 0 (0 disables it); {self.min_time!r} was provided."
             )
         if self.standardize is True or self.standardize not in _STANDARDIZE_CHOICES:
             raise ValueError(

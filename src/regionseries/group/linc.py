@@ -1,0 +1,97 @@
+"""The group's LINC QC table: every run's ``*_stat-linc_desc-<strategy>_qc.tsv`` rows in one table.
+
+Per task, space and strategy, :func:`linc_table` stacks the participant
+level's LINC QC rows (one per run and atlas) with the group's exclusion
+columns (:func:`~.exclusions.exclusion_reasons`, the same as the group QC
+table's), and gives a row to every run without a LINC table (it failed at the
+participant level, or was processed without ``--linc-qc``) with its status
+and reason, so that no run is missing from the table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .._version import __version__
+from ..bids.names import BIDSName
+from ..bids.outputs import atomic_write_json, atomic_write_tsv
+from ..core.linc_qc import COLUMN_DESCRIPTIONS
+from .exclusions import RUN_ENTITIES, exclusion_reasons
+from .options import GroupOptions
+
+__all__ = ["GROUP_COLUMN_DESCRIPTIONS", "linc_table", "write_linc_table"]
+
+#: Columns the group level adds to the participants' rows.
+GROUP_COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
+    "excluded": {"Description": "Whether the group level leaves the run out (its exclusion criteria, as in the "
+                                "group QC table)."},
+    "exclusion_reason": {"Description": "Every exclusion criterion the run meets, separated by '; '."},
+    "bold": {"Description": "The BOLD series of the run (BIDS URI)."},
+}
+
+
+def _linc_file_name(record: dict) -> str:
+    entities = dict(record["_entities"])
+    return BIDSName.create("qc", ".tsv", None, **entities, stat="linc").filename
+
+
+def linc_table(members: list[dict], options: GroupOptions) -> pd.DataFrame | None:
+    """The LINC rows of the records of one task, space and strategy; None when no run has a LINC table.
+
+    Parameters
+    ----------
+    members : list of dict
+        QC records (:func:`~.reading.collect_qc_records`) of one group.
+    options : GroupOptions
+        The exclusion criteria.
+    """
+    frames = []
+    found = False
+    for record in members:
+        name = _linc_file_name(record)
+        reasons = exclusion_reasons(record, options)
+        group_columns = {"excluded": bool(reasons), "exclusion_reason": "; ".join(reasons) if reasons else None,
+                         "bold": record.get("Bold")}
+        if name in record.get("_files", ()):
+            rows = pd.read_csv(record["_path"].parent / name, sep="\t", na_values=["n/a"], keep_default_na=False,
+                               dtype={key: str for key in (*RUN_ENTITIES, "strategy", "atlas", "status", "reason")})
+            found = True
+        else:
+            entities = record["_entities"]
+            row: dict[str, Any] = {key: entities[key] for key in RUN_ENTITIES if key in entities}
+            row.update({"strategy": entities.get("desc"), "status": record.get("Status"),
+                        "reason": record.get("Reason")})
+            rows = pd.DataFrame([row])
+        frames.append(rows.assign(**group_columns))
+    if not found:
+        return None
+    table = pd.concat(frames, ignore_index=True)
+    leading = [c for c in (*RUN_ENTITIES, "strategy", "atlas", "status", "reason", "excluded", "exclusion_reason")
+               if c in table.columns]
+    table = table[leading + [c for c in table.columns if c not in leading]]
+    for key in ("sub", "ses", "run"):
+        if key in table.columns:
+            table[key] = table[key].astype("string")
+    for count in ("num_dummy_volumes", "num_censored_volumes", "num_retained_volumes"):
+        if count in table.columns:  # n/a for runs without a LINC table, integers for the others
+            table[count] = table[count].astype("Int64")
+    order = [c for c in (*RUN_ENTITIES, "atlas") if c in table.columns]
+    return table.sort_values(order, na_position="first").reset_index(drop=True)
+
+
+def write_linc_table(path, table: pd.DataFrame, options: GroupOptions) -> list:
+    """Write the group LINC table and its sidecar atomically; returns the two paths."""
+    atomic_write_tsv(path, table)
+    descriptions = {**COLUMN_DESCRIPTIONS, **GROUP_COLUMN_DESCRIPTIONS}
+    atomic_write_json(path.with_suffix(".json"), {
+        "Description": "LINC-style QC (XCP-D's desc-linc_qc.tsv measures) of every run, one row per run and atlas; "
+                       "runs without a participant-level LINC table (failed, or run without --linc-qc) have one "
+                       "row with their status and reason.",
+        **{column: descriptions[column] for column in table.columns if column in descriptions},
+        "ExclusionCriteria": options.criteria(),
+        "Software": {"Name": "regionseries", "Version": __version__},
+        "CommandLine": options.command_line,
+    })
+    return [path, path.with_suffix(".json")]
