@@ -73,6 +73,7 @@ def _plan_fields(plan, run: RunInputs) -> dict[str, Any]:
         "MotionOutlierVolumes": plan.motion_outliers.tolist(),
         "MeanFramewiseDisplacement": None if math.isnan(plan.mean_fd) else plan.mean_fd,
         "DegreesOfFreedomLost": int(plan.dof_lost),
+        **plan.motion_filter_summary(),
     }
 
 
