@@ -65,6 +65,9 @@ def test_notch_uncensors_breathing_and_keeps_the_jerk(breathing_dataset, demo_at
     assert qc["MotionOutlierVolumes"] == [JERK]
     assert qc["DummyVolumes"] == [0, 1] and qc["NumberOfVolumesKept"] == N_VOLUMES - N_DUMMY - 1
     assert "MotionFilter" not in raw_qc and "motion_filter_type" not in raw_qc["Settings"]["Strategy"]
+    report = (notch.parent.parent / "sub-01.html").read_text()
+    assert "FD recomputed from the motion-filtered parameters" in report
+    assert "motion-filtered" not in (raw.parent.parent / "sub-01.html").read_text()
 
 
 def test_sidecars_record_the_filter(breathing_dataset, demo_atlas, tmp_path):
