@@ -271,8 +271,11 @@ def plan_denoising(
     motion_filter = filtered_fd = None
     if strategy.filters_motion:
         motion_filter, filtered_motion, filtered_fd = _filter_motion(strategy, data, dummies, t_r, source)
-        # the filtered parameters replace fMRIPrep's motion regressors, and their FD its FD
-        data = pd.concat([data.drop(columns=_FD_COLUMN, errors="ignore"), filtered_motion], axis=1)
+        # the filtered parameters replace fMRIPrep's motion regressors, and their FD its FD; only
+        # the columns still read are kept (copying a whole fMRIPrep table costs more than the filter)
+        still_read = dict.fromkeys([name for name in names if name not in _MOTION_COLUMNS]
+                                   + [name for name in (_DVARS_COLUMN,) if name in data.columns])
+        data = pd.concat([data.loc[:, list(still_read)], filtered_motion], axis=1)
         data[_FD_COLUMN] = filtered_fd
         names = sorted(f"{name}_filtered" if name in _MOTION_COLUMNS else name for name in names)
     censored_by_motion = np.array([], dtype=np.int64)
