@@ -255,3 +255,4 @@ def test_strategy_file_with_a_motion_filter(tmp_path):
     assert (strategy.motion_filter_type, strategy.band_stop_min, strategy.band_stop_max,
             strategy.motion_filter_order) == ("notch", 12, 18, 8)
     assert get_strategy(strategy.to_dict() and path).to_dict() == strategy.to_dict()
+    assert get_strategy(path, motion_filter_type=False).motion_filter_type is None  # --motion-filter-type none
