@@ -277,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
                           metavar="BPM", help="Motion filter: upper edge of the band-stop ('notch'), in breaths "
                                               "per minute (adults: 18).")
     cleaning.add_argument("--motion-filter-order", "--motion_filter_order", dest="motion_filter_order",
-                          type=int, metavar="N",
+                          type=_positive_int, metavar="N",
                           help="Order of the whole forward-backward motion filter: a multiple of 4 for 'notch', "
                                "of 2 for 'lp' (default: the strategy's, 4).")
     cleaning.add_argument("--dummy-scans", dest="dummy_scans", type=_dummy_scans, default=None, metavar="N|auto",

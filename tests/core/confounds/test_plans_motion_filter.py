@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import warnings
 
 import numpy as np
@@ -254,5 +255,7 @@ def test_strategy_file_with_a_motion_filter(tmp_path):
     strategy = get_strategy(path)
     assert (strategy.motion_filter_type, strategy.band_stop_min, strategy.band_stop_max,
             strategy.motion_filter_order) == ("notch", 12, 18, 8)
-    assert get_strategy(strategy.to_dict() and path).to_dict() == strategy.to_dict()
+    written = tmp_path / "written.json"  # the Strategy record of the sidecars reads back
+    written.write_text(json.dumps(strategy.to_dict()))
+    assert get_strategy(written).to_dict() == strategy.to_dict()
     assert get_strategy(path, motion_filter_type=False).motion_filter_type is None  # --motion-filter-type none
