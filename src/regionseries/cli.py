@@ -271,6 +271,22 @@ def build_parser() -> argparse.ArgumentParser:
                           choices=("y", "n"),
                           help="Also write a LINC-style QC table per run and strategy (XCP-D's desc-linc_qc.tsv "
                                "measures; docs/outputs.md), gathered by the group level. Off by default.")
+    cleaning.add_argument("--motion-filter-type", "--motion_filter_type", dest="motion_filter_type",
+                          choices=("notch", "lp", "none"),
+                          help="Filter the six motion parameters before FD is recomputed from them (XCP-D's): "
+                               "'notch' removes the breathing band --band-stop-min..--band-stop-max, 'lp' keeps "
+                               "what is below --band-stop-min; FD censoring and motion regressors then use the "
+                               "filtered parameters. Overrides the strategies'; 'none' turns it off.")
+    cleaning.add_argument("--band-stop-min", "--band_stop_min", dest="band_stop_min", type=_positive_float,
+                          metavar="BPM", help="Motion filter: lower edge of the band-stop ('notch') or cut-off "
+                                              "('lp'), in breaths per minute (adults: 12).")
+    cleaning.add_argument("--band-stop-max", "--band_stop_max", dest="band_stop_max", type=_positive_float,
+                          metavar="BPM", help="Motion filter: upper edge of the band-stop ('notch'), in breaths "
+                                              "per minute (adults: 18).")
+    cleaning.add_argument("--motion-filter-order", "--motion_filter_order", dest="motion_filter_order",
+                          type=_positive_int, metavar="N",
+                          help="Order of the whole forward-backward motion filter: a multiple of 4 for 'notch', "
+                               "of 2 for 'lp' (default: the strategy's, 4).")
     cleaning.add_argument("--dummy-scans", dest="dummy_scans", type=_dummy_scans, default=None, metavar="N|auto",
                           help="Non-steady-state volumes to drop: N first volumes, or 'auto' (fMRIPrep's count). "
                                "Default: the volumes fMRIPrep flagged.")
@@ -481,6 +497,9 @@ def _run_participant(args: argparse.Namespace, command_line: str) -> int:
         high_pass=args.high_pass, temporal_filter=args.filter, detrend=args.detrend,
         standardize=args.standardize, fd_threshold=args.fd_threshold,
         std_dvars_threshold=args.std_dvars_threshold, min_time=args.min_time, dummy_scans=args.dummy_scans,
+        motion_filter_type=args.motion_filter_type, band_stop_min=args.band_stop_min,
+        band_stop_max=args.band_stop_max, motion_filter_order=args.motion_filter_order,
+
         smoothing_fwhm=args.smoothing_fwhm, min_coverage=args.min_coverage, connectivity=args.connectivity,
         connectivity_estimator=args.connectivity_estimator, work_dir=args.work_dir, cache_dir=args.cache_dir,
         nprocs=args.nprocs, overwrite=args.overwrite, skip_bids_validation=args.skip_bids_validation,

@@ -162,6 +162,10 @@ def run_participant(
     std_dvars_threshold: float | None = None,
     min_time: float | None = None,
     dummy_scans: int | str | None = None,
+    motion_filter_type: str | None = None,
+    band_stop_min: float | None = None,
+    band_stop_max: float | None = None,
+    motion_filter_order: int | None = None,
     smoothing_fwhm: float | None = None,
     min_coverage: float = 0.5,
     connectivity: str | Sequence[str] = ("correlation",),
@@ -231,6 +235,13 @@ def run_participant(
         Minimum duration of a run's kept volumes, s (``--min-time``); None: the strategies'.
     dummy_scans : int or "auto", optional
         Non-steady-state volumes to drop; None: those fMRIPrep flagged.
+    motion_filter_type : {"notch", "lp", "none"}, optional
+        Motion filter overriding the strategies' (``--motion-filter-type``);
+        "none" turns it off.
+    band_stop_min, band_stop_max : float, optional
+        Motion filter band, breaths per minute (``--band-stop-min/max``).
+    motion_filter_order : int, optional
+        Order of the forward-backward motion filter (``--motion-filter-order``).
     smoothing_fwhm : float, optional
         Spatial smoothing before extraction (FWHM), mm.
     min_coverage : float
@@ -300,6 +311,10 @@ def run_participant(
             overrides["filter"] = False if temporal_filter == "none" else temporal_filter
         if standardize is not None:
             overrides["standardize"] = False if standardize == "none" else standardize
+        overrides.update(band_stop_min=band_stop_min, band_stop_max=band_stop_max,
+                         motion_filter_order=motion_filter_order)
+        if motion_filter_type is not None:
+            overrides["motion_filter_type"] = False if motion_filter_type == "none" else motion_filter_type
         strategy_list = _strategies(as_list(strategies), overrides)
         try:
             space_specs = [SpaceSpec.parse(s) for s in as_list(spaces)]

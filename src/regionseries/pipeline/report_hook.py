@@ -152,6 +152,8 @@ def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOpt
             std_dvars_threshold=strategy.std_dvars_threshold if strategy.censors_motion else None,
             n_regressors=len(plan.confound_names), dof_lost=plan.dof_lost,
             parameters=strategy_settings_used(strategy), confound_columns=plan.confound_names,
+            filtered_fd=plan.filtered_fd,
+
         ))
     by_name = {a.name: a for a in atlases}
     atlas_results = []
@@ -224,6 +226,9 @@ def _unplanned_strategy(outcome, strategy, fd: np.ndarray | None, std_dvars: np.
     if strategy is None or outcome.status != "excluded" or not strategy.censors_motion:
         return StrategyResult(name=outcome.desc, kept_volumes=[], excluded=True, exclusion_reason=reason,
                               parameters=strategy_settings_used(strategy) if strategy is not None else {})
+    filtered_fd = outcome.excluded_plan.filtered_fd if outcome.excluded_plan is not None else None
+    if filtered_fd is not None:  # its FD censoring used the FD of the motion-filtered parameters
+        fd = filtered_fd
     above = np.zeros(len(fd) if fd is not None else len(std_dvars) if std_dvars is not None else 0, bool)
     for values, threshold in ((fd, strategy.fd_threshold), (std_dvars, strategy.std_dvars_threshold)):
         if values is not None and threshold is not None:
@@ -234,7 +239,9 @@ def _unplanned_strategy(outcome, strategy, fd: np.ndarray | None, std_dvars: np.
         name=outcome.desc, kept_volumes=[], dummy_volumes=dummies,
         motion_censored_volumes=np.setdiff1d(np.flatnonzero(above), dummies),
         fd_threshold=strategy.fd_threshold, std_dvars_threshold=strategy.std_dvars_threshold,
-        excluded=True, exclusion_reason=reason, parameters=strategy_settings_used(strategy))
+        excluded=True, exclusion_reason=reason, parameters=strategy_settings_used(strategy),
+        filtered_fd=filtered_fd)
+
 
 
 @_sparing_the_collector

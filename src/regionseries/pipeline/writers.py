@@ -75,6 +75,7 @@ def _plan_fields(plan, run: RunInputs) -> dict[str, Any]:
         "DegreesOfFreedomLost": int(plan.dof_lost),
         "KeptDuration": plan.n_kept * run.repetition_time,  # seconds
         **({"MinTime": plan.strategy.min_time} if plan.strategy.min_time else {}),  # seconds
+        **plan.motion_filter_summary(),
     }
 
 

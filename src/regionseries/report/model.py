@@ -177,6 +177,10 @@ class StrategyResult:
         The strategy's parameters (shown in the parameters table).
     confound_columns : sequence of str
         Names of the confound columns used as regressors.
+    filtered_fd : array-like of float or None
+        Framewise displacement (mm) per volume recomputed from the
+        motion-filtered parameters, which FD censoring used; None without a
+        motion filter (FD censoring then used the run's ``fd``).
     """
 
     name: str
@@ -191,6 +195,7 @@ class StrategyResult:
     exclusion_reason: str | None = None
     parameters: Mapping[str, Any] = field(default_factory=dict)
     confound_columns: Sequence[str] = ()
+    filtered_fd: Any = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -215,6 +220,8 @@ class StrategyResult:
             )
         self.parameters = dict(self.parameters)
         self.confound_columns = [str(column) for column in self.confound_columns]
+        if self.filtered_fd is not None:
+            self.filtered_fd = np.asarray(self.filtered_fd, dtype=float).ravel()
 
     @property
     def n_kept(self) -> int:
@@ -473,6 +480,8 @@ class RunReport:
                         f"{where}: strategy {strategy.name!r} {what} go up to "
                         f"{int(indices[-1])} but the run has {self.n_volumes} volumes"
                     )
+            strategy.filtered_fd = _optional_vector(strategy.filtered_fd, self.n_volumes,
+                                                    f"{where}: strategy {strategy.name!r} filtered_fd", "volume")
         if self.reference_image is not None and len(self.reference_image.shape) != 3:
             raise ReportDataError(
                 f"{where}: the reference image must be 3D, got shape {self.reference_image.shape}"
@@ -586,8 +595,8 @@ class RunReport:
         """Why each volume a strategy removed was removed, by 0-based volume index.
 
         Reasons, in this order: ``"non-steady-state"`` (a dummy volume),
-        ``"FD"`` (framewise displacement above the strategy's threshold),
-        ``"DVARS"`` (standardized DVARS above its threshold) and, for a volume
+        ``"FD"`` (framewise displacement above the strategy's threshold; its
+        motion-filtered FD when it has one), ``"DVARS"`` (standardized DVARS above its threshold) and, for a volume
         censored with neither above its threshold, ``"segment too short"``
         (kept volumes between censored ones fewer than the strategy's minimum
         segment length). FD and DVARS are only named when their per-volume
@@ -595,15 +604,16 @@ class RunReport:
         values are unknown is ``"motion (values not available)"``.
         """
         reasons: dict[int, list[str]] = {int(v): ["non-steady-state"] for v in strategy.dummy_volumes}
+        fd = self.fd if strategy.filtered_fd is None else strategy.filtered_fd  # the FD that censored
         for volume in strategy.motion_censored_volumes:
             volume = int(volume)
             found = []
-            for values, threshold, name in ((self.fd, strategy.fd_threshold, "FD"),
+            for values, threshold, name in ((fd, strategy.fd_threshold, "FD"),
                                             (self.std_dvars, strategy.std_dvars_threshold, "DVARS")):
                 if values is not None and threshold is not None and values[volume] > threshold:
                     found.append(name)
             known = all(values is not None for values, threshold in (
-                (self.fd, strategy.fd_threshold), (self.std_dvars, strategy.std_dvars_threshold))
+                (fd, strategy.fd_threshold), (self.std_dvars, strategy.std_dvars_threshold))
                 if threshold is not None)
             if not found:
                 found = ["segment too short" if known else "motion (values not available)"]

@@ -268,7 +268,10 @@ def _run_figures(run: RunReport, writer: FigureWriter) -> dict[str, Any]:
         "strategy's thresholds (dashed); a red dot marks a volume censored because it is above "
         "the threshold of that trace; dummy (non-steady-state) volumes shaded. Bottom: volumes "
         "kept and removed by each strategy (a censored volume without a dot was censored because "
-        "its segment of kept volumes was too short; see \u201cCensored volumes and why\u201d).",
+        "its segment of kept volumes was too short; see \u201cCensored volumes and why\u201d)."
+        + (" Green: FD recomputed from the motion-filtered parameters, which the strategies with a motion "
+           "filter censored on (fMRIPrep's FD in blue)." if any(s.filtered_fd is not None for s in run.strategies)
+           else ""),
     )
     for atlas in run.atlases:
         atlas_label = f"{prefix}_atlas-{safe_label(atlas.name)}"

@@ -461,7 +461,9 @@ def test_strategy_settings_used(synthetic):
     scrubbing = strategy_settings_used(get_strategy("scrubbing"))
     assert set(get_strategy("scrubbing").to_dict()) - set(scrubbing) == {
         "global_signal", "compcor", "n_compcor", "ica_aroma", "extra_columns", "extra_column_patterns",
-        "min_time"}  # min_time 0 (off) is not a setting the outputs depend on
+        "min_time",  # min_time 0 (off) is not a setting the outputs depend on
+        "motion_filter_type", "band_stop_min", "band_stop_max", "motion_filter_order"}  # no motion filter
+
     assert scrubbing == {k: v for k, v in get_strategy("scrubbing").to_dict().items() if k in scrubbing}
     assert "fd_threshold" not in strategy_settings_used(get_strategy("simple"))
     assert strategy_settings_used(get_strategy("simple+gsr"))["global_signal"] == "basic"

@@ -41,6 +41,11 @@ from .columns import (
     _Missing,
 )
 from .errors import ConfoundsError, RunExcluded
+from .motion_filter import (
+    design_motion_filter,
+    filter_motion_parameters,
+    framewise_displacement,
+)
 from .strategies import DenoiseStrategy, get_strategy
 from .table import ConfoundsTable, _sidecar_needed_error, read_confounds
 from .vocabulary import _DVARS_COLUMN, _FD_COLUMN, _GLOBAL_BASE, _MOTION_BASE, _NSS_KEY, _OUTLIER_KEY, _WM_CSF_BASE, _expand
@@ -56,6 +61,10 @@ _COMPONENT_SETTINGS = {
     "ica_aroma": ("ica_aroma",),
     "scrub": ("fd_threshold", "std_dvars_threshold", "min_segment_length"),
 }
+#: Settings of the motion filter, used only when it changes something (DenoiseStrategy.filters_motion).
+_MOTION_FILTER_SETTINGS = ("motion_filter_type", "band_stop_min", "band_stop_max", "motion_filter_order")
+#: fMRIPrep's motion regressors, every model (replaced by their filtered versions under a motion filter).
+_MOTION_COLUMNS = frozenset(_expand(_MOTION_BASE, "full"))
 #: Components that add confound regressors (ICA-AROMA only when "basic").
 _REGRESSOR_COMPONENTS = ("motion", "wm_csf", "global_signal", "compcor", "high_pass")
 
@@ -67,7 +76,9 @@ def strategy_settings_used(strategy: DenoiseStrategy) -> dict[str, Any]:
     not use: those of components it does not have (e.g. ``global_signal``
     for ``scrubbing``), ``demean`` and ``standardize_confounds`` without
     any confound regressor, ``low_pass``/``high_pass`` without a filter,
-    empty ``extra_columns``/``extra_column_patterns``. The identity keys
+    empty ``extra_columns``/``extra_column_patterns``, the motion filter's
+    settings without a motion filter that changes something
+    (``band_stop_max`` with "lp"). The identity keys
     (``name``, ``desc``, ``components``, ``description``) are always kept.
     """
     settings = strategy.to_dict()
@@ -83,6 +94,10 @@ def strategy_settings_used(strategy: DenoiseStrategy) -> dict[str, Any]:
     unused |= {name for name in ("extra_columns", "extra_column_patterns") if not settings[name]}
     if not strategy.min_time:
         unused.add("min_time")
+    if not strategy.filters_motion:
+        unused |= set(_MOTION_FILTER_SETTINGS)
+    elif strategy.motion_filter_type == "lp":
+        unused.add("band_stop_max")
     return {name: value for name, value in settings.items() if name not in unused}
 
 
@@ -100,7 +115,9 @@ class DenoisingPlan:
         filled from row 1, demeaned over the kept volumes if the strategy
         says so; None when the strategy has no regressor.
     confound_names : list of str
-        Column names of ``confounds`` (current fMRIPrep names).
+        Column names of ``confounds`` (current fMRIPrep names; with a motion
+        filter, the motion regressors are computed from the filtered
+        parameters and named ``<fMRIPrep name>_filtered``, XCP-D's names).
     sample_mask : numpy.ndarray
         int64 indices of the kept volumes (always an array).
     dummy_volumes : numpy.ndarray
@@ -122,6 +139,14 @@ class DenoisingPlan:
         over the kept volumes (see ``docs/strategies.md``).
     tsv_path : str
         The confounds file the plan comes from.
+    motion_filter : dict or None
+        The motion filter's design (:meth:`MotionFilterDesign.record`), None
+        without a motion filter.
+    filtered_fd : numpy.ndarray or None
+        float64, shape (n_volumes,): framewise displacement in mm recomputed
+        from the filtered motion parameters (NaN for the first volume and
+        the non-steady-state volumes before the first kept one); FD
+        censoring used it. None without a motion filter.
     """
 
     strategy: DenoiseStrategy
@@ -135,6 +160,8 @@ class DenoisingPlan:
     clean_kwargs: dict[str, Any]
     dof_lost: int
     tsv_path: str = ""
+    motion_filter: dict[str, Any] | None = None
+    filtered_fd: np.ndarray | None = None
 
     @property
     def n_kept(self) -> int:
@@ -160,7 +187,17 @@ class DenoisingPlan:
             "MeanFramewiseDisplacement": None if math.isnan(self.mean_fd) else self.mean_fd,
             "ConfoundRegressors": list(self.confound_names),
             "DegreesOfFreedomLost": self.dof_lost,
+            **self.motion_filter_summary(),
         }
+
+    def motion_filter_summary(self) -> dict[str, Any]:
+        """The motion filter's sidecar entries (``MotionFilter``, ``MeanFramewiseDisplacementFiltered``);
+        empty without a motion filter."""
+        if self.motion_filter is None:
+            return {}
+        kept = self.filtered_fd[np.isfinite(self.filtered_fd)]
+        return {"MotionFilter": self.motion_filter,
+                "MeanFramewiseDisplacementFiltered": float(kept.mean()) if kept.size else None}
 
 
 def plan_denoising(
@@ -189,7 +226,9 @@ def plan_denoising(
     t_r : float, optional
         Repetition time in seconds; required when the strategy filters
         (low_pass/high_pass), to count the filter's degrees of freedom, and
-        when it has a ``min_time``, to measure the kept duration.
+        when it has a ``min_time``, to measure the kept duration, and when it
+        has a motion filter (designed for the run's sampling rate).
+
 
     Returns
     -------
@@ -200,8 +239,9 @@ def plan_denoising(
     ConfoundsError
         If the table's row count differs from ``n_volumes``, columns the
         strategy needs are missing (all are listed), the JSON sidecar is
-        missing while anatomical CompCor needs it, or a selected column has
-        n/a values beyond the first row.
+        missing while anatomical CompCor needs it, a selected column has
+        n/a values beyond the first row, or the motion filter cannot be used
+        at the run's repetition time.
     RunExcluded
         If every volume is censored, the kept volumes are not more than
         the regressors, or they last less than the strategy's ``min_time``
@@ -229,9 +269,25 @@ def plan_denoising(
             f"{strategy.min_time:g} s of kept volumes (min_time); got {t_r!r}."
         )
 
+    if strategy.filters_motion and (t_r is None or not t_r > 0):
+        raise ValueError(
+            f"t_r (s) must be a positive number to plan strategy '{strategy.name}', which filters the motion "
+            f"parameters; got {t_r!r}."
+        )
+
     data = table.data
     names = _strategy_columns(strategy, table)
     dummies = _dummy_volumes(data, n_volumes, dummy_scans, source)
+    motion_filter = filtered_fd = None
+    if strategy.filters_motion:
+        motion_filter, filtered_motion, filtered_fd = _filter_motion(strategy, data, dummies, t_r, source)
+        # the filtered parameters replace fMRIPrep's motion regressors, and their FD its FD; only
+        # the columns still read are kept (copying a whole fMRIPrep table costs more than the filter)
+        still_read = dict.fromkeys([name for name in names if name not in _MOTION_COLUMNS]
+                                   + [name for name in (_DVARS_COLUMN,) if name in data.columns])
+        data = pd.concat([data.loc[:, list(still_read)], filtered_motion], axis=1)
+        data[_FD_COLUMN] = filtered_fd
+        names = sorted(f"{name}_filtered" if name in _MOTION_COLUMNS else name for name in names)
     censored_by_motion = np.array([], dtype=np.int64)
     if strategy.censors_motion:
         outliers = _motion_outliers(data, strategy.fd_threshold, strategy.std_dvars_threshold)
@@ -244,7 +300,7 @@ def plan_denoising(
 
     n_cosines_from_clean = _clean_cosine_count(strategy, names, n_volumes, t_r)
     n_regressors = len(names) + n_cosines_from_clean
-    fd = _as_float(data[_FD_COLUMN]) if _FD_COLUMN in data.columns else np.array([np.nan])
+    fd = _as_float(table.data[_FD_COLUMN]) if _FD_COLUMN in table.data.columns else np.array([np.nan])
     mean_fd = float(np.mean(fd[~np.isnan(fd)])) if np.any(~np.isnan(fd)) else math.nan
     dof_lost = (
         (n_volumes - sample_mask.size)
@@ -266,6 +322,8 @@ def plan_denoising(
             clean_kwargs=strategy.clean_kwargs,
             dof_lost=int(min(dof_lost, n_volumes)),
             tsv_path=source,
+            motion_filter=motion_filter,
+            filtered_fd=filtered_fd,
         )
 
     try:
@@ -372,6 +430,64 @@ def _strategy_columns(strategy: DenoiseStrategy, table: ConfoundsTable) -> list[
         )
     # Outlier indicator columns censor volumes; they are never regressors.
     return sorted({name for name in selected if _NSS_KEY not in name and _OUTLIER_KEY not in name})
+
+
+def _filter_motion(strategy: DenoiseStrategy, data: pd.DataFrame, dummies: np.ndarray, t_r: float,
+                   source: str) -> tuple[dict[str, Any], pd.DataFrame, np.ndarray]:
+    """Filter the realignment parameters with the strategy's motion filter.
+
+    The filter runs from the first volume after the leading non-steady-state
+    ones (:func:`filter_motion_parameters`); a missing first row is filled
+    from the second, as for every regressor.
+
+    Returns
+    -------
+    record : dict
+        The filter's design (:meth:`MotionFilterDesign.record`).
+    expansions : pandas.DataFrame
+        The filtered parameters and their derivatives, squares and squared
+        derivatives (fMRIPrep's models), named ``<fMRIPrep name>_filtered``;
+        the derivatives' first row is n/a, as fMRIPrep's.
+    filtered_fd : numpy.ndarray
+        Framewise displacement of the filtered parameters, mm; NaN up to the
+        first filtered volume included (no displacement is known there).
+
+    Raises
+    ------
+    ConfoundsError
+        If a parameter is missing, not numeric or not finite after the first
+        row, or the filter does not fit the repetition time.
+    """
+    missing = [name for name in _MOTION_BASE if name not in data.columns]
+    if missing:
+        raise ConfoundsError(
+            f"{source}: the motion filter of strategy '{strategy.name}' needs the six realignment parameters; "
+            f"missing columns {missing}."
+        )
+    frame = data.loc[:, list(_MOTION_BASE)].copy()
+    _check_numeric(frame, source)
+    _fill_first_row(frame)
+    parameters = frame.to_numpy(dtype=np.float64)
+    start = int(np.sum(dummies == np.arange(dummies.size)))  # the leading non-steady-state volumes
+    bad_rows, bad_columns = np.nonzero(~np.isfinite(parameters[start:]))
+    if bad_rows.size:
+        raise ConfoundsError(
+            f"{source}: the motion filter of strategy '{strategy.name}' needs finite realignment parameters; "
+            f"columns {sorted({_MOTION_BASE[i] for i in bad_columns})} have n/a or infinite values in rows "
+            f"{np.unique(bad_rows + start).tolist()} (counted from 0; only a missing first row can be filled)."
+        )
+    design = design_motion_filter(strategy.motion_filter_type, strategy.band_stop_min, strategy.band_stop_max,
+                                  strategy.motion_filter_order, t_r, where=source)
+    filtered = filter_motion_parameters(parameters, design, start)
+    filtered_fd = framewise_displacement(filtered)
+    filtered_fd[:start + 1] = np.nan
+    expansions = {}
+    for column, name in enumerate(_MOTION_BASE):
+        values = filtered[:, column]
+        derivative = np.concatenate([[np.nan], np.diff(values)])
+        for expanded, series in zip(_expand((name,), "full"), (values, derivative, values**2, derivative**2)):
+            expansions[f"{expanded}_filtered"] = series
+    return design.record(), pd.DataFrame(expansions, index=data.index), filtered_fd
 
 
 def _check_finite_in_kept_volumes(confounds: np.ndarray, names: list[str], sample_mask: np.ndarray,

@@ -31,6 +31,7 @@ import numpy as np
 from ...bids import readable
 from ...suggest import did_you_mean
 from .errors import ConfoundsError, StrategyFileUnavailable
+from .motion_filter import _check_settings as _check_motion_filter_settings
 from .vocabulary import (
     COMPCOR_TYPES,
     COMPONENTS,
@@ -104,6 +105,19 @@ class DenoiseStrategy:
         repetition time, XCP-D's ``--min-time``); a run with less is
         excluded. 0 (the default) disables the rule; XCP-D's default is
         240 s.
+    motion_filter_type : {None, "notch", "lp"}
+        Filter the six realignment parameters before framewise displacement
+        is recomputed from them (XCP-D's ``--motion-filter-type``): a
+        band-stop over the breathing rate, or a low-pass; None (default) or
+        false: no filter. With a filter, FD censoring uses the filtered FD
+        and the motion regressors are computed from the filtered parameters
+        (``docs/strategies.md``, "Motion filtering").
+    band_stop_min, band_stop_max : float or None
+        Breaths per minute: the band-stop of "notch" (both), the cut-off of
+        "lp" (``band_stop_min``; ``band_stop_max`` is not used).
+    motion_filter_order : int
+        Order of the whole forward-backward motion filter: a multiple of 4
+        for "notch", of 2 for "lp" (default 4, XCP-D's).
     detrend : bool
         Remove linear trends in cleaning.
     standardize : {"zscore_sample", "zscore", "psc", False}
@@ -133,6 +147,10 @@ class DenoiseStrategy:
     std_dvars_threshold: float | None = 1.5
     min_segment_length: int = 5
     min_time: float = 0.0
+    motion_filter_type: str | None = None
+    band_stop_min: float | None = None
+    band_stop_max: float | None = None
+    motion_filter_order: int = 4
     detrend: bool = True
     standardize: str | bool = "zscore_sample"
     standardize_confounds: bool = True
@@ -150,6 +168,8 @@ class DenoiseStrategy:
         for name in ("filter", "standardize"):  # None means "off"
             if getattr(self, name) is None:
                 object.__setattr__(self, name, False)
+        if self.motion_filter_type is False:  # false means "off" too (the command line's "none")
+            object.__setattr__(self, "motion_filter_type", None)
         self._validate()
         object.__setattr__(self, "min_time", float(self.min_time))  # 240 in a file reads back as 240.0
 
@@ -210,6 +230,12 @@ class DenoiseStrategy:
             raise ValueError(
                 f"'min_time' must be a number of seconds >= 0 (0 disables it); {self.min_time!r} was provided."
             )
+        if self.motion_filter_type is not None:
+            _check_motion_filter_settings(self.motion_filter_type, self.band_stop_min, self.band_stop_max,
+                                          self.motion_filter_order)
+        else:
+            for name in ("band_stop_min", "band_stop_max"):
+                _check_positive_or_none(getattr(self, name), name)
         if self.standardize is True or self.standardize not in _STANDARDIZE_CHOICES:
             raise ValueError(
                 f"'standardize' must be one of {list(_STANDARDIZE_CHOICES)}; {self.standardize!r} was provided."
@@ -240,6 +266,13 @@ class DenoiseStrategy:
     def censors_motion(self) -> bool:
         """Whether volumes are censored by FD/DVARS (``scrub`` component)."""
         return "scrub" in self.components
+
+    @property
+    def filters_motion(self) -> bool:
+        """Whether the motion filter changes something: a filter type, and motion
+        regressors or FD censoring to use the filtered parameters."""
+        return self.motion_filter_type is not None and (
+            "motion" in self.components or (self.censors_motion and self.fd_threshold is not None))
 
     @property
     def needs_sidecar(self) -> bool:
@@ -436,4 +469,31 @@ def get_strategy(spec: str | os.PathLike | DenoiseStrategy, **overrides: Any) ->
                 UserWarning,
                 stacklevel=2,
             )
-    return dataclasses.replace(strategy, **given) if given else strategy
+    made_here = given or not isinstance(spec, DenoiseStrategy)
+    strategy = dataclasses.replace(strategy, **given) if given else strategy
+    if made_here:  # warned once where the strategy is made, not for every run it plans
+        _warn_unused_motion_filter(strategy, given)
+    return strategy
+
+
+def _warn_unused_motion_filter(strategy: DenoiseStrategy, given: Mapping[str, Any]) -> None:
+    """Warn about motion-filter settings that do nothing, and bands that look like Hz."""
+    band = sorted(set(given) & {"band_stop_min", "band_stop_max", "motion_filter_order"})
+    if strategy.motion_filter_type is None:
+        if band:
+            warnings.warn(f"{band} have no effect: strategy '{strategy.name}' has no motion filter "
+                          "(set motion_filter_type / --motion-filter-type).", UserWarning, stacklevel=3)
+        return
+    if not strategy.filters_motion:
+        warnings.warn(
+            f"the motion filter has no effect on strategy '{strategy.name}': it has neither motion regressors nor "
+            "censoring by framewise displacement.", UserWarning, stacklevel=3)
+    if strategy.motion_filter_type == "lp" and "band_stop_max" in given:
+        warnings.warn("band_stop_max (--band-stop-max) is not used by the 'lp' motion filter (its cut-off is "
+                      "band_stop_min).", UserWarning, stacklevel=3)
+    bands = [value for value in (strategy.band_stop_min, strategy.band_stop_max) if value is not None]
+    if any(value < 1 for value in bands):
+        warnings.warn(
+            f"strategy '{strategy.name}': motion filter band {bands} is below 1 breath per minute; band_stop_min "
+            "and band_stop_max are in breaths per minute, not Hz (12-18 for adults, XCP-D's table in "
+            "docs/strategies.md).", UserWarning, stacklevel=3)

@@ -22,6 +22,7 @@ from ..raster.colors import (
     COLOR_DUMMY,
     COLOR_DVARS,
     COLOR_FD,
+    COLOR_FD_FILTERED,
     COLOR_KEPT,
     COLOR_OTHER,
     STATE_COLORS,
@@ -44,11 +45,14 @@ TRACES = (
 def _motion_figure(
     n_volumes: int, repetition_time: float, strategies: Sequence[StrategyResult],
     fd_top: float | None, any_censored: bool, any_other: bool, dvars_top: float | None = None,
+    filtered_fd: bool = False,
 ) -> tuple[Figure, list, Any]:
     """Axes, thresholds, labels and legend of the motion figure, without the data.
 
     Returns the figure, the trace axes present (FD, then std DVARS; each None
     when its values are not available) and the volume-mask axes.
+    ``filtered_fd``: the FD panel also shows the FD of motion-filtered
+    parameters (its legend entry).
     """
     n_rows = max(len(strategies), 1)
     left = min(max(0.75, text_width_in([s.name + " (excluded)" * s.excluded
@@ -84,6 +88,9 @@ def _motion_figure(
         axes.tick_params(labelbottom=False)
         handles.insert(0, Line2D([], [], color=COLOR_FD if index == 0 else COLOR_DVARS,
                                  linewidth=0.9, label=legend))
+        if index == 0 and filtered_fd:
+            handles.insert(1, Line2D([], [], color=COLOR_FD_FILTERED, linewidth=0.9,
+                                     label="FD of the motion-filtered parameters (mm)"))
         thresholds = sorted({getattr(s, attribute) for s in strategies
                              if getattr(s, attribute) is not None})
         for threshold in thresholds:
@@ -133,6 +140,9 @@ def plot_motion(
     Top panels: FD (mm) and std DVARS (unitless) per volume, each strategy's
     thresholds as dashed lines, the volumes censored because they are above a
     threshold marked on the trace that censored them, dummy volumes shaded.
+    When strategies have a motion filter, the FD of their filtered motion
+    parameters (``StrategyResult.filtered_fd``, which their FD censoring
+    used) is drawn over fMRIPrep's, their censored volumes marked on it.
     Bottom panel: one row per strategy, each volume coloured as kept, dummy
     (non-steady-state) or censored for motion.
 
@@ -160,29 +170,33 @@ def plot_motion(
     states, dummies = parts.states, parts.dummies
     figure, trace_axes, mask_axes = _motion_figure(
         n_volumes, repetition_time, strategies, parts.tops[0], parts.any_marked,
-        bool(np.any(states == 3)), parts.tops[1])
+        bool(np.any(states == 3)), parts.tops[1], filtered_fd=bool(parts.filtered))
     mask_axes.imshow(
         states, aspect="auto", interpolation="nearest", cmap=ListedColormap(STATE_COLORS),
         vmin=-0.5, vmax=3.5, extent=(-0.5, n_volumes - 0.5, len(states) - 0.5, -0.5),
     )
     for row in range(1, len(states)):
         mask_axes.axhline(row - 0.5, color="white", linewidth=1.5)
-    for axes, values, marked, color in zip(trace_axes, (fd, std_dvars), parts.marked,
-                                           (COLOR_FD, COLOR_DVARS)):
+    for panel, (axes, values, marked, color) in enumerate(zip(trace_axes, (fd, std_dvars), parts.marked,
+                                                              (COLOR_FD, COLOR_DVARS))):
         if axes is None:
             continue
         if dummies.size:
             axes.axvspan(-0.5, dummies.max() + 0.5, color=COLOR_DUMMY, alpha=0.25, linewidth=0)
-        axes.plot(np.arange(values.size), values, color=color, linewidth=0.9)
-        if marked.size:
-            axes.scatter(marked, values[marked], s=9, color=COLOR_CENSORED, zorder=3)
+        traces = [(values, marked, color)] if values is not None else []
+        if panel == 0:
+            traces += [(trace, trace_marked, COLOR_FD_FILTERED) for trace, trace_marked in parts.filtered]
+        for trace, trace_marked, trace_color in traces:
+            axes.plot(np.arange(trace.size), trace, color=trace_color, linewidth=0.9)
+            if trace_marked.size:
+                axes.scatter(trace_marked, trace[trace_marked], s=9, color=COLOR_CENSORED, zorder=3)
     return figure
 
 
 def motion_frame(n_volumes: int, repetition_time: float, strategies: Sequence[StrategyResult],
                  fd_top: float | None, any_censored: bool, any_other: bool,
-                 dvars_top: float | None = None) -> Frame:
+                 dvars_top: float | None = None, filtered_fd: bool = False) -> Frame:
     """The motion figure without its data: volume mask, then the FD and DVARS panels present."""
     figure, trace_axes, mask_axes = styled(_motion_figure)(
-        n_volumes, repetition_time, strategies, fd_top, any_censored, any_other, dvars_top)
+        n_volumes, repetition_time, strategies, fd_top, any_censored, any_other, dvars_top, filtered_fd)
     return frame_from(figure, [mask_axes] + [axes for axes in trace_axes if axes is not None])

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["COLOR_CENSORED", "COLOR_DUMMY", "COLOR_DVARS", "COLOR_FD", "COLOR_KEPT", "COLOR_NA", "COLOR_OTHER",
+__all__ = ["COLOR_CENSORED", "COLOR_DUMMY", "COLOR_DVARS", "COLOR_FD", "COLOR_FD_FILTERED", "COLOR_KEPT", "COLOR_NA", "COLOR_OTHER",
            "STATE_COLORS", "colormapped", "hex_rgb", "label_colors"]
 
 #: Colours used consistently across figures.
@@ -21,6 +21,7 @@ COLOR_DUMMY = "#7f7f7f"
 COLOR_CENSORED = "#d62728"
 COLOR_OTHER = "#f2b134"
 COLOR_FD = "#1f4e79"
+COLOR_FD_FILTERED = "#1b9e77"  # FD of the motion-filtered parameters, drawn over fMRIPrep's
 COLOR_DVARS = "#6a3d9a"
 COLOR_NA = (0.84, 0.15, 0.16)
 

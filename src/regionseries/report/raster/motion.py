@@ -1,4 +1,5 @@
-"""The motion figure as pixels: volumes kept, dummy and censored per strategy, the FD and DVARS traces.
+"""The motion figure as pixels: volumes kept, dummy and censored per strategy, the FD and DVARS traces
+(and the FD of the motion-filtered parameters, when a strategy has a motion filter).
 
 :func:`motion_raster` pastes them into the frame drawn by
 :func:`regionseries.report.figures.motion_frame`.
@@ -20,6 +21,7 @@ from .colors import (
     COLOR_DUMMY,
     COLOR_DVARS,
     COLOR_FD,
+    COLOR_FD_FILTERED,
     STATE_COLORS,
     _uint8,
     hex_rgb,
@@ -83,6 +85,16 @@ def _above_and_censored(values: np.ndarray | None, strategies: Sequence[Strategy
     return np.unique(np.concatenate(marked + [np.empty(0, dtype=np.int64)]))
 
 
+def _filtered_fd_traces(strategies: Sequence[StrategyResult]) -> list[np.ndarray]:
+    """The distinct FD series of the strategies' motion-filtered parameters (one per filter used)."""
+    traces: list[np.ndarray] = []
+    for strategy in strategies:
+        if strategy.filtered_fd is not None and not any(
+                np.array_equal(strategy.filtered_fd, trace, equal_nan=True) for trace in traces):
+            traces.append(strategy.filtered_fd)
+    return traces
+
+
 @dataclass
 class _MotionParts:
     """The data of the motion figure, split as it is drawn."""
@@ -91,10 +103,11 @@ class _MotionParts:
     dummies: np.ndarray  # dummy volumes of any strategy
     tops: tuple  # upper limits of the FD and DVARS panels (None: no panel)
     marked: tuple  # volumes marked on the FD and DVARS traces
+    filtered: tuple = ()  # (FD of motion-filtered parameters, volumes marked on it), drawn in the FD panel
 
     @property
     def any_marked(self) -> bool:
-        return any(marked.size for marked in self.marked)
+        return any(marked.size for marked in self.marked) or any(marked.size for _, marked in self.filtered)
 
 
 def _motion_parts(n_volumes: int, strategies: Sequence[StrategyResult], fd: np.ndarray | None,
@@ -102,12 +115,18 @@ def _motion_parts(n_volumes: int, strategies: Sequence[StrategyResult], fd: np.n
     dvars_top = None if std_dvars is None else _trace_top(
         _outside_dummies(std_dvars, strategies), [s.std_dvars_threshold for s in strategies if s.std_dvars_threshold is not None],
         1.0)
+    filtered = _filtered_fd_traces(strategies)
+    fd_traces = [values for values in (fd, *filtered) if values is not None]
+    # each strategy's FD censoring is marked on the FD it used: fMRIPrep's, or its filtered one
     return _MotionParts(
         states=_volume_states(n_volumes, strategies),
         dummies=_all_indices(strategies, "dummy_volumes"),
-        tops=(None if fd is None else _fd_top(fd, strategies), dvars_top),
-        marked=(_above_and_censored(fd, strategies, "fd_threshold"),
+        tops=(max(_fd_top(values, strategies) for values in fd_traces) if fd_traces else None, dvars_top),
+        marked=(_above_and_censored(fd, [s for s in strategies if s.filtered_fd is None], "fd_threshold"),
                 _above_and_censored(std_dvars, strategies, "std_dvars_threshold")),
+        filtered=tuple((trace, _above_and_censored(trace, [
+            s for s in strategies if s.filtered_fd is not None
+            and np.array_equal(s.filtered_fd, trace, equal_nan=True)], "fd_threshold")) for trace in filtered),
     )
 
 
@@ -144,10 +163,10 @@ def motion_raster(
     any_other = bool(np.any(states == 3))
     key = ("motion", n_volumes, float(repetition_time),
            tuple((s.name, s.excluded, s.fd_threshold, s.std_dvars_threshold) for s in strategies),
-           parts.tops, parts.any_marked, any_other)
+           parts.tops, parts.any_marked, any_other) + (("filtered FD",) if parts.filtered else ())
     frame = cached_frame(key, lambda: _figures().motion_frame(
         n_volumes, repetition_time, strategies, parts.tops[0], parts.any_marked, any_other,
-        parts.tops[1]), frame_dir)
+        parts.tops[1], filtered_fd=bool(parts.filtered)), frame_dir)
     colors = np.array([_uint8(hex_rgb(c)) for c in STATE_COLORS])
     raster = frame.paste([colors[states]])
     pixels = raster.pixels
@@ -156,18 +175,24 @@ def motion_raster(
         middle = row0 + int(round(row * (row1 - row0) / len(states)))
         pixels[max(middle - 1, row0):middle + 1, col0:col1] = 255
     boxes = iter(frame.boxes[1:])  # the panels present, top to bottom as in motion_frame
-    for values, top, marked, color in zip((fd, std_dvars), parts.tops, parts.marked,
-                                          (COLOR_FD, COLOR_DVARS)):
-        if values is not None:
-            _draw_trace(pixels, next(boxes), values, top, marked, parts.dummies, color,
-                        n_volumes, frame.dpi, supersampling)
+    for panel, (values, top, marked, color) in enumerate(zip((fd, std_dvars), parts.tops, parts.marked,
+                                                             (COLOR_FD, COLOR_DVARS))):
+        if top is None:
+            continue
+        traces = [(values, marked, color)] if values is not None else []
+        if panel == 0:
+            traces += [(trace, trace_marked, COLOR_FD_FILTERED) for trace, trace_marked in parts.filtered]
+        _draw_trace(pixels, next(boxes), traces, top, parts.dummies, n_volumes, frame.dpi, supersampling)
     return raster
 
 
-def _draw_trace(pixels: np.ndarray, box_rows_cols: tuple, values: np.ndarray, top: float,
-                marked: np.ndarray, dummies: np.ndarray, color: str, n_volumes: int,
-                dpi: float, scale: int) -> None:
-    """Draw one trace (FD or DVARS) with its marked volumes into its panel of ``pixels``."""
+def _draw_trace(pixels: np.ndarray, box_rows_cols: tuple, traces: Sequence[tuple], top: float,
+                dummies: np.ndarray, n_volumes: int, dpi: float, scale: int) -> None:
+    """Draw the traces of one panel (FD, or DVARS), then their marked volumes, into ``pixels``.
+
+    ``traces``: ``(values, marked volumes, colour)``, drawn in this order;
+    every mark is drawn over every line, as matplotlib's scatter (zorder 3).
+    """
     row0, row1, col0, col1 = box_rows_cols
     height, width = row1 - row0, col1 - col0
     box = pixels[row0:row1, col0:col1].astype(float)
@@ -181,20 +206,21 @@ def _draw_trace(pixels: np.ndarray, box_rows_cols: tuple, values: np.ndarray, to
     image = Image.fromarray(box.round().astype(np.uint8)).resize(
         (width * scale, height * scale), Image.NEAREST)
     draw = ImageDraw.Draw(image)
-    xs = x_pixel(np.arange(values.size)) * scale
-    ys = (1 - values / top) * height * scale
-    finite = np.isfinite(ys)
     line_width = max(1, int(round(0.9 / 72 * dpi * scale)))
-    line_color = tuple(int(v) for v in _uint8(hex_rgb(color)))
-    for segment in np.split(np.arange(values.size), np.flatnonzero(~finite)):
-        segment = segment[finite[segment]]
-        if segment.size >= 2:
-            draw.line(list(zip(xs[segment], ys[segment])), fill=line_color, width=line_width,
-                      joint="curve")
+    points = []
+    for values, marked, color in traces:
+        xs = x_pixel(np.arange(values.size)) * scale
+        ys = (1 - values / top) * height * scale
+        finite = np.isfinite(ys)
+        line_color = tuple(int(v) for v in _uint8(hex_rgb(color)))
+        for segment in np.split(np.arange(values.size), np.flatnonzero(~finite)):
+            segment = segment[finite[segment]]
+            if segment.size >= 2:
+                draw.line(list(zip(xs[segment], ys[segment])), fill=line_color, width=line_width,
+                          joint="curve")
+        points += [(xs[volume], ys[volume]) for volume in marked if np.isfinite(ys[volume])]
     radius = 2.0 / 72 * dpi * scale  # scatter s=9 pt²: 3 pt wide, plus its 1 pt edge
     red = tuple(int(v) for v in _uint8(hex_rgb(COLOR_CENSORED)))
-    for volume in marked:
-        if np.isfinite(ys[volume]):
-            draw.ellipse([xs[volume] - radius, ys[volume] - radius,
-                          xs[volume] + radius, ys[volume] + radius], fill=red)
+    for x, y in points:
+        draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=red)
     pixels[row0:row1, col0:col1] = np.asarray(image.reduce(scale))
