@@ -264,6 +264,17 @@ def build_parser() -> argparse.ArgumentParser:
                           help="Framewise displacement censoring threshold (mm) for scrubbing strategies.")
     cleaning.add_argument("--std-dvars-threshold", dest="std_dvars_threshold", type=_positive_float,
                           metavar="VALUE", help="Standardised DVARS censoring threshold for scrubbing strategies.")
+    cleaning.add_argument("--ica-aroma", dest="ica_aroma", choices=("full", "basic", "orthaggr"),
+                          help="ICA-AROMA denoising of strategies with the ica_aroma component, overriding theirs: "
+                               "full (the non-aggressively denoised BOLD), basic (rejected components as "
+                               "regressors), orthaggr (fMRIPost-AROMA's orthogonalised rejected components, "
+                               "XCP-D's 'aroma'; needs --datasets aroma=PATH).")
+    cleaning.add_argument("--tedana", choices=("aggressive", "non-aggressive"),
+                          help="tedana denoising of strategies with the tedana component, overriding theirs "
+                               "(needs --datasets tedana=PATH).")
+    cleaning.add_argument("--datasets", action="extend", nargs="+", default=[], metavar="NAME=PATH",
+                          help="Other derivatives a strategy reads: aroma=PATH (fMRIPost-AROMA output) and/or "
+                               "tedana=PATH (tedana output, files named with the run's entities).")
     cleaning.add_argument("--dummy-scans", dest="dummy_scans", type=_dummy_scans, default=None, metavar="N|auto",
                           help="Non-steady-state volumes to drop: N first volumes, or 'auto' (fMRIPrep's count). "
                                "Default: the volumes fMRIPrep flagged.")
@@ -473,6 +484,7 @@ def _run_participant(args: argparse.Namespace, command_line: str) -> int:
         high_pass=args.high_pass, temporal_filter=args.filter, detrend=args.detrend,
         standardize=args.standardize, fd_threshold=args.fd_threshold,
         std_dvars_threshold=args.std_dvars_threshold, dummy_scans=args.dummy_scans,
+        ica_aroma=args.ica_aroma, tedana=args.tedana, datasets=args.datasets,
         smoothing_fwhm=args.smoothing_fwhm, min_coverage=args.min_coverage, connectivity=args.connectivity,
         connectivity_estimator=args.connectivity_estimator, work_dir=args.work_dir, cache_dir=args.cache_dir,
         nprocs=args.nprocs, overwrite=args.overwrite, skip_bids_validation=args.skip_bids_validation,

@@ -62,6 +62,9 @@ class PipelineOptions:
     cache_dir : Path or None
         Folder of the extraction operators shared by the jobs of a study
         (``--cache-dir``); None: the work folder.
+    datasets : dict
+        ``{"aroma": folder, "tedana": folder}`` given with ``--datasets``
+        (fMRIPost-AROMA and tedana outputs; empty when none).
     """
 
     bids_dir: Path
@@ -79,6 +82,7 @@ class PipelineOptions:
     keep_arrays: bool = True
     draw_run_figures: bool = False
     cache_dir: Path | None = None
+    datasets: dict = field(default_factory=dict)
 
     @property
     def operators_dir(self) -> Path:

@@ -460,7 +460,7 @@ def test_plan_on_an_empty_table():
 def test_strategy_settings_used(synthetic):
     scrubbing = strategy_settings_used(get_strategy("scrubbing"))
     assert set(get_strategy("scrubbing").to_dict()) - set(scrubbing) == {
-        "global_signal", "compcor", "n_compcor", "ica_aroma", "extra_columns", "extra_column_patterns"}
+        "global_signal", "compcor", "n_compcor", "ica_aroma", "tedana", "extra_columns", "extra_column_patterns"}
     assert scrubbing == {k: v for k, v in get_strategy("scrubbing").to_dict().items() if k in scrubbing}
     assert "fd_threshold" not in strategy_settings_used(get_strategy("simple"))
     assert strategy_settings_used(get_strategy("simple+gsr"))["global_signal"] == "basic"
