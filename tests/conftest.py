@@ -23,6 +23,7 @@ from __future__ import annotations
 import gzip
 import http.server
 import importlib.util
+import json
 import os
 import stat
 import subprocess
@@ -301,6 +302,13 @@ def file_listing(root: Path) -> dict[str, tuple[int, int]]:
         str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
         for p in sorted(root.rglob("*")) if p.is_file()
     }
+
+
+def write_strategy_file(folder: Path, name: str, settings: dict) -> Path:
+    """A JSON strategy file ``folder/<name>.json`` with these settings (and the name)."""
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps({"name": name, **settings}))
+    return path
 
 
 @pytest.fixture(scope="session")

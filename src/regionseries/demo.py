@@ -478,9 +478,32 @@ def write_fmriprep_dataset(root: str | Path, spec: DatasetSpec) -> list[Path]:
     return written
 
 
-def _confounds_of(fmriprep_root: Path, run: RunSpec) -> pd.DataFrame:
-    path = _func_dir(fmriprep_root, run) / f"{_entities_stem(run)}_desc-confounds_timeseries.tsv"
-    return pd.read_csv(path, sep="\t", na_values="n/a")
+def _runs_with_motion(fmriprep_root: Path, spec: DatasetSpec):
+    """``(run, motion parameters (T x 6, mm and rad))`` of the runs of ``spec`` written with confounds."""
+    for run in spec.runs:
+        if run.with_confounds:
+            path = _func_dir(fmriprep_root, run) / f"{_entities_stem(run)}_desc-confounds_timeseries.tsv"
+            motion = pd.read_csv(path, sep="\t", na_values="n/a")[["trans_x", "trans_y", "trans_z", "rot_x", "rot_y",
+                                                                   "rot_z"]]
+            yield run, motion.to_numpy()
+
+
+def _derivatives_folder(root: str | Path, software: str, version: str) -> Path:
+    """Create a derivatives folder with its ``dataset_description.json``, written by ``software``."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "dataset_description.json").write_text(json.dumps({
+        "Name": f"{software} - synthetic", "BIDSVersion": "1.9.0", "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": software, "Version": version}],
+    }, indent=2))
+    return root
+
+
+def _run_folder(root: Path, run: RunSpec) -> tuple[Path, str]:
+    """The (created) ``func`` folder of a run under ``root``, and its file-name stem."""
+    folder = _func_dir(root, run)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder, _entities_stem(run)
 
 
 def _zscore(values: np.ndarray) -> np.ndarray:
@@ -521,29 +544,19 @@ def write_fmripost_aroma_dataset(root: str | Path, fmriprep_root: str | Path, sp
     list of Path
         The ``desc-aroma_timeseries.tsv`` files written.
     """
-    root, fmriprep_root = Path(root), Path(fmriprep_root)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "dataset_description.json").write_text(json.dumps({
-        "Name": "fMRIPost-AROMA - synthetic", "BIDSVersion": "1.9.0", "DatasetType": "derivative",
-        "GeneratedBy": [{"Name": "fMRIPost-AROMA", "Version": "0.1.0"}],
-    }, indent=2))
+    root, fmriprep_root = _derivatives_folder(root, "fMRIPost-AROMA", "0.1.0"), Path(fmriprep_root)
     rng = np.random.default_rng(seed)
     written = []
-    for run in spec.runs:
-        if not run.with_confounds:
-            continue
-        motion = _confounds_of(fmriprep_root, run)[["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]]
+    for run, motion in _runs_with_motion(fmriprep_root, spec):
         steady = slice(spec.n_dummy, None)  # fMRIPost-AROMA runs MELODIC without the dummy volumes
-        mixing = _ica_components(rng, motion.to_numpy()[steady], n_components, n_rejected, spec.repetition_time)
+        mixing = _ica_components(rng, motion[steady], n_components, n_rejected, spec.repetition_time)
         rejected, accepted = _zscore(mixing[:, :n_rejected]), _zscore(mixing[:, n_rejected:])
         orthogonal = rejected - accepted @ np.linalg.lstsq(accepted, rejected, rcond=None)[0]
         padded = np.zeros((spec.n_volumes, 2 * n_rejected))
         padded[steady] = np.hstack([mixing[:, :n_rejected], orthogonal])
         numbers = [f"{index + 1:02d}" for index in range(n_rejected)]
         columns = [f"aroma_motion_{n}" for n in numbers] + [f"aroma_orth_motion_{n}" for n in numbers]
-        folder = _func_dir(root, run)
-        folder.mkdir(parents=True, exist_ok=True)
-        stem = _entities_stem(run)
+        folder, stem = _run_folder(root, run)
         timeseries = folder / f"{stem}_desc-aroma_timeseries.tsv"
         pd.DataFrame(padded, columns=columns).to_csv(timeseries, sep="\t", index=False, float_format="%.8g")
         metrics = pd.DataFrame({
@@ -577,23 +590,17 @@ def write_tedana_dataset(root: str | Path, fmriprep_root: str | Path, spec: Data
     Returns
     -------
     list of Path
-        The ``desc-ICA_mixing.tsv`` files written.
+        The mixing matrices written (one per run with confounds).
     """
-    root, fmriprep_root = Path(root), Path(fmriprep_root)
-    root.mkdir(parents=True, exist_ok=True)
+    mixing_files = []
     rng = np.random.default_rng(seed)
-    written = []
-    for run in spec.runs:
-        if not run.with_confounds:
-            continue
-        motion = _confounds_of(fmriprep_root, run)[["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]]
-        components = _ica_components(rng, motion.to_numpy(), n_components, n_rejected, spec.repetition_time)
+    root = _derivatives_folder(root, "tedana", "24.0.1")
+    for run, motion in _runs_with_motion(Path(fmriprep_root), spec):
+        components = _ica_components(rng, motion, n_components, n_rejected, spec.repetition_time)
         order = rng.permutation(n_components)  # component k of the file is components[:, order[k]]
         names = [f"ICA_{index:02d}" for index in range(n_components)]
         classification = ["rejected" if order[k] < n_rejected else "accepted" for k in range(n_components)]
-        folder = _func_dir(root, run)
-        folder.mkdir(parents=True, exist_ok=True)
-        stem = _entities_stem(run)
+        folder, stem = _run_folder(root, run)
         mixing = folder / f"{stem}_desc-ICA_mixing.tsv"
         pd.DataFrame(components[:, order], columns=names).to_csv(mixing, sep="\t", index=False,
                                                                 float_format="%.8g")
@@ -601,8 +608,8 @@ def write_tedana_dataset(root: str | Path, fmriprep_root: str | Path, spec: Data
             "Component": names, "kappa": rng.uniform(10, 80, n_components), "rho": rng.uniform(5, 40, n_components),
             "classification": classification,
         }).to_csv(folder / f"{stem}_desc-tedana_metrics.tsv", sep="\t", index=False)
-        written.append(mixing)
-    return written
+        mixing_files.append(mixing)
+    return mixing_files
 
 
 def band_limited_signals(rng: np.random.Generator, n_volumes: int, n_signals: int,

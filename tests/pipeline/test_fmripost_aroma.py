@@ -16,7 +16,7 @@ from nilearn.signal import clean as nilearn_clean
 
 from regionseries.demo import write_fmripost_aroma_dataset
 
-from ..conftest import run_cli, small_dataset_spec
+from ..conftest import run_cli, small_dataset_spec, write_strategy_file
 
 SUB03 = "sub-03_task-rest_space-MNI152NLin2009cAsym"
 SUB03_BOLD = f"{SUB03}_desc-preproc_bold.nii.gz"
@@ -30,12 +30,6 @@ def aroma_dataset(fmriprep_dataset, tmp_path_factory):
     return root
 
 
-def _write(folder, name, settings):
-    path = folder / f"{name}.json"
-    path.write_text(json.dumps({"name": name, **settings}))
-    return path
-
-
 def _series(output, sub_folder, stem, desc):
     """Time series and sidecar; ``stem`` names the run up to the atlas entity (included)."""
     path = output / sub_folder / "func" / f"{stem}_desc-{desc}_timeseries"
@@ -44,9 +38,9 @@ def _series(output, sub_folder, stem, desc):
 
 
 def test_orthaggr_and_basic_regress_fmripost_aroma_components(fmriprep_dataset, aroma_dataset, tmp_path):
-    orth = _write(tmp_path, "aromaOrth", {"base": "ica_aroma", "ica_aroma": "orthaggr"})
-    basic = _write(tmp_path, "aromaBasic", {"base": "ica_aroma", "ica_aroma": "basic"})
-    raw = _write(tmp_path, "raw", {"detrend": False, "standardize": False, "filter": False})
+    orth = write_strategy_file(tmp_path, "aromaOrth", {"base": "ica_aroma", "ica_aroma": "orthaggr"})
+    basic = write_strategy_file(tmp_path, "aromaBasic", {"base": "ica_aroma", "ica_aroma": "basic"})
+    raw = write_strategy_file(tmp_path, "raw", {"detrend": False, "standardize": False, "filter": False})
     output = tmp_path / "out"
     result = run_cli(fmriprep_dataset, output, "participant", "--participant-label", "03", "--spheres",
                      "Dosenbach2010", "--strategy", str(orth), str(basic), str(raw), "--datasets",

@@ -17,23 +17,19 @@ from nilearn.signal import clean as nilearn_clean
 
 from regionseries.demo import write_tedana_dataset
 
-from ..conftest import run_cli, small_dataset_spec
-
-SUB03 = "sub-03_task-rest_space-MNI152NLin2009cAsym"
-SUB03_BOLD = f"{SUB03}_desc-preproc_bold.nii.gz"
+from ..conftest import run_cli, small_dataset_spec, write_strategy_file
 
 
 @pytest.fixture(scope="module")
 def tedana_dataset(fmriprep_dataset, tmp_path_factory):
+    """tedana outputs of the shared dataset's runs."""
     root = tmp_path_factory.mktemp("tedana") / "tedana"
     write_tedana_dataset(root, fmriprep_dataset, small_dataset_spec())
     return root
 
 
-def _write(folder, name, settings):
-    path = folder / f"{name}.json"
-    path.write_text(json.dumps({"name": name, **settings}))
-    return path
+SUB03 = "sub-03_task-rest_space-MNI152NLin2009cAsym"
+SUB03_BOLD = f"{SUB03}_desc-preproc_bold.nii.gz"
 
 
 def _series(output, desc):
@@ -56,9 +52,9 @@ def _nilearn_tedana(tedana_dataset, tmp_path, kind):
 
 def test_tedana_aggressive_and_non_aggressive(fmriprep_dataset, tedana_dataset, tmp_path):
     common = {"components": ["high_pass", "motion", "tedana"], "motion": "basic"}
-    aggressive = _write(tmp_path, "tedanaAggr", {**common, "tedana": "aggressive"})
-    non_aggressive = _write(tmp_path, "tedanaNonaggr", {**common, "tedana": "non-aggressive"})
-    raw = _write(tmp_path, "raw", {"detrend": False, "standardize": False, "filter": False})
+    aggressive = write_strategy_file(tmp_path, "tedanaAggr", {**common, "tedana": "aggressive"})
+    non_aggressive = write_strategy_file(tmp_path, "tedanaNonaggr", {**common, "tedana": "non-aggressive"})
+    raw = write_strategy_file(tmp_path, "raw", {"detrend": False, "standardize": False, "filter": False})
     output = tmp_path / "out"
     result = run_cli(fmriprep_dataset, output, "participant", "--participant-label", "03", "--spheres",
                      "Dosenbach2010", "--strategy", str(aggressive), str(non_aggressive), str(raw),
@@ -100,7 +96,7 @@ def test_tedana_aggressive_and_non_aggressive(fmriprep_dataset, tedana_dataset, 
 
 
 def test_tedana_flag_overrides_and_resume_notices(fmriprep_dataset, tedana_dataset, tmp_path):
-    strategy = _write(tmp_path, "ted", {"components": ["tedana"]})
+    strategy = write_strategy_file(tmp_path, "ted", {"components": ["tedana"]})
     output = tmp_path / "out"
     arguments = [fmriprep_dataset, output, "participant", "--participant-label", "03", "--spheres", "Dosenbach2010",
                  "--strategy", str(strategy), "--datasets", f"tedana={tedana_dataset}", "--no-reports",
@@ -115,7 +111,7 @@ def test_tedana_flag_overrides_and_resume_notices(fmriprep_dataset, tedana_datas
 
 
 def test_tedana_without_its_files_fails_naming_the_run(fmriprep_dataset, tmp_path):
-    strategy = _write(tmp_path, "ted", {"components": ["motion", "tedana"]})
+    strategy = write_strategy_file(tmp_path, "ted", {"components": ["motion", "tedana"]})
     output = tmp_path / "out"
     result = run_cli(fmriprep_dataset, output, "participant", "--participant-label", "03", "--spheres",
                      "Dosenbach2010", "--strategy", "simple", str(strategy), "--no-reports", "-w", tmp_path / "work")
