@@ -100,14 +100,17 @@ def test_full_without_a_denoised_bold_in_the_space_fails_naming_the_run(fmriprep
 def test_orthaggr_without_fmripost_aroma_files_fails_naming_the_run(fmriprep_dataset, tmp_path):
     empty = tmp_path / "empty_aroma"
     empty.mkdir()
-    for extra, message in (
-        ((), f"this strategy needs fMRIPost-AROMA's desc-aroma_timeseries.tsv of {SUB03_BOLD}: give the "
-             "fMRIPost-AROMA output folder with --datasets aroma=PATH"),
-        (("--datasets", f"aroma={empty}"), f"no fMRIPost-AROMA's desc-aroma_timeseries.tsv for {SUB03_BOLD} in {empty}"),
-    ):
-        output = tmp_path / f"out{len(extra)}"
+    not_found = f"no fMRIPost-AROMA's desc-aroma_timeseries.tsv for {SUB03_BOLD} in {empty}"
+    for index, (setting, extra, message) in enumerate((
+        ("orthaggr", (), f"this strategy needs fMRIPost-AROMA's desc-aroma_timeseries.tsv of {SUB03_BOLD}: give the "
+                         "fMRIPost-AROMA output folder with --datasets aroma=PATH"),
+        ("orthaggr", ("--datasets", f"aroma={empty}"), not_found),
+        # 'basic' falls back to fMRIPrep < 23.1's columns only when no fMRIPost-AROMA folder is given
+        ("basic", ("--datasets", f"aroma={empty}"), not_found),
+    )):
+        output = tmp_path / f"out{index}"
         result = run_cli(fmriprep_dataset, output, "participant", "--participant-label", "03", "--spheres",
-                         "Dosenbach2010", "--strategy", "simple", "ica_aroma", "--ica-aroma", "orthaggr", *extra,
+                         "Dosenbach2010", "--strategy", "simple", "ica_aroma", "--ica-aroma", setting, *extra,
                          "--no-reports", "-w", tmp_path / "work")
         assert result.returncode == 1
         assert message in result.stderr

@@ -82,17 +82,17 @@ def _component_tables(run: RunInputs, options: PipelineOptions) -> dict[str, Com
     return tables
 
 
-def _components_of(strategy, tables: dict[str, ComponentTable | str]) -> tuple[dict, str | None]:
+def _components_of(strategy, tables: dict[str, ComponentTable | str], aroma_given: bool) -> tuple[dict, str | None]:
     """The plan_denoising keyword arguments of a strategy's component tables, or why it cannot run.
 
-    ``ica_aroma`` 'basic' and 'full' do without fMRIPost-AROMA's table (fMRIPrep < 23.1's confounds
-    columns or image); 'orthaggr' and the ``tedana`` component need theirs.
+    ``ica_aroma`` 'full' does without fMRIPost-AROMA's table, and so does 'basic' when no fMRIPost-AROMA
+    folder is given (fMRIPrep < 23.1's confounds columns); 'orthaggr' and the ``tedana`` component need theirs.
     """
     kwargs = {}
     if "ica_aroma" in strategy.components and "aroma" in tables:
         aroma = tables["aroma"]
         if isinstance(aroma, str):
-            if strategy.needs_aroma_outputs:
+            if strategy.needs_aroma_outputs or (aroma_given and strategy.ica_aroma == "basic"):
                 return {}, aroma
         else:
             kwargs["aroma"] = aroma
@@ -138,7 +138,7 @@ def plan_strategies(run: RunInputs, n_volumes: int, options: PipelineOptions,
     component_tables = _component_tables(run, options)
     outcomes = []
     for strategy in options.strategies:
-        components, problem = _components_of(strategy, component_tables)
+        components, problem = _components_of(strategy, component_tables, "aroma" in options.datasets)
         if problem is not None:
             outcomes.append(StrategyOutcome(strategy.name, strategy.desc, STATUS_FAILED, problem))
             continue
