@@ -312,6 +312,11 @@ def bids_validator_errors(dataset: Path) -> tuple[int, list[dict]]:
                              capture_output=True, text=True, timeout=120)
     report = json.loads(checked.stdout)
     return checked.returncode, [i for i in report["issues"]["issues"] if i["severity"] == "error"]
+def write_strategy_file(folder: Path, name: str, settings: dict) -> Path:
+    """A JSON strategy file ``folder/<name>.json`` with these settings (and the name)."""
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps({"name": name, **settings}))
+    return path
 
 
 @pytest.fixture(scope="session")

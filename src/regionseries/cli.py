@@ -287,6 +287,17 @@ def build_parser() -> argparse.ArgumentParser:
                           type=_positive_int, metavar="N",
                           help="Order of the whole forward-backward motion filter: a multiple of 4 for 'notch', "
                                "of 2 for 'lp' (default: the strategy's, 4).")
+    cleaning.add_argument("--ica-aroma", dest="ica_aroma", choices=("full", "basic", "orthaggr"),
+                          help="ICA-AROMA denoising of strategies with the ica_aroma component, overriding theirs: "
+                               "full (the non-aggressively denoised BOLD), basic (rejected components as "
+                               "regressors), orthaggr (fMRIPost-AROMA's orthogonalised rejected components, "
+                               "XCP-D's 'aroma'; needs --datasets aroma=PATH).")
+    cleaning.add_argument("--tedana", choices=("aggressive", "non-aggressive"),
+                          help="tedana denoising of strategies with the tedana component, overriding theirs "
+                               "(needs --datasets tedana=PATH).")
+    cleaning.add_argument("--datasets", action="extend", nargs="+", default=[], metavar="NAME=PATH",
+                          help="Other derivatives a strategy reads: aroma=PATH (fMRIPost-AROMA output) and/or "
+                               "tedana=PATH (tedana output, files named with the run's entities).")
     cleaning.add_argument("--dummy-scans", dest="dummy_scans", type=_dummy_scans, default=None, metavar="N|auto",
                           help="Non-steady-state volumes to drop: N first volumes, or 'auto' (fMRIPrep's count). "
                                "Default: the volumes fMRIPrep flagged.")
@@ -499,6 +510,7 @@ def _run_participant(args: argparse.Namespace, command_line: str) -> int:
         std_dvars_threshold=args.std_dvars_threshold, min_time=args.min_time, dummy_scans=args.dummy_scans,
         motion_filter_type=args.motion_filter_type, band_stop_min=args.band_stop_min,
         band_stop_max=args.band_stop_max, motion_filter_order=args.motion_filter_order,
+        ica_aroma=args.ica_aroma, tedana=args.tedana, datasets=args.datasets,
 
         smoothing_fwhm=args.smoothing_fwhm, min_coverage=args.min_coverage, connectivity=args.connectivity,
         connectivity_estimator=args.connectivity_estimator, work_dir=args.work_dir, cache_dir=args.cache_dir,

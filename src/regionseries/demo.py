@@ -497,6 +497,140 @@ def write_fmriprep_dataset(root: str | Path, spec: DatasetSpec) -> list[Path]:
     return written
 
 
+def _runs_with_motion(fmriprep_root: Path, spec: DatasetSpec):
+    """``(run, motion parameters (T x 6, mm and rad))`` of the runs of ``spec`` written with confounds."""
+    for run in spec.runs:
+        if run.with_confounds:
+            path = _func_dir(fmriprep_root, run) / f"{_entities_stem(run)}_desc-confounds_timeseries.tsv"
+            motion = pd.read_csv(path, sep="\t", na_values="n/a")[["trans_x", "trans_y", "trans_z", "rot_x", "rot_y",
+                                                                   "rot_z"]]
+            yield run, motion.to_numpy()
+
+
+def _derivatives_folder(root: str | Path, software: str, version: str) -> Path:
+    """Create a derivatives folder with its ``dataset_description.json``, written by ``software``."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "dataset_description.json").write_text(json.dumps({
+        "Name": f"{software} - synthetic", "BIDSVersion": "1.9.0", "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": software, "Version": version}],
+    }, indent=2))
+    return root
+
+
+def _run_folder(root: Path, run: RunSpec) -> tuple[Path, str]:
+    """The (created) ``func`` folder of a run under ``root``, and its file-name stem."""
+    folder = _func_dir(root, run)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder, _entities_stem(run)
+
+
+def _zscore(values: np.ndarray) -> np.ndarray:
+    std = values.std(axis=0)
+    std[std == 0] = 1.0
+    return (values - values.mean(axis=0)) / std
+
+
+def _ica_components(rng: np.random.Generator, motion: np.ndarray, n_components: int, n_rejected: int,
+                    repetition_time: float) -> np.ndarray:
+    """Synthetic ICA time series (T x n): the first ``n_rejected`` follow the head motion, the others are
+    band-limited signals."""
+    n_volumes = motion.shape[0]
+    accepted = band_limited_signals(rng, n_volumes, n_components - n_rejected, repetition_time)
+    weights = rng.standard_normal((motion.shape[1], n_rejected))
+    rejected = _zscore(_zscore(motion) @ weights + 0.3 * rng.standard_normal((n_volumes, n_rejected)))
+    return np.hstack([rejected, accepted])
+
+
+def write_fmripost_aroma_dataset(root: str | Path, fmriprep_root: str | Path, spec: DatasetSpec,
+                                 n_components: int = 8, n_rejected: int = 3,
+                                 denoised_spaces: Sequence[str] = ("MNI152NLin6Asym:res-2",),
+                                 seed: int = 1) -> list[Path]:
+    """Write a synthetic fMRIPost-AROMA output folder for the runs of a fMRIPrep dataset.
+
+    For each run of ``spec`` (written with :func:`write_fmriprep_dataset` in
+    ``fmriprep_root``): ``*_desc-aroma_timeseries.tsv`` (``aroma_motion_NN``
+    and ``aroma_orth_motion_NN`` of the rejected components, zeros on the
+    non-steady-state rows, as fMRIPost-AROMA writes them),
+    ``*_desc-aroma_metrics.tsv`` (one row per component with its
+    ``classification``), and for each space of ``denoised_spaces`` that the
+    run has, a ``*_desc-nonaggrDenoised_bold.nii.gz`` (a copy of the
+    preprocessed BOLD standing in for the denoised one). The rejected
+    components follow the run's motion parameters.
+
+    Returns
+    -------
+    list of Path
+        The ``desc-aroma_timeseries.tsv`` files written.
+    """
+    root, fmriprep_root = _derivatives_folder(root, "fMRIPost-AROMA", "0.1.0"), Path(fmriprep_root)
+    rng = np.random.default_rng(seed)
+    written = []
+    for run, motion in _runs_with_motion(fmriprep_root, spec):
+        steady = slice(spec.n_dummy, None)  # fMRIPost-AROMA runs MELODIC without the dummy volumes
+        mixing = _ica_components(rng, motion[steady], n_components, n_rejected, spec.repetition_time)
+        rejected, accepted = _zscore(mixing[:, :n_rejected]), _zscore(mixing[:, n_rejected:])
+        orthogonal = rejected - accepted @ np.linalg.lstsq(accepted, rejected, rcond=None)[0]
+        padded = np.zeros((spec.n_volumes, 2 * n_rejected))
+        padded[steady] = np.hstack([mixing[:, :n_rejected], orthogonal])
+        numbers = [f"{index + 1:02d}" for index in range(n_rejected)]
+        columns = [f"aroma_motion_{n}" for n in numbers] + [f"aroma_orth_motion_{n}" for n in numbers]
+        folder, stem = _run_folder(root, run)
+        timeseries = folder / f"{stem}_desc-aroma_timeseries.tsv"
+        pd.DataFrame(padded, columns=columns).to_csv(timeseries, sep="\t", index=False, float_format="%.8g")
+        metrics = pd.DataFrame({
+            "edge_fract": rng.uniform(0, 1, n_components), "csf_fract": rng.uniform(0, 0.2, n_components),
+            "max_RP_corr": rng.uniform(0, 1, n_components), "HFC": rng.uniform(0, 0.5, n_components),
+            "classification": ["rejected"] * n_rejected + ["accepted"] * (n_components - n_rejected),
+        })
+        metrics.to_csv(folder / f"{stem}_desc-aroma_metrics.tsv", sep="\t", index=False)
+        for space_text in denoised_spaces:
+            if space_text not in run.spaces:
+                continue
+            space, _, res_part = space_text.partition(":")
+            space_entities = f"space-{space}" + (f"_{res_part}" if res_part else "")
+            preproc = _func_dir(fmriprep_root, run) / f"{stem}_{space_entities}_desc-preproc_bold.nii.gz"
+            (folder / f"{stem}_{space_entities}_desc-nonaggrDenoised_bold.nii.gz").write_bytes(preproc.read_bytes())
+        written.append(timeseries)
+    return written
+
+
+def write_tedana_dataset(root: str | Path, fmriprep_root: str | Path, spec: DatasetSpec,
+                         n_components: int = 10, n_rejected: int = 4, seed: int = 2) -> list[Path]:
+    """Write synthetic tedana outputs for the runs of a fMRIPrep dataset.
+
+    For each run of ``spec``: ``*_desc-ICA_mixing.tsv`` (columns ``ICA_00``
+    ..., one row per volume) and ``*_desc-tedana_metrics.tsv``
+    (``Component``, ``kappa``, ``rho``, ``classification``), named with the
+    run's entities (tedana's ``--prefix``) under ``sub-*/[ses-*/]func``.
+    Rejected components follow the run's motion parameters; they are
+    written between accepted ones, so selection by classification matters.
+
+    Returns
+    -------
+    list of Path
+        The mixing matrices written (one per run with confounds).
+    """
+    mixing_files = []
+    rng = np.random.default_rng(seed)
+    root = _derivatives_folder(root, "tedana", "24.0.1")
+    for run, motion in _runs_with_motion(Path(fmriprep_root), spec):
+        components = _ica_components(rng, motion, n_components, n_rejected, spec.repetition_time)
+        order = rng.permutation(n_components)  # component k of the file is components[:, order[k]]
+        names = [f"ICA_{index:02d}" for index in range(n_components)]
+        classification = ["rejected" if order[k] < n_rejected else "accepted" for k in range(n_components)]
+        folder, stem = _run_folder(root, run)
+        mixing = folder / f"{stem}_desc-ICA_mixing.tsv"
+        pd.DataFrame(components[:, order], columns=names).to_csv(mixing, sep="\t", index=False,
+                                                                float_format="%.8g")
+        pd.DataFrame({
+            "Component": names, "kappa": rng.uniform(10, 80, n_components), "rho": rng.uniform(5, 40, n_components),
+            "classification": classification,
+        }).to_csv(folder / f"{stem}_desc-tedana_metrics.tsv", sep="\t", index=False)
+        mixing_files.append(mixing)
+    return mixing_files
+
+
 def band_limited_signals(rng: np.random.Generator, n_volumes: int, n_signals: int,
                          repetition_time: float) -> np.ndarray:
     """Random signals limited to 0.01–0.1 Hz (``repetition_time`` in s), unit variance, T × n."""

@@ -41,6 +41,7 @@ from nibabel.affines import voxel_sizes
 from ._version import __version__
 from .atlases.base import AtlasError, AtlasUnavailable
 from .atlases.registry import AtlasOptions, AtlasRegistry, export_atlas, parse_threshold
+from .bids.datasets import parse_datasets
 from .bids.inputs import (
     InvalidInputDataset,
     NoInputFound,
@@ -166,6 +167,9 @@ def run_participant(
     band_stop_min: float | None = None,
     band_stop_max: float | None = None,
     motion_filter_order: int | None = None,
+    ica_aroma: str | None = None,
+    tedana: str | None = None,
+    datasets: str | Sequence[str] = (),
     smoothing_fwhm: float | None = None,
     min_coverage: float = 0.5,
     connectivity: str | Sequence[str] = ("correlation",),
@@ -242,6 +246,13 @@ def run_participant(
         Motion filter band, breaths per minute (``--band-stop-min/max``).
     motion_filter_order : int, optional
         Order of the forward-backward motion filter (``--motion-filter-order``).
+    ica_aroma : {"full", "basic", "orthaggr"}, optional
+        ICA-AROMA setting overriding the strategies' (``--ica-aroma``).
+    tedana : {"aggressive", "non-aggressive"}, optional
+        tedana setting overriding the strategies' (``--tedana``).
+    datasets : str or sequence of str
+        ``aroma=PATH`` (fMRIPost-AROMA output) and ``tedana=PATH`` (tedana
+        output), as ``--datasets``.
     smoothing_fwhm : float, optional
         Spatial smoothing before extraction (FWHM), mm.
     min_coverage : float
@@ -306,7 +317,9 @@ def run_participant(
                                                      cache_dir))
         connectivity_kinds = _connectivity_kinds(as_list(connectivity))
         overrides = {"low_pass": low_pass, "high_pass": high_pass, "detrend": detrend, "fd_threshold": fd_threshold,
-                     "std_dvars_threshold": std_dvars_threshold, "min_time": min_time}
+                     "std_dvars_threshold": std_dvars_threshold, "min_time": min_time, "ica_aroma": ica_aroma,
+                     "tedana": tedana}
+
         if temporal_filter is not None:
             overrides["filter"] = False if temporal_filter == "none" else temporal_filter
         if standardize is not None:
@@ -316,6 +329,10 @@ def run_participant(
         if motion_filter_type is not None:
             overrides["motion_filter_type"] = False if motion_filter_type == "none" else motion_filter_type
         strategy_list = _strategies(as_list(strategies), overrides)
+        try:
+            other_datasets = parse_datasets(as_list(datasets))
+        except ValueError as exc:
+            raise OptionError(str(exc)) from None
         try:
             space_specs = [SpaceSpec.parse(s) for s in as_list(spaces)]
         except ValueError as exc:
@@ -349,7 +366,8 @@ def run_participant(
         runs = discover_runs(bids_dir, participants=participants, sessions=_labels(session_label, "ses-"),
                              tasks=_labels(tasks, "task-"), spaces=space_specs, bids_filters=filters,
                              bids_filter_file=None if bids_filter_file is None else Path(bids_filter_file),
-                             database_dir=None if bids_database_dir is None else Path(bids_database_dir))
+                             database_dir=None if bids_database_dir is None else Path(bids_database_dir),
+                             datasets=other_datasets)
         # The libraries and the dataset's index (~140,000 objects) live as long as the
         # job: exempt from garbage collection, they no longer make every full
         # collection the runs set off walk them (0.25 s of a 400-volume run here).
@@ -377,7 +395,8 @@ def run_participant(
             min_coverage=min_coverage, connectivity=connectivity_kinds, estimator=connectivity_estimator,
             overwrite=overwrite, command_line=command_line, atlas_files=atlas_paths,
             keep_arrays=reports, draw_run_figures=reports and pool is not None,
-            cache_dir=None if cache_dir is None else cache_dir.resolve(), linc_qc=linc_qc,
+            cache_dir=None if cache_dir is None else cache_dir.resolve(), linc_qc=linc_qc, datasets=other_datasets,
+
         )
         try:
             result.report_failures = _execute(runs, atlases_of_run, options, pool, result.runs, report=reports)

@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 
 from ..suggest import did_you_mean
 from . import readable
+from .datasets import DatasetFiles
 from .names import SOURCE_ENTITIES, BIDSName, is_bids_label, parse_entities
 from .outputs import DISK_FULL_ERRNOS, DiskFull
 
@@ -126,6 +127,16 @@ class RunInputs:
     problems : tuple of str
         Companion files that exist but cannot be read (``"<path>: <problem>"``,
         see :mod:`regionseries.bids.readable`); the run fails with them.
+    aroma_timeseries, aroma_bold : Path or None
+        fMRIPost-AROMA's ``desc-aroma_timeseries.tsv`` and
+        ``desc-nonaggrDenoised_bold`` (same space and resolution) of the run,
+        from ``--datasets aroma=PATH`` (:mod:`regionseries.bids.datasets`).
+    tedana_mixing, tedana_metrics : Path or None
+        tedana's ``desc-ICA_mixing.tsv`` and ``desc-tedana_metrics.tsv`` of
+        the run, from ``--datasets tedana=PATH``.
+    dataset_problems : tuple of str
+        Several files of one kind matching the run in those datasets; the
+        strategies that need them fail with this reason.
     """
 
     bold: Path
@@ -138,6 +149,11 @@ class RunInputs:
     start_time: float | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
     problems: tuple[str, ...] = field(default_factory=tuple)
+    aroma_timeseries: Path | None = None
+    aroma_bold: Path | None = None
+    tedana_mixing: Path | None = None
+    tedana_metrics: Path | None = None
+    dataset_problems: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def base_name(self) -> BIDSName:
@@ -491,7 +507,8 @@ def discover_runs(bids_dir: str | os.PathLike, *,
                   spaces: Sequence[SpaceSpec] = (SpaceSpec(DEFAULT_SPACE),),
                   bids_filters: Mapping[str, Any] | None = None,
                   bids_filter_file: str | os.PathLike | None = None,
-                  database_dir: str | os.PathLike | None = None) -> list[RunInputs]:
+                  database_dir: str | os.PathLike | None = None,
+                  datasets: Mapping[str, Path] | None = None) -> list[RunInputs]:
     """Find the preprocessed BOLD runs to process and pair their companions.
 
     Parameters
@@ -509,6 +526,10 @@ def discover_runs(bids_dir: str | os.PathLike, *,
         exclude every run.
     database_dir : path-like, optional
         Reuse this pybids database.
+    datasets : mapping, optional
+        ``{"aroma": folder, "tedana": folder}`` (``--datasets``): the
+        fMRIPost-AROMA and tedana files of each run are found there
+        (:class:`~regionseries.bids.datasets.DatasetFiles`).
 
     Returns
     -------
@@ -557,7 +578,8 @@ def discover_runs(bids_dir: str | os.PathLike, *,
         raise NoInputFound(message)
 
     companions = _Companions(layout, labels)
-    return [_pair(companions, path) for path in sorted(bolds)]
+    others = DatasetFiles(datasets, labels) if datasets else None
+    return [_pair(companions, path, others) for path in sorted(bolds)]
 
 
 def _query_bolds(layout, base_query: Mapping[str, Any], spaces: Sequence[SpaceSpec]) -> dict[Path, Any]:
@@ -606,7 +628,7 @@ def _nothing_found_message(layout, bids_dir: Path, labels: Sequence[str], spaces
     )
 
 
-def _pair(companions: _Companions, bold: Path) -> RunInputs:
+def _pair(companions: _Companions, bold: Path, others: DatasetFiles | None = None) -> RunInputs:
     entities = parse_entities(bold)
     warnings: list[str] = []
     confounds, mask = companions.of(bold, entities)
@@ -632,10 +654,17 @@ def _pair(companions: _Companions, bold: Path) -> RunInputs:
     if not problems:
         t_r, start_time, tr_warnings = read_repetition_time(bold, sidecar)
         warnings.extend(tr_warnings)
+    found, dataset_problems = {}, []
+    for kind, paths in (others.of(entities) if others is not None else {}).items():
+        if len(paths) > 1:
+            dataset_problems.append(f"several {kind.replace('_', ' ')} files match {bold.name}: "
+                                    f"{', '.join(str(path) for path in paths)}")
+        else:
+            found[kind] = paths[0]
     return RunInputs(
         bold=bold, entities=entities, confounds=confounds, confounds_json=confounds_json,
         mask=mask, sidecar=sidecar, repetition_time=t_r, start_time=start_time,
-        warnings=tuple(warnings), problems=tuple(problems),
+        warnings=tuple(warnings), problems=tuple(problems), dataset_problems=tuple(dataset_problems), **found,
     )
 
 

@@ -65,6 +65,9 @@ class PipelineOptions:
     linc_qc : bool
         Write a LINC-style QC table per run and strategy (``--linc-qc``,
         :mod:`.linc`).
+    datasets : dict
+        ``{"aroma": folder, "tedana": folder}`` given with ``--datasets``
+        (fMRIPost-AROMA and tedana outputs; empty when none).
     """
 
     bids_dir: Path
@@ -83,6 +86,7 @@ class PipelineOptions:
     draw_run_figures: bool = False
     cache_dir: Path | None = None
     linc_qc: bool = False
+    datasets: dict = field(default_factory=dict)
 
     @property
     def operators_dir(self) -> Path:

@@ -8,13 +8,16 @@ unusable confounds file) *fails* with its reason; the others are planned.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..bids import readable
-from ..bids.inputs import RunInputs
+from ..bids.datasets import DATASET_NAMES
+from ..bids.inputs import RunInputs, relative_to_dataset
+from ..bids.names import bids_uri
 from ..bids.readable import UnreadableFile
 from ..core.confounds import (
     ConfoundsError,
@@ -22,6 +25,11 @@ from ..core.confounds import (
     RunExcluded,
     plan_denoising,
     read_confounds,
+)
+from ..core.confounds.components import (
+    ComponentTable,
+    read_aroma_timeseries,
+    read_tedana_components,
 )
 from .linc import LINC_CONFOUND_COLUMNS
 from .model import STATUS_DONE, STATUS_FAILED, PipelineOptions, StrategyOutcome
@@ -35,6 +43,80 @@ def _no_confounds_table(n_volumes: int):
 
 def _needs_confounds(strategy) -> bool:
     return bool(strategy.components) or bool(strategy.extra_columns) or bool(strategy.extra_column_patterns)
+
+
+def _component_tables(run: RunInputs, options: PipelineOptions) -> dict[str, ComponentTable | str]:
+    """fMRIPost-AROMA's and tedana's components of the run that some strategy uses, read once.
+
+    ``{"aroma": table or reason, "tedana": table or reason}``; a reason (text
+    naming the run) says why the files cannot be used: none given, none
+    found, several found, or unreadable.
+    """
+    uses_aroma = any("ica_aroma" in s.components for s in options.strategies)
+    uses_tedana = any(s.needs_tedana_outputs for s in options.strategies)
+    tables: dict[str, ComponentTable | str] = {}
+    for name, used, kinds, what in (
+        ("aroma", uses_aroma, ("aroma_timeseries",), "fMRIPost-AROMA's desc-aroma_timeseries.tsv"),
+        ("tedana", uses_tedana, ("tedana_mixing", "tedana_metrics"),
+         "tedana's desc-ICA_mixing.tsv and desc-tedana_metrics.tsv"),
+    ):
+        if not used:
+            continue
+        several = [problem for problem in run.dataset_problems if any(kind.replace("_", " ") in problem
+                                                                       for kind in kinds)]
+        paths = [getattr(run, kind) for kind in kinds]
+        if name not in options.datasets:
+            tables[name] = (f"this strategy needs {what} of {run.bold.name}: give the {DATASET_NAMES[name]} "
+                            f"folder with --datasets {name}=PATH")
+        elif several:
+            tables[name] = "; ".join(several)
+        elif any(path is None for path in paths):
+            tables[name] = (f"no {what} for {run.bold.name} in {options.datasets[name]} (matched by the "
+                            "run's entities: sub, ses, task, acq, ce, rec, dir, run, echo, part)")
+        else:
+            try:
+                for path in paths:
+                    readable.check_file(path)
+                tables[name] = read_aroma_timeseries(*paths) if name == "aroma" else read_tedana_components(*paths)
+            except (UnreadableFile, ConfoundsError) as exc:
+                tables[name] = str(exc)
+    return tables
+
+
+def _components_of(strategy, tables: dict[str, ComponentTable | str], aroma_given: bool) -> tuple[dict, str | None]:
+    """The plan_denoising keyword arguments of a strategy's component tables, or why it cannot run.
+
+    ``ica_aroma`` 'full' does without fMRIPost-AROMA's table, and so does 'basic' when no fMRIPost-AROMA
+    folder is given (fMRIPrep < 23.1's confounds columns); 'orthaggr' and the ``tedana`` component need theirs.
+    """
+    kwargs = {}
+    if "ica_aroma" in strategy.components and "aroma" in tables:
+        aroma = tables["aroma"]
+        if isinstance(aroma, str):
+            if strategy.needs_aroma_outputs or (aroma_given and strategy.ica_aroma == "basic"):
+                return {}, aroma
+        else:
+            kwargs["aroma"] = aroma
+    if strategy.needs_tedana_outputs:
+        tedana = tables["tedana"]
+        if isinstance(tedana, str):
+            return {}, tedana
+        kwargs["tedana"] = tedana
+    return kwargs, None
+
+
+def _with_dataset_uris(plan, datasets: dict[str, Path]):
+    """The plan with the files of its component records as BIDS URIs of their ``--datasets`` folder."""
+    if not plan.component_records:
+        return plan
+    records = {}
+    for key, record in plan.component_records.items():
+        name = "aroma" if key == "AromaComponents" else "tedana"
+        root = datasets.get(name)
+        files = [bids_uri(relative_to_dataset(Path(path), root), name) if root is not None else path
+                 for path in record["Files"]]
+        records[key] = {**record, "Files": files}
+    return dataclasses.replace(plan, component_records=records)
 
 
 def plan_strategies(run: RunInputs, n_volumes: int, options: PipelineOptions,
@@ -63,8 +145,13 @@ def plan_strategies(run: RunInputs, n_volumes: int, options: PipelineOptions,
                                    for name in LINC_CONFOUND_COLUMNS if name in table.data.columns})
         except (UnreadableFile, ConfoundsError) as exc:
             table_error = str(exc)
+    component_tables = _component_tables(run, options)
     outcomes = []
     for strategy in options.strategies:
+        components, problem = _components_of(strategy, component_tables, "aroma" in options.datasets)
+        if problem is not None:
+            outcomes.append(StrategyOutcome(strategy.name, strategy.desc, STATUS_FAILED, problem))
+            continue
         source = table
         if source is None:
             if _needs_confounds(strategy):
@@ -80,7 +167,7 @@ def plan_strategies(run: RunInputs, n_volumes: int, options: PipelineOptions,
             source = _no_confounds_table(n_volumes)
         try:
             plan = plan_denoising(strategy, source, n_volumes, dummy_scans=options.dummy_scans,
-                                  t_r=run.repetition_time)
+                                  t_r=run.repetition_time, **components)
         except RunExcluded as exc:
             outcomes.append(StrategyOutcome(strategy.name, strategy.desc, "excluded", exc.reason,
                                             excluded_plan=exc.plan))
@@ -88,5 +175,6 @@ def plan_strategies(run: RunInputs, n_volumes: int, options: PipelineOptions,
         except (ConfoundsError, ValueError) as exc:
             outcomes.append(StrategyOutcome(strategy.name, strategy.desc, STATUS_FAILED, str(exc)))
             continue
-        outcomes.append(StrategyOutcome(strategy.name, strategy.desc, STATUS_DONE, None, plan))
+        outcomes.append(StrategyOutcome(strategy.name, strategy.desc, STATUS_DONE, None,
+                                        _with_dataset_uris(plan, options.datasets)))
     return outcomes, fd

@@ -36,6 +36,7 @@ from ..core.connectivity import ConnectivityError, connectivity_matrix
 from ..core.extract import extract_signals
 from ..core.image import check_same_fov, load_masker_mask, resample_img
 from ..core.signal import clean
+from ..core.signal.nonaggressive import remove_components_nonaggressively
 from .linc import linc_rows, write_linc_qc
 from .model import (
     STATUS_DONE,
@@ -237,7 +238,10 @@ def _brain_mask_on_grid(run: RunInputs, img, messages: list[str]) -> np.ndarray 
 
 
 def _aroma_image(run: RunInputs) -> Path | None:
-    """fMRIPrep's ICA-AROMA denoised BOLD of the same run, space and resolution."""
+    """The ICA-AROMA non-aggressively denoised BOLD of the same run, space and resolution:
+    fMRIPost-AROMA's ``desc-nonaggrDenoised_bold`` (``--datasets aroma``), else fMRIPrep's."""
+    if run.aroma_bold is not None:
+        return run.aroma_bold
     for marker in ("_desc-preproc_bold.nii.gz", "_desc-preproc_bold.nii"):
         if run.bold.name.endswith(marker):
             candidate = run.bold.with_name(run.bold.name[: -len(marker)] + "_desc-smoothAROMAnonaggr_bold"
@@ -256,10 +260,18 @@ def _group_by_input_image(run: RunInputs, img, runnable: list[StrategyOutcome], 
         if outcome.plan.strategy.requires_aroma_image:
             source = _aroma_image(run)
             reason = None
-            if source is None:
+            if source is None and "aroma" in options.datasets:
+                reason = (f"strategy {outcome.name} (full ICA-AROMA) needs fMRIPost-AROMA's desc-nonaggrDenoised_bold "
+                          f"of {run.bold.name} in the same space and resolution: there is none in "
+                          f"{options.datasets['aroma']}, nor fMRIPrep's desc-smoothAROMAnonaggr_bold next to it "
+                          "(fMRIPost-AROMA writes it with --denoising-method nonaggr, in MNI152NLin6Asym res-2 by "
+                          "default); ica_aroma 'orthaggr' or 'basic' need no image")
+            elif source is None:
                 reason = (f"strategy {outcome.name} (full ICA-AROMA) needs fMRIPrep's desc-smoothAROMAnonaggr_bold "
                           f"next to {run.bold.name}, in the same space (fMRIPrep < 23.1 with --use-aroma writes it "
-                          "in MNI152NLin6Asym; newer fMRIPrep needs fMRIPost-AROMA)")
+                          "in MNI152NLin6Asym; newer fMRIPrep needs fMRIPost-AROMA: give its output folder with "
+                          "--datasets aroma=PATH, where its desc-nonaggrDenoised_bold in this space is read, or use "
+                          "ica_aroma 'orthaggr' or 'basic', which need no image)")
             else:
                 try:
                     aroma_shape = readable.open_nifti(source, ndim=4, what="a BOLD series").shape
@@ -282,7 +294,10 @@ def _clean_and_write(run: RunInputs, atlases: Sequence[Atlas], extracted: dict, 
     linc_signals = {}
     for atlas in atlases:
         one = extracted[atlas.name]
-        kept = clean(one.signals, confounds=plan.confounds, sample_mask=plan.sample_mask,
+        signals = one.signals
+        if plan.nonaggressive is not None:
+            signals = remove_components_nonaggressively(signals, *plan.nonaggressive, sample_mask=plan.sample_mask)
+        kept = clean(signals, confounds=plan.confounds, sample_mask=plan.sample_mask,
                      t_r=run.repetition_time, **plan.clean_kwargs)
         if options.linc_qc:
             linc_signals[atlas.name] = (one.signals, kept)

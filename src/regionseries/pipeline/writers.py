@@ -29,7 +29,13 @@ from .resume import run_settings
 
 
 def _sources(run: RunInputs, options: PipelineOptions, image: Path | None = None) -> list[str]:
-    sources = [bids_uri(relative_to_dataset(image or run.bold, options.bids_dir), "preprocessed")]
+    image = image or run.bold
+    # the image read may be fMRIPost-AROMA's denoised BOLD, in the --datasets aroma folder
+    dataset = next((name for name, root in options.datasets.items() if Path(image).is_relative_to(root)), None)
+    if dataset is None:
+        sources = [bids_uri(relative_to_dataset(image, options.bids_dir), "preprocessed")]
+    else:
+        sources = [bids_uri(relative_to_dataset(image, options.datasets[dataset]), dataset)]
     for path in (run.confounds, run.mask):
         if path is not None:
             sources.append(bids_uri(relative_to_dataset(path, options.bids_dir), "preprocessed"))
@@ -76,6 +82,8 @@ def _plan_fields(plan, run: RunInputs) -> dict[str, Any]:
         "KeptDuration": plan.n_kept * run.repetition_time,  # seconds
         **({"MinTime": plan.strategy.min_time} if plan.strategy.min_time else {}),  # seconds
         **plan.motion_filter_summary(),
+        **plan.component_records,  # fMRIPost-AROMA / tedana files and component counts, when used
+
     }
 
 

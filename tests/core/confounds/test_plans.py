@@ -460,7 +460,7 @@ def test_plan_on_an_empty_table():
 def test_strategy_settings_used(synthetic):
     scrubbing = strategy_settings_used(get_strategy("scrubbing"))
     assert set(get_strategy("scrubbing").to_dict()) - set(scrubbing) == {
-        "global_signal", "compcor", "n_compcor", "ica_aroma", "extra_columns", "extra_column_patterns",
+        "global_signal", "compcor", "n_compcor", "ica_aroma", "tedana", "extra_columns", "extra_column_patterns",
         "min_time",  # min_time 0 (off) is not a setting the outputs depend on
         "motion_filter_type", "band_stop_min", "band_stop_max", "motion_filter_order"}  # no motion filter
 

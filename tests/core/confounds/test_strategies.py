@@ -150,7 +150,7 @@ def test_invalid_names(name):
         (dict(components=("motion", "nonsense")), "'components' must be one of"),
         (dict(components=("compcor",)), "component 'compcor' requires 'high_pass'"),
         (dict(components=("non_steady_state",)), "'non_steady_state' is not needed"),
-        (dict(components=("tedana",)), "'tedana' is not available in denoising strategies"),
+        (dict(components=("tedana",), tedana="soft"), "'tedana' must be one of"),
         (dict(motion="cubic"), "'motion' must be one of"),
         (dict(compcor="anat"), "'compcor' must be one of"),
         (dict(n_compcor=0), "'n_compcor' must be 'all' or a positive integer"),

@@ -44,12 +44,12 @@ from .columns import (
     _Missing,
     _present_or_missing,
 )
+from .components import read_tedana_components
 from .errors import ConfoundsError, RunExcluded, UnreadableImageWarning
 from .files import _find_tedana_files, find_confounds_file
 from .table import (
     NAMING_CAMELCASE,
     ConfoundsTable,
-    _read_tsv,
     _sidecar_needed_error,
     read_confounds,
 )
@@ -506,38 +506,13 @@ def _sample_mask_from_indicators(indicator_frames: list[np.ndarray]) -> np.ndarr
     return np.flatnonzero(flagged == 0).astype(np.int64)
 
 
-def _normalise_ica_name(name: str) -> str:
-    """``ICA_007`` -> ``ICA_7`` (tedana versions differ in zero padding)."""
-    return re.sub(r"ICA_0*(\d+)$", lambda match: f"ICA_{int(match.group(1))}", name)
-
-
 def _tedana_confounds(image: str, tedana: str, demean: bool):
     """tedana ICA components of the chosen classifications (nilearn rules)."""
     mixing_path, metrics_path = _find_tedana_files(image)
-    mixing = _read_tsv(mixing_path)
+    components = read_tedana_components(mixing_path, metrics_path, _TEDANA_CLASSES[tedana])
     for name, n_volumes in _image_volume_counts(image):
-        _check_row_count(str(mixing_path), len(mixing), n_volumes, bold=name)
-    metrics = _read_tsv(metrics_path)
-    if not any(str(name).startswith("ICA_") for name in mixing.columns) or not {
-        "Component",
-        "classification",
-    } <= set(metrics.columns):
-        raise ConfoundsError(
-            "The confound file does not contain the expected columns for TEDANA output. Expected "
-            "'ICA_xx' for mixing.tsv and 'Component' and 'classification' for the metrics.tsv "
-            f"columns ({mixing_path}, {metrics_path})."
-        )
-    original_by_normalised = {_normalise_ica_name(name): name for name in mixing.columns}
-    classification = {
-        _normalise_ica_name(str(component)): label
-        for component, label in zip(metrics["Component"], metrics["classification"])
-        if label in _TEDANA_CLASSES[tedana]
-    }
-    chosen = sorted(name for name in classification if name in original_by_normalised)
-    confounds = mixing[[original_by_normalised[name] for name in chosen]].copy()
-    confounds.columns = [f"{classification[name]}_{original_by_normalised[name]}" for name in chosen]
-    _check_numeric(confounds, str(mixing_path))
-    confounds = confounds[sorted(confounds.columns)]
+        _check_row_count(str(mixing_path), components.n_volumes, n_volumes, bold=name)
+    confounds = components.data
     if confounds.size:
         _fill_first_row(confounds)
         if demean:

@@ -15,11 +15,12 @@ columns or n/a values beyond the first row raise
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ from .columns import (
     _fill_first_row,
     _Missing,
 )
+from .components import AROMA_ORTH_PATTERN, AROMA_RAW_PATTERN, ComponentTable
 from .errors import ConfoundsError, RunExcluded
 from .motion_filter import (
     design_motion_filter,
@@ -59,6 +61,7 @@ _COMPONENT_SETTINGS = {
     "global_signal": ("global_signal",),
     "compcor": ("compcor", "n_compcor"),
     "ica_aroma": ("ica_aroma",),
+    "tedana": ("tedana",),
     "scrub": ("fd_threshold", "std_dvars_threshold", "min_segment_length"),
 }
 #: Settings of the motion filter, used only when it changes something (DenoiseStrategy.filters_motion).
@@ -86,7 +89,8 @@ def strategy_settings_used(strategy: DenoiseStrategy) -> dict[str, Any]:
               for name in names}
     regressors = (any(c in strategy.components for c in _REGRESSOR_COMPONENTS) or strategy.extra_columns
                   or strategy.extra_column_patterns
-                  or ("ica_aroma" in strategy.components and strategy.ica_aroma == "basic"))
+                  or ("ica_aroma" in strategy.components and strategy.ica_aroma != "full")
+                  or ("tedana" in strategy.components and strategy.tedana == "aggressive"))
     if not regressors:
         unused |= {"demean", "standardize_confounds"}
     if strategy.filter is False:
@@ -147,6 +151,15 @@ class DenoisingPlan:
         from the filtered motion parameters (NaN for the first volume and
         the non-steady-state volumes before the first kept one); FD
         censoring used it. None without a motion filter.
+    component_records : dict
+        Provenance of the fMRIPost-AROMA and tedana components used
+        (``{"AromaComponents": {...}, "TedanaComponents": {...}}``; files,
+        settings and numbers of components); empty when none is used.
+    nonaggressive : tuple of (numpy.ndarray, numpy.ndarray) or None
+        For tedana's non-aggressive denoising: every component (n_volumes x
+        k, float64) and which are rejected (bool, k), for
+        :func:`regionseries.core.signal.nonaggressive.remove_components_nonaggressively`
+        before cleaning; None otherwise.
     """
 
     strategy: DenoiseStrategy
@@ -162,6 +175,8 @@ class DenoisingPlan:
     tsv_path: str = ""
     motion_filter: dict[str, Any] | None = None
     filtered_fd: np.ndarray | None = None
+    component_records: dict[str, Any] = field(default_factory=dict)
+    nonaggressive: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def n_kept(self) -> int:
@@ -188,6 +203,8 @@ class DenoisingPlan:
             "ConfoundRegressors": list(self.confound_names),
             "DegreesOfFreedomLost": self.dof_lost,
             **self.motion_filter_summary(),
+            **self.component_records,
+
         }
 
     def motion_filter_summary(self) -> dict[str, Any]:
@@ -206,6 +223,8 @@ def plan_denoising(
     n_volumes: int,
     dummy_scans: int | str | None = None,
     t_r: float | None = None,
+    aroma: ComponentTable | None = None,
+    tedana: ComponentTable | None = None,
 ) -> DenoisingPlan:
     """Check a run's confounds against a strategy and plan its cleaning.
 
@@ -228,6 +247,15 @@ def plan_denoising(
         (low_pass/high_pass), to count the filter's degrees of freedom, and
         when it has a ``min_time``, to measure the kept duration, and when it
         has a motion filter (designed for the run's sampling rate).
+    aroma : ComponentTable, optional
+        fMRIPost-AROMA's components of the run
+        (:func:`~.components.read_aroma_timeseries`); required by
+        ``ica_aroma: orthaggr``, and used by ``ica_aroma: basic`` instead of
+        the confounds file's ``aroma`` columns.
+    tedana : ComponentTable, optional
+        tedana's accepted and rejected components of the run
+        (:func:`~.components.read_tedana_components`); required by the
+        ``tedana`` component.
 
 
     Returns
@@ -275,8 +303,9 @@ def plan_denoising(
             f"parameters; got {t_r!r}."
         )
 
+    table, joined, records, nonaggressive = _join_components(strategy, table, n_volumes, aroma, tedana)
     data = table.data
-    names = _strategy_columns(strategy, table)
+    names = _strategy_columns(strategy, table, joined)
     dummies = _dummy_volumes(data, n_volumes, dummy_scans, source)
     motion_filter = filtered_fd = None
     if strategy.filters_motion:
@@ -300,11 +329,17 @@ def plan_denoising(
 
     n_cosines_from_clean = _clean_cosine_count(strategy, names, n_volumes, t_r)
     n_regressors = len(names) + n_cosines_from_clean
+    # non-aggressive denoising fits every component (needs more kept volumes) and removes the rejected ones
+    n_fitted = 0 if nonaggressive is None else int(nonaggressive[1].size)
+    n_removed = 0 if nonaggressive is None else int(nonaggressive[1].sum())
+    # fMRIPrep's FD (unfiltered, also with a motion filter: MeanFramewiseDisplacement is fMRIPrep's)
     fd = _as_float(table.data[_FD_COLUMN]) if _FD_COLUMN in table.data.columns else np.array([np.nan])
+
     mean_fd = float(np.mean(fd[~np.isnan(fd)])) if np.any(~np.isnan(fd)) else math.nan
     dof_lost = (
         (n_volumes - sample_mask.size)
         + n_regressors
+        + n_removed
         + (2 if strategy.detrend else 0)
         + _butterworth_dof(strategy, sample_mask.size, t_r)
     )
@@ -324,11 +359,14 @@ def plan_denoising(
             tsv_path=source,
             motion_filter=motion_filter,
             filtered_fd=filtered_fd,
+            component_records=records,
+            nonaggressive=nonaggressive,
         )
 
     try:
-        _check_not_excluded(strategy, source, n_volumes, sample_mask, dummies, censored_by_motion, n_regressors,
-                            t_r)
+        _check_not_excluded(strategy, source, n_volumes, sample_mask, dummies, censored_by_motion,
+                            n_regressors + n_fitted, t_r)
+
     except RunExcluded as excluded:  # the exclusion keeps the run's counts (qc.json, group QC table)
         raise RunExcluded(excluded.path, excluded.reason, excluded.strategy, plan_with(None)) from None
 
@@ -352,13 +390,90 @@ def plan_denoising(
     return plan_with(confounds)
 
 
-def _strategy_columns(strategy: DenoiseStrategy, table: ConfoundsTable) -> list[str]:
+def _join_components(strategy: DenoiseStrategy, table: ConfoundsTable, n_volumes: int,
+                     aroma: ComponentTable | None, tedana: ComponentTable | None):
+    """The fMRIPost-AROMA and tedana components a strategy uses, joined to the table.
+
+    Returns the table (with the regressor components as extra columns), the
+    joined column names by component (``{"ica_aroma": [...], "tedana":
+    [...]}``), the provenance records for sidecars and the non-aggressive
+    (components, rejected) pair or None. Raises ConfoundsError when a file
+    the strategy needs was not given or has another number of rows.
+    """
+    source = str(table.tsv_path)
+    joined: dict[str, list[str]] = {}
+    records: dict[str, Any] = {}
+    frames = []
+    nonaggressive = None
+    uses_aroma = "ica_aroma" in strategy.components
+    if strategy.needs_aroma_outputs and aroma is None:
+        raise ConfoundsError(
+            f"{source}: strategy '{strategy.name}' (ica_aroma 'orthaggr') needs fMRIPost-AROMA's "
+            "desc-aroma_timeseries.tsv of this run (give fMRIPost-AROMA's output folder: --datasets aroma=PATH)."
+        )
+    if uses_aroma and aroma is not None:
+        _check_row_count(str(aroma.files[0]), aroma.n_volumes, n_volumes)
+        pattern = {"orthaggr": AROMA_ORTH_PATTERN, "basic": AROMA_RAW_PATTERN}.get(strategy.ica_aroma)
+        columns = [] if pattern is None else [name for name in aroma.data.columns if pattern.match(name)]
+        n_rejected = sum(1 for name in aroma.data.columns if AROMA_RAW_PATTERN.match(name))
+        records["AromaComponents"] = {
+            "Source": aroma.source, "Files": [str(path) for path in aroma.files], "IcaAroma": strategy.ica_aroma,
+            "NumberOfRejectedComponents": n_rejected, "Regressors": columns,
+        }
+        if columns:
+            joined["ica_aroma"] = columns
+            frames.append(aroma.data.loc[:, columns])
+        else:
+            joined["ica_aroma"] = []
+    if strategy.needs_tedana_outputs:
+        if tedana is None:
+            raise ConfoundsError(
+                f"{source}: strategy '{strategy.name}' (component 'tedana') needs tedana's desc-ICA_mixing.tsv and "
+                "desc-tedana_metrics.tsv of this run (give tedana's output folder: --datasets tedana=PATH)."
+            )
+        _check_row_count(str(tedana.files[0]), tedana.n_volumes, n_volumes)
+        rejected = [name for name in tedana.data.columns if name in tedana.rejected]
+        records["TedanaComponents"] = {
+            "Source": tedana.source, "Files": [str(path) for path in tedana.files], "Tedana": strategy.tedana,
+            "NumberOfRejectedComponents": len(rejected),
+            "NumberOfAcceptedComponents": tedana.data.shape[1] - len(rejected),
+        }
+        if strategy.tedana == "aggressive":
+            joined["tedana"] = rejected
+            frames.append(tedana.data.loc[:, rejected])
+        else:
+            joined["tedana"] = []
+            every = tedana.data.copy()
+            _check_numeric(every, str(tedana.files[0]))
+            _fill_first_row(every)
+            nonaggressive = (every.to_numpy(dtype=np.float64),
+                             np.array([name in tedana.rejected for name in every.columns], dtype=bool))
+    if frames:
+        clash = sorted({name for frame in frames for name in frame.columns if name in table.data.columns})
+        if clash:
+            raise ConfoundsError(
+                f"{source}: columns {clash} are both in the confounds file and in the fMRIPost-AROMA or tedana "
+                "files of the run; which to use is ambiguous."
+            )
+        data = pd.concat([table.data.reset_index(drop=True)] + [frame.reset_index(drop=True) for frame in frames],
+                         axis=1)
+        table = dataclasses.replace(table, data=data)
+    return table, joined, records, nonaggressive
+
+
+def _strategy_columns(strategy: DenoiseStrategy, table: ConfoundsTable,
+                      joined: dict[str, list[str]] | None = None) -> list[str]:
     """Sorted confound column names of a strategy (current names).
+
+    ``joined`` gives, by component (``ica_aroma``, ``tedana``), the columns
+    that :func:`_join_components` added from fMRIPost-AROMA or tedana files
+    (possibly none: a run without noise component).
 
     Raises ConfoundsError listing every missing column and component.
     """
     source = str(table.tsv_path)
     columns = table.data.columns
+    joined = joined or {}
     missing = _Missing()
     selected: list[str] = []
 
@@ -395,6 +510,8 @@ def _strategy_columns(strategy: DenoiseStrategy, table: ConfoundsTable) -> list[
             if strategy.needs_sidecar:
                 _check_sidecar_has_anatomical_entries(table, strategy, names)
             selected += require(names, "compcor")
+        elif component in joined:
+            selected += joined[component]
         elif component == "ica_aroma" and strategy.ica_aroma == "basic":
             aroma = _columns_containing(columns, "aroma")
             if not aroma:

@@ -37,6 +37,7 @@ from .vocabulary import (
     COMPONENTS,
     CONFOUND_MODELS,
     ICA_AROMA_TYPES,
+    TEDANA_TYPES,
     _check_choice,
     _check_n_compcor,
 )
@@ -58,7 +59,9 @@ _STRATEGY_NAME = re.compile(r"^[A-Za-z0-9]+(?:[+_-][A-Za-z0-9]+)*$")
 _STANDARDIZE_CHOICES = ("zscore_sample", "zscore", "psc", False)
 _FILTER_CHOICES = ("butterworth", "cosine", False)
 #: Components a DenoiseStrategy may list (non-steady-state volumes are always handled).
-STRATEGY_COMPONENTS = tuple(name for name in COMPONENTS if name not in ("non_steady_state", "tedana"))
+STRATEGY_COMPONENTS = tuple(name for name in COMPONENTS if name != "non_steady_state")
+#: ICA-AROMA settings of strategies: nilearn's, and "orthaggr", fMRIPost-AROMA's orthogonalised components.
+STRATEGY_ICA_AROMA_TYPES = (*ICA_AROMA_TYPES, "orthaggr")
 
 
 @dataclass(frozen=True)
@@ -77,15 +80,25 @@ class DenoiseStrategy:
     components : tuple of str
         Noise components (nilearn's ``strategy``): ``motion``,
         ``high_pass``, ``wm_csf``, ``global_signal``, ``compcor``,
-        ``ica_aroma``, ``scrub``. ``compcor`` requires ``high_pass``.
+        ``ica_aroma``, ``tedana``, ``scrub``. ``compcor`` requires ``high_pass``.
     motion, wm_csf, global_signal : {"basic", "power2", "derivatives", "full"}
     compcor : str
         CompCor type (see :func:`load_confounds`).
     n_compcor : int or "all"
         Components kept per mask and per CompCor type.
-    ica_aroma : {"full", "basic"}
-        ``full`` requires the ``desc-smoothAROMAnonaggr_bold`` image
-        (:attr:`requires_aroma_image`).
+    ica_aroma : {"full", "basic", "orthaggr"}
+        ``full``: the BOLD input is the non-aggressively denoised image
+        (fMRIPrep < 23.1's ``desc-smoothAROMAnonaggr_bold``, or
+        fMRIPost-AROMA's ``desc-nonaggrDenoised_bold``;
+        :attr:`requires_aroma_image`); ``basic``: the rejected components
+        are regressors (fMRIPost-AROMA's ``aroma_motion_*`` when its
+        outputs are given, else fMRIPrep's ``aroma`` columns);
+        ``orthaggr``: fMRIPost-AROMA's ``aroma_orth_motion_*`` are
+        regressors (XCP-D's ``aroma``).
+    tedana : {"aggressive", "non-aggressive"}
+        ``aggressive``: tedana's rejected components are regressors;
+        ``non-aggressive``: the region signals are fitted to every accepted
+        and rejected component and the rejected part is subtracted.
     demean : bool
         Subtract each confound's mean over the kept volumes.
     extra_columns : tuple of str
@@ -140,6 +153,7 @@ class DenoiseStrategy:
     compcor: str = "anat_combined"
     n_compcor: int | str = "all"
     ica_aroma: str = "full"
+    tedana: str = "aggressive"
     demean: bool = True
     extra_columns: tuple[str, ...] = ()
     extra_column_patterns: tuple[str, ...] = ()
@@ -185,11 +199,6 @@ class DenoiseStrategy:
                     "strategy component 'non_steady_state' is not needed: non-steady-state "
                     "volumes are always censored (see dummy_scans)."
                 )
-            if component == "tedana":
-                raise ValueError(
-                    "strategy component 'tedana' is not available in denoising strategies "
-                    "(tedana components are read by load_confounds only)."
-                )
             _check_choice(component, STRATEGY_COMPONENTS, "components")
         if "compcor" in self.components and "high_pass" not in self.components:
             raise ValueError(
@@ -200,7 +209,8 @@ class DenoiseStrategy:
             _check_choice(getattr(self, name), CONFOUND_MODELS, name)
         _check_choice(self.compcor, COMPCOR_TYPES, "compcor")
         _check_n_compcor(self.n_compcor)
-        _check_choice(self.ica_aroma, ICA_AROMA_TYPES, "ica_aroma")
+        _check_choice(self.ica_aroma, STRATEGY_ICA_AROMA_TYPES, "ica_aroma")
+        _check_choice(self.tedana, TEDANA_TYPES, "tedana")
         for name in ("demean", "detrend", "standardize_confounds"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"'{name}' must be true or false; {getattr(self, name)!r} was provided.")
@@ -286,6 +296,16 @@ class DenoiseStrategy:
         return "ica_aroma" in self.components and self.ica_aroma == "full"
 
     @property
+    def needs_aroma_outputs(self) -> bool:
+        """Whether fMRIPost-AROMA's ``desc-aroma_timeseries.tsv`` is required (``ica_aroma: orthaggr``)."""
+        return "ica_aroma" in self.components and self.ica_aroma == "orthaggr"
+
+    @property
+    def needs_tedana_outputs(self) -> bool:
+        """Whether tedana's ``desc-ICA_mixing.tsv`` and ``desc-tedana_metrics.tsv`` are required."""
+        return "tedana" in self.components
+
+    @property
     def clean_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`regionseries.signal.clean` (without t_r)."""
         return {
@@ -315,6 +335,7 @@ class DenoiseStrategy:
             "compcor": self.compcor,
             "n_compcor": self.n_compcor,
             "ica_aroma": self.ica_aroma,
+            "tedana": self.tedana,
             "demean": self.demean,
             "scrub": self.min_segment_length,
         }
