@@ -257,7 +257,6 @@ def plan_denoising(
         (:func:`~.components.read_tedana_components`); required by the
         ``tedana`` component.
 
-
     Returns
     -------
     DenoisingPlan
