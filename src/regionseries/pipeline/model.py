@@ -62,6 +62,9 @@ class PipelineOptions:
     cache_dir : Path or None
         Folder of the extraction operators shared by the jobs of a study
         (``--cache-dir``); None: the work folder.
+    combine_runs : bool
+        Also join each participant's runs of a task (``--combine-runs``,
+        :mod:`.combine`) once they are all finished.
     """
 
     bids_dir: Path
@@ -79,6 +82,7 @@ class PipelineOptions:
     keep_arrays: bool = True
     draw_run_figures: bool = False
     cache_dir: Path | None = None
+    combine_runs: bool = False
 
     @property
     def operators_dir(self) -> Path:
