@@ -41,7 +41,13 @@ from ..bids.names import BIDSName, bids_uri
 from ..bids.outputs import atomic_write_json, atomic_write_tsv
 from ..core.concatenate import concatenate_runs
 from ..core.connectivity import MEASURE_NAMES, ConnectivityError, connectivity_matrix
-from .model import STATUS_DONE, STATUS_FAILED, STATUS_SKIPPED, PipelineOptions, RunResult
+from .model import (
+    STATUS_DONE,
+    STATUS_FAILED,
+    STATUS_SKIPPED,
+    PipelineOptions,
+    RunResult,
+)
 from .names import combined_base, combined_name, qc_name, timeseries_name
 from .resume import run_settings
 
