@@ -24,7 +24,12 @@ import pytest
 from regionseries.bids.inputs import RunInputs
 from regionseries.bids.names import parse_entities
 from regionseries.demo import DatasetSpec, RunSpec, write_fmriprep_dataset
-from regionseries.pipeline.names import COMBINED_DESC_SUFFIX, combined_base, combined_name, timeseries_name
+from regionseries.pipeline.names import (
+    COMBINED_DESC_SUFFIX,
+    combined_base,
+    combined_name,
+    timeseries_name,
+)
 
 from ..conftest import TEST_N_VOLUMES, TEST_VOXEL_SIZE, file_listing, run_cli
 
