@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,15 +41,14 @@ from ..bids.names import BIDSName, bids_uri
 from ..bids.outputs import atomic_write_json, atomic_write_tsv
 from ..core.concatenate import concatenate_runs
 from ..core.connectivity import MEASURE_NAMES, ConnectivityError, connectivity_matrix
-from .model import (
-    STATUS_DONE,
-    STATUS_FAILED,
-    STATUS_SKIPPED,
-    PipelineOptions,
-    RunResult,
-)
+from .model import STATUS_DONE, STATUS_FAILED, STATUS_SKIPPED, PipelineOptions
 from .names import combined_base, combined_name, qc_name, timeseries_name
 from .resume import run_settings
+from .run import _remove_outputs
+from .writers import relmat_sidecar
+
+if TYPE_CHECKING:
+    from .model import RunResult
 
 LOGGER = logging.getLogger("regionseries")
 
@@ -197,23 +196,15 @@ def _combine_strategy(base: BIDSName, members: Sequence[RunResult], strategy, op
         except (_CannotCombine, OSError, ValueError, KeyError, TypeError) as exc:
             result.status = STATUS_FAILED
             result.reason = str(exc) if isinstance(exc, _CannotCombine) else f"{type(exc).__name__}: {exc}"
-            _remove(result.outputs)
+            _remove_outputs(result.outputs)
             result.outputs = []
             _write_record(qc_path, base, members, strategy, options, result, _run_entries(members, strategy, options),
                           [])
     except BaseException:  # interrupted or disk full: nothing half-written stays
-        _remove(result.outputs)
+        _remove_outputs(result.outputs)
         raise
     result.seconds = time.perf_counter() - started
     return result
-
-
-def _remove(paths: Sequence[Path]) -> None:
-    for path in paths:
-        try:
-            Path(path).unlink(missing_ok=True)
-        except OSError as exc:
-            LOGGER.warning("could not remove %s of an unfinished concatenation: %s", path, exc)
 
 
 def _run_entries(members: Sequence[RunResult], strategy, options: PipelineOptions) -> list[dict[str, Any]]:
@@ -410,25 +401,12 @@ def _combine_atlas(base: BIDSName, atlas: str, included: list[dict], left_out: l
         path = options.output_dir / combined_name(base, strategy.desc, "relmat", atlas, kind).relpath
         result.outputs += [path, path.with_suffix(".json")]
         atomic_write_tsv(path, pd.DataFrame(matrix, index=pd.Index(names), columns=names), index_label="node")
-        atomic_write_json(path.with_suffix(".json"), {
-            "RelationshipMeasure": MEASURE_NAMES[kind],
-            "MeasureDescription": (
-                f"{MEASURE_NAMES[kind]} between region time series, on the {kept_rows.size} kept volumes of "
-                f"{len(included)} concatenated run(s), each centred on its kept volumes ({options.estimator} "
-                "covariance estimator); regions below the coverage threshold in any run are n/a"
-            ),
-            "Weighted": True,
-            "Directed": False,
-            "ValidDiagonal": kind == "covariance",
-            "StorageFormat": "Full",
-            "NonNegative": False,
-            "Estimator": options.estimator,
-            "NumberOfRuns": len(included),
-            "NumberOfVolumesUsed": int(kept_rows.size),
-            "RegionsWithoutSignal": [n for n, values in zip(names, matrix) if np.all(np.isnan(values))],
-            "Sources": [bids_uri(series_name.relpath)],
-            "Software": {"Name": "regionseries", "Version": __version__},
-        })
+        description = (f"{MEASURE_NAMES[kind]} between region time series, on the {kept_rows.size} kept volumes of "
+                       f"{len(included)} concatenated run(s), each centred on its kept volumes ({options.estimator} "
+                       "covariance estimator); regions below the coverage threshold in any run are n/a")
+        atomic_write_json(path.with_suffix(".json"), dict(
+            relmat_sidecar(kind, matrix, names, kept_rows.size, options.estimator, description, series_name),
+            NumberOfRuns=len(included)))
 
 
 def _union(lists) -> list[str]:
