@@ -363,3 +363,21 @@ def test_a_strategy_named_like_a_concatenation_is_refused(jobs, demo_atlas, tmp_
                      "--strategy", "simple", str(strategy), "--combine-runs", "--no-reports")
     assert result.returncode == 64, result.stderr
     assert "--combine-runs" in result.stderr and "desc-simpleConcat" in result.stderr
+
+
+def test_a_group_that_cannot_be_joined_fails_alone(jobs, demo_atlas, tmp_path):
+    output = tmp_path / "out"
+    shutil.copytree(jobs["combined"], output)
+    series = _run_series(output, "03", "rest", None, "simple")
+    lines = series.read_text().splitlines(keepends=True)
+    series.write_text("".join(lines[:10]))  # truncated: 9 rows where the sidecar says 48 volumes
+    _concat(output, "03", "rest", "simple", "qc").unlink()
+    result = _participant(jobs["bids"], output, tmp_path / "work", demo_atlas, "--combine-runs")
+    assert result.returncode == 1
+    record = _json(_concat(output, "03", "rest", "simple", "qc"))
+    assert record["Status"] == "failed"
+    assert record["Reason"] == f"{series.name} has 9 rows, its sidecar says {TEST_N_VOLUMES} volumes"
+    assert f"{_concat(output, '03', 'rest', 'simple', 'qc').name}: strategy simple: {record['Reason']}" in result.stderr
+    assert not _concat(output, "03", "rest", "simple").exists()  # its earlier series removed with the failure
+    assert "sub-01_task-rest_space-MNI152NLin2009cAsym_desc-simpleConcat: skipped (outputs exist)" in result.stderr
+    assert _json(_concat(output, "03", "rest", "scrubbing", "qc"))["Status"] == "done"

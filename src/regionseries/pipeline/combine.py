@@ -193,18 +193,30 @@ def _combine_strategy(base: BIDSName, members: Sequence[RunResult], strategy, op
     try:
         try:
             _combine(base, members, strategy, options, result)
-        except (_CannotCombine, OSError, ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one group that cannot be joined must not stop the others
             result.status = STATUS_FAILED
             result.reason = str(exc) if isinstance(exc, _CannotCombine) else f"{type(exc).__name__}: {exc}"
             _remove_outputs(result.outputs)
             result.outputs = []
-            _write_record(qc_path, base, members, strategy, options, result, _run_entries(members, strategy, options),
-                          [])
+            _remove_earlier(base, members, strategy, options)
+            try:
+                _write_record(qc_path, base, members, strategy, options, result,
+                              _run_entries(members, strategy, options), [])
+            except Exception as record_error:  # noqa: BLE001 - the failure is still reported on the console
+                result.warnings.append(f"{qc_path.name}: the failure could not be recorded: "
+                                       f"{type(record_error).__name__}: {record_error}")
     except BaseException:  # interrupted or disk full: nothing half-written stays
         _remove_outputs(result.outputs)
         raise
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _remove_earlier(base: BIDSName, members: Sequence[RunResult], strategy, options: PipelineOptions) -> None:
+    """Remove the series and matrices an earlier job joined for this group, when it now gets none
+    (excluded or failed): they would sit beside a record that says there is no concatenation."""
+    names = _expected(base, _atlas_names(members), strategy.desc, options.connectivity)
+    _remove_outputs([options.output_dir / name.relpath for name in names])
 
 
 def _run_entries(members: Sequence[RunResult], strategy, options: PipelineOptions) -> list[dict[str, Any]]:
@@ -267,7 +279,7 @@ def _write_record(qc_path: Path, base: BIDSName, members: Sequence[RunResult], s
         "NumberOfVolumesDiscardedByMotionScrubbing": _sum(counted, "NumberOfVolumesDiscardedByMotionScrubbing"),
         "MeanFramewiseDisplacement": _mean_fd(counted),
         "DegreesOfFreedomLost": _sum(counted, "DegreesOfFreedomLost"),
-        "Runs": [dict(_public(e), Included=e in included) for e in entries],
+        "Runs": [dict(_public(e), Included=any(e is i for i in included)) for e in entries],
         "Settings": dict(run_settings(strategy, options), CombineRuns=True),
         "Software": {"Name": "regionseries", "Version": __version__},
     }
@@ -314,6 +326,7 @@ def _combine(base: BIDSName, members: Sequence[RunResult], strategy, options: Pi
         result.status = STATUS_FAILED if any(e["Status"] == STATUS_FAILED for e in entries) else STATUS_EXCLUDED
         result.reason = "no run to concatenate: " + "; ".join(
             f"{e['_result'].run.bold.name} {e['Status']} ({e['Reason']})" for e in entries)
+        _remove_earlier(base, members, strategy, options)
         _write_record(qc_path, base, members, strategy, options, result, entries, included)
         return
     repetition_times = {round(float(e["RepetitionTime"]), 6) for e in included if e["RepetitionTime"] is not None}
