@@ -312,6 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
                           choices=("empirical", "ledoit-wolf"), default="empirical",
                           help="Covariance estimator (empirical = Pearson; ledoit-wolf = shrinkage, "
                                "nilearn's default, needed for partial correlation with few volumes).")
+    cleaning.add_argument("--combine-runs", "--combine_runs", dest="combine_runs", action="store_true",
+                          help="Also concatenate each participant's runs of a task (and session, space): one "
+                               "series and matrix per atlas and strategy, desc-<strategy>Concat, each run centred "
+                               "on its kept volumes, censored volumes left out of the matrix.")
 
     group = parser.add_argument_group("Group level")
     group.add_argument("--max-mean-fd", dest="max_mean_fd", type=_positive_float, default=0.55, metavar="MM",
@@ -513,7 +517,8 @@ def _run_participant(args: argparse.Namespace, command_line: str) -> int:
         ica_aroma=args.ica_aroma, tedana=args.tedana, datasets=args.datasets,
 
         smoothing_fwhm=args.smoothing_fwhm, min_coverage=args.min_coverage, connectivity=args.connectivity,
-        connectivity_estimator=args.connectivity_estimator, work_dir=args.work_dir, cache_dir=args.cache_dir,
+        connectivity_estimator=args.connectivity_estimator, combine_runs=args.combine_runs,
+        work_dir=args.work_dir, cache_dir=args.cache_dir,
         nprocs=args.nprocs, overwrite=args.overwrite, skip_bids_validation=args.skip_bids_validation,
         reports=not args.no_reports, linc_qc=args.linc_qc == "y", command_line=command_line,
     )

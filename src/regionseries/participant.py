@@ -78,6 +78,8 @@ from .pipeline import (
     process_run,
     write_participant_report,
 )
+from .pipeline.combine import CombinedResult, combine_participant, describe
+from .pipeline.names import COMBINED_DESC_SUFFIX
 
 LOGGER = logging.getLogger("regionseries")
 
@@ -108,11 +110,14 @@ class ParticipantResult:
         ``(file, reason)`` of reports that could not be written.
     log_file : Path
         The job's log in ``OUTPUT_DIR/logs``.
+    combined : list of CombinedResult
+        With ``combine_runs``: one per group of runs joined and strategy.
     """
 
     runs: list[RunResult] = field(default_factory=list)
     report_failures: list[tuple[str, str]] = field(default_factory=list)
     log_file: Path | None = None
+    combined: list[CombinedResult] = field(default_factory=list)
 
     @property
     def statuses(self) -> dict[str, str]:
@@ -121,13 +126,15 @@ class ParticipantResult:
 
     @property
     def failures(self) -> list[tuple[str, str]]:
-        """``(file, reason)`` of every failed run, strategy and report."""
-        return [f for result in self.runs for f in result.failures] + self.report_failures
+        """``(file, reason)`` of every failed run, strategy, concatenation and report."""
+        return ([f for result in self.runs for f in result.failures] + self.report_failures
+                + [f for combined in self.combined for f in combined.failures])
 
     @property
     def outputs(self) -> list[Path]:
-        """The files the processed runs wrote (not the reports, atlases or dataset files)."""
-        return [path for result in self.runs for path in result.outputs]
+        """The files the processed runs and concatenations wrote (not the reports, atlases or dataset files)."""
+        return ([path for result in self.runs for path in result.outputs]
+                + [path for combined in self.combined for path in combined.outputs])
 
     @property
     def exit_status(self) -> int:
@@ -174,6 +181,7 @@ def run_participant(
     min_coverage: float = 0.5,
     connectivity: str | Sequence[str] = ("correlation",),
     connectivity_estimator: str = "empirical",
+    combine_runs: bool = False,
     work_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     nprocs: int = 1,
@@ -261,6 +269,10 @@ def run_participant(
         ``"correlation"``, ``"partial-correlation"``, ``"covariance"`` or ``"none"``.
     connectivity_estimator : {"empirical", "ledoit-wolf"}
         Covariance estimator.
+    combine_runs : bool
+        Also write one series and matrix per participant, task (session,
+        space), atlas and strategy from the runs concatenated
+        (``desc-<strategy>Concat``; docs/outputs.md).
     work_dir : path, optional
         Work folder; a temporary folder (removed at the end) by default.
     cache_dir : path, optional
@@ -329,6 +341,8 @@ def run_participant(
         if motion_filter_type is not None:
             overrides["motion_filter_type"] = False if motion_filter_type == "none" else motion_filter_type
         strategy_list = _strategies(as_list(strategies), overrides)
+        if combine_runs:
+            _check_combined_labels(strategy_list)
         try:
             other_datasets = parse_datasets(as_list(datasets))
         except ValueError as exc:
@@ -396,10 +410,12 @@ def run_participant(
             overwrite=overwrite, command_line=command_line, atlas_files=atlas_paths,
             keep_arrays=reports, draw_run_figures=reports and pool is not None,
             cache_dir=None if cache_dir is None else cache_dir.resolve(), linc_qc=linc_qc, datasets=other_datasets,
+            combine_runs=combine_runs,
 
         )
         try:
-            result.report_failures = _execute(runs, atlases_of_run, options, pool, result.runs, report=reports)
+            result.report_failures = _execute(runs, atlases_of_run, options, pool, result.runs, report=reports,
+                                              combined=result.combined)
         except (KeyboardInterrupt, Terminated, DiskFull) as exc:  # say why, then what is complete
             LOGGER.error("regionseries: %s", stop_message(exc))
             _log_stopped(result.runs, len(runs))
@@ -469,6 +485,22 @@ def _strategies(specs: Sequence[str], overrides: dict[str, Any]) -> list:
     return strategies
 
 
+def _check_combined_labels(strategies: Sequence) -> None:
+    """With --combine-runs, no strategy may be named like another's concatenated outputs.
+
+    Raises
+    ------
+    OptionError
+        A strategy's ``desc`` is another's followed by ``Concat``.
+    """
+    descs = {s.desc for s in strategies}
+    for strategy in strategies:
+        if strategy.desc + COMBINED_DESC_SUFFIX in descs:
+            raise OptionError(f"--combine-runs: the concatenated outputs of strategy {strategy.name} "
+                              f"(desc-{strategy.desc}{COMBINED_DESC_SUFFIX}) would have the names of strategy "
+                              f"desc-{strategy.desc}{COMBINED_DESC_SUFFIX}'s; rename one of them")
+
+
 def _atlas_grid_key(run: RunInputs) -> tuple[str, float] | None:
     """``(space, largest voxel size in mm)`` the run's atlases are resolved for, or None
     when its BOLD cannot be read (the run then fails alone, with the reason)."""
@@ -517,14 +549,16 @@ def _resolve_atlases(runs: Sequence[RunInputs], registry: AtlasRegistry) -> tupl
 # --------------------------------------------------------------------------------------
 
 def _execute(runs, atlases_of_run, options: PipelineOptions, pool: concurrent.futures.ProcessPoolExecutor | None,
-             results: list, report: bool) -> list[tuple[str, str]]:
+             results: list, report: bool, combined: list | None = None) -> list[tuple[str, str]]:
     """Process runs (in the worker pool if there is one), printing progress.
 
     Appends each run's result to ``results`` as it finishes (so that what is
     complete is known if the job stops) and returns the report failures
     ``(file, reason)``. On an interruption, termination or full disk the
     workers are stopped (each removes its unfinished run) before the
-    exception goes on.
+    exception goes on. With ``options.combine_runs`` each participant's runs are
+    joined (:func:`_combine`, results appended to ``combined``) once they are
+    all finished, before its report.
     """
     total = len(runs)
     report_failures: list[tuple[str, str]] = []
@@ -541,6 +575,8 @@ def _execute(runs, atlases_of_run, options: PipelineOptions, pool: concurrent.fu
         participant = result.run.entities.get("sub", "")
         finished_by_participant[participant].append(result)
         if len(finished_by_participant[participant]) == pending_by_participant[participant]:
+            if options.combine_runs and combined is not None:
+                combined.extend(_combine(finished_by_participant[participant], options))
             if report:
                 report_failures.extend(_write_report(participant, finished_by_participant[participant], options))
             for item in finished_by_participant[participant]:  # free the arrays
@@ -578,6 +614,20 @@ def _execute(runs, atlases_of_run, options: PipelineOptions, pool: concurrent.fu
                     results.append(future.result())
         raise
     return report_failures
+
+
+def _combine(results: list, options: PipelineOptions) -> list[CombinedResult]:
+    """Join one participant's finished runs (:func:`~regionseries.pipeline.combine.combine_participant`),
+    logging a line per group and strategy and its warnings."""
+    combined = combine_participant(results, options)
+    for item in combined:
+        for message in item.warnings:
+            LOGGER.warning("  %s", message)
+        if item.status == STATUS_FAILED:
+            LOGGER.error("concatenation %s", describe(item))
+        else:
+            LOGGER.info("concatenation %s", describe(item))
+    return combined
 
 
 def _write_report(participant: str, results: list, options: PipelineOptions) -> list[tuple[str, str]]:
@@ -664,7 +714,7 @@ def _log_summary(result: ParticipantResult) -> None:
     """What was processed, skipped, excluded and failed."""
     runs = result.runs
     run_failures = [f for r in runs for f in r.failures]
-    exclusions = [e for r in runs for e in r.exclusions]
+    exclusions = [e for r in runs for e in r.exclusions] + [e for c in result.combined for e in c.exclusions]
     done = sum(r.status not in (STATUS_FAILED, STATUS_SKIPPED) for r in runs)
     skipped = sum(r.status == STATUS_SKIPPED for r in runs)
     LOGGER.info("")

@@ -56,6 +56,8 @@ def _qc_table(members: list[dict], atlas: str | None, options: GroupOptions, exe
             "exclusion_reason": "; ".join(reasons) if reasons else None,
             "bold": record.get("Bold"),
         })
+        if record.get("Concatenated"):  # --combine-runs: one row per participant, task, session (and space)
+            row["n_runs_concatenated"] = record.get("NumberOfRunsConcatenated")
         rows.append(row)
     table = pd.DataFrame(rows)
     for key in ("sub", "ses", "run"):

@@ -35,11 +35,13 @@ def _write_group_outputs(output_dir: Path, task: str, space: str, res: str | Non
                          summary: GroupSummary, executor=None, cache: GroupCache | None = None) -> None:
     folder = output_dir / "group"
     criteria = options.criteria()
+    series = _series_kind(members)
     qc_path = folder / _name(task, space, res, atlas, strategy, "qc", ".tsv").filename
     atomic_write_tsv(qc_path, table)
     atomic_write_json(qc_path.with_suffix(".json"), {
-        "Description": "One row per run: volumes kept, mean framewise displacement (mm), degrees of freedom "
-                       "lost, regions set to n/a, exclusion and its reasons.",
+        "Description": f"One row per {series['Row']}: volumes kept, mean framewise displacement (mm), degrees of "
+                       "freedom lost, regions set to n/a, exclusion and its reasons.",
+        "Series": series,
         "ExclusionCriteria": criteria,
         "Software": {"Name": "regionseries", "Version": __version__},
         "CommandLine": options.command_line,
@@ -68,19 +70,32 @@ def _write_group_outputs(output_dir: Path, task: str, space: str, res: str | Non
             mean_r = inverse_fisher_z(mean_z)
             np.fill_diagonal(mean_r, np.where(added.diagonal_finite, 1.0, np.nan))
             _write_mean(folder, task, space, res, atlas, strategy, stat, names, mean_r, runs, count,
-                        "Fisher z-transform of each run's matrix, mean over runs, inverse transform", summary)
+                        "Fisher z-transform of each run's matrix, mean over runs, inverse transform", summary, series)
             _write_mean(folder, task, space, res, atlas, strategy, f"{stat}fisherz", names, mean_z, runs, count,
-                        "mean over runs of the Fisher z-transformed matrices (diagonal undefined)", summary)
+                        "mean over runs of the Fisher z-transformed matrices (diagonal undefined)", summary, series)
             if stat == "correlation":
                 _write_qcfc(output_dir, folder, task, space, res, atlas, strategy, added, included, options,
-                            summary)
+                            summary, series)
                 summary.mean_connectomes.append({"atlas": atlas, "strategy": strategy, "task": task,
                                                  "space": space, "names": names, "matrix": mean_r,
                                                  "n_runs": len(runs)})
         else:
             mean, count = edges.mean()
             _write_mean(folder, task, space, res, atlas, strategy, stat, names, mean, runs,
-                        count, "arithmetic mean over runs", summary)
+                        count, "arithmetic mean over runs", summary, series)
+
+
+def _series_kind(members: list[dict]) -> dict[str, str]:
+    """What one row, one matrix and one "run" of a group are: a BOLD run, or (``--combine-runs``) the runs of a
+    participant, task, session and space concatenated, each counted once (the ``Series`` of the JSON files)."""
+    if any(record.get("Concatenated") for record in members):
+        return {"Kind": "concatenated runs",
+                "Row": "participant, task, session and space (its runs concatenated by --combine-runs)",
+                "Description": "Each series is a participant's runs of the task (in one session and space) "
+                               "concatenated at the participant level (--combine-runs, desc-<strategy>Concat); it "
+                               "is counted once, in place of its runs. The per-run outputs are aggregated apart, "
+                               "under desc-<strategy>."}
+    return {"Kind": "runs", "Row": "run", "Description": "Each series is one BOLD run."}
 
 
 def _remove_stale_outputs(folder: Path, task, space, res, atlas: str, strategy: str, stat: str,
@@ -103,12 +118,13 @@ def _remove_stale_outputs(folder: Path, task, space, res, atlas: str, strategy: 
 
 
 def _write_mean(folder: Path, task, space, res, atlas, strategy, stat, names, matrix, runs, count,
-                method: str, summary: GroupSummary) -> None:
+                method: str, summary: GroupSummary, series: dict[str, str] | None = None) -> None:
     path = folder / _name(task, space, res, atlas, strategy, "relmat", ".tsv", stat=stat).filename
     atomic_write_tsv(path, pd.DataFrame(matrix, index=pd.Index(names), columns=names), index_label="node")
     atomic_write_json(path.with_suffix(".json"), {
         "RelationshipMeasure": stat,
-        "MeasureDescription": f"Group average over {len(runs)} included runs: {method}.",
+        "MeasureDescription": f"Group average over {len(runs)} included {(series or {}).get('Kind', 'runs')}: "
+                              f"{method}.",
         "Weighted": True,
         "Directed": False,
         "ValidDiagonal": stat == "covariance",
@@ -116,13 +132,14 @@ def _write_mean(folder: Path, task, space, res, atlas, strategy, stat, names, ma
         "NumberOfRuns": len(runs),
         "MinimumRunsPerEdge": int(np.min(count)) if np.size(count) else 0,
         "Runs": runs,
+        "Series": series or {"Kind": "runs"},
         "Software": {"Name": "regionseries", "Version": __version__},
     })
     summary.outputs += [path, path.with_suffix(".json")]
 
 
 def _write_qcfc(output_dir: Path, folder: Path, task, space, res, atlas, strategy, added: Accumulated,
-                records, options: GroupOptions, summary: GroupSummary) -> None:
+                records, options: GroupOptions, summary: GroupSummary, series: dict[str, str] | None = None) -> None:
     edges, names, fds = added.edges, added.names, added.fds
     unit = options.qcfc_unit
     upper = edges.upper
@@ -187,6 +204,7 @@ def _write_qcfc(output_dir: Path, folder: Path, task, space, res, atlas, strateg
         "Warnings": caveats,
         "Runs": added.runs,
         "Participants": participants,
+        "Series": series or {"Kind": "runs"},
         "Software": {"Name": "regionseries", "Version": __version__},
     }
     atomic_write_json(path.with_suffix(".json"), info)
@@ -207,6 +225,13 @@ def _report_labels(items: list[dict]) -> list[str]:
     return labels
 
 
+def _concatenated_strategies(table: pd.DataFrame | None) -> list[str]:
+    """Strategies (desc labels) of the QC table whose rows are concatenated runs."""
+    if table is None or "n_runs_concatenated" not in table or "strategy" not in table:
+        return []
+    return sorted(set(table.loc[table["n_runs_concatenated"].notna(), "strategy"].astype(str)))
+
+
 def _write_group_report(output_dir: Path, summary: GroupSummary, options: GroupOptions) -> None:
     try:
         # Imported here: jinja2 and the report model are start-up a group level
@@ -225,11 +250,17 @@ def _write_group_report(output_dir: Path, summary: GroupSummary, options: GroupO
         connectomes = [MeanConnectome(atlas=label, strategy=item["strategy"], region_names=item["names"],
                                       matrix=item["matrix"], n_runs=item["n_runs"])
                        for label, item in zip(_report_labels(summary.mean_connectomes), summary.mean_connectomes)]
+        parameters = {"max_mean_fd_mm": options.max_mean_fd, "min_kept_fraction": options.min_kept_fraction,
+                      "qcfc_unit": options.qcfc_unit}
+        concatenated = _concatenated_strategies(summary.qc_table)
+        if concatenated:
+            parameters["concatenated_runs"] = (
+                f"{', '.join(concatenated)}: one series per participant, task, session and space (its runs "
+                "concatenated by --combine-runs), counted once in the averages, QC-FC and QC table; the other "
+                "strategies: one per run")
         report = GroupReport(qc_table=summary.qc_table, qcfc=qcfc, exclusion_criteria=options.criteria(),
                              software_version=__version__, command_line=options.command_line,
-                             parameters={"max_mean_fd_mm": options.max_mean_fd,
-                                         "min_kept_fraction": options.min_kept_fraction,
-                                         "qcfc_unit": options.qcfc_unit},
+                             parameters=parameters,
                              mean_connectomes=connectomes, max_mean_fd_mm=options.max_mean_fd)
         path = write_group_report(report, output_dir)
         summary.outputs.append(path)

@@ -47,7 +47,7 @@ def _func_folders(output_dir: Path) -> list[Path]:
 #: memory: 28 KB per record, 0.5 GB for 10,000 participants with 2 strategies).
 RECORD_KEYS = ("Status", "Reason", "Bold", "MeanFramewiseDisplacement", "NumberOfVolumes", "NumberOfVolumesKept",
                "NumberOfVolumesDiscardedByNonsteadyStatesDetector", "NumberOfVolumesDiscardedByMotionScrubbing",
-               "DegreesOfFreedomLost")
+               "DegreesOfFreedomLost", "Concatenated", "NumberOfRunsConcatenated")
 
 
 def collect_qc_records(output_dir: Path, participants: Sequence[str] | None = None, executor=None) -> list[dict]:

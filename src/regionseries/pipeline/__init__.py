@@ -35,6 +35,8 @@ The modules, in the order a run goes through them:
 - :mod:`.operators`: atlases on the BOLD grid (:func:`build_operator`, cached);
 - :mod:`.run`: :func:`process_run`, the single pass over the BOLD;
 - :mod:`.names` and :mod:`.writers`: the output files and their sidecars;
+- :mod:`.combine`: a participant's runs of a task joined from the series they
+  wrote (``--combine-runs``), once all its runs are finished;
 - :mod:`.report_hook`: run results into the HTML reports.
 
 Every name is re-exported here, so ``regionseries.pipeline.X`` keeps working;

@@ -68,6 +68,9 @@ class PipelineOptions:
     datasets : dict
         ``{"aroma": folder, "tedana": folder}`` given with ``--datasets``
         (fMRIPost-AROMA and tedana outputs; empty when none).
+    combine_runs : bool
+        Also join each participant's runs of a task (``--combine-runs``,
+        :mod:`.combine`) once they are all finished.
     """
 
     bids_dir: Path
@@ -87,6 +90,7 @@ class PipelineOptions:
     cache_dir: Path | None = None
     linc_qc: bool = False
     datasets: dict = field(default_factory=dict)
+    combine_runs: bool = False
 
     @property
     def operators_dir(self) -> Path:

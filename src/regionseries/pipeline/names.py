@@ -30,6 +30,26 @@ def linc_qc_name(run: RunInputs, strategy_desc: str) -> BIDSName:
     return run.base_name.replace(stat="linc", desc=strategy_desc, suffix="qc", extension=".tsv")
 
 
+#: Appended to the strategy's ``desc-`` label in the outputs of concatenated runs
+#: (``--combine-runs``): ``desc-simpleConcat`` beside the runs' ``desc-simple``. The
+#: ``run`` entity alone cannot tell them apart: a participant's only run may have none.
+COMBINED_DESC_SUFFIX = "Concat"
+
+
+def combined_base(run: RunInputs) -> BIDSName:
+    """Name stem shared by the runs a concatenation joins: the run's without ``run-``."""
+    return run.base_name.replace(run=None)
+
+
+def combined_name(base: BIDSName, strategy_desc: str, suffix: str, atlas: str | None = None,
+                  kind: str | None = None) -> BIDSName:
+    """Output name of concatenated runs: ``timeseries``/``relmat`` (``.tsv``) or ``qc`` (``.json``)."""
+    return base.replace(atlas=atlas, stat=None if kind is None else STAT_LABELS[kind],
+                        desc=strategy_desc + COMBINED_DESC_SUFFIX, suffix=suffix,
+                        extension=".json" if suffix == "qc" else ".tsv")
+
+
+
 def expected_outputs(run: RunInputs, atlases: Sequence[Atlas], strategy_desc: str,
                      kinds: Sequence[str]) -> list[BIDSName]:
     """Time series and relmat names (TSV and JSON) of one run and strategy."""

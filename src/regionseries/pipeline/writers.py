@@ -117,6 +117,25 @@ def write_timeseries(run: RunInputs, atlas: Atlas, one, outcome: StrategyOutcome
     atomic_write_json(path.with_suffix(".json"), sidecar)
 
 
+def relmat_sidecar(kind: str, matrix: np.ndarray, names: Sequence[str], n_kept: int, estimator: str,
+                   description: str, series) -> dict[str, Any]:
+    """A matrix's BEP017 sidecar: ``kind`` over ``n_kept`` volumes of the time series named ``series`` (a BIDSName)."""
+    return {
+        "RelationshipMeasure": MEASURE_NAMES[kind],
+        "MeasureDescription": description,
+        "Weighted": True,
+        "Directed": False,
+        "ValidDiagonal": kind == "covariance",
+        "StorageFormat": "Full",
+        "NonNegative": False,
+        "Estimator": estimator,
+        "NumberOfVolumesUsed": int(n_kept),
+        "RegionsWithoutSignal": [n for n, row in zip(names, matrix) if np.all(np.isnan(row))],
+        "Sources": [bids_uri(series.relpath)],
+        "Software": {"Name": "regionseries", "Version": __version__},
+    }
+
+
 def write_relmat(run: RunInputs, atlas: Atlas, outcome: StrategyOutcome, kind: str, matrix: np.ndarray,
                   n_kept: int, options: PipelineOptions, result: RunResult) -> None:
     name = relmat_name(run, atlas.name, outcome.desc, kind)
@@ -125,23 +144,9 @@ def write_relmat(run: RunInputs, atlas: Atlas, outcome: StrategyOutcome, kind: s
     result.outputs += [path, path.with_suffix(".json")]  # before writing: an interrupted run removes them
     atomic_write_tsv(path, pd.DataFrame(matrix, index=pd.Index(names), columns=names), index_label="node")
     series = timeseries_name(run, atlas.name, outcome.desc)
-    sidecar = {
-        "RelationshipMeasure": MEASURE_NAMES[kind],
-        "MeasureDescription": (
-            f"{MEASURE_NAMES[kind]} between region time series, on the {n_kept} kept volumes "
-            f"({options.estimator} covariance estimator)"
-        ),
-        "Weighted": True,
-        "Directed": False,
-        "ValidDiagonal": kind == "covariance",
-        "StorageFormat": "Full",
-        "NonNegative": False,
-        "Estimator": options.estimator,
-        "NumberOfVolumesUsed": int(n_kept),
-        "RegionsWithoutSignal": [n for n, row in zip(names, matrix) if np.all(np.isnan(row))],
-        "Sources": [bids_uri(series.relpath)],
-        "Software": {"Name": "regionseries", "Version": __version__},
-    }
+    description = (f"{MEASURE_NAMES[kind]} between region time series, on the {n_kept} kept volumes "
+                   f"({options.estimator} covariance estimator)")
+    sidecar = relmat_sidecar(kind, matrix, names, n_kept, options.estimator, description, series)
     atomic_write_json(path.with_suffix(".json"), sidecar)
 
 
