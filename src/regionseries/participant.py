@@ -396,7 +396,7 @@ def run_participant(
             pool = None
 
         atlases_of_run, resolved = _resolve_atlases(runs, registry)
-        write_dataset_files(output_dir, bids_dir, read_dataset_description(bids_dir))
+        write_dataset_files(output_dir, bids_dir, read_dataset_description(bids_dir), other_datasets)
         atlas_paths = {}
         for atlas_list in resolved.values():
             for atlas in atlas_list:

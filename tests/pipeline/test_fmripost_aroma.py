@@ -8,6 +8,7 @@ same regressors, read from the files.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -70,6 +71,28 @@ def test_orthaggr_and_basic_regress_fmripost_aroma_components(fmriprep_dataset, 
                                  detrend=True, standardize="zscore_sample", standardize_confounds=True,
                                  filter=False, t_r=sidecar["RepetitionTime"])
         np.testing.assert_allclose(series[regions].to_numpy()[kept], expected, rtol=1e-4, atol=1e-5)
+    # the sidecars' bids:aroma: URIs resolve through the output's DatasetLinks
+    links = json.loads((output / "dataset_description.json").read_text())["DatasetLinks"]
+    assert links["aroma"] == aroma_dataset.resolve().as_uri()
+    dataset, relative = sidecar["AromaComponents"]["Files"][0].removeprefix("bids:").split(":", 1)
+    assert (Path(links[dataset].removeprefix("file://")) / relative).is_file()
+
+
+def test_a_later_job_adds_its_dataset_link(fmriprep_dataset, aroma_dataset, tmp_path):
+    """A job without --datasets wrote dataset_description.json; one with --datasets aroma adds the link."""
+    output = tmp_path / "out"
+    first = run_cli(fmriprep_dataset, output, "participant", "--participant-label", "03", "--spheres",
+                    "Dosenbach2010", "--no-reports", "-w", tmp_path / "work")
+    assert first.returncode == 0, first.stderr
+    assert set(json.loads((output / "dataset_description.json").read_text())["DatasetLinks"]) == {"preprocessed"}
+    orth = write_strategy_file(tmp_path, "aromaOrth", {"base": "ica_aroma", "ica_aroma": "orthaggr"})
+    second = run_cli(fmriprep_dataset, output, "participant", "--participant-label", "03", "--spheres",
+                     "Dosenbach2010", "--strategy", str(orth), "--datasets", f"aroma={aroma_dataset}",
+                     "--no-reports", "-w", tmp_path / "work")
+    assert second.returncode == 0, second.stderr
+    description = json.loads((output / "dataset_description.json").read_text())
+    assert description["DatasetLinks"] == {"preprocessed": fmriprep_dataset.resolve().as_uri(),
+                                           "aroma": aroma_dataset.resolve().as_uri()}
 
 
 def test_full_reads_fmripost_aroma_denoised_bold_in_the_runs_space(fmriprep_dataset, aroma_dataset, tmp_path):

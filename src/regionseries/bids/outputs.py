@@ -442,7 +442,8 @@ fMRIPrep derivatives (see `dataset_description.json` for the input and version).
 
 
 def dataset_description(bids_dir: str | os.PathLike,
-                        source_description: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                        source_description: Mapping[str, Any] | None = None,
+                        other_datasets: Mapping[str, str | os.PathLike] | None = None) -> dict[str, Any]:
     """Content of the output ``dataset_description.json``.
 
     It holds what is true of the whole output folder: the software and its
@@ -457,6 +458,10 @@ def dataset_description(bids_dir: str | os.PathLike,
         The fMRIPrep derivatives the outputs come from.
     source_description : mapping, optional
         The input's own ``dataset_description.json`` (for its version).
+    other_datasets : mapping, optional
+        ``{name: folder}`` of the other derivatives read (``--datasets``:
+        ``aroma``, ``tedana``); each gets a ``DatasetLinks`` entry, so that
+        the sidecars' ``bids:<name>:...`` URIs resolve.
     """
     source_url = Path(bids_dir).resolve().as_uri()
     source: dict[str, Any] = {"URL": source_url}
@@ -483,7 +488,8 @@ def dataset_description(bids_dir: str | os.PathLike,
         "DatasetType": "derivative",
         "GeneratedBy": [generated_by],
         "SourceDatasets": [source],
-        "DatasetLinks": {"preprocessed": source_url},
+        "DatasetLinks": {"preprocessed": source_url,
+                         **{name: Path(folder).resolve().as_uri() for name, folder in (other_datasets or {}).items()}},
         "License": (source_description or {}).get("License", "n/a") or "n/a",
     }
 
@@ -500,20 +506,25 @@ def _container_from_environment() -> dict[str, str] | None:
 
 
 def write_dataset_files(output_dir: str | os.PathLike, bids_dir: str | os.PathLike,
-                        source_description: Mapping[str, Any] | None = None) -> None:
+                        source_description: Mapping[str, Any] | None = None,
+                        other_datasets: Mapping[str, str | os.PathLike] | None = None) -> None:
     """Write ``dataset_description.json`` and ``.bidsignore`` race-safely.
 
     The first job to arrive creates the files; later jobs leave them alone and
     only warn when the existing description was written by another version of
-    regionseries or from another input dataset.
+    regionseries or from another input dataset. A later job that reads
+    another dataset (``--datasets``) adds its ``DatasetLinks`` entry when it
+    is missing (an atomic replace; jobs adding the same entry write the same
+    file).
     """
     output_dir = Path(output_dir)
     for folder in (output_dir, output_dir / "atlases"):
         remove_stale_temporaries(folder)
-    description = dataset_description(bids_dir, source_description)
+    description = dataset_description(bids_dir, source_description, other_datasets)
     path = output_dir / "dataset_description.json"
     if not write_if_absent(path, json_text(description)):
         _check_existing_description(path, description)
+        _add_missing_links(path, description["DatasetLinks"])
     _update_bidsignore(output_dir / ".bidsignore")
     write_if_absent(output_dir / "README.md", DATASET_README)
 
@@ -537,6 +548,24 @@ def _check_existing_description(path: Path, ours: Mapping[str, Any]) -> None:
             "%s points to input %s, this job reads %s",
             path, existing.get("DatasetLinks", {}).get("preprocessed"), ours["DatasetLinks"]["preprocessed"],
         )
+
+
+def _add_missing_links(path: Path, links: Mapping[str, str]) -> None:
+    """Add the ``DatasetLinks`` entries of ``links`` that ``path`` lacks (others left as they are)."""
+    try:
+        existing = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # _check_existing_description has said so
+    present = existing.get("DatasetLinks")
+    if not isinstance(present, dict):
+        return
+    missing = {name: url for name, url in links.items() if name not in present}
+    if missing:
+        existing["DatasetLinks"] = {**present, **missing}
+        atomic_write_text(path, json_text(existing))
+    for name, url in links.items():  # "preprocessed": _check_existing_description
+        if name != "preprocessed" and name in present and present[name] != url:
+            LOGGER.warning("%s links %s to %s, this job reads %s", path, name, present[name], url)
 
 
 def _update_bidsignore(path: Path) -> None:
