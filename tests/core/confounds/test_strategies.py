@@ -104,6 +104,14 @@ def test_override_without_scrub_warns():
         get_strategy("simple", fd_threshold=0.3)
 
 
+@pytest.mark.parametrize("name, value", [("ica_aroma", "orthaggr"), ("tedana", "aggressive")])
+def test_component_setting_without_its_component_warns(name, value):
+    with pytest.warns(UserWarning, match=rf"{name} \('{value}'\) has no effect: strategy 'scrubbing' has no "
+                                         rf"'{name}' component"):
+        strategy = get_strategy("scrubbing", **{name: value})
+    assert getattr(strategy, name) == value  # set all the same (recorded only where used)
+
+
 def test_unknown_override():
     with pytest.raises(TypeError, match=r"unknown override\(s\) \['fd'\]"):
         get_strategy("simple", fd=0.3)

@@ -490,6 +490,13 @@ def get_strategy(spec: str | os.PathLike | DenoiseStrategy, **overrides: Any) ->
                 UserWarning,
                 stacklevel=2,
             )
+    for name in ("ica_aroma", "tedana"):
+        if name in given and name not in strategy.components:
+            warnings.warn(
+                f"{name} ({given[name]!r}) has no effect: strategy '{strategy.name}' has no '{name}' component.",
+                UserWarning,
+                stacklevel=2,
+            )
     made_here = given or not isinstance(spec, DenoiseStrategy)
     strategy = dataclasses.replace(strategy, **given) if given else strategy
     if made_here:  # warned once where the strategy is made, not for every run it plans
