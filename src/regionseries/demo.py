@@ -72,7 +72,10 @@ class RunSpec:
     subject, session, task, run : str or None
         BIDS labels (session and run may be None).
     spaces : tuple of str
-        Output spaces written for this run (``SPACE`` or ``SPACE:res-R``).
+        Output spaces written for this run (``SPACE`` or ``SPACE:res-R``), and
+        the surface spaces of :data:`SURFACE_SPACES`: ``fsLR:den-91k`` writes a
+        CIFTI ``*_space-fsLR_den-91k_bold.dtseries.nii``, ``fsaverage5`` a pair
+        ``*_hemi-L/R_space-fsaverage5_bold.func.gii`` (:func:`write_surface_run`).
     int16 : bool
         Store the BOLD as scaled int16 (as fMRIPrep may) instead of float32.
     motion_scale : float
@@ -462,7 +465,10 @@ def write_fmriprep_dataset(root: str | Path, spec: DatasetSpec) -> list[Path]:
         n_networks = len(NETWORK_NAMES)
         network_signals = band_limited_signals(rng, spec.n_volumes, n_networks, spec.repetition_time)
         run_seed = int(rng.integers(2**31))
-        for space_text in run.spaces:
+        volume_spaces = [text for text in run.spaces if text not in SURFACE_SPACES]
+        surface_spaces = [text for text in run.spaces if text in SURFACE_SPACES]
+        sampled = None  # the volume the surface runs are sampled from (the run's first volumetric space)
+        for space_text in volume_spaces:
             space, _, res_part = space_text.partition(":")
             res = res_part.split("-", 1)[1] if res_part else None
             generated = synthesize_bold(spec, run, space, np.random.default_rng(run_seed), network_signals)
@@ -485,15 +491,265 @@ def write_fmriprep_dataset(root: str | Path, spec: DatasetSpec) -> list[Path]:
             (folder / f"{stem}_{space_entities}_desc-brain_mask.json").write_text(json.dumps({"Type": "Brain"}))
             boldref = nib.Nifti1Image(generated["data"][..., spec.n_dummy].astype(np.float32), generated["affine"])
             _save(boldref, folder / f"{stem}_{space_entities}_boldref.nii.gz")
-            if run.with_confounds and space_text == run.spaces[0]:
-                table = generated["confounds"]
-                table.to_csv(folder / f"{stem}_desc-confounds_timeseries.tsv", sep="\t", index=False,
-                             na_rep="n/a", float_format="%.6g")
-                (folder / f"{stem}_desc-confounds_timeseries.json").write_text(
-                    json.dumps(generated["confounds_json"], indent=2))
+            if run.with_confounds and space_text == volume_spaces[0]:
+                _write_confounds(folder, stem, generated)
+            sampled = sampled or generated
             written.append(bold_path)
+        if surface_spaces:
+            if sampled is None:  # a surface-only run: its volume is generated for the confounds, not written
+                sampled = synthesize_bold(spec, run, "MNI152NLin6Asym", np.random.default_rng(run_seed),
+                                          network_signals)
+                if run.with_confounds:
+                    _write_confounds(_func_dir(root, run), _entities_stem(run), sampled)
+            for space_text in surface_spaces:
+                written.extend(write_surface_run(root, run, space_text, sampled, spec,
+                                                 np.random.default_rng(run_seed + 1)))
         (root / f"sub-{run.subject}.html").write_text("<html><body>fMRIPrep report placeholder</body></html>")
     del seeds
+    return written
+
+
+def _write_confounds(folder: Path, stem: str, generated: dict) -> None:
+    """The run's ``desc-confounds_timeseries.tsv`` and its JSON sidecar (shared by all its spaces)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    generated["confounds"].to_csv(folder / f"{stem}_desc-confounds_timeseries.tsv", sep="\t", index=False,
+                                  na_rep="n/a", float_format="%.6g")
+    (folder / f"{stem}_desc-confounds_timeseries.json").write_text(json.dumps(generated["confounds_json"], indent=2))
+
+
+# --------------------------------------------------------------------------------------
+# Surfaces and grayordinates
+# --------------------------------------------------------------------------------------
+
+#: Surface spaces :func:`write_fmriprep_dataset` writes (fMRIPrep's names).
+SURFACE_SPACES = ("fsLR:den-91k", "fsaverage5")
+
+#: Subdivisions of the icosahedron of each fake surface mesh: fsaverage5 is the
+#: 5th (10,242 vertices per hemisphere, as the real one); the fake fsLR 91k mesh
+#: has 2,562 vertices per hemisphere instead of 32,492 (same structure, less data).
+SURFACE_MESH_ORDERS = {"fsLR:den-91k": 4, "fsaverage5": 5}
+
+#: Centre of each hemisphere's ellipsoidal cortex (mm) and its semi-axes.
+HEMISPHERE_CENTRES_MM = {"L": np.array([-34.0, -18.0, 10.0]), "R": np.array([34.0, -18.0, 10.0])}
+HEMISPHERE_RADII_MM = np.array([28.0, 74.0, 52.0])
+
+#: Vertices whose direction from the hemisphere's centre points to the midline by
+#: more than this cosine form the medial wall (10 % of the vertices; 8.6 % in fsLR 32k).
+MEDIAL_WALL_COSINE = 0.8
+
+#: The subcortical structures of the fake CIFTI (name, centre in mm, radius in mm).
+SUBCORTICAL_STRUCTURES = (
+    ("CIFTI_STRUCTURE_THALAMUS_LEFT", (-11.0, -20.0, -2.0), 9.0),
+    ("CIFTI_STRUCTURE_THALAMUS_RIGHT", (11.0, -20.0, -2.0), 9.0),
+    ("CIFTI_STRUCTURE_PUTAMEN_LEFT", (-25.0, 2.0, -2.0), 8.0),
+    ("CIFTI_STRUCTURE_PUTAMEN_RIGHT", (25.0, 2.0, -2.0), 8.0),
+)
+
+_CIFTI_CORTEX = {"L": "CIFTI_STRUCTURE_CORTEX_LEFT", "R": "CIFTI_STRUCTURE_CORTEX_RIGHT"}
+
+
+def icosphere(order: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unit sphere mesh: the icosahedron subdivided ``order`` times.
+
+    Returns
+    -------
+    vertices : ndarray, shape (10 * 4**order + 2, 3)
+        Unit vectors.
+    faces : ndarray of int, shape (20 * 4**order, 3)
+    """
+    golden = (1.0 + np.sqrt(5.0)) / 2.0
+    vertices = np.array([[-1, golden, 0], [1, golden, 0], [-1, -golden, 0], [1, -golden, 0],
+                         [0, -1, golden], [0, 1, golden], [0, -1, -golden], [0, 1, -golden],
+                         [golden, 0, -1], [golden, 0, 1], [-golden, 0, -1], [-golden, 0, 1]], dtype=float)
+    faces = np.array([[0, 11, 5], [0, 5, 1], [0, 1, 7], [0, 7, 10], [0, 10, 11], [1, 5, 9], [5, 11, 4],
+                      [11, 10, 2], [10, 7, 6], [7, 1, 8], [3, 9, 4], [3, 4, 2], [3, 2, 6], [3, 6, 8],
+                      [3, 8, 9], [4, 9, 5], [2, 4, 11], [6, 2, 10], [8, 6, 7], [9, 8, 1]])
+    vertices /= np.linalg.norm(vertices, axis=1, keepdims=True)
+    for _ in range(order):
+        edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+        unique_edges, edge_of = np.unique(edges, axis=0, return_inverse=True)
+        edge_of = edge_of.reshape(3, -1).T + len(vertices)  # midpoint vertex of edges (01, 12, 20) per face
+        midpoints = vertices[unique_edges].mean(axis=1)
+        vertices = np.vstack([vertices, midpoints / np.linalg.norm(midpoints, axis=1, keepdims=True)])
+        a, b, c = faces.T
+        ab, bc, ca = edge_of.T
+        faces = np.concatenate([np.stack([a, ab, ca], 1), np.stack([b, bc, ab], 1), np.stack([c, ca, bc], 1),
+                                np.stack([ab, bc, ca], 1)])
+    return vertices, faces
+
+
+def hemisphere_mesh(space: str, hemi: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fake cortical mesh of one hemisphere of a surface space.
+
+    Returns
+    -------
+    coordinates : ndarray, shape (V, 3)
+        Vertex positions, mm (inside the synthetic brain).
+    faces : ndarray of int, shape (F, 3)
+    cortex : ndarray of bool, shape (V,)
+        False on the medial wall.
+    """
+    directions, faces = icosphere(SURFACE_MESH_ORDERS[space])
+    coordinates = HEMISPHERE_CENTRES_MM[hemi] + directions * HEMISPHERE_RADII_MM
+    towards_midline = directions[:, 0] * (1.0 if hemi == "L" else -1.0)
+    return coordinates, faces, towards_midline <= MEDIAL_WALL_COSINE
+
+
+def cifti_brain_models(voxel_size: float) -> tuple[nib.cifti2.BrainModelAxis, np.ndarray]:
+    """The fake 91k grayordinates: both cortices without their medial wall, then the
+    subcortical voxel structures on the MNI152NLin6Asym grid of ``voxel_size`` mm.
+
+    Returns
+    -------
+    axis : nibabel.cifti2.BrainModelAxis
+    coordinates : ndarray, shape (N, 3)
+        Position of every grayordinate, mm.
+    """
+    parts, coordinates = [], []
+    for hemi in ("L", "R"):
+        xyz, _, cortex = hemisphere_mesh("fsLR:den-91k", hemi)
+        parts.append(nib.cifti2.BrainModelAxis.from_mask(cortex, name=_CIFTI_CORTEX[hemi]))
+        coordinates.append(xyz[cortex])
+    shape, affine = template_grid("MNI152NLin6Asym", voxel_size)
+    xyz = voxel_coordinates(shape, affine)
+    for name, centre, radius in SUBCORTICAL_STRUCTURES:
+        inside = np.linalg.norm(xyz - np.array(centre), axis=-1) <= radius
+        parts.append(nib.cifti2.BrainModelAxis.from_mask(inside, name=name, affine=affine))
+        coordinates.append(xyz[inside])  # from_mask lists voxels in C order of (i, j, k), as xyz[inside]
+    axis = parts[0]
+    for part in parts[1:]:
+        axis = axis + part
+    return axis, np.vstack(coordinates)
+
+
+def _sample_volume(generated: dict, coordinates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The run's BOLD at the nearest voxel of each point (mm), plus independent noise: T x N float32."""
+    inverse = np.linalg.inv(generated["affine"])
+    ijk = np.rint(coordinates @ inverse[:3, :3].T + inverse[:3, 3]).astype(int)
+    ijk = np.clip(ijk, 0, np.array(generated["data"].shape[:3]) - 1)
+    series = generated["data"][ijk[:, 0], ijk[:, 1], ijk[:, 2]].T.astype(np.float64)
+    series += 4.0 * rng.standard_normal(series.shape)
+    return series.astype(np.float32)
+
+
+def write_surface_run(root: Path, run: RunSpec, space_text: str, generated: dict, spec: DatasetSpec,
+                      rng: np.random.Generator) -> list[Path]:
+    """Write one run in a surface space, sampled from its volumetric BOLD ``generated``.
+
+    ``fsLR:den-91k``: a CIFTI-2 ``*_space-fsLR_den-91k_bold.dtseries.nii``
+    (SeriesAxis with the repetition time, the BrainModelAxis of
+    :func:`cifti_brain_models`); ``fsaverage5``: a GIFTI pair
+    ``*_hemi-L/R_space-fsaverage5_bold.func.gii`` (one data array per volume,
+    10,242 vertices per hemisphere, zeros on the medial wall). Each with a JSON
+    sidecar (``RepetitionTime``); the confounds are the run's.
+
+    Returns
+    -------
+    list of Path
+        The BOLD files written (one CIFTI, or the left and right GIFTI).
+    """
+    folder = _func_dir(root, run)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = _entities_stem(run)
+    sidecar = {"RepetitionTime": spec.repetition_time, "TaskName": run.task, "StartTime": spec.start_time,
+               "SliceTimingCorrected": True}
+    if space_text == "fsLR:den-91k":
+        models, coordinates = cifti_brain_models(spec.voxel_size)
+        series = _sample_volume(generated, coordinates, rng)
+        time_axis = nib.cifti2.SeriesAxis(start=0.0, step=spec.repetition_time, size=series.shape[0], unit="SECOND")
+        path = folder / f"{stem}_space-fsLR_den-91k_bold.dtseries.nii"
+        nib.Cifti2Image(series, header=(time_axis, models)).to_filename(str(path))
+        (folder / f"{stem}_space-fsLR_den-91k_bold.json").write_text(json.dumps(
+            dict(sidecar, grayordinates="91k", space="HCP grayordinates", surface="fsLR",
+                 surface_density="32k", volume="MNI152NLin6Asym"), indent=2))
+        return [path]
+    written = []
+    for hemi in ("L", "R"):
+        coordinates, _, cortex = hemisphere_mesh(space_text, hemi)
+        series = _sample_volume(generated, coordinates, rng)
+        series[:, ~cortex] = 0.0
+        darrays = [nib.gifti.GiftiDataArray(volume, intent="NIFTI_INTENT_TIME_SERIES", datatype="NIFTI_TYPE_FLOAT32",
+                                            meta={"TimeStep": f"{spec.repetition_time * 1000:g}"})
+                   for volume in series]
+        path = folder / f"{stem}_hemi-{hemi}_space-{space_text}_bold.func.gii"
+        nib.GiftiImage(darrays=darrays).to_filename(str(path))
+        (folder / f"{stem}_hemi-{hemi}_space-{space_text}_bold.json").write_text(json.dumps(sidecar, indent=2))
+        written.append(path)
+    return written
+
+
+def surface_parcels(space: str, hemi: str) -> np.ndarray:
+    """Parcel of each vertex of a hemisphere (1-based within the hemisphere, 0 on the medial
+    wall): the nearest of the hemisphere's seeds of :func:`parcel_seeds`."""
+    coordinates, _, cortex = hemisphere_mesh(space, hemi)
+    seeds = parcel_seeds()
+    half = len(seeds) // 2
+    own = seeds[:half] if hemi == "L" else seeds[half:]
+    nearest = ((coordinates[:, None, :] - own[None]) ** 2).sum(axis=-1).argmin(axis=1) + 1
+    return np.where(cortex, nearest, 0).astype(np.int32)
+
+
+def write_surface_atlases(folder: str | Path, voxel_size: float = 4.0) -> dict[str, Path]:
+    """Write the demo parcellation on the surfaces, with label tables inside the files.
+
+    Parameters
+    ----------
+    folder : path-like
+    voxel_size : float
+        Voxel size (mm) of the subcortical structures of the CIFTI atlas: that of
+        the dataset's runs (:attr:`DatasetSpec.voxel_size`).
+
+    Returns
+    -------
+    dict
+        ``"dlabel"``: ``demo.dlabel.nii``, a CIFTI-2 label atlas on the fake 91k
+        grayordinates (cortical parcels 1-20 named as :func:`parcel_names`, one parcel
+        per subcortical structure after them, ``???`` = 0 on nothing);
+        ``"label_L"``/``"label_R"``: ``demo_hemi-L/R.label.gii`` on fsaverage5 (keys
+        1-10 in each hemisphere, names ``LH_*``/``RH_*``, 0 = ``Medial_Wall``);
+        ``"annot_L"``/``"annot_R"``: the same as FreeSurfer ``lh.demo.annot``/``rh.demo.annot``.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = parcel_names(len(parcel_seeds()) // 2)
+    half = len(names) // 2
+    colours = np.random.default_rng(3).uniform(0.1, 0.9, (len(names) + len(SUBCORTICAL_STRUCTURES), 3))
+    written: dict[str, Path] = {}
+    models, _ = cifti_brain_models(voxel_size)
+    values = np.zeros(len(models), dtype=np.float32)
+    table = {0: ("???", (1.0, 1.0, 1.0, 0.0))}
+    for hemi, offset in (("L", 0), ("R", half)):
+        parcels = surface_parcels("fsLR:den-91k", hemi)
+        for structure, selection, model in models.iter_structures():
+            if structure == _CIFTI_CORTEX[hemi]:
+                values[selection] = np.where(parcels[model.vertex] > 0, parcels[model.vertex] + offset, 0)
+    for k, name in enumerate(names, start=1):
+        table[k] = (name, (*colours[k - 1], 1.0))
+    for k, (structure, _, _) in enumerate(SUBCORTICAL_STRUCTURES, start=len(names) + 1):
+        for found, selection, _ in models.iter_structures():
+            if found == structure:
+                values[selection] = k
+        table[k] = (structure.removeprefix("CIFTI_STRUCTURE_"), (*colours[k - 1], 1.0))
+    label_axis = nib.cifti2.LabelAxis(["demo"], [table])
+    written["dlabel"] = folder / "demo.dlabel.nii"
+    nib.Cifti2Image(values[None, :], header=(label_axis, models)).to_filename(str(written["dlabel"]))
+    for hemi, offset in (("L", 0), ("R", half)):
+        parcels = surface_parcels("fsaverage5", hemi)
+        labels = nib.gifti.GiftiLabelTable()
+        for key, name in [(0, "Medial_Wall")] + [(k, names[offset + k - 1]) for k in range(1, half + 1)]:
+            label = nib.gifti.GiftiLabel(key, *(colours[offset + key - 1] if key else (1.0, 1.0, 1.0)), 1.0)
+            label.label = name
+            labels.labels.append(label)
+        image = nib.GiftiImage(labeltable=labels, darrays=[nib.gifti.GiftiDataArray(
+            parcels, intent="NIFTI_INTENT_LABEL", datatype="NIFTI_TYPE_INT32")])
+        written[f"label_{hemi}"] = folder / f"demo_hemi-{hemi}.label.gii"
+        image.to_filename(str(written[f"label_{hemi}"]))
+        ctab = np.zeros((half + 1, 5), dtype=np.int32)
+        ctab[:, :3] = np.vstack([[255, 255, 255], np.rint(colours[offset:offset + half] * 255)])
+        ctab[:, 4] = ctab[:, 0] + ctab[:, 1] * 2**8 + ctab[:, 2] * 2**16
+        written[f"annot_{hemi}"] = folder / f"{hemi.lower()}h.demo.annot"
+        nib.freesurfer.write_annot(str(written[f"annot_{hemi}"]), parcels, ctab,
+                                   ["Medial_Wall"] + names[offset:offset + half], fill_ctab=False)
     return written
 
 
