@@ -531,15 +531,19 @@ def _resolve_atlases(runs: Sequence[RunInputs], registry: AtlasRegistry) -> tupl
     atlases_of_run = []
     resolved: dict[tuple, list] = {}
     for run in runs:
-        key = _atlas_grid_key(run)
+        key = (run.surface,) if run.surface else _atlas_grid_key(run)
         if key is None:
             atlases_of_run.append([])
             continue
         if key not in resolved:
             try:
-                resolved[key] = registry.resolve(*key)
+                resolved[key] = registry.resolve_surface(run.surface) if run.surface else registry.resolve(*key)
             except AtlasError as exc:
                 raise AtlasNotResolved(str(exc)) from None
+            if not resolved[key]:
+                raise AtlasNotResolved(f"{run.bold.name} is a volumetric run but every atlas given is a surface "
+                                       "atlas; add a volumetric atlas (--atlas, --atlas-file NAME=IMAGE.nii.gz, "
+                                       "--spheres) or select only surface spaces with --space")
         atlases_of_run.append(resolved[key])
     return atlases_of_run, resolved
 

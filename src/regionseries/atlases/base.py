@@ -84,6 +84,12 @@ class Atlas:
     suffix : str
         BIDS suffix of the atlas files written to ``atlases/``
         (``dseg``, ``probseg`` or ``spheres``).
+    surface : {"cifti", "gifti"} or None
+        A label atlas on grayordinates (``dlabel.nii``) or on a pair of
+        hemispheres (``label.gii``/``.annot``): it applies to the runs of that
+        kind only (:mod:`regionseries.atlases.surfaces`); None for volumes.
+    surface_files : tuple of Path
+        Its file(s): the ``dlabel.nii``, or the left and right files.
     """
 
     name: str
@@ -96,6 +102,8 @@ class Atlas:
     radius: float | None = None
     source: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    surface: str | None = None
+    surface_files: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

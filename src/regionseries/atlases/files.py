@@ -1,5 +1,9 @@
 """User atlas files (``--atlas-file NAME=IMAGE[:LABELS_TSV]``).
 
+Surface label atlases are given the same way: ``NAME=atlas.dlabel.nii`` (CIFTI
+runs) or ``NAME=lh.label.gii,rh.label.gii`` / ``NAME=lh.x.annot,rh.x.annot``
+(GIFTI runs), left hemisphere first (:mod:`regionseries.atlases.surfaces`).
+
 A 3D image is a labels atlas (integer labels, 0 = background); a 4D image is a
 set of probabilistic maps (one map per volume), except that a 4D image with a
 single volume of integer values is a labels atlas saved 4D (as some tools do). The optional label table
@@ -28,6 +32,7 @@ from .base import (
     read_atlas_data,
     read_label_table,
 )
+from .surfaces import surface_kind, surface_labels_atlas
 
 _TABLE_EXTENSIONS = (".tsv", ".csv", ".txt")
 
@@ -40,6 +45,12 @@ class FileRequest:
     label: str
     image: Path
     table: Path | None
+    images: tuple[Path, ...] = ()
+
+    @property
+    def surface(self) -> str | None:
+        """``"cifti"``/``"gifti"`` for surface label files, None for a NIfTI image."""
+        return surface_kind(self.image)
 
     @classmethod
     def parse(cls, spec: str) -> "FileRequest":
@@ -63,13 +74,22 @@ class FileRequest:
             head, tail = rest.rsplit(":", 1)
             if tail.lower().endswith(_TABLE_EXTENSIONS):
                 image_text, table_text = head, tail
-        image = Path(image_text).expanduser()
-        if not image.is_file():
-            raise AtlasUnavailable(f"--atlas-file {spec}: image {missing_file_message(image)}")
+        images = tuple(Path(text).expanduser() for text in image_text.split(","))
+        kinds = {surface_kind(image) for image in images}
+        if len(images) > 1 and (kinds != {"gifti"} or len(images) != 2):
+            raise AtlasError(f"--atlas-file {spec}: two files separated by a comma are a surface atlas's left and "
+                             "right hemispheres (.label.gii or .annot), e.g. NAME=lh.label.gii,rh.label.gii")
+        if len(images) == 1 and kinds == {"gifti"}:
+            raise AtlasError(f"--atlas-file {spec}: a GIFTI or annot atlas is two files, left then right "
+                             "hemisphere: NAME=lh.label.gii,rh.label.gii")
+        for image in images:
+            if not image.is_file():
+                raise AtlasUnavailable(f"--atlas-file {spec}: image {missing_file_message(image)}")
         table = Path(table_text).expanduser() if table_text else None
         if table is not None and not table.is_file():
             raise AtlasUnavailable(f"--atlas-file {spec}: label table {missing_file_message(table)}")
-        return cls(spec, label, image.resolve(), table.resolve() if table else None)
+        images = tuple(image.resolve() for image in images)
+        return cls(spec, label, images[0], table.resolve() if table else None, images)
 
 
 def resolve_file_atlas(request: FileRequest, cache_dir: Path | None = None) -> Atlas:
@@ -78,8 +98,10 @@ def resolve_file_atlas(request: FileRequest, cache_dir: Path | None = None) -> A
     ``cache_dir`` keeps the centres of probabilistic maps between jobs
     (:func:`~regionseries.atlases.base.cached_map_centroids`).
     """
-    img = load_atlas_image(request.image, f"atlas {request.label}")
     table = read_label_table(request.table) if request.table is not None else None
+    if request.surface is not None:
+        return surface_labels_atlas(request.label, request.spec, request.images, table)
+    img = load_atlas_image(request.image, f"atlas {request.label}")
     source = {"Origin": "file", "File": str(request.image),
               "LabelTable": str(request.table) if request.table else None}
     shape = img.shape

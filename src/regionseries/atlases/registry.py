@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-
 from ..bids.names import BIDSName
 from ..bids.outputs import atomic_copy_file, atomic_write_json, atomic_write_tsv
 from .base import Atlas, AtlasError, AtlasUnavailable
@@ -134,6 +133,8 @@ class AtlasRegistry:
         atlases = []
         unavailable: list[AtlasUnavailable] = []
         for request in self.requests:
+            if isinstance(request, FileRequest) and request.surface is not None:
+                continue  # for surface runs (resolve_surface)
             if isinstance(request, TemplateFlowRequest):
                 key = (request.label, space, round(float(voxel_size), 3))
                 if key not in self._by_space:
@@ -155,6 +156,33 @@ class AtlasRegistry:
         if unavailable:
             raise AtlasUnavailable(f"{len(unavailable)} atlases are not available here:\n\n"
                                    + "\n\n".join(str(exc) for exc in unavailable))
+        return atlases
+
+    def resolve_surface(self, surface: str) -> list[Atlas]:
+        """The surface label atlases of ``--atlas-file`` for runs of one kind.
+
+        Parameters
+        ----------
+        surface : {"cifti", "gifti"}
+            CIFTI grayordinate runs take ``dlabel.nii`` atlases, GIFTI pairs
+            ``label.gii``/``.annot`` pairs.
+
+        Raises
+        ------
+        AtlasError
+            An unreadable atlas file, or no atlas of that kind was given.
+        """
+        atlases = []
+        for request in self.requests:
+            if isinstance(request, FileRequest) and request.surface == surface:
+                if request.label not in self._fixed:
+                    self._fixed[request.label] = self._resolve_fixed(request)
+                atlases.append(self._fixed[request.label])
+        if not atlases:
+            example = "NAME=atlas.dlabel.nii" if surface == "cifti" else "NAME=lh.label.gii,rh.label.gii"
+            runs = "CIFTI (.dtseries.nii)" if surface == "cifti" else "GIFTI (.func.gii)"
+            raise AtlasError(f"{runs} runs were selected but no atlas applies to them: give a surface label atlas "
+                             f"with --atlas-file {example} (volumetric atlases and spheres apply to NIfTI runs only)")
         return atlases
 
     def _resolve_fixed(self, request: Any) -> Atlas:
@@ -198,7 +226,13 @@ def atlas_file_names(atlas: Atlas) -> dict[str, BIDSName]:
         "table": BIDSName.create(atlas.suffix, ".tsv", None, **entities),
         "sidecar": BIDSName.create(atlas.suffix, ".json", None, **image_entities),
     }
-    if atlas.image is not None:
+    if atlas.surface == "cifti":
+        names["image"] = BIDSName.create(atlas.suffix, ".dlabel.nii", None, **image_entities)
+    elif atlas.surface == "gifti":
+        for hemi, path in zip(("L", "R"), atlas.surface_files):
+            extension = ".annot" if path.name.endswith(".annot") else ".label.gii"
+            names[f"image_{hemi}"] = BIDSName.create(atlas.suffix, extension, None, hemi=hemi, **image_entities)
+    elif atlas.image is not None:
         extension = ".nii.gz" if str(atlas.image).endswith(".gz") else ".nii"
         names["image"] = BIDSName.create(atlas.suffix, extension, None, **image_entities)
     return names
@@ -216,10 +250,12 @@ def export_atlas(atlas: Atlas, output_dir: Path) -> dict[str, str]:
     folder = Path(output_dir) / "atlases"
     names = atlas_file_names(atlas)
     written: dict[str, str] = {}
-    if "image" in names:
-        target = folder / names["image"].filename
-        atomic_copy_file(atlas.image, target)
-        written["image"] = f"atlases/{names['image'].filename}"
+    images = {"image": atlas.image, "image_L": atlas.surface_files[:1], "image_R": atlas.surface_files[1:]}
+    for key in ("image", "image_L", "image_R"):
+        if key in names:
+            source = images[key][0] if isinstance(images[key], tuple) else images[key]
+            atomic_copy_file(source, folder / names[key].filename)
+            written[key] = f"atlases/{names[key].filename}"
     atomic_write_tsv(folder / names["table"].filename, atlas.table)
     written["table"] = f"atlases/{names['table'].filename}"
     sidecar: dict[str, Any] = {

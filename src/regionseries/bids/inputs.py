@@ -72,30 +72,40 @@ class UsageError(InputError):
     exit_code = 64
 
 
+#: Extensions of fMRIPrep's surface BOLD runs: CIFTI-2 grayordinates and GIFTI hemispheres.
+CIFTI_BOLD_EXTENSION = ".dtseries.nii"
+GIFTI_BOLD_EXTENSION = ".func.gii"
+
+
 @dataclass(frozen=True)
 class SpaceSpec:
-    """An output space request: ``MNI152NLin2009cAsym`` or ``MNI152NLin2009cAsym:res-2``."""
+    """An output space request: ``MNI152NLin2009cAsym``, ``MNI152NLin2009cAsym:res-2``,
+    ``fsLR:den-91k`` (CIFTI grayordinates) or ``fsaverage5`` (GIFTI hemispheres)."""
 
     space: str
     res: str | None = None
+    den: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> "SpaceSpec":
-        """Parse ``SPACE[:res-R]`` (``res-`` is the label as in fMRIPrep names)."""
+        """Parse ``SPACE[:res-R][:den-D]`` (labels as in fMRIPrep names)."""
         parts = text.split(":")
         space = parts[0]
         if not is_bids_label(space):
-            raise ValueError(f"invalid space {text!r}: expected e.g. MNI152NLin2009cAsym or MNI152NLin2009cAsym:res-2")
-        res = None
+            raise ValueError(f"invalid space {text!r}: expected e.g. MNI152NLin2009cAsym, MNI152NLin2009cAsym:res-2 "
+                             "or fsLR:den-91k")
+        found: dict[str, str] = {}
         for extra in parts[1:]:
             key, _, value = extra.partition("-")
-            if key != "res" or not is_bids_label(value):
-                raise ValueError(f"invalid space modifier {extra!r} in {text!r}: only res-<label> is accepted")
-            res = value
-        return cls(space, res)
+            if key not in ("res", "den") or not is_bids_label(value):
+                raise ValueError(f"invalid space modifier {extra!r} in {text!r}: only res-<label> and den-<label> "
+                                 "are accepted")
+            found[key] = value
+        return cls(space, found.get("res"), found.get("den"))
 
     def __str__(self) -> str:
-        return self.space if self.res is None else f"{self.space}:res-{self.res}"
+        return self.space + "".join(f":{key}-{value}" for key, value in (("res", self.res), ("den", self.den))
+                                    if value is not None)
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,9 @@ class RunInputs:
     dataset_problems : tuple of str
         Several files of one kind matching the run in those datasets; the
         strategies that need them fail with this reason.
+    hemispheres : tuple of Path
+        A GIFTI run: its left and right ``*_bold.func.gii`` (``bold`` is the
+        left one); empty otherwise.
     """
 
     bold: Path
@@ -154,6 +167,21 @@ class RunInputs:
     tedana_mixing: Path | None = None
     tedana_metrics: Path | None = None
     dataset_problems: tuple[str, ...] = field(default_factory=tuple)
+    hemispheres: tuple[Path, ...] = field(default_factory=tuple)
+
+    @property
+    def surface(self) -> str | None:
+        """``"cifti"`` (a ``.dtseries.nii``), ``"gifti"`` (a pair of ``.func.gii``) or None (a NIfTI volume)."""
+        if self.bold.name.endswith(CIFTI_BOLD_EXTENSION):
+            return "cifti"
+        if self.bold.name.endswith(GIFTI_BOLD_EXTENSION):
+            return "gifti"
+        return None
+
+    @property
+    def bold_files(self) -> tuple[Path, ...]:
+        """Every file of the BOLD series (both hemispheres of a GIFTI run)."""
+        return self.hemispheres or (self.bold,)
 
     @property
     def base_name(self) -> BIDSName:
@@ -561,10 +589,12 @@ def discover_runs(bids_dir: str | os.PathLike, *,
 
     bold_filters = dict((bids_filters or {}).get("bold", {}))
     bolds = _query_bolds(layout, bold_query(bold_filters), spaces)
+    bolds.update(_query_surface_bolds(layout, bold_query(bold_filters), spaces))
     if not bolds:
         message = _nothing_found_message(layout, bids_dir, labels, spaces, sessions, tasks)
         if bold_filters:
-            excluded = _query_bolds(layout, bold_query({}), spaces)
+            excluded = {**_query_bolds(layout, bold_query({}), spaces),
+                        **_query_surface_bolds(layout, bold_query({}), spaces)}
             source = f"--bids-filter-file {bids_filter_file}" if bids_filter_file else "the BIDS filters"
             query = json.dumps(bold_filters)
             if excluded:
@@ -579,7 +609,7 @@ def discover_runs(bids_dir: str | os.PathLike, *,
 
     companions = _Companions(layout, labels)
     others = DatasetFiles(datasets, labels) if datasets else None
-    return [_pair(companions, path, others) for path in sorted(bolds)]
+    return [_pair(companions, item, others) for item in sorted(_one_file_per_run(bolds).items())]
 
 
 def _query_bolds(layout, base_query: Mapping[str, Any], spaces: Sequence[SpaceSpec]) -> dict[Path, Any]:
@@ -595,12 +625,48 @@ def _query_bolds(layout, base_query: Mapping[str, Any], spaces: Sequence[SpaceSp
     return bolds
 
 
+def _query_surface_bolds(layout, base_query: Mapping[str, Any], spaces: Sequence[SpaceSpec]) -> dict[Path, Any]:
+    """fMRIPrep's surface BOLD runs of ``base_query`` in ``spaces``: ``*_space-fsLR_den-91k_bold.dtseries.nii``
+    and ``*_hemi-L|R_space-fsaverage5_bold.func.gii`` (no ``desc-`` entity), by path."""
+    from bids.layout import Query
+
+    bolds: dict[Path, Any] = {}
+    for spec in spaces:
+        query = dict(base_query, space=spec.space, desc=Query.NONE,
+                     extension=[CIFTI_BOLD_EXTENSION, GIFTI_BOLD_EXTENSION])
+        query["res"] = spec.res if spec.res is not None else query.get("res", Query.OPTIONAL)
+        if spec.den is not None:
+            query["den"] = spec.den
+        for bold_file in layout.get(**query):
+            bolds[Path(bold_file.path)] = bold_file
+    return bolds
+
+
+def _one_file_per_run(bolds: Mapping[Path, Any]) -> dict[Path, tuple[Path, ...]]:
+    """The runs among the BOLD files: each file is one, except a GIFTI run, whose two
+    hemispheres (``hemi-L``, ``hemi-R``) are one run named by its left file.
+
+    A hemisphere without its other half is still a run: processing it fails and says which file is missing.
+    """
+    runs: dict[Path, tuple[Path, ...]] = {}
+    for path in bolds:
+        if not path.name.endswith(GIFTI_BOLD_EXTENSION):
+            runs[path] = ()
+            continue
+        left = path.with_name(path.name.replace("_hemi-R_", "_hemi-L_"))
+        right = left.with_name(left.name.replace("_hemi-L_", "_hemi-R_"))
+        runs[left] = (left, right)
+    return runs
+
+
 def _nothing_found_message(layout, bids_dir: Path, labels: Sequence[str], spaces: Sequence[SpaceSpec],
                            sessions: Sequence[str] | None, tasks: Sequence[str] | None) -> str:
     from bids.layout import Query
 
     all_preproc = layout.get(subject=list(labels), desc="preproc", suffix="bold", session=Query.OPTIONAL,
                              extension=[".nii.gz", ".nii"])
+    all_preproc += layout.get(subject=list(labels), desc=Query.NONE, suffix="bold", session=Query.OPTIONAL,
+                              extension=[CIFTI_BOLD_EXTENSION, GIFTI_BOLD_EXTENSION])
     wanted = ", ".join(str(s) for s in spaces)
     who = ", ".join("sub-" + label for label in labels)
     selection = []
@@ -616,6 +682,7 @@ def _nothing_found_message(layout, bids_dir: Path, labels: Sequence[str], spaces
         )
     present = sorted({
         f"{f.entities.get('space', 'native')}" + (f":res-{f.entities['res']}" if f.entities.get("res") else "")
+        + (f":den-{f.entities['den']}" if f.entities.get("den") else "")
         for f in all_preproc
     })
     present_spaces = {f.entities.get("space", "native") for f in all_preproc}
@@ -628,22 +695,28 @@ def _nothing_found_message(layout, bids_dir: Path, labels: Sequence[str], spaces
     )
 
 
-def _pair(companions: _Companions, bold: Path, others: DatasetFiles | None = None) -> RunInputs:
+def _pair(companions: _Companions, run_files: tuple[Path, tuple[Path, ...]],
+          others: DatasetFiles | None = None) -> RunInputs:
+    bold, hemispheres = run_files
     entities = parse_entities(bold)
+    surface = bold.name.endswith((CIFTI_BOLD_EXTENSION, GIFTI_BOLD_EXTENSION))
+    if hemispheres:
+        entities.pop("hemi", None)
     warnings: list[str] = []
+    problems = [f"{path}: missing (a GIFTI run needs both hemispheres)" for path in hemispheres
+                if not os.path.lexists(path)]
     confounds, mask = companions.of(bold, entities)
+    if surface:
+        mask = None
     confounds_json = None
     if confounds is None:
         warnings.append(f"no confounds file (desc-confounds_timeseries.tsv) for {bold.name}")
     else:
         candidate = confounds.with_name(confounds.name[: -len(".tsv")] + ".json")
         confounds_json = candidate if os.path.lexists(candidate) else None  # a broken link is reported later
-    if mask is None:
+    if mask is None and not surface:
         warnings.append(f"no brain mask (desc-brain_mask) for {bold.name}; coverage uses the atlas only")
-    stem = bold.name[: -len(".nii.gz")] if bold.name.endswith(".nii.gz") else bold.name[: -len(".nii")]
-    sidecar = bold.with_name(stem + ".json")
-    sidecar = sidecar if os.path.lexists(sidecar) else None
-    problems = []
+    sidecar = _bold_sidecar(bold, hemispheres)
     t_r = start_time = None
     if sidecar is not None:
         try:
@@ -652,7 +725,8 @@ def _pair(companions: _Companions, bold: Path, others: DatasetFiles | None = Non
         except readable.UnreadableFile as exc:
             problems.append(str(exc))
     if not problems:
-        t_r, start_time, tr_warnings = read_repetition_time(bold, sidecar)
+        t_r, start_time, tr_warnings = read_repetition_time(bold, sidecar) if not surface else \
+            _surface_repetition_time(bold, sidecar, hemispheres)
         warnings.extend(tr_warnings)
     found, dataset_problems = {}, []
     for kind, paths in (others.of(entities) if others is not None else {}).items():
@@ -664,8 +738,51 @@ def _pair(companions: _Companions, bold: Path, others: DatasetFiles | None = Non
     return RunInputs(
         bold=bold, entities=entities, confounds=confounds, confounds_json=confounds_json,
         mask=mask, sidecar=sidecar, repetition_time=t_r, start_time=start_time,
-        warnings=tuple(warnings), problems=tuple(problems), dataset_problems=tuple(dataset_problems), **found,
+        warnings=tuple(warnings), problems=tuple(problems), dataset_problems=tuple(dataset_problems),
+        hemispheres=hemispheres, **found,
     )
+
+
+def _bold_sidecar(bold: Path, hemispheres: tuple[Path, ...]) -> Path | None:
+    """The BOLD's JSON sidecar; for a GIFTI pair the left file's, else one without ``hemi-``."""
+    for extension in (".nii.gz", CIFTI_BOLD_EXTENSION, GIFTI_BOLD_EXTENSION, ".nii"):
+        if bold.name.endswith(extension):
+            stem = bold.name[: -len(extension)]
+            break
+    candidates = [bold.with_name(stem + ".json")]
+    if hemispheres:
+        candidates.append(bold.with_name(stem.replace("_hemi-L_", "_") + ".json"))
+    return next((path for path in candidates if os.path.lexists(path)), None)
+
+
+def _surface_repetition_time(bold: Path, sidecar: Path | None, hemispheres: tuple[Path, ...],
+                             ) -> tuple[float | None, float | None, list[str]]:
+    """Repetition time and StartTime (s) of a surface run: the sidecar's, else the CIFTI
+    SeriesAxis step or the GIFTI ``TimeStep`` (with a warning)."""
+    warnings: list[str] = []
+    metadata: dict[str, Any] = {}
+    if sidecar is not None:
+        try:
+            metadata = readable.read_json(sidecar)
+        except readable.UnreadableFile as exc:
+            warnings.append(str(exc))
+    start_time = metadata.get("StartTime")
+    start_time = float(start_time) if isinstance(start_time, (int, float)) else None
+    t_r = metadata.get("RepetitionTime")
+    if isinstance(t_r, (int, float)) and t_r > 0:
+        return float(t_r), start_time, warnings
+    from ..core.extract.vertices import read_cifti_series, read_gifti_pair
+
+    try:
+        series = read_gifti_pair(*hemispheres) if hemispheres else read_cifti_series(bold)
+    except Exception:  # noqa: BLE001 - processing the run says why the file cannot be read
+        return None, start_time, warnings
+    if series.repetition_time is None:
+        warnings.append(f"{bold.name}: no RepetitionTime in its JSON sidecar nor in the file")
+        return None, start_time, warnings
+    warnings.append(f"{bold.name}: no RepetitionTime in its JSON sidecar; using {series.repetition_time:g} s "
+                    "from the file")
+    return series.repetition_time, start_time, warnings
 
 
 def relative_to_dataset(path: Path, bids_dir: Path) -> str:

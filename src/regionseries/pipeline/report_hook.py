@@ -131,8 +131,9 @@ def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOpt
     from ..report import AtlasResult, RunReport, StrategyResult
 
     run = result.run
-    img = nib.load(str(run.bold))
-    voxel_volume = float(abs(np.linalg.det(img.affine[:3, :3])))
+    # a surface run has vertices, not voxels: no size in mm3 and no overlay on a grid (yet)
+    img = None if run.surface else nib.load(str(run.bold))
+    voxel_volume = np.nan if img is None else float(abs(np.linalg.det(img.affine[:3, :3])))
     std_dvars = _std_dvars(run, result.n_volumes)
     fd = result.fd if result.fd is not None and len(result.fd) == result.n_volumes else None
     by_desc = {strategy.desc: strategy for strategy in options.strategies}
@@ -164,11 +165,12 @@ def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOpt
         atlas_results.append(AtlasResult(
             name=atlas.name, kind=atlas.kind, region_names=outcome.names,
             label_values=atlas.table["index"].tolist() if atlas.kind == "labels" else list(range(atlas.n_regions)),
-            size_mm3=sizes, relative_size_percent=100 * sizes / total if total > 0 else None,
+            size_mm3=None if img is None else sizes,
+            relative_size_percent=100 * sizes / total if total > 0 else None,
             coverage=np.clip(outcome.coverage, 0, 1), regions_na=outcome.regions_below_coverage + [
                 n for n in outcome.missing_regions if n not in outcome.regions_below_coverage],
             image=(atlas_image_on_grid(atlas, img.shape, img.affine, options.smoothing_fwhm, options.operators_dir)
-                   if overlays else None),
+                   if overlays and img is not None else None),
             sphere_coordinates_mm=atlas.coordinates, sphere_radius_mm=atlas.radius,
             description=atlas.spec,
         ))

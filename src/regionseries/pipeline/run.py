@@ -34,6 +34,14 @@ from ..bids.outputs import remove_stale_temporaries
 from ..bids.readable import UnreadableFile
 from ..core.connectivity import ConnectivityError, connectivity_matrix
 from ..core.extract import extract_signals
+from ..core.extract.vertices import (
+    SurfaceSeries,
+    cifti_labels_on,
+    extract_vertex_signals,
+    gifti_pair_labels,
+    read_cifti_series,
+    read_gifti_pair,
+)
 from ..core.image import check_same_fov, load_masker_mask, resample_img
 from ..core.signal import clean
 from ..core.signal.nonaggressive import remove_components_nonaggressively
@@ -158,12 +166,18 @@ def _remove_outputs(paths: Sequence[Path]) -> None:
 def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions, result: RunResult) -> None:
     if run.problems:
         raise RunFailed("; ".join(run.problems))
-    img = readable.open_nifti(run.bold, ndim=4, what="a BOLD series")
-    n_volumes = int(img.shape[3])
+    surface_series = img = mask = None
+    if run.surface:
+        surface_series = _read_surface_run(run)
+        n_volumes = surface_series.n_volumes
+    else:
+        img = readable.open_nifti(run.bold, ndim=4, what="a BOLD series")
+        n_volumes = int(img.shape[3])
     result.n_volumes = n_volumes
     if run.repetition_time is None:
         raise RunFailed(f"{run.bold.name}: repetition time unknown (no RepetitionTime in the sidecar or header)")
-    mask = _brain_mask_on_grid(run, img, result.warnings)
+    if img is not None:
+        mask = _brain_mask_on_grid(run, img, result.warnings)
 
     outcomes, fd = plan_strategies(run, n_volumes, options, result.warnings,
                                    qc_columns=result.confound_qc if options.linc_qc else None)
@@ -187,16 +201,25 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
             raise RunFailed(failed[0].reason)
         raise RunFailed("; ".join(f"strategy {o.name}: {o.reason}" for o in failed))
 
-    operators = {atlas.name: build_operator(atlas, img.shape, img.affine, options.smoothing_fwhm,
-                                            cache_dir=options.operators_dir) for atlas in atlases}
+    if surface_series is None:
+        operators = {atlas.name: build_operator(atlas, img.shape, img.affine, options.smoothing_fwhm,
+                                                cache_dir=options.operators_dir) for atlas in atlases}
+    else:
+        if options.smoothing_fwhm:
+            result.warnings.append(f"{run.bold.name}: --smoothing-fwhm is not applied to surface runs")
+        vertex_labels = _surface_labels(run, atlases, surface_series)
     # Cleaning and connectivity are small dense problems (T x k QR, K x K matrices): one BLAS
     # thread is faster; several only add synchronisation, costly when the cores are busy
     # (measured: a 400 x 40 QR took 381 ms with 2 OpenBLAS threads, 4.5 ms with 1).
     with threadpool_limits(limits=1, user_api="blas"):
         for source, source_outcomes in sources.items():
             # one pass over each input image for every atlas; normally only the preprocessed BOLD
-            with readable.reading(source):
-                extracted = extract_signals(source, operators, mask=mask, min_coverage=options.min_coverage)
+            if surface_series is not None:
+                extracted = extract_vertex_signals(surface_series.data, vertex_labels, options.min_coverage,
+                                                   description=run.bold.name)
+            else:
+                with readable.reading(source):
+                    extracted = extract_signals(source, operators, mask=mask, min_coverage=options.min_coverage)
             if not result.atlases:
                 for atlas in atlases:
                     one = extracted[atlas.name]
@@ -206,6 +229,38 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
                     result.raw_signals[atlas.name] = one.signals
             for outcome in source_outcomes:
                 _clean_and_write(run, atlases, extracted, outcome, n_volumes, options, result, source)
+
+
+def _read_surface_run(run: RunInputs) -> SurfaceSeries:
+    """The data of a CIFTI or GIFTI run, read once in full; a file nibabel cannot read fails the run."""
+    try:
+        if run.surface == "cifti":
+            return read_cifti_series(run.bold)
+        return read_gifti_pair(*run.hemispheres)
+    except ValueError as exc:
+        raise RunFailed(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - nibabel raises many types for a damaged file
+        raise RunFailed(f"{', '.join(str(path) for path in run.bold_files)}: cannot be read as "
+                        f"{'CIFTI-2' if run.surface == 'cifti' else 'GIFTI'}: {type(exc).__name__}: {exc}") from None
+
+
+def _surface_labels(run: RunInputs, atlases: Sequence[Atlas], series: SurfaceSeries) -> dict[str, tuple]:
+    """``atlas name -> (label per vertex of the run, label values, names)`` for :func:`extract_vertex_signals`."""
+    from ..atlases.surfaces import read_surface_labels
+
+    found = {}
+    for atlas in atlases:
+        labels = read_surface_labels(atlas.name, atlas.surface_files)
+        try:
+            if run.surface == "cifti":
+                on_run = cifti_labels_on(labels.brain_models, labels.labels[0], series.brain_models)
+            else:
+                on_run = gifti_pair_labels(labels.labels[0], labels.labels[1], series.hemisphere_sizes,
+                                           labels.right_offset)
+        except ValueError as exc:
+            raise RunFailed(f"atlas {atlas.name} does not fit {run.bold.name}: {exc}") from None
+        found[atlas.name] = (on_run, atlas.table["index"].tolist(), atlas.names)
+    return found
 
 
 def _brain_mask_on_grid(run: RunInputs, img, messages: list[str]) -> np.ndarray | None:
@@ -272,6 +327,9 @@ def _group_by_input_image(run: RunInputs, img, runnable: list[StrategyOutcome], 
                           "in MNI152NLin6Asym; newer fMRIPrep needs fMRIPost-AROMA: give its output folder with "
                           "--datasets aroma=PATH, where its desc-nonaggrDenoised_bold in this space is read, or use "
                           "ica_aroma 'orthaggr' or 'basic', which need no image)")
+            elif img is None:
+                reason = (f"strategy {outcome.name} (full ICA-AROMA) reads a denoised volumetric BOLD; {run.bold.name} "
+                          "is a surface run: use ica_aroma 'orthaggr' or 'basic', which need no image")
             else:
                 try:
                     aroma_shape = readable.open_nifti(source, ndim=4, what="a BOLD series").shape

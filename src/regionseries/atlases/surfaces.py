@@ -1,0 +1,143 @@
+"""Label atlases on surfaces: CIFTI ``dlabel.nii``, GIFTI ``label.gii`` pairs, FreeSurfer ``.annot`` pairs.
+
+``--atlas-file NAME=atlas.dlabel.nii`` applies to CIFTI runs (``.dtseries.nii``);
+``--atlas-file NAME=lh.label.gii,rh.label.gii`` (or two ``.annot`` files,
+left first) to GIFTI runs. The label table is the file's own (CIFTI label
+table, GIFTI ``LabelTable``, the annot's colour table); an optional
+``:LABELS_TSV`` renames the regions by label value. Label 0 (and -1 in
+annots) is no region: the medial wall, ``???``, ``Unknown``.
+
+In a pair, each hemisphere keeps its own label values in the file; in the
+atlas the right hemisphere's are shifted by :attr:`SurfaceLabels.right_offset`
+(the largest left value), so the regions of both hemispheres are distinct
+columns. A name found in both hemispheres gets ``L_``/``R_`` in front.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from ..core.extract.vertices import SURFACE_BACKGROUND
+from .base import Atlas, AtlasError
+
+#: File endings of surface label atlases, and the run kind they apply to.
+SURFACE_ATLAS_EXTENSIONS = {".dlabel.nii": "cifti", ".label.gii": "gifti", ".annot": "gifti"}
+
+
+def surface_kind(path: str | os.PathLike) -> str | None:
+    """``"cifti"`` or ``"gifti"`` for a surface label file (by its name), else None."""
+    name = Path(path).name.lower()
+    return next((kind for ending, kind in SURFACE_ATLAS_EXTENSIONS.items() if name.endswith(ending)), None)
+
+
+@dataclass
+class SurfaceLabels:
+    """The labels of a surface atlas as read from its file(s).
+
+    Attributes
+    ----------
+    kind : {"cifti", "gifti"}
+    labels : list of numpy.ndarray
+        CIFTI: one vector over its grayordinates; GIFTI/annot: left, right.
+    table : pandas.DataFrame
+        ``index`` (the atlas's label values, right hemisphere shifted) and ``name``,
+        plus ``hemi`` and ``file_label`` for pairs.
+    brain_models : nibabel.cifti2.BrainModelAxis or None
+        The grayordinates of a CIFTI atlas.
+    right_offset : int
+        Added to the right hemisphere's label values of a pair.
+    """
+
+    kind: str
+    labels: list[np.ndarray]
+    table: pd.DataFrame
+    brain_models: nib.cifti2.BrainModelAxis | None = None
+    right_offset: int = 0
+
+
+def _read_hemisphere(path: Path, atlas: str) -> tuple[np.ndarray, dict[int, str]]:
+    """Vertex labels and ``value -> name`` of one ``.label.gii`` or ``.annot``."""
+    try:
+        if path.name.lower().endswith(".annot"):
+            labels, _, names = nib.freesurfer.read_annot(str(path))
+            return np.asarray(labels, dtype=np.int64), {k: n.decode() if isinstance(n, bytes) else str(n)
+                                                         for k, n in enumerate(names)}
+        img = nib.load(str(path))
+    except Exception as exc:  # noqa: BLE001 - nibabel raises many types for a broken file
+        raise AtlasError(f"atlas {atlas}: cannot read {path}: {type(exc).__name__}: {exc}") from None
+    if not isinstance(img, nib.GiftiImage) or len(img.darrays) != 1:
+        raise AtlasError(f"atlas {atlas}: {path} must hold one GIFTI label array, found "
+                         f"{len(getattr(img, 'darrays', []))}")
+    return np.asarray(img.darrays[0].data, dtype=np.int64).ravel(), {
+        int(k): str(v) for k, v in img.labeltable.get_labels_as_dict().items()}
+
+
+def read_surface_labels(atlas: str, images: tuple[Path, ...]) -> SurfaceLabels:
+    """Read a ``dlabel.nii`` or a left/right pair of ``label.gii``/``.annot`` files.
+
+    Raises
+    ------
+    AtlasError
+        Unreadable file, not a label file, several label maps, no region.
+    """
+    if surface_kind(images[0]) == "cifti":
+        try:
+            img = nib.load(str(images[0]))
+            label_axis, models = img.header.get_axis(0), img.header.get_axis(1)
+        except Exception as exc:  # noqa: BLE001
+            raise AtlasError(f"atlas {atlas}: cannot read {images[0]} as CIFTI-2: {type(exc).__name__}: {exc}") from None
+        if not isinstance(label_axis, nib.cifti2.LabelAxis) or not isinstance(models, nib.cifti2.BrainModelAxis):
+            raise AtlasError(f"atlas {atlas}: {images[0]} is not a dense label file (LabelAxis x BrainModelAxis)")
+        if len(label_axis) != 1:
+            raise AtlasError(f"atlas {atlas}: {images[0]} holds {len(label_axis)} label maps; one is expected")
+        labels = np.rint(np.asarray(img.dataobj)[0]).astype(np.int64)
+        present = set(np.unique(labels)) - set(SURFACE_BACKGROUND)
+        names = {int(k): str(v[0]) for k, v in label_axis.label[0].items()}
+        values = sorted(present)
+        table = pd.DataFrame({"index": values, "name": [names.get(v, f"{atlas}_{v}") for v in values]})
+        return _checked(SurfaceLabels("cifti", [labels], table, brain_models=models), atlas, images)
+    if len(images) != 2:
+        raise AtlasError(f"atlas {atlas}: a GIFTI or annot atlas is two files, left then right hemisphere "
+                         "(NAME=lh.label.gii,rh.label.gii)")
+    (left, left_names), (right, right_names) = (_read_hemisphere(path, atlas) for path in images)
+    offset = int(max(left.max(initial=0), max(left_names, default=0)))
+    rows = []
+    for hemi, labels, names, shift in (("L", left, left_names, 0), ("R", right, right_names, offset)):
+        for value in sorted(set(np.unique(labels)) - set(SURFACE_BACKGROUND)):
+            rows.append({"index": int(value) + shift, "name": names.get(int(value), f"{atlas}_{hemi}_{value}"),
+                         "hemi": hemi, "file_label": int(value)})
+    table = pd.DataFrame(rows, columns=["index", "name", "hemi", "file_label"])
+    twice = table["name"].duplicated(keep=False)
+    table.loc[twice, "name"] = table.loc[twice, "hemi"] + "_" + table.loc[twice, "name"]
+    return _checked(SurfaceLabels("gifti", [left, right], table, right_offset=offset), atlas, images)
+
+
+def _checked(found: SurfaceLabels, atlas: str, images: tuple[Path, ...]) -> SurfaceLabels:
+    if found.table.empty:
+        raise AtlasError(f"atlas {atlas}: {', '.join(map(str, images))} has no label other than the background 0")
+    return found
+
+
+def surface_labels_atlas(name: str, spec: str, images: tuple[Path, ...], table: pd.DataFrame | None) -> Atlas:
+    """A labels :class:`~regionseries.atlases.base.Atlas` of surface files (``Atlas.surface`` set).
+
+    ``table`` (a user's ``LABELS_TSV``) renames regions by their atlas label value.
+    """
+    found = read_surface_labels(name, images)
+    regions = found.table
+    warnings: list[str] = []
+    if table is not None:
+        renamed = dict(zip(table["index"].astype(int), table["name"].astype(str)))
+        unknown = sorted(set(renamed) - set(regions["index"]))
+        if unknown:
+            warnings.append(f"atlas {name}: label values {unknown[:10]} of the label table are not in the atlas files")
+        regions = regions.assign(name=[renamed.get(int(v), n) for v, n in zip(regions["index"], regions["name"])])
+    source = {"Origin": "file", "Files": [str(path) for path in images], "Surface": found.kind}
+    return Atlas(name=name, kind="labels", spec=spec, table=regions.reset_index(drop=True), image=images[0],
+                 source=source, warnings=warnings, surface=found.kind, surface_files=tuple(images))

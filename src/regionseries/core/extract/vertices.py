@@ -1,0 +1,224 @@
+"""Region signals of surface and grayordinate series: CIFTI-2 ``dtseries`` and GIFTI pairs.
+
+A surface run is a (T x N) array of N *vertices*: the grayordinates of a
+CIFTI file in its BrainModelAxis order (cortical vertices, then subcortical
+voxels), or the left then the right hemisphere of a GIFTI pair. A labels
+atlas on them is one label per vertex (:func:`cifti_labels_on`,
+:func:`gifti_pair_labels`).
+
+:func:`extract_vertex_signals` is the plain per-parcel mean over vertices.
+It goes through the same one-pass engine as volumes
+(:func:`~regionseries.core.extract.extract_signals` with a
+:class:`~regionseries.core.extract.LabelsOperator`): the N vertices are laid
+out as an N x 1 x 1 grid, so coverage (a vertex with NaN, or constant signal
+such as zeros, is not covered), ``min_coverage`` and the non-finite warning
+are those of volumes. The data are read once in full (nibabel's CIFTI and
+GIFTI readers have no streaming access to compressed GIFTI arrays) and then
+streamed to the operators in chunks of volumes.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import nibabel as nib
+import numpy as np
+
+from .labels import LabelsOperator
+from .stream import ExtractionResult, extract_signals
+
+__all__ = [
+    "SurfaceSeries",
+    "cifti_labels_on",
+    "extract_vertex_signals",
+    "gifti_pair_labels",
+    "read_cifti_series",
+    "read_gifti_pair",
+]
+
+#: Labels values that are no region in surface label files (FreeSurfer's
+#: ``.annot`` gives -1 to vertices without a label; 0 is the medial wall or ``???``).
+SURFACE_BACKGROUND = (0, -1)
+
+
+@dataclass
+class SurfaceSeries:
+    """The data of one surface run.
+
+    Attributes
+    ----------
+    data : numpy.ndarray, shape (T, N)
+        One column per vertex or grayordinate, as stored (float32 usually).
+    brain_models : nibabel.cifti2.BrainModelAxis or None
+        The grayordinates of a CIFTI run (None for a GIFTI pair).
+    hemisphere_sizes : tuple of int
+        Vertices of the left and right hemispheres (GIFTI pair), () for CIFTI.
+    repetition_time : float or None
+        Seconds, from the CIFTI SeriesAxis or the GIFTI ``TimeStep`` (ms).
+    """
+
+    data: np.ndarray
+    brain_models: nib.cifti2.BrainModelAxis | None = None
+    hemisphere_sizes: tuple[int, ...] = ()
+    repetition_time: float | None = None
+
+    @property
+    def n_volumes(self) -> int:
+        return int(self.data.shape[0])
+
+
+def read_cifti_series(path: str | os.PathLike) -> SurfaceSeries:
+    """Read a CIFTI-2 ``dtseries.nii`` (time x grayordinates).
+
+    Raises
+    ------
+    ValueError
+        The file is not a dense time series (its axes are not SeriesAxis x BrainModelAxis).
+    """
+    img = nib.load(os.fspath(path))
+    if not isinstance(img, nib.Cifti2Image):
+        raise ValueError(f"{os.fspath(path)} is not a CIFTI-2 file")
+    rows, columns = img.header.get_axis(0), img.header.get_axis(1)
+    if not isinstance(rows, nib.cifti2.SeriesAxis) or not isinstance(columns, nib.cifti2.BrainModelAxis):
+        raise ValueError(f"{os.fspath(path)} is not a dense time series: its axes are {type(rows).__name__} x "
+                         f"{type(columns).__name__}, expected SeriesAxis x BrainModelAxis (a .dtseries.nii)")
+    step = float(rows.step)
+    if rows.unit.upper() == "SECOND" and step > 0:
+        repetition_time = step
+    else:
+        repetition_time = None
+    return SurfaceSeries(np.asarray(img.dataobj), brain_models=columns, repetition_time=repetition_time)
+
+
+def read_gifti_pair(left: str | os.PathLike, right: str | os.PathLike) -> SurfaceSeries:
+    """Read the two hemispheres of a GIFTI run (one data array per volume in each file).
+
+    Raises
+    ------
+    ValueError
+        The hemispheres have different numbers of volumes, or a data array is not a vector.
+    """
+    parts, steps = [], []
+    for path in (left, right):
+        img = nib.load(os.fspath(path))
+        if not isinstance(img, nib.GiftiImage) or not img.darrays:
+            raise ValueError(f"{os.fspath(path)} holds no GIFTI data array")
+        if len(img.darrays) == 1 and img.darrays[0].data.ndim == 2:  # one (vertices x time) array
+            values = np.asarray(img.darrays[0].data).T
+        else:
+            if any(np.asarray(darray.data).ndim != 1 for darray in img.darrays):
+                raise ValueError(f"{os.fspath(path)}: expected one vector of vertex values per volume")
+            values = np.vstack([darray.data for darray in img.darrays])
+        parts.append(values)
+        step = img.darrays[0].meta.get("TimeStep")
+        try:
+            steps.append(float(step) / 1000.0 if step is not None else None)
+        except ValueError:
+            steps.append(None)
+    if parts[0].shape[0] != parts[1].shape[0]:
+        raise ValueError(f"the hemispheres of a GIFTI run have different numbers of volumes: "
+                         f"{parts[0].shape[0]} in {os.fspath(left)}, {parts[1].shape[0]} in {os.fspath(right)}")
+    return SurfaceSeries(np.hstack(parts), hemisphere_sizes=(parts[0].shape[1], parts[1].shape[1]),
+                         repetition_time=steps[0] if steps[0] and steps[0] > 0 else None)
+
+
+def _grayordinate_keys(models: nib.cifti2.BrainModelAxis) -> list[tuple]:
+    """One hashable key per grayordinate: (structure, vertex) or (structure, i, j, k)."""
+    keys = []
+    for structure, selection, model in models.iter_structures():
+        if model.volume_mask.all():
+            keys.extend((structure, *map(int, ijk)) for ijk in model.voxel)
+        else:
+            keys.extend((structure, int(vertex)) for vertex in model.vertex)
+    return keys
+
+
+def cifti_labels_on(atlas_models: nib.cifti2.BrainModelAxis, atlas_labels: np.ndarray,
+                    run_models: nib.cifti2.BrainModelAxis) -> np.ndarray:
+    """The labels of a CIFTI label atlas on a run's grayordinates.
+
+    Grayordinates are matched by structure and vertex (or voxel), so an atlas
+    that covers the medial wall, orders its structures differently or holds
+    structures the run lacks still applies. Grayordinates of the run absent
+    from the atlas get 0 (no region).
+
+    Raises
+    ------
+    ValueError
+        The atlas and the run share no grayordinate, or their volume grids differ.
+    """
+    if (run_models.volume_shape is not None and atlas_models.volume_shape is not None
+            and run_models.volume_mask.any() and atlas_models.volume_mask.any()
+            and (tuple(run_models.volume_shape) != tuple(atlas_models.volume_shape)
+                 or not np.allclose(run_models.affine, atlas_models.affine))):
+        raise ValueError(f"the subcortical voxels of the atlas are on a {atlas_models.volume_shape} grid, the run's on "
+                         f"{run_models.volume_shape} (or their affines differ)")
+    lookup = dict(zip(_grayordinate_keys(atlas_models), np.asarray(atlas_labels).ravel()))
+    labels = np.array([lookup.get(key, 0) for key in _grayordinate_keys(run_models)])
+    if not np.any(labels != 0) and np.any(np.asarray(atlas_labels) != 0):
+        raise ValueError("the atlas and the run share no grayordinate (another surface or density?)")
+    return labels
+
+
+def gifti_pair_labels(left: np.ndarray, right: np.ndarray, hemisphere_sizes: Sequence[int],
+                      right_offset: int) -> np.ndarray:
+    """One label vector for a GIFTI pair: the left labels, then the right ones shifted by
+    ``right_offset`` (background stays 0).
+
+    Raises
+    ------
+    ValueError
+        A hemisphere of the atlas has another number of vertices than the run's.
+    """
+    for hemi, labels, size in (("left", left, hemisphere_sizes[0]), ("right", right, hemisphere_sizes[1])):
+        if len(labels) != size:
+            raise ValueError(f"the {hemi} hemisphere of the atlas has {len(labels)} vertices, the run's {size} "
+                             "(another surface or density?)")
+    left = np.where(np.isin(left, SURFACE_BACKGROUND), 0, left)
+    right = np.where(np.isin(right, SURFACE_BACKGROUND), 0, right + right_offset)
+    return np.concatenate([left, right]).astype(np.int64)
+
+
+def extract_vertex_signals(data: np.ndarray, atlases: Mapping[str, tuple[np.ndarray, Sequence, Sequence[str]]],
+                           min_coverage: float = 0.5, description: str = "surface series",
+                           ) -> dict[str, ExtractionResult]:
+    """Mean signal of each parcel of several label atlases over the vertices of a surface run.
+
+    Parameters
+    ----------
+    data : numpy.ndarray, shape (T, N)
+        The run (vertices or grayordinates in columns).
+    atlases : mapping
+        ``name -> (labels, label_values, names)``: one label per vertex (N,),
+        the label values to extract in column order and their names.
+    min_coverage : float
+        Parcels with a smaller fraction of vertices holding finite, non-constant
+        signal are NaN (with a warning naming them).
+    description : str
+        The run, for messages.
+
+    Returns
+    -------
+    dict of ExtractionResult
+        Per atlas, as :func:`~regionseries.core.extract.extract_signals` (coverage
+        and ``n_voxels`` count vertices).
+    """
+    data = np.asarray(data)
+    n_volumes, n_vertices = data.shape
+    # (T, N) C-ordered is (N, T) F-ordered: the N x 1 x 1 x T grid is a view, no copy
+    series = nib.Nifti1Image(data.T.reshape((n_vertices, 1, 1, n_volumes), order="F"), np.eye(4))
+    operators = {}
+    for name, (labels, label_values, names) in atlases.items():
+        labels = np.asarray(labels).reshape((n_vertices, 1, 1))
+        operators[name] = LabelsOperator(labels, np.eye(4), label_values=list(label_values), names=list(names),
+                                         reduction="mean", source_name=f"atlas {name}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = extract_signals(series, operators, mask=None, min_coverage=min_coverage)
+    for item in caught:  # name the run, not the in-memory grid it was laid out on
+        message = str(item.message).replace("<in-memory Nifti1Image>", description)
+        warnings.warn(message, item.category, stacklevel=2)
+    return results
