@@ -13,7 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from regionseries.demo import DatasetSpec, RunSpec, write_demo_atlas, write_fmriprep_dataset, write_surface_atlases
+from regionseries.demo import (
+    DatasetSpec,
+    RunSpec,
+    write_demo_atlas,
+    write_fmriprep_dataset,
+    write_surface_atlases,
+)
 
 from ..conftest import TEST_N_VOLUMES, run_cli, write_strategy_file
 
