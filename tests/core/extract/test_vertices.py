@@ -4,7 +4,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from regionseries.core.extract.vertices import cifti_labels_on, extract_vertex_signals, gifti_pair_labels
+from regionseries.core.extract.vertices import (
+    cifti_labels_on,
+    extract_vertex_signals,
+    gifti_pair_labels,
+)
 
 
 def test_means_and_coverage_of_vertices():
