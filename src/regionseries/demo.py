@@ -658,7 +658,9 @@ def write_surface_run(root: Path, run: RunSpec, space_text: str, generated: dict
         series = _sample_volume(generated, coordinates, rng)
         time_axis = nib.cifti2.SeriesAxis(start=0.0, step=spec.repetition_time, size=series.shape[0], unit="SECOND")
         path = folder / f"{stem}_space-fsLR_den-91k_bold.dtseries.nii"
-        nib.Cifti2Image(series, header=(time_axis, models)).to_filename(str(path))
+        img = nib.Cifti2Image(series, header=(time_axis, models))
+        img.nifti_header.set_intent("ConnDenseSeries")  # what Workbench and fMRIPrep write
+        img.to_filename(str(path))
         (folder / f"{stem}_space-fsLR_den-91k_bold.json").write_text(json.dumps(
             dict(sidecar, grayordinates="91k", space="HCP grayordinates", surface="fsLR",
                  surface_density="32k", volume="MNI152NLin6Asym"), indent=2))
@@ -732,7 +734,9 @@ def write_surface_atlases(folder: str | Path, voxel_size: float = 4.0) -> dict[s
         table[k] = (structure.removeprefix("CIFTI_STRUCTURE_"), (*colours[k - 1], 1.0))
     label_axis = nib.cifti2.LabelAxis(["demo"], [table])
     written["dlabel"] = folder / "demo.dlabel.nii"
-    nib.Cifti2Image(values[None, :], header=(label_axis, models)).to_filename(str(written["dlabel"]))
+    img = nib.Cifti2Image(values[None, :], header=(label_axis, models))
+    img.nifti_header.set_intent("ConnDenseLabel")
+    img.to_filename(str(written["dlabel"]))
     for hemi, offset in (("L", 0), ("R", half)):
         parcels = surface_parcels("fsaverage5", hemi)
         labels = nib.gifti.GiftiLabelTable()

@@ -133,3 +133,39 @@ def test_cleaning_and_matrices_follow_the_volumetric_path(surface_job):
     atlases = root / "out" / "atlases"
     assert (atlases / "atlas-Grayord_dseg.dlabel.nii").is_file()
     assert (atlases / "hemi-L_atlas-Gii_dseg.label.gii").is_file() and (atlases / "hemi-R_atlas-Annot_dseg.annot").is_file()
+
+
+def test_cifti_runs_also_give_ptseries_and_pconn(surface_job):
+    root, _ = surface_job
+    out = root / "out" / "sub-01" / "func"
+    stem = "sub-01_task-rest_run-1_space-fsLR_atlas-Grayord_den-91k"
+    table = _series(root, f"{stem}_desc-simple_timeseries.tsv")
+    ptseries = nib.load(out / f"{stem}_desc-simple_timeseries.ptseries.nii")
+    assert ptseries.nifti_header.get_intent()[0] == "ConnParcelSries"
+    series_axis, parcels = ptseries.header.get_axis(0), ptseries.header.get_axis(1)
+    assert series_axis.step == 2.0 and list(parcels.name) == list(table.columns)
+    np.testing.assert_allclose(np.asarray(ptseries.dataobj), table.to_numpy(), rtol=1e-6, equal_nan=True)
+    # each parcel holds the grayordinates of its label in the atlas
+    dlabel = nib.load(root / "atlas" / "demo.dlabel.nii")
+    labels, models = np.asarray(dlabel.dataobj)[0].astype(int), dlabel.header.get_axis(1)
+    thalamus = list(parcels.name).index("THALAMUS_LEFT")
+    np.testing.assert_array_equal(parcels.voxels[thalamus], models.voxel[labels == 21])
+    first = parcels.vertices[0]["CIFTI_STRUCTURE_CORTEX_LEFT"]
+    np.testing.assert_array_equal(first, models.vertex[labels == 1])
+    pconn = nib.load(out / f"{stem}_stat-correlation_desc-simple_relmat.pconn.nii")
+    assert pconn.nifti_header.get_intent()[0] == "ConnParcels"
+    matrix = pd.read_csv(out / f"{stem}_stat-correlation_desc-simple_relmat.tsv", sep="\t", index_col=0)
+    np.testing.assert_allclose(np.asarray(pconn.dataobj), matrix.to_numpy(), atol=1e-6)
+    assert not list(out.glob("*space-fsaverage5*.p*.nii"))  # GIFTI runs have no CIFTI outputs
+
+
+def test_group_level_reads_surface_outputs(surface_job):
+    root, _ = surface_job
+    completed = run_cli(root / "fmriprep", root / "out", "group")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    group = root / "out" / "group"
+    for stem in ("task-rest_space-fsLR_atlas-Grayord", "task-rest_space-fsaverage5_atlas-Gii"):
+        matrix = pd.read_csv(group / f"{stem}_stat-correlation_desc-simple_relmat.tsv", sep="\t", index_col=0)
+        assert matrix.shape[0] == matrix.shape[1] > 0 and np.isfinite(matrix.to_numpy()).all()
+    qc = pd.read_csv(group / "task-rest_space-fsaverage5_atlas-Gii_desc-simple_qc.tsv", sep="\t")
+    assert len(qc) == 2  # both GIFTI runs

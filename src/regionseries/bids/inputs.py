@@ -98,8 +98,8 @@ class SpaceSpec:
         for extra in parts[1:]:
             key, _, value = extra.partition("-")
             if key not in ("res", "den") or not is_bids_label(value):
-                raise ValueError(f"invalid space modifier {extra!r} in {text!r}: only res-<label> and den-<label> "
-                                 "are accepted")
+                raise ValueError(f"invalid space modifier {extra!r} in {text!r}: only res-<label> is accepted "
+                                 "(and den-<label> for surface densities, e.g. fsLR:den-91k)")
             found[key] = value
         return cls(space, found.get("res"), found.get("den"))
 

@@ -50,6 +50,11 @@ def combined_name(base: BIDSName, strategy_desc: str, suffix: str, atlas: str | 
 
 
 
+#: Parcellated CIFTI-2 files written beside the TSVs of a CIFTI run (Workbench opens them).
+CIFTI_SERIES_EXTENSION = ".ptseries.nii"
+CIFTI_MATRIX_EXTENSION = ".pconn.nii"
+
+
 def expected_outputs(run: RunInputs, atlases: Sequence[Atlas], strategy_desc: str,
                      kinds: Sequence[str]) -> list[BIDSName]:
     """Time series and relmat names (TSV and JSON) of one run and strategy."""
@@ -57,7 +62,11 @@ def expected_outputs(run: RunInputs, atlases: Sequence[Atlas], strategy_desc: st
     for atlas in atlases:
         series = timeseries_name(run, atlas.name, strategy_desc)
         names += [series, series.replace(extension=".json")]
+        if run.surface == "cifti":
+            names.append(series.replace(extension=CIFTI_SERIES_EXTENSION))
         for kind in kinds:
             matrix = relmat_name(run, atlas.name, strategy_desc, kind)
             names += [matrix, matrix.replace(extension=".json")]
+            if run.surface == "cifti":
+                names.append(matrix.replace(extension=CIFTI_MATRIX_EXTENSION))
     return names

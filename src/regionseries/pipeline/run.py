@@ -39,6 +39,7 @@ from ..core.extract.vertices import (
     cifti_labels_on,
     extract_vertex_signals,
     gifti_pair_labels,
+    parcels_axis,
     read_cifti_series,
     read_gifti_pair,
 )
@@ -56,11 +57,17 @@ from .model import (
     RunResult,
     StrategyOutcome,
 )
-from .names import qc_name
+from .names import (
+    CIFTI_MATRIX_EXTENSION,
+    CIFTI_SERIES_EXTENSION,
+    qc_name,
+    relmat_name,
+    timeseries_name,
+)
 from .operators import build_operator
 from .plan import plan_strategies
 from .resume import is_finished, settings_changed
-from .writers import write_qc, write_relmat, write_timeseries
+from .writers import write_parcellated, write_qc, write_relmat, write_timeseries
 
 LOGGER = logging.getLogger("regionseries")
 
@@ -166,7 +173,7 @@ def _remove_outputs(paths: Sequence[Path]) -> None:
 def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions, result: RunResult) -> None:
     if run.problems:
         raise RunFailed("; ".join(run.problems))
-    surface_series = img = mask = None
+    surface_series = img = mask = parcels = None
     if run.surface:
         surface_series = _read_surface_run(run)
         n_volumes = surface_series.n_volumes
@@ -208,6 +215,8 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
         if options.smoothing_fwhm:
             result.warnings.append(f"{run.bold.name}: --smoothing-fwhm is not applied to surface runs")
         vertex_labels = _surface_labels(run, atlases, surface_series)
+        if run.surface == "cifti":
+            parcels = {name: parcels_axis(surface_series.brain_models, *labels) for name, labels in vertex_labels.items()}
     # Cleaning and connectivity are small dense problems (T x k QR, K x K matrices): one BLAS
     # thread is faster; several only add synchronisation, costly when the cores are busy
     # (measured: a 400 x 40 QR took 381 ms with 2 OpenBLAS threads, 4.5 ms with 1).
@@ -228,7 +237,7 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
                         list(one.regions_below_coverage), list(one.missing_regions), np.asarray(one.n_voxels)))
                     result.raw_signals[atlas.name] = one.signals
             for outcome in source_outcomes:
-                _clean_and_write(run, atlases, extracted, outcome, n_volumes, options, result, source)
+                _clean_and_write(run, atlases, extracted, outcome, n_volumes, options, result, source, parcels)
 
 
 def _read_surface_run(run: RunInputs) -> SurfaceSeries:
@@ -346,8 +355,10 @@ def _group_by_input_image(run: RunInputs, img, runnable: list[StrategyOutcome], 
 
 
 def _clean_and_write(run: RunInputs, atlases: Sequence[Atlas], extracted: dict, outcome: StrategyOutcome,
-                     n_volumes: int, options: PipelineOptions, result: RunResult, source: Path) -> None:
-    """Clean the extracted signals with one strategy and write its outputs."""
+                     n_volumes: int, options: PipelineOptions, result: RunResult, source: Path,
+                     parcels: dict | None = None) -> None:
+    """Clean the extracted signals with one strategy and write its outputs (and, for a CIFTI
+    run, the ``ptseries.nii``/``pconn.nii`` of each atlas's ``parcels`` axis)."""
     plan = outcome.plan
     linc_signals = {}
     for atlas in atlases:
@@ -363,6 +374,9 @@ def _clean_and_write(run: RunInputs, atlases: Sequence[Atlas], extracted: dict, 
         full[plan.sample_mask] = kept
         result.clean_signals[(atlas.name, outcome.desc)] = full
         write_timeseries(run, atlas, one, outcome, full, options, result, source)
+        if parcels is not None:
+            write_parcellated(options.output_dir / timeseries_name(run, atlas.name, outcome.desc).replace(
+                extension=CIFTI_SERIES_EXTENSION).relpath, full, parcels[atlas.name], result, run.repetition_time)
         for kind in options.connectivity:
             try:
                 matrix = connectivity_matrix(kept, kind, estimator=options.estimator)
@@ -372,6 +386,9 @@ def _clean_and_write(run: RunInputs, atlases: Sequence[Atlas], extracted: dict, 
                 continue
             result.connectivity[(atlas.name, outcome.desc, kind)] = matrix
             write_relmat(run, atlas, outcome, kind, matrix, plan.n_kept, options, result)
+            if parcels is not None:
+                write_parcellated(options.output_dir / relmat_name(run, atlas.name, outcome.desc, kind).replace(
+                    extension=CIFTI_MATRIX_EXTENSION).relpath, matrix, parcels[atlas.name], result)
     if options.linc_qc:
         write_linc_qc(run, outcome, linc_rows(run, outcome, [a.name for a in atlases], n_volumes,
                                               result.confound_qc, linc_signals), options, result)

@@ -10,6 +10,7 @@ interrupted run removes them.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from ..bids.inputs import RunInputs, relative_to_dataset
 from ..bids.names import bids_uri
 from ..bids.outputs import atomic_write_json, atomic_write_tsv
 from ..core.connectivity import MEASURE_NAMES
+from ..core.extract.vertices import write_parcellated_cifti
 from .model import PipelineOptions, RunResult, StrategyOutcome
 from .names import qc_name, relmat_name, timeseries_name
 from .resume import run_settings
@@ -148,6 +150,20 @@ def write_relmat(run: RunInputs, atlas: Atlas, outcome: StrategyOutcome, kind: s
                    f"({options.estimator} covariance estimator)")
     sidecar = relmat_sidecar(kind, matrix, names, n_kept, options.estimator, description, series)
     atomic_write_json(path.with_suffix(".json"), sidecar)
+
+
+def write_parcellated(path: Path, values: np.ndarray, parcels, result: RunResult,
+                      repetition_time: float | None = None) -> None:
+    """A CIFTI run's series (``ptseries.nii``, with ``repetition_time``) or matrix
+    (``pconn.nii``) beside its TSV, atomically (a temporary name, then a rename)."""
+    result.outputs.append(path)  # before writing: an interrupted run removes it
+    extension = "." + path.name.split(".", 1)[1]  # nibabel names the CIFTI intent from it
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}{extension}")
+    try:
+        write_parcellated_cifti(temporary, values, parcels, repetition_time)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def write_qc(run: RunInputs, outcome: StrategyOutcome, options: PipelineOptions, result: RunResult) -> None:

@@ -1,5 +1,7 @@
 """Per-parcel means over vertices (core.extract.vertices): coverage, labels on grayordinates, pairs."""
 
+import warnings
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -47,3 +49,14 @@ def test_gifti_pair_labels_shift_the_right_hemisphere():
                                   [0, 1, 2, 4, 0, 3])
     with pytest.raises(ValueError, match="right hemisphere of the atlas has 2 vertices, the run's 3"):
         gifti_pair_labels(np.array([0, 1, 2]), np.array([1, 1]), (3, 3), 2)
+
+
+def test_91k_grayordinates_give_no_header_warning():
+    # 91,282 columns do not fit a NIfTI-1 dimension: the series must not warn about nibabel's FreeSurfer hack
+    rng = np.random.default_rng(1)
+    data = rng.normal(size=(6, 91282)).astype(np.float32)
+    labels = np.arange(91282) % 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = extract_vertex_signals(data, {"A": (labels, [1, 2, 3], ["a", "b", "c"])})["A"]
+    np.testing.assert_allclose(result.signals[:, 2], data[:, labels == 3].astype(np.float64).mean(axis=1), rtol=1e-10)

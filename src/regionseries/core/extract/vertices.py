@@ -208,8 +208,9 @@ def extract_vertex_signals(data: np.ndarray, atlases: Mapping[str, tuple[np.ndar
     """
     data = np.asarray(data)
     n_volumes, n_vertices = data.shape
-    # (T, N) C-ordered is (N, T) F-ordered: the N x 1 x 1 x T grid is a view, no copy
-    series = nib.Nifti1Image(data.T.reshape((n_vertices, 1, 1, n_volumes), order="F"), np.eye(4))
+    # (T, N) C-ordered is (N, T) F-ordered: the N x 1 x 1 x T grid is a view, no copy; NIfTI-2
+    # because a NIfTI-1 header holds at most 32,767 per dimension (91,282 grayordinates)
+    series = nib.Nifti2Image(data.T.reshape((n_vertices, 1, 1, n_volumes), order="F"), np.eye(4))
     operators = {}
     for name, (labels, label_values, names) in atlases.items():
         labels = np.asarray(labels).reshape((n_vertices, 1, 1))
@@ -219,6 +220,50 @@ def extract_vertex_signals(data: np.ndarray, atlases: Mapping[str, tuple[np.ndar
         warnings.simplefilter("always")
         results = extract_signals(series, operators, mask=None, min_coverage=min_coverage)
     for item in caught:  # name the run, not the in-memory grid it was laid out on
-        message = str(item.message).replace("<in-memory Nifti1Image>", description)
+        message = str(item.message).replace("<in-memory Nifti2Image>", description)
         warnings.warn(message, item.category, stacklevel=2)
     return results
+
+
+def parcels_axis(models: nib.cifti2.BrainModelAxis, labels: np.ndarray, label_values: Sequence,
+                 names: Sequence[str]) -> nib.cifti2.ParcelsAxis:
+    """The CIFTI ParcelsAxis of a label atlas on a run's grayordinates (for ``ptseries``/``pconn``).
+
+    Parameters
+    ----------
+    models : nibabel.cifti2.BrainModelAxis
+        The run's grayordinates.
+    labels : numpy.ndarray, shape (N,)
+        The atlas's label of each grayordinate (:func:`cifti_labels_on`).
+    label_values, names : sequence
+        The parcels in column order; a parcel without grayordinates is kept, empty,
+        so the axis has one entry per output column.
+    """
+    labels = np.asarray(labels)
+    voxels, vertices = [], []
+    for value in label_values:
+        members = np.flatnonzero(labels == value)
+        in_volume = models.volume_mask[members]
+        voxels.append(np.asarray(models.voxel[members[in_volume]], dtype=int).reshape(-1, 3))
+        parcel_vertices: dict[str, np.ndarray] = {}
+        for index in members[~in_volume]:
+            parcel_vertices.setdefault(str(models.name[index]), []).append(int(models.vertex[index]))
+        vertices.append({name: np.asarray(found, dtype=int) for name, found in parcel_vertices.items()})
+    has_volume = models.volume_mask.any()
+    return nib.cifti2.ParcelsAxis(
+        [str(name) for name in names], voxels, vertices,
+        affine=models.affine if has_volume else None, volume_shape=models.volume_shape if has_volume else None,
+        nvertices=dict(models.nvertices))
+
+
+def write_parcellated_cifti(path: str | os.PathLike, values: np.ndarray, parcels: nib.cifti2.ParcelsAxis,
+                            repetition_time: float | None = None) -> None:
+    """Write ``values`` as a CIFTI-2 ``ptseries.nii`` (T x K, with the repetition time, s)
+    or, without ``repetition_time``, a ``pconn.nii`` (K x K); float32, NaN kept."""
+    values = np.asarray(values, dtype=np.float32)
+    rows = parcels if repetition_time is None else nib.cifti2.SeriesAxis(0.0, float(repetition_time), len(values),
+                                                                          unit="SECOND")
+    img = nib.Cifti2Image(values, header=(rows, parcels))
+    # the NIfTI intent tells Workbench the file type (nibabel leaves it "unknown")
+    img.nifti_header.set_intent("ConnParcels" if repetition_time is None else "ConnParcelSries")
+    img.to_filename(os.fspath(path))
