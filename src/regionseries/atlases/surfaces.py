@@ -15,6 +15,7 @@ columns. A name found in both hemispheres gets ``L_``/``R_`` in front.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,11 +82,22 @@ def _read_hemisphere(path: Path, atlas: str) -> tuple[np.ndarray, dict[int, str]
 def read_surface_labels(atlas: str, images: tuple[Path, ...]) -> SurfaceLabels:
     """Read a ``dlabel.nii`` or a left/right pair of ``label.gii``/``.annot`` files.
 
+    Kept in memory per process while the files are unchanged: parsing the XML
+    header of a 91k ``dlabel.nii`` takes nibabel most of a second, and the atlas
+    is read when resolved and again by each run.
+
     Raises
     ------
     AtlasError
         Unreadable file, not a label file, several label maps, no region.
     """
+    identity = tuple((str(path), path.stat().st_mtime_ns, path.stat().st_size) for path in map(Path, images))
+    return _read_surface_labels(atlas, identity)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_surface_labels(atlas: str, identity: tuple) -> SurfaceLabels:
+    images = tuple(Path(path) for path, _, _ in identity)
     if surface_kind(images[0]) == "cifti":
         try:
             img = nib.load(str(images[0]))

@@ -156,6 +156,8 @@ def cifti_labels_on(atlas_models: nib.cifti2.BrainModelAxis, atlas_labels: np.nd
                  or not np.allclose(run_models.affine, atlas_models.affine))):
         raise ValueError(f"the subcortical voxels of the atlas are on a {atlas_models.volume_shape} grid, the run's on "
                          f"{run_models.volume_shape} (or their affines differ)")
+    if atlas_models == run_models:  # the usual case: an atlas on the same grayordinates (91k)
+        return np.asarray(atlas_labels).ravel().copy()
     lookup = dict(zip(_grayordinate_keys(atlas_models), np.asarray(atlas_labels).ravel()))
     labels = np.array([lookup.get(key, 0) for key in _grayordinate_keys(run_models)])
     if not np.any(labels != 0) and np.any(np.asarray(atlas_labels) != 0):
@@ -240,16 +242,20 @@ def parcels_axis(models: nib.cifti2.BrainModelAxis, labels: np.ndarray, label_va
         so the axis has one entry per output column.
     """
     labels = np.asarray(labels)
+    # BrainModelAxis's masks and names are computed per access: read them once
+    in_volume, structures = np.asarray(models.volume_mask), np.asarray(models.name)
+    voxel_of, vertex_of = np.asarray(models.voxel), np.asarray(models.vertex)
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
     voxels, vertices = [], []
     for value in label_values:
-        members = np.flatnonzero(labels == value)
-        in_volume = models.volume_mask[members]
-        voxels.append(np.asarray(models.voxel[members[in_volume]], dtype=int).reshape(-1, 3))
-        parcel_vertices: dict[str, np.ndarray] = {}
-        for index in members[~in_volume]:
-            parcel_vertices.setdefault(str(models.name[index]), []).append(int(models.vertex[index]))
-        vertices.append({name: np.asarray(found, dtype=int) for name, found in parcel_vertices.items()})
-    has_volume = models.volume_mask.any()
+        members = order[np.searchsorted(sorted_labels, value, "left"):np.searchsorted(sorted_labels, value, "right")]
+        voxels.append(voxel_of[members[in_volume[members]]].astype(int).reshape(-1, 3))
+        on_surface = members[~in_volume[members]]
+        names_of = structures[on_surface]
+        vertices.append({str(name): vertex_of[on_surface[names_of == name]].astype(int)
+                         for name in np.unique(names_of)})
+    has_volume = bool(in_volume.any())
     return nib.cifti2.ParcelsAxis(
         [str(name) for name in names], voxels, vertices,
         affine=models.affine if has_volume else None, volume_shape=models.volume_shape if has_volume else None,
