@@ -35,6 +35,12 @@ def surface_job(tmp_path_factory):
                        n_volumes=TEST_N_VOLUMES, voxel_size=8.0, seed=4)
     write_fmriprep_dataset(root / "fmriprep", spec)
     atlases = write_surface_atlases(root / "atlas", spec.voxel_size)
+    # run 2: the vertices of one left parcel hold zeros throughout (no signal, as a medial wall): not covered
+    left = root / "fmriprep" / "sub-01" / "func" / "sub-01_task-rest_run-2_hemi-L_space-fsaverage5_bold.func.gii"
+    img, parcels = nib.load(left), nib.load(atlases["label_L"]).darrays[0].data
+    for darray in img.darrays:
+        darray.data[parcels == 7] = 0.0
+    img.to_filename(left)
     volume_atlas, volume_table = write_demo_atlas(root / "atlas")
     raw = write_strategy_file(root, "raw", {"detrend": False, "standardize": False, "filter": False})
     completed = run_cli(
@@ -166,6 +172,19 @@ def test_group_level_reads_surface_outputs(surface_job):
     group = root / "out" / "group"
     for stem in ("task-rest_space-fsLR_atlas-Grayord", "task-rest_space-fsaverage5_atlas-Gii"):
         matrix = pd.read_csv(group / f"{stem}_stat-correlation_desc-simple_relmat.tsv", sep="\t", index_col=0)
+        # run 2's uncovered parcel has no group value (test_uncovered_parcel_is_na_with_its_reason)
+        matrix = matrix.drop(index="LH_SomMot_2", columns="LH_SomMot_2", errors="ignore")
         assert matrix.shape[0] == matrix.shape[1] > 0 and np.isfinite(matrix.to_numpy()).all()
     qc = pd.read_csv(group / "task-rest_space-fsaverage5_atlas-Gii_desc-simple_qc.tsv", sep="\t")
     assert len(qc) == 2  # both GIFTI runs
+
+
+def test_uncovered_parcel_is_na_with_its_reason(surface_job):
+    root, _ = surface_job
+    stem = "sub-01_task-rest_run-2_space-fsaverage5_atlas-Gii_desc-simple_timeseries"
+    table = _series(root, f"{stem}.tsv")
+    assert table["LH_SomMot_2"].isna().all() and table.drop(columns="LH_SomMot_2").iloc[2:].notna().all().all()
+    sidecar = json.loads((root / "out" / "sub-01" / "func" / f"{stem}.json").read_text())
+    assert sidecar["RegionsBelowCoverage"] == ["LH_SomMot_2"]
+    assert sidecar["Atlas"]["Extraction"] == "mean of the vertices of each label"
+    assert sum("hemi-L" in uri or "hemi-R" in uri for uri in sidecar["Sources"]) == 4  # both runs' files, both atlas files

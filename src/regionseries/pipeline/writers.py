@@ -31,6 +31,9 @@ from .resume import run_settings
 
 
 def _sources(run: RunInputs, options: PipelineOptions, image: Path | None = None) -> list[str]:
+    if run.hemispheres and image in (None, run.bold):  # a GIFTI run: both hemispheres were read
+        return [bids_uri(relative_to_dataset(path, options.bids_dir), "preprocessed")
+                for path in (*run.hemispheres, run.confounds) if path is not None]
     image = image or run.bold
     # the image read may be fMRIPost-AROMA's denoised BOLD, in the --datasets aroma folder
     dataset = next((name for name, root in options.datasets.items() if Path(image).is_relative_to(root)), None)
@@ -57,6 +60,12 @@ def _atlas_description(atlas: Atlas, run: RunInputs, options: PipelineOptions) -
                        "maps": "least-squares fit of the maps to each volume",
                        "spheres": "mean of the voxels within each sphere"}[atlas.kind],
     }
+    if atlas.surface == "cifti":
+        description["ResampledTo"] = f"none: matched to the grayordinates of {run.bold.name} by structure and vertex"
+        description["Extraction"] = "mean of the grayordinates (cortical vertices, subcortical voxels) of each label"
+    elif atlas.surface == "gifti":
+        description["ResampledTo"] = f"none: the vertices of {' and '.join(p.name for p in run.bold_files)}"
+        description["Extraction"] = "mean of the vertices of each label"
     if atlas.kind == "spheres":
         description["RadiusMillimetres"] = atlas.radius
     return description
@@ -105,7 +114,8 @@ def write_timeseries(run: RunInputs, atlas: Atlas, one, outcome: StrategyOutcome
         "SamplingFrequency": 1.0 / run.repetition_time,
         "StartTime": run.start_time if run.start_time is not None else 0.0,
         "RepetitionTime": run.repetition_time,
-        "Sources": _sources(run, options, source) + [bids_uri(v) for k, v in atlas_files.items() if k in ("image", "table")],
+        "Sources": _sources(run, options, source) + [bids_uri(v) for k, v in atlas_files.items()
+                                                     if k in ("image", "image_L", "image_R", "table")],
         "Atlas": _atlas_description(atlas, run, options),
         "SmoothingFWHM": options.smoothing_fwhm,
         **_plan_fields(outcome.plan, run),
