@@ -188,3 +188,19 @@ def test_uncovered_parcel_is_na_with_its_reason(surface_job):
     assert sidecar["RegionsBelowCoverage"] == ["LH_SomMot_2"]
     assert sidecar["Atlas"]["Extraction"] == "mean of the vertices of each label"
     assert sum("hemi-L" in uri or "hemi-R" in uri for uri in sidecar["Sources"]) == 4  # both runs' files, both atlas files
+
+
+def test_rerun_skips_finished_surface_runs_and_redoes_a_missing_ptseries(surface_job):
+    root, _ = surface_job
+    arguments = [root / "fmriprep", root / "out", "participant", "--space", *SPACES,
+                 "--atlas-file", f"Grayord={root / 'atlas' / 'demo.dlabel.nii'}",
+                 "--atlas-file", f"Gii={root / 'atlas' / 'demo_hemi-L.label.gii'},{root / 'atlas' / 'demo_hemi-R.label.gii'}",
+                 "--atlas-file", f"Vol={root / 'atlas' / 'demo_dseg.nii.gz'}:{root / 'atlas' / 'demo_dseg.tsv'}",
+                 "--atlas-file", f"Annot={root / 'atlas' / 'lh.demo.annot'},{root / 'atlas' / 'rh.demo.annot'}",
+                 "--strategy", "simple", str(root / "raw.json"), "--no-reports"]
+    again = run_cli(*arguments)
+    assert again.returncode == 0 and "0 run(s) processed, 4 skipped" in again.stdout + again.stderr
+    next((root / "out" / "sub-01" / "func").glob("*den-91k_desc-simple_timeseries.ptseries.nii")).unlink()
+    again = run_cli(*arguments)
+    assert again.returncode == 0 and "1 run(s) processed, 3 skipped" in again.stdout + again.stderr
+    assert list((root / "out" / "sub-01" / "func").glob("*den-91k_desc-simple_timeseries.ptseries.nii"))
