@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
                            metavar="LABEL", help="Tasks to process (all by default).")
     selection.add_argument("--space", nargs="+", default=["MNI152NLin2009cAsym"], metavar="SPACE[:res-R]",
                            help="Output space(s) of fMRIPrep to process; res- is optional (fMRIPrep's label, "
-                                "e.g. MNI152NLin6Asym:res-2).")
+                                "e.g. MNI152NLin6Asym:res-2). Surface runs: fsLR:den-91k (CIFTI), fsaverage5 (GIFTI).")
     selection.add_argument("--bids-filter-file", "--bids_filter_file", dest="bids_filter_file", type=Path,
                            metavar="FILE", help='JSON of pybids filters for the BOLD query, e.g. {"bold": {"run": [1, 2]}}.')
     selection.add_argument("--bids-database-dir", dest="bids_database_dir", type=Path, metavar="DIR",
@@ -229,7 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "or DiFuMo:desc-64dimensions (dseg = labels, probseg = maps); optional :res-RR.")
     atlases.add_argument("--atlas-file", "--atlas_file", dest="atlas_file", action="extend", nargs="+", default=[],
                          metavar="NAME=IMAGE[:LABELS_TSV]",
-                         help="Your own atlas: a 3D labels or 4D maps image, optional label table.")
+                         help="Your own atlas: a 3D labels or 4D maps image, optional label table; for surface "
+                              "runs a CIFTI NAME=atlas.dlabel.nii or a GIFTI pair NAME=lh.label.gii,rh.label.gii "
+                              "(or .annot), left first.")
     atlases.add_argument("--spheres", action="extend", nargs="+", default=[], metavar="NAME[=COORDS.tsv]",
                          help="Spheres around coordinates: built-in Power2011, Dosenbach2010, Seitzman2018, or "
                               "NAME=COORDS.tsv with columns x, y, z (mm) and optional name.")
