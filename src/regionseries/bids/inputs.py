@@ -485,14 +485,9 @@ def _single(files: list[Path], kind: str, bold: Path) -> Path | None:
     return paths[0]
 
 
-def read_repetition_time(bold: Path, sidecar: Path | None) -> tuple[float | None, float | None, list[str]]:
-    """Repetition time and StartTime (seconds) of a BOLD run.
-
-    The sidecar's ``RepetitionTime`` is used when present; otherwise the NIfTI
-    header's 4th zoom (converted from ms when the header says so), with a
-    warning. A BOLD whose header cannot be read gives no repetition time and
-    no warning: processing the run reports why the file cannot be read.
-    """
+def _sidecar_timing(sidecar: Path | None) -> tuple[float | None, float | None, list[str]]:
+    """``RepetitionTime`` (None unless a positive number) and ``StartTime`` (s) of a BOLD's
+    JSON sidecar, and the problems found reading it."""
     warnings: list[str] = []
     metadata: dict[str, Any] = {}
     if sidecar is not None:
@@ -506,8 +501,20 @@ def read_repetition_time(bold: Path, sidecar: Path | None) -> tuple[float | None
     start_time = metadata.get("StartTime")
     start_time = float(start_time) if isinstance(start_time, (int, float)) else None
     t_r = metadata.get("RepetitionTime")
-    if isinstance(t_r, (int, float)) and t_r > 0:
-        return float(t_r), start_time, warnings
+    return (float(t_r) if isinstance(t_r, (int, float)) and t_r > 0 else None), start_time, warnings
+
+
+def read_repetition_time(bold: Path, sidecar: Path | None) -> tuple[float | None, float | None, list[str]]:
+    """Repetition time and StartTime (seconds) of a BOLD run.
+
+    The sidecar's ``RepetitionTime`` is used when present; otherwise the NIfTI
+    header's 4th zoom (converted from ms when the header says so), with a
+    warning. A BOLD whose header cannot be read gives no repetition time and
+    no warning: processing the run reports why the file cannot be read.
+    """
+    t_r, start_time, warnings = _sidecar_timing(sidecar)
+    if t_r is not None:
+        return t_r, start_time, warnings
     try:
         header = readable.open_nifti(bold).header
     except readable.UnreadableFile:
@@ -759,18 +766,9 @@ def _surface_repetition_time(bold: Path, sidecar: Path | None, hemispheres: tupl
                              ) -> tuple[float | None, float | None, list[str]]:
     """Repetition time and StartTime (s) of a surface run: the sidecar's, else the CIFTI
     SeriesAxis step or the GIFTI ``TimeStep`` (with a warning)."""
-    warnings: list[str] = []
-    metadata: dict[str, Any] = {}
-    if sidecar is not None:
-        try:
-            metadata = readable.read_json(sidecar)
-        except readable.UnreadableFile as exc:
-            warnings.append(str(exc))
-    start_time = metadata.get("StartTime")
-    start_time = float(start_time) if isinstance(start_time, (int, float)) else None
-    t_r = metadata.get("RepetitionTime")
-    if isinstance(t_r, (int, float)) and t_r > 0:
-        return float(t_r), start_time, warnings
+    t_r, start_time, warnings = _sidecar_timing(sidecar)
+    if t_r is not None:
+        return t_r, start_time, warnings
     from ..core.extract.vertices import read_cifti_series, read_gifti_pair
 
     try:
