@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 from nilearn.datasets import load_fsaverage, load_fsaverage_data
@@ -370,6 +371,20 @@ def test_surface_atlas_checks_its_arrays(fsaverage5):
 # --- the participant page -------------------------------------------------------------------------
 
 
+def _cifti_like_atlas(fsaverage5, reference) -> AtlasResult:
+    """The grid parcellation on the cortex plus two 'subcortical' regions in the volume."""
+    cortex = _surface_atlas(fsaverage5, na=())
+    x, y, z = np.indices(reference.shape)
+    volume = np.zeros(reference.shape, np.int16)
+    volume[(abs(x - 9) < 2) & (abs(y - 14) < 3) & (abs(z - 10) < 2)] = 13
+    volume[(abs(x - 14) < 2) & (abs(y - 14) < 3) & (abs(z - 10) < 2)] = 14
+    return AtlasResult(
+        name="ciftiparc", kind="labels", region_names=[*cortex.region_names, "L_thalamus",
+                                                       "R_thalamus"],
+        label_values=range(1, 15), coverage=np.ones(14), regions_na=(),
+        image=nib.Nifti1Image(volume, reference.affine), surface=cortex.surface)
+
+
 @pytest.fixture(scope="module")
 def surface_page(fsaverage5, synthetic, tmp_path_factory):
     """A participant page with a volumetric run and two surface runs (their atlas picture shared)."""
@@ -379,6 +394,8 @@ def surface_page(fsaverage5, synthetic, tmp_path_factory):
                 fsaverage5, coverage=np.where(np.arange(12) == 8, 0.3, 0.9))])]
     for run in runs[1:]:
         run.reference_image = None
+    runs.append(synthetic.make_run(run="4", n_volumes=40, seed=4, atlases=[_cifti_like_atlas(
+        fsaverage5, synthetic.make_reference())]))
     report = synthetic.make_participant_report()
     report.runs = runs
     output = tmp_path_factory.mktemp("surface-page")
@@ -400,6 +417,19 @@ def test_participant_page_shows_the_surface_atlas_and_its_coverage(surface_page)
     assert 'alt="Atlas demo over the mean BOLD' in html or 'alt="Atlas demo over the ' in html
     coverage = np.asarray(Image.open(figures_dir / surface[0]).convert("RGB"))
     assert _matching(coverage, COLOR_NA).sum() > 50
+
+
+def test_participant_page_shows_the_volume_regions_of_a_cifti_atlas_too(surface_page):
+    path, _, _ = surface_page
+    html = path.read_text()
+    figures_dir = path.parent / "sub-01" / "figures"
+    written = sorted(p.name.split("desc-")[1] for p in figures_dir.glob("*ciftiparc_desc-*_dseg.png"))
+    assert written == ["coverage_dseg.png", "overlay_dseg.png", "surface_dseg.png"]
+    assert "Only the regions in the volume are drawn here" in html
+    overlay = np.asarray(Image.open(next(figures_dir.glob("*ciftiparc_desc-overlay_dseg.png"))))
+    # The two volume regions, filled at 50 % over the reference: near their colours' chromaticity.
+    for thalamus in label_colors(14)[12:]:
+        assert _matching(overlay[..., :3], thalamus, tolerance=0.08).sum() > 20
 
 
 def test_participant_page_with_surfaces_in_svg(fsaverage5, synthetic, tmp_path):

@@ -418,6 +418,16 @@ def _atlas_views(report: ParticipantReport, writer: FigureWriter) -> list[dict[s
                     + f" is drawn over the {run.reference_description} of {run.run_label}."),
             ),
             "coverage_figure": _surface_coverage_figure(writer, run, shown, members),
+            "volume_figure": None if atlas.surface is None or atlas.image is None else writer.write(
+                lambda atlas=atlas, run=run: raster.atlas_raster(
+                    replace(atlas, surface=None), run.reference_image, frame_dir=writer.frame_dir)
+                if writer.raster else _figures().plot_atlas(replace(atlas, surface=None),
+                                                            run.reference_image),
+                f"{_run_prefix(run)}_atlas-{safe_label(atlas.name)}_desc-overlay_dseg",
+                _atlas_caption(atlas, run.reference_description)
+                + " Only the regions in the volume are drawn here (the subcortical structures of "
+                  f"CIFTI grayordinates), over the {run.reference_description} of {run.run_label}.",
+            ),
         })
     return views
 
