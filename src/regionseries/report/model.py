@@ -43,6 +43,7 @@ __all__ = [
     "ReportDataError",
     "RunReport",
     "StrategyResult",
+    "SurfaceAtlas",
 ]
 
 #: Kinds of atlas a run can be summarised with.
@@ -240,6 +241,84 @@ class StrategyResult:
 
 
 @dataclass
+class SurfaceAtlas:
+    """An atlas on both cortical hemispheres of a surface run (CIFTI or GIFTI), as the report draws it.
+
+    Parameters
+    ----------
+    meshes : Mapping[str, (coordinates, faces)]
+        ``"left"`` and ``"right"``: vertex positions (n_vertices, 3) in mm and
+        triangles (n_faces, 3) of the surface to draw on: the template's
+        inflated surface, or its pial (midthickness) surface when it has none.
+    vertex_labels : Mapping[str, array]
+        Per hemisphere, one integer per mesh vertex: the region's label value
+        (labels atlases) or the 1-based index of the strongest map (maps
+        atlases); 0 where no region is (the medial wall, vertices outside a
+        CIFTI brain model).
+    mesh_description : str
+        What the meshes are, for the caption (e.g. "fsLR 32k inflated").
+    vertex_covered : Mapping[str, array] or None
+        Per hemisphere, one bool per vertex: False where the run's signal does
+        not count (zero, constant or NaN; vertices outside the data too).
+    sulcal_depth : Mapping[str, array] or None
+        Per hemisphere, the sulcal depth of each vertex (positive in sulci),
+        to shade the bare cortex.
+    """
+
+    meshes: Mapping[str, Any]
+    vertex_labels: Mapping[str, Any]
+    mesh_description: str = ""
+    vertex_covered: Mapping[str, Any] | None = None
+    sulcal_depth: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        meshes, labels = {}, {}
+        for hemisphere in ("left", "right"):
+            if hemisphere not in self.meshes:
+                raise ReportDataError(f"surface atlas: no {hemisphere} hemisphere mesh")
+            coordinates, faces = self.meshes[hemisphere]
+            coordinates = np.asarray(coordinates, dtype=float)
+            faces = np.asarray(faces, dtype=np.int64)
+            if coordinates.ndim != 2 or coordinates.shape[1] != 3 or faces.ndim != 2 \
+                    or faces.shape[1] != 3:
+                raise ReportDataError(
+                    f"surface atlas: the {hemisphere} mesh needs (n, 3) coordinates and (m, 3) "
+                    f"faces, got {coordinates.shape} and {faces.shape}")
+            if faces.size and (faces.min() < 0 or faces.max() >= len(coordinates)):
+                raise ReportDataError(f"surface atlas: {hemisphere} faces index missing vertices")
+            meshes[hemisphere] = (coordinates, faces)
+            labels[hemisphere] = self._per_vertex(self.vertex_labels.get(hemisphere), hemisphere,
+                                                  len(coordinates), "vertex_labels", np.int64)
+            if labels[hemisphere] is None:
+                labels[hemisphere] = np.zeros(len(coordinates), dtype=np.int64)
+        self.meshes, self.vertex_labels = meshes, labels
+        for name, dtype in (("vertex_covered", bool), ("sulcal_depth", float)):
+            values = getattr(self, name)
+            if values is not None:
+                setattr(self, name, {hemisphere: self._per_vertex(
+                    values.get(hemisphere), hemisphere, len(meshes[hemisphere][0]), name, dtype)
+                    for hemisphere in ("left", "right")})
+
+    @staticmethod
+    def _per_vertex(values: Any, hemisphere: str, n_vertices: int, name: str,
+                    dtype: Any) -> np.ndarray | None:
+        if values is None:
+            return None
+        values = np.asarray(values).ravel()
+        if values.size != n_vertices:
+            raise ReportDataError(
+                f"surface atlas: {name} of the {hemisphere} hemisphere has {values.size} values "
+                f"for {n_vertices} vertices")
+        return values.astype(dtype)
+
+    def label_values(self, atlas: "AtlasResult") -> list[int]:
+        """The value of each region of ``atlas`` in :attr:`vertex_labels` (atlas order)."""
+        if atlas.kind == "maps":
+            return list(range(1, atlas.n_regions + 1))
+        return list(atlas.label_values)
+
+
+@dataclass
 class AtlasResult:
     """One atlas as applied to one run.
 
@@ -275,6 +354,12 @@ class AtlasResult:
         Sphere radius in mm (None or 0 means single-voxel seeds).
     description : str
         Where the atlas came from (e.g. the TemplateFlow file or user file).
+    surface : SurfaceAtlas or None
+        The atlas on the cortical surface, for surface (CIFTI/GIFTI) runs:
+        drawn on the surface instead of over the reference image. For CIFTI
+        atlases ``image`` may hold the subcortical parcels on the volume grid.
+        Coverage (``coverage``) is then the fraction of each region's vertices
+        and grayordinates with a usable signal.
     """
 
     name: str
@@ -289,6 +374,7 @@ class AtlasResult:
     sphere_coordinates_mm: Any = None
     sphere_radius_mm: float | None = None
     description: str = ""
+    surface: SurfaceAtlas | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -327,6 +413,8 @@ class AtlasResult:
             self._check_spheres(n_regions)
         elif self.image is not None:
             self._check_image(n_regions)
+        if self.surface is not None and self.kind == "spheres":
+            raise ReportDataError(f"{prefix}: a spheres atlas cannot have a surface")
 
     def _check_spheres(self, n_regions: int) -> None:
         if self.sphere_coordinates_mm is None:

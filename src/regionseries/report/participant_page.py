@@ -400,20 +400,89 @@ def _atlas_views(report: ParticipantReport, writer: FigureWriter) -> list[dict[s
             "coverage_note": "lowest coverage over these runs" if len(coverages) > 1 else "",
             "table": _region_table(shown),
             "reference_description": run.reference_description,
+            "figure_alt": (f"Atlas {atlas.name} on the {_surface_name(atlas)}"
+                           if atlas.surface is not None
+                           else f"Atlas {atlas.name} over the {run.reference_description}"),
             "figure": writer.write_shared(
                 key,
                 lambda atlas=atlas, run=run: raster.atlas_raster(
                     atlas, run.reference_image, frame_dir=writer.frame_dir) if writer.raster
                 else _figures().plot_atlas(atlas, run.reference_image),
-                f"{_run_prefix(run)}_atlas-{safe_label(atlas.name)}_desc-overlay_"
+                f"{_run_prefix(run)}_atlas-{safe_label(atlas.name)}_desc-"
+                f"{'surface' if atlas.surface is not None else 'overlay'}_"
                 f"{'spheres' if atlas.kind == 'spheres' else 'dseg'}",
+                _surface_caption(atlas, len(members) > 1) if atlas.surface is not None else (
+                    _atlas_caption(atlas, run.reference_description)
+                    + (" The same picture serves the runs listed above (same grid, same regions "
+                       "set to n/a); it" if len(members) > 1 else " It")
+                    + f" is drawn over the {run.reference_description} of {run.run_label}."),
+            ),
+            "coverage_figure": _surface_coverage_figure(writer, run, shown, members),
+            "volume_figure": None if atlas.surface is None or atlas.image is None else writer.write(
+                lambda atlas=atlas, run=run: raster.atlas_raster(
+                    replace(atlas, surface=None), run.reference_image, frame_dir=writer.frame_dir)
+                if writer.raster else _figures().plot_atlas(replace(atlas, surface=None),
+                                                            run.reference_image),
+                f"{_run_prefix(run)}_atlas-{safe_label(atlas.name)}_desc-overlay_dseg",
                 _atlas_caption(atlas, run.reference_description)
-                + (" The same picture serves the runs listed above (same grid, same regions set "
-                   "to n/a); it" if len(members) > 1 else " It")
-                + f" is drawn over the {run.reference_description} of {run.run_label}.",
+                + " Only the regions in the volume are drawn here (the subcortical structures of "
+                  f"CIFTI grayordinates), over the {run.reference_description} of {run.run_label}.",
             ),
         })
     return views
+
+
+def _surface_name(atlas: AtlasResult) -> str:
+    return f"{atlas.surface.mesh_description or 'cortical'} surface"
+
+
+def _surface_caption(atlas: AtlasResult, shared: bool) -> str:
+    what = "Regions" if atlas.kind == "labels" else "Strongest map at each vertex"
+    return (
+        f"{what} on the {_surface_name(atlas)}, lateral and medial views of each hemisphere "
+        f"(A: anterior, P: posterior); vertices outside every region (the medial wall) are grey; "
+        f"regions set to n/a in red."
+        + (" The same picture serves the runs listed above (same regions set to n/a)."
+           if shared else "")
+    )
+
+
+def _surface_coverage_figure(writer: FigureWriter, run: RunReport, shown: AtlasResult,
+                             members: list[tuple[RunReport, AtlasResult]]) -> dict[str, Any] | None:
+    """Coverage of a surface atlas's regions on the surface, over the runs sharing its picture.
+
+    With several runs the colours are each region's lowest coverage over them
+    (as the region table) and the vertices without signal in any of them are dark.
+    """
+    if shown.surface is None or shown.coverage is None:
+        return None
+    covered = [a.surface.vertex_covered for _, a in members
+               if a.surface is not None and a.surface.vertex_covered is not None]
+    vertex_covered = None if not covered else {
+        hemisphere: np.logical_and.reduce([c[hemisphere] for c in covered])
+        for hemisphere in ("left", "right")}
+    min_coverage = run.parameters.get("min_coverage")
+    min_coverage = None if min_coverage is None else float(min_coverage)
+    several = len(members) > 1
+
+    def draw() -> Any:
+        if writer.raster:
+            return raster.surface_coverage_raster(shown, min_coverage, vertex_covered,
+                                                  frame_dir=writer.frame_dir)
+        return _figures().plot_surface_atlas(shown, True, min_coverage, vertex_covered)
+
+    threshold = ("" if min_coverage is None
+                 else f" (--min-coverage {min_coverage:g}, marked on the colour bar)")
+    return writer.write(
+        draw,
+        f"{_run_prefix(run)}_atlas-{safe_label(shown.name)}_desc-coverage_dseg",
+        f"Coverage of each region on the {_surface_name(shown)}: the fraction of its vertices "
+        f"with a usable signal{' (lowest over the runs listed above)' if several else ''}; "
+        f"regions set to n/a outlined in red{threshold}"
+        + ("; dark vertices have no usable signal (zero, constant or NaN"
+           + (" in at least one of these runs)." if several else ").")
+           if vertex_covered is not None else "."),
+    )
 
 
 def draw_run_figures(run: RunReport, output_dir: str | os.PathLike, participant: str,
@@ -455,6 +524,15 @@ def _overlay_key(atlas: AtlasResult, reference_image: Any) -> tuple:
     content = None
     if atlas.image is not None:
         content = hashlib.sha1(np.ascontiguousarray(np.asarray(atlas.image.dataobj))).hexdigest()
+    if atlas.surface is not None:
+        digest = hashlib.sha1()
+        for hemisphere in ("left", "right"):
+            coordinates, faces = atlas.surface.meshes[hemisphere]
+            for array in (coordinates, faces, atlas.surface.vertex_labels[hemisphere]):
+                digest.update(np.ascontiguousarray(array).tobytes())
+        # A surface picture does not depend on the run's reference image.
+        return ("surface", atlas.name, atlas.kind, tuple(atlas.label_values),
+                tuple(atlas.regions_na), digest.hexdigest(), content)
     spheres = None
     if atlas.sphere_coordinates_mm is not None:
         spheres = (np.asarray(atlas.sphere_coordinates_mm, dtype=float).tobytes(),

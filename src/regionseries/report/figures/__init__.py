@@ -18,7 +18,7 @@ functions taking report-model objects are thin wrappers.
 
 One module per figure family: :mod:`.motion` (framewise displacement and
 censoring), :mod:`.carpet` (carpet plots), :mod:`.atlas` (atlases over the
-reference), :mod:`.connectivity` (matrices) and :mod:`.group` (the group
+reference), :mod:`.surface` (atlases on cortical surfaces), :mod:`.connectivity` (matrices) and :mod:`.group` (the group
 report's QC figures), over :mod:`.canvas` (Agg canvas, style, saving,
 frames). Importing this package imports matplotlib (about 0.25 s): the
 report path imports it only to draw a frame no cache holds
@@ -67,6 +67,13 @@ from .group import (
     plot_qcfc_distributions,
 )
 from .motion import motion_frame, plot_motion
+from .surface import (
+    plot_surface_atlas,
+    plot_surface_coverage,
+    plot_surface_labels,
+    surface_coverage_frame,
+    surface_frame,
+)
 
 __all__ = [
     "carpet_frame",
@@ -87,7 +94,12 @@ __all__ = [
     "plot_motion",
     "plot_qcfc_distributions",
     "plot_spheres",
+    "plot_surface_atlas",
+    "plot_surface_coverage",
+    "plot_surface_labels",
     "rasterized",
     "save_figure",
     "spheres_frame",
+    "surface_coverage_frame",
+    "surface_frame",
 ]

@@ -36,6 +36,7 @@ from ..raster.overlays import (
     overlay_volumes,
 )
 from .canvas import colormap_table, frame_from, new_figure, styled
+from .surface import plot_surface_atlas
 
 __all__ = [
     "cuts_frame",
@@ -353,12 +354,15 @@ def plot_atlas(atlas: AtlasResult, reference_image: Any = None) -> Figure | None
     Returns
     -------
     matplotlib.figure.Figure or None
-        None for a labels/maps atlas without an image.
+        None for a labels/maps atlas without an image; an atlas with a
+        surface is drawn on it (:func:`~.surface.plot_surface_atlas`).
 
     See Also
     --------
     regionseries.report.raster.atlas_raster : the same picture from a frame.
     """
+    if atlas.surface is not None:
+        return plot_surface_atlas(atlas)
     reference = reference_affine = None
     if reference_image is not None:
         reference = np.asarray(reference_image.dataobj, dtype=float)

@@ -18,7 +18,8 @@ One module per job, mirroring :mod:`regionseries.report.figures`:
 writing), :mod:`.colors` (palette, label colours, colour maps as tables),
 :mod:`.motion`, :mod:`.carpet` and :mod:`.connectivity` (one figure family
 each), :mod:`.overlays` (an atlas and the reference on one grid, and the
-slices shown), :mod:`.atlas` (atlas overlays and spheres) and :mod:`.maps`
+slices shown), :mod:`.atlas` (atlas overlays and spheres), :mod:`.surface` (atlases
+on cortical surfaces, rendered in numpy) and :mod:`.maps`
 (the strongest map at each voxel).
 """
 
@@ -73,6 +74,7 @@ from .overlays import _label_boundaries as _label_boundaries
 from .overlays import _region_indices as _region_indices
 from .overlays import _resample_nearest as _resample_nearest
 from .overlays import _slice as _slice
+from .surface import surface_coverage_raster, surface_labels_raster
 
 __all__ = [
     "CARPET_LIMIT",
@@ -113,5 +115,7 @@ __all__ = [
     "spheres_raster",
     "strongest_map_index",
     "strongest_map_index_of_weights",
+    "surface_coverage_raster",
+    "surface_labels_raster",
     "write_replacing",
 ]

@@ -30,6 +30,7 @@ from .overlays import (
     _reference_arrays,
     overlay_volumes,
 )
+from .surface import surface_labels_raster
 
 __all__ = ["atlas_raster", "cuts_raster", "sphere_colors", "spheres_raster"]
 
@@ -172,8 +173,12 @@ def atlas_raster(atlas: AtlasResult, reference_image: Any = None, n_cuts: int = 
     Returns
     -------
     RasterFigure or None
-        None for a labels/maps atlas without an image.
+        None for a labels/maps atlas without an image; an atlas with a
+        surface (:class:`~regionseries.report.model.SurfaceAtlas`) is drawn on
+        it (:func:`~.surface.surface_labels_raster`), without the reference.
     """
+    if atlas.surface is not None:
+        return surface_labels_raster(atlas, frame_dir=frame_dir)
     reference, reference_affine, grey_range = _reference_arrays(reference_image)
     if atlas.kind == "spheres":
         return spheres_raster(atlas.sphere_coordinates_mm, atlas.sphere_radius_mm, atlas.na_mask,
