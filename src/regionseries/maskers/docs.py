@@ -81,6 +81,16 @@ DOC_ENTRIES["maps_cleaning_to_cmap"] = "\n".join(
     )
 )
 
+#: the surface maskers' last parameters
+DOC_ENTRIES["surface_reports_cmap_clean_args"] = "\n".join(
+    [
+        DOC_ENTRIES["reports"],
+        '''    cmap : str or matplotlib colormap, default="inferno"
+        Accepted for compatibility with nilearn (its report figures).''',
+        DOC_ENTRIES["clean_args"],
+    ]
+)
+
 _PLACEHOLDER = re.compile(r"^ *%\((\w+)\)s$", re.MULTILINE)
 
 
