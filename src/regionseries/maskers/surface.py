@@ -19,14 +19,16 @@ import warnings
 
 import numpy as np
 
-from ..core.extract import (
-    REDUCTIONS,
+from ..core.extract import REDUCTIONS
+from ..core.extract.surface import (
+    smooth_vertex_data,
     valid_vertices,
     vertex_coverage,
     vertex_labels_signals,
     vertex_maps_signals,
     vertex_membership,
 )
+from ..core.image.masks import _finite_copy_with_warning
 from ..core.image.surface import (
     check_compatible_meshes,
     concatenate_parts,
@@ -59,9 +61,13 @@ __all__ = ["SurfaceLabelsMasker", "SurfaceMapsMasker"]
 
 
 class _SurfaceData:
-    """The samples of a surface input: parts stacked on the vertex axis, (n_vertices, n_samples)."""
+    """The samples of a surface input: parts stacked on the vertex axis, (n_vertices, n_samples).
 
-    def __init__(self, imgs, part_names):
+    With ``smoothing_fwhm``, each part is smoothed on the image's mesh first
+    (nilearn's ``smooth_img``: float64 once smoothed).
+    """
+
+    def __init__(self, imgs, part_names, smoothing_fwhm=None):
         images = imgs if isinstance(imgs, (list, tuple)) else [imgs]
         self.reference = images[0]
         self.one_sample = not isinstance(imgs, (list, tuple)) and all(
@@ -73,13 +79,28 @@ class _SurfaceData:
             missing = set(part_names).symmetric_difference(parts)
             if missing:
                 raise ValueError(f"PolyMeshes do not have the same keys. Offending keys: {missing}")
-            columns = [values[:, np.newaxis] if values.ndim == 1 else values for values in parts.values()]
-            if any(values.ndim != 2 for values in columns):
+            columns = {name: values[:, np.newaxis] if values.ndim == 1 else values for name, values in parts.items()}
+            if any(values.ndim != 2 for values in columns.values()):
                 raise ValueError("SurfaceImage should only be 1D or 2D.")
-            stacked.append(np.concatenate([columns[list(parts).index(name)] for name in part_names], axis=0))
+            stacked.append(np.concatenate([columns[name] for name in part_names], axis=0))
         # several images are concatenated as nilearn's concat_imgs does: in float32
-        self.data = np.concatenate(stacked, axis=1).astype(np.float32) if len(stacked) > 1 else stacked[0]
-        self.dtype = self.data.dtype
+        data = np.concatenate(stacked, axis=1).astype(np.float32) if len(stacked) > 1 else stacked[0]
+        if data.shape[1] == 0:
+            raise ValueError("The image is empty: it has no sample.")
+        if smoothing_fwhm is not None:
+            data = self._smoothed(data, mesh_parts(self.reference), part_names, smoothing_fwhm)
+        self.data = data
+        self.dtype = data.dtype
+
+    @staticmethod
+    def _smoothed(data, meshes, part_names, smoothing_fwhm) -> np.ndarray:
+        smoothed, start = [], 0
+        for name in part_names:
+            mesh = meshes[name]
+            stop = start + mesh.n_vertices
+            smoothed.append(smooth_vertex_data(data[start:stop], mesh.coordinates, mesh.faces, smoothing_fwhm))
+            start = stop
+        return np.concatenate(smoothed, axis=0)
 
 
 def _check_surface_imgs(imgs) -> None:
@@ -101,12 +122,16 @@ def _load_surface_mask(mask_img) -> tuple[object, dict[str, np.ndarray]]:
     or 0 and one other) and some vertex must be inside.
     """
     parts = data_parts(mask_img)
-    reduced = {}
-    for name, values in parts.items():
-        if values.ndim == 2:
-            values = np.where(np.isfinite(values), values, 0).astype(bool).all(axis=1)
-        reduced[name] = values
-    inside = surface_mask_parts(reduced)
+    if any(values.ndim == 2 for values in parts.values()):
+        finite = _finite_copy_with_warning(concatenate_parts(parts))
+        reduced, start = {}, 0
+        for name, values in parts.items():
+            stop = start + values.shape[0]
+            reduced[name] = finite[start:stop].astype(bool)
+            reduced[name] = reduced[name].all(axis=1) if reduced[name].ndim == 2 else reduced[name]
+            start = stop
+        parts = reduced
+    inside = surface_mask_parts(parts)
     return surface_image_like(mask_img, inside), inside
 
 
@@ -155,10 +180,19 @@ class _SurfaceMaskerMixin:
         if imgs is not None:
             log_step(self, "Loading data from", about=imgs)
             _check_surface_imgs(imgs)
+        if imgs is not None:
+            for index, img in enumerate(imgs if isinstance(imgs, (list, tuple)) else [imgs]):
+                n_samples = [1 if np.ndim(values) == 1 else np.shape(values)[1] for values in img.data.parts.values()]
+                if 0 in n_samples:
+                    raise ValueError("The image is empty: it has no sample.")
+                if isinstance(imgs, (list, tuple)) and any(n != 1 for n in n_samples):
+                    # nilearn fits on a list of single samples only
+                    raise ValueError(f"Data for each part of imgs[{index}] should be 1D. Found: {max(n_samples)}.")
         atlas = getattr(self, atlas_name)
         if atlas is None:
+            where = "to the masker" if atlas_name == "labels_img" else "during initialization"
             example = f"masker = {type(self).__name__}({atlas_name}={atlas_name})"
-            raise NoAtlasError(f"Please provide a {atlas_name} to the masker. For example, {example}")
+            raise NoAtlasError(f"Please provide a {atlas_name} {where}. For example, {example}")
         if not is_surface_image(atlas):
             raise TypeError(f"'{atlas_name}' should be a SurfaceImage. Got: {type(atlas).__name__}")
         self.clean_args_ = dict(self.clean_args or {})
@@ -178,7 +212,7 @@ class _SurfaceMaskerMixin:
         for img in imgs if isinstance(imgs, (list, tuple)) else [imgs]:
             if img.mesh is not atlas.mesh:
                 check_compatible_meshes(mesh_parts(img), mesh_parts(atlas), stacklevel=6)
-        return _SurfaceData(imgs, list(atlas.data.parts))
+        return _SurfaceData(imgs, list(atlas.data.parts), self.smoothing_fwhm)
 
     def _stacked_mask(self, part_names) -> np.ndarray | None:
         if self._mask_parts is None:
@@ -204,6 +238,8 @@ class _SurfaceMaskerMixin:
         """``inverse_transform``'s signals checked, as (T, n_regions), and whether they were 1-D."""
         self._check_fitted()
         log_step(self, "Computing image from signals")
+        if hasattr(signals, "to_numpy"):
+            signals = signals.to_numpy()  # a data frame: 2D, whatever its number of rows (nilearn)
         signals = check_inverse_input(signals, self.n_elements_, self.dtype)
         return np.atleast_2d(signals), signals.ndim == 1
 
@@ -235,9 +271,7 @@ class SurfaceLabelsMasker(LabelAttributesMixin, ReportMixin, _SurfaceMaskerMixin
     mask_img : surface image or None, default=None
         Vertices outside the mask count as background. A 2D mask keeps the
         vertices non-zero in every column.
-    smoothing_fwhm : None, default=None
-        Not implemented (nilearn neither): a value is ignored.
-    %(cleaning)s
+    %(surface_smoothing_cleaning)s
     %(memory_verbose_level1)s
     strategy : str, default="mean"
         How a parcel's vertices become one value: one of mean, median, sum,
@@ -301,7 +335,9 @@ class SurfaceLabelsMasker(LabelAttributesMixin, ReportMixin, _SurfaceMaskerMixin
                     UserWarning,
                     stacklevel=2,
                 )
-        self.lut_ = build_lut(self._fitted_labels, self.background_label, copy.copy(self.labels), self.lut)
+        self.lut_ = build_lut(
+            self._fitted_labels, self.background_label, copy.copy(self.labels), self.lut, rename_background=False
+        )
 
     def _region_values(self) -> list:
         return [value for value in self.labels_ if value != self.background_label]
@@ -374,9 +410,7 @@ class SurfaceMapsMasker(ReportMixin, _SurfaceMaskerMixin, BaseMasker):
     allow_overlap : bool, default=True
         If False, ``transform`` raises when two maps are non-zero on the
         same vertex.
-    smoothing_fwhm : None, default=None
-        Not implemented (nilearn neither): a value is ignored.
-    %(cleaning)s
+    %(surface_smoothing_cleaning)s
     %(memory_verbose_level1)s
     %(surface_reports_cmap_clean_args)s
 
