@@ -46,8 +46,8 @@ Modules, one job each:
   :mod:`~regionseries.core.extract.maps` -- the three operators;
 * :mod:`~regionseries.core.extract.stream` -- :func:`extract_signals`, the pass;
 * :mod:`~regionseries.core.extract.surface` -- the same reductions and
-  least-squares fit as plain functions over vertex arrays (surfaces,
-  grayordinates).
+  least-squares fit, and nilearn's surface smoothing, as plain functions over
+  vertex arrays (surfaces, grayordinates); imported from that module.
 
 The package exports the public names.
 """
@@ -56,13 +56,6 @@ from .labels import REDUCTIONS, LabelsOperator
 from .maps import MapsOperator
 from .spheres import SpheresOperator
 from .stream import ExtractionResult, extract_signals
-from .surface import (
-    valid_vertices,
-    vertex_coverage,
-    vertex_labels_signals,
-    vertex_maps_signals,
-    vertex_membership,
-)
 
 __all__ = [
     "REDUCTIONS",
@@ -71,9 +64,4 @@ __all__ = [
     "MapsOperator",
     "SpheresOperator",
     "extract_signals",
-    "valid_vertices",
-    "vertex_coverage",
-    "vertex_labels_signals",
-    "vertex_maps_signals",
-    "vertex_membership",
 ]
