@@ -395,3 +395,10 @@ def test_set_output_report_and_verbose(pial, sphere_parcels, capsys):
         assert "Finished fit" in capsys.readouterr().out
         page = ours.generate_report().get_standalone()
         assert f"{ours_class.__name__} report" in page and "vertices (left)" in page
+
+
+def test_high_variance_confounds_with_smoothing(pial, sphere_parcels):
+    """nilearn computes the high-variance confounds on the data before smoothing."""
+    params = {"labels_img": labels_image(pial, sphere_parcels), "high_variance_confounds": True, "smoothing_fwhm": 8}
+    _, _, got, expected = both_labels(data_image(pial), params)
+    assert_same(got, expected, rtol=1e-9)

@@ -149,8 +149,8 @@ class _SurfaceMaskerMixin:
         _check_surface_imgs(imgs)
 
     def _image_high_variance_confounds(self, imgs) -> np.ndarray:
-        # nilearn's image-level function on a SurfaceImage: all vertices, samples as rows
-        return high_variance_confounds(self._surface_data(imgs).data.T)
+        # nilearn's image-level function on the (unsmoothed) SurfaceImage: all vertices, samples as rows
+        return high_variance_confounds(self._surface_data(imgs, smooth=False).data.T)
 
     def fit(self, imgs=None, y=None):
         """Check the atlas (``labels_img`` or ``maps_img``) and load the mask.
@@ -180,7 +180,6 @@ class _SurfaceMaskerMixin:
         if imgs is not None:
             log_step(self, "Loading data from", about=imgs)
             _check_surface_imgs(imgs)
-        if imgs is not None:
             for index, img in enumerate(imgs if isinstance(imgs, (list, tuple)) else [imgs]):
                 n_samples = [1 if np.ndim(values) == 1 else np.shape(values)[1] for values in img.data.parts.values()]
                 if 0 in n_samples:
@@ -207,12 +206,12 @@ class _SurfaceMaskerMixin:
                 check_compatible_meshes(mesh_parts(img), mesh_parts(atlas), stacklevel=4)
         return atlas
 
-    def _surface_data(self, imgs) -> _SurfaceData:
+    def _surface_data(self, imgs, smooth: bool = True) -> _SurfaceData:
         atlas = self.labels_img_ if hasattr(self, "labels_img_") else self.maps_img_
         for img in imgs if isinstance(imgs, (list, tuple)) else [imgs]:
             if img.mesh is not atlas.mesh:
                 check_compatible_meshes(mesh_parts(img), mesh_parts(atlas), stacklevel=6)
-        return _SurfaceData(imgs, list(atlas.data.parts), self.smoothing_fwhm)
+        return _SurfaceData(imgs, list(atlas.data.parts), self.smoothing_fwhm if smooth else None)
 
     def _stacked_mask(self, part_names) -> np.ndarray | None:
         if self._mask_parts is None:
