@@ -154,6 +154,64 @@ _NILEARN_REPORT_CLASS_IDS = (
     'regions/tests/test_region_extractor.py::test_check_estimator_nilearn[estimator52-check_nifti_masker_generate_report_after_fit_with_only_mask-check_nifti_masker_generate_report_after_fit_with_only_mask]',
 )
 
+SURFACE_CLASS_CHECKS = Different(
+    reason=(
+        "nilearn's check_masker_verbose recognises its own SurfaceLabelsMasker / SurfaceMapsMasker "
+        "by isinstance and otherwise expects a NiftiMasker's 'Computing mask'; with nilearn's "
+        "class names bound to ours the check passes"
+    ),
+    pinned_by="tests/maskers/test_surface.py::test_nilearn_verbose_check_passes_when_it_knows_our_surface_classes",
+    documented_as="pick their expectations by `isinstance` against nilearn's own classes",
+)
+SURFACE_REPORT_CLASS = Different(
+    reason=(
+        "nilearn's surface report checks and test_fit / test_fit_no_report read nilearn's private "
+        "report state (_report_content, _has_report_data, _reporting_data); our generate_report "
+        "returns regionseries' MaskerReport, whose warnings and interface are nilearn's"
+    ),
+    pinned_by="tests/maskers/test_surface.py::test_nilearn_report_check_passes_but_for_the_report_class",
+    documented_as="`generate_report()` returns a `regionseries.maskers.MaskerReport`, not nilearn's",
+)
+SURFACE_MESH_ERROR_CLASS = Different(
+    reason=(
+        "nilearn raises its own MeshDimensionError (a ValueError) for meshes that differ; ours is a "
+        "ValueError with nilearn's words, as no class of ours can be nilearn's"
+    ),
+    pinned_by="tests/maskers/test_surface.py::test_mesh_mismatch_raises_valueerror_with_nilearns_words",
+    documented_as="raise a `ValueError` with nilearn's words where nilearn raises its `MeshDimensionError`",
+)
+
+_SURFACE_CLASS_CHECK_IDS = (
+    'maskers/tests/test_surface_labels_masker.py::test_check_estimator_nilearn[estimator42-check_masker_verbose-check_masker_verbose]',
+    'maskers/tests/test_surface_labels_masker.py::test_check_estimator_nilearn[estimator92-check_masker_verbose-check_masker_verbose]',
+    'maskers/tests/test_surface_maps_masker.py::test_check_estimator_nilearn[estimator42-check_masker_verbose-check_masker_verbose]',
+    'maskers/tests/test_surface_maps_masker.py::test_check_estimator_nilearn[estimator92-check_masker_verbose-check_masker_verbose]',
+)
+_SURFACE_REPORT_CLASS_IDS = (
+    'maskers/tests/test_surface_labels_masker.py::test_fit',
+    'maskers/tests/test_surface_labels_masker.py::test_fit_no_report',
+    'maskers/tests/test_surface_labels_masker.py::test_check_estimator_nilearn[estimator28-check_masker_generate_report-check_masker_generate_report]',
+    'maskers/tests/test_surface_labels_masker.py::test_check_estimator_nilearn[estimator30-check_masker_generate_report_false-check_masker_generate_report_false]',
+    'maskers/tests/test_surface_labels_masker.py::test_check_estimator_nilearn[estimator78-check_masker_generate_report-check_masker_generate_report]',
+    'maskers/tests/test_surface_labels_masker.py::test_check_estimator_nilearn[estimator80-check_masker_generate_report_false-check_masker_generate_report_false]',
+    'maskers/tests/test_surface_maps_masker.py::test_check_estimator_nilearn[estimator28-check_masker_generate_report-check_masker_generate_report]',
+    'maskers/tests/test_surface_maps_masker.py::test_check_estimator_nilearn[estimator30-check_masker_generate_report_false-check_masker_generate_report_false]',
+    'maskers/tests/test_surface_maps_masker.py::test_check_estimator_nilearn[estimator78-check_masker_generate_report-check_masker_generate_report]',
+    'maskers/tests/test_surface_maps_masker.py::test_check_estimator_nilearn[estimator80-check_masker_generate_report_false-check_masker_generate_report_false]',
+)
+_SURFACE_MESH_ERROR_IDS = (
+    'maskers/tests/test_surface_labels_masker.py::test_check_estimator_nilearn[estimator47-check_surface_masker_fit_transform_errors-check_surface_masker_fit_transform_errors]',
+    'maskers/tests/test_surface_labels_masker.py::test_check_estimator_nilearn[estimator97-check_surface_masker_fit_transform_errors-check_surface_masker_fit_transform_errors]',
+    'maskers/tests/test_surface_maps_masker.py::test_check_estimator_nilearn[estimator47-check_surface_masker_fit_transform_errors-check_surface_masker_fit_transform_errors]',
+    'maskers/tests/test_surface_maps_masker.py::test_check_estimator_nilearn[estimator97-check_surface_masker_fit_transform_errors-check_surface_masker_fit_transform_errors]',
+)
+_SURFACE_BOOLEAN_STANDARDIZE_IDS = (
+    'maskers/tests/test_surface_labels_masker.py::test_check_estimator_nilearn[estimator38-check_masker_standardization-check_masker_standardization]',
+    'maskers/tests/test_surface_labels_masker.py::test_check_estimator_nilearn[estimator88-check_masker_standardization-check_masker_standardization]',
+    'maskers/tests/test_surface_maps_masker.py::test_check_estimator_nilearn[estimator38-check_masker_standardization-check_masker_standardization]',
+    'maskers/tests/test_surface_maps_masker.py::test_check_estimator_nilearn[estimator88-check_masker_standardization-check_masker_standardization]',
+)
+
 DIFFERENT: dict[str, Different] = {
     "interfaces/fmriprep/tests/test_load_confounds.py::test_load_confounds_for_gifti": (
         ROWS_DIFFER_FROM_VOLUMES
@@ -172,6 +230,10 @@ DIFFERENT: dict[str, Different] = {
     **dict.fromkeys(_INVERSE_INT64_WARNING_IDS, INVERSE_INT64_WARNING),
     **dict.fromkeys(_NILEARN_CLASS_CHECK_IDS, NILEARN_CLASS_CHECKS),
     **dict.fromkeys(_NILEARN_REPORT_CLASS_IDS, NILEARN_REPORT_CLASS),
+    **dict.fromkeys(_SURFACE_CLASS_CHECK_IDS, SURFACE_CLASS_CHECKS),
+    **dict.fromkeys(_SURFACE_REPORT_CLASS_IDS, SURFACE_REPORT_CLASS),
+    **dict.fromkeys(_SURFACE_MESH_ERROR_IDS, SURFACE_MESH_ERROR_CLASS),
+    **dict.fromkeys(_SURFACE_BOOLEAN_STANDARDIZE_IDS, BOOLEAN_STANDARDIZE),
 }
 
 #: What nilearn's tests of the maskers and RegionExtractor still find against ours, by the

@@ -27,6 +27,12 @@ SUITE: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
     "maskers/tests/test_nifti_maps_masker.py": {
         "NiftiMapsMasker": ("regionseries.maskers", MASKERS),
     },
+    "maskers/tests/test_surface_labels_masker.py": {
+        "SurfaceLabelsMasker": ("regionseries.maskers", MASKERS),
+    },
+    "maskers/tests/test_surface_maps_masker.py": {
+        "SurfaceMapsMasker": ("regionseries.maskers", MASKERS),
+    },
     "regions/tests/test_region_extractor.py": {
         "RegionExtractor": ("regionseries.regions", ("nilearn.regions",)),
     },

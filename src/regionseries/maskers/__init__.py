@@ -1,4 +1,5 @@
-"""nilearn-compatible maskers: ``NiftiLabelsMasker``, ``NiftiSpheresMasker``, ``NiftiMapsMasker``.
+"""nilearn-compatible maskers: ``NiftiLabelsMasker``, ``NiftiSpheresMasker``, ``NiftiMapsMasker``,
+``SurfaceLabelsMasker`` and ``SurfaceMapsMasker``.
 
 Scripts written for nilearn 0.14.1 port by changing the import::
 
@@ -33,6 +34,10 @@ fraction of its voxels (or map weight) inside the mask with finite,
 non-constant signal in the data fitted on (``transform`` changes no
 attribute).
 
+The surface maskers (:mod:`.surface`) take anything shaped like nilearn's
+``SurfaceImage`` and extract with the plain vertex functions of
+:mod:`regionseries.core.extract.surface`.
+
 One module per masker (:mod:`.labels`, :mod:`.spheres`, :mod:`.maps`) over
 :mod:`.base` (estimator protocol, fit/transform plumbing, cleaning);
 :mod:`.lut` builds the labels' look-up table, :mod:`.grids` checks and
@@ -51,6 +56,7 @@ from .labels import NiftiLabelsMasker
 from .maps import NiftiMapsMasker
 from .report import MaskerReport
 from .spheres import NiftiSpheresMasker
+from .surface import SurfaceLabelsMasker, SurfaceMapsMasker
 
 __all__ = [
     "BaseMasker",
@@ -59,6 +65,8 @@ __all__ = [
     "NiftiMapsMasker",
     "NiftiSpheresMasker",
     "NotFittedError",
+    "SurfaceLabelsMasker",
+    "SurfaceMapsMasker",
     "high_variance_confounds_streaming",
 ]
 

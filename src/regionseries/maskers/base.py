@@ -134,6 +134,11 @@ class BaseMasker:
             if name != "self" and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
         ]
 
+    def _store_parameters(self, values: dict) -> None:
+        """Set each constructor parameter as the attribute of its name (``__init__``'s ``locals()``)."""
+        for name in self._param_names():
+            setattr(self, name, values[name])
+
     def get_params(self, deep: bool = True) -> dict:
         """Return the constructor parameters as a dict.
 
@@ -334,9 +339,20 @@ class BaseMasker:
 
     # -- common fit ------------------------------------------------------------
 
-    def _common_fit(self, imgs) -> None:
+    def _check_dtype_parameter(self) -> None:
         if self.dtype is bool or (isinstance(self.dtype, np.dtype) and self.dtype == bool):
             raise TypeError("'dtype' cannot be bool: dtype=bool is not a valid output dtype for a masker.")
+
+    def _check_imgs(self, imgs) -> None:
+        """Refuse data the masker cannot read (TypeError); the surface maskers override it."""
+        _check_imgs_argument(imgs)
+
+    def _image_high_variance_confounds(self, imgs) -> np.ndarray:
+        """nilearn's ``high_variance_confounds`` of the data, (T, 5); the surface maskers override it."""
+        return high_variance_confounds_streaming(imgs)
+
+    def _common_fit(self, imgs) -> None:
+        self._check_dtype_parameter()
         if imgs is not None:
             _check_imgs_argument(imgs)
             log_step(self, "Loading data from", about=imgs)
@@ -419,10 +435,10 @@ class BaseMasker:
         the warnings of ``_extract`` point at the user's call with one ``stacklevel``.
         """
         self._check_fitted()
-        _check_imgs_argument(imgs)
+        self._check_imgs(imgs)
         all_confounds = confounds
         if add_high_variance_confounds and self.high_variance_confounds:
-            hv_confounds = high_variance_confounds_streaming(imgs)
+            hv_confounds = self._image_high_variance_confounds(imgs)
             all_confounds = [hv_confounds]
             if confounds is not None:
                 if isinstance(confounds, list):
@@ -508,7 +524,7 @@ class Extraction(NamedTuple):
     """What one ``_extract`` call found; ``transform`` keeps it out of the masker's attributes."""
 
     signals: np.ndarray  # (T, n_regions), before cleaning
-    ndim: int  # 3 for a single 3D image, else 4
+    ndim: int  # 3 for a single 3D image or a 1D surface image (one sample: squeezed), else 4
     coverage: np.ndarray  # (n_regions,), see ``coverage_``
     data_dtype: np.dtype  # dtype of the data as extracted (the "auto" output dtype)
 

@@ -81,6 +81,40 @@ DOC_ENTRIES["maps_cleaning_to_cmap"] = "\n".join(
     )
 )
 
+
+def _entries_by_parameter(text: str) -> dict[str, str]:
+    """A run of numpydoc parameter entries split into parameter name -> its entry."""
+    pieces = re.split(r"\n(?=    \w)", text)
+    return {piece.split(":")[0].strip(): piece for piece in pieces}
+
+
+#: the surface maskers' smoothing, then the cleaning parameters in the order of their signatures
+DOC_ENTRIES["surface_smoothing_cleaning"] = "\n".join(
+    [
+        '''    smoothing_fwhm : float or None, default=None
+        Full width at half maximum (mm) of the smoothing along the mesh
+        before extraction (nilearn's ``smooth_img``:
+        :func:`regionseries.core.extract.surface.smooth_vertex_data`).''',
+        *(
+            _entries_by_parameter(_CLEANING)[name]
+            for name in (
+                "standardize", "standardize_confounds", "detrend", "high_variance_confounds",
+                "low_pass", "high_pass", "t_r", "dtype",
+            )
+        ),
+    ]
+)
+
+#: the surface maskers' last parameters
+DOC_ENTRIES["surface_reports_cmap_clean_args"] = "\n".join(
+    [
+        DOC_ENTRIES["reports"],
+        '''    cmap : str or matplotlib colormap, default="inferno"
+        Accepted for compatibility with nilearn (its report figures).''',
+        DOC_ENTRIES["clean_args"],
+    ]
+)
+
 _PLACEHOLDER = re.compile(r"^ *%\((\w+)\)s$", re.MULTILINE)
 
 

@@ -67,8 +67,13 @@ def _lut_from_names(names: list[str], indices: list, background_label, backgroun
     return pd.DataFrame({"index": indices, "name": names})
 
 
-def build_lut(labels_data, background_label, labels, lut) -> pd.DataFrame:
-    """The look-up table ``lut_`` (section 3.2 step 6 of the reference)."""
+def build_lut(labels_data, background_label, labels, lut, *, rename_background: bool = True) -> pd.DataFrame:
+    """The look-up table ``lut_`` (section 3.2 step 6 of the reference).
+
+    ``rename_background``: a name "background" in ``labels`` becomes
+    "Background" (nilearn's ``NiftiLabelsMasker``; its ``SurfaceLabelsMasker``
+    keeps the name as given, so that it names the label at its position).
+    """
     present = values_present(labels_data)
     indices = [plain_number(v) for v in present]
     background_present = background_label in indices
@@ -79,7 +84,7 @@ def build_lut(labels_data, background_label, labels, lut) -> pd.DataFrame:
             raise ValueError("lut must be a DataFrame (or TSV/CSV file) with 'index' and 'name' columns.")
         table = lut.copy()
     elif labels:
-        if "background" in labels:
+        if rename_background and "background" in labels:
             labels[labels.index("background")] = "Background"
         table = _lut_from_names(labels, indices, background_label, background_present)
     else:

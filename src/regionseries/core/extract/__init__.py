@@ -44,7 +44,10 @@ Modules, one job each:
 * :mod:`~regionseries.core.extract.labels`,
   :mod:`~regionseries.core.extract.spheres`,
   :mod:`~regionseries.core.extract.maps` -- the three operators;
-* :mod:`~regionseries.core.extract.stream` -- :func:`extract_signals`, the pass.
+* :mod:`~regionseries.core.extract.stream` -- :func:`extract_signals`, the pass;
+* :mod:`~regionseries.core.extract.surface` -- the same reductions and
+  least-squares fit, and nilearn's surface smoothing, as plain functions over
+  vertex arrays (surfaces, grayordinates); imported from that module.
 
 The package exports the public names.
 """
