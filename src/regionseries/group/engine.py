@@ -158,8 +158,9 @@ def aggregate(output_dir: str | Path, options: GroupOptions) -> GroupSummary:
         groups: dict[tuple, list[dict]] = {}
         for record in records:
             groups.setdefault(_group_key(record), []).append(record)
+        ordered_groups = sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0]))
         work = []
-        for key, members in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+        for key, members in ordered_groups:
             atlases = sorted({atlas for record in members for atlas in _series_sidecars(record)})
             work += [(key, members, atlas) for atlas in atlases or [None]]
         progress = {"progress": (0, len(work)), "progress_unit": "tables"}
@@ -177,14 +178,12 @@ def aggregate(output_dir: str | Path, options: GroupOptions) -> GroupSummary:
             LOGGER.info("[%d/%d] %s: %d run(s) (%.1f s)", k, len(work), name, len(members),
                         time.perf_counter() - started,
                         extra={"progress": (k, len(work)), "progress_unit": "tables"})
-        for (task, space, res, strategy), members in sorted(groups.items(),
-                                                            key=lambda kv: tuple(str(k) for k in kv[0])):
+        for (task, space, res, strategy), members in ordered_groups:
             linc = linc_table(members, options)
             if linc is not None:
                 summary.outputs += write_linc_table(
                     output_dir / "group" / _name(task, space, res, None, strategy, "qc", ".tsv", stat="linc").filename,
                     linc, options)
-
     except BaseException:
         if executor is not None:
             _stop_readers(executor, interrupted=True)
