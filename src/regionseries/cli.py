@@ -47,6 +47,7 @@ from .job import (
     Terminated,
     for_console,
     is_stop,
+    keep_swallowed_stop,
     stop_message,
     strip_label_prefix,
 )
@@ -483,6 +484,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous_showwarning = warnings.showwarning
     _configure_console(args.verbose, args.quiet)
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous_unraisablehook = sys.unraisablehook
+    sys.unraisablehook = keep_swallowed_stop  # a stop swallowed by a finaliser: raised between runs
     # The process ends after the job: what is still alive then (the libraries, pybids'
     # index) is moved out of reach of the collection the interpreter runs at exit,
     # which would walk it all for nothing (0.3 s of CPU with pybids loaded, measured
@@ -493,6 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(args, argv, parser)
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
+        sys.unraisablehook = previous_unraisablehook
         warnings.showwarning = previous_showwarning
         for handler in LOGGER.handlers:
             if isinstance(handler, _TerminalConsole):

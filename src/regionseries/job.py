@@ -57,6 +57,31 @@ class Terminated(BaseException):
     """
 
 
+#: Stops whose signal handler ran while the main thread was in a finaliser
+#: (``__del__``, run by the garbage collector or when the last reference goes):
+#: Python cannot raise from there, so it prints "Exception ignored in ..." and
+#: goes on. :func:`keep_swallowed_stop` keeps them; :func:`raise_swallowed_stop`
+#: raises them between runs.
+_SWALLOWED_STOPS: list[BaseException] = []
+
+
+def keep_swallowed_stop(unraisable) -> None:
+    """:data:`sys.unraisablehook` of the command line: keep a swallowed :class:`KeyboardInterrupt`
+    or :class:`Terminated` for :func:`raise_swallowed_stop`; anything else goes to Python's hook."""
+    if isinstance(unraisable.exc_value, (KeyboardInterrupt, Terminated)):
+        _SWALLOWED_STOPS.append(unraisable.exc_value)
+    else:
+        sys.__unraisablehook__(unraisable)
+
+
+def raise_swallowed_stop() -> None:
+    """Raise the stop (SIGINT, SIGTERM) that a finaliser swallowed since the job started, if any."""
+    if _SWALLOWED_STOPS:
+        stop = _SWALLOWED_STOPS[0]
+        _SWALLOWED_STOPS.clear()
+        raise stop
+
+
 #: Attribute set on a stopping exception (SIGINT, SIGTERM, full disk) once the engine
 #: has logged why the job stopped and which runs are complete: the caller need not say it again.
 REPORTED = "regionseries_reported"

@@ -66,6 +66,7 @@ from .job import (
     job_folders,
     log_file,
     python_call,
+    raise_swallowed_stop,
     stop_message,
     strip_label_prefix,
 )
@@ -575,6 +576,7 @@ def _execute(runs, atlases_of_run, options: PipelineOptions, pool: concurrent.fu
 
     def finish(k: int, result) -> None:
         results.append(result)  # first: if the job stops while this is logged, the run still counts
+        raise_swallowed_stop()
         _log_result(k, total, result, (time.monotonic() - started) / k * (total - k))
         participant = result.run.entities.get("sub", "")
         finished_by_participant[participant].append(result)
