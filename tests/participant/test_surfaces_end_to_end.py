@@ -7,6 +7,7 @@ and the GIFTI pair against nilearn's SurfaceLabelsMasker.
 """
 
 import json
+import shutil
 
 import nibabel as nib
 import numpy as np
@@ -170,13 +171,33 @@ def test_group_level_reads_surface_outputs(surface_job):
     completed = run_cli(root / "fmriprep", root / "out", "group")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     group = root / "out" / "group"
-    for stem in ("task-rest_space-fsLR_atlas-Grayord", "task-rest_space-fsaverage5_atlas-Gii"):
+    for stem in ("task-rest_space-fsLR_atlas-Grayord_den-91k", "task-rest_space-fsaverage5_atlas-Gii"):
         matrix = pd.read_csv(group / f"{stem}_stat-correlation_desc-simple_relmat.tsv", sep="\t", index_col=0)
         # run 2's uncovered parcel has no group value (test_uncovered_parcel_is_na_with_its_reason)
         matrix = matrix.drop(index="LH_SomMot_2", columns="LH_SomMot_2", errors="ignore")
         assert matrix.shape[0] == matrix.shape[1] > 0 and np.isfinite(matrix.to_numpy()).all()
     qc = pd.read_csv(group / "task-rest_space-fsaverage5_atlas-Gii_desc-simple_qc.tsv", sep="\t")
     assert len(qc) == 2  # both GIFTI runs
+
+
+def test_group_level_keeps_grayordinate_densities_apart(surface_job, tmp_path):
+    """Runs of one space at two densities (fsLR 91k and 170k) are averaged separately, as
+    volumetric runs at two resolutions are, and the group outputs carry ``den-``."""
+    root, _ = surface_job
+    output = tmp_path / "out"
+    shutil.copytree(root / "out", output, ignore=shutil.ignore_patterns("group", "logs"))
+    func = output / "sub-01" / "func"
+    for path in list(func.glob("*space-fsLR_*den-91k_*")):
+        shutil.copy(path, path.with_name(path.name.replace("_run-1_", "_run-9_").replace("den-91k", "den-170k")))
+    completed = run_cli(root / "fmriprep", output, "group")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    for density in ("91k", "170k"):
+        qc = pd.read_csv(output / "group" / f"task-rest_space-fsLR_atlas-Grayord_den-{density}_desc-simple_qc.tsv",
+                         sep="\t")
+        assert qc["den"].astype(str).tolist() == [density] * len(qc) and len(qc) >= 1
+        assert (output / "group" / f"task-rest_space-fsLR_atlas-Grayord_den-{density}_stat-correlation_desc-simple_"
+                "relmat.tsv").is_file()
+    assert not list((output / "group").glob("task-rest_space-fsLR_atlas-Grayord_desc-*"))
 
 
 def test_uncovered_parcel_is_na_with_its_reason(surface_job):

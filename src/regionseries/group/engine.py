@@ -31,9 +31,12 @@ from .reading import _series_sidecars, collect_qc_records
 LOGGER = logging.getLogger("regionseries")
 
 
-def _group_key(record: dict) -> tuple[str, str, str | None, str]:
+def _group_key(record: dict) -> tuple[str, str, tuple[tuple[str, str], ...], str]:
+    """Task, space, sampling (the ``res`` and ``den`` entities, as pairs) and strategy of a run record:
+    runs are averaged together only when all four are the same."""
     entities = record["_entities"]
-    return entities.get("task", ""), entities.get("space", ""), entities.get("res"), entities.get("desc", "")
+    sampling = tuple((entity, entities[entity]) for entity in ("res", "den") if entities.get(entity))
+    return entities.get("task", ""), entities.get("space", ""), sampling, entities.get("desc", "")
 
 
 def run_group(
@@ -166,23 +169,23 @@ def aggregate(output_dir: str | Path, options: GroupOptions) -> GroupSummary:
         progress = {"progress": (0, len(work)), "progress_unit": "tables"}
         LOGGER.info("aggregating %d table(s) (task x space x strategy x atlas) from %d run record(s)",
                     len(work), len(records), extra=progress)
-        for k, ((task, space, res, strategy), members, atlas) in enumerate(work, start=1):
+        for k, ((task, space, sampling, strategy), members, atlas) in enumerate(work, start=1):
             started = time.perf_counter()
             table = _qc_table(members, atlas, options, executor)
             tables.append(table)
-            _write_group_outputs(output_dir, task, space, res, atlas, strategy, members, table, options,
+            _write_group_outputs(output_dir, task, space, sampling, atlas, strategy, members, table, options,
                                  summary, executor, cache)
             name = " ".join(f"{entity}-{value}" for entity, value in
-                            (("task", task), ("space", space), ("res", res), ("desc", strategy), ("atlas", atlas))
+                            (("task", task), ("space", space), *sampling, ("desc", strategy), ("atlas", atlas))
                             if value is not None)
             LOGGER.info("[%d/%d] %s: %d run(s) (%.1f s)", k, len(work), name, len(members),
                         time.perf_counter() - started,
                         extra={"progress": (k, len(work)), "progress_unit": "tables"})
-        for (task, space, res, strategy), members in ordered_groups:
+        for (task, space, sampling, strategy), members in ordered_groups:
             linc = linc_table(members, options)
             if linc is not None:
                 summary.outputs += write_linc_table(
-                    output_dir / "group" / _name(task, space, res, None, strategy, "qc", ".tsv", stat="linc").filename,
+                    output_dir / "group" / _name(task, space, sampling, None, strategy, "qc", ".tsv", stat="linc").filename,
                     linc, options)
     except BaseException:
         if executor is not None:

@@ -24,19 +24,20 @@ from .reading import _read_json, _series_sidecars, atlas_centroids
 LOGGER = logging.getLogger("regionseries")
 
 
-def _name(task: str, space: str, res: str | None, atlas: str | None, strategy: str, suffix: str,
-          extension: str, stat: str | None = None) -> BIDSName:
-    return BIDSName.create(suffix, extension, None, task=task or None, space=space or None, res=res,
+def _name(task: str, space: str, sampling: tuple[tuple[str, str], ...], atlas: str | None, strategy: str,
+          suffix: str, extension: str, stat: str | None = None) -> BIDSName:
+    """A group output's name; ``sampling`` holds the runs' ``res`` and ``den`` entities, as ``(entity, label)`` pairs."""
+    return BIDSName.create(suffix, extension, None, task=task or None, space=space or None, **dict(sampling),
                            atlas=atlas, stat=stat, desc=strategy)
 
 
-def _write_group_outputs(output_dir: Path, task: str, space: str, res: str | None, atlas: str | None,
-                         strategy: str, members: list[dict], table: pd.DataFrame, options: GroupOptions,
+def _write_group_outputs(output_dir: Path, task: str, space: str, sampling: tuple[tuple[str, str], ...],
+                         atlas: str | None, strategy: str, members: list[dict], table: pd.DataFrame, options: GroupOptions,
                          summary: GroupSummary, executor=None, cache: GroupCache | None = None) -> None:
     folder = output_dir / "group"
     criteria = options.criteria()
     series = _series_kind(members)
-    qc_path = folder / _name(task, space, res, atlas, strategy, "qc", ".tsv").filename
+    qc_path = folder / _name(task, space, sampling, atlas, strategy, "qc", ".tsv").filename
     atomic_write_tsv(qc_path, table)
     atomic_write_json(qc_path.with_suffix(".json"), {
         "Description": f"One row per {series['Row']}: volumes kept, mean framewise displacement (mm), degrees of "
@@ -47,7 +48,7 @@ def _write_group_outputs(output_dir: Path, task: str, space: str, res: str | Non
         "CommandLine": options.command_line,
     })
     excluded = table[table["excluded"]]
-    exclusions_path = folder / _name(task, space, res, atlas, strategy, "exclusions", ".tsv").filename
+    exclusions_path = folder / _name(task, space, sampling, atlas, strategy, "exclusions", ".tsv").filename
     columns = [c for c in (*RUN_ENTITIES, "bold", "exclusion_reason") if c in excluded.columns]
     atomic_write_tsv(exclusions_path, excluded[columns])
     summary.outputs += [qc_path, qc_path.with_suffix(".json"), exclusions_path]
@@ -55,12 +56,12 @@ def _write_group_outputs(output_dir: Path, task: str, space: str, res: str | Non
         return
     included = [record for record, is_excluded in zip(_sorted_like(members, table), table["excluded"]) if not is_excluded]
     for stat, how in (("correlation", "fisher"), ("partialcorrelation", "fisher"), ("covariance", "mean")):
-        cache_name = _name(task, space, res, atlas, strategy, "sums", ".npz", stat=stat).filename[:-len(".npz")]
+        cache_name = _name(task, space, sampling, atlas, strategy, "sums", ".npz", stat=stat).filename[:-len(".npz")]
         added = _accumulate_matrices(included, atlas, stat, fisher=how == "fisher", summary=summary,
                                      executor=executor, cache=cache, cache_name=cache_name, output_dir=output_dir,
                                      by_participant=options.qcfc_unit == "participant" and stat == "correlation")
         if added is None:
-            _remove_stale_outputs(folder, task, space, res, atlas, strategy, stat, with_fisher_z=how == "fisher")
+            _remove_stale_outputs(folder, task, space, sampling, atlas, strategy, stat, with_fisher_z=how == "fisher")
             if cache is not None:
                 cache.remove(cache_name)
             continue
@@ -69,19 +70,19 @@ def _write_group_outputs(output_dir: Path, task: str, space: str, res: str | Non
             mean_z, count = edges.mean()
             mean_r = inverse_fisher_z(mean_z)
             np.fill_diagonal(mean_r, np.where(added.diagonal_finite, 1.0, np.nan))
-            _write_mean(folder, task, space, res, atlas, strategy, stat, names, mean_r, runs, count,
+            _write_mean(folder, task, space, sampling, atlas, strategy, stat, names, mean_r, runs, count,
                         "Fisher z-transform of each run's matrix, mean over runs, inverse transform", summary, series)
-            _write_mean(folder, task, space, res, atlas, strategy, f"{stat}fisherz", names, mean_z, runs, count,
+            _write_mean(folder, task, space, sampling, atlas, strategy, f"{stat}fisherz", names, mean_z, runs, count,
                         "mean over runs of the Fisher z-transformed matrices (diagonal undefined)", summary, series)
             if stat == "correlation":
-                _write_qcfc(output_dir, folder, task, space, res, atlas, strategy, added, included, options,
+                _write_qcfc(output_dir, folder, task, space, sampling, atlas, strategy, added, included, options,
                             summary, series)
                 summary.mean_connectomes.append({"atlas": atlas, "strategy": strategy, "task": task,
                                                  "space": space, "names": names, "matrix": mean_r,
                                                  "n_runs": len(runs)})
         else:
             mean, count = edges.mean()
-            _write_mean(folder, task, space, res, atlas, strategy, stat, names, mean, runs,
+            _write_mean(folder, task, space, sampling, atlas, strategy, stat, names, mean, runs,
                         count, "arithmetic mean over runs", summary, series)
 
 
@@ -98,7 +99,7 @@ def _series_kind(members: list[dict]) -> dict[str, str]:
     return {"Kind": "runs", "Row": "run", "Description": "Each series is one BOLD run."}
 
 
-def _remove_stale_outputs(folder: Path, task, space, res, atlas: str, strategy: str, stat: str,
+def _remove_stale_outputs(folder: Path, task, space, sampling, atlas: str, strategy: str, stat: str,
                           with_fisher_z: bool) -> None:
     """Delete the group averages (and QC-FC) of ``stat`` left by an earlier group run.
 
@@ -107,9 +108,9 @@ def _remove_stale_outputs(folder: Path, task, space, res, atlas: str, strategy: 
     next to a QC table that excludes all of its runs.
     """
     stats = [stat, f"{stat}fisherz"] if with_fisher_z else [stat]
-    stems = [_name(task, space, res, atlas, strategy, "relmat", ".tsv", stat=s) for s in stats]
+    stems = [_name(task, space, sampling, atlas, strategy, "relmat", ".tsv", stat=s) for s in stats]
     if stat == "correlation":
-        stems.append(_name(task, space, res, atlas, strategy, "qcfc", ".tsv"))
+        stems.append(_name(task, space, sampling, atlas, strategy, "qcfc", ".tsv"))
     for name in stems:
         for path in (folder / name.filename, folder / name.replace(extension=".json").filename):
             if path.exists():
@@ -117,9 +118,9 @@ def _remove_stale_outputs(folder: Path, task, space, res, atlas: str, strategy: 
                 LOGGER.info("removed %s: no included run has a %s matrix now", path.name, stat)
 
 
-def _write_mean(folder: Path, task, space, res, atlas, strategy, stat, names, matrix, runs, count,
+def _write_mean(folder: Path, task, space, sampling, atlas, strategy, stat, names, matrix, runs, count,
                 method: str, summary: GroupSummary, series: dict[str, str] | None = None) -> None:
-    path = folder / _name(task, space, res, atlas, strategy, "relmat", ".tsv", stat=stat).filename
+    path = folder / _name(task, space, sampling, atlas, strategy, "relmat", ".tsv", stat=stat).filename
     atomic_write_tsv(path, pd.DataFrame(matrix, index=pd.Index(names), columns=names), index_label="node")
     atomic_write_json(path.with_suffix(".json"), {
         "RelationshipMeasure": stat,
@@ -138,7 +139,7 @@ def _write_mean(folder: Path, task, space, res, atlas, strategy, stat, names, ma
     summary.outputs += [path, path.with_suffix(".json")]
 
 
-def _write_qcfc(output_dir: Path, folder: Path, task, space, res, atlas, strategy, added: Accumulated,
+def _write_qcfc(output_dir: Path, folder: Path, task, space, sampling, atlas, strategy, added: Accumulated,
                 records, options: GroupOptions, summary: GroupSummary, series: dict[str, str] | None = None) -> None:
     edges, names, fds = added.edges, added.names, added.fds
     unit = options.qcfc_unit
@@ -166,7 +167,7 @@ def _write_qcfc(output_dir: Path, folder: Path, task, space, res, atlas, strateg
     if unit == "participant":
         columns["n_participants"] = n
     table = pd.DataFrame(columns)
-    path = folder / _name(task, space, res, atlas, strategy, "qcfc", ".tsv").filename
+    path = folder / _name(task, space, sampling, atlas, strategy, "qcfc", ".tsv").filename
     atomic_write_tsv(path, table)
     finite = np.isfinite(r)
     qcfc_summary = summarize_qcfc(r, distances)
