@@ -42,6 +42,7 @@ from ..core.extract.vertices import (
     parcels_axis,
     read_cifti_series,
     read_gifti_pair,
+    vertex_labels_operator,
 )
 from ..core.image import check_same_fov, load_masker_mask, resample_img
 from ..core.signal import clean
@@ -215,6 +216,8 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
         if options.smoothing_fwhm:
             result.warnings.append(f"{run.bold.name}: --smoothing-fwhm is not applied to surface runs")
         vertex_labels = _surface_labels(run, atlases, surface_series)
+        operators = {name: vertex_labels_operator(*labels, source_name=f"atlas {name}")
+                     for name, labels in vertex_labels.items()}
         if run.surface == "cifti":
             parcels = {name: parcels_axis(surface_series.brain_models, *labels) for name, labels in vertex_labels.items()}
     # Cleaning and connectivity are small dense problems (T x k QR, K x K matrices): one BLAS
@@ -224,7 +227,7 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
         for source, source_outcomes in sources.items():
             # one pass over each input image for every atlas; normally only the preprocessed BOLD
             if surface_series is not None:
-                extracted = extract_vertex_signals(surface_series.data, vertex_labels, options.min_coverage,
+                extracted = extract_vertex_signals(surface_series.data, operators, min_coverage=options.min_coverage,
                                                    description=run.bold.name)
             else:
                 with readable.reading(source):
@@ -254,7 +257,7 @@ def _read_surface_run(run: RunInputs) -> SurfaceSeries:
 
 
 def _surface_labels(run: RunInputs, atlases: Sequence[Atlas], series: SurfaceSeries) -> dict[str, tuple]:
-    """``atlas name -> (label per vertex of the run, label values, names)`` for :func:`extract_vertex_signals`."""
+    """``atlas name -> (label per vertex of the run, label values, names)`` for :func:`vertex_labels_operator`."""
     from ..atlases.surfaces import read_surface_labels
 
     found = {}
