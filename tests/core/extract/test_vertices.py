@@ -13,8 +13,10 @@ from scipy import ndimage
 from regionseries.core.extract import REDUCTIONS
 from regionseries.core.extract.vertices import (
     cifti_labels_on,
+    cifti_maps_on,
     extract_vertex_signals,
     gifti_pair_labels,
+    gifti_pair_maps,
     vertex_labels_operator,
     vertex_maps_operator,
 )
@@ -145,3 +147,24 @@ def test_coverage_of_labels_and_maps_counts_valid_vertices_in_the_mask(vertex_sa
     weights = np.abs(maps)
     result = _one(data, vertex_maps_operator(maps), mask=mask, warn_non_finite=False)
     np.testing.assert_allclose(result.coverage, (weights * (valid & mask)[:, None]).sum(axis=0) / weights.sum(axis=0))
+
+
+def test_cifti_maps_are_matched_by_structure_and_vertex():
+    run = (nib.cifti2.BrainModelAxis.from_mask(np.array([True, True, False, True]), name="CortexLeft")
+           + nib.cifti2.BrainModelAxis.from_mask(np.ones(3, bool), name="CortexRight"))
+    atlas = (nib.cifti2.BrainModelAxis.from_mask(np.ones(3, bool), name="CortexRight")
+             + nib.cifti2.BrainModelAxis.from_mask(np.ones(4, bool), name="CortexLeft"))
+    maps = np.arange(14, dtype=float).reshape(7, 2)  # rows: right 0-2, left 0-3
+    np.testing.assert_array_equal(cifti_maps_on(atlas, maps, run), maps[[3, 4, 6, 0, 1, 2]])
+    # a run grayordinate the atlas lacks gets weight 0
+    np.testing.assert_array_equal(cifti_maps_on(atlas[3:], maps[3:], run), np.vstack([maps[[3, 4, 6]], np.zeros((3, 2))]))
+    other = nib.cifti2.BrainModelAxis.from_mask(np.ones(5, bool), name="Cerebellum")
+    with pytest.raises(ValueError, match="share no grayordinate"):
+        cifti_maps_on(other, np.ones((5, 2)), run)
+
+
+def test_gifti_pair_maps_stack_the_hemispheres():
+    left, right = np.ones((3, 2)), np.zeros((2, 2))
+    np.testing.assert_array_equal(gifti_pair_maps(left, right, (3, 2)), np.vstack([left, right]))
+    with pytest.raises(ValueError, match="left hemisphere of the atlas has 3 vertices, the run's 4"):
+        gifti_pair_maps(left, right, (4, 2))

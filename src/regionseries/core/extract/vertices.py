@@ -38,8 +38,10 @@ from .stream import extract_signals
 __all__ = [
     "SurfaceSeries",
     "cifti_labels_on",
+    "cifti_maps_on",
     "extract_vertex_signals",
     "gifti_pair_labels",
+    "gifti_pair_maps",
     "read_cifti_series",
     "read_gifti_pair",
     "vertex_labels_operator",
@@ -157,6 +159,29 @@ def cifti_labels_on(atlas_models: nib.cifti2.BrainModelAxis, atlas_labels: np.nd
     ValueError
         The atlas and the run share no grayordinate, or their volume grids differ.
     """
+    return _cifti_values_on(atlas_models, np.asarray(atlas_labels).ravel(), run_models)
+
+
+def cifti_maps_on(atlas_models: nib.cifti2.BrainModelAxis, atlas_maps: np.ndarray,
+                  run_models: nib.cifti2.BrainModelAxis) -> np.ndarray:
+    """The maps of a CIFTI ``dscalar.nii`` atlas on a run's grayordinates, as :func:`cifti_labels_on`.
+
+    Parameters
+    ----------
+    atlas_maps : numpy.ndarray, shape (n_atlas_grayordinates, K)
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_run_grayordinates, K)
+        Weight 0 on grayordinates of the run absent from the atlas; the atlas's
+        weight on grayordinates the run lacks is left out.
+    """
+    return _cifti_values_on(atlas_models, np.asarray(atlas_maps), run_models)
+
+
+def _cifti_values_on(atlas_models: nib.cifti2.BrainModelAxis, values: np.ndarray,
+                     run_models: nib.cifti2.BrainModelAxis) -> np.ndarray:
+    """Rows of ``values`` (one per atlas grayordinate) on the run's grayordinates; 0 where absent."""
     if (run_models.volume_shape is not None and atlas_models.volume_shape is not None
             and run_models.volume_mask.any() and atlas_models.volume_mask.any()
             and (tuple(run_models.volume_shape) != tuple(atlas_models.volume_shape)
@@ -164,12 +189,13 @@ def cifti_labels_on(atlas_models: nib.cifti2.BrainModelAxis, atlas_labels: np.nd
         raise ValueError(f"the subcortical voxels of the atlas are on a {atlas_models.volume_shape} grid, the run's on "
                          f"{run_models.volume_shape} (or their affines differ)")
     if atlas_models == run_models:  # the usual case: an atlas on the same grayordinates (91k)
-        return np.asarray(atlas_labels).ravel().copy()
-    lookup = dict(zip(_grayordinate_keys(atlas_models), np.asarray(atlas_labels).ravel()))
-    labels = np.array([lookup.get(key, 0) for key in _grayordinate_keys(run_models)])
-    if not np.any(labels != 0) and np.any(np.asarray(atlas_labels) != 0):
+        return values.copy()
+    rows = dict(zip(_grayordinate_keys(atlas_models), range(len(atlas_models))))
+    taken = np.array([rows.get(key, -1) for key in _grayordinate_keys(run_models)], dtype=np.int64)
+    on_run = np.where((taken >= 0).reshape((-1,) + (1,) * (values.ndim - 1)), values[np.maximum(taken, 0)], 0)
+    if not np.any(on_run != 0) and np.any(values != 0):
         raise ValueError("the atlas and the run share no grayordinate (another surface or density?)")
-    return labels
+    return on_run
 
 
 def gifti_pair_labels(left: np.ndarray, right: np.ndarray, hemisphere_sizes: Sequence[int],
@@ -189,6 +215,21 @@ def gifti_pair_labels(left: np.ndarray, right: np.ndarray, hemisphere_sizes: Seq
     left = np.where(np.isin(left, SURFACE_BACKGROUND), 0, left)
     right = np.where(np.isin(right, SURFACE_BACKGROUND), 0, right + right_offset)
     return np.concatenate([left, right]).astype(np.int64)
+
+
+def gifti_pair_maps(left: np.ndarray, right: np.ndarray, hemisphere_sizes: Sequence[int]) -> np.ndarray:
+    """One (N, K) array of maps for a GIFTI pair: the left hemisphere's rows, then the right's.
+
+    Raises
+    ------
+    ValueError
+        A hemisphere of the atlas has another number of vertices than the run's.
+    """
+    for hemi, maps, size in (("left", left, hemisphere_sizes[0]), ("right", right, hemisphere_sizes[1])):
+        if len(maps) != size:
+            raise ValueError(f"the {hemi} hemisphere of the atlas has {len(maps)} vertices, the run's {size} "
+                             "(another surface or density?)")
+    return np.concatenate([left, right], axis=0)
 
 
 def vertex_labels_operator(vertex_labels: np.ndarray, label_values: Sequence, names: Sequence[str] | None = None,
