@@ -105,24 +105,42 @@ def read_surface_labels(atlas: str, images: tuple[Path, ...]) -> SurfaceLabels:
     AtlasError
         Unreadable file, not a label file, several label maps, no region.
     """
-    identity = tuple((str(path), path.stat().st_mtime_ns, path.stat().st_size) for path in map(Path, images))
-    return _read_surface_labels(atlas, identity)
+    return _read_surface_labels(atlas, _identity(images))
+
+
+def _identity(images: tuple[Path, ...]) -> tuple:
+    """The files as a cache key: path, modification time (ns) and size of each."""
+    return tuple((str(path), path.stat().st_mtime_ns, path.stat().st_size) for path in map(Path, images))
+
+
+def _read_cifti(path: Path, atlas: str, row_axis: type, what: str) -> tuple[object, nib.cifti2.BrainModelAxis,
+                                                                              np.ndarray]:
+    """The row axis (of class ``row_axis``), the BrainModelAxis and the data of a CIFTI-2 file.
+
+    Raises
+    ------
+    AtlasError
+        nibabel cannot read it, or its axes are others (the message names the file and ``what`` it should be).
+    """
+    try:
+        img = nib.load(str(path))
+        rows, models, data = img.header.get_axis(0), img.header.get_axis(1), np.asarray(img.dataobj)
+    except Exception as exc:  # noqa: BLE001 - nibabel raises many types for a broken file
+        raise AtlasError(f"atlas {atlas}: cannot read {path} as CIFTI-2: {type(exc).__name__}: {exc}") from None
+    if not isinstance(rows, row_axis) or not isinstance(models, nib.cifti2.BrainModelAxis):
+        raise AtlasError(f"atlas {atlas}: {path} is not {what} ({row_axis.__name__} x BrainModelAxis); its axes are "
+                         f"{type(rows).__name__} x {type(models).__name__}")
+    return rows, models, data
 
 
 @functools.lru_cache(maxsize=8)
 def _read_surface_labels(atlas: str, identity: tuple) -> SurfaceLabels:
     images = tuple(Path(path) for path, _, _ in identity)
     if surface_kind(images[0]) == "cifti":
-        try:
-            img = nib.load(str(images[0]))
-            label_axis, models = img.header.get_axis(0), img.header.get_axis(1)
-        except Exception as exc:  # noqa: BLE001
-            raise AtlasError(f"atlas {atlas}: cannot read {images[0]} as CIFTI-2: {type(exc).__name__}: {exc}") from None
-        if not isinstance(label_axis, nib.cifti2.LabelAxis) or not isinstance(models, nib.cifti2.BrainModelAxis):
-            raise AtlasError(f"atlas {atlas}: {images[0]} is not a dense label file (LabelAxis x BrainModelAxis)")
+        label_axis, models, data = _read_cifti(images[0], atlas, nib.cifti2.LabelAxis, "a dense label file")
         if len(label_axis) != 1:
             raise AtlasError(f"atlas {atlas}: {images[0]} holds {len(label_axis)} label maps; one is expected")
-        labels = np.rint(np.asarray(img.dataobj)[0]).astype(np.int64)
+        labels = np.rint(data[0]).astype(np.int64)
         present = set(np.unique(labels)) - set(SURFACE_BACKGROUND)
         names = {int(k): str(v[0]) for k, v in label_axis.label[0].items()}
         values = sorted(present)
@@ -203,24 +221,15 @@ def read_surface_maps(atlas: str, images: tuple[Path, ...]) -> SurfaceMaps:
         Unreadable file, not a dense scalar file, hemispheres with different
         numbers of maps, data arrays of different lengths, no map.
     """
-    identity = tuple((str(path), path.stat().st_mtime_ns, path.stat().st_size) for path in map(Path, images))
-    return _read_surface_maps(atlas, identity)
+    return _read_surface_maps(atlas, _identity(images))
 
 
 @functools.lru_cache(maxsize=8)
 def _read_surface_maps(atlas: str, identity: tuple) -> SurfaceMaps:
     images = tuple(Path(path) for path, _, _ in identity)
     if surface_kind(images[0]) == "cifti":
-        try:
-            img = nib.load(str(images[0]))
-            scalar_axis, models = img.header.get_axis(0), img.header.get_axis(1)
-            maps = np.asarray(img.dataobj).T
-        except Exception as exc:  # noqa: BLE001 - nibabel raises many types for a broken file
-            raise AtlasError(f"atlas {atlas}: cannot read {images[0]} as CIFTI-2: {type(exc).__name__}: {exc}") from None
-        if not isinstance(scalar_axis, nib.cifti2.ScalarAxis) or not isinstance(models, nib.cifti2.BrainModelAxis):
-            raise AtlasError(f"atlas {atlas}: {images[0]} is not a dense scalar file of maps (ScalarAxis x "
-                             f"BrainModelAxis); its axes are {type(scalar_axis).__name__} x {type(models).__name__}")
-        found = SurfaceMaps("cifti", [maps], [str(name) for name in scalar_axis.name], brain_models=models)
+        scalar_axis, models, data = _read_cifti(images[0], atlas, nib.cifti2.ScalarAxis, "a dense scalar file of maps")
+        found = SurfaceMaps("cifti", [data.T], [str(name) for name in scalar_axis.name], brain_models=models)
         return _checked_maps(found, atlas, images)
     if len(images) != 2:
         raise AtlasError(f"atlas {atlas}: a GIFTI maps atlas is two files, left then right hemisphere "

@@ -208,10 +208,7 @@ def gifti_pair_labels(left: np.ndarray, right: np.ndarray, hemisphere_sizes: Seq
     ValueError
         A hemisphere of the atlas has another number of vertices than the run's.
     """
-    for hemi, labels, size in (("left", left, hemisphere_sizes[0]), ("right", right, hemisphere_sizes[1])):
-        if len(labels) != size:
-            raise ValueError(f"the {hemi} hemisphere of the atlas has {len(labels)} vertices, the run's {size} "
-                             "(another surface or density?)")
+    _check_hemisphere_sizes(left, right, hemisphere_sizes)
     left = np.where(np.isin(left, SURFACE_BACKGROUND), 0, left)
     right = np.where(np.isin(right, SURFACE_BACKGROUND), 0, right + right_offset)
     return np.concatenate([left, right]).astype(np.int64)
@@ -225,11 +222,15 @@ def gifti_pair_maps(left: np.ndarray, right: np.ndarray, hemisphere_sizes: Seque
     ValueError
         A hemisphere of the atlas has another number of vertices than the run's.
     """
-    for hemi, maps, size in (("left", left, hemisphere_sizes[0]), ("right", right, hemisphere_sizes[1])):
-        if len(maps) != size:
-            raise ValueError(f"the {hemi} hemisphere of the atlas has {len(maps)} vertices, the run's {size} "
-                             "(another surface or density?)")
+    _check_hemisphere_sizes(left, right, hemisphere_sizes)
     return np.concatenate([left, right], axis=0)
+
+
+def _check_hemisphere_sizes(left: np.ndarray, right: np.ndarray, hemisphere_sizes: Sequence[int]) -> None:
+    for hemi, values, size in (("left", left, hemisphere_sizes[0]), ("right", right, hemisphere_sizes[1])):
+        if len(values) != size:
+            raise ValueError(f"the {hemi} hemisphere of the atlas has {len(values)} vertices, the run's {size} "
+                             "(another surface or density?)")
 
 
 def vertex_labels_operator(vertex_labels: np.ndarray, label_values: Sequence, names: Sequence[str] | None = None,
