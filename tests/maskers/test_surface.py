@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.linalg
 from nilearn.conftest import (
     _make_mesh,
     _make_surface_img,
@@ -75,6 +76,56 @@ def test_smoothing_is_nilearns_smooth_img():
     np.testing.assert_allclose(SurfaceLabelsMasker(labels).fit_transform(smoothed), got, rtol=1e-12)
     with pytest.raises(TypeError, match="'fwhm' must be a scalar"):
         SurfaceLabelsMasker(labels, smoothing_fwhm=[2, 2, 2]).fit().transform(img)
+
+
+def _labels_and_data(fill):
+    """Parcels 1 and 2 of nilearn's small mesh and 4 samples with ``fill`` on vertex 1 (parcel 1) in sample 2."""
+    mesh = _make_mesh()
+    labels = SurfaceImage(mesh=mesh, data={"left": np.array([1, 1, 2, 2]), "right": np.array([2, 1, 1, 0, 2])})
+    rng = np.random.default_rng(5)
+    parts = {name: rng.normal(100, 5, (part.n_vertices, 4)) for name, part in mesh.parts.items()}
+    parts["left"][1, 2] = fill
+    return labels, SurfaceImage(mesh=mesh, data=parts)
+
+
+@pytest.mark.parametrize("fill", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("strategy", ["mean", "sum"])
+def test_non_finite_vertices_give_nilearns_mean_and_sum(fill, strategy):
+    """The engine counts a NaN or infinite vertex as 0 (and not covered); the masker gives nilearn's
+    ndimage values there: NaN propagates to its parcel's value in that sample, an infinity too."""
+    labels, img = _labels_and_data(fill)
+    got = SurfaceLabelsMasker(labels, strategy=strategy).fit_transform(img)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = NilearnSurfaceLabelsMasker(labels, strategy=strategy).fit_transform(img)
+    np.testing.assert_array_equal(got, expected)
+    # NaN in a parcel's data propagates to its value; the other parcel and samples stay finite
+    assert not np.isfinite(got[2, 0]) and np.isfinite(np.delete(got, 2, axis=0)).all() and np.isfinite(got[:, 1]).all()
+
+
+def test_non_finite_vertices_with_other_strategies_and_maps_give_nan():
+    labels, img = _labels_and_data(np.nan)
+    got = SurfaceLabelsMasker(labels, strategy="median").fit_transform(img)
+    assert np.isnan(got[2, 0]) and np.isfinite(np.delete(got, 2, axis=0)).all() and np.isfinite(got[:, 1]).all()
+    # maps: no least-squares fit for a sample with NaN on the maps (nilearn's lstsq raises)
+    maps = _surf_maps_img()
+    mesh_img = SurfaceImage(mesh=maps.mesh, data={name: np.asarray(values) for name, values in img.data.parts.items()})
+    got = SurfaceMapsMasker(maps).fit_transform(mesh_img)
+    assert np.isnan(got[2]).all() and np.isfinite(np.delete(got, 2, axis=0)).all()
+
+
+def test_a_map_without_weight_in_the_mask_is_zero_as_lstsq():
+    """An empty map (here: left out by the mask) gets 0, the minimum-norm least-squares solution."""
+    maps = _surf_maps_img()
+    mask = SurfaceImage(mesh=maps.mesh, data={"left": np.ones(4, bool), "right": np.zeros(5, bool)})
+    img = _make_surface_img(6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = SurfaceMapsMasker(maps, mask_img=mask).fit_transform(img)
+    maps_data = np.asarray(maps.data.parts["left"])  # maps 4 and 5 have no weight on the left
+    expected = scipy.linalg.lstsq(maps_data, np.asarray(img.data.parts["left"], dtype=np.float32))[0].T
+    assert np.all(got[:, 4:] == 0)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_empty_images_and_lists_of_samples_are_refused():

@@ -1,7 +1,8 @@
 """User atlas files (``--atlas-file NAME=IMAGE[:LABELS_TSV]``).
 
-Surface label atlases are given the same way: ``NAME=atlas.dlabel.nii`` (CIFTI
-runs) or ``NAME=lh.label.gii,rh.label.gii`` / ``NAME=lh.x.annot,rh.x.annot``
+Surface atlases are given the same way: ``NAME=atlas.dlabel.nii`` or
+``NAME=maps.dscalar.nii`` (CIFTI runs), ``NAME=lh.label.gii,rh.label.gii`` /
+``NAME=lh.x.annot,rh.x.annot`` / ``NAME=lh.maps.func.gii,rh.maps.func.gii``
 (GIFTI runs), left hemisphere first (:mod:`regionseries.atlases.surfaces`).
 
 A 3D image is a labels atlas (integer labels, 0 = background); a 4D image is a
@@ -32,7 +33,12 @@ from .base import (
     read_atlas_data,
     read_label_table,
 )
-from .surfaces import surface_kind, surface_labels_atlas
+from .surfaces import (
+    is_surface_maps,
+    surface_kind,
+    surface_labels_atlas,
+    surface_maps_atlas,
+)
 
 _TABLE_EXTENSIONS = (".tsv", ".csv", ".txt")
 
@@ -49,7 +55,7 @@ class FileRequest:
 
     @property
     def surface(self) -> str | None:
-        """``"cifti"``/``"gifti"`` for surface label files, None for a NIfTI image."""
+        """``"cifti"``/``"gifti"`` for surface atlas files (labels or maps), None for a NIfTI image."""
         return surface_kind(self.image)
 
     @classmethod
@@ -78,10 +84,14 @@ class FileRequest:
         kinds = {surface_kind(image) for image in images}
         if len(images) > 1 and (kinds != {"gifti"} or len(images) != 2):
             raise AtlasError(f"--atlas-file {spec}: two files separated by a comma are a surface atlas's left and "
-                             "right hemispheres (.label.gii or .annot), e.g. NAME=lh.label.gii,rh.label.gii")
+                             "right hemispheres (.label.gii or .annot; .func.gii or .shape.gii for maps), e.g. "
+                             "NAME=lh.label.gii,rh.label.gii")
         if len(images) == 1 and kinds == {"gifti"}:
             raise AtlasError(f"--atlas-file {spec}: a GIFTI or annot atlas is two files, left then right "
-                             "hemisphere: NAME=lh.label.gii,rh.label.gii")
+                             "hemisphere: NAME=lh.label.gii,rh.label.gii (maps: NAME=lh.func.gii,rh.func.gii)")
+        if len({is_surface_maps(image) for image in images}) > 1:
+            raise AtlasError(f"--atlas-file {spec}: both hemispheres must be label files (.label.gii, .annot) or "
+                             "both maps files (.func.gii, .shape.gii)")
         for image in images:
             if not image.is_file():
                 raise AtlasUnavailable(f"--atlas-file {spec}: image {missing_file_message(image)}")
@@ -99,6 +109,8 @@ def resolve_file_atlas(request: FileRequest, cache_dir: Path | None = None) -> A
     (:func:`~regionseries.atlases.base.cached_map_centroids`).
     """
     table = read_label_table(request.table) if request.table is not None else None
+    if request.surface is not None and is_surface_maps(request.image):
+        return surface_maps_atlas(request.label, request.spec, request.images, table)
     if request.surface is not None:
         return surface_labels_atlas(request.label, request.spec, request.images, table)
     img = load_atlas_image(request.image, f"atlas {request.label}")

@@ -159,13 +159,14 @@ class AtlasRegistry:
         return atlases
 
     def resolve_surface(self, surface: str) -> list[Atlas]:
-        """The surface label atlases of ``--atlas-file`` for runs of one kind.
+        """The surface atlases of ``--atlas-file`` for runs of one kind.
 
         Parameters
         ----------
         surface : {"cifti", "gifti"}
-            CIFTI grayordinate runs take ``dlabel.nii`` atlases, GIFTI pairs
-            ``label.gii``/``.annot`` pairs.
+            CIFTI grayordinate runs take ``dlabel.nii`` and ``dscalar.nii``
+            (maps) atlases, GIFTI pairs ``label.gii``/``.annot`` pairs and
+            ``func.gii``/``shape.gii`` pairs of maps.
 
         Raises
         ------
@@ -180,9 +181,11 @@ class AtlasRegistry:
                 atlases.append(self._fixed[request.label])
         if not atlases:
             example = "NAME=atlas.dlabel.nii" if surface == "cifti" else "NAME=lh.label.gii,rh.label.gii"
+            maps_example = "NAME=maps.dscalar.nii" if surface == "cifti" else "NAME=lh.func.gii,rh.func.gii"
             runs = "CIFTI (.dtseries.nii)" if surface == "cifti" else "GIFTI (.func.gii)"
-            raise AtlasError(f"{runs} runs were selected but no atlas applies to them: give a surface label atlas "
-                             f"with --atlas-file {example} (volumetric atlases and spheres apply to NIfTI runs only)")
+            raise AtlasError(f"{runs} runs were selected but no atlas applies to them: give a surface atlas "
+                             f"with --atlas-file {example} (or maps: {maps_example}; volumetric atlases and spheres "
+                             "apply to NIfTI runs only)")
         return atlases
 
     def _resolve_fixed(self, request: Any) -> Atlas:
@@ -227,10 +230,12 @@ def atlas_file_names(atlas: Atlas) -> dict[str, BIDSName]:
         "sidecar": BIDSName.create(atlas.suffix, ".json", None, **image_entities),
     }
     if atlas.surface == "cifti":
-        names["image"] = BIDSName.create(atlas.suffix, ".dlabel.nii", None, **image_entities)
+        extension = ".dscalar.nii" if atlas.kind == "maps" else ".dlabel.nii"
+        names["image"] = BIDSName.create(atlas.suffix, extension, None, **image_entities)
     elif atlas.surface == "gifti":
         for hemi, path in zip(("L", "R"), atlas.surface_files):
-            extension = ".annot" if path.name.endswith(".annot") else ".label.gii"
+            extension = next(ending for ending in (".annot", ".label.gii", ".shape.gii", ".func.gii")
+                             if path.name.lower().endswith(ending))
             names[f"image_{hemi}"] = BIDSName.create(atlas.suffix, extension, None, hemi=hemi, **image_entities)
     elif atlas.image is not None:
         extension = ".nii.gz" if str(atlas.image).endswith(".gz") else ".nii"

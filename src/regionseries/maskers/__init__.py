@@ -35,8 +35,8 @@ non-constant signal in the data fitted on (``transform`` changes no
 attribute).
 
 The surface maskers (:mod:`.surface`) take anything shaped like nilearn's
-``SurfaceImage`` and extract with the plain vertex functions of
-:mod:`regionseries.core.extract.surface`.
+``SurfaceImage`` and extract through the command line's path for surface
+runs (:func:`regionseries.core.extract.vertices.extract_vertex_signals`).
 
 One module per masker (:mod:`.labels`, :mod:`.spheres`, :mod:`.maps`) over
 :mod:`.base` (estimator protocol, fit/transform plumbing, cleaning);

@@ -3,10 +3,14 @@
 nilearn 0.14.1's surface maskers over anything shaped like its
 ``SurfaceImage`` (``img.mesh.parts`` and ``img.data.parts``, one array per
 hemisphere; :mod:`regionseries.core.image.surface`): the parts are stacked
-along the vertex axis, the regions extracted with the plain functions of
-:mod:`regionseries.core.extract.surface` (per-parcel mean or another
-reduction; least-squares maps) and cleaned by :class:`.base.BaseMasker`'s
-``transform`` (:func:`regionseries.signal.clean`, nilearn's output dtype).
+side by side (one row per sample), the regions extracted by the command
+line's own path for surface runs
+(:func:`regionseries.core.extract.vertices.extract_vertex_signals`: the
+one-pass engine with a labels or maps operator on the vertices, so reductions,
+least squares and coverage cannot differ between the two) and cleaned by
+:class:`.base.BaseMasker`'s ``transform`` (:func:`regionseries.signal.clean`,
+nilearn's output dtype). Where a vertex holds NaN or an infinity, the values
+are nilearn's (see :func:`_labels_with_non_finite`; maps: NaN for the sample).
 ``transform`` accepts one image (1D parts: one sample; 2D: vertices x
 samples) or a list of them (concatenated along the samples in float32, as
 nilearn's ``concat_imgs``).
@@ -20,13 +24,11 @@ import warnings
 import numpy as np
 
 from ..core.extract import REDUCTIONS
-from ..core.extract.surface import (
-    smooth_vertex_data,
-    valid_vertices,
-    vertex_coverage,
-    vertex_labels_signals,
-    vertex_maps_signals,
-    vertex_membership,
+from ..core.extract.surface import smooth_vertex_data
+from ..core.extract.vertices import (
+    extract_vertex_signals,
+    vertex_labels_operator,
+    vertex_maps_operator,
 )
 from ..core.image.masks import _finite_copy_with_warning
 from ..core.image.surface import (
@@ -61,8 +63,10 @@ __all__ = ["SurfaceLabelsMasker", "SurfaceMapsMasker"]
 
 
 class _SurfaceData:
-    """The samples of a surface input: parts stacked on the vertex axis, (n_vertices, n_samples).
+    """The samples of a surface input: parts side by side, (n_samples, n_vertices), C-ordered.
 
+    One row per sample, as :func:`~regionseries.core.extract.vertices.extract_vertex_signals`
+    reads data fastest (the transposition is part of the one copy that stacks the parts).
     With ``smoothing_fwhm``, each part is smoothed on the image's mesh first
     (nilearn's ``smooth_img``: float64 once smoothed).
     """
@@ -82,25 +86,26 @@ class _SurfaceData:
             columns = {name: values[:, np.newaxis] if values.ndim == 1 else values for name, values in parts.items()}
             if any(values.ndim != 2 for values in columns.values()):
                 raise ValueError("SurfaceImage should only be 1D or 2D.")
-            stacked.append(np.concatenate([columns[name] for name in part_names], axis=0))
+            stacked.append(np.concatenate([columns[name].T for name in part_names], axis=1))
         # several images are concatenated as nilearn's concat_imgs does: in float32
-        data = np.concatenate(stacked, axis=1).astype(np.float32) if len(stacked) > 1 else stacked[0]
-        if data.shape[1] == 0:
+        samples = np.concatenate(stacked, axis=0).astype(np.float32) if len(stacked) > 1 else stacked[0]
+        if samples.shape[0] == 0:
             raise ValueError("The image is empty: it has no sample.")
         if smoothing_fwhm is not None:
-            data = self._smoothed(data, mesh_parts(self.reference), part_names, smoothing_fwhm)
-        self.data = data
-        self.dtype = data.dtype
+            samples = self._smoothed(samples, mesh_parts(self.reference), part_names, smoothing_fwhm)
+        self.samples = samples
+        self.dtype = samples.dtype
 
     @staticmethod
-    def _smoothed(data, meshes, part_names, smoothing_fwhm) -> np.ndarray:
+    def _smoothed(samples, meshes, part_names, smoothing_fwhm) -> np.ndarray:
         smoothed, start = [], 0
         for name in part_names:
             mesh = meshes[name]
             stop = start + mesh.n_vertices
-            smoothed.append(smooth_vertex_data(data[start:stop], mesh.coordinates, mesh.faces, smoothing_fwhm))
+            part = smooth_vertex_data(samples[:, start:stop].T, mesh.coordinates, mesh.faces, smoothing_fwhm)
+            smoothed.append(part.T)
             start = stop
-        return np.concatenate(smoothed, axis=0)
+        return np.concatenate(smoothed, axis=1)
 
 
 def _check_surface_imgs(imgs) -> None:
@@ -135,6 +140,44 @@ def _load_surface_mask(mask_img) -> tuple[object, dict[str, np.ndarray]]:
     return surface_image_like(mask_img, inside), inside
 
 
+def _labels_with_non_finite(signals, samples, vertex_labels, label_values, counts, strategy) -> np.ndarray:
+    """The parcels' values where a vertex is NaN or infinite, as nilearn's ``scipy.ndimage`` reductions.
+
+    The engine counts such a vertex as 0 (and not covered); nilearn's surface
+    masker reduces the raw values: a mean or sum with NaN is NaN, with an
+    infinity infinite. The other reductions give NaN there (``ndimage``'s
+    median and minimum are inconsistent with NaN).
+
+    Parameters
+    ----------
+    signals : numpy.ndarray, shape (T, K)
+        The engine's signals (changed in place and returned).
+    samples : numpy.ndarray, shape (T, N)
+    vertex_labels : numpy.ndarray, shape (N,)
+        Labels after the mask (vertices outside it are background).
+    label_values : sequence
+        The parcels in column order.
+    counts : numpy.ndarray, shape (K,)
+        Vertices per parcel inside the mask.
+    strategy : str
+    """
+    bad_samples, bad_vertices = np.nonzero(~np.isfinite(samples))
+    if len(bad_samples) == 0:
+        return signals
+    values = np.asarray(list(label_values))
+    order = np.argsort(values, kind="stable")
+    labels = vertex_labels[bad_vertices]
+    position = np.clip(np.searchsorted(values[order], labels), 0, len(values) - 1)
+    hit = values[order][position] == labels
+    rows, columns = bad_samples[hit], order[position[hit]]
+    raw = samples[rows, bad_vertices[hit]].astype(np.float64)
+    if strategy in ("mean", "sum"):
+        np.add.at(signals, (rows, columns), raw / counts[columns] if strategy == "mean" else raw)
+    else:
+        signals[rows, columns] = np.nan
+    return signals
+
+
 class _SurfaceMaskerMixin:
     """What both surface maskers change in :class:`.base.BaseMasker`: inputs, tags, mask, confounds."""
 
@@ -150,7 +193,7 @@ class _SurfaceMaskerMixin:
 
     def _image_high_variance_confounds(self, imgs) -> np.ndarray:
         # nilearn's image-level function on the (unsmoothed) SurfaceImage: all vertices, samples as rows
-        return high_variance_confounds(self._surface_data(imgs, smooth=False).data.T)
+        return high_variance_confounds(self._surface_data(imgs, smooth=False).samples)
 
     def fit(self, imgs=None, y=None):
         """Check the atlas (``labels_img`` or ``maps_img``) and load the mask.
@@ -345,15 +388,17 @@ class SurfaceLabelsMasker(LabelAttributesMixin, ReportMixin, _SurfaceMaskerMixin
         surface = self._surface_data(imgs)
         log_step(self, "Extracting region signals")
         values = self._region_values()
-        signals = vertex_labels_signals(surface.data, self._fitted_labels, values, self.strategy)
-        valid = valid_vertices(surface.data)
+        # the labels of every vertex and the mask: the engine's coverage counts the vertices outside it
+        operator = vertex_labels_operator(self._unmasked_labels, values, reduction=self.strategy,
+                                          source_name="labels_img")
         mask = self._stacked_mask(list(self.labels_img_.data.parts))
-        if mask is not None:
-            valid &= mask
-        coverage = vertex_coverage(vertex_membership(self._unmasked_labels, values), valid)
+        result = extract_vertex_signals(surface.samples, [operator], mask=mask, min_coverage=0.0,
+                                        description="the surface image", warn_non_finite=False)[0]
+        signals = _labels_with_non_finite(result.signals, surface.samples, self._fitted_labels, values,
+                                          result.n_voxels, self.strategy)
         # nilearn reduces float32 data into a float32 array, anything else into float64
         extraction_dtype = np.float32 if surface.dtype == np.float32 else np.float64
-        return self._surface_extraction(surface, signals.astype(extraction_dtype), coverage)
+        return self._surface_extraction(surface, signals.astype(extraction_dtype), result.coverage)
 
     def inverse_transform(self, signals):
         """Surface image whose vertices hold the signal of their parcel.
@@ -465,18 +510,20 @@ class SurfaceMapsMasker(ReportMixin, _SurfaceMaskerMixin, BaseMasker):
             if np.any(support > 1):
                 raise ValueError("Overlap detected in the maps.")
         mask = self._stacked_mask(list(self.maps_img_.data.parts))
-        data = surface.data
-        valid = valid_vertices(data)
-        weights = np.abs(np.where(np.isfinite(maps_data), maps_data, 0.0))
-        if mask is not None:
-            maps_data, data = maps_data[mask], data[mask]
-            valid &= mask
         log_step(self, "Extracting region signals")
-        signals = vertex_maps_signals(data, maps_data)
-        coverage = vertex_coverage(weights.T, valid)
+        operator = vertex_maps_operator(maps_data, source_name="maps_img")
+        result = extract_vertex_signals(surface.samples, [operator], mask=mask, min_coverage=0.0,
+                                        description="the surface image", warn_non_finite=False)[0]
+        # a map without weight inside the mask gets 0, lstsq's minimum-norm solution
+        signals = np.where(np.isnan(result.signals), 0.0, result.signals)
+        support = np.any(np.isfinite(maps_data) & (maps_data != 0), axis=1)
+        if mask is not None:
+            support &= mask
+        # a sample with a non-finite value on the maps has no least-squares fit (nilearn's lstsq raises)
+        signals[~np.isfinite(surface.samples[:, support]).all(axis=1)] = np.nan
         # nilearn's lstsq works in the common type of the maps and float32 data
-        extraction_dtype = np.result_type(self._maps_data.dtype, np.float32)
-        return self._surface_extraction(surface, signals.astype(extraction_dtype), coverage)
+        extraction_dtype = np.result_type(maps_data.dtype, np.float32)
+        return self._surface_extraction(surface, signals.astype(extraction_dtype), result.coverage)
 
     def inverse_transform(self, region_signals):
         """Project region signals back on the vertices: ``maps @ signals``, 0 outside the mask.

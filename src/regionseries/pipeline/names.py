@@ -62,11 +62,12 @@ def expected_outputs(run: RunInputs, atlases: Sequence[Atlas], strategy_desc: st
     for atlas in atlases:
         series = timeseries_name(run, atlas.name, strategy_desc)
         names += [series, series.replace(extension=".json")]
-        if run.surface == "cifti":
+        parcellated = run.surface == "cifti" and atlas.kind == "labels"  # a map is no set of grayordinates
+        if parcellated:
             names.append(series.replace(extension=CIFTI_SERIES_EXTENSION))
         for kind in kinds:
             matrix = relmat_name(run, atlas.name, strategy_desc, kind)
             names += [matrix, matrix.replace(extension=".json")]
-            if run.surface == "cifti":
+            if parcellated:
                 names.append(matrix.replace(extension=CIFTI_MATRIX_EXTENSION))
     return names

@@ -32,16 +32,21 @@ from ..bids import readable
 from ..bids.inputs import RunInputs
 from ..bids.outputs import remove_stale_temporaries
 from ..bids.readable import UnreadableFile
+from ..core.atlas_images import _finite
 from ..core.connectivity import ConnectivityError, connectivity_matrix
 from ..core.extract import extract_signals
 from ..core.extract.vertices import (
     SurfaceSeries,
     cifti_labels_on,
+    cifti_maps_on,
     extract_vertex_signals,
     gifti_pair_labels,
+    gifti_pair_maps,
     parcels_axis,
     read_cifti_series,
     read_gifti_pair,
+    vertex_labels_operator,
+    vertex_maps_operator,
 )
 from ..core.image import check_same_fov, load_masker_mask, resample_img
 from ..core.signal import clean
@@ -214,8 +219,8 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
     else:
         if options.smoothing_fwhm:
             result.warnings.append(f"{run.bold.name}: --smoothing-fwhm is not applied to surface runs")
-        vertex_labels = _surface_labels(run, atlases, surface_series)
-        if run.surface == "cifti":
+        operators, vertex_labels = _surface_operators(run, atlases, surface_series)
+        if run.surface == "cifti":  # maps are no sets of grayordinates: labels atlases only
             parcels = {name: parcels_axis(surface_series.brain_models, *labels) for name, labels in vertex_labels.items()}
     # Cleaning and connectivity are small dense problems (T x k QR, K x K matrices): one BLAS
     # thread is faster; several only add synchronisation, costly when the cores are busy
@@ -224,7 +229,7 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
         for source, source_outcomes in sources.items():
             # one pass over each input image for every atlas; normally only the preprocessed BOLD
             if surface_series is not None:
-                extracted = extract_vertex_signals(surface_series.data, vertex_labels, options.min_coverage,
+                extracted = extract_vertex_signals(surface_series.data, operators, min_coverage=options.min_coverage,
                                                    description=run.bold.name)
             else:
                 with readable.reading(source):
@@ -253,23 +258,45 @@ def _read_surface_run(run: RunInputs) -> SurfaceSeries:
                         f"{'CIFTI-2' if run.surface == 'cifti' else 'GIFTI'}: {type(exc).__name__}: {exc}") from None
 
 
-def _surface_labels(run: RunInputs, atlases: Sequence[Atlas], series: SurfaceSeries) -> dict[str, tuple]:
-    """``atlas name -> (label per vertex of the run, label values, names)`` for :func:`extract_vertex_signals`."""
-    from ..atlases.surfaces import read_surface_labels
+def _surface_operators(run: RunInputs, atlases: Sequence[Atlas], series: SurfaceSeries) -> tuple[dict, dict]:
+    """The extraction operators of the atlases on the run's vertices, and for the labels atlases
+    ``name -> (label per vertex of the run, label values, names)`` (their CIFTI parcels).
 
-    found = {}
+    Non-finite map weights count as 0, with the warning of volumetric maps
+    (:mod:`regionseries.core.atlas_images`).
+
+    Raises
+    ------
+    RunFailed
+        An atlas is on another surface, density or volume grid than the run.
+    """
+    from ..atlases.surfaces import read_surface_labels, read_surface_maps
+
+    operators, vertex_labels = {}, {}
     for atlas in atlases:
-        labels = read_surface_labels(atlas.name, atlas.surface_files)
         try:
+            if atlas.kind == "maps":
+                found = read_surface_maps(atlas.name, atlas.surface_files)
+                if run.surface == "cifti":
+                    maps = cifti_maps_on(found.brain_models, found.maps[0], series.brain_models)
+                else:
+                    maps = gifti_pair_maps(found.maps[0], found.maps[1], series.hemisphere_sizes)
+                what = f"the maps of atlas {atlas.name} ({', '.join(path.name for path in atlas.surface_files)})"
+                operators[atlas.name] = vertex_maps_operator(_finite(maps, what), atlas.names,
+                                                             source_name=f"atlas {atlas.name}")
+                continue
+            labels = read_surface_labels(atlas.name, atlas.surface_files)
             if run.surface == "cifti":
                 on_run = cifti_labels_on(labels.brain_models, labels.labels[0], series.brain_models)
             else:
                 on_run = gifti_pair_labels(labels.labels[0], labels.labels[1], series.hemisphere_sizes,
                                            labels.right_offset)
-        except ValueError as exc:
-            raise RunFailed(f"atlas {atlas.name} does not fit {run.bold.name}: {exc}") from None
-        found[atlas.name] = (on_run, atlas.table["index"].tolist(), atlas.names)
-    return found
+        except ValueError as exc:  # also MapsOperator's: no map left with a weight on the run's vertices
+            files = ", ".join(str(path) for path in atlas.surface_files)
+            raise RunFailed(f"atlas {atlas.name} ({files}) does not fit {run.bold.name}: {exc}") from None
+        vertex_labels[atlas.name] = (on_run, atlas.table["index"].tolist(), atlas.names)
+        operators[atlas.name] = vertex_labels_operator(*vertex_labels[atlas.name], source_name=f"atlas {atlas.name}")
+    return operators, vertex_labels
 
 
 def _brain_mask_on_grid(run: RunInputs, img, messages: list[str]) -> np.ndarray | None:
@@ -358,7 +385,7 @@ def _clean_and_write(run: RunInputs, atlases: Sequence[Atlas], extracted: dict, 
                      n_volumes: int, options: PipelineOptions, result: RunResult, source: Path,
                      parcels: dict | None = None) -> None:
     """Clean the extracted signals with one strategy and write its outputs (and, for a CIFTI
-    run, the ``ptseries.nii``/``pconn.nii`` of each atlas's ``parcels`` axis)."""
+    run, the ``ptseries.nii``/``pconn.nii`` of each labels atlas's ``parcels`` axis)."""
     plan = outcome.plan
     linc_signals = {}
     for atlas in atlases:
@@ -374,7 +401,7 @@ def _clean_and_write(run: RunInputs, atlases: Sequence[Atlas], extracted: dict, 
         full[plan.sample_mask] = kept
         result.clean_signals[(atlas.name, outcome.desc)] = full
         write_timeseries(run, atlas, one, outcome, full, options, result, source)
-        if parcels is not None:
+        if parcels is not None and atlas.name in parcels:
             write_parcellated(options.output_dir / timeseries_name(run, atlas.name, outcome.desc).replace(
                 extension=CIFTI_SERIES_EXTENSION).relpath, full, parcels[atlas.name], result, run.repetition_time)
         for kind in options.connectivity:
@@ -386,7 +413,7 @@ def _clean_and_write(run: RunInputs, atlases: Sequence[Atlas], extracted: dict, 
                 continue
             result.connectivity[(atlas.name, outcome.desc, kind)] = matrix
             write_relmat(run, atlas, outcome, kind, matrix, plan.n_kept, options, result)
-            if parcels is not None:
+            if parcels is not None and atlas.name in parcels:
                 write_parcellated(options.output_dir / relmat_name(run, atlas.name, outcome.desc, kind).replace(
                     extension=CIFTI_MATRIX_EXTENSION).relpath, matrix, parcels[atlas.name], result)
     if options.linc_qc:

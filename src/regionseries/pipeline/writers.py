@@ -62,10 +62,15 @@ def _atlas_description(atlas: Atlas, run: RunInputs, options: PipelineOptions) -
     }
     if atlas.surface == "cifti":
         description["ResampledTo"] = f"none: matched to the grayordinates of {run.bold.name} by structure and vertex"
-        description["Extraction"] = "mean of the grayordinates (cortical vertices, subcortical voxels) of each label"
+        description["Extraction"] = {
+            "labels": "mean of the grayordinates (cortical vertices, subcortical voxels) of each label",
+            "maps": "least-squares fit of the maps to each volume, over the grayordinates (cortical vertices, "
+                    "subcortical voxels)"}[atlas.kind]
     elif atlas.surface == "gifti":
         description["ResampledTo"] = f"none: the vertices of {' and '.join(p.name for p in run.bold_files)}"
-        description["Extraction"] = "mean of the vertices of each label"
+        description["Extraction"] = {"labels": "mean of the vertices of each label",
+                                     "maps": "least-squares fit of the maps to each volume, over the vertices of "
+                                             "both hemispheres"}[atlas.kind]
     if atlas.kind == "spheres":
         description["RadiusMillimetres"] = atlas.radius
     return description

@@ -45,9 +45,11 @@ Modules, one job each:
   :mod:`~regionseries.core.extract.spheres`,
   :mod:`~regionseries.core.extract.maps` -- the three operators;
 * :mod:`~regionseries.core.extract.stream` -- :func:`extract_signals`, the pass;
-* :mod:`~regionseries.core.extract.surface` -- the same reductions and
-  least-squares fit, and nilearn's surface smoothing, as plain functions over
-  vertex arrays (surfaces, grayordinates); imported from that module.
+* :mod:`~regionseries.core.extract.vertices` -- surface runs and surface
+  images: operators on their vertices (an N x 1 x 1 grid) through the same
+  pass (``extract_vertex_signals``), CIFTI/GIFTI reading and labels on
+  grayordinates; :mod:`~regionseries.core.extract.surface` -- nilearn's
+  surface smoothing; imported from those modules.
 
 The package exports the public names.
 """

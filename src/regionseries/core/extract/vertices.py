@@ -4,13 +4,16 @@ A surface run is a (T x N) array of N *vertices*: the grayordinates of a
 CIFTI file in its BrainModelAxis order (cortical vertices, then subcortical
 voxels), or the left then the right hemisphere of a GIFTI pair. A labels
 atlas on them is one label per vertex (:func:`cifti_labels_on`,
-:func:`gifti_pair_labels`).
+:func:`gifti_pair_labels`); probabilistic maps are one weight per vertex
+and map.
 
-:func:`extract_vertex_signals` is the plain per-parcel mean over vertices.
-It goes through the same one-pass engine as volumes
-(:func:`~regionseries.core.extract.extract_signals` with a
-:class:`~regionseries.core.extract.LabelsOperator`): the N vertices are laid
-out as an N x 1 x 1 grid, so coverage (a vertex with NaN, or constant signal
+:func:`extract_vertex_signals` is the one extraction path of vertex data,
+shared by the command line and the surface maskers
+(:mod:`regionseries.maskers.surface`): the atlases become operators on an
+N x 1 x 1 grid (:func:`vertex_labels_operator`, :func:`vertex_maps_operator`)
+and go through the same one-pass engine as volumes
+(:func:`~regionseries.core.extract.extract_signals`), so reductions, the
+least-squares fit of maps, coverage (a vertex with NaN, or constant signal
 such as zeros, is not covered), ``min_coverage`` and the non-finite warning
 are those of volumes. The data are read once in full (nibabel's CIFTI and
 GIFTI readers have no streaming access to compressed GIFTI arrays) and then
@@ -26,17 +29,23 @@ from dataclasses import dataclass
 
 import nibabel as nib
 import numpy as np
+import scipy  # submodules load on first use
 
 from .labels import LabelsOperator
-from .stream import ExtractionResult, extract_signals
+from .maps import MapsOperator
+from .stream import extract_signals
 
 __all__ = [
     "SurfaceSeries",
     "cifti_labels_on",
+    "cifti_maps_on",
     "extract_vertex_signals",
     "gifti_pair_labels",
+    "gifti_pair_maps",
     "read_cifti_series",
     "read_gifti_pair",
+    "vertex_labels_operator",
+    "vertex_maps_operator",
 ]
 
 #: Labels values that are no region in surface label files (FreeSurfer's
@@ -150,6 +159,29 @@ def cifti_labels_on(atlas_models: nib.cifti2.BrainModelAxis, atlas_labels: np.nd
     ValueError
         The atlas and the run share no grayordinate, or their volume grids differ.
     """
+    return _cifti_values_on(atlas_models, np.asarray(atlas_labels).ravel(), run_models)
+
+
+def cifti_maps_on(atlas_models: nib.cifti2.BrainModelAxis, atlas_maps: np.ndarray,
+                  run_models: nib.cifti2.BrainModelAxis) -> np.ndarray:
+    """The maps of a CIFTI ``dscalar.nii`` atlas on a run's grayordinates, as :func:`cifti_labels_on`.
+
+    Parameters
+    ----------
+    atlas_maps : numpy.ndarray, shape (n_atlas_grayordinates, K)
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_run_grayordinates, K)
+        Weight 0 on grayordinates of the run absent from the atlas; the atlas's
+        weight on grayordinates the run lacks is left out.
+    """
+    return _cifti_values_on(atlas_models, np.asarray(atlas_maps), run_models)
+
+
+def _cifti_values_on(atlas_models: nib.cifti2.BrainModelAxis, values: np.ndarray,
+                     run_models: nib.cifti2.BrainModelAxis) -> np.ndarray:
+    """Rows of ``values`` (one per atlas grayordinate) on the run's grayordinates; 0 where absent."""
     if (run_models.volume_shape is not None and atlas_models.volume_shape is not None
             and run_models.volume_mask.any() and atlas_models.volume_mask.any()
             and (tuple(run_models.volume_shape) != tuple(atlas_models.volume_shape)
@@ -157,12 +189,13 @@ def cifti_labels_on(atlas_models: nib.cifti2.BrainModelAxis, atlas_labels: np.nd
         raise ValueError(f"the subcortical voxels of the atlas are on a {atlas_models.volume_shape} grid, the run's on "
                          f"{run_models.volume_shape} (or their affines differ)")
     if atlas_models == run_models:  # the usual case: an atlas on the same grayordinates (91k)
-        return np.asarray(atlas_labels).ravel().copy()
-    lookup = dict(zip(_grayordinate_keys(atlas_models), np.asarray(atlas_labels).ravel()))
-    labels = np.array([lookup.get(key, 0) for key in _grayordinate_keys(run_models)])
-    if not np.any(labels != 0) and np.any(np.asarray(atlas_labels) != 0):
+        return values.copy()
+    rows = dict(zip(_grayordinate_keys(atlas_models), range(len(atlas_models))))
+    taken = np.array([rows.get(key, -1) for key in _grayordinate_keys(run_models)], dtype=np.int64)
+    on_run = np.where((taken >= 0).reshape((-1,) + (1,) * (values.ndim - 1)), values[np.maximum(taken, 0)], 0)
+    if not np.any(on_run != 0) and np.any(values != 0):
         raise ValueError("the atlas and the run share no grayordinate (another surface or density?)")
-    return labels
+    return on_run
 
 
 def gifti_pair_labels(left: np.ndarray, right: np.ndarray, hemisphere_sizes: Sequence[int],
@@ -175,52 +208,152 @@ def gifti_pair_labels(left: np.ndarray, right: np.ndarray, hemisphere_sizes: Seq
     ValueError
         A hemisphere of the atlas has another number of vertices than the run's.
     """
-    for hemi, labels, size in (("left", left, hemisphere_sizes[0]), ("right", right, hemisphere_sizes[1])):
-        if len(labels) != size:
-            raise ValueError(f"the {hemi} hemisphere of the atlas has {len(labels)} vertices, the run's {size} "
-                             "(another surface or density?)")
+    _check_hemisphere_sizes(left, right, hemisphere_sizes)
     left = np.where(np.isin(left, SURFACE_BACKGROUND), 0, left)
     right = np.where(np.isin(right, SURFACE_BACKGROUND), 0, right + right_offset)
     return np.concatenate([left, right]).astype(np.int64)
 
 
-def extract_vertex_signals(data: np.ndarray, atlases: Mapping[str, tuple[np.ndarray, Sequence, Sequence[str]]],
-                           min_coverage: float = 0.5, description: str = "surface series",
-                           ) -> dict[str, ExtractionResult]:
-    """Mean signal of each parcel of several label atlases over the vertices of a surface run.
+def gifti_pair_maps(left: np.ndarray, right: np.ndarray, hemisphere_sizes: Sequence[int]) -> np.ndarray:
+    """One (N, K) array of maps for a GIFTI pair: the left hemisphere's rows, then the right's.
+
+    Raises
+    ------
+    ValueError
+        A hemisphere of the atlas has another number of vertices than the run's.
+    """
+    _check_hemisphere_sizes(left, right, hemisphere_sizes)
+    return np.concatenate([left, right], axis=0)
+
+
+def _check_hemisphere_sizes(left: np.ndarray, right: np.ndarray, hemisphere_sizes: Sequence[int]) -> None:
+    for hemi, values, size in (("left", left, hemisphere_sizes[0]), ("right", right, hemisphere_sizes[1])):
+        if len(values) != size:
+            raise ValueError(f"the {hemi} hemisphere of the atlas has {len(values)} vertices, the run's {size} "
+                             "(another surface or density?)")
+
+
+def vertex_labels_operator(vertex_labels: np.ndarray, label_values: Sequence, names: Sequence[str] | None = None,
+                           *, reduction: str = "mean", source_name: str = "labels") -> LabelsOperator:
+    """A :class:`~regionseries.core.extract.LabelsOperator` over the vertices of a surface run.
+
+    Parameters
+    ----------
+    vertex_labels : numpy.ndarray, shape (N,)
+        Label value of each vertex (grayordinate); a value not in ``label_values`` is no region.
+    label_values : sequence of numbers
+        The regions (columns), in this order; a value absent from ``vertex_labels`` gives a
+        NaN column listed in ``missing_regions``.
+    names : sequence of str or None
+        Region names aligned with ``label_values`` (None: the values as text).
+    reduction : str, default="mean"
+        One of :data:`~regionseries.core.extract.REDUCTIONS`.
+    source_name : str
+        The atlas, for messages.
+    """
+    vertex_labels = np.asarray(vertex_labels).ravel()
+    return LabelsOperator(vertex_labels.reshape((-1, 1, 1)), np.eye(4), label_values=list(label_values),
+                          names=None if names is None else list(names), reduction=reduction,
+                          source_name=source_name)
+
+
+def vertex_maps_operator(maps, names: Sequence[str] | None = None, *, source_name: str = "maps") -> MapsOperator:
+    """A :class:`~regionseries.core.extract.MapsOperator` over the vertices of a surface run.
+
+    Parameters
+    ----------
+    maps : numpy.ndarray, shape (N, K), or scipy.sparse matrix, shape (K, N)
+        Map weights per vertex (dense: one column per map; sparse: one row per map).
+        Non-finite weights count as 0, as for volumetric maps.
+    names : sequence of str or None
+        Map names (None: ``"map 0"``, ...).
+    source_name : str
+        The atlas, for messages.
+
+    Raises
+    ------
+    ValueError
+        No map has a non-zero weight.
+    """
+    if scipy.sparse.issparse(maps):
+        weights = scipy.sparse.csr_matrix(maps, dtype=np.float64)
+        weights.data[~np.isfinite(weights.data)] = 0.0
+    else:
+        maps = np.asarray(maps)
+        if maps.ndim == 1:
+            maps = maps[:, np.newaxis]
+        weights = scipy.sparse.csr_matrix(np.where(np.isfinite(maps), maps, 0.0).astype(np.float64).T)
+    weights.eliminate_zeros()
+    return MapsOperator.from_weights(weights, (weights.shape[1], 1, 1), np.eye(4),
+                                     names=None if names is None else list(names), source_name=source_name)
+
+
+def extract_vertex_signals(data: np.ndarray, operators, *, mask: np.ndarray | None = None, min_coverage: float = 0.5,
+                           description: str = "surface series", warn_non_finite: bool = True):
+    """Region signals of several atlases over the vertices of surface data, in one pass.
+
+    The one extraction path of surface runs (the command line) and of
+    :class:`~regionseries.maskers.SurfaceLabelsMasker` and
+    :class:`~regionseries.maskers.SurfaceMapsMasker`: the N vertices are laid
+    out as an N x 1 x 1 grid (a view of ``data``, no copy) and go through
+    :func:`~regionseries.core.extract.extract_signals` with the operators of
+    :func:`vertex_labels_operator` and :func:`vertex_maps_operator`, so that
+    the reductions, the least-squares fit of maps (its K x K normal-matrix
+    solver), the coverage rule (a vertex with a non-finite value, or a
+    constant series, is not covered; constancy is not judged for one sample),
+    ``min_coverage`` and the non-finite warning are those of volumes.
 
     Parameters
     ----------
     data : numpy.ndarray, shape (T, N)
-        The run (vertices or grayordinates in columns).
-    atlases : mapping
-        ``name -> (labels, label_values, names)``: one label per vertex (N,),
-        the label values to extract in column order and their names.
-    min_coverage : float
-        Parcels with a smaller fraction of vertices holding finite, non-constant
-        signal are NaN (with a warning naming them).
+        One row per volume (sample), one column per vertex: a CIFTI
+        ``dtseries`` array, GIFTI hemispheres side by side, the parts of a
+        surface image. C-ordered is fastest: each volume is then contiguous
+        (a vertex-major array costs twice the time through strided reads).
+        Float32 and float64 are read as they are, other dtypes as float64.
+    operators : mapping or sequence of operators
+        Built on N vertices (:func:`vertex_labels_operator`, :func:`vertex_maps_operator`).
+    mask : numpy.ndarray of bool, shape (N,), or None
+        Vertices outside it enter no region and are not covered.
+    min_coverage : float, default=0.5
+        Regions covered less are NaN, with a warning naming them (0: no rule).
     description : str
-        The run, for messages.
+        The data, for messages.
+    warn_non_finite : bool, default=True
+        Warn when non-finite values are replaced by 0 (they never count as covered).
 
     Returns
     -------
-    dict of ExtractionResult
-        Per atlas, as :func:`~regionseries.core.extract.extract_signals` (coverage
-        and ``n_voxels`` count vertices).
+    dict or list of ExtractionResult
+        As :func:`~regionseries.core.extract.extract_signals`; coverage and
+        ``n_voxels`` count vertices.
+
+    Raises
+    ------
+    ValueError
+        An operator is built on another number of vertices than the data has.
     """
     data = np.asarray(data)
+    if data.ndim != 2:
+        raise ValueError(f"{description}: vertex data must be 2D, got shape {data.shape}")
+    if data.dtype not in (np.float32, np.float64):  # NIfTI holds neither float16 nor bool; int64 warns
+        data = data.astype(np.float64)
     n_volumes, n_vertices = data.shape
+    for operator in operators.values() if isinstance(operators, Mapping) else operators:
+        if operator.shape[0] != n_vertices:
+            what = "vertex labels" if operator.kind == "labels" else "maps of vertices"
+            raise ValueError(f"{operator.source_name}: {operator.shape[0]} {what} for data of {n_vertices} vertices "
+                             f"({description})")
     # (T, N) C-ordered is (N, T) F-ordered: the N x 1 x 1 x T grid is a view, no copy; NIfTI-2
     # because a NIfTI-1 header holds at most 32,767 per dimension (91,282 grayordinates)
-    series = nib.Nifti2Image(data.T.reshape((n_vertices, 1, 1, n_volumes), order="F"), np.eye(4))
-    operators = {}
-    for name, (labels, label_values, names) in atlases.items():
-        labels = np.asarray(labels).reshape((n_vertices, 1, 1))
-        operators[name] = LabelsOperator(labels, np.eye(4), label_values=list(label_values), names=list(names),
-                                         reduction="mean", source_name=f"atlas {name}")
+    grid = data.T.reshape((n_vertices, 1, 1, n_volumes), order="F")
+    series = nib.Nifti2Image(grid, np.eye(4))
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool).reshape((n_vertices, 1, 1))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        results = extract_signals(series, operators, mask=None, min_coverage=min_coverage)
+        results = extract_signals(series, operators, mask=mask, min_coverage=min_coverage,
+                                  warn_non_finite=warn_non_finite)
     for item in caught:  # name the run, not the in-memory grid it was laid out on
         message = str(item.message).replace("<in-memory Nifti2Image>", description)
         warnings.warn(message, item.category, stacklevel=2)
