@@ -72,7 +72,7 @@ class AtlasRegistry:
     options: AtlasOptions
     work_dir: Path
     shared_cache_dir: Path | None = None
-    _fixed: dict[str, Atlas] = field(default_factory=dict)
+    _fixed: dict[Any, Atlas] = field(default_factory=dict)  # label, or (label, participant)
     _by_space: dict[tuple[str, str, float], Atlas] = field(default_factory=dict)
 
     @classmethod
@@ -158,7 +158,12 @@ class AtlasRegistry:
                                    + "\n\n".join(str(exc) for exc in unavailable))
         return atlases
 
-    def resolve_surface(self, surface: str) -> list[Atlas]:
+    @property
+    def per_subject(self) -> bool:
+        """An ``--atlas-file`` names ``{subject}``: surface atlases differ per participant."""
+        return any(isinstance(request, FileRequest) and request.per_subject for request in self.requests)
+
+    def resolve_surface(self, surface: str, subject: str | None = None) -> list[Atlas]:
         """The surface label atlases of ``--atlas-file`` for runs of one kind.
 
         Parameters
@@ -166,18 +171,31 @@ class AtlasRegistry:
         surface : {"cifti", "gifti"}
             CIFTI grayordinate runs take ``dlabel.nii`` atlases, GIFTI pairs
             ``label.gii``/``.annot`` pairs.
+        subject : str or None
+            The participant (label without ``sub-``) whose files replace
+            ``{subject}`` in per-participant atlases (:attr:`per_subject`).
 
         Raises
         ------
         AtlasError
             An unreadable atlas file, or no atlas of that kind was given.
+        AtlasUnavailable
+            The participant lacks a file of a per-participant atlas.
         """
         atlases = []
         for request in self.requests:
             if isinstance(request, FileRequest) and request.surface == surface:
-                if request.label not in self._fixed:
-                    self._fixed[request.label] = self._resolve_fixed(request)
-                atlases.append(self._fixed[request.label])
+                key = (request.label, subject) if request.per_subject else request.label
+                if key not in self._fixed:
+                    if request.per_subject:
+                        if subject is None:
+                            raise AtlasError(f"--atlas-file {request.spec}: {{subject}} needs the participant")
+                        atlas = self._resolve_fixed(request.for_subject(subject))
+                        atlas.source["Subject"] = subject
+                        self._fixed[key] = atlas
+                    else:
+                        self._fixed[key] = self._resolve_fixed(request)
+                atlases.append(self._fixed[key])
         if not atlases:
             example = "NAME=atlas.dlabel.nii" if surface == "cifti" else "NAME=lh.label.gii,rh.label.gii"
             runs = "CIFTI (.dtseries.nii)" if surface == "cifti" else "GIFTI (.func.gii)"
@@ -219,7 +237,8 @@ def atlas_file_names(atlas: Atlas) -> dict[str, BIDSName]:
     Template-space atlases carry ``tpl-<template>`` (and ``res-`` for
     TemplateFlow resolutions); user files carry only ``atlas-<name>``.
     """
-    entities = {"tpl": atlas.space, "atlas": atlas.name}
+    subject = atlas.source.get("Subject")  # a participant's own atlas (fsnative): sub-<label> first
+    entities = {"sub": subject, "tpl": atlas.space, "atlas": atlas.name}
     resolution = atlas.source.get("Resolution") if atlas.space else None
     image_entities = dict(entities, res=resolution)
     names: dict[str, BIDSName] = {
@@ -231,7 +250,8 @@ def atlas_file_names(atlas: Atlas) -> dict[str, BIDSName]:
     elif atlas.surface == "gifti":
         for hemi, path in zip(("L", "R"), atlas.surface_files):
             extension = ".annot" if path.name.endswith(".annot") else ".label.gii"
-            names[f"image_{hemi}"] = BIDSName.create(atlas.suffix, extension, None, hemi=hemi, **image_entities)
+            names[f"image_{hemi}"] = BIDSName.create(atlas.suffix, extension, None, sub=subject, hemi=hemi,
+                                                     **{k: v for k, v in image_entities.items() if k != "sub"})
     elif atlas.image is not None:
         extension = ".nii.gz" if str(atlas.image).endswith(".gz") else ".nii"
         names["image"] = BIDSName.create(atlas.suffix, extension, None, **image_entities)
