@@ -37,6 +37,7 @@ sys.path.insert(0, str(HERE))
 import floor as floor_module  # noqa: E402
 import inputs as inputs_module  # noqa: E402
 import operator_build  # noqa: E402
+import surfaces as surfaces_module  # noqa: E402
 
 #: Targets of issue 6 (ratios measured in the same invocation).
 TARGETS = {
@@ -549,6 +550,14 @@ def run(args) -> dict:
                 shutil.rmtree(work_dir, ignore_errors=True)
         if not args.no_command_line:
             results["command_line"] = command_line(built, n_parallel, (task, acquisition), scratch, args, log)
+        if not args.no_surfaces:
+            log(f"surface runs: CIFTI 91k x {args.surface_lengths}, GIFTI fsaverage5 x {args.surface_lengths} volumes")
+            load_start = _load()
+            rows = surfaces_module.measure(args.data_dir / "surfaces", args.surface_lengths, args.surface_lengths,
+                                           repeats=max(1, args.repeats - 1))
+            for row in rows:
+                log(f"    {surfaces_module.describe(row)}")
+            results["surfaces"] = {"load_average_start": load_start, "load_average_end": _load(), "runs": rows}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     results["machine"]["load_average_end"] = _load()
@@ -781,6 +790,21 @@ def to_markdown(results: dict, command: str) -> str:
                      f"{_fmt(_median([r['cpu'] for r in idle]))} | {_median([r['peak_rss_mib'] for r in idle]):.0f} | "
                      f"{_each(idle, 'wall', 2)} |")
         lines.append("\n(× floor for 4 runs: against decompressing the 4 runs in 2 processes.)")
+    surface = results.get("surfaces")
+    if surface:
+        lines += ["", f"## Surface runs (issue 19); load average {surface['load_average_start']} at start, "
+                      f"{surface['load_average_end']} at end", "",
+                  "The whole command line (`--strategy simple --no-reports`) on one run against its floor: "
+                  "CIFTI, the XML header and every byte of the file read; GIFTI, nibabel's load of both "
+                  "hemispheres (XML, base64 and gzip of every volume). Medians of fresh processes.", "",
+                  "| run | file (MB) | floor (s) | run (s) | × floor | command (s) | peak RSS (MiB) |",
+                  "|---|---|---|---|---|---|---|"]
+        for row in surface["runs"]:
+            name = (f"CIFTI 91k × {row['n_volumes']}, 400 parcels" if row["kind"] == "cifti"
+                    else f"GIFTI fsaverage5 pair × {row['n_volumes']}, 20 parcels")
+            lines.append(f"| {name} | {row['file_mb']:.0f} | {_fmt(row['read_s'])} | {_fmt(row['run_s'])} | "
+                         f"{row['run_s'] / row['read_s']:.1f} | {_fmt(row['command_s'])} | "
+                         f"{row['peak_rss_mib']:.0f} |")
     lines.append("")
     return "\n".join(lines)
 
@@ -806,6 +830,10 @@ def parse_args(argv=None):
     parser.add_argument("--warm-runs", type=int, default=1, help="Runs after the first in each regionseries process.")
     parser.add_argument("--no-command-line", action="store_true",
                         help="Skip the command-line section (atlas off the grid, shared cache, reports on/off).")
+    parser.add_argument("--no-surfaces", action="store_true",
+                        help="Skip the surface runs (CIFTI 91k and GIFTI fsaverage5, benchmarks/surfaces.py).")
+    parser.add_argument("--surface-lengths", type=int, nargs="+", default=[400],
+                        help="Volumes of the surface runs (default 400; 1200 for an HCP-style run).")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats = 1

@@ -233,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="Your own atlas: a 3D labels or 4D maps image, optional label table; for surface "
                               "runs a CIFTI NAME=atlas.dlabel.nii or a GIFTI pair NAME=lh.label.gii,rh.label.gii "
                               "(or .annot), left first; maps as NAME=maps.dscalar.nii or "
-                              "NAME=lh.func.gii,rh.func.gii.")
+                              "NAME=lh.func.gii,rh.func.gii. {subject} in a surface atlas's paths is each "
+                              "participant's label, for fsnative runs: aparc=FS/sub-{subject}/label/lh.aparc.annot,"
+                              "FS/sub-{subject}/label/rh.aparc.annot.")
     atlases.add_argument("--spheres", action="extend", nargs="+", default=[], metavar="NAME[=COORDS.tsv]",
                          help="Spheres around coordinates: built-in Power2011, Dosenbach2010, Seitzman2018, or "
                               "NAME=COORDS.tsv with columns x, y, z (mm) and optional name.")

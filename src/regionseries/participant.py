@@ -532,13 +532,16 @@ def _resolve_atlases(runs: Sequence[RunInputs], registry: AtlasRegistry) -> tupl
     atlases_of_run = []
     resolved: dict[tuple, list] = {}
     for run in runs:
-        key = (run.surface,) if run.surface else _atlas_grid_key(run)
+        if run.surface:  # per participant when an atlas is (fsnative: --atlas-file with {subject})
+            key = (run.surface, run.entities.get("sub") if registry.per_subject else None)
+        else:
+            key = _atlas_grid_key(run)
         if key is None:
             atlases_of_run.append([])
             continue
         if key not in resolved:
             try:
-                resolved[key] = registry.resolve_surface(run.surface) if run.surface else registry.resolve(*key)
+                resolved[key] = registry.resolve_surface(*key) if run.surface else registry.resolve(*key)
             except AtlasError as exc:
                 raise AtlasNotResolved(str(exc)) from None
             if not resolved[key]:

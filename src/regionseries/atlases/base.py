@@ -110,9 +110,10 @@ class Atlas:
             raise AtlasError(f"atlas {self.name}: unknown kind {self.kind!r}")
 
     @property
-    def key(self) -> tuple[str, str | None, str | None]:
-        """Identity of the atlas as used: name, template space, TemplateFlow resolution."""
-        return self.name, self.space, self.source.get("Resolution")
+    def key(self) -> tuple[str, str | None, str | None, str | None]:
+        """Identity of the atlas as used: name, template space, TemplateFlow resolution, and the
+        participant of a per-participant atlas (``--atlas-file`` with ``{subject}``)."""
+        return self.name, self.space, self.source.get("Resolution"), self.source.get("Subject")
 
     @property
     def names(self) -> list[str]:

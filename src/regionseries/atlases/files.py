@@ -42,6 +42,10 @@ from .surfaces import (
 
 _TABLE_EXTENSIONS = (".tsv", ".csv", ".txt")
 
+#: In an ``--atlas-file`` path: the participant's label (without ``sub-``), for atlases
+#: of each participant's own surface (``fsnative``), e.g. FreeSurfer's ``lh.aparc.annot``.
+SUBJECT_PLACEHOLDER = "{subject}"
+
 
 @dataclass(frozen=True)
 class FileRequest:
@@ -52,11 +56,34 @@ class FileRequest:
     image: Path
     table: Path | None
     images: tuple[Path, ...] = ()
+    #: The paths hold ``{subject}``: one atlas per participant (:meth:`for_subject`).
+    per_subject: bool = False
 
     @property
     def surface(self) -> str | None:
         """``"cifti"``/``"gifti"`` for surface atlas files (labels or maps), None for a NIfTI image."""
         return surface_kind(self.image)
+
+    def for_subject(self, subject: str) -> "FileRequest":
+        """The request of participant ``subject`` (its label, without ``sub-``): ``{subject}`` replaced.
+
+        Raises
+        ------
+        AtlasUnavailable
+            A file of the participant is missing (the message names it and the participant).
+        """
+        def filled(path: Path) -> Path:
+            return Path(str(path).replace(SUBJECT_PLACEHOLDER, subject))
+
+        images = tuple(filled(image) for image in self.images)
+        table = filled(self.table) if self.table is not None else None
+        for kind, path in [("image", image) for image in images] + [("label table", table)] * (table is not None):
+            if not path.is_file():
+                raise AtlasUnavailable(f"--atlas-file {self.spec}: participant sub-{subject} has no {kind} "
+                                       f"{missing_file_message(path)} (leave sub-{subject} out with "
+                                       "--participant-label, or give the file)")
+        images = tuple(image.resolve() for image in images)
+        return FileRequest(self.spec, self.label, images[0], table.resolve() if table else None, images)
 
     @classmethod
     def parse(cls, spec: str) -> "FileRequest":
@@ -92,10 +119,16 @@ class FileRequest:
         if len({is_surface_maps(image) for image in images}) > 1:
             raise AtlasError(f"--atlas-file {spec}: both hemispheres must be label files (.label.gii, .annot) or "
                              "both maps files (.func.gii, .shape.gii)")
+        table = Path(table_text).expanduser() if table_text else None
+        if SUBJECT_PLACEHOLDER in rest:  # checked per participant (for_subject)
+            if kinds == {None}:
+                raise AtlasError(f"--atlas-file {spec}: {SUBJECT_PLACEHOLDER} (one atlas per participant) is for "
+                                 "surface atlases (.label.gii, .annot, .dlabel.nii), e.g. FreeSurfer's "
+                                 "NAME=/fs/sub-{subject}/label/lh.aparc.annot,/fs/sub-{subject}/label/rh.aparc.annot")
+            return cls(spec, label, images[0], table, images, per_subject=True)
         for image in images:
             if not image.is_file():
                 raise AtlasUnavailable(f"--atlas-file {spec}: image {missing_file_message(image)}")
-        table = Path(table_text).expanduser() if table_text else None
         if table is not None and not table.is_file():
             raise AtlasUnavailable(f"--atlas-file {spec}: label table {missing_file_message(table)}")
         images = tuple(image.resolve() for image in images)

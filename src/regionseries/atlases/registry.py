@@ -72,7 +72,7 @@ class AtlasRegistry:
     options: AtlasOptions
     work_dir: Path
     shared_cache_dir: Path | None = None
-    _fixed: dict[str, Atlas] = field(default_factory=dict)
+    _fixed: dict[Any, Atlas] = field(default_factory=dict)  # label, or (label, participant)
     _by_space: dict[tuple[str, str, float], Atlas] = field(default_factory=dict)
 
     @classmethod
@@ -158,7 +158,12 @@ class AtlasRegistry:
                                    + "\n\n".join(str(exc) for exc in unavailable))
         return atlases
 
-    def resolve_surface(self, surface: str) -> list[Atlas]:
+    @property
+    def per_subject(self) -> bool:
+        """An ``--atlas-file`` names ``{subject}``: surface atlases differ per participant."""
+        return any(isinstance(request, FileRequest) and request.per_subject for request in self.requests)
+
+    def resolve_surface(self, surface: str, subject: str | None = None) -> list[Atlas]:
         """The surface atlases of ``--atlas-file`` for runs of one kind.
 
         Parameters
@@ -167,18 +172,31 @@ class AtlasRegistry:
             CIFTI grayordinate runs take ``dlabel.nii`` and ``dscalar.nii``
             (maps) atlases, GIFTI pairs ``label.gii``/``.annot`` pairs and
             ``func.gii``/``shape.gii`` pairs of maps.
+        subject : str or None
+            The participant (label without ``sub-``) whose files replace
+            ``{subject}`` in per-participant atlases (:attr:`per_subject`).
 
         Raises
         ------
         AtlasError
             An unreadable atlas file, or no atlas of that kind was given.
+        AtlasUnavailable
+            The participant lacks a file of a per-participant atlas.
         """
         atlases = []
         for request in self.requests:
             if isinstance(request, FileRequest) and request.surface == surface:
-                if request.label not in self._fixed:
-                    self._fixed[request.label] = self._resolve_fixed(request)
-                atlases.append(self._fixed[request.label])
+                key = (request.label, subject) if request.per_subject else request.label
+                if key not in self._fixed:
+                    if request.per_subject:
+                        if subject is None:
+                            raise AtlasError(f"--atlas-file {request.spec}: {{subject}} needs the participant")
+                        atlas = self._resolve_fixed(request.for_subject(subject))
+                        atlas.source["Subject"] = subject
+                        self._fixed[key] = atlas
+                    else:
+                        self._fixed[key] = self._resolve_fixed(request)
+                atlases.append(self._fixed[key])
         if not atlases:
             example = "NAME=atlas.dlabel.nii" if surface == "cifti" else "NAME=lh.label.gii,rh.label.gii"
             maps_example = "NAME=maps.dscalar.nii" if surface == "cifti" else "NAME=lh.func.gii,rh.func.gii"
@@ -222,7 +240,8 @@ def atlas_file_names(atlas: Atlas) -> dict[str, BIDSName]:
     Template-space atlases carry ``tpl-<template>`` (and ``res-`` for
     TemplateFlow resolutions); user files carry only ``atlas-<name>``.
     """
-    entities = {"tpl": atlas.space, "atlas": atlas.name}
+    subject = atlas.source.get("Subject")  # a participant's own atlas (fsnative): sub-<label> first
+    entities = {"sub": subject, "tpl": atlas.space, "atlas": atlas.name}
     resolution = atlas.source.get("Resolution") if atlas.space else None
     image_entities = dict(entities, res=resolution)
     names: dict[str, BIDSName] = {
@@ -236,7 +255,8 @@ def atlas_file_names(atlas: Atlas) -> dict[str, BIDSName]:
         for hemi, path in zip(("L", "R"), atlas.surface_files):
             extension = next(ending for ending in (".annot", ".label.gii", ".shape.gii", ".func.gii")
                              if path.name.lower().endswith(ending))
-            names[f"image_{hemi}"] = BIDSName.create(atlas.suffix, extension, None, hemi=hemi, **image_entities)
+            names[f"image_{hemi}"] = BIDSName.create(atlas.suffix, extension, None, sub=subject, hemi=hemi,
+                                                     **{k: v for k, v in image_entities.items() if k != "sub"})
     elif atlas.image is not None:
         extension = ".nii.gz" if str(atlas.image).endswith(".gz") else ".nii"
         names["image"] = BIDSName.create(atlas.suffix, extension, None, **image_entities)

@@ -229,8 +229,9 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
         for source, source_outcomes in sources.items():
             # one pass over each input image for every atlas; normally only the preprocessed BOLD
             if surface_series is not None:
-                extracted = extract_vertex_signals(surface_series.data, operators, min_coverage=options.min_coverage,
-                                                   description=run.bold.name)
+                with readable.reading(run.bold):
+                    extracted = extract_vertex_signals(surface_series.reader, operators,
+                                                       min_coverage=options.min_coverage, description=run.bold.name)
             else:
                 with readable.reading(source):
                     extracted = extract_signals(source, operators, mask=mask, min_coverage=options.min_coverage)
@@ -246,7 +247,7 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
 
 
 def _read_surface_run(run: RunInputs) -> SurfaceSeries:
-    """The data of a CIFTI or GIFTI run, read once in full; a file nibabel cannot read fails the run."""
+    """The header of a CIFTI or GIFTI run (its data are streamed later); a file nibabel cannot read fails the run."""
     try:
         if run.surface == "cifti":
             return read_cifti_series(run.bold)

@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from ..image import check_strict_affine, describe_img, load_masker_mask, smooth_array
 from ..reader import BoldReader
+from ..surface_reader import CiftiSeriesReader, GiftiPairReader
 from .base import _Operator
 from .bound import _Bound, _BoundLinear
 from .grid import _positions_in, _sorted_union
@@ -174,7 +175,7 @@ def extract_signals(
     reader_kwargs = {"decompressor": decompressor}
     if max_chunk_bytes is not None:
         reader_kwargs["max_chunk_bytes"] = max_chunk_bytes
-    if isinstance(bold, BoldReader):
+    if isinstance(bold, (BoldReader, CiftiSeriesReader, GiftiPairReader)):
         reader = bold
     else:
         reader = BoldReader(bold, chunk_volumes, prefetch=True, **reader_kwargs)
@@ -203,7 +204,10 @@ def extract_signals(
                 )
             bound.append(one)
 
-        signals = _stream(reader, bound, warn_non_finite)
+        if isinstance(reader, CiftiSeriesReader):  # stored grayordinate by grayordinate
+            signals = _stream_voxel_blocks(reader, bound, warn_non_finite)
+        else:
+            signals = _stream(reader, bound, warn_non_finite)
     coverage_inputs = signals.pop("coverage")
 
     results = []
@@ -324,18 +328,11 @@ def _stream(reader: BoldReader, bound: list[_Bound], warn_non_finite: bool) -> d
         if gathered is None or gathered.shape[0] < chunk.n_volumes or gathered.dtype != chunk.data.dtype:
             gathered = np.empty((chunk.n_volumes, len(raw_union)), dtype=chunk.data.dtype)
         raw = _gather(chunk, raw_union, gathered)
-        if raw.dtype.kind == "f" and not np.isfinite(raw).all():
-            raw = raw.astype(np.float64)
-            bad = ~np.isfinite(raw)
-            non_finite_any |= bad.any(axis=0)
-            raw[bad] = 0.0
+        raw, bad_voxels = _zero_non_finite(raw, axis=0)
+        if bad_voxels is not None:
+            non_finite_any |= bad_voxels
             if warn_non_finite and not warned:
-                warnings.warn(
-                    "Non-finite values detected. These values will be replaced with "
-                    f"zeros. ({reader.description})",
-                    UserWarning,
-                    stacklevel=3,
-                )
+                _warn_non_finite(reader.description)
                 warned = True
         if first_values is None:
             first_values = raw[0].copy()
@@ -363,6 +360,67 @@ def _stream(reader: BoldReader, bound: list[_Bound], warn_non_finite: bool) -> d
         valid &= varies
     valid_voxels = coverage_voxels[valid[coverage_positions]]
     return {"values": [values[id(one)] for one in bound], "coverage": valid_voxels}
+
+
+def _zero_non_finite(raw: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``raw`` with its non-finite values replaced by 0 (a float64 copy if there are any), and
+    which voxels had one (reduced over ``axis``, the volumes); None when all are finite."""
+    if raw.dtype.kind != "f" or np.isfinite(raw).all():
+        return raw, None
+    raw = raw.astype(np.float64)
+    bad = ~np.isfinite(raw)
+    raw[bad] = 0.0
+    return raw, bad.any(axis=axis)
+
+
+def _warn_non_finite(description: str) -> None:
+    warnings.warn(
+        f"Non-finite values detected. These values will be replaced with zeros. ({description})",
+        UserWarning,
+        stacklevel=4,  # the caller of extract_signals
+    )
+
+
+def _stream_voxel_blocks(reader: CiftiSeriesReader, bound: list[_Bound], warn_non_finite: bool) -> dict:
+    """The single pass over a series stored voxel by voxel, each voxel's whole series contiguous
+    (a CIFTI ``dtseries``): read in blocks of voxels, each adding its share to the projections.
+
+    The linear operators' stacked weights are split by columns (CSC), and each
+    block of voxels x volumes (float64) adds ``W[:, block] @ block`` to the
+    (rows x T) projections, which the operators finish once at the end. Validity
+    (finite, non-constant) is judged per voxel on its whole series, as
+    :func:`_stream` does per chunk. Sums are the same as :func:`_stream`'s up to
+    the order of the additions (float64 rounding). Non-linear summaries
+    (median, ...) need whole volumes and are refused.
+    """
+    if any(not isinstance(one, _BoundLinear) or one.source is not None for one in bound):
+        raise ValueError(f"{reader.description} is read grayordinate by grayordinate: only means, sums and "
+                         "least-squares fits (no median, minimum, maximum, variance, or smoothing) apply to it")
+    n_voxels, n_volumes = reader.n_voxels, reader.n_volumes
+    coverage_voxels = _sorted_union([one.coverage_weights.indices for one in bound], n_voxels)
+    union = _sorted_union([one.support for one in bound] + [coverage_voxels], n_voxels)
+    for one in bound:
+        one.relocate(union)
+    stacked = _StackedLinear(bound)
+    by_column = stacked.matrix.tocsc()
+    projected = np.zeros((by_column.shape[0], n_volumes))
+    valid = np.zeros(len(union), dtype=bool)
+    warned = False
+    for start, block in reader.vertex_blocks():
+        first, last = np.searchsorted(union, [start, start + len(block)])
+        if first == last:
+            continue
+        raw, bad_voxels = _zero_non_finite(block[union[first:last] - start], axis=1)
+        if bad_voxels is not None and warn_non_finite and not warned:
+            _warn_non_finite(reader.description)
+            warned = True
+        valid[first:last] = True if bad_voxels is None else ~bad_voxels
+        if n_volumes > 1:
+            valid[first:last] &= np.any(raw != raw[:, :1], axis=1)
+        projected += by_column[:, first:last] @ raw.astype(np.float64, copy=False)
+    values = [np.ascontiguousarray(one.finish(projected[a:b])) for one, (a, b) in zip(bound, stacked.rows)]
+    valid_voxels = coverage_voxels[valid[_positions_in(union, coverage_voxels, n_voxels)]]
+    return {"values": values, "coverage": valid_voxels}
 
 
 def _source_key(source):

@@ -15,9 +15,10 @@ and go through the same one-pass engine as volumes
 (:func:`~regionseries.core.extract.extract_signals`), so reductions, the
 least-squares fit of maps, coverage (a vertex with NaN, or constant signal
 such as zeros, is not covered), ``min_coverage`` and the non-finite warning
-are those of volumes. The data are read once in full (nibabel's CIFTI and
-GIFTI readers have no streaming access to compressed GIFTI arrays) and then
-streamed to the operators in chunks of volumes.
+are those of volumes. :func:`read_cifti_series` and :func:`read_gifti_pair`
+read the headers; the data are streamed once, in bounded memory, by their
+readers (:mod:`regionseries.core.surface_reader`: a CIFTI file in blocks of
+grayordinates, a GIFTI pair in chunks of volumes).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import nibabel as nib
 import numpy as np
 import scipy  # submodules load on first use
 
+from ..surface_reader import CiftiSeriesReader, GiftiPairReader
 from .labels import LabelsOperator
 from .maps import MapsOperator
 from .stream import extract_signals
@@ -55,12 +57,13 @@ SURFACE_BACKGROUND = (0, -1)
 
 @dataclass
 class SurfaceSeries:
-    """The data of one surface run.
+    """One surface run: its header facts and the reader that streams its data.
 
     Attributes
     ----------
-    data : numpy.ndarray, shape (T, N)
-        One column per vertex or grayordinate, as stored (float32 usually).
+    reader : CiftiSeriesReader or GiftiPairReader
+        Streams the run to :func:`extract_vertex_signals` without holding it
+        (:mod:`regionseries.core.surface_reader`).
     brain_models : nibabel.cifti2.BrainModelAxis or None
         The grayordinates of a CIFTI run (None for a GIFTI pair).
     hemisphere_sizes : tuple of int
@@ -69,69 +72,63 @@ class SurfaceSeries:
         Seconds, from the CIFTI SeriesAxis or the GIFTI ``TimeStep`` (ms).
     """
 
-    data: np.ndarray
+    reader: CiftiSeriesReader | GiftiPairReader
     brain_models: nib.cifti2.BrainModelAxis | None = None
     hemisphere_sizes: tuple[int, ...] = ()
     repetition_time: float | None = None
 
     @property
     def n_volumes(self) -> int:
-        return int(self.data.shape[0])
+        return int(self.reader.n_volumes)
+
+    @property
+    def data(self) -> np.ndarray:
+        """The whole run, shape (T, N), as stored (float32 usually), read now: for small runs
+        and tests; :func:`extract_vertex_signals` streams :attr:`reader` instead."""
+        return self.reader.read_all()
 
 
 def read_cifti_series(path: str | os.PathLike) -> SurfaceSeries:
-    """Read a CIFTI-2 ``dtseries.nii`` (time x grayordinates).
+    """Open a CIFTI-2 ``dtseries.nii`` (time x grayordinates): its header is read, its data
+    are streamed later by the returned series' reader.
 
     Raises
     ------
     ValueError
         The file is not a dense time series (its axes are not SeriesAxis x BrainModelAxis).
     """
-    img = nib.load(os.fspath(path))
-    if not isinstance(img, nib.Cifti2Image):
-        raise ValueError(f"{os.fspath(path)} is not a CIFTI-2 file")
-    rows, columns = img.header.get_axis(0), img.header.get_axis(1)
-    if not isinstance(rows, nib.cifti2.SeriesAxis) or not isinstance(columns, nib.cifti2.BrainModelAxis):
-        raise ValueError(f"{os.fspath(path)} is not a dense time series: its axes are {type(rows).__name__} x "
-                         f"{type(columns).__name__}, expected SeriesAxis x BrainModelAxis (a .dtseries.nii)")
-    step = float(rows.step)
-    if rows.unit.upper() == "SECOND" and step > 0:
-        repetition_time = step
-    else:
-        repetition_time = None
-    return SurfaceSeries(np.asarray(img.dataobj), brain_models=columns, repetition_time=repetition_time)
+    reader = CiftiSeriesReader(path)
+    return SurfaceSeries(reader, brain_models=reader.brain_models, repetition_time=reader.repetition_time)
 
 
 def read_gifti_pair(left: str | os.PathLike, right: str | os.PathLike) -> SurfaceSeries:
-    """Read the two hemispheres of a GIFTI run (one data array per volume in each file).
+    """Open the two hemispheres of a GIFTI run (one data array per volume in each file): their
+    first data arrays are read, the rest is streamed later by the returned series' reader.
 
     Raises
     ------
     ValueError
         The hemispheres have different numbers of volumes, or a data array is not a vector.
     """
-    parts, steps = [], []
-    for path in (left, right):
-        img = nib.load(os.fspath(path))
-        if not isinstance(img, nib.GiftiImage) or not img.darrays:
-            raise ValueError(f"{os.fspath(path)} holds no GIFTI data array")
-        if len(img.darrays) == 1 and img.darrays[0].data.ndim == 2:  # one (vertices x time) array
-            values = np.asarray(img.darrays[0].data).T
-        else:
-            if any(np.asarray(darray.data).ndim != 1 for darray in img.darrays):
-                raise ValueError(f"{os.fspath(path)}: expected one vector of vertex values per volume")
-            values = np.vstack([darray.data for darray in img.darrays])
-        parts.append(values)
-        step = img.darrays[0].meta.get("TimeStep")
-        try:
-            steps.append(float(step) / 1000.0 if step is not None else None)
-        except ValueError:
-            steps.append(None)
-    if parts[0].shape[0] != parts[1].shape[0]:
-        raise ValueError(f"the hemispheres of a GIFTI run have different numbers of volumes: "
-                         f"{parts[0].shape[0]} in {os.fspath(left)}, {parts[1].shape[0]} in {os.fspath(right)}")
-    return SurfaceSeries(np.hstack(parts), hemisphere_sizes=(parts[0].shape[1], parts[1].shape[1]),
-                         repetition_time=steps[0] if steps[0] and steps[0] > 0 else None)
+    reader = GiftiPairReader(left, right)
+    return SurfaceSeries(reader, hemisphere_sizes=reader.hemisphere_sizes, repetition_time=reader.repetition_time)
+
+
+def _vertex_grid(data, description: str) -> tuple:
+    """What the engine reads for ``data``, and its number of vertices: a surface reader as it
+    is (streamed), a (T, N) array as an N x 1 x 1 x T NIfTI-2 image (a view, no copy, of
+    float32 or float64 data; other dtypes as float64)."""
+    if isinstance(data, (CiftiSeriesReader, GiftiPairReader)):
+        return data, data.n_voxels
+    data = np.asarray(data)
+    if data.ndim != 2:
+        raise ValueError(f"{description}: vertex data must be 2D, got shape {data.shape}")
+    if data.dtype not in (np.float32, np.float64):  # NIfTI holds neither float16 nor bool; int64 warns
+        data = data.astype(np.float64)
+    n_volumes, n_vertices = data.shape
+    # (T, N) C-ordered is (N, T) F-ordered: the N x 1 x 1 x T grid is a view, no copy; NIfTI-2
+    # because a NIfTI-1 header holds at most 32,767 per dimension (91,282 grayordinates)
+    return nib.Nifti2Image(data.T.reshape((n_vertices, 1, 1, n_volumes), order="F"), np.eye(4)), n_vertices
 
 
 def _grayordinate_keys(models: nib.cifti2.BrainModelAxis) -> list[tuple]:
@@ -305,12 +302,14 @@ def extract_vertex_signals(data: np.ndarray, operators, *, mask: np.ndarray | No
 
     Parameters
     ----------
-    data : numpy.ndarray, shape (T, N)
+    data : numpy.ndarray, shape (T, N), or CiftiSeriesReader or GiftiPairReader
         One row per volume (sample), one column per vertex: a CIFTI
         ``dtseries`` array, GIFTI hemispheres side by side, the parts of a
         surface image. C-ordered is fastest: each volume is then contiguous
         (a vertex-major array costs twice the time through strided reads).
         Float32 and float64 are read as they are, other dtypes as float64.
+        Or a reader that streams a run (:attr:`SurfaceSeries.reader`: memory
+        does not grow with T).
     operators : mapping or sequence of operators
         Built on N vertices (:func:`vertex_labels_operator`, :func:`vertex_maps_operator`).
     mask : numpy.ndarray of bool, shape (N,), or None
@@ -333,21 +332,12 @@ def extract_vertex_signals(data: np.ndarray, operators, *, mask: np.ndarray | No
     ValueError
         An operator is built on another number of vertices than the data has.
     """
-    data = np.asarray(data)
-    if data.ndim != 2:
-        raise ValueError(f"{description}: vertex data must be 2D, got shape {data.shape}")
-    if data.dtype not in (np.float32, np.float64):  # NIfTI holds neither float16 nor bool; int64 warns
-        data = data.astype(np.float64)
-    n_volumes, n_vertices = data.shape
+    series, n_vertices = _vertex_grid(data, description)
     for operator in operators.values() if isinstance(operators, Mapping) else operators:
         if operator.shape[0] != n_vertices:
             what = "vertex labels" if operator.kind == "labels" else "maps of vertices"
             raise ValueError(f"{operator.source_name}: {operator.shape[0]} {what} for data of {n_vertices} vertices "
                              f"({description})")
-    # (T, N) C-ordered is (N, T) F-ordered: the N x 1 x 1 x T grid is a view, no copy; NIfTI-2
-    # because a NIfTI-1 header holds at most 32,767 per dimension (91,282 grayordinates)
-    grid = data.T.reshape((n_vertices, 1, 1, n_volumes), order="F")
-    series = nib.Nifti2Image(grid, np.eye(4))
     if mask is not None:
         mask = np.asarray(mask, dtype=bool).reshape((n_vertices, 1, 1))
     with warnings.catch_warnings(record=True) as caught:
