@@ -13,6 +13,7 @@ from regionseries.core.extract.vertices import (
     extract_vertex_signals,
     read_cifti_series,
     read_gifti_pair,
+    vertex_labels_operator,
 )
 from regionseries.core.surface_reader import CiftiSeriesReader, GiftiPairReader
 
@@ -94,11 +95,12 @@ def test_cifti_streamed_extraction_equals_the_in_memory_one(tmp_path):
     path = tmp_path / "run.dtseries.nii"
     _write_cifti(path, data)
     labels = np.array([1, 1, 1, 1, 2, 2, 2, 3, 3, 0, 3])
-    atlases = {"A": (labels, [1, 2, 3, 4], ["a", "b", "c", "d"]), "B": (labels % 2, [1], ["odd"])}
+    atlases = {"A": vertex_labels_operator(labels, [1, 2, 3, 4], ["a", "b", "c", "d"]),
+               "B": vertex_labels_operator(labels % 2, [1], ["odd"])}
     with pytest.warns(UserWarning, match=r"Non-finite values detected.*run.dtseries.nii"):
-        streamed = extract_vertex_signals(CiftiSeriesReader(path, max_block_bytes=400), atlases, 0.2)
+        streamed = extract_vertex_signals(CiftiSeriesReader(path, max_block_bytes=400), atlases, min_coverage=0.2)
     with pytest.warns(UserWarning, match="Non-finite values detected"):
-        whole = extract_vertex_signals(data, atlases, 0.2)
+        whole = extract_vertex_signals(data, atlases, min_coverage=0.2)
     for name in atlases:
         np.testing.assert_allclose(streamed[name].signals, whole[name].signals, rtol=1e-13, equal_nan=True)
         np.testing.assert_array_equal(streamed[name].coverage, whole[name].coverage)
@@ -169,7 +171,8 @@ _CHILD = textwrap.dedent(
     """
     import json, sys
     import numpy as np
-    from regionseries.core.extract.vertices import extract_vertex_signals, read_cifti_series, read_gifti_pair
+    from regionseries.core.extract.vertices import (extract_vertex_signals, read_cifti_series, read_gifti_pair,
+                                                vertex_labels_operator)
 
     def high_water_kb():
         with open("/proc/self/status") as status:
@@ -179,7 +182,7 @@ _CHILD = textwrap.dedent(
     series = read_cifti_series(paths[0]) if len(paths) == 1 else read_gifti_pair(*paths)
     labels = np.arange(series.reader.n_voxels) % 50
     baseline = high_water_kb()
-    result = extract_vertex_signals(series.reader, {"A": (labels, list(range(1, 50)), [str(k) for k in range(1, 50)])})
+    result = extract_vertex_signals(series.reader, {"A": vertex_labels_operator(labels, list(range(1, 50)))})
     print(json.dumps({"baseline_kb": baseline, "peak_kb": high_water_kb(), "n_volumes": len(result["A"].signals)}))
     """
 )
