@@ -545,3 +545,150 @@ def _populate_skeleton(home: Path, request: TemplateFlowRequest) -> None:
             f"atlas {request.spec}: TemplateFlow home {home} is empty and cannot be initialised ({exc}). "
             "Set TEMPLATEFLOW_HOME to a folder holding pre-fetched atlases (see docs/usage.md)."
         ) from None
+
+
+# --------------------------------------------------------------------------------------
+# Template surfaces (meshes and sulcal depth) for the pictures of surface runs
+# --------------------------------------------------------------------------------------
+
+#: Surfaces the report draws on, best first (TemplateFlow suffixes of ``*.surf.gii``):
+#: tpl-fsLR has ``inflated``, ``veryinflated`` and ``midthickness`` at den-32k;
+#: tpl-fsaverage has ``white`` and ``pial`` at every density, ``midthickness`` at 164k only.
+SURFACE_MESHES = ("inflated", "veryinflated", "midthickness", "white", "pial")
+
+#: fMRIPrep's surface spaces whose name holds the density: ``space -> (template, den)``.
+_FSAVERAGE_SPACES = {"fsaverage5": ("fsaverage", "10k"), "fsaverage6": ("fsaverage", "41k"),
+                     "fsaverage": ("fsaverage", "164k")}
+#: Grayordinates of a CIFTI space and the density of the meshes their cortex is on (HCP's).
+_GRAYORDINATE_MESHES = {"91k": "32k", "170k": "59k"}
+
+_HEMISPHERES = (("left", "L"), ("right", "R"))
+
+
+class SurfaceUnavailable(Exception):
+    """The template meshes of a surface run are not in the TemplateFlow home (the message says
+    which files, and how to fetch them)."""
+
+
+@dataclass(frozen=True)
+class TemplateSurface:
+    """The mesh files of a template surface in a TemplateFlow home.
+
+    Attributes
+    ----------
+    template, density : str
+        TemplateFlow template and ``den-`` label (``fsLR``, ``32k``).
+    mesh : str
+        Which surface (``inflated``, ``midthickness``, ...: :data:`SURFACE_MESHES`).
+    files : dict
+        ``{"left": Path, "right": Path}``: the ``*.surf.gii`` files.
+    sulcal_depth : dict or None
+        The ``*_sulc.shape.gii`` of each hemisphere when TemplateFlow has them
+        (tpl-fsaverage does; tpl-fsLR does not).
+    """
+
+    template: str
+    density: str
+    mesh: str
+    files: dict
+    sulcal_depth: dict | None = None
+
+    @property
+    def description(self) -> str:
+        return f"{self.template} den-{self.density} {self.mesh}"
+
+
+def surface_template_of(space: str, density: str | None, kind: str) -> tuple[str, str]:
+    """The TemplateFlow template and mesh density of a surface run's space.
+
+    Parameters
+    ----------
+    space : str
+        The run's ``space-`` (``fsLR``, ``fsaverage5``, ``fsaverage``...).
+    density : str or None
+        The run's ``den-`` (``91k`` for grayordinates, ``10k`` for fsaverage meshes).
+    kind : {"cifti", "gifti"}
+        CIFTI grayordinates (their cortex is on a mesh of another density) or a GIFTI pair.
+
+    Raises
+    ------
+    SurfaceUnavailable
+        The space has no template meshes (``fsnative``: the participant's own).
+    """
+    if space in _FSAVERAGE_SPACES:
+        template, implied = _FSAVERAGE_SPACES[space]
+        return template, density if space == "fsaverage" and density else implied
+    if space == "fsnative" or not space:
+        raise SurfaceUnavailable(f"space {space or '(none)'!r} is the participant's own surface, which TemplateFlow "
+                                 "does not have")
+    if kind == "cifti":
+        if density not in _GRAYORDINATE_MESHES:
+            raise SurfaceUnavailable(f"the cortex of space-{space} den-{density} grayordinates is on no known "
+                                     "TemplateFlow mesh density")
+        return space, _GRAYORDINATE_MESHES[density]
+    if not density:
+        raise SurfaceUnavailable(f"space-{space} without den- names no mesh density")
+    return space, density
+
+
+def _surface_files(folder: Path, template: str, density: str, extension: str) -> dict[str, dict[str, Path]]:
+    """``suffix -> {"L": path, "R": path}`` of the files of one density (no space-/desc- variants)."""
+    found: dict[str, dict[str, Path]] = {}
+    for path in folder.glob(f"tpl-{template}_*{extension}"):
+        entities = _parse_tf_name(path)
+        if entities.get("den") != density or entities.get("hemi") not in ("L", "R") \
+                or "space" in entities or "desc" in entities:
+            continue
+        suffix = path.name[: -len(extension)].split("_")[-1]
+        found.setdefault(suffix, {})[entities["hemi"]] = path
+    return found
+
+
+def _fetch_advice(home: Path, template: str, density: str) -> str:
+    return (f"TEMPLATEFLOW_HOME={home} python -c \"from templateflow.api import get; "
+            f"get({template!r}, density={density!r}, suffix='{'inflated' if template == 'fsLR' else 'pial'}', "
+            "extension='.surf.gii')\"")
+
+
+def find_template_surface(template: str, density: str, home: Path | None = None) -> TemplateSurface:
+    """The best surface of ``template`` at ``density`` whose two hemispheres are in the home.
+
+    Only files with content count: TemplateFlow's zero-byte placeholders are
+    files not downloaded yet. Nothing is downloaded here (the report is drawn
+    offline as well as online; fetch the meshes beforehand).
+
+    Raises
+    ------
+    SurfaceUnavailable
+        No mesh of both hemispheres; the message names the files looked for,
+        whether only placeholders are there, and the command that fetches them.
+    """
+    home = home or templateflow_home()
+    folder = home / f"tpl-{template}"
+    meshes = _surface_files(folder, template, density, ".surf.gii") if folder.is_dir() else {}
+
+    def complete(paths: dict[str, Path]) -> bool:
+        return all(hemi in paths and paths[hemi].is_file() and paths[hemi].stat().st_size > 0 for hemi in "LR")
+
+    for mesh in SURFACE_MESHES:
+        if complete(meshes.get(mesh, {})):
+            depth = _surface_files(folder, template, density, ".shape.gii").get("sulc", {})
+            return TemplateSurface(template, density, mesh, {side: meshes[mesh][hemi] for side, hemi in _HEMISPHERES},
+                                   {side: depth[hemi] for side, hemi in _HEMISPHERES} if complete(depth) else None)
+    known = [mesh for mesh in SURFACE_MESHES if mesh in meshes]
+    if known:
+        missing = []
+        for hemi in "LR":
+            path = meshes[known[0]].get(hemi)
+            if path is None:
+                missing.append(f"no hemi-{hemi} {known[0]} mesh")
+            elif not path.is_file() or path.stat().st_size == 0:
+                missing.append(f"tpl-{template}/{path.name} is TemplateFlow's empty placeholder (not downloaded)")
+        state = "; ".join(missing)
+    elif folder.is_dir():
+        state = f"tpl-{template} holds no den-{density} {'/'.join(SURFACE_MESHES)} mesh"
+    else:
+        state = f"it has no tpl-{template}"
+    raise SurfaceUnavailable(
+        f"the {template} den-{density} meshes are not in TEMPLATEFLOW_HOME={home}: {state}; "
+        f"fetch them with {_fetch_advice(home, template, density)}")
