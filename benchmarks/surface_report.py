@@ -91,11 +91,12 @@ def job(data_dir: Path, atlas: Path, home: Path, reports: bool) -> tuple[float, 
     return run, float(report.group(1)) if report else None
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "regionseries-bench-91k")
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "regionseries-bench-91k",
+                        help="where the run, the atlas and the TemplateFlow homes are built (kept between calls)")
+    parser.add_argument("--repeats", type=int, default=3, help="jobs of each kind; medians are printed")
+    args = parser.parse_args(argv)
     _, atlas = build(args.data_dir)
     with_meshes = template_home(args.data_dir / "templateflow-meshes", placeholders=False)
     without = template_home(args.data_dir / "templateflow-placeholders", placeholders=True)

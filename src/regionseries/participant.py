@@ -531,13 +531,14 @@ def _resolve_atlases(runs: Sequence[RunInputs], registry: AtlasRegistry) -> tupl
     atlases_of_run = []
     resolved: dict[tuple, list] = {}
     for run in runs:
-        key = (run.surface,) if run.surface else _atlas_grid_key(run)
+        key = ((run.surface, run.entities.get("space", ""), run.entities.get("den")) if run.surface
+               else _atlas_grid_key(run))
         if key is None:
             atlases_of_run.append([])
             continue
         if key not in resolved:
             try:
-                resolved[key] = registry.resolve_surface(run.surface) if run.surface else registry.resolve(*key)
+                resolved[key] = registry.resolve_surface(*key) if run.surface else registry.resolve(*key)
             except AtlasError as exc:
                 raise AtlasNotResolved(str(exc)) from None
             if not resolved[key]:

@@ -66,6 +66,8 @@ def _atlas_description(atlas: Atlas, run: RunInputs, options: PipelineOptions) -
     elif atlas.surface == "gifti":
         description["ResampledTo"] = f"none: the vertices of {' and '.join(p.name for p in run.bold_files)}"
         description["Extraction"] = "mean of the vertices of each label"
+    if atlas.source.get("Coverage"):  # a cortex-only TemplateFlow dlabel on 91k grayordinates
+        description["Coverage"] = atlas.source["Coverage"]
     if atlas.kind == "spheres":
         description["RadiusMillimetres"] = atlas.radius
     return description
