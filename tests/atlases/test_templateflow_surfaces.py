@@ -20,6 +20,7 @@ from regionseries.atlases.templateflow import (
     SurfaceUnavailable,
     TemplateFlowRequest,
     find_template_surface,
+    has_surface_atlas,
     resolve_templateflow_surface_atlas,
     surface_template_of,
 )
@@ -255,3 +256,15 @@ def test_a_volumetric_variant_is_not_taken_for_the_surface_runs(surface_atlas_ho
     with pytest.raises(AtlasError, match=r"the surface variants of the TemplateFlow atlases asked for: "
                                          r"Big:seg-7n \(den-164k\)"):
         registry.resolve_surface("gifti", "fsaverage5", None)
+
+
+def test_a_fresh_home_gets_templateflows_skeleton(tmp_path, monkeypatch):
+    """An empty TemplateFlow home is filled with the skeleton bundled with the client (names and
+    tables, no network), so that --atlas knows the surface atlases TemplateFlow has."""
+    home = tmp_path / "fresh"
+    monkeypatch.setenv("TEMPLATEFLOW_HOME", str(home))
+    assert has_surface_atlas(TemplateFlowRequest.parse("Yeo2011:seg-7n"), "gifti", "fsaverage5", None)
+    assert (home / "tpl-fsaverage" / "tpl-fsaverage_atlas-Yeo2011_seg-7n_dseg.tsv").stat().st_size > 0
+    assert (home / "tpl-fsaverage" / "tpl-fsaverage_hemi-L_den-10k_atlas-Yeo2011_seg-7n_dseg.label.gii").is_file()
+    assert not has_surface_atlas(TemplateFlowRequest.parse("Schaefer2018:desc-400Parcels7Networks"), "gifti",
+                                 "fsaverage5", None)

@@ -746,6 +746,8 @@ def _surface_atlas_files(request: TemplateFlowRequest, kind: str, space: str, de
         template, _ = surface_template_of(space, density, kind)
     except SurfaceUnavailable:
         return [], []
+    if (not home.is_dir() or not any(home.glob("tpl-*"))) and _can_write(home):
+        _populate_skeleton(home, request)  # a fresh home: TemplateFlow's file names, as for volumes
     folder, ending = home / f"tpl-{template}", SURFACE_ATLAS_ENDINGS[kind]
     return (_surface_atlas_candidates(folder, template, request, ending),
             _surface_variants(folder, template, request.atlas, ending))
