@@ -533,7 +533,8 @@ def _resolve_atlases(runs: Sequence[RunInputs], registry: AtlasRegistry) -> tupl
     resolved: dict[tuple, list] = {}
     for run in runs:
         if run.surface:  # per participant when an atlas is (fsnative: --atlas-file with {subject})
-            key = (run.surface, run.entities.get("sub") if registry.per_subject else None)
+            key = (run.surface, run.entities.get("space", ""), run.entities.get("den"),
+                   run.entities.get("sub") if registry.per_subject else None)
         else:
             key = _atlas_grid_key(run)
         if key is None:

@@ -141,11 +141,12 @@ def resolve_file_atlas(request: FileRequest, cache_dir: Path | None = None) -> A
     ``cache_dir`` keeps the centres of probabilistic maps between jobs
     (:func:`~regionseries.atlases.base.cached_map_centroids`).
     """
-    table = read_label_table(request.table) if request.table is not None else None
     if request.surface is not None and is_surface_maps(request.image):
+        table = read_label_table(request.table) if request.table is not None else None
         return surface_maps_atlas(request.label, request.spec, request.images, table)
-    if request.surface is not None:
-        return surface_labels_atlas(request.label, request.spec, request.images, table)
+    if request.surface is not None:  # its table may name each hemisphere's regions (a dseg.tsv with hemi)
+        return surface_labels_atlas(request.label, request.spec, request.images, request.table)
+    table = read_label_table(request.table) if request.table is not None else None
     img = load_atlas_image(request.image, f"atlas {request.label}")
     source = {"Origin": "file", "File": str(request.image),
               "LabelTable": str(request.table) if request.table else None}

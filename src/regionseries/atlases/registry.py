@@ -20,7 +20,13 @@ from .base import Atlas, AtlasError, AtlasUnavailable
 from .files import FileRequest, resolve_file_atlas
 from .from_statmap import StatmapRequest, resolve_statmap_atlas
 from .spheres import SpheresRequest, resolve_spheres
-from .templateflow import TemplateFlowRequest, resolve_templateflow_atlas
+from .templateflow import (
+    TemplateFlowRequest,
+    has_surface_atlas,
+    resolve_templateflow_atlas,
+    resolve_templateflow_surface_atlas,
+    surface_atlas_variants,
+)
 
 
 @dataclass
@@ -163,8 +169,9 @@ class AtlasRegistry:
         """An ``--atlas-file`` names ``{subject}``: surface atlases differ per participant."""
         return any(isinstance(request, FileRequest) and request.per_subject for request in self.requests)
 
-    def resolve_surface(self, surface: str, subject: str | None = None) -> list[Atlas]:
-        """The surface atlases of ``--atlas-file`` for runs of one kind.
+    def resolve_surface(self, surface: str, space: str = "", density: str | None = None,
+                        subject: str | None = None) -> list[Atlas]:
+        """The surface atlases for runs of one kind, space and density (and participant).
 
         Parameters
         ----------
@@ -172,18 +179,25 @@ class AtlasRegistry:
             CIFTI grayordinate runs take ``dlabel.nii`` and ``dscalar.nii``
             (maps) atlases, GIFTI pairs ``label.gii``/``.annot`` pairs and
             ``func.gii``/``shape.gii`` pairs of maps.
+        space, density : str
+            The runs' ``space-`` and ``den-``: a TemplateFlow ``--atlas`` applies
+            to them when their template has that atlas and variant (at any
+            density: then it must have the runs' density); one it does not
+            have is for the volumetric runs only.
         subject : str or None
             The participant (label without ``sub-``) whose files replace
             ``{subject}`` in per-participant atlases (:attr:`per_subject`).
 
         Raises
         ------
-        AtlasError
-            An unreadable atlas file, or no atlas of that kind was given.
-        AtlasUnavailable
-            The participant lacks a file of a per-participant atlas.
+        AtlasError, AtlasUnavailable
+            An unreadable atlas file, a TemplateFlow atlas missing at the runs'
+            density or not downloaded, no atlas of that kind was given, or the
+            participant lacks a file of a per-participant atlas.
         """
         atlases = []
+        unavailable: list[AtlasUnavailable] = []
+        variants: list[str] = []  # of the TemplateFlow atlases whose variant asked for is not on the surface
         for request in self.requests:
             if isinstance(request, FileRequest) and request.surface == surface:
                 key = (request.label, subject) if request.per_subject else request.label
@@ -197,13 +211,31 @@ class AtlasRegistry:
                     else:
                         self._fixed[key] = self._resolve_fixed(request)
                 atlases.append(self._fixed[key])
+            elif isinstance(request, TemplateFlowRequest) and not has_surface_atlas(request, surface, space, density):
+                variants += surface_atlas_variants(request, surface, space, density)
+            elif isinstance(request, TemplateFlowRequest):
+                key = (request.label, f"{surface}:{space}", density or "")
+                if key not in self._by_space:
+                    try:
+                        self._by_space[key] = resolve_templateflow_surface_atlas(request, surface, space, density)
+                    except AtlasUnavailable as exc:
+                        unavailable.append(exc)
+                        continue
+                atlases.append(self._by_space[key])
+        if len(unavailable) == 1:
+            raise unavailable[0]
+        if unavailable:
+            raise AtlasUnavailable(f"{len(unavailable)} atlases are not available here:\n\n"
+                                   + "\n\n".join(str(exc) for exc in unavailable))
         if not atlases:
             example = "NAME=atlas.dlabel.nii" if surface == "cifti" else "NAME=lh.label.gii,rh.label.gii"
             maps_example = "NAME=maps.dscalar.nii" if surface == "cifti" else "NAME=lh.func.gii,rh.func.gii"
             runs = "CIFTI (.dtseries.nii)" if surface == "cifti" else "GIFTI (.func.gii)"
             raise AtlasError(f"{runs} runs were selected but no atlas applies to them: give a surface atlas "
-                             f"with --atlas-file {example} (or maps: {maps_example}; volumetric atlases and spheres "
-                             "apply to NIfTI runs only)")
+                             f"with --atlas-file {example} (or maps: {maps_example}), or a TemplateFlow atlas of "
+                             "their template with --atlas (volumetric atlases and spheres apply to NIfTI runs only)"
+                             + (f"; the surface variants of the TemplateFlow atlases asked for: {', '.join(variants)}"
+                                if variants else ""))
         return atlases
 
     def _resolve_fixed(self, request: Any) -> Atlas:
@@ -243,7 +275,7 @@ def atlas_file_names(atlas: Atlas) -> dict[str, BIDSName]:
     subject = atlas.source.get("Subject")  # a participant's own atlas (fsnative): sub-<label> first
     entities = {"sub": subject, "tpl": atlas.space, "atlas": atlas.name}
     resolution = atlas.source.get("Resolution") if atlas.space else None
-    image_entities = dict(entities, res=resolution)
+    image_entities = dict(entities, res=resolution, den=atlas.source.get("Density") if atlas.space else None)
     names: dict[str, BIDSName] = {
         "table": BIDSName.create(atlas.suffix, ".tsv", None, **entities),
         "sidecar": BIDSName.create(atlas.suffix, ".json", None, **image_entities),

@@ -8,7 +8,10 @@ left first) to GIFTI runs. The label table is the file's own (CIFTI label
 table, GIFTI ``LabelTable``, the annot's colour table); maps are named by the
 file (CIFTI ScalarAxis map names, GIFTI data array ``Name``), else by their
 number. An optional ``:LABELS_TSV`` renames the regions: by label value for
-labels, by row order for maps (as for volumetric maps). Label 0 (and -1 in
+labels (or, for a BIDS/TemplateFlow ``dseg.tsv`` with a ``hemi`` column, where
+the same value may name a region in each hemisphere, by hemisphere and the
+value in that hemisphere's file), by row order for maps (as for volumetric
+maps). Label 0 (and -1 in
 annots) is no region: the medial wall, ``???``, ``Unknown``.
 
 In a pair of label files, each hemisphere keeps its own label values in the
@@ -31,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.extract.vertices import SURFACE_BACKGROUND
-from .base import Atlas, AtlasError, check_maps_table, unique_names
+from .base import Atlas, AtlasError, check_maps_table, read_label_table, read_text_table, unique_names
 
 #: File endings of surface atlases (labels and maps), and the run kind they apply to.
 SURFACE_ATLAS_EXTENSIONS = {".dlabel.nii": "cifti", ".label.gii": "gifti", ".annot": "gifti",
@@ -168,23 +171,77 @@ def _checked(found: SurfaceLabels, atlas: str, images: tuple[Path, ...]) -> Surf
     return found
 
 
-def surface_labels_atlas(name: str, spec: str, images: tuple[Path, ...], table: pd.DataFrame | None) -> Atlas:
+def read_surface_label_table(path: str | os.PathLike) -> pd.DataFrame:
+    """The ``LABELS_TSV`` of a surface atlas.
+
+    A BIDS ``dseg.tsv`` with ``index``, ``name`` and ``hemi`` columns (as
+    TemplateFlow's tpl-fsaverage tables: one row per region and hemisphere, the
+    same value in both) is read as it is, ``hemi`` as ``L``/``R``; any other table
+    as :func:`~regionseries.atlases.base.read_label_table` reads it.
+    """
+    table = read_text_table(path, "label table", dtype=str, keep_default_na=False)
+    columns = {str(c).lower(): c for c in table.columns}
+    if not {"index", "name", "hemi"} <= set(columns):
+        return read_label_table(path)
+    hemi = table[columns["hemi"]].str.strip().str.upper().str[0]
+    if not hemi.isin(["L", "R"]).all():
+        raise AtlasError(f"label table {path}: the hemi column must hold L or R (left, right)")
+    try:
+        index = pd.to_numeric(table[columns["index"]]).astype(int)
+    except ValueError:
+        raise AtlasError(f"label table {path}: the index column must hold integers") from None
+    return pd.DataFrame({"index": index.to_numpy(), "name": table[columns["name"]].str.strip().to_numpy(),
+                         "hemi": hemi.to_numpy()})
+
+
+def _renamed(regions: pd.DataFrame, table: pd.DataFrame, name: str, where: str) -> tuple[pd.DataFrame, list[str]]:
+    """The atlas's regions renamed by ``table`` (by hemisphere and file value when both have a
+    hemisphere), and the warnings."""
+    by_hemisphere = "hemi" in table.columns and "file_label" in regions.columns
+    if by_hemisphere:
+        keys = list(zip(regions["hemi"], regions["file_label"].astype(int)))
+        renamed = dict(zip(zip(table["hemi"], table["index"].astype(int)), table["name"].astype(str)))
+    else:
+        keys = regions["index"].astype(int).tolist()
+        renamed = dict(zip(table["index"].astype(int), table["name"].astype(str)))
+    warnings = []
+    if not set(keys) & set(renamed):
+        warnings.append(f"atlas {name}: no label value of {where} is in the atlas files; the files' own region "
+                        "names are kept")
+        return regions, warnings
+    unknown = sorted(key for key in set(renamed) - set(keys)
+                     if (key[1] if by_hemisphere else key) not in SURFACE_BACKGROUND)
+    if unknown:
+        warnings.append(f"atlas {name}: label values {unknown[:10]} of {where} are not in the atlas files")
+    names = pd.Series([renamed.get(key, old) for key, old in zip(keys, regions["name"])], index=regions.index)
+    if by_hemisphere:
+        twice = names.duplicated(keep=False)
+        names[twice] = regions.loc[twice, "hemi"] + "_" + names[twice]
+    return regions.assign(name=names), warnings
+
+
+def surface_labels_atlas(name: str, spec: str, images: tuple[Path, ...], table: pd.DataFrame | str | os.PathLike | None,
+                         source: dict | None = None, space: str | None = None) -> Atlas:
     """A labels :class:`~regionseries.atlases.base.Atlas` of surface files (``Atlas.surface`` set).
 
-    ``table`` (a user's ``LABELS_TSV``) renames regions by their atlas label value.
+    ``table`` (a user's ``LABELS_TSV``, or the ``dseg.tsv`` beside a TemplateFlow
+    atlas; a path is read with :func:`read_surface_label_table`) renames regions by
+    their atlas label value, or by hemisphere and file value. ``source`` and
+    ``space``: the provenance and template of a TemplateFlow atlas (default: a file).
     """
     found = read_surface_labels(name, images)
     regions = found.table
     warnings: list[str] = []
+    where = "the label table"
+    if table is not None and not isinstance(table, pd.DataFrame):
+        where = f"label table {table}"
+        table = read_surface_label_table(table)
     if table is not None:
-        renamed = dict(zip(table["index"].astype(int), table["name"].astype(str)))
-        unknown = sorted(set(renamed) - set(regions["index"]))
-        if unknown:
-            warnings.append(f"atlas {name}: label values {unknown[:10]} of the label table are not in the atlas files")
-        regions = regions.assign(name=[renamed.get(int(v), n) for v, n in zip(regions["index"], regions["name"])])
-    source = {"Origin": "file", "Files": [str(path) for path in images], "Surface": found.kind}
+        regions, warnings = _renamed(regions, table, name, where)
+    source = source or {"Origin": "file", "Files": [str(path) for path in images]}
+    source = dict(source, Surface=found.kind)
     return Atlas(name=name, kind="labels", spec=spec, table=regions.reset_index(drop=True), image=images[0],
-                 source=source, warnings=warnings, surface=found.kind, surface_files=tuple(images))
+                 source=source, warnings=warnings, surface=found.kind, surface_files=tuple(images), space=space)
 
 
 @dataclass

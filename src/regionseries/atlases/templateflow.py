@@ -155,17 +155,20 @@ def _candidates(home: Path, template: str, request: TemplateFlowRequest) -> list
             continue
         for path in folder.glob(f"tpl-{template}_*atlas-{request.atlas}_*{suffix}.nii*"):
             entities = _parse_tf_name(path)
-            if entities.get("atlas") != request.atlas:
-                continue
-            if any(entities.get(k) != request.entities[k] for k in ("desc", "seg", "scale") if k in request.entities):
-                continue
-            if any(k in entities for k in ("desc", "seg", "scale") if k not in request.entities):
-                # an unqualified request only matches unqualified files (desc=None in TemplateFlow)
+            if not _is_variant(entities, request):
                 continue
             if "res" in request.entities and entities.get("res") != request.entities["res"]:
                 continue
             found.append(_Candidate(path, entities))
     return sorted(found, key=lambda c: c.path.name)
+
+
+def _is_variant(entities: dict, request: TemplateFlowRequest) -> bool:
+    """Whether a file's entities are the atlas and variant (``desc``, ``seg``, ``scale``) of ``request``;
+    an unqualified request only matches unqualified files (desc=None in TemplateFlow)."""
+    return (entities.get("atlas") == request.atlas
+            and all(entities.get(k) == request.entities[k] for k in ("desc", "seg", "scale") if k in request.entities)
+            and not any(k in entities for k in ("desc", "seg", "scale") if k not in request.entities))
 
 
 def _variants(home: Path, template: str, atlas: str) -> list[str]:
@@ -545,3 +548,352 @@ def _populate_skeleton(home: Path, request: TemplateFlowRequest) -> None:
             f"atlas {request.spec}: TemplateFlow home {home} is empty and cannot be initialised ({exc}). "
             "Set TEMPLATEFLOW_HOME to a folder holding pre-fetched atlases (see docs/usage.md)."
         ) from None
+
+
+# --------------------------------------------------------------------------------------
+# Template surfaces (meshes and sulcal depth) for the pictures of surface runs
+# --------------------------------------------------------------------------------------
+
+#: Surfaces the report draws on, best first (TemplateFlow suffixes of ``*.surf.gii``):
+#: tpl-fsLR has ``inflated``, ``veryinflated`` and ``midthickness`` at den-32k;
+#: tpl-fsaverage has ``white`` and ``pial`` at every density, ``midthickness`` at 164k only.
+SURFACE_MESHES = ("inflated", "veryinflated", "midthickness", "white", "pial")
+
+#: fMRIPrep's surface spaces whose name holds the density: ``space -> (template, den)``.
+_FSAVERAGE_SPACES = {"fsaverage5": ("fsaverage", "10k"), "fsaverage6": ("fsaverage", "41k"),
+                     "fsaverage": ("fsaverage", "164k")}
+#: Grayordinates of a CIFTI space and the density of the meshes their cortex is on (HCP's).
+_GRAYORDINATE_MESHES = {"91k": "32k", "170k": "59k"}
+
+_HEMISPHERES = (("left", "L"), ("right", "R"))
+
+
+class SurfaceUnavailable(Exception):
+    """The template meshes of a surface run are not in the TemplateFlow home (the message says
+    which files, and how to fetch them)."""
+
+
+@dataclass(frozen=True)
+class TemplateSurface:
+    """The mesh files of a template surface in a TemplateFlow home.
+
+    Attributes
+    ----------
+    template, density : str
+        TemplateFlow template and ``den-`` label (``fsLR``, ``32k``).
+    mesh : str
+        Which surface (``inflated``, ``midthickness``, ...: :data:`SURFACE_MESHES`).
+    files : dict
+        ``{"left": Path, "right": Path}``: the ``*.surf.gii`` files.
+    sulcal_depth : dict or None
+        The ``*_sulc.shape.gii`` of each hemisphere when TemplateFlow has them
+        (tpl-fsaverage does; tpl-fsLR does not).
+    """
+
+    template: str
+    density: str
+    mesh: str
+    files: dict
+    sulcal_depth: dict | None = None
+
+    @property
+    def description(self) -> str:
+        return f"{self.template} den-{self.density} {self.mesh}"
+
+
+def surface_template_of(space: str, density: str | None, kind: str) -> tuple[str, str]:
+    """The TemplateFlow template and mesh density of a surface run's space.
+
+    Parameters
+    ----------
+    space : str
+        The run's ``space-`` (``fsLR``, ``fsaverage5``, ``fsaverage``...).
+    density : str or None
+        The run's ``den-`` (``91k`` for grayordinates, ``10k`` for fsaverage meshes).
+    kind : {"cifti", "gifti"}
+        CIFTI grayordinates (their cortex is on a mesh of another density) or a GIFTI pair.
+
+    Raises
+    ------
+    SurfaceUnavailable
+        The space has no template meshes (``fsnative``: the participant's own).
+    """
+    if space in _FSAVERAGE_SPACES:
+        template, implied = _FSAVERAGE_SPACES[space]
+        return template, density if space == "fsaverage" and density else implied
+    if space == "fsnative" or not space:
+        raise SurfaceUnavailable(f"space {space or '(none)'!r} is the participant's own surface, which TemplateFlow "
+                                 "does not have")
+    if kind == "cifti":
+        if density not in _GRAYORDINATE_MESHES:
+            raise SurfaceUnavailable(f"the cortex of space-{space} den-{density} grayordinates is on no known "
+                                     "TemplateFlow mesh density")
+        return space, _GRAYORDINATE_MESHES[density]
+    if not density:
+        raise SurfaceUnavailable(f"space-{space} without den- names no mesh density")
+    return space, density
+
+
+def _surface_files(folder: Path, template: str, density: str, extension: str) -> dict[str, dict[str, Path]]:
+    """``suffix -> {"L": path, "R": path}`` of the files of one density (no space-/desc- variants)."""
+    found: dict[str, dict[str, Path]] = {}
+    for path in folder.glob(f"tpl-{template}_*{extension}"):
+        entities = _parse_tf_name(path)
+        if entities.get("den") != density or entities.get("hemi") not in ("L", "R") \
+                or "space" in entities or "desc" in entities:
+            continue
+        suffix = path.name[: -len(extension)].split("_")[-1]
+        found.setdefault(suffix, {})[entities["hemi"]] = path
+    return found
+
+
+def _fetch_advice(home: Path, template: str, density: str) -> str:
+    return (f"TEMPLATEFLOW_HOME={home} python -c \"from templateflow.api import get; "
+            f"get({template!r}, density={density!r}, suffix='{'inflated' if template == 'fsLR' else 'white'}', "
+            "extension='.surf.gii')\"")
+
+
+def find_template_surface(template: str, density: str, home: Path | None = None) -> TemplateSurface:
+    """The best surface of ``template`` at ``density`` whose two hemispheres are in the home.
+
+    Only files with content count: TemplateFlow's zero-byte placeholders are
+    files not downloaded yet. Nothing is downloaded here (the report is drawn
+    offline as well as online; fetch the meshes beforehand).
+
+    Raises
+    ------
+    SurfaceUnavailable
+        No mesh of both hemispheres; the message names the files looked for,
+        whether only placeholders are there, and the command that fetches them.
+    """
+    home = home or templateflow_home()
+    folder = home / f"tpl-{template}"
+    meshes = _surface_files(folder, template, density, ".surf.gii") if folder.is_dir() else {}
+
+    def complete(paths: dict[str, Path]) -> bool:
+        return all(hemi in paths and paths[hemi].is_file() and paths[hemi].stat().st_size > 0 for hemi in "LR")
+
+    for mesh in SURFACE_MESHES:
+        if complete(meshes.get(mesh, {})):
+            depth = _surface_files(folder, template, density, ".shape.gii").get("sulc", {})
+            return TemplateSurface(template, density, mesh, {side: meshes[mesh][hemi] for side, hemi in _HEMISPHERES},
+                                   {side: depth[hemi] for side, hemi in _HEMISPHERES} if complete(depth) else None)
+    known = [mesh for mesh in SURFACE_MESHES if mesh in meshes]
+    if known:
+        missing = []
+        for hemi in "LR":
+            path = meshes[known[0]].get(hemi)
+            if path is None:
+                missing.append(f"no hemi-{hemi} {known[0]} mesh")
+            elif not path.is_file() or path.stat().st_size == 0:
+                missing.append(f"tpl-{template}/{path.name} is TemplateFlow's empty placeholder (not downloaded)")
+        state = "; ".join(missing)
+    elif folder.is_dir():
+        state = f"tpl-{template} holds no den-{density} {'/'.join(SURFACE_MESHES)} mesh"
+    else:
+        state = f"it has no tpl-{template}"
+    raise SurfaceUnavailable(
+        f"the {template} den-{density} meshes are not in TEMPLATEFLOW_HOME={home}: {state}; "
+        f"fetch them with {_fetch_advice(home, template, density)}")
+
+
+# --------------------------------------------------------------------------------------
+# Surface atlases (dlabel.nii for grayordinates, label.gii pairs for GIFTI runs)
+# --------------------------------------------------------------------------------------
+
+#: The TemplateFlow file of a surface atlas, per run kind.
+SURFACE_ATLAS_ENDINGS = {"cifti": ".dlabel.nii", "gifti": ".label.gii"}
+
+
+def _surface_atlas_candidates(folder: Path, template: str, request: TemplateFlowRequest,
+                              ending: str) -> list[_Candidate]:
+    """The ``dseg`` files of ``request``'s atlas and variant in ``folder``, every density and hemisphere."""
+    found = [_Candidate(path, _parse_tf_name(path))
+             for path in folder.glob(f"tpl-{template}_*atlas-{request.atlas}_*dseg{ending}")]
+    return sorted((c for c in found if _is_variant(c.entities, request)), key=lambda c: c.path.name)
+
+
+def _surface_variants(folder: Path, template: str, atlas: str, ending: str) -> list[str]:
+    """``Atlas:seg-...:scale-... (den-10k, den-164k)`` of each variant of ``atlas`` in ``folder``."""
+    densities: dict[str, set] = {}
+    for path in folder.glob(f"tpl-{template}_*atlas-{atlas}_*dseg{ending}"):
+        entities = _parse_tf_name(path)
+        qualifiers = "".join(f":{k}-{entities[k]}" for k in ("seg", "scale", "desc") if k in entities)
+        densities.setdefault(f"{atlas}{qualifiers}", set()).add(f"den-{entities.get('den', '?')}")
+    return [f"{variant} ({', '.join(sorted(dens, key=lambda d: (len(d), d)))})"
+            for variant, dens in sorted(densities.items())]
+
+
+def has_surface_atlas(request: TemplateFlowRequest, kind: str, space: str, density: str | None,
+                      home: Path | None = None) -> bool:
+    """Whether the template of a surface run has a file of ``request``'s atlas and variant (``desc``,
+    ``seg``, ``scale``; any density; placeholders count), i.e. whether ``--atlas`` is meant for these
+    runs too. ``Schaefer2018:desc-400Parcels7Networks`` (a volumetric variant) is not, though
+    tpl-fsaverage has Schaefer2018 as ``seg-7n_scale-400``."""
+    return bool(_surface_atlas_files(request, kind, space, density, home)[0])
+
+
+def surface_atlas_variants(request: TemplateFlowRequest, kind: str, space: str, density: str | None,
+                           home: Path | None = None) -> list[str]:
+    """The variants (with their densities) the template of a surface run has of ``request``'s atlas name."""
+    return _surface_atlas_files(request, kind, space, density, home)[1]
+
+
+def _surface_atlas_files(request: TemplateFlowRequest, kind: str, space: str, density: str | None,
+                         home: Path | None) -> tuple[list[_Candidate], list[str]]:
+    home = home or templateflow_home()
+    try:
+        template, _ = surface_template_of(space, density, kind)
+    except SurfaceUnavailable:
+        return [], []
+    if (not home.is_dir() or not any(home.glob("tpl-*"))) and _can_write(home):
+        _populate_skeleton(home, request)  # a fresh home: TemplateFlow's file names, as for volumes
+    folder, ending = home / f"tpl-{template}", SURFACE_ATLAS_ENDINGS[kind]
+    return (_surface_atlas_candidates(folder, template, request, ending),
+            _surface_variants(folder, template, request.atlas, ending))
+
+
+def surface_fetch_command(home: Path, template: str, candidate: _Candidate, atlas: str, ending: str) -> str:
+    """A copy-paste command that downloads one TemplateFlow surface atlas file."""
+    args = [repr(template), f"atlas={atlas!r}"]
+    for key in ("hemi", "den", "seg", "scale", "desc"):
+        if key in candidate.entities:
+            name = {"den": "density", "seg": "segmentation"}.get(key, key)
+            args.append(f"{name}={candidate.entities[key]!r}")
+    args += ["suffix='dseg'", f"extension={ending!r}"]
+    return f"TEMPLATEFLOW_HOME={home} python -c \"from templateflow.api import get; get({', '.join(args)})\""
+
+
+def _surface_fetch_tool_command(home: Path, template: str, candidate: _Candidate, atlas: str) -> str:
+    parts = ["regionseries-fetch-atlases", "--home", str(home), "--template", template, "--atlas", atlas,
+             "--density", candidate.entities.get("den", "")]
+    for key in ("seg", "scale", "desc"):
+        if key in candidate.entities:
+            parts += [f"--{key}", candidate.entities[key]]
+    return " ".join(parts)
+
+
+def _download_surface_file(home: Path, template: str, candidate: _Candidate, request: TemplateFlowRequest,
+                           ending: str) -> None:
+    """Replace the zero-byte placeholder of a surface atlas file by the real file, or explain how to."""
+    relative = candidate.path.relative_to(home)
+    advice = (
+        f"atlas {request.spec}: {relative} is not in TEMPLATEFLOW_HOME={home} (only TemplateFlow's empty "
+        "placeholder is) and could not be downloaded{why}. Pre-fetch it on a machine with network access:\n"
+        f"  {surface_fetch_command(home, template, candidate, request.atlas, ending)}\n"
+        f"or, with regionseries installed there:\n"
+        f"  {_surface_fetch_tool_command(home, template, candidate, request.atlas)}\n"
+        "then copy that folder here (or bind it into the container) and point TEMPLATEFLOW_HOME at it."
+    )
+    if not _can_write(candidate.path.parent):
+        raise AtlasUnavailable(advice.format(why=f" ({candidate.path.parent} is read-only)"))
+    try:
+        from templateflow import TemplateFlowClient
+
+        query = {"atlas": request.atlas, "suffix": "dseg", "extension": ending}
+        for key, name in (("hemi", "hemi"), ("den", "density"), ("desc", "desc"), ("seg", "segmentation"),
+                          ("scale", "scale")):
+            query[name] = candidate.entities.get(key)
+        TemplateFlowClient(root=home).get(template, **query)
+    except Exception as exc:  # noqa: BLE001 - network errors of any kind become one message
+        raise AtlasUnavailable(advice.format(why=f" ({type(exc).__name__}: no network?)")) from None
+    if candidate.path.stat().st_size == 0:
+        raise AtlasUnavailable(advice.format(why=""))
+    LOGGER.info("downloaded %s into %s", relative, home)
+
+
+def _surface_label_table(folder: Path, template: str, chosen: _Candidate, atlas: str) -> Path | None:
+    """The ``dseg.tsv`` beside a surface atlas (TemplateFlow's: no ``hemi-``/``den-``), if there is one."""
+    qualifiers = "".join(f"_{k}-{chosen.entities[k]}" for k in ("seg", "scale", "desc") if k in chosen.entities)
+    for name in (f"tpl-{template}_atlas-{atlas}{qualifiers}_dseg.tsv",
+                 f"tpl-{template}_den-{chosen.entities.get('den')}_atlas-{atlas}{qualifiers}_dseg.tsv",
+                 f"tpl-{template}_atlas-{atlas}_dseg.tsv"):
+        path = folder / name
+        if path.is_file() and path.stat().st_size > 0:
+            return path
+    return None
+
+
+def resolve_templateflow_surface_atlas(request: TemplateFlowRequest, kind: str, space: str, density: str | None,
+                                       home: Path | None = None) -> Atlas:
+    """The TemplateFlow surface atlas of ``request`` for CIFTI or GIFTI runs in ``space``.
+
+    CIFTI grayordinates (fsLR den-91k) take a ``*_den-91k_dseg.dlabel.nii``
+    (cortex and subcortical parcels), else a ``*_den-32k_dseg.dlabel.nii`` on
+    the cortex only, whose subcortical grayordinates are then in no region (the
+    atlas's warnings and sidecar say so). GIFTI pairs take the two
+    ``*_hemi-L/R_den-<D>_..._dseg.label.gii`` of their mesh density (fsaverage5:
+    tpl-fsaverage den-10k). Regions are named by the ``dseg.tsv`` beside the
+    files (per hemisphere when it has a ``hemi`` column), else by the files'
+    own label tables. A zero-byte placeholder is downloaded through the
+    TemplateFlow client, or :class:`AtlasUnavailable` says what to fetch.
+
+    Raises
+    ------
+    AtlasError
+        No file of this atlas for the run's template and density (the variants
+        there are listed), several variants match, or the space has no template.
+    AtlasUnavailable
+        A placeholder that cannot be downloaded.
+    """
+    from .surfaces import surface_labels_atlas
+
+    home = home or templateflow_home()
+    ending = SURFACE_ATLAS_ENDINGS[kind]
+    try:
+        template, mesh_density = surface_template_of(space, density, kind)
+    except SurfaceUnavailable as exc:
+        raise AtlasError(f"atlas {request.spec}: {exc}; use --atlas-file for these runs") from None
+    if request.entities.get("suffix") == "probseg":
+        raise AtlasError(f"atlas {request.spec}: TemplateFlow surface atlases are label files (dseg); "
+                         "give probabilistic surface maps with --atlas-file")
+    folder = home / f"tpl-{template}"
+    candidates = _surface_atlas_candidates(folder, template, request, ending)
+    wanted = [density, mesh_density] if kind == "cifti" else [mesh_density]
+    chosen: list[_Candidate] = []
+    for den in wanted:
+        at_density = [c for c in candidates if c.entities.get("den") == den]
+        if kind == "gifti":
+            by_hemi = {c.entities.get("hemi"): c for c in at_density}
+            at_density = [by_hemi[h] for h in ("L", "R")] if {"L", "R"} <= set(by_hemi) else []
+        else:
+            at_density = [c for c in at_density if "hemi" not in c.entities]
+        if at_density:
+            chosen = at_density
+            break
+    run_kind = "grayordinate" if kind == "cifti" else "surface"
+    if not chosen:
+        variants = _surface_variants(folder, template, request.atlas, ending)
+        raise AtlasError(
+            f"atlas {request.spec}: no {ending} file for the {run_kind} runs in space-{space}"
+            f"{f' den-{density}' if density else ''} (tpl-{template} den-{' or den-'.join(w for w in wanted if w)}) "
+            f"in {folder}." + (f" Available: {', '.join(variants)}." if variants else ""))
+    kinds = {tuple((k, c.entities.get(k)) for k in ("seg", "scale", "desc")) for c in chosen}
+    if len(kinds) > 1:
+        listed = sorted(request.atlas + "".join(f":{k}-{v}" for k, v in key if v) for key in kinds)
+        raise AtlasError(f"atlas {request.spec} matches several TemplateFlow atlases in tpl-{template}: "
+                         f"{', '.join(listed)}. Choose one, e.g. --atlas {listed[0]}")
+    for candidate in chosen:
+        if candidate.path.stat().st_size == 0:
+            _download_surface_file(home, template, candidate, request, ending)
+    table_path = _surface_label_table(folder, template, chosen[0], request.atlas)
+    den = chosen[0].entities.get("den")
+    source = {"Origin": "TemplateFlow", "Template": template, "Atlas": request.atlas, "Density": den,
+              "Files": [str(c.path.relative_to(home)) for c in chosen],
+              "LabelTable": str(table_path.relative_to(home)) if table_path is not None else None,
+              "TemplateFlowHome": str(home)}
+    for key in ("seg", "scale", "desc"):
+        if key in chosen[0].entities:
+            source[{"seg": "Segmentation", "scale": "Scale", "desc": "Description"}[key]] = chosen[0].entities[key]
+    atlas = surface_labels_atlas(request.label, request.spec, tuple(c.path for c in chosen), table_path,
+                                 source=source, space=template)
+    if kind == "cifti" and den != density:
+        note = (f"atlas {request.spec}: {chosen[0].path.name} covers the cortex only (den-{den}): the subcortical "
+                f"grayordinates of the den-{density} runs are in no region of this atlas")
+        atlas.source["Coverage"] = "cortex only: the subcortical grayordinates of the runs are in no region"
+        atlas.warnings.insert(0, note)
+        LOGGER.warning(note)
+    if table_path is None:
+        atlas.warnings.insert(0, f"atlas {request.spec}: no dseg.tsv beside {chosen[0].path.name}; the regions "
+                                 "are named by the file's own label table")
+    return atlas

@@ -156,6 +156,9 @@ class RunResult:
     connectivity: dict[tuple[str, str, str], np.ndarray] = field(default_factory=dict)
     seconds: float = 0.0
     atlas_objects: list = field(default_factory=list)
+    #: Surface runs, for the report: per hemisphere, True for the mesh vertices whose
+    #: signal counts (``report_hook.covered_vertices``); None otherwise.
+    vertex_covered: dict | None = None
     #: The run's own report figures, drawn where the run was processed
     #: (``PipelineOptions.draw_run_figures``); see ``report.draw_run_figures``.
     report_figures: dict | None = None

@@ -25,11 +25,19 @@ import pandas as pd
 
 from .._version import __version__
 from ..atlases.base import Atlas
+from ..atlases.templateflow import (
+    SurfaceUnavailable,
+    TemplateSurface,
+    find_template_surface,
+    surface_template_of,
+    templateflow_home,
+)
 from ..bids import readable
 from ..bids.inputs import RunInputs
 from ..bids.outputs import remove_stale_temporaries
 from ..bids.readable import UnreadableFile
 from ..core.confounds.plans import strategy_settings_used
+from ..core.extract.vertices import SURFACE_BACKGROUND, SurfaceSeries
 from .model import (
     STATUS_DONE,
     STATUS_FAILED,
@@ -162,6 +170,9 @@ def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOpt
         atlas = by_name[outcome.name]
         sizes = np.asarray(outcome.n_voxels, dtype=float) * voxel_volume
         total = sizes.sum()
+        surface, surface_note, volume_part = None, "", None
+        if overlays and run.surface:
+            surface, surface_note, volume_part = _surface_pictures(run, atlas, result.vertex_covered)
         atlas_results.append(AtlasResult(
             name=atlas.name, kind=atlas.kind, region_names=outcome.names,
             label_values=atlas.table["index"].tolist() if atlas.kind == "labels" else list(range(atlas.n_regions)),
@@ -170,9 +181,9 @@ def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOpt
             coverage=np.clip(outcome.coverage, 0, 1), regions_na=outcome.regions_below_coverage + [
                 n for n in outcome.missing_regions if n not in outcome.regions_below_coverage],
             image=(atlas_image_on_grid(atlas, img.shape, img.affine, options.smoothing_fwhm, options.operators_dir)
-                   if overlays and img is not None else None),
+                   if overlays and img is not None else volume_part),
             sphere_coordinates_mm=atlas.coordinates, sphere_radius_mm=atlas.radius,
-            description=atlas.spec,
+            description=atlas.spec, surface=surface, surface_note=surface_note,
         ))
     measure = options.connectivity[0] if options.connectivity else "correlation"
     connectivity = {(a, s): m for (a, s, kind), m in result.connectivity.items() if kind == measure}
@@ -192,6 +203,151 @@ def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOpt
                     "dummy_scans": options.dummy_scans},
         std_dvars=std_dvars,
     )
+
+
+_CORTEX = (("left", "CIFTI_STRUCTURE_CORTEX_LEFT"), ("right", "CIFTI_STRUCTURE_CORTEX_RIGHT"))
+
+
+def covered_vertices(series: SurfaceSeries) -> dict[str, np.ndarray] | None:
+    """Per hemisphere, True for the mesh vertices whose signal counts (finite, not constant).
+
+    The rule of the extraction's coverage (a NaN or infinite value in any volume, or
+    the same value in every volume, e.g. zeros, is no signal); vertices a CIFTI run
+    does not hold (the medial wall) are False. One min and one max over the run.
+    None for CIFTI grayordinates without both cortices.
+    """
+    lowest, highest = series.data.min(axis=0), series.data.max(axis=0)  # NaN in any volume gives NaN
+    usable = np.isfinite(lowest) & np.isfinite(highest)
+    if series.n_volumes > 1:
+        usable &= highest > lowest
+    if series.brain_models is None:
+        n_left = series.hemisphere_sizes[0]
+        return {"left": usable[:n_left], "right": usable[n_left:]}
+    try:
+        return _cifti_cortex_values(series.brain_models, usable, False)
+    except KeyError:  # grayordinates without both cortices: no surface to show them on
+        return None
+
+
+def _cifti_cortex_values(models, values: np.ndarray, fill) -> dict[str, np.ndarray]:
+    """``values`` (one per grayordinate) on the vertices of each cortex's mesh, ``fill`` elsewhere.
+
+    Raises
+    ------
+    KeyError
+        The grayordinates hold no cortex of one hemisphere.
+    """
+    names, vertices = np.asarray(models.name), np.asarray(models.vertex)
+    per_hemisphere = {}
+    for side, structure in _CORTEX:
+        on_cortex = names == structure
+        if not on_cortex.any():
+            raise KeyError(structure)
+        mesh = np.full(int(models.nvertices[structure]), fill, dtype=np.asarray(values).dtype)
+        mesh[vertices[on_cortex]] = values[on_cortex]
+        per_hemisphere[side] = mesh
+    return per_hemisphere
+
+
+@functools.lru_cache(maxsize=4)
+def _template_surface(template: str, density: str, home: Path) -> TemplateSurface | str:
+    """The template's surface files, or why there are none (logged once per process)."""
+    try:
+        return find_template_surface(template, density, home)
+    except SurfaceUnavailable as exc:
+        LOGGER.warning("reports: no surface picture of %s den-%s runs: %s", template, density, exc)
+        return str(exc)
+
+
+def _read_meshes(surface: TemplateSurface) -> tuple[dict, dict | None]:
+    """``({"left": (coordinates, faces), ...}, sulcal depth per hemisphere or None)`` of a template
+    surface, read once per process and template density (again when a file changed)."""
+    files = tuple(sorted(surface.files.items())) + tuple(sorted((surface.sulcal_depth or {}).items()))
+    return _read_mesh_files(tuple((side, str(path), path.stat().st_size, path.stat().st_mtime_ns)
+                                  for side, path in files), len(surface.files))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_mesh_files(files: tuple, n_meshes: int) -> tuple[dict, dict | None]:
+    meshes = {}
+    for side, path, _, _ in files[:n_meshes]:
+        img = nib.load(path)
+        coordinates = img.get_arrays_from_intent("NIFTI_INTENT_POINTSET")
+        faces = img.get_arrays_from_intent("NIFTI_INTENT_TRIANGLE")
+        if len(coordinates) != 1 or len(faces) != 1:
+            raise ValueError(f"{path} holds no single mesh (one point set, one triangle array)")
+        meshes[side] = (np.asarray(coordinates[0].data, dtype=np.float32),
+                        np.asarray(faces[0].data, dtype=np.int32))
+    depth = {side: np.asarray(nib.load(path).darrays[0].data, dtype=np.float32).ravel()
+             for side, path, _, _ in files[n_meshes:]}
+    return meshes, depth or None
+
+
+def _surface_pictures(run: RunInputs, atlas: Atlas, vertex_covered: dict | None):
+    """The atlas on the template surface of a surface run, for the report.
+
+    Returns
+    -------
+    surface : SurfaceAtlas or None
+    note : str
+        Empty, or the sentence saying why there is no surface picture.
+    volume_part : nibabel image or None
+        A CIFTI atlas's subcortical parcels on their voxel grid (drawn as slices).
+    """
+    from ..atlases.surfaces import read_surface_labels
+    from ..report import SurfaceAtlas
+
+    if atlas.kind != "labels" or not atlas.surface_files:
+        return None, "No surface picture: only label atlases are drawn on the surface yet.", None
+    labels = read_surface_labels(atlas.name, atlas.surface_files)
+    volume_part = None
+    try:
+        if labels.kind == "cifti":
+            values = np.asarray(labels.labels[0])
+            vertex_labels = _cifti_cortex_values(labels.brain_models, np.where(
+                np.isin(values, SURFACE_BACKGROUND), 0, values), 0)
+            volume_part = _cifti_volume_labels(labels.brain_models, values)
+        else:
+            vertex_labels = {side: np.where(np.isin(part, SURFACE_BACKGROUND), 0, part + shift) for side, part, shift
+                             in (("left", labels.labels[0], 0), ("right", labels.labels[1], labels.right_offset))}
+    except KeyError as exc:
+        return None, f"No surface picture: the atlas file has no {exc.args[0]} vertices.", volume_part
+    space, density = run.entities.get("space", ""), run.entities.get("den")
+    try:
+        template, mesh_density = surface_template_of(space, density, run.surface)
+    except SurfaceUnavailable as exc:
+        return None, f"No surface picture: {exc}.", volume_part
+    found = _template_surface(template, mesh_density, templateflow_home())
+    if isinstance(found, str):
+        return None, f"No surface picture: {found}.", volume_part
+    try:
+        meshes, depth = _read_meshes(found)
+    except Exception as exc:  # noqa: BLE001 - a damaged mesh costs the picture only
+        LOGGER.warning("reports: the %s meshes cannot be read: %s: %s", found.description, type(exc).__name__, exc)
+        return None, f"No surface picture: the {found.description} meshes cannot be read ({type(exc).__name__}).", \
+            volume_part
+    sizes = {side: len(meshes[side][0]) for side in meshes}
+    wrong = [f"{side} {len(vertex_labels[side])} in the atlas, {sizes[side]} in the mesh"
+             for side in sizes if len(vertex_labels[side]) != sizes[side]]
+    if wrong:
+        return None, (f"No surface picture: the {found.description} meshes do not have the atlas's vertices "
+                      f"({'; '.join(wrong)})."), volume_part
+    if vertex_covered is not None and any(len(vertex_covered[side]) != sizes[side] for side in sizes):
+        vertex_covered = None
+    if depth is not None and any(len(depth[side]) != sizes[side] for side in sizes):
+        depth = None
+    return SurfaceAtlas(meshes, vertex_labels, found.description, vertex_covered, depth), "", volume_part
+
+
+def _cifti_volume_labels(models, values: np.ndarray):
+    """The labels of a CIFTI atlas's voxel structures on their grid, None when it has none."""
+    in_volume = np.asarray(models.volume_mask)
+    if not in_volume.any() or not np.any(values[in_volume] > 0):
+        return None
+    data = np.zeros(tuple(models.volume_shape), dtype=np.int32)
+    voxels = np.asarray(models.voxel)[in_volume].astype(int)
+    data[tuple(voxels.T)] = np.where(values[in_volume] > 0, values[in_volume], 0)
+    return nib.Nifti1Image(data, models.affine)
 
 
 def _std_dvars(run: RunInputs, n_volumes: int) -> np.ndarray | None:

@@ -71,6 +71,7 @@ from .names import (
 )
 from .operators import build_operator
 from .plan import plan_strategies
+from .report_hook import covered_vertices
 from .resume import is_finished, settings_changed
 from .writers import write_parcellated, write_qc, write_relmat, write_timeseries
 
@@ -182,6 +183,8 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
     if run.surface:
         surface_series = _read_surface_run(run)
         n_volumes = surface_series.n_volumes
+        if options.keep_arrays:  # for the coverage on the surface in the report
+            result.vertex_covered = covered_vertices(surface_series)
     else:
         img = readable.open_nifti(run.bold, ndim=4, what="a BOLD series")
         n_volumes = int(img.shape[3])

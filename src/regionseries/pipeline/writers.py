@@ -71,6 +71,8 @@ def _atlas_description(atlas: Atlas, run: RunInputs, options: PipelineOptions) -
         description["Extraction"] = {"labels": "mean of the vertices of each label",
                                      "maps": "least-squares fit of the maps to each volume, over the vertices of "
                                              "both hemispheres"}[atlas.kind]
+    if atlas.source.get("Coverage"):  # a cortex-only TemplateFlow dlabel on 91k grayordinates
+        description["Coverage"] = atlas.source["Coverage"]
     if atlas.kind == "spheres":
         description["RadiusMillimetres"] = atlas.radius
     return description

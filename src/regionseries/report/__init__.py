@@ -16,6 +16,7 @@ from .model import (
     ReportDataError,
     RunReport,
     StrategyResult,
+    SurfaceAtlas,
 )
 from .render import draw_run_figures, write_group_report, write_participant_report
 
@@ -29,6 +30,7 @@ __all__ = [
     "ReportDataError",
     "RunReport",
     "StrategyResult",
+    "SurfaceAtlas",
     "draw_run_figures",
     "write_group_report",
     "write_participant_report",

@@ -360,6 +360,10 @@ class AtlasResult:
         atlases ``image`` may hold the subcortical parcels on the volume grid.
         Coverage (``coverage``) is then the fraction of each region's vertices
         and grayordinates with a usable signal.
+    surface_note : str
+        For a surface run's atlas without ``surface``: the sentence saying why
+        there is no surface picture (e.g. the template meshes are not in the
+        TemplateFlow home), shown in its place.
     """
 
     name: str
@@ -375,6 +379,7 @@ class AtlasResult:
     sphere_radius_mm: float | None = None
     description: str = ""
     surface: SurfaceAtlas | None = None
+    surface_note: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:

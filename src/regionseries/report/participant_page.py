@@ -418,6 +418,7 @@ def _atlas_views(report: ParticipantReport, writer: FigureWriter) -> list[dict[s
                     + f" is drawn over the {run.reference_description} of {run.run_label}."),
             ),
             "coverage_figure": _surface_coverage_figure(writer, run, shown, members),
+            "surface_note": atlas.surface_note if atlas.surface is None else "",
             "volume_figure": None if atlas.surface is None or atlas.image is None else writer.write(
                 lambda atlas=atlas, run=run: raster.atlas_raster(
                     replace(atlas, surface=None), run.reference_image, frame_dir=writer.frame_dir)

@@ -1,7 +1,8 @@
 """Pre-fetch TemplateFlow atlases for offline use.
 
 ``regionseries-fetch-atlases`` downloads the atlas images that regionseries uses by
-default into a TemplateFlow home (``$TEMPLATEFLOW_HOME``), so that later runs need
+default (or those named: volumetric, or the surface atlases of tpl-fsaverage and tpl-fsLR,
+``--template fsaverage --atlas Yeo2011 --density 10k --seg 7n``) into a TemplateFlow home (``$TEMPLATEFLOW_HOME``), so that later runs need
 no network: the Docker image runs it at build time into ``/templateflow``, and on an
 HPC cluster whose compute nodes are offline you run it once on a login node (or any
 machine with network) and point ``TEMPLATEFLOW_HOME`` at the folder it filled.
@@ -101,6 +102,9 @@ from .transfer import (
     image_url,
 )
 from .validation import (
+    cifti_problem,
+    file_problem,
+    gifti_problem,
     image_state,
     nifti_gz_problem,
 )
@@ -123,11 +127,14 @@ __all__ = [
     "SelectionError",
     "TEMPLATEFLOW_S3_ROOT",
     "build_parser",
+    "cifti_problem",
     "bundled_skeleton_zip",
     "copy_file",
     "default_templateflow_home",
     "download_file",
     "fetch_atlases",
+    "file_problem",
+    "gifti_problem",
     "image_state",
     "image_url",
     "is_complete",

@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="regionseries-fetch-atlases",
         description=(
-            "Download TemplateFlow atlas images into a TemplateFlow home so that "
+            "Download TemplateFlow atlas images (volumes, and surface atlases of tpl-fsaverage "
+            "and tpl-fsLR) into a TemplateFlow home so that "
             "regionseries runs without network (Docker build, offline HPC nodes), "
             "or copy them from a pre-fetched folder, or check that they are there."
         ),
@@ -111,6 +112,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DESC",
         help="keep only these desc- values, e.g. 400Parcels7Networks 64dimensions th25 (default: all)",
     )
+    parser.add_argument(
+        "--density",
+        nargs="+",
+        default=None,
+        metavar="DEN",
+        help=(
+            "surface atlases (--template fsaverage or fsLR): keep only these den- values, e.g. 10k "
+            "(fsaverage5 runs), 41k (fsaverage6), 164k (fsaverage), 91k or 32k (fsLR grayordinates) "
+            "(default: all)"
+        ),
+    )
+    parser.add_argument("--seg", nargs="+", default=None, metavar="SEG",
+                        help="keep only these seg- values, e.g. 7n 17n aparc (default: all)")
+    parser.add_argument("--scale", nargs="+", default=None, metavar="SCALE",
+                        help="keep only these scale- values, e.g. 400 (default: all)")
     listing = parser.add_mutually_exclusive_group()
     listing.add_argument(
         "--dry-run",
@@ -193,6 +209,9 @@ def _fetch_command(home: Path, args: argparse.Namespace) -> str:
         words += ["--resolution", *map(str, args.resolution)]
     if args.desc is not None:
         words += ["--desc", *args.desc]
+    for option in ("density", "seg", "scale"):
+        if getattr(args, option) is not None:
+            words += [f"--{option}", *getattr(args, option)]
     if args.source_home is not None:
         words += ["--source-home", str(args.source_home)]
     elif args.s3_root != TEMPLATEFLOW_S3_ROOT:
@@ -249,7 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         skeleton_zip = bundled_skeleton_zip()
         if args.dry_run or args.check:
             available_paths = skeleton_paths(skeleton_zip)
-            selected = select_atlas_images(available_paths, args.template, args.atlas, args.resolution, args.desc)
+            selected = select_atlas_images(available_paths, args.template, args.atlas, args.resolution, args.desc,
+                                           args.density, args.seg, args.scale)
             if args.check:
                 return _check(home, available_paths, selected, args, sys.stdout)
             _list_selection(home, selected, sys.stdout)
@@ -260,6 +280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.atlas,
             args.resolution,
             args.desc,
+            densities=args.density,
+            segs=args.seg,
+            scales=args.scale,
             s3_root=args.s3_root,
             source_home=source_home,
             timeout_s=args.timeout,

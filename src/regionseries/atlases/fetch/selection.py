@@ -1,4 +1,10 @@
-"""Which atlas images to fetch: TemplateFlow file names parsed and selected, and the label tables they need."""
+"""Which atlas images to fetch: TemplateFlow file names parsed and selected, and the label tables they need.
+
+Volumetric atlases are ``tpl-<T>_res-<RR>_atlas-<A>[_desc-<D>]_<dseg|probseg>.nii.gz``;
+surface atlases (tpl-fsaverage, tpl-fsLR) are ``*_dseg.label.gii`` per hemisphere or
+``*_dseg.dlabel.nii``, with ``hemi-``, ``den-``, ``seg-`` and ``scale-`` entities in
+TemplateFlow's varying order (``tpl-fsaverage_hemi-L_den-10k_atlas-Yeo2011_seg-7n_dseg.label.gii``).
+"""
 
 from __future__ import annotations
 
@@ -31,6 +37,14 @@ _ATLAS_IMAGE = re.compile(
 )
 
 
+_SURFACE_ATLAS_IMAGE = re.compile(
+    r"^tpl-(?P<template>[A-Za-z0-9]+)/tpl-(?P=template)"
+    r"(?P<entities>(?:_[a-z]+-[A-Za-z0-9]+)+)"
+    r"_dseg(?P<extension>\.label\.gii|\.dlabel\.nii)$"
+)
+_SURFACE_ENTITIES = ("hemi", "den", "atlas", "seg", "scale", "desc")
+
+
 @dataclass(frozen=True, order=True)
 class AtlasImage:
     """One atlas image of TemplateFlow, named by its path in a TemplateFlow home.
@@ -43,6 +57,10 @@ class AtlasImage:
         The file's entities (``desc`` is ``None`` when the name has none).
     resolution : int
         TemplateFlow resolution index (``res-02`` -> 2); an index, not millimetres.
+        0 for a surface atlas.
+    density, hemi, seg, scale : str or None
+        The ``den-``, ``hemi-``, ``seg-`` and ``scale-`` of a surface atlas
+        (``density`` is None for a volumetric image).
     """
 
     relpath: str
@@ -51,6 +69,14 @@ class AtlasImage:
     atlas: str = field(compare=False)
     desc: str | None = field(compare=False)
     suffix: str = field(compare=False)
+    density: str | None = field(default=None, compare=False)
+    hemi: str | None = field(default=None, compare=False)
+    seg: str | None = field(default=None, compare=False)
+    scale: str | None = field(default=None, compare=False)
+
+    @property
+    def is_surface(self) -> bool:
+        return self.density is not None
 
 
 def parse_atlas_image(relpath: str) -> AtlasImage | None:
@@ -69,7 +95,7 @@ def parse_atlas_image(relpath: str) -> AtlasImage | None:
     """
     match = _ATLAS_IMAGE.match(relpath)
     if match is None:
-        return None
+        return _parse_surface_atlas(relpath)
     return AtlasImage(
         relpath=relpath,
         template=match["template"],
@@ -80,14 +106,30 @@ def parse_atlas_image(relpath: str) -> AtlasImage | None:
     )
 
 
+def _parse_surface_atlas(relpath: str) -> AtlasImage | None:
+    """A TemplateFlow surface atlas (``dseg.label.gii``/``dseg.dlabel.nii`` with ``den-``), else None."""
+    match = _SURFACE_ATLAS_IMAGE.match(relpath)
+    if match is None:
+        return None
+    entities = dict(part.split("-", 1) for part in match["entities"].lstrip("_").split("_"))
+    if set(entities) - set(_SURFACE_ENTITIES) or "atlas" not in entities or "den" not in entities:
+        return None
+    return AtlasImage(relpath=relpath, template=match["template"], resolution=0, atlas=entities["atlas"],
+                      desc=entities.get("desc"), suffix="dseg", density=entities["den"], hemi=entities.get("hemi"),
+                      seg=entities.get("seg"), scale=entities.get("scale"))
+
+
 def select_atlas_images(
     available_paths: Iterable[str],
     templates: Sequence[str] = DEFAULT_TEMPLATES,
     atlases: Sequence[str] = DEFAULT_ATLASES,
     resolutions: Sequence[int] | None = DEFAULT_RESOLUTIONS,
     descs: Sequence[str] | None = None,
+    densities: Sequence[str] | None = None,
+    segs: Sequence[str] | None = None,
+    scales: Sequence[str] | None = None,
 ) -> list[AtlasImage]:
-    """Select atlas images by template, atlas, resolution index and ``desc``.
+    """Select atlas images by template, atlas, resolution index (or surface density) and variant.
 
     Parameters
     ----------
@@ -101,6 +143,11 @@ def select_atlas_images(
         an image at one of the requested resolutions.
     descs : sequence of str, optional
         Keep only these ``desc-`` values (e.g. ``400Parcels7Networks``); all if None.
+    densities : sequence of str, optional
+        Surface atlases: keep only these ``den-`` values (``10k`` for fsaverage5,
+        ``32k``/``91k`` for fsLR); all if None. Resolutions apply to volumes only.
+    segs, scales : sequence of str, optional
+        Keep only these ``seg-``/``scale-`` values (``7n``, ``400``); all if None.
 
     Returns
     -------
@@ -131,15 +178,33 @@ def select_atlas_images(
                 f"TemplateFlow has no atlas {atlas!r} in {', '.join(templates)}; "
                 f"atlases there: {', '.join(known)}"
             )
-        at_resolution = [image for image in of_atlas if resolutions is None or image.resolution in resolutions]
+        at_resolution = [image for image in of_atlas if image.is_surface or resolutions is None
+                         or image.resolution in resolutions]
+        at_resolution = [image for image in at_resolution if not image.is_surface or densities is None
+                         or image.density in densities]
         if not at_resolution:
-            known = sorted({image.resolution for image in of_atlas})
+            if all(image.is_surface for image in of_atlas):
+                known = sorted({str(image.density) for image in of_atlas})
+                raise SelectionError(
+                    f"atlas {atlas!r} has no file at density {', '.join(densities or ())} in "
+                    f"{', '.join(templates)}; it has den-{', den-'.join(known)}"
+                )
+            known = sorted({image.resolution for image in of_atlas if not image.is_surface})
             raise SelectionError(
                 f"atlas {atlas!r} has no image at resolution index "
-                f"{', '.join(map(str, resolutions))} in {', '.join(templates)}; "
+                f"{', '.join(map(str, resolutions or ()))} in {', '.join(templates)}; "
                 f"it has resolution index {', '.join(map(str, known))}"
             )
         selected.extend(at_resolution)
+    for entity, wanted in (("seg", segs), ("scale", scales)):
+        if wanted is not None:
+            unmatched = sorted(set(wanted) - {getattr(image, entity) for image in selected})
+            if unmatched:
+                raise SelectionError(
+                    f"no selected atlas image has {entity} {', '.join(map(repr, unmatched))}; {entity}s of the "
+                    f"selected atlases: {', '.join(sorted({str(getattr(i, entity)) for i in selected}))}"
+                )
+            selected = [image for image in selected if getattr(image, entity) in wanted]
     if descs is not None:
         unmatched = sorted(set(descs) - {image.desc for image in selected})
         if unmatched:

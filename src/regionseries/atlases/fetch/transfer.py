@@ -25,7 +25,7 @@ from .selection import (
     AtlasImage,
     select_atlas_images,
 )
-from .validation import _CHUNK_BYTES, nifti_gz_problem
+from .validation import _CHUNK_BYTES, file_problem
 
 #: Where the TemplateFlow client downloads files from (``CacheConfig.s3_root``).
 TEMPLATEFLOW_S3_ROOT = "https://templateflow.s3.amazonaws.com"
@@ -84,11 +84,13 @@ def image_url(s3_root: str, image: AtlasImage) -> str:
     return f"{s3_root.rstrip('/')}/{urllib.parse.quote(image.relpath)}"
 
 
-def _check_nifti_gz(path: Path, url: str) -> None:
-    """Raise FetchError unless ``path`` is a complete gzip-compressed NIfTI-1 image."""
-    problem = nifti_gz_problem(path)
+def _check_file(path: Path, destination: Path, url: str) -> None:
+    """Raise FetchError unless ``path`` (the download of ``destination``) is complete: a gzip
+    NIfTI-1 image, a GIFTI or a CIFTI-2 file, as ``destination``'s name says
+    (:func:`~.validation.file_problem`)."""
+    kind, problem = file_problem(path, destination.name)
     if problem is not None:
-        raise FetchError(f"{url} did not return a gzip NIfTI-1 image: {problem}")
+        raise FetchError(f"{url} did not return {kind}: {problem}")
 
 
 def _readable_file_mode() -> int:
@@ -110,7 +112,7 @@ def download_file(
     attempts: int = DEFAULT_ATTEMPTS,
     backoff_s: float = DEFAULT_BACKOFF_S,
 ) -> int:
-    """Download one NIfTI image atomically.
+    """Download one atlas file (NIfTI image, GIFTI or CIFTI-2 file) atomically.
 
     The body goes to a hidden temporary file next to ``destination`` (TemplateFlow
     ignores hidden files), is checked (``Content-Length`` when the server sends one,
@@ -198,7 +200,7 @@ def _download_once(url: str, destination: Path, timeout_s: float) -> int:
                 written += len(chunk)
         if expected is not None and written != int(expected):
             raise _IncompleteBody(f"received {written} of {expected} bytes")
-        _check_nifti_gz(part, url)
+        _check_file(part, destination, url)
         os.chmod(part, _readable_file_mode())
         os.replace(part, destination)
         return written
@@ -207,7 +209,7 @@ def _download_once(url: str, destination: Path, timeout_s: float) -> int:
 
 
 def copy_file(source: Path, destination: Path) -> int:
-    """Copy one NIfTI image atomically from a pre-fetched TemplateFlow folder.
+    """Copy one atlas file (NIfTI image, GIFTI or CIFTI-2 file) atomically from a pre-fetched TemplateFlow folder.
 
     Symbolic links are followed (DataLad/git-annex keep the content in
     ``.git/annex``): the content is copied, never the link. The copy goes to a
@@ -262,7 +264,7 @@ def copy_file(source: Path, destination: Path) -> int:
         written = part.stat().st_size
         if written != source_stat.st_size:
             raise FetchError(f"{source}: copied {written} of {source_stat.st_size} bytes (did it change meanwhile?)")
-        problem = nifti_gz_problem(part)
+        problem = file_problem(part, destination.name)[1]
         if problem is not None:
             raise FetchError(f"{source} is {problem}")
         os.chmod(part, _readable_file_mode())
@@ -279,6 +281,9 @@ def fetch_atlases(
     resolutions: Sequence[int] | None = DEFAULT_RESOLUTIONS,
     descs: Sequence[str] | None = None,
     *,
+    densities: Sequence[str] | None = None,
+    segs: Sequence[str] | None = None,
+    scales: Sequence[str] | None = None,
     s3_root: str = TEMPLATEFLOW_S3_ROOT,
     source_home: Path | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -293,7 +298,7 @@ def fetch_atlases(
     ----------
     home : Path
         TemplateFlow home to fill (created and completed from the skeleton if needed).
-    templates, atlases, resolutions, descs
+    templates, atlases, resolutions, descs, densities, segs, scales
         The selection, see :func:`select_atlas_images`.
     s3_root : str
         Server to download from: TemplateFlow's, or a mirror with the same layout.
@@ -325,7 +330,8 @@ def fetch_atlases(
     """
     log = log or (lambda line: None)
     skeleton_zip = skeleton_zip or bundled_skeleton_zip()
-    selected = select_atlas_images(skeleton_paths(skeleton_zip), templates, atlases, resolutions, descs)
+    selected = select_atlas_images(skeleton_paths(skeleton_zip), templates, atlases, resolutions, descs,
+                                   densities, segs, scales)
     if source_home is not None and not source_home.is_dir():
         raise FetchError(f"the source folder {source_home} does not exist or is not a folder")
     populate_skeleton(home, skeleton_zip)

@@ -1,4 +1,5 @@
-"""Is a file a complete gzip-compressed NIfTI-1 image? (the gzip trailer against the header's size)."""
+"""Is a file complete? A gzip-compressed NIfTI-1 image (the gzip trailer against the header's size),
+a GIFTI file (XML that ends with its closing tag) or a CIFTI-2 file (NIfTI-2 of the size its header announces)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from .home import is_complete
 
 _CHUNK_BYTES = 1 << 20
 _NIFTI1_HEADER_BYTES = 348
+_NIFTI2_HEADER_BYTES = 540
 
 
 def _nifti1_file_bytes(header: bytes) -> int | None:
@@ -83,6 +85,57 @@ def nifti_gz_problem(path: Path) -> str | None:
     return None
 
 
+def gifti_problem(path: Path) -> str | None:
+    """What is wrong with a file that should be a GIFTI file (``.label.gii``, ``.surf.gii``), None if nothing.
+
+    A GIFTI file is XML: it must start with an XML declaration or ``<GIFTI`` and end
+    with ``</GIFTI>`` (a truncated download does not).
+    """
+    with open(path, "rb") as stream:
+        start = stream.read(512).lstrip()
+        stream.seek(max(path.stat().st_size - 512, 0))
+        end = stream.read().rstrip()
+    if not (start.startswith(b"<?xml") or start.startswith(b"<GIFTI")):
+        return "not a GIFTI file (no XML header)"
+    if not end.endswith(b"</GIFTI>"):
+        return "a truncated GIFTI file (no closing </GIFTI>)"
+    return None
+
+
+def cifti_problem(path: Path) -> str | None:
+    """What is wrong with a file that should be a CIFTI-2 file (``.dlabel.nii``: uncompressed NIfTI-2)."""
+    with open(path, "rb") as stream:
+        header = stream.read(_NIFTI2_HEADER_BYTES)
+    if len(header) < _NIFTI2_HEADER_BYTES or int.from_bytes(header[:4], "little") != _NIFTI2_HEADER_BYTES \
+            or header[4:7] != b"n+2":
+        return "not a NIfTI-2 (CIFTI-2) file"
+    dims = struct.unpack("<8q", header[16:80])
+    (bitpix,) = struct.unpack("<h", header[14:16])
+    (vox_offset,) = struct.unpack("<q", header[168:176])
+    shape = dims[1 : dims[0] + 1]
+    if not 1 <= dims[0] <= 7 or bitpix <= 0 or bitpix % 8 or min(shape) < 1:
+        return None
+    expected = vox_offset + math.prod(shape) * (bitpix // 8)
+    if path.stat().st_size < expected:
+        return f"a truncated CIFTI-2 file ({path.stat().st_size} of {expected} bytes)"
+    return None
+
+
+#: What each kind of TemplateFlow file is checked for, by the end of its name.
+_CHECKS = ((".nii.gz", nifti_gz_problem, "a gzip NIfTI-1 image"), (".gii", gifti_problem, "a GIFTI file"),
+           (".nii", cifti_problem, "a CIFTI-2 file"))
+
+
+def file_problem(path: Path, name: str | None = None) -> tuple[str, str | None]:
+    """(what the file should be, what is wrong with it or None), by its name (or ``name``, the file
+    it is a download of): :func:`nifti_gz_problem`, :func:`gifti_problem` or :func:`cifti_problem`."""
+    name = name or path.name
+    for ending, check, kind in _CHECKS:
+        if name.endswith(ending):
+            return kind, check(path)
+    return "a file", None
+
+
 def image_state(path: Path, *, validate: bool = True) -> tuple[str, str | None]:
     """State of one atlas image in a TemplateFlow home.
 
@@ -91,7 +144,7 @@ def image_state(path: Path, *, validate: bool = True) -> tuple[str, str | None]:
     path : Path
         The image's path in the home.
     validate : bool
-        Also check that a non-empty file is a complete gzip NIfTI-1 image.
+        Also check that a non-empty file is complete (:func:`file_problem`).
 
     Returns
     -------
@@ -102,5 +155,5 @@ def image_state(path: Path, *, validate: bool = True) -> tuple[str, str | None]:
     """
     if not is_complete(path):
         return "missing", None
-    problem = nifti_gz_problem(path) if validate else None
+    problem = file_problem(path)[1] if validate else None
     return ("corrupt", problem) if problem else ("present", None)
