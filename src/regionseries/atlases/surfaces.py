@@ -34,7 +34,14 @@ import numpy as np
 import pandas as pd
 
 from ..core.extract.vertices import SURFACE_BACKGROUND
-from .base import Atlas, AtlasError, check_maps_table, read_label_table, read_text_table, unique_names
+from .base import (
+    Atlas,
+    AtlasError,
+    check_maps_table,
+    read_label_table,
+    read_text_table,
+    unique_names,
+)
 
 #: File endings of surface atlases (labels and maps), and the run kind they apply to.
 SURFACE_ATLAS_EXTENSIONS = {".dlabel.nii": "cifti", ".label.gii": "gifti", ".annot": "gifti",
