@@ -37,7 +37,7 @@ from ..bids.inputs import RunInputs
 from ..bids.outputs import remove_stale_temporaries
 from ..bids.readable import UnreadableFile
 from ..core.confounds.plans import strategy_settings_used
-from ..core.extract.vertices import SURFACE_BACKGROUND, SurfaceSeries
+from ..core.extract.vertices import SURFACE_BACKGROUND
 from .model import (
     STATUS_DONE,
     STATUS_FAILED,
@@ -208,23 +208,32 @@ def run_report(result: RunResult, atlases: Sequence[Atlas], options: PipelineOpt
 _CORTEX = (("left", "CIFTI_STRUCTURE_CORTEX_LEFT"), ("right", "CIFTI_STRUCTURE_CORTEX_RIGHT"))
 
 
-def covered_vertices(series: SurfaceSeries) -> dict[str, np.ndarray] | None:
-    """Per hemisphere, True for the mesh vertices whose signal counts (finite, not constant).
+def covered_vertices(usable: np.ndarray, brain_models: nib.cifti2.BrainModelAxis | None = None,
+                     hemisphere_sizes: tuple[int, ...] = ()) -> dict[str, np.ndarray] | None:
+    """Per hemisphere, True for the mesh vertices whose signal counts, as the extraction judged it.
 
-    The rule of the extraction's coverage (a NaN or infinite value in any volume, or
-    the same value in every volume, e.g. zeros, is no signal); vertices a CIFTI run
-    does not hold (the medial wall) are False. One min and one max over the run.
-    None for CIFTI grayordinates without both cortices.
+    Parameters
+    ----------
+    usable : numpy.ndarray of bool, shape (N,)
+        Per vertex (grayordinate) of the run, whether its signal counts:
+        :attr:`~regionseries.core.extract.ExtractionResult.covered_voxels` of the
+        run's one pass (finite and not constant; vertices in no region are False).
+    brain_models : nibabel.cifti2.BrainModelAxis or None
+        The grayordinates of a CIFTI run; vertices it does not hold (the medial
+        wall) are False.
+    hemisphere_sizes : tuple of int
+        Vertices of the left and right hemispheres of a GIFTI pair.
+
+    Returns
+    -------
+    dict or None
+        ``{"left": ..., "right": ...}``; None for CIFTI grayordinates without both cortices.
     """
-    lowest, highest = series.data.min(axis=0), series.data.max(axis=0)  # NaN in any volume gives NaN
-    usable = np.isfinite(lowest) & np.isfinite(highest)
-    if series.n_volumes > 1:
-        usable &= highest > lowest
-    if series.brain_models is None:
-        n_left = series.hemisphere_sizes[0]
+    if brain_models is None:
+        n_left = hemisphere_sizes[0]
         return {"left": usable[:n_left], "right": usable[n_left:]}
     try:
-        return _cifti_cortex_values(series.brain_models, usable, False)
+        return _cifti_cortex_values(brain_models, usable, False)
     except KeyError:  # grayordinates without both cortices: no surface to show them on
         return None
 

@@ -183,8 +183,6 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
     if run.surface:
         surface_series = _read_surface_run(run)
         n_volumes = surface_series.n_volumes
-        if options.keep_arrays:  # for the coverage on the surface in the report
-            result.vertex_covered = covered_vertices(surface_series)
     else:
         img = readable.open_nifti(run.bold, ndim=4, what="a BOLD series")
         n_volumes = int(img.shape[3])
@@ -235,6 +233,11 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
                 with readable.reading(run.bold):
                     extracted = extract_vertex_signals(surface_series.reader, operators,
                                                        min_coverage=options.min_coverage, description=run.bold.name)
+                if options.keep_arrays and extracted:  # the coverage on the surface in the report
+                    usable = np.zeros(surface_series.reader.n_voxels, dtype=bool)
+                    usable[next(iter(extracted.values())).covered_voxels] = True
+                    result.vertex_covered = covered_vertices(usable, surface_series.brain_models,
+                                                             surface_series.hemisphere_sizes)
             else:
                 with readable.reading(source):
                     extracted = extract_signals(source, operators, mask=mask, min_coverage=options.min_coverage)

@@ -60,6 +60,11 @@ class ExtractionResult:
     n_voxels : numpy.ndarray, shape (K,), int
         Voxels used per region (inside the mask; for maps, the support of the
         map inside the mask).
+    covered_voxels : numpy.ndarray of int or None
+        Flat indices (in the grid's C order) of the voxels, among the regions'
+        voxels of every operator of the pass, whose signal counts (finite, not
+        constant, inside the mask): what ``coverage`` is made of. The same
+        array for every result of one pass.
     """
 
     signals: np.ndarray
@@ -71,6 +76,7 @@ class ExtractionResult:
     kind: str
     reduction: str
     n_voxels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    covered_voxels: np.ndarray | None = None
 
 
 def _load_mask_flat(mask, shape, affine, bold_name) -> tuple[np.ndarray | None, str | None]:
@@ -240,6 +246,7 @@ def extract_signals(
                 kind=op.kind,
                 reduction=op.reduction,
                 n_voxels=one.n_voxels,
+                covered_voxels=coverage_inputs,
             )
         )
     if keys is not None:
