@@ -36,6 +36,7 @@ from ..core.atlas_images import _finite
 from ..core.connectivity import ConnectivityError, connectivity_matrix
 from ..core.extract import extract_signals
 from ..core.extract.vertices import (
+    CiftiParcels,
     SurfaceSeries,
     cifti_labels_on,
     cifti_maps_on,
@@ -222,7 +223,8 @@ def _process(run: RunInputs, atlases: Sequence[Atlas], options: PipelineOptions,
             result.warnings.append(f"{run.bold.name}: --smoothing-fwhm is not applied to surface runs")
         operators, vertex_labels = _surface_operators(run, atlases, surface_series)
         if run.surface == "cifti":  # maps are no sets of grayordinates: labels atlases only
-            parcels = {name: parcels_axis(surface_series.brain_models, *labels) for name, labels in vertex_labels.items()}
+            parcels = {name: CiftiParcels(parcels_axis(surface_series.brain_models, *labels))
+                       for name, labels in vertex_labels.items()}
     # Cleaning and connectivity are small dense problems (T x k QR, K x K matrices): one BLAS
     # thread is faster; several only add synchronisation, costly when the cores are busy
     # (measured: a 400 x 40 QR took 381 ms with 2 OpenBLAS threads, 4.5 ms with 1).

@@ -12,13 +12,16 @@ from scipy import ndimage
 
 from regionseries.core.extract import REDUCTIONS
 from regionseries.core.extract.vertices import (
+    CiftiParcels,
     cifti_labels_on,
     cifti_maps_on,
     extract_vertex_signals,
     gifti_pair_labels,
     gifti_pair_maps,
+    parcels_axis,
     vertex_labels_operator,
     vertex_maps_operator,
+    write_parcellated_cifti,
 )
 
 
@@ -168,3 +171,38 @@ def test_gifti_pair_maps_stack_the_hemispheres():
     np.testing.assert_array_equal(gifti_pair_maps(left, right, (3, 2)), np.vstack([left, right]))
     with pytest.raises(ValueError, match="left hemisphere of the atlas has 3 vertices, the run's 4"):
         gifti_pair_maps(left, right, (4, 2))
+
+
+def _grayordinates() -> nib.cifti2.BrainModelAxis:
+    left, right = np.ones(40, dtype=bool), np.ones(36, dtype=bool)
+    left[:5] = False  # a medial wall
+    voxels = np.zeros((4, 5, 3), dtype=bool)
+    voxels[1:3, 1:4, 1] = True
+    return (nib.cifti2.BrainModelAxis.from_mask(left, name="CortexLeft")
+            + nib.cifti2.BrainModelAxis.from_mask(right, name="CortexRight")
+            + nib.cifti2.BrainModelAxis.from_mask(voxels, name="ThalamusLeft", affine=np.diag([2, 2, 2, 1])))
+
+
+@pytest.mark.parametrize("repetition_time", [0.8, None], ids=["ptseries", "pconn"])
+def test_parcellated_cifti_is_the_file_nibabel_writes(tmp_path, repetition_time):
+    """The XML built once per run and atlas (CiftiParcels) gives the bytes of nibabel's own writer."""
+    models = _grayordinates()
+    labels = np.arange(len(models)) % 7 + 1
+    parcels = CiftiParcels(parcels_axis(models, labels, list(range(1, 8)), [f"region {k}" for k in range(1, 8)]))
+    rng = np.random.default_rng(0)
+    for n_rows in (12, 12, 20):  # the second file of a shape reuses the XML
+        values = rng.standard_normal((n_rows if repetition_time else 7, 7))
+        values[0, 3] = np.nan
+        ours, theirs = tmp_path / "ours.nii", tmp_path / "theirs.nii"
+        write_parcellated_cifti(ours, values, parcels, repetition_time)
+        rows = (parcels.axis if repetition_time is None
+                else nib.cifti2.SeriesAxis(0.0, repetition_time, len(values), unit="SECOND"))
+        img = nib.Cifti2Image(values.astype(np.float32), header=(rows, parcels.axis))
+        img.nifti_header.set_intent("ConnParcels" if repetition_time is None else "ConnParcelSries")
+        img.to_filename(theirs)
+        assert ours.read_bytes() == theirs.read_bytes()
+        back = nib.load(ours)
+        assert back.header.get_axis(1) == parcels.axis
+        np.testing.assert_array_equal(np.asarray(back.dataobj), values.astype(np.float32))
+    with pytest.raises(ValueError, match="values of shape"):
+        write_parcellated_cifti(tmp_path / "bad.nii", np.zeros((3, 6)), parcels, repetition_time)
