@@ -37,7 +37,7 @@ import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from surfaces import N_PARCELS, N_VOLUMES, build  # noqa: E402
+from surfaces import N_PARCELS, build_cifti  # noqa: E402
 
 
 def sphere_mesh(n_rings: int = 171, n_segments: int = 190, radius_mm: float = 70.0) -> tuple[np.ndarray, np.ndarray]:
@@ -96,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "regionseries-bench-91k",
                         help="where the run, the atlas and the TemplateFlow homes are built (kept between calls)")
     parser.add_argument("--repeats", type=int, default=3, help="jobs of each kind; medians are printed")
+    parser.add_argument("--volumes", type=int, default=400, help="volumes of the 91k run")
     args = parser.parse_args(argv)
-    _, atlas = build(args.data_dir)
+    _, atlas = build_cifti(args.data_dir, args.volumes)
     with_meshes = template_home(args.data_dir / "templateflow-meshes", placeholders=False)
     without = template_home(args.data_dir / "templateflow-placeholders", placeholders=True)
     times: dict[str, list[float]] = {"surfaces": [], "none": [], "run": [], "run_no_reports": []}
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         times["none"].append(job(args.data_dir, atlas, without, True)[1])
         times["run_no_reports"].append(job(args.data_dir, atlas, without, False)[0])
     median = {key: statistics.median(values) for key, values in times.items()}
-    print(f"91k x {N_VOLUMES} volumes, {N_PARCELS} parcels, fsLR 32k meshes: report with surfaces "
+    print(f"91k x {args.volumes} volumes, {N_PARCELS} parcels, fsLR 32k meshes: report with surfaces "
           f"{median['surfaces']:.2f} s, without {median['none']:.2f} s (+{median['surfaces'] - median['none']:.2f} s); "
           f"run {median['run']:.2f} s with reports, {median['run_no_reports']:.2f} s without; "
           f"load average {os.getloadavg()[0]:.1f}")
