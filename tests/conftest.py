@@ -49,6 +49,7 @@ from regionseries.demo import (  # noqa: E402
     RunSpec,
     write_demo_atlas,
     write_fmriprep_dataset,
+    write_surface_atlases,
 )
 
 settings.register_profile(
@@ -269,6 +270,16 @@ def small_dataset_spec() -> DatasetSpec:
         RunSpec("03", None, "rest", None, motion_scale=0.7),
     ]
     return DatasetSpec(runs=runs, n_volumes=TEST_N_VOLUMES, voxel_size=TEST_VOXEL_SIZE, seed=3)
+
+
+def write_surface_run_dataset(root: Path) -> dict[str, Path]:
+    """One participant's run in fMRIPrep's layout at ``root/fmriprep``, in the volume space,
+    fsLR 91k (a dtseries) and fsaverage5 (a GIFTI pair), and the demo's surface atlases in
+    ``root/atlas`` (returned, as :func:`regionseries.demo.write_surface_atlases` names them)."""
+    spec = DatasetSpec(runs=[RunSpec("01", None, "rest", "1", ("fsLR:den-91k", "fsaverage5"))],
+                       n_volumes=TEST_N_VOLUMES, voxel_size=TEST_VOXEL_SIZE, seed=4)
+    write_fmriprep_dataset(root / "fmriprep", spec)
+    return write_surface_atlases(root / "atlas", spec.voxel_size)
 
 
 def run_cli(*args: str | os.PathLike, env: dict | None = None, cwd: Path | None = None,

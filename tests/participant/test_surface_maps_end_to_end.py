@@ -17,14 +17,7 @@ import pandas as pd
 import pytest
 import scipy.linalg
 
-from regionseries.demo import (
-    DatasetSpec,
-    RunSpec,
-    write_fmriprep_dataset,
-    write_surface_atlases,
-)
-
-from ..conftest import TEST_N_VOLUMES, run_cli, write_strategy_file
+from ..conftest import run_cli, write_strategy_file, write_surface_run_dataset
 
 #: Non-steady-state volumes of the fake runs (DatasetSpec.n_dummy): n/a in every strategy.
 DUMMIES = 2
@@ -69,10 +62,7 @@ def write_gifti_maps(folder, stem, sizes, rng, names=True):
 @pytest.fixture(scope="module")
 def maps_job(tmp_path_factory):
     root = tmp_path_factory.mktemp("surface_maps")
-    spec = DatasetSpec(runs=[RunSpec("01", None, "rest", "1", ("fsLR:den-91k", "fsaverage5"))],
-                       n_volumes=TEST_N_VOLUMES, voxel_size=8.0, seed=4)
-    write_fmriprep_dataset(root / "fmriprep", spec)
-    atlases = write_surface_atlases(root / "atlas", spec.voxel_size)
+    atlases = write_surface_run_dataset(root)
     func = root / "fmriprep" / "sub-01" / "func"
     rng = np.random.default_rng(19)
     run_models = nib.load(func / CIFTI_RUN).header.get_axis(1)

@@ -12,15 +12,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from regionseries.demo import (
-    DatasetSpec,
-    RunSpec,
-    hemisphere_mesh,
-    write_fmriprep_dataset,
-    write_surface_atlases,
-)
+from regionseries.demo import hemisphere_mesh
 
-from ..conftest import TEST_N_VOLUMES, run_cli
+from ..conftest import run_cli, write_surface_run_dataset
 
 SURFACE_FILES = {  # TemplateFlow's names: tpl-fsLR has den- before hemi-, tpl-fsaverage after
     "fsLR": ("fsLR:den-91k", "tpl-fsLR_den-32k_hemi-{hemi}_inflated.surf.gii", None),
@@ -54,10 +48,7 @@ def write_template_home(home, placeholders=False):
 @pytest.fixture(scope="module")
 def surface_dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("surface-report")
-    spec = DatasetSpec(runs=[RunSpec("01", None, "rest", "1", ("fsLR:den-91k", "fsaverage5"))],
-                       n_volumes=TEST_N_VOLUMES, voxel_size=8.0, seed=4)
-    write_fmriprep_dataset(root / "fmriprep", spec)
-    return root, write_surface_atlases(root / "atlas", spec.voxel_size)
+    return root, write_surface_run_dataset(root)
 
 
 def _run(root, atlases, home, name):
