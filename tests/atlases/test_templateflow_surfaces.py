@@ -7,6 +7,7 @@ TemplateFlow's placeholder of a file not downloaded.
 
 import json
 import shutil
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -14,7 +15,7 @@ import pandas as pd
 import pytest
 
 from regionseries.atlases.base import AtlasError, AtlasUnavailable
-from regionseries.atlases.registry import AtlasRegistry
+from regionseries.atlases.registry import AtlasRegistry, export_atlas
 from regionseries.atlases.surfaces import surface_labels_atlas
 from regionseries.atlases.templateflow import (
     SurfaceUnavailable,
@@ -268,3 +269,26 @@ def test_a_fresh_home_gets_templateflows_skeleton(tmp_path, monkeypatch):
     assert (home / "tpl-fsaverage" / "tpl-fsaverage_hemi-L_den-10k_atlas-Yeo2011_seg-7n_dseg.label.gii").is_file()
     assert not has_surface_atlas(TemplateFlowRequest.parse("Schaefer2018:desc-400Parcels7Networks"), "gifti",
                                  "fsaverage5", None)
+
+
+def test_one_atlas_at_two_mesh_densities_is_two_atlases_with_their_own_files(surface_atlas_home, tmp_path,
+                                                                             monkeypatch):
+    """fsaverage5 and fsaverage6 runs of one job take the den-10k and den-41k files of a TemplateFlow
+    atlas: both are exported to atlases/, each named by its density."""
+    home = tmp_path / "templateflow"
+    shutil.copytree(surface_atlas_home[0], home)
+    rng = np.random.default_rng(5)
+    for hemi in "LR":
+        labels = nib.gifti.GiftiDataArray(rng.integers(0, 11, 40962).astype(np.int32), intent="NIFTI_INTENT_LABEL")
+        nib.GiftiImage(darrays=[labels], labeltable=nib.load(
+            home / "tpl-fsaverage" / f"tpl-fsaverage_hemi-{hemi}_den-10k_atlas-Toy_dseg.label.gii").labeltable
+        ).to_filename(home / "tpl-fsaverage" / f"tpl-fsaverage_hemi-{hemi}_den-41k_atlas-Toy_dseg.label.gii")
+    monkeypatch.setenv("TEMPLATEFLOW_HOME", str(home))
+    registry = AtlasRegistry.from_specs(atlas=["Toy"], work_dir=tmp_path / "work")
+    (ico5,), (ico6,) = (registry.resolve_surface("gifti", space, None) for space in ("fsaverage5", "fsaverage6"))
+    assert (ico5.source["Density"], ico6.source["Density"]) == ("10k", "41k")
+    assert ico5.key != ico6.key
+    exported = [export_atlas(atlas, tmp_path / "out") for atlas in (ico5, ico6)]
+    for density, files in zip(("10k", "41k"), exported):
+        assert all(f"den-{density}" in Path(path).name for name, path in files.items() if name.startswith("image"))
+    assert exported[0]["image_L"] != exported[1]["image_L"]

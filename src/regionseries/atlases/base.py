@@ -110,10 +110,12 @@ class Atlas:
             raise AtlasError(f"atlas {self.name}: unknown kind {self.kind!r}")
 
     @property
-    def key(self) -> tuple[str, str | None, str | None, str | None]:
-        """Identity of the atlas as used: name, template space, TemplateFlow resolution, and the
+    def key(self) -> tuple[str, str | None, str | None, str | None, str | None]:
+        """Identity of the atlas as used: name, template space, TemplateFlow resolution, TemplateFlow
+        mesh density (surface atlases: fsaverage5 and fsaverage6 runs take different files), and the
         participant of a per-participant atlas (``--atlas-file`` with ``{subject}``)."""
-        return self.name, self.space, self.source.get("Resolution"), self.source.get("Subject")
+        return (self.name, self.space, self.source.get("Resolution"), self.source.get("Density"),
+                self.source.get("Subject"))
 
     @property
     def names(self) -> list[str]:
