@@ -53,6 +53,7 @@ from .image import (
 from .reader import BoldReader
 
 __all__ = [
+    "finite_values",
     "iter_maps_on_grid",
     "labels_on_grid",
     "labels_operator",
@@ -89,8 +90,9 @@ def _warn_non_finite(what: str) -> None:
     )
 
 
-def _finite(data: np.ndarray, what: str, replacement=0) -> np.ndarray:
-    """``data`` with non-finite values replaced (and a warning), else ``data`` itself."""
+def finite_values(data: np.ndarray, what: str, replacement=0) -> np.ndarray:
+    """``data`` with non-finite values replaced (and the atlas warning naming ``what``), else
+    ``data`` itself; the rule of every atlas image, also used for surface maps."""
     if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
         _warn_non_finite(what)
         return np.where(np.isfinite(data), data, replacement).astype(data.dtype)
@@ -130,7 +132,7 @@ def load_labels_img(labels_img, what: str = "the labels image"):
             f"{tuple(img.shape)}. A 4D atlas of probabilistic maps needs NiftiMapsMasker."
         )
     data = get_data(img)
-    finite = _finite(data, what)
+    finite = finite_values(data, what)
     if finite is not data:
         img = new_img_like(img, finite, img.affine, copy_header=True)
     return img
@@ -206,7 +208,7 @@ def load_maps_img(maps_img, what: str = "the maps image"):
     img = load_img(maps_img, ensure_ndim=None)
     if len(img.shape) == 3:
         img = load_img(img, ensure_ndim=4)
-    data = _finite(np.asarray(get_data(img)), what)
+    data = finite_values(np.asarray(get_data(img)), what)
     data = data.astype(maps_dtype(data.dtype), copy=False)
     return new_img_like(img, data, img.affine)
 

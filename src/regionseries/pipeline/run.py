@@ -32,7 +32,7 @@ from ..bids import readable
 from ..bids.inputs import RunInputs
 from ..bids.outputs import remove_stale_temporaries
 from ..bids.readable import UnreadableFile
-from ..core.atlas_images import _finite
+from ..core.atlas_images import finite_values
 from ..core.connectivity import ConnectivityError, connectivity_matrix
 from ..core.extract import extract_signals
 from ..core.extract.vertices import (
@@ -291,7 +291,7 @@ def _surface_operators(run: RunInputs, atlases: Sequence[Atlas], series: Surface
                 else:
                     maps = gifti_pair_maps(found.maps[0], found.maps[1], series.hemisphere_sizes)
                 what = f"the maps of atlas {atlas.name} ({', '.join(path.name for path in atlas.surface_files)})"
-                operators[atlas.name] = vertex_maps_operator(_finite(maps, what), atlas.names,
+                operators[atlas.name] = vertex_maps_operator(finite_values(maps, what), atlas.names,
                                                              source_name=f"atlas {atlas.name}")
                 continue
             labels = read_surface_labels(atlas.name, atlas.surface_files)
