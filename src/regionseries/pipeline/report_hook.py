@@ -25,6 +25,7 @@ import pandas as pd
 
 from .._version import __version__
 from ..atlases.base import Atlas
+from ..atlases.surfaces import read_surface_labels
 from ..atlases.templateflow import (
     SurfaceUnavailable,
     TemplateSurface,
@@ -37,7 +38,7 @@ from ..bids.inputs import RunInputs
 from ..bids.outputs import remove_stale_temporaries
 from ..bids.readable import UnreadableFile
 from ..core.confounds.plans import strategy_settings_used
-from ..core.extract.vertices import SURFACE_BACKGROUND
+from ..core.extract.vertices import SURFACE_BACKGROUND, hemisphere_labels
 from .model import (
     STATUS_DONE,
     STATUS_FAILED,
@@ -272,8 +273,9 @@ def _read_meshes(surface: TemplateSurface) -> tuple[dict, dict | None]:
     """``({"left": (coordinates, faces), ...}, sulcal depth per hemisphere or None)`` of a template
     surface, read once per process and template density (again when a file changed)."""
     files = tuple(sorted(surface.files.items())) + tuple(sorted((surface.sulcal_depth or {}).items()))
-    return _read_mesh_files(tuple((side, str(path), path.stat().st_size, path.stat().st_mtime_ns)
-                                  for side, path in files), len(surface.files))
+    stats = [(side, path, path.stat()) for side, path in files]
+    return _read_mesh_files(tuple((side, str(path), stat.st_size, stat.st_mtime_ns) for side, path, stat in stats),
+                            len(surface.files))
 
 
 @functools.lru_cache(maxsize=4)
@@ -303,7 +305,6 @@ def _surface_pictures(run: RunInputs, atlas: Atlas, vertex_covered: dict | None)
     volume_part : nibabel image or None
         A CIFTI atlas's subcortical parcels on their voxel grid (drawn as slices).
     """
-    from ..atlases.surfaces import read_surface_labels
     from ..report import SurfaceAtlas
 
     if atlas.kind != "labels" or not atlas.surface_files:
@@ -317,8 +318,8 @@ def _surface_pictures(run: RunInputs, atlas: Atlas, vertex_covered: dict | None)
                 np.isin(values, SURFACE_BACKGROUND), 0, values), 0)
             volume_part = _cifti_volume_labels(labels.brain_models, values)
         else:
-            vertex_labels = {side: np.where(np.isin(part, SURFACE_BACKGROUND), 0, part + shift) for side, part, shift
-                             in (("left", labels.labels[0], 0), ("right", labels.labels[1], labels.right_offset))}
+            vertex_labels = dict(zip(("left", "right"),
+                                     hemisphere_labels(labels.labels[0], labels.labels[1], labels.right_offset)))
     except KeyError as exc:
         return None, f"No surface picture: the atlas file has no {exc.args[0]} vertices.", volume_part
     space, density = run.entities.get("space", ""), run.entities.get("den")

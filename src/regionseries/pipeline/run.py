@@ -28,6 +28,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..atlases.base import Atlas
+from ..atlases.surfaces import read_surface_labels, read_surface_maps
 from ..bids import readable
 from ..bids.inputs import RunInputs
 from ..bids.outputs import remove_stale_temporaries
@@ -279,8 +280,6 @@ def _surface_operators(run: RunInputs, atlases: Sequence[Atlas], series: Surface
     RunFailed
         An atlas is on another surface, density or volume grid than the run.
     """
-    from ..atlases.surfaces import read_surface_labels, read_surface_maps
-
     operators, vertex_labels = {}, {}
     for atlas in atlases:
         try:

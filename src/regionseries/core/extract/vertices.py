@@ -46,6 +46,7 @@ __all__ = [
     "extract_vertex_signals",
     "gifti_pair_labels",
     "gifti_pair_maps",
+    "hemisphere_labels",
     "read_cifti_series",
     "read_gifti_pair",
     "vertex_labels_operator",
@@ -82,12 +83,6 @@ class SurfaceSeries:
     @property
     def n_volumes(self) -> int:
         return int(self.reader.n_volumes)
-
-    @property
-    def data(self) -> np.ndarray:
-        """The whole run, shape (T, N), as stored (float32 usually), read now: for small runs
-        and tests; :func:`extract_vertex_signals` streams :attr:`reader` instead."""
-        return self.reader.read_all()
 
 
 def read_cifti_series(path: str | os.PathLike) -> SurfaceSeries:
@@ -208,9 +203,14 @@ def gifti_pair_labels(left: np.ndarray, right: np.ndarray, hemisphere_sizes: Seq
         A hemisphere of the atlas has another number of vertices than the run's.
     """
     _check_hemisphere_sizes(left, right, hemisphere_sizes)
-    left = np.where(np.isin(left, SURFACE_BACKGROUND), 0, left)
-    right = np.where(np.isin(right, SURFACE_BACKGROUND), 0, right + right_offset)
-    return np.concatenate([left, right]).astype(np.int64)
+    return np.concatenate(hemisphere_labels(left, right, right_offset)).astype(np.int64)
+
+
+def hemisphere_labels(left: np.ndarray, right: np.ndarray, right_offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """The labels of a pair's hemispheres as the atlas numbers them: background
+    (:data:`SURFACE_BACKGROUND`) 0, the right hemisphere's values shifted by ``right_offset``."""
+    return (np.where(np.isin(left, SURFACE_BACKGROUND), 0, left),
+            np.where(np.isin(right, SURFACE_BACKGROUND), 0, right + right_offset))
 
 
 def gifti_pair_maps(left: np.ndarray, right: np.ndarray, hemisphere_sizes: Sequence[int]) -> np.ndarray:
