@@ -45,7 +45,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from regionseries.bids.outputs import atomic_write_tsv
+from regionseries.bids.outputs import tsv_text
+from regionseries.bids.relmat import copy_path, write_relmat_tsv
 from regionseries.group import read_relmat
 
 HERE = Path(__file__).resolve().parent
@@ -66,12 +67,18 @@ def _variant_matrices(source: Path, variants: Path, count: int, rng: np.random.G
             noise = (noise + noise.T) / 2
             perturbed = np.clip(values + noise, -0.999, 0.999)
             np.fill_diagonal(perturbed, 1.0)
-            atomic_write_tsv(folder / path.name, pd.DataFrame(perturbed, index=pd.Index(names), columns=names),
-                             index_label="node")
+            write_relmat_tsv(folder / path.name, tsv_text(pd.DataFrame(perturbed, index=pd.Index(names),
+                                                                       columns=names), index_label="node"))
 
 
-def add_participants(one: Path, variants: Path, out: Path, labels: range, rng: np.random.Generator) -> None:
-    """Participants ``labels`` in ``out``: own QC records, hard links to a variant's other files."""
+def add_participants(one: Path, variants: Path, out: Path, labels: range, rng: np.random.Generator,
+                     with_copies: bool = True) -> None:
+    """Participants ``labels`` in ``out``: own QC records, hard links to a variant's other files.
+
+    ``with_copies``: with the binary copies of the matrices the participant
+    level writes (:mod:`regionseries.bids.relmat`); without, as outputs of
+    regionseries before they existed, whose matrices are parsed as text.
+    """
     source = one / "sub-01"
     files = [p for p in source.rglob("*") if p.is_file()]
     records = {p: json.loads(p.read_text()) for p in files if p.name.endswith("_qc.json")}
@@ -90,6 +97,10 @@ def add_participants(one: Path, variants: Path, out: Path, labels: range, rng: n
                 destination.write_text(json.dumps(record))
             elif path.name.endswith("_relmat.tsv"):
                 os.link(variant / path.name, destination)
+                if with_copies:
+                    os.link(copy_path(variant / path.name), copy_path(destination))
+            elif path.name.endswith(".f64"):  # sub-01's binary copies: the variant's are linked with its TSV
+                continue
             else:
                 os.link(path, destination)
 
@@ -113,12 +124,13 @@ def _summary(results: list[dict]) -> dict:
         "largest_worker_peak_rss_mib": results[0].get("largest_worker_peak_rss_mib"), "repeats": len(results)}
 
 
-def measure(built, one: Path, variants: Path, scratch: Path, n: int, repeats: int, rng) -> dict:
+def measure(built, one: Path, variants: Path, scratch: Path, n: int, repeats: int, rng,
+            with_copies: bool = True) -> dict:
     out = scratch / f"out-{n}"
     shutil.copytree(one, out, ignore=shutil.ignore_patterns("sub-*", "logs"))
-    add_participants(one, variants, out, range(1, n + 1), rng)
+    add_participants(one, variants, out, range(1, n + 1), rng, with_copies)
     work = scratch / "work"
-    record: dict = {"participants": n, "load_average_start": bench._load()}
+    record: dict = {"participants": n, "binary_copies": with_copies, "load_average_start": bench._load()}
     print(f"{n} participants; load average {record['load_average_start']}")
     runs: dict[int, list[dict]] = {1: [], 2: []}
     copies = {}
@@ -135,7 +147,7 @@ def measure(built, one: Path, variants: Path, scratch: Path, n: int, repeats: in
     record["nprocs_2"] = _summary(runs[2])
     record["nprocs_outputs_identical"] = _same_outputs(copies[1], copies[2])
     added = max(1, n // 100)
-    add_participants(one, variants, out, range(n + 1, n + added + 1), rng)
+    add_participants(one, variants, out, range(n + 1, n + added + 1), rng, with_copies)
     with_new = _group(built, out, work, 2, "--incremental")
     stricter = _group(built, out, work, 2, "--incremental", "--max-mean-fd", "0.5")
     record["incremental"] = {"new_participants": added, "with_new_participants": with_new,
@@ -154,6 +166,9 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", type=Path, default=bench.parse_args([]).data_dir)
     parser.add_argument("--results-dir", type=Path, default=HERE / "results")
     parser.add_argument("--scratch", type=Path, default=None, help="folder for the outputs (default: $TMPDIR)")
+    parser.add_argument("--without-copies", type=int, nargs="*", default=[], metavar="N",
+                        help="also measure these numbers of participants without the matrices' binary copies "
+                             "(outputs of older versions: every matrix parsed as text)")
     args = parser.parse_args(argv)
     built = inputs_module.build_inputs(args.data_dir, inputs_module.InputSpec(lengths=(args.length,)))
     scratch = Path(tempfile.mkdtemp(prefix="regionseries-group-", dir=args.scratch))
@@ -165,8 +180,9 @@ def main(argv=None) -> int:
         bench._run_cli(bench._cli_args(built, one, scratch / "work", 1, "rest", f"T{args.length}", scratch), print)
         variants = scratch / "variants"
         _variant_matrices(one / "sub-01", variants, args.variants, rng)
-        for n in args.participants:
-            results["by_participants"].append(measure(built, one, variants, scratch, n, args.repeats, rng))
+        for n, with_copies in [(n, False) for n in args.without_copies] + [(n, True) for n in args.participants]:
+            results["by_participants"].append(measure(built, one, variants, scratch, n, args.repeats, rng,
+                                                      with_copies))
             print(json.dumps(results["by_participants"][-1], indent=1))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -177,7 +193,7 @@ def main(argv=None) -> int:
     path.write_text(json.dumps(history, indent=2))
     for item in results["by_participants"]:
         inc = item["incremental"]
-        print(f"{item['participants']:>6} participants: nprocs 1 {item['nprocs_1']['wall']:.1f} s "
+        print(f"{item['participants']:>6} participants{'' if item['binary_copies'] else ' (text only)'}: nprocs 1 {item['nprocs_1']['wall']:.1f} s "
               f"{item['nprocs_1']['peak_rss_mib']:.0f} MiB; nprocs 2 {item['nprocs_2']['wall']:.1f} s "
               f"{item['nprocs_2']['peak_rss_mib']:.0f} MiB; identical {item['nprocs_outputs_identical']}; "
               f"incremental +{inc['new_participants']}: {inc['with_new_participants']['wall']:.1f} s, "

@@ -282,6 +282,23 @@ def write_surface_run_dataset(root: Path) -> dict[str, Path]:
     return write_surface_atlases(root / "atlas", spec.voxel_size)
 
 
+def leftover_files(output: Path) -> list[Path]:
+    """Hidden files below ``output`` that are not outputs: temporaries of interrupted writes.
+
+    ``.bidsignore`` and the binary copy of each existing connectivity TSV
+    (``.<TSV name>.f64``, regionseries.bids.relmat) are outputs; a copy
+    whose TSV is absent is a leftover.
+    """
+    leftovers = []
+    for path in output.rglob(".*"):
+        if path.name == ".bidsignore":
+            continue
+        if path.name.endswith("_relmat.tsv.f64") and path.with_name(path.name[1:-len(".f64")]).is_file():
+            continue
+        leftovers.append(path)
+    return leftovers
+
+
 def run_cli(*args: str | os.PathLike, env: dict | None = None, cwd: Path | None = None,
             timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``python -m regionseries ARGS`` and capture its output."""

@@ -30,7 +30,7 @@ import pytest
 from regionseries import cli, job
 from regionseries.demo import DatasetSpec, RunSpec, write_fmriprep_dataset
 
-from ..conftest import TEST_N_VOLUMES, TEST_VOXEL_SIZE, run_cli
+from ..conftest import TEST_N_VOLUMES, TEST_VOXEL_SIZE, leftover_files, run_cli
 
 N_RUNS = 8
 SPACE = "MNI152NLin2009cAsym"
@@ -132,7 +132,7 @@ def _complete(files: list[Path]) -> bool:
 
 def _assert_each_run_complete_or_absent(output: Path) -> list[str]:
     """Every run's outputs are complete or absent, with no temporary file anywhere; the complete runs."""
-    leftovers = [p for p in output.rglob("*") if p.name.startswith(".") and p.name != ".bidsignore"]
+    leftovers = leftover_files(output)
     assert not leftovers, f"partial files left: {leftovers}"
     stems = _run_stems(output)
     for run, files in stems.items():

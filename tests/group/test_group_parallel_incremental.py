@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from regionseries.bids.outputs import atomic_write_tsv
+from regionseries.bids.outputs import tsv_text
+from regionseries.bids.relmat import copy_path, write_relmat_tsv
 from regionseries.group import CHUNK_RUNS, read_relmat
 
 from ..conftest import run_cli
@@ -58,6 +59,8 @@ def clone_participant(output: Path, source: str, label: str, rng: np.random.Gene
             target.write_text(json.dumps(record))
         elif path.name.endswith("_relmat.tsv"):
             write_perturbed(path, target, rng)
+        elif path.name.endswith(".f64"):  # the binary copy of a matrix: write_perturbed writes the clone's
+            continue
         else:
             shutil.copyfile(path, target)
 
@@ -67,7 +70,7 @@ def write_perturbed(source: Path, target: Path, rng: np.random.Generator) -> Non
     noise = rng.normal(0, 0.05, values.shape)
     values = np.clip(values + (noise + noise.T) / 2, -0.99, 0.99)
     np.fill_diagonal(values, 1.0)
-    atomic_write_tsv(target, pd.DataFrame(values, index=pd.Index(names), columns=names), index_label="node")
+    write_relmat_tsv(target, tsv_text(pd.DataFrame(values, index=pd.Index(names), columns=names), index_label="node"))
 
 
 def set_mean_fd(output: Path, participant: str, mean_fd: float) -> None:
@@ -144,6 +147,22 @@ def test_nprocs_2_writes_what_nprocs_1_writes(fmriprep_dataset, participant_outp
     parallel = group_files(output)
     assert serial == parallel
     assert any(name.endswith("_stat-correlation_desc-simple_relmat.tsv") for name in serial)
+
+
+def test_matrices_read_from_their_binary_copies_or_their_text_give_the_same_bytes(fmriprep_dataset,
+                                                                                   participant_outputs, tmp_path):
+    with_copies, without_copies = tmp_path / "with", tmp_path / "without"
+    shutil.copytree(participant_outputs, with_copies)
+    shutil.copytree(participant_outputs, without_copies)
+    matrices = sorted(without_copies.glob("sub-*/**/*_relmat.tsv"))
+    assert len(matrices) > CHUNK_RUNS
+    for path in matrices:
+        copy_path(path).unlink()
+    fast = run_group(fmriprep_dataset, with_copies, "--nprocs", "2")
+    slow = run_group(fmriprep_dataset, without_copies, "--nprocs", "2")
+    assert group_files(with_copies) == group_files(without_copies)
+    assert "parsed as text" not in fast.stderr
+    assert f"{len(matrices)} matrix file(s) had no up-to-date binary copy and were parsed as text" in slow.stderr
 
 
 def test_incremental_agrees_with_a_run_from_scratch(fmriprep_dataset, participant_outputs, tmp_path):

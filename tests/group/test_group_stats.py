@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from regionseries.bids.relmat import FULL, UPPER, TriangleLayout
 from regionseries.group import (
     CHUNK_RUNS,
     GroupOptions,
@@ -15,6 +16,7 @@ from regionseries.group import (
     spearman,
 )
 from regionseries.group.accumulate import _unit_chunks, _units
+from regionseries.group.edges import stored_edges
 
 
 def test_edge_correlation_matches_scipy():
@@ -119,3 +121,46 @@ def test_participant_means_enter_the_correlation_once():
     assert running.runs[0] == sum(sizes)
     assert running.runs[list(zip(*upper)).index((0, 2))] == sum(sizes) - 1
     np.testing.assert_array_equal(running.mean()[1], np.isfinite(np.concatenate(stacks)).sum(axis=0))
+
+
+def test_symmetric_matrices_added_as_their_triangle_give_the_same_numbers():
+    """add_stored(UPPER, triangle) gives the numbers of add(full) bit for bit; mixed with full matrices
+    and merged from saved chunks (the group cache's state), the same up to round-off."""
+    rng = np.random.default_rng(11)
+    n_runs, n_regions = 12, 7
+    triangle = TriangleLayout.of(n_regions)
+    stack = rng.standard_normal((n_runs, n_regions, n_regions)) * 0.1
+    stack = (stack + stack.transpose(0, 2, 1)) / 2
+    stack[2, 1, 3] = stack[2, 3, 1] = np.nan
+    stack[4, 0, 0] = np.inf
+    fd = rng.random(n_runs)
+    shifts = (0.3, stack[0][np.triu_indices(n_regions, 1)])
+
+    whole = RunningEdges(n_regions, *shifts)
+    packed = RunningEdges(n_regions, *shifts)
+    for matrix, covariate in zip(stack, fd):
+        whole.add(matrix, covariate)
+        values = matrix[triangle.rows_columns]
+        packed.add_stored(UPPER, values)
+        packed.add_to_correlation(stored_edges(UPPER, values, n_regions), covariate)
+    for got, expected in zip(packed.mean() + packed.correlation(), whole.mean() + whole.correlation()):
+        np.testing.assert_array_equal(got, expected)
+
+    asymmetric = stack[0].copy()
+    asymmetric[0, 1] += 0.5
+    whole.add(asymmetric, 0.2)
+    mixed = RunningEdges(n_regions, *shifts)
+    mixed.add_stored(FULL, asymmetric)
+    mixed.add_to_correlation(stored_edges(FULL, asymmetric, n_regions), 0.2)
+    chunk = RunningEdges(n_regions, *shifts)
+    for matrix, covariate in zip(stack, fd):
+        values = matrix[triangle.rows_columns]
+        chunk.add_stored(UPPER, values)
+        chunk.add_to_correlation(stored_edges(UPPER, values, n_regions), covariate)
+    mixed.merge(RunningEdges.from_state(chunk.state()))
+    mean, count = mixed.mean()
+    np.testing.assert_array_equal(count, whole.mean()[1])
+    np.testing.assert_allclose(mean, whole.mean()[0], rtol=1e-13, equal_nan=True)
+    assert mean[0, 1] != mean[1, 0]
+    for got, expected in zip(mixed.correlation(), whole.correlation()):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, equal_nan=True)

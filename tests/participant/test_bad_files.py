@@ -19,7 +19,7 @@ import pytest
 
 from regionseries.demo import DatasetSpec, RunSpec, write_fmriprep_dataset
 
-from ..conftest import TEST_N_VOLUMES, TEST_VOXEL_SIZE, run_cli
+from ..conftest import TEST_N_VOLUMES, TEST_VOXEL_SIZE, leftover_files, run_cli
 
 SPACE = "MNI152NLin2009cAsym"
 
@@ -174,4 +174,4 @@ def test_a_broken_run_fails_alone_with_the_file_and_the_problem(bad_files_job, c
 
 def test_no_partial_files(bad_files_job):
     _, output, _ = bad_files_job
-    assert not [p for p in output.rglob("*") if p.name.startswith(".") and p.name != ".bidsignore"]
+    assert not leftover_files(output)

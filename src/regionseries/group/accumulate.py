@@ -21,9 +21,10 @@ from typing import NamedTuple
 import numpy as np
 
 from ..bids.names import parse_entities
+from ..bids.relmat import UPPER
 from ..core.connectivity import fisher_z
 from .cache import GroupCache, _signature
-from .edges import RunningEdges
+from .edges import RunningEdges, stored_edges
 from .options import GroupSummary
 from .parallel import CHUNK_RUNS, _in_order
 from .reading import _read_run_matrix, _relmat_path, _series_sidecars
@@ -138,9 +139,10 @@ def _sums_from_scratch(candidates: list[Candidate], units: list[list[int]], fish
     edges = names = None
     while edges is None and todo:
         unit = todo.pop(0)
-        edges, names, unit_added, failures, diagonal_count = _chunk_sums(
+        edges, names, unit_added, failures, diagonal_count, as_text = _chunk_sums(
             [[candidates[k][:2] for k in unit]], None, fisher, fd_shift, None)
         summary.failures.extend(failures)
+        summary.matrices_read_as_text += as_text
         for k, ok in zip(unit, unit_added):
             added[k] = ok
     if edges is None:
@@ -159,11 +161,12 @@ def _add_chunks(edges: RunningEdges, names: list[str], candidates: Sequence[Cand
     chunks = list(_unit_chunks(units))
     tasks = (([[candidates[k][:2] for k in unit] for unit in chunk], names, fisher, x_shift, y_shift)
              for chunk in chunks)
-    for chunk, (sums, _, chunk_added, failures, chunk_diagonal) in zip(chunks, _in_order(executor, _chunk_sums,
-                                                                                          tasks)):
+    for chunk, (sums, _, chunk_added, failures, chunk_diagonal, as_text) in zip(
+            chunks, _in_order(executor, _chunk_sums, tasks)):
         edges.merge(sums, sign)
         diagonal_count += sign * chunk_diagonal
         summary.failures.extend(failures)
+        summary.matrices_read_as_text += as_text
         for k, ok in zip((k for unit in chunk for k in unit), chunk_added):
             added[k] = ok
     return diagonal_count
@@ -230,7 +233,7 @@ def _update_sums(output_dir: Path, candidates: list[Candidate], units: list[list
 
 def _chunk_sums(units: Sequence[Sequence[tuple[Path, float]]], names: list[str] | None, fisher: bool,
                 x_shift: float, y_shift: np.ndarray | None
-                ) -> tuple[RunningEdges | None, list[str] | None, list[bool], list[tuple[str, str]], np.ndarray]:
+                ) -> tuple[RunningEdges | None, list[str] | None, list[bool], list[tuple[str, str]], np.ndarray, int]:
     """Read the runs (matrix file, mean FD) of some units into sums with the given shifts.
 
     A unit of one run is added as a run (:meth:`RunningEdges.add`); the runs
@@ -240,13 +243,15 @@ def _chunk_sums(units: Sequence[Sequence[tuple[Path, float]]], names: list[str] 
     (with ``y_shift`` None) the edges' shifts.
 
     Returns the sums (None when no matrix could be read), the region names,
-    whether each run was added, the failures (file, reason) and, per
-    diagonal entry, the number of runs where it was finite.
+    whether each run was added, the failures (file, reason), per diagonal
+    entry the number of runs where it was finite, and the number of
+    matrices read from their text (no up-to-date binary copy).
     """
     edges = None if names is None else RunningEdges(len(names), covariate_shift=x_shift, edge_shift=y_shift)
     added: list[bool] = []
     failures: list[tuple[str, str]] = []
     diagonal_finite = None if names is None else np.zeros(len(names), dtype=np.int64)
+    as_text = 0
     for unit in units:
         edge_total = edge_runs = None
         fd_total, fd_runs = 0.0, 0
@@ -255,22 +260,23 @@ def _chunk_sums(units: Sequence[Sequence[tuple[Path, float]]], names: list[str] 
             added.append(read is not None)
             if read is None:
                 continue
-            matrix = read[1]
-            values = fisher_z(matrix) if fisher else matrix
+            these_names, layout, stored, from_copy = read
+            as_text += not from_copy
+            values = fisher_z(stored) if fisher else stored
+            run_edges = stored_edges(layout, values, len(these_names))
             if edges is None:
-                names = read[0]
+                names = these_names
                 edges = RunningEdges(len(names), covariate_shift=x_shift,
-                                     edge_shift=values[np.triu_indices(len(names), 1)] if y_shift is None
-                                     else y_shift)
+                                     edge_shift=run_edges if y_shift is None else y_shift)
                 diagonal_finite = np.zeros(len(names), dtype=np.int64)
-            diagonal_finite += np.isfinite(np.diagonal(matrix))
+            diagonal_finite += np.isfinite(stored[edges.triangle.diagonal] if layout == UPPER else np.diagonal(stored))
+            edges.add_stored(layout, values)
             if len(unit) == 1:
-                edges.add(values, fd)
+                if np.isfinite(fd):
+                    edges.add_to_correlation(run_edges, fd)
                 continue
-            edges.add_to_mean(values)
             if not np.isfinite(fd):
                 continue
-            run_edges = values[edges.upper]
             finite = np.isfinite(run_edges)
             if edge_total is None:
                 edge_total, edge_runs = np.zeros(run_edges.shape), np.zeros(run_edges.shape, dtype=np.int64)
@@ -282,4 +288,4 @@ def _chunk_sums(units: Sequence[Sequence[tuple[Path, float]]], names: list[str] 
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean_edges = np.where(edge_runs > 0, edge_total / np.maximum(edge_runs, 1), np.nan)
             edges.add_to_correlation(mean_edges, fd_total / fd_runs, runs=edge_runs)
-    return edges, names, added, failures, diagonal_finite
+    return edges, names, added, failures, diagonal_finite, as_text

@@ -45,7 +45,7 @@ class GroupCache:
     """
 
     FOLDER = ".incremental"
-    VERSION = 1
+    VERSION = 2  # 2: sums of the matrices stored as their upper triangle (RunningEdges.triangle_*)
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -63,12 +63,14 @@ class GroupCache:
             with np.load(path, allow_pickle=False) as stored:
                 arrays = {key: stored[key] for key in stored.files}
             about = json.loads(str(arrays.pop("about")))
+            if about.get("version") != self.VERSION or about.get("software") != __version__:
+                return None
             diagonal_finite = arrays.pop("diagonal_finite").astype(np.int64)
             edges = RunningEdges.from_state(arrays)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             LOGGER.warning("ignoring the group cache %s: %s", path, exc)
             return None
-        if about.get("version") != self.VERSION or about.get("software") != __version__ or about.get("fisher") != fisher:
+        if about.get("fisher") != fisher:
             return None
         if about.get("unit", "run") != unit:  # entries written before --qcfc-unit were per run
             return None

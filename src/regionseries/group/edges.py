@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from ..bids.relmat import UPPER, TriangleLayout
+
 #: Minimum number of samples (participants, or runs with ``--qcfc-unit run``) for QC-FC.
 MIN_RUNS_QCFC = 3
 
@@ -50,6 +52,14 @@ def _with_p_values(r: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return r, p
 
 
+def stored_edges(layout: int, values: np.ndarray, n_regions: int) -> np.ndarray:
+    """The entries above the diagonal (``np.triu_indices(K, 1)``'s order) of a matrix stored as
+    :mod:`regionseries.bids.relmat` stores it (see :meth:`RunningEdges.add_stored`)."""
+    if layout == UPPER:
+        return values[TriangleLayout.of(n_regions).strict]
+    return values[np.triu_indices(n_regions, 1)]
+
+
 class RunningEdges:
     """Sums over runs of one K × K matrix per run, added one run at a time.
 
@@ -67,6 +77,11 @@ class RunningEdges:
     motion, the participant's runs having been added with :meth:`add_to_mean`
     (``--qcfc-unit participant``); per edge, :attr:`pairs` counts the samples
     and :attr:`runs` the runs they stand for.
+
+    A symmetric matrix can be added as its upper triangle with the diagonal
+    (:meth:`add_stored`, as :mod:`regionseries.bids.relmat` stores it): the
+    means of these runs are summed over that triangle only, half the work,
+    and are the same numbers as if the whole matrices had been added.
 
     The correlation uses sums of values shifted by an assumed mean (the
     covariate's ``covariate_shift``, each edge's value in the first run), so
@@ -94,6 +109,11 @@ class RunningEdges:
         shape = (n_regions, n_regions)
         self.count = np.zeros(shape, dtype=np.int64)
         self.total = np.zeros(shape)
+        self.triangle = TriangleLayout.of(n_regions)
+        n_stored = len(self.triangle.rows_columns[0])
+        # Sums of the matrices added as their upper triangle (add_stored); count and total hold the others.
+        self.triangle_count = np.zeros(n_stored, dtype=np.int64)
+        self.triangle_total = np.zeros(n_stored)
         self.upper = np.triu_indices(n_regions, k=1)
         n_edges = len(self.upper[0])
         self.pairs = np.zeros(n_edges, dtype=np.int64)
@@ -117,7 +137,25 @@ class RunningEdges:
         """Add one run's matrix (K × K) to the means only."""
         finite = np.isfinite(matrix)
         self.count += finite
-        self.total += np.where(finite, matrix, 0.0)
+        np.add(self.total, matrix, out=self.total, where=finite)
+
+    def add_stored(self, layout: int, values: np.ndarray) -> None:
+        """Add one run's matrix, as :mod:`regionseries.bids.relmat` stores it, to the means only.
+
+        Parameters
+        ----------
+        layout : {relmat.FULL, relmat.UPPER}
+            ``values`` is the K × K matrix, or (``UPPER``) the K (K + 1) / 2
+            values of the upper triangle with the diagonal, row by row, of a
+            symmetric one.
+        values : ndarray
+        """
+        if layout != UPPER:
+            self.add_to_mean(values)
+            return
+        finite = np.isfinite(values)
+        self.triangle_count += finite
+        np.add(self.triangle_total, values, out=self.triangle_total, where=finite)
 
     def add_to_correlation(self, edges: np.ndarray, covariate: float, runs: np.ndarray | None = None) -> None:
         """Add one sample to the correlation: its upper-triangle edges and its (finite) covariate.
@@ -129,15 +167,23 @@ class RunningEdges:
         if self._y_shift is None:
             self._y_shift = np.where(usable, edges, 0.0)
         x = float(covariate) - self._x_shift
-        y = np.where(usable, edges - self._y_shift, 0.0)
-        self.pairs += usable
-        self.runs += usable if runs is None else np.where(usable, runs, 0)
         sums = self._sums
-        sums["x"] += usable * x
-        sums["xx"] += usable * (x * x)
+        if usable.all():  # the same numbers as below, with fewer passes over the edges
+            y = edges - self._y_shift
+            self.pairs += 1
+            self.runs += 1 if runs is None else runs
+            sums["x"] += x
+            sums["xx"] += x * x
+        else:
+            y = np.where(usable, edges - self._y_shift, 0.0)
+            self.pairs += usable
+            self.runs += usable if runs is None else np.where(usable, runs, 0)
+            sums["x"] += usable * x
+            sums["xx"] += usable * (x * x)
         sums["y"] += y
-        sums["yy"] += y * y
         sums["xy"] += y * x
+        y *= y
+        sums["yy"] += y
 
     def merge(self, other: RunningEdges, sign: int = 1) -> None:
         """Add (``sign`` 1) or take away (-1) the sums of ``other`` (other runs, the same K and shifts).
@@ -156,6 +202,8 @@ class RunningEdges:
         if sign == 1:
             self.count += other.count
             self.total += other.total
+            self.triangle_count += other.triangle_count
+            self.triangle_total += other.triangle_total
             self.pairs += other.pairs
             self.runs += other.runs
             for name in self.SUMS:
@@ -163,6 +211,8 @@ class RunningEdges:
         else:
             self.count -= other.count
             self.total -= other.total
+            self.triangle_count -= other.triangle_count
+            self.triangle_total -= other.triangle_total
             self.pairs -= other.pairs
             self.runs -= other.runs
             for name in self.SUMS:
@@ -170,7 +220,8 @@ class RunningEdges:
 
     def state(self) -> dict[str, np.ndarray]:
         """The sums and shifts as arrays (see :meth:`from_state`)."""
-        state = {"count": self.count, "total": self.total, "pairs": self.pairs, "runs": self.runs,
+        state = {"count": self.count, "total": self.total, "triangle_count": self.triangle_count,
+                 "triangle_total": self.triangle_total, "pairs": self.pairs, "runs": self.runs,
                  "x_shift": np.asarray(self._x_shift),
                  "y_shift": np.asarray([]) if self._y_shift is None else self._y_shift}
         state.update({f"sum_{name}": values for name, values in self._sums.items()})
@@ -185,6 +236,8 @@ class RunningEdges:
                     else y_shift)
         edges.count = count.copy()
         edges.total = np.asarray(state["total"], dtype=float).copy()
+        edges.triangle_count = np.asarray(state["triangle_count"], dtype=np.int64).copy()
+        edges.triangle_total = np.asarray(state["triangle_total"], dtype=float).copy()
         edges.pairs = np.asarray(state["pairs"], dtype=np.int64).copy()
         # Sums saved before "runs" existed had one run per sample.
         edges.runs = np.asarray(state["runs"] if "runs" in state else state["pairs"], dtype=np.int64).copy()
@@ -194,9 +247,11 @@ class RunningEdges:
 
     def mean(self) -> tuple[np.ndarray, np.ndarray]:
         """Mean of the finite values of each entry (NaN where none) and their count."""
+        count = self.count + self.triangle_count[self.triangle.unpack]
+        total = self.total + self.triangle_total[self.triangle.unpack]
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(self.count > 0, self.total / np.maximum(self.count, 1), np.nan)
-        return mean, self.count.copy()
+            mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        return mean, count
 
     def correlation(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per upper-triangle edge: r, two-sided p and the number of samples used (as :func:`edge_correlation_with`)."""

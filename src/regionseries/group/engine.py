@@ -127,6 +127,9 @@ def run_group(
             excluded = summary.qc_table[summary.qc_table["excluded"]] if summary.qc_table is not None else []
             LOGGER.info("QC table: %d row(s), %d excluded by the documented criteria.",
                         0 if summary.qc_table is None else len(summary.qc_table), len(excluded))
+            if summary.matrices_read_as_text:
+                LOGGER.info("%d matrix file(s) had no up-to-date binary copy and were parsed as text (slower; "
+                            "see docs/performance.md#group-level)", summary.matrices_read_as_text)
             LOGGER.info("Group outputs: %s", output_dir / "group")
             LOGGER.info("Log: %s", log_path)
     return summary

@@ -68,6 +68,9 @@ class GroupSummary:
     mean_connectomes: list[dict] = field(default_factory=list)
     #: The job's log in ``OUTPUT_DIR/logs`` (set by :func:`run_group`).
     log_file: Path | None = None
+    #: Matrices read from their TSV text because they had no up-to-date binary copy (see
+    #: :mod:`regionseries.bids.relmat`): written by an older regionseries, or changed since.
+    matrices_read_as_text: int = 0
 
     @property
     def exit_status(self) -> int:

@@ -7,8 +7,6 @@ regions' centroids for the QC-FC distances.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
@@ -21,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..bids.names import parse_entities
+from ..bids.relmat import MalformedMatrix, read_relmat, read_relmat_stored  # noqa: F401 - read_relmat re-exported
 from .parallel import _chunks, _in_order
 
 LOGGER = logging.getLogger("regionseries")
@@ -137,107 +136,6 @@ def _relmat_path(series_sidecar: Path, stat: str) -> Path:
     return series_sidecar.with_name(name.replace(f"_desc-{desc}_", f"_stat-{stat}_desc-{desc}_"))
 
 
-class MalformedMatrix(ValueError):
-    """A relmat TSV that is not a square table of numbers under its region names.
-
-    ``str()`` is ``"<path>: <reason>"``; :attr:`reason` says what is wrong and where.
-    """
-
-    def __init__(self, path: str | os.PathLike, reason: str):
-        super().__init__(f"{path}: {reason}")
-        self.path = Path(path)
-        self.reason = reason
-
-
-def read_relmat(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
-    """A relmat TSV written by the participant level: region names and the K × K matrix.
-
-    The layout is fixed: a header row ``node`` + K region names, then K rows of
-    a region name and K values (``n/a`` for missing), tab separated, UTF-8.
-    The values are parsed by numpy's C reader (``np.loadtxt``) without
-    pandas' general machinery (8.6 against 10.2 ms for a 400 × 400 matrix);
-    the result equals ``pandas.read_csv(path, sep="\t", index_col=0,
-    na_values="n/a", keep_default_na=False)``. Region names that need
-    quoting (a tab, a quote or a line break in the name) are read with the
-    :mod:`csv` module.
-
-    Raises
-    ------
-    OSError
-        The file cannot be read.
-    MalformedMatrix
-        (a :class:`ValueError`) Not UTF-8, empty, truncated, not square, or a
-        value that is not a number; the message names the file and the line.
-    """
-    path = Path(path)
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise MalformedMatrix(path, f"not UTF-8 text (byte {exc.start})") from None
-    text = text.removeprefix("\ufeff")
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if '"' in text:
-        header, labels, rows = _quoted_rows(path, text)
-    else:
-        lines = text.split("\n")
-        if lines[-1] == "":
-            lines.pop()
-        if not lines:
-            raise MalformedMatrix(path, "empty file")
-        header = lines[0].split("\t")
-        rows = lines[1:]
-        labels = None
-    names = header[1:]
-    n_regions = len(names)
-    if n_regions == 0:
-        raise MalformedMatrix(path, "no region names in the header (line 1)")
-    if len(rows) != n_regions:
-        raise MalformedMatrix(path, f"{len(rows)} rows of values for {n_regions} regions "
-                              "(truncated or not a square matrix)")
-    body = rows if labels is None else ["\t".join(["", *row]) for row in rows]
-    if "/" in text:  # n/a (a quick test: searching for one character is 60x faster than for "n/a")
-        body = [row.replace("n/a", "nan") for row in body]
-    try:
-        # The row label through a converter rather than usecols: loadtxt then also
-        # rejects rows with too many values.
-        table = np.loadtxt(body, delimiter="\t", converters={0: _ignore_label}, dtype=float, comments=None, ndmin=2)
-    except ValueError as exc:
-        raise MalformedMatrix(path, f"{_where_malformed(body, n_regions) or exc}") from None
-    if table.shape[1] != n_regions + 1:
-        raise MalformedMatrix(path, str(_where_malformed(body, n_regions)))
-    return names, np.ascontiguousarray(table[:, 1:])
-
-
-def _ignore_label(label: str) -> float:
-    return 0.0
-
-
-def _where_malformed(body: list[str], n_regions: int) -> str | None:
-    """The first line with a wrong number of values or a value that is not a number, for the error message."""
-    for number, row in enumerate(body, start=2):
-        values = row.split("\t")[1:]
-        if len(values) != n_regions:
-            return f"line {number} has {len(values)} values, expected {n_regions} (truncated or malformed)"
-        for column, value in enumerate(values, start=2):
-            try:
-                float(value)
-            except ValueError:
-                return f"line {number}, column {column}: {value!r} is not a number"
-    return None
-
-
-def _quoted_rows(path: Path, text: str) -> tuple[list[str], list[str], list[list[str]]]:
-    """Header, row labels and row values of a TSV whose fields may be quoted (csv rules)."""
-    table = list(csv.reader(io.StringIO(text), delimiter="\t"))
-    if not table:
-        raise MalformedMatrix(path, "empty file")
-    header = table[0]
-    rows = [row for row in table[1:] if row]
-    return header, [row[0] for row in rows], [row[1:] for row in rows]
-
-
 def atlas_centroids(output_dir: Path, series_sidecar: dict) -> tuple[list[str], np.ndarray] | None:
     """Region names and centroids (mm) of the atlas a time series used, from ``atlases/``."""
     files = (series_sidecar.get("Atlas") or {}).get("Files") or {}
@@ -293,11 +191,12 @@ def _regions_na(paths: Sequence[Path | None]) -> list[int | None]:
 
 
 def _read_run_matrix(path: Path, names: list[str] | None,
-                     failures: list[tuple[str, str]]) -> tuple[list[str], np.ndarray] | None:
-    """One run's region names and matrix, or None (and a failure) when unreadable or over other regions than
-    ``names``."""
+                     failures: list[tuple[str, str]]) -> tuple[list[str], int, np.ndarray, bool] | None:
+    """One run's region names, its matrix as stored (layout and values) and whether they came from the
+    binary copy (see :func:`regionseries.bids.relmat.read_relmat_stored`), or None (and a failure) when
+    unreadable or over other regions than ``names``."""
     try:
-        these, matrix = read_relmat(path)
+        these, layout, stored, from_copy = read_relmat_stored(path)
     except MalformedMatrix as exc:
         failures.append((str(path), f"cannot read: {exc.reason}"))
         return None
@@ -307,4 +206,4 @@ def _read_run_matrix(path: Path, names: list[str] | None,
     if names is not None and these != names:
         failures.append((str(path), f"its regions differ from the other runs' ({len(these)} vs {len(names)})"))
         return None
-    return these, matrix
+    return these, layout, stored, from_copy

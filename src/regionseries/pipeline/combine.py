@@ -45,7 +45,7 @@ from .model import STATUS_DONE, STATUS_FAILED, STATUS_SKIPPED, PipelineOptions
 from .names import combined_base, combined_name, qc_name, timeseries_name
 from .resume import run_settings
 from .run import _remove_outputs
-from .writers import relmat_sidecar
+from .writers import relmat_sidecar, write_matrix_table
 
 if TYPE_CHECKING:
     from .model import RunResult
@@ -412,8 +412,7 @@ def _combine_atlas(base: BIDSName, atlas: str, included: list[dict], left_out: l
             result.warnings.append(f"{series_name.filename}: no {kind} matrix: {exc}")
             continue
         path = options.output_dir / combined_name(base, strategy.desc, "relmat", atlas, kind).relpath
-        result.outputs += [path, path.with_suffix(".json")]
-        atomic_write_tsv(path, pd.DataFrame(matrix, index=pd.Index(names), columns=names), index_label="node")
+        write_matrix_table(path, matrix, names, result)
         description = (f"{MEASURE_NAMES[kind]} between region time series, on the {kept_rows.size} kept volumes of "
                        f"{len(included)} concatenated run(s), each centred on its kept volumes ({options.estimator} "
                        "covariance estimator); regions below the coverage threshold in any run are n/a")

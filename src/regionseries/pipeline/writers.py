@@ -22,7 +22,8 @@ from .._version import __version__
 from ..atlases.base import Atlas
 from ..bids.inputs import RunInputs, relative_to_dataset
 from ..bids.names import bids_uri
-from ..bids.outputs import atomic_write_json, atomic_write_tsv
+from ..bids.outputs import atomic_write_json, atomic_write_tsv, tsv_text
+from ..bids.relmat import copy_path, write_relmat_tsv
 from ..core.connectivity import MEASURE_NAMES
 from ..core.extract.vertices import write_parcellated_cifti
 from .model import PipelineOptions, RunResult, StrategyOutcome
@@ -160,13 +161,19 @@ def write_relmat(run: RunInputs, atlas: Atlas, outcome: StrategyOutcome, kind: s
     name = relmat_name(run, atlas.name, outcome.desc, kind)
     path = options.output_dir / name.relpath
     names = atlas.names
-    result.outputs += [path, path.with_suffix(".json")]  # before writing: an interrupted run removes them
-    atomic_write_tsv(path, pd.DataFrame(matrix, index=pd.Index(names), columns=names), index_label="node")
+    write_matrix_table(path, matrix, names, result)
     series = timeseries_name(run, atlas.name, outcome.desc)
     description = (f"{MEASURE_NAMES[kind]} between region time series, on the {n_kept} kept volumes "
                    f"({options.estimator} covariance estimator)")
     sidecar = relmat_sidecar(kind, matrix, names, n_kept, options.estimator, description, series)
     atomic_write_json(path.with_suffix(".json"), sidecar)
+
+
+def write_matrix_table(path: Path, matrix: np.ndarray, names: Sequence[str], result: RunResult) -> None:
+    """A connectivity matrix's TSV and its binary copy (:mod:`regionseries.bids.relmat`), with the sidecar's
+    path listed among the run's outputs before anything is written (an interrupted run removes them)."""
+    result.outputs += [path, copy_path(path), path.with_suffix(".json")]
+    write_relmat_tsv(path, tsv_text(pd.DataFrame(matrix, index=pd.Index(names), columns=names), index_label="node"))
 
 
 def write_parcellated(path: Path, values: np.ndarray, parcels, result: RunResult,
