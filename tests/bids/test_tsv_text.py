@@ -50,6 +50,27 @@ def test_empty_and_non_float_tables_as_pandas():
     assert tsv_text(integers) == pandas_text(integers)
 
 
+def test_tables_of_numbers_and_strings_as_pandas():
+    """The column-by-column path (strings, integers, floats; missing as None or NaN), e.g. a QC-FC table."""
+    names = ["plain", "with\ttab", 'with"quote', "with\nnewline", "ünïcødé", "", "nan_in_name"]
+    rng = np.random.default_rng(3)
+    table = pd.DataFrame({
+        "region_1": names,
+        "region_2": [None, *names[1:]],
+        "distance_mm": SPECIAL[:7],
+        "qcfc": rng.normal(size=7).astype(np.float32),
+        "n_runs": np.arange(7, dtype=np.int64) - 3,
+        "n_participants": np.arange(7, dtype=np.uint16),
+        "label": ["a", np.nan, "b", "c", None, "d", "e"],
+    })
+    assert tsv_text(table) == pandas_text(table)
+    assert "nan_in_name" in tsv_text(table)
+    for other in (pd.DataFrame({"flag": [True, False]}), pd.DataFrame({"mixed": ["a", 1]}),
+                  pd.DataFrame({"n": pd.array([1, None], dtype="Int64")}),
+                  pd.DataFrame({"s": pd.array(["x", None], dtype="string")})):
+        assert tsv_text(other) == pandas_text(other)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     values=hnp.arrays(

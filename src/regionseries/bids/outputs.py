@@ -321,6 +321,10 @@ def tsv_text(table: pd.DataFrame, index_label: str | None = None) -> str:
     """
     if len(table.columns) and all(dtype.kind == "f" for dtype in table.dtypes):
         return _float_table_text(table, index_label)
+    if index_label is None and len(table.columns):
+        text = _column_table_text(table)
+        if text is not None:
+            return text
     return table.to_csv(
         sep="\t",
         na_rep="n/a",
@@ -346,6 +350,53 @@ def _float_table_text(table: pd.DataFrame, index_label: str | None) -> str:
     else:
         out.write("".join(f"{_csv_cell(label)}\t{row}\n" for label, row in zip(table.index, rows)))
     return out.getvalue()
+
+
+def _column_table_text(table: pd.DataFrame) -> str | None:
+    """:func:`tsv_text` of a table without index whose columns are floating point, integers, booleans or
+    strings (missing as None or NaN), column by column; None for any other column (pandas writes it then).
+
+    The QC-FC tables of the group level (80,000 rows for 400 regions) take
+    0.1 s instead of pandas' 0.4 s.
+    """
+    columns = []
+    for _, column in table.items():
+        cells = _column_cells(column)
+        if cells is None:
+            return None
+        columns.append(cells)
+    out = io.StringIO()
+    csv.writer(out, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL).writerow(
+        [str(column) for column in table.columns])
+    out.write("".join(f"{row}\n" for row in map("\t".join, zip(*columns))))
+    return out.getvalue()
+
+
+def _column_cells(column: pd.Series) -> list[str] | None:
+    """One column's cells as pandas writes them (see :func:`_column_table_text`), or None."""
+    if not isinstance(column.dtype, np.dtype):  # pandas' extension types (nullable integers, strings, ...)
+        return None
+    kind = column.dtype.kind
+    values = column.to_numpy().tolist()
+    if kind == "f":
+        return ["n/a" if cell == "nan" else cell for cell in (FLOAT_FORMAT % value for value in values)]
+    if kind in "iub":
+        return [str(value) for value in values]
+    if kind != "O":
+        return None
+    cells: dict[str, str] = {}
+    out = []
+    for value in values:
+        if isinstance(value, str):
+            cell = cells.get(value)
+            if cell is None:
+                cell = cells[value] = _csv_cell(value)
+        elif value is None or (isinstance(value, float) and math.isnan(value)):
+            cell = "n/a"
+        else:
+            return None
+        out.append(cell)
+    return out
 
 
 def _csv_cell(value: Any) -> str:
