@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -158,6 +160,10 @@ def test_symmetric_matrices_added_as_their_triangle_give_the_same_numbers():
         chunk.add_stored(UPPER, values)
         chunk.add_to_correlation(stored_edges(UPPER, values, n_regions), covariate)
     mixed.merge(RunningEdges.from_state(chunk.state()))
+    sent = pickle.loads(pickle.dumps(chunk))  # as the reader processes send their sums
+    assert sent.count.shape == (n_regions, n_regions) and not sent.count.any()
+    for got, expected in zip(sent.mean() + sent.correlation(), chunk.mean() + chunk.correlation()):
+        np.testing.assert_array_equal(got, expected)
     mean, count = mixed.mean()
     np.testing.assert_array_equal(count, whole.mean()[1])
     np.testing.assert_allclose(mean, whole.mean()[0], rtol=1e-13, equal_nan=True)

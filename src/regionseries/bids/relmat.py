@@ -357,6 +357,8 @@ class TriangleLayout:
     strict : ndarray (K (K − 1) / 2,) of int
         Positions of the entries above the diagonal, in the order of
         ``np.triu_indices(K, 1)``.
+    upper : (ndarray, ndarray)
+        ``np.triu_indices(K, 1)``: row and column of each entry above the diagonal.
     """
 
     _made: dict[int, TriangleLayout] = {}
@@ -370,6 +372,7 @@ class TriangleLayout:
         self.unpack[columns, rows] = positions
         self.diagonal = positions[rows == columns]
         self.strict = positions[rows != columns]
+        self.upper = (rows[self.strict], columns[self.strict])
 
     @classmethod
     def of(cls, n_regions: int) -> TriangleLayout:

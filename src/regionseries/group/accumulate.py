@@ -60,6 +60,18 @@ def _units(participants: Sequence[str], by_participant: bool) -> list[list[int]]
     return list(groups.values())
 
 
+#: At most this many chunks of runs per average: each chunk's sums (6.4 MB for 400 regions) go from a
+#: reader process to the main one, so that many chunks of :data:`CHUNK_RUNS` runs cost more than reading.
+MAX_CHUNKS = 32
+
+
+def _chunk_size(n_runs: int) -> int:
+    """Runs per chunk for ``n_runs`` runs: :data:`CHUNK_RUNS`, or more to make at most :data:`MAX_CHUNKS`
+    chunks. It depends on the runs only, never on ``--nprocs``, so that the sums are added in the same
+    order (and the outputs are the same bytes) whatever the number of processes."""
+    return max(CHUNK_RUNS, -(-n_runs // MAX_CHUNKS))
+
+
 def _unit_chunks(units: Sequence[list[int]], size: int = CHUNK_RUNS) -> Iterator[list[list[int]]]:
     """Consecutive units in chunks of at most ``size`` runs (a larger unit alone); one run per unit: ``size`` units."""
     chunk: list[list[int]] = []
@@ -158,7 +170,7 @@ def _add_chunks(edges: RunningEdges, names: list[str], candidates: Sequence[Cand
     if y_shift is None:
         y_shift = np.zeros(len(edges.upper[0]))
     diagonal_count = np.zeros(len(names), dtype=np.int64)
-    chunks = list(_unit_chunks(units))
+    chunks = list(_unit_chunks(units, _chunk_size(sum(len(unit) for unit in units))))
     tasks = (([[candidates[k][:2] for k in unit] for unit in chunk], names, fisher, x_shift, y_shift)
              for chunk in chunks)
     for chunk, (sums, _, chunk_added, failures, chunk_diagonal, as_text) in zip(

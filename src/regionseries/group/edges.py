@@ -114,7 +114,7 @@ class RunningEdges:
         # Sums of the matrices added as their upper triangle (add_stored); count and total hold the others.
         self.triangle_count = np.zeros(n_stored, dtype=np.int64)
         self.triangle_total = np.zeros(n_stored)
-        self.upper = np.triu_indices(n_regions, k=1)
+        self.upper = self.triangle.upper
         n_edges = len(self.upper[0])
         self.pairs = np.zeros(n_edges, dtype=np.int64)
         self.runs = np.zeros(n_edges, dtype=np.int64)
@@ -226,6 +226,21 @@ class RunningEdges:
                  "y_shift": np.asarray([]) if self._y_shift is None else self._y_shift}
         state.update({f"sum_{name}": values for name, values in self._sums.items()})
         return state
+
+    def __getstate__(self) -> dict:
+        # What pickling sends between the reader processes: the sums only, without the index arrays
+        # (TriangleLayout), and without the K x K sums when every matrix came as its triangle.
+        state = dict(self.state(), n_regions=self.count.shape[0])
+        if not self.count.any():
+            state["count"] = state["total"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        n_regions = state.pop("n_regions")
+        if state["count"] is None:
+            state["count"] = np.zeros((n_regions, n_regions), dtype=np.int64)
+            state["total"] = np.zeros((n_regions, n_regions))
+        self.__dict__.update(RunningEdges.from_state(state).__dict__)
 
     @classmethod
     def from_state(cls, state: dict[str, np.ndarray]) -> RunningEdges:
