@@ -29,9 +29,12 @@ Exclusion criteria (documented in docs/outputs.md, recorded in every JSON):
 3. fewer than ``--min-kept-fraction`` (default 0.5) of the volumes kept after
    removing non-steady-state and censored volumes.
 
-Reading the matrices is most of the time: :func:`read_relmat` parses them
-with numpy's C reader, ``--nprocs`` processes read chunks of
-:data:`CHUNK_RUNS` runs whose :class:`RunningEdges` sums are merged in order
+Reading the matrices is most of the time: each is read from the binary copy
+the participant level writes beside its TSV (:mod:`regionseries.bids.relmat`;
+symmetric matrices as their upper triangle), or parsed from its text
+(:func:`read_relmat`) when the copy is missing or out of date; ``--nprocs``
+processes read chunks of at least :data:`CHUNK_RUNS` runs whose
+:class:`RunningEdges` sums are merged in order
 (identical outputs whatever ``--nprocs``), and ``--incremental`` keeps the
 sums in ``group/.incremental/`` (:class:`GroupCache`) so that a later group
 run reads only the runs that joined or left the averages.
