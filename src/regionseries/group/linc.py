@@ -10,6 +10,8 @@ and reason, so that no run is missing from the table.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -32,32 +34,37 @@ GROUP_COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
 }
 
 
-def _linc_file_name(record: dict) -> str:
-    entities = dict(record["_entities"])
-    return BIDSName.create("qc", ".tsv", None, **entities, stat="linc").filename
+def _linc_file_name(record: Mapping) -> str:
+    return BIDSName.create("qc", ".tsv", None, **record["_entities"], stat="linc").filename
 
 
-def linc_table(members: list[dict], options: GroupOptions) -> pd.DataFrame | None:
+def _linc_path(record: Mapping) -> Path | None:
+    """The run's participant-level LINC QC table, or None when there is none."""
+    name = _linc_file_name(record)
+    return Path(record["_folder"], name) if name in record.get("_files", ()) else None
+
+
+def linc_table(members: Sequence[Mapping], options: GroupOptions) -> pd.DataFrame | None:
     """The LINC rows of the records of one task, space and strategy; None when no run has a LINC table.
 
     Parameters
     ----------
-    members : list of dict
+    members : sequence of mappings
         QC records (:func:`~.reading.collect_qc_records`) of one group.
     options : GroupOptions
         The exclusion criteria.
     """
+    paths = [_linc_path(record) for record in members]
+    if all(path is None for path in paths):  # checked first: most studies are run without --linc-qc
+        return None
     frames = []
-    found = False
-    for record in members:
-        name = _linc_file_name(record)
+    for record, path in zip(members, paths):
         reasons = exclusion_reasons(record, options)
         group_columns = {"excluded": bool(reasons), "exclusion_reason": "; ".join(reasons) if reasons else None,
                          "bold": record.get("Bold")}
-        if name in record.get("_files", ()):
-            rows = pd.read_csv(record["_path"].parent / name, sep="\t", na_values=["n/a"], keep_default_na=False,
+        if path is not None:
+            rows = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False,
                                dtype={key: str for key in (*RUN_ENTITIES, "strategy", "atlas", "status", "reason")})
-            found = True
         else:
             entities = record["_entities"]
             row: dict[str, Any] = {key: entities[key] for key in RUN_ENTITIES if key in entities}
@@ -65,8 +72,6 @@ def linc_table(members: list[dict], options: GroupOptions) -> pd.DataFrame | Non
                         "reason": record.get("Reason")})
             rows = pd.DataFrame([row])
         frames.append(rows.assign(**group_columns))
-    if not found:
-        return None
     table = pd.concat(frames, ignore_index=True)
     leading = [c for c in (*RUN_ENTITIES, "strategy", "atlas", "status", "reason", "excluded", "exclusion_reason")
                if c in table.columns]
