@@ -259,13 +259,9 @@ def _folder_records(folders: Sequence[Path], participants: Sequence[str] | None,
         folder_text = str(folder)
         files = FolderNames.of(names, shared)
         cut = len(files.prefix)
-        sidecars: dict[tuple, dict[str, str]] = {}
-        for name in names:
-            if name.endswith("_timeseries.json"):
-                other = parse_entities(name)
-                if "atlas" in other:
-                    stem = tuple((k, v) for k, v in other.items() if k not in ("atlas", "desc"))
-                    sidecars.setdefault((stem, other.get("desc")), {})[other["atlas"]] = name[cut:]
+        layout = shared.get(("layout", files.rests))
+        if layout is None:  # once per layout of a folder, not once per folder
+            layout = shared.setdefault(("layout", files.rests), _layout_sidecars(files.rests, shared))
         for name in names:
             if not name.endswith("_qc.json"):
                 continue
@@ -283,15 +279,37 @@ def _folder_records(folders: Sequence[Path], participants: Sequence[str] | None,
             for key in ("Status", "Reason"):
                 if isinstance(content.get(key), str):
                     content[key] = _shared(content[key], shared)
-            stem = tuple((k, v) for k, v in entities.items() if k != "desc")
-            found = sidecars.get((stem, entities.get("desc")), {})
             keys = (*content, "_folder", "_entities", "_sidecars", "_files")
             values = (*content.values(), folder_text,
                       CompactMapping(_shared(tuple(sys.intern(k) for k in entities), shared),
                                      tuple(_shared(v, shared) for v in entities.values())),
-                      _shared_names(found, shared), files)
+                      layout[name[cut:]], files)
             records.append(CompactMapping(_shared(keys, shared), values))
     return records, warnings
+
+
+def _layout_sidecars(rests: frozenset[str], shared: dict) -> dict[str, CompactMapping]:
+    """For the rest of the name of each ``*_qc.json`` of a folder (see :class:`FolderNames`), the rests of the
+    names of its run's and strategy's time-series sidecars, by atlas label.
+
+    The rests of the names all follow the folder's common prefix, which ends
+    at an entity's start: two of them have the same entities but ``atlas``
+    and ``desc`` exactly when the whole names do.
+    """
+    sidecars: dict[tuple, dict[str, str]] = {}
+    for rest in sorted(rests):
+        if ("_" + rest).endswith("_timeseries.json"):  # the rest can be all of a name's last entity
+            other = parse_entities(rest)
+            if "atlas" in other:
+                stem = tuple((k, v) for k, v in other.items() if k not in ("atlas", "desc"))
+                sidecars.setdefault((stem, other.get("desc")), {})[other["atlas"]] = rest
+    layout = {}
+    for rest in rests:
+        if ("_" + rest).endswith("_qc.json"):
+            entities = parse_entities(rest)
+            stem = tuple((k, v) for k, v in entities.items() if k != "desc")
+            layout[rest] = _shared_names(sidecars.get((stem, entities.get("desc")), {}), shared)
+    return layout
 
 
 def _series_sidecars(record: Mapping) -> Mapping[str, Path]:
