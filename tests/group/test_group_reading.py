@@ -26,7 +26,7 @@ from regionseries.group import (
     read_relmat,
 )
 from regionseries.group.parallel import _start_readers, _stop_readers
-from regionseries.group.reading import _record_fields, _series_sidecars
+from regionseries.group.reading import _record_fields, _series_sidecar_path, _series_sidecars
 
 
 def _write_matrix(path, names, values):
@@ -241,6 +241,8 @@ def test_collected_records_are_compact_and_share_what_is_equal(tmp_path, nprocs)
     assert dict(_series_sidecars(first)) == {
         atlas: folder / f"sub-01_task-rest_space-MNI_atlas-{atlas}_desc-scrubbing_timeseries.json"
         for atlas in ("A", "B")}
+    assert _series_sidecar_path(first, "B") == str(_series_sidecars(first)["B"]) and "C" not in _series_sidecars(first)
+    assert _series_sidecar_path(first, "C") is None
     assert set(first["_files"]) == set(os.listdir(folder))
     assert "sub-01_task-rest_space-MNI_atlas-A_stat-correlation_desc-simple_relmat.tsv" in first["_files"]
     assert "sub-02_task-rest_space-MNI_atlas-A_stat-correlation_desc-simple_relmat.tsv" not in first["_files"]

@@ -179,9 +179,6 @@ class SidecarPaths(Mapping):
     def __getitem__(self, atlas: str) -> Path:
         return Path(self.folder, self.prefix + self.rests[atlas])
 
-    def __contains__(self, atlas) -> bool:
-        return atlas in self.rests
-
     def __iter__(self):
         return iter(self.rests)
 
@@ -310,6 +307,16 @@ def _layout_sidecars(rests: frozenset[str], shared: dict) -> dict[str, CompactMa
             stem = tuple((k, v) for k, v in entities.items() if k != "desc")
             layout[rest] = _shared_names(sidecars.get((stem, entities.get("desc")), {}), shared)
     return layout
+
+
+def _series_sidecar_path(record: Mapping, atlas: str) -> str | os.PathLike | None:
+    """The time-series sidecar of the record's run and strategy for ``atlas`` (a string for the records of
+    :func:`collect_qc_records`: lighter than a Path, to keep or to send to a reader process), or None."""
+    sidecars = record.get("_sidecars")
+    if isinstance(sidecars, CompactMapping):
+        rest = sidecars.get(atlas)
+        return None if rest is None else os.path.join(record["_folder"], record["_files"].prefix + rest)
+    return _series_sidecars(record).get(atlas)
 
 
 def _series_sidecars(record: Mapping) -> Mapping[str, Path]:
@@ -479,7 +486,7 @@ def _sidecar_lists(text: str) -> dict[str, Any]:
     return found
 
 
-def _regions_na(paths: Sequence[Path | None]) -> list[int | None]:
+def _regions_na(paths: Sequence[str | os.PathLike | None]) -> list[int | None]:
     """Regions set to n/a (below coverage or without voxels) from each time-series sidecar."""
     counts: list[int | None] = []
     for path in paths:
@@ -487,7 +494,8 @@ def _regions_na(paths: Sequence[Path | None]) -> list[int | None]:
             counts.append(None)
             continue
         try:
-            content = _sidecar_lists(path.read_text(encoding="utf-8"))
+            with open(path, encoding="utf-8") as handle:
+                content = _sidecar_lists(handle.read())
             below = content.get("RegionsBelowCoverage", [])
             counts.append(len(below) + len([n for n in content.get("RegionsWithoutVoxels", []) if n not in below]))
         except (OSError, ValueError, AttributeError, TypeError):
