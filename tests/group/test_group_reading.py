@@ -26,7 +26,11 @@ from regionseries.group import (
     read_relmat,
 )
 from regionseries.group.parallel import _start_readers, _stop_readers
-from regionseries.group.reading import _record_fields, _series_sidecar_path, _series_sidecars
+from regionseries.group.reading import (
+    _record_fields,
+    _series_sidecar_path,
+    _series_sidecars,
+)
 
 
 def _write_matrix(path, names, values):
@@ -212,16 +216,17 @@ def test_record_fields_of_a_truncated_or_non_object_record_raise():
             _record_fields(broken)
 
 
-def _participant_folders(root, n: int) -> None:
+def _participant_folders(root, n: int, session: str = "") -> None:
     for k in range(1, n + 1):
-        folder = root / f"sub-{k:02d}" / "func"
+        folder = root / f"sub-{k:02d}" / session / "func"
         folder.mkdir(parents=True)
-        stem = f"sub-{k:02d}_task-rest_space-MNI"
+        stem = f"sub-{k:02d}_{session + '_' if session else ''}task-rest_space-MNI"
         for desc in ("simple", "scrubbing"):
             (folder / f"{stem}_desc-{desc}_qc.json").write_text(json_text(_record(MeanFramewiseDisplacement=k / 10)))
             for atlas in ("A", "B"):
                 (folder / f"{stem}_atlas-{atlas}_desc-{desc}_timeseries.json").write_text("{}")
                 (folder / f"{stem}_atlas-{atlas}_stat-correlation_desc-{desc}_relmat.tsv").write_text("")
+                (folder / f".{stem}_atlas-{atlas}_stat-correlation_desc-{desc}_relmat.tsv.f64").write_text("")
 
 
 @pytest.mark.parametrize("nprocs", [1, 2])
@@ -246,18 +251,28 @@ def test_collected_records_are_compact_and_share_what_is_equal(tmp_path, nprocs)
     assert set(first["_files"]) == set(os.listdir(folder))
     assert "sub-01_task-rest_space-MNI_atlas-A_stat-correlation_desc-simple_relmat.tsv" in first["_files"]
     assert "sub-02_task-rest_space-MNI_atlas-A_stat-correlation_desc-simple_relmat.tsv" not in first["_files"]
-    # what every participant has alike is one object: the keys, the rests of the file names, the sidecars' names
+    # what every participant has alike is one object: the record's keys, the file names' keys, the sidecars' names
     assert len({id(record._keys) for record in records}) == 1
-    assert len({id(record["_files"].rests) for record in records}) == 1
+    assert len({id(record["_files"].keys) for record in records}) == 1
     assert len({id(record["_sidecars"]) for record in records if record["_entities"]["desc"] == "simple"}) == 1
     assert [record["MeanFramewiseDisplacement"] for record in records] == [0.1, 0.1, 0.2, 0.2, 0.3, 0.3]
 
 
 def test_a_folder_with_one_record_and_no_series(tmp_path):
-    # the folder's common prefix is then all of the name but its last entity ("qc.json")
     folder = tmp_path / "sub-01" / "func"
     folder.mkdir(parents=True)
     (folder / "sub-01_task-rest_desc-simple_qc.json").write_text(json_text(_record(Status="failed")))
     (record,) = collect_qc_records(tmp_path)
     assert record["Status"] == "failed" and dict(_series_sidecars(record)) == {}
     assert set(record["_files"]) == {"sub-01_task-rest_desc-simple_qc.json"}
+
+
+def test_records_of_sessions_share_the_names_of_their_files(tmp_path):
+    _participant_folders(tmp_path, 2, session="ses-1")
+    records = collect_qc_records(tmp_path)
+    assert [record["_files"].prefix for record in records] == ["sub-01_ses-1_"] * 2 + ["sub-02_ses-1_"] * 2
+    assert len({id(record["_files"].keys) for record in records}) == 1
+    folder = tmp_path / "sub-02" / "ses-1" / "func"
+    assert set(records[-1]["_files"]) == set(os.listdir(folder))
+    assert _series_sidecar_path(records[-1], "A") == str(
+        folder / "sub-02_ses-1_task-rest_space-MNI_atlas-A_desc-simple_timeseries.json")

@@ -279,7 +279,8 @@ def _write_group_report(output_dir: Path, summary: GroupSummary, options: GroupO
                 f"{', '.join(concatenated)}: one series per participant, task, session and space (its runs "
                 "concatenated by --combine-runs), counted once in the averages, QC-FC and QC table; the other "
                 "strategies: one per run")
-        report = GroupReport(qc_table=qc_table, excluded_rows=excluded_rows, qc_table_files=qc_files, qcfc=qcfc, exclusion_criteria=options.criteria(),
+        report = GroupReport(qc_table=qc_table, excluded_rows=excluded_rows, qc_table_files=qc_files, qcfc=qcfc,
+                             exclusion_criteria=options.criteria(),
                              software_version=__version__, command_line=options.command_line,
                              parameters=parameters,
                              mean_connectomes=connectomes, max_mean_fd_mm=options.max_mean_fd)

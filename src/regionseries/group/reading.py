@@ -125,65 +125,84 @@ class CompactMapping(Mapping):
         return type(self), (self._keys, self._values)
 
 
-class FolderNames(Set):
-    """The names of the files of one folder, as a set: their common prefix and the rest of each name.
+#: Stands for the folder's prefix in the key of a file name (:class:`FolderNames`): NUL, which no file name holds.
+_PREFIX_MARK = "\0"
 
-    The rests (``task-rest_..._desc-simple_qc.json`` under a prefix
-    ``sub-01_``) are the same in every participant's folder of a study, so
-    one frozenset of them can serve every folder (:func:`collect_qc_records`
-    shares them): what a folder keeps is then its prefix.
+
+class FolderNames(Set):
+    """The names of the files of one folder, as a set: the participant's prefix and each name's key.
+
+    The prefix is ``sub-<label>_`` (``sub-<label>_ses-<label>_`` in a
+    session's folder); a name's key is the name with its first prefix
+    replaced by :data:`_PREFIX_MARK`. The keys (``\0task-rest_..._qc.json``,
+    ``.\0task-rest_..._relmat.tsv.f64`` for a hidden file) are the same in
+    every participant's folder of a study, so one frozenset of them serves
+    every folder (:func:`collect_qc_records` shares them): what a folder
+    keeps is its prefix.
     """
 
-    __slots__ = ("prefix", "rests")
+    __slots__ = ("prefix", "keys")
 
-    def __init__(self, prefix: str, rests: frozenset[str]):
+    def __init__(self, prefix: str, keys: frozenset[str]):
         self.prefix = prefix
-        self.rests = rests
+        self.keys = keys
 
     @classmethod
-    def of(cls, names: Sequence[str], shared: dict) -> FolderNames:
-        """The names of a folder; ``shared`` maps each frozenset of rests already made to itself."""
-        prefix = os.path.commonprefix(list(names)) if names else ""
-        prefix = prefix[:prefix.rfind("_") + 1]
-        rests = frozenset(name[len(prefix):] for name in names)
-        return cls(prefix, shared.setdefault(rests, rests))
+    def of(cls, folder: Path, names: Sequence[str], shared: dict) -> FolderNames:
+        """The names of ``folder``; ``shared`` maps each frozenset of keys already made to itself."""
+        parent = folder.parent
+        if parent.name.startswith("ses-") and parent.parent.name.startswith("sub-"):
+            prefix = f"{parent.parent.name}_{parent.name}_"
+        else:
+            prefix = f"{parent.name}_" if parent.name.startswith("sub-") else ""
+        made = cls(prefix, frozenset())
+        keys = frozenset(made.key(name) for name in names)
+        made.keys = shared.setdefault(keys, keys)
+        return made
+
+    def key(self, name: str) -> str:
+        """``name`` with its first prefix replaced by the mark (``name`` itself without the prefix)."""
+        return name.replace(self.prefix, _PREFIX_MARK, 1) if self.prefix else name
+
+    def name(self, key: str) -> str:
+        """The file name of ``key``."""
+        return key.replace(_PREFIX_MARK, self.prefix, 1)
 
     def __contains__(self, name) -> bool:
-        return isinstance(name, str) and name.startswith(self.prefix) and name[len(self.prefix):] in self.rests
+        return isinstance(name, str) and self.key(name) in self.keys
 
     def __iter__(self):
-        return (self.prefix + rest for rest in self.rests)
+        return (self.name(key) for key in self.keys)
 
     def __len__(self) -> int:
-        return len(self.rests)
+        return len(self.keys)
 
     def __reduce__(self):
-        return type(self), (self.prefix, self.rests)
+        return type(self), (self.prefix, self.keys)
 
 
 class SidecarPaths(Mapping):
     """The time-series sidecars of one run and strategy, by atlas label: paths made when asked for.
 
-    Holds the folder, the file-name prefix of the folder's
-    :class:`FolderNames` and a mapping of atlas label to the rest of the
-    name that the records of every participant share.
+    Holds the folder, its :class:`FolderNames` and a mapping of atlas label
+    to the key of the sidecar's name, which the records of every participant share.
     """
 
-    __slots__ = ("folder", "prefix", "rests")
+    __slots__ = ("folder", "names", "by_atlas")
 
-    def __init__(self, folder: str, prefix: str, rests: Mapping[str, str]):
+    def __init__(self, folder: str, names: FolderNames, by_atlas: Mapping[str, str]):
         self.folder = folder
-        self.prefix = prefix
-        self.rests = rests
+        self.names = names
+        self.by_atlas = by_atlas
 
     def __getitem__(self, atlas: str) -> Path:
-        return Path(self.folder, self.prefix + self.rests[atlas])
+        return Path(self.folder, self.names.name(self.by_atlas[atlas]))
 
     def __iter__(self):
-        return iter(self.rests)
+        return iter(self.by_atlas)
 
     def __len__(self) -> int:
-        return len(self.rests)
+        return len(self.by_atlas)
 
 
 def collect_qc_records(output_dir: Path, participants: Sequence[str] | None = None,
@@ -192,8 +211,8 @@ def collect_qc_records(output_dir: Path, participants: Sequence[str] | None = No
 
     Only :data:`RECORD_KEYS` are kept, with the record's entities
     (``_entities``), its folder (``_folder``, a string), the time-series
-    sidecars of its run and strategy (``_sidecars``: atlas label to the rest
-    of the file name after the folder's prefix; :func:`_series_sidecars`
+    sidecars of its run and strategy (``_sidecars``: atlas label to the key
+    of the file name, see :class:`FolderNames`; :func:`_series_sidecars`
     gives the paths) and the names of the files beside it (``_files``, a
     :class:`FolderNames`), so that later steps neither list the folder again
     nor ask the file system whether a matrix exists. Records are
@@ -221,7 +240,7 @@ def _shared(value, shared: dict):
 
 
 def _shared_names(names: Mapping[str, str], shared: dict) -> CompactMapping:
-    """A :class:`CompactMapping` equal to ``names`` (atlas label to the rest of a file name), shared."""
+    """A :class:`CompactMapping` equal to ``names`` (atlas label to the key of a file name), shared."""
     keys, values = tuple(names), tuple(names.values())
     return shared.setdefault(("names", keys, values), CompactMapping(keys, values))
 
@@ -233,7 +252,7 @@ def _shared_record(record: CompactMapping, shared: dict) -> CompactMapping:
     values["_entities"] = CompactMapping(_shared(entities._keys, shared),
                                          tuple(_shared(v, shared) for v in entities._values))
     files = values["_files"]
-    values["_files"] = FolderNames(files.prefix, _shared(files.rests, shared))
+    values["_files"] = FolderNames(files.prefix, _shared(files.keys, shared))
     values["_sidecars"] = _shared_names(values["_sidecars"], shared)
     for key in ("Status", "Reason"):
         if isinstance(values.get(key), str):
@@ -254,11 +273,10 @@ def _folder_records(folders: Sequence[Path], participants: Sequence[str] | None,
     for folder in folders:
         names = sorted(os.listdir(folder))
         folder_text = str(folder)
-        files = FolderNames.of(names, shared)
-        cut = len(files.prefix)
-        layout = shared.get(("layout", files.rests))
+        files = FolderNames.of(folder, names, shared)
+        layout = shared.get(("layout", files.keys))
         if layout is None:  # once per layout of a folder, not once per folder
-            layout = shared.setdefault(("layout", files.rests), _layout_sidecars(files.rests, shared))
+            layout = shared.setdefault(("layout", files.keys), _layout_sidecars(files.keys, shared))
         for name in names:
             if not name.endswith("_qc.json"):
                 continue
@@ -280,32 +298,35 @@ def _folder_records(folders: Sequence[Path], participants: Sequence[str] | None,
             values = (*content.values(), folder_text,
                       CompactMapping(_shared(tuple(sys.intern(k) for k in entities), shared),
                                      tuple(_shared(v, shared) for v in entities.values())),
-                      layout[name[cut:]], files)
+                      layout[files.key(name)], files)
             records.append(CompactMapping(_shared(keys, shared), values))
     return records, warnings
 
 
-def _layout_sidecars(rests: frozenset[str], shared: dict) -> dict[str, CompactMapping]:
-    """For the rest of the name of each ``*_qc.json`` of a folder (see :class:`FolderNames`), the rests of the
-    names of its run's and strategy's time-series sidecars, by atlas label.
+def _layout_sidecars(keys: frozenset[str], shared: dict) -> dict[str, CompactMapping]:
+    """For the key of each ``*_qc.json`` name of a folder (see :class:`FolderNames`), the keys of the names
+    of its run's and strategy's time-series sidecars, by atlas label.
 
-    The rests of the names all follow the folder's common prefix, which ends
-    at an entity's start: two of them have the same entities but ``atlas``
-    and ``desc`` exactly when the whole names do.
+    Decided on the keys alone, so that it holds for every folder with these
+    keys: the prefix ends with ``_`` and has only ``sub`` and ``ses``, so a
+    key with the mark read as ``_`` ends like its name, and two keys have the
+    same entities but ``atlas`` and ``desc`` exactly when their names do.
     """
     sidecars: dict[tuple, dict[str, str]] = {}
-    for rest in sorted(rests):
-        if ("_" + rest).endswith("_timeseries.json"):  # the rest can be all of a name's last entity
-            other = parse_entities(rest)
+    for key in sorted(keys):
+        text = key.replace(_PREFIX_MARK, "_")
+        if text.endswith("_timeseries.json"):
+            other = parse_entities(text)
             if "atlas" in other:
                 stem = tuple((k, v) for k, v in other.items() if k not in ("atlas", "desc"))
-                sidecars.setdefault((stem, other.get("desc")), {})[other["atlas"]] = rest
+                sidecars.setdefault((stem, other.get("desc")), {})[other["atlas"]] = key
     layout = {}
-    for rest in rests:
-        if ("_" + rest).endswith("_qc.json"):
-            entities = parse_entities(rest)
+    for key in keys:
+        text = key.replace(_PREFIX_MARK, "_")
+        if text.endswith("_qc.json"):
+            entities = parse_entities(text)
             stem = tuple((k, v) for k, v in entities.items() if k != "desc")
-            layout[rest] = _shared_names(sidecars.get((stem, entities.get("desc")), {}), shared)
+            layout[key] = _shared_names(sidecars.get((stem, entities.get("desc")), {}), shared)
     return layout
 
 
@@ -315,7 +336,7 @@ def _series_sidecar_path(record: Mapping, atlas: str) -> str | os.PathLike | Non
     sidecars = record.get("_sidecars")
     if isinstance(sidecars, CompactMapping):
         rest = sidecars.get(atlas)
-        return None if rest is None else os.path.join(record["_folder"], record["_files"].prefix + rest)
+        return None if rest is None else os.path.join(record["_folder"], record["_files"].name(rest))
     return _series_sidecars(record).get(atlas)
 
 
@@ -323,8 +344,8 @@ def _series_sidecars(record: Mapping) -> Mapping[str, Path]:
     """Time-series sidecars of the record's run and strategy, by atlas label."""
     if "_sidecars" in record:
         sidecars = record["_sidecars"]
-        if isinstance(sidecars, CompactMapping):  # as collect_qc_records keeps them: rests of names
-            return SidecarPaths(record["_folder"], record["_files"].prefix, sidecars)
+        if isinstance(sidecars, CompactMapping):  # as collect_qc_records keeps them: keys of names
+            return SidecarPaths(record["_folder"], record["_files"], sidecars)
         return sidecars
     path: Path = record["_path"]
     entities = dict(record["_entities"])
