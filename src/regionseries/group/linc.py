@@ -22,6 +22,7 @@ from ..bids.outputs import atomic_write_json, atomic_write_tsv
 from ..core.linc_qc import COLUMN_DESCRIPTIONS
 from .exclusions import RUN_ENTITIES, exclusion_reasons
 from .options import GroupOptions
+from .reading import FolderNames
 
 __all__ = ["GROUP_COLUMN_DESCRIPTIONS", "linc_table", "write_linc_table"]
 
@@ -44,6 +45,25 @@ def _linc_path(record: Mapping) -> Path | None:
     return Path(record["_folder"], name) if name in record.get("_files", ()) else None
 
 
+def _may_have_linc_tables(members: Sequence[Mapping]) -> bool:
+    """Whether a file beside a record is named like a LINC QC table (``*_stat-linc_*_qc.tsv``).
+
+    Each set of names is looked at once: the records of a study share them
+    (:class:`~.reading.FolderNames`), so this is much quicker than making
+    every record's LINC file name.
+    """
+    seen = set()
+    for record in members:
+        files = record.get("_files", ())
+        names = files.keys if isinstance(files, FolderNames) else files
+        if id(names) in seen:
+            continue
+        seen.add(id(names))
+        if any("_stat-linc_" in name and name.endswith("_qc.tsv") for name in names):
+            return True
+    return False
+
+
 def linc_table(members: Sequence[Mapping], options: GroupOptions) -> pd.DataFrame | None:
     """The LINC rows of the records of one task, space and strategy; None when no run has a LINC table.
 
@@ -54,8 +74,10 @@ def linc_table(members: Sequence[Mapping], options: GroupOptions) -> pd.DataFram
     options : GroupOptions
         The exclusion criteria.
     """
+    if not _may_have_linc_tables(members):  # most studies are run without --linc-qc
+        return None
     paths = [_linc_path(record) for record in members]
-    if all(path is None for path in paths):  # checked first: most studies are run without --linc-qc
+    if all(path is None for path in paths):
         return None
     frames = []
     for record, path in zip(members, paths):
