@@ -1,4 +1,4 @@
-"""The group level's relmat reader against pandas, its errors, and merging running sums.
+"""The group level's relmat reader against pandas, its errors, merging running sums, and the QC records.
 
 ``read_relmat`` replaced ``pandas.read_csv`` for speed; it must give the same
 names and numbers on what the participant level writes (n/a, infinities,
@@ -8,17 +8,28 @@ message naming the file and the line for a truncated or malformed file.
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from regionseries.bids.outputs import atomic_write_tsv, json_text
 from regionseries.group import (
+    RECORD_KEYS,
     GroupCache,
     MalformedMatrix,
     RunningEdges,
     _regions_na,
+    collect_qc_records,
     read_relmat,
+)
+from regionseries.group.parallel import _start_readers, _stop_readers
+from regionseries.group.reading import (
+    _record_fields,
+    _series_sidecar_path,
+    _series_sidecars,
 )
 
 
@@ -172,3 +183,96 @@ def test_regions_na_from_sidecars_equals_the_whole_json(tmp_path, extra):
     broken = tmp_path / "sub-03_atlas-A_desc-simple_timeseries.json"
     broken.write_text('{"RegionsBelowCoverage": [1, ', encoding="utf-8")
     assert _regions_na([path, missing, broken, None]) == [3, 0, None, None]
+
+
+# --- QC records: only RECORD_KEYS decoded, kept compact ------------------------------
+
+
+def _record(**extra) -> dict:
+    """A *_qc.json record as the participant level writes it, with keys of RECORD_KEYS also nested."""
+    return {"Status": "done", "Reason": None, "Bold": "bids:preprocessed:sub-01/func/sub-01_task-rest_bold.nii.gz",
+            "Entities": {"sub": "01", "task": "rest"}, "NumberOfVolumes": 400,
+            "Atlases": {"A": {"Status": "nested, not the record's", "NumberOfVolumes": -1}},
+            "Description": 'mentions\n  "Status": "in a string"', "KeptVolumes": list(range(300)),
+            "NumberOfVolumesKept": 300, "MeanFramewiseDisplacement": 0.123456789012345,
+            "DegreesOfFreedomLost": 37.5, "Concatenated": False, **extra}
+
+
+@pytest.mark.parametrize("text", [
+    json_text(_record()),
+    json_text(_record(Reason="été 海马 \"quoted\"", Status="excluded")),
+    json.dumps(_record()),  # not the participant level's layout: decoded whole
+    json_text(_record()).replace('{\n', '{\n  "Status": "first, replaced by the later one",\n', 1),
+], ids=["as-written", "unicode", "compact", "key-twice"])
+def test_record_fields_equal_the_whole_json(text):
+    whole = json.loads(text)
+    assert _record_fields(text) == {key: whole[key] for key in RECORD_KEYS if key in whole}
+
+
+def test_record_fields_of_a_truncated_or_non_object_record_raise():
+    text = json_text(_record())
+    for broken in (text[:len(text) // 2], text.rstrip()[:-1], "[1, 2]", ""):
+        with pytest.raises(ValueError):
+            _record_fields(broken)
+
+
+def _participant_folders(root, n: int, session: str = "") -> None:
+    for k in range(1, n + 1):
+        folder = root / f"sub-{k:02d}" / session / "func"
+        folder.mkdir(parents=True)
+        stem = f"sub-{k:02d}_{session + '_' if session else ''}task-rest_space-MNI"
+        for desc in ("simple", "scrubbing"):
+            (folder / f"{stem}_desc-{desc}_qc.json").write_text(json_text(_record(MeanFramewiseDisplacement=k / 10)))
+            for atlas in ("A", "B"):
+                (folder / f"{stem}_atlas-{atlas}_desc-{desc}_timeseries.json").write_text("{}")
+                (folder / f"{stem}_atlas-{atlas}_stat-correlation_desc-{desc}_relmat.tsv").write_text("")
+                (folder / f".{stem}_atlas-{atlas}_stat-correlation_desc-{desc}_relmat.tsv.f64").write_text("")
+
+
+@pytest.mark.parametrize("nprocs", [1, 2])
+def test_collected_records_are_compact_and_share_what_is_equal(tmp_path, nprocs):
+    _participant_folders(tmp_path, 3)
+    executor = _start_readers(nprocs) if nprocs > 1 else None
+    try:
+        records = collect_qc_records(tmp_path, executor=executor)
+    finally:
+        if executor is not None:
+            _stop_readers(executor)
+    assert len(records) == 6
+    first = records[0]
+    folder = tmp_path / "sub-01" / "func"
+    assert dict(first["_entities"]) == {"sub": "01", "task": "rest", "space": "MNI", "desc": "scrubbing"}
+    assert first["Status"] == "done" and first.get("Missing", "x") == "x" and "Entities" not in first
+    assert dict(_series_sidecars(first)) == {
+        atlas: folder / f"sub-01_task-rest_space-MNI_atlas-{atlas}_desc-scrubbing_timeseries.json"
+        for atlas in ("A", "B")}
+    assert _series_sidecar_path(first, "B") == str(_series_sidecars(first)["B"]) and "C" not in _series_sidecars(first)
+    assert _series_sidecar_path(first, "C") is None
+    assert set(first["_files"]) == set(os.listdir(folder))
+    assert "sub-01_task-rest_space-MNI_atlas-A_stat-correlation_desc-simple_relmat.tsv" in first["_files"]
+    assert "sub-02_task-rest_space-MNI_atlas-A_stat-correlation_desc-simple_relmat.tsv" not in first["_files"]
+    # what every participant has alike is one object: the record's keys, the file names' keys, the sidecars' names
+    assert len({id(record._keys) for record in records}) == 1
+    assert len({id(record["_files"].keys) for record in records}) == 1
+    assert len({id(record["_sidecars"]) for record in records if record["_entities"]["desc"] == "simple"}) == 1
+    assert [record["MeanFramewiseDisplacement"] for record in records] == [0.1, 0.1, 0.2, 0.2, 0.3, 0.3]
+
+
+def test_a_folder_with_one_record_and_no_series(tmp_path):
+    folder = tmp_path / "sub-01" / "func"
+    folder.mkdir(parents=True)
+    (folder / "sub-01_task-rest_desc-simple_qc.json").write_text(json_text(_record(Status="failed")))
+    (record,) = collect_qc_records(tmp_path)
+    assert record["Status"] == "failed" and dict(_series_sidecars(record)) == {}
+    assert set(record["_files"]) == {"sub-01_task-rest_desc-simple_qc.json"}
+
+
+def test_records_of_sessions_share_the_names_of_their_files(tmp_path):
+    _participant_folders(tmp_path, 2, session="ses-1")
+    records = collect_qc_records(tmp_path)
+    assert [record["_files"].prefix for record in records] == ["sub-01_ses-1_"] * 2 + ["sub-02_ses-1_"] * 2
+    assert len({id(record["_files"].keys) for record in records}) == 1
+    folder = tmp_path / "sub-02" / "ses-1" / "func"
+    assert set(records[-1]["_files"]) == set(os.listdir(folder))
+    assert _series_sidecar_path(records[-1], "A") == str(
+        folder / "sub-02_ses-1_task-rest_space-MNI_atlas-A_desc-simple_timeseries.json")

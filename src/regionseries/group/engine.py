@@ -8,8 +8,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
-
 from ..core.qc import QCFC_UNITS
 from ..job import (
     OptionError,
@@ -23,7 +21,7 @@ from ..job import (
 from .cache import GroupCache
 from .exclusions import _qc_table
 from .linc import linc_table, write_linc_table
-from .options import GroupOptions, GroupSummary, NoParticipantOutputs
+from .options import GroupOptions, GroupSummary, NoParticipantOutputs, QCTables
 from .outputs import _name, _write_group_outputs, _write_group_report
 from .parallel import _start_readers, _stop_readers
 from .reading import _series_sidecars, collect_qc_records
@@ -124,9 +122,8 @@ def run_group(
             summary.log_file = log_path
             for path, reason in summary.failures:
                 LOGGER.error("  %s: %s", path, reason)
-            excluded = summary.qc_table[summary.qc_table["excluded"]] if summary.qc_table is not None else []
-            LOGGER.info("QC table: %d row(s), %d excluded by the documented criteria.",
-                        0 if summary.qc_table is None else len(summary.qc_table), len(excluded))
+            rows, excluded_rows = summary.qc_counts
+            LOGGER.info("QC table: %d row(s), %d excluded by the documented criteria.", rows, excluded_rows)
             if summary.matrices_read_as_text:
                 LOGGER.info("%d matrix file(s) had no up-to-date binary copy and were parsed as text (slower; "
                             "see docs/performance.md#group-level)", summary.matrices_read_as_text)
@@ -152,7 +149,7 @@ def aggregate(output_dir: str | Path, options: GroupOptions) -> GroupSummary:
     """
     output_dir = Path(output_dir)
     summary = GroupSummary()
-    tables = []
+    tables = QCTables(for_report=options.reports)
     cache = GroupCache(output_dir / "group" / GroupCache.FOLDER) if options.incremental else None
     executor = _start_readers(options.nprocs) if options.nprocs > 1 else None
     try:
@@ -175,9 +172,9 @@ def aggregate(output_dir: str | Path, options: GroupOptions) -> GroupSummary:
         for k, ((task, space, sampling, strategy), members, atlas) in enumerate(work, start=1):
             started = time.perf_counter()
             table = _qc_table(members, atlas, options, executor)
-            tables.append(table)
             _write_group_outputs(output_dir, task, space, sampling, atlas, strategy, members, table, options,
-                                 summary, executor, cache)
+                                 summary, executor, cache, tables)
+            del table  # kept compressed by `tables`
             name = " ".join(f"{entity}-{value}" for entity, value in
                             (("task", task), ("space", space), *sampling, ("desc", strategy), ("atlas", atlas))
                             if value is not None)
@@ -196,7 +193,7 @@ def aggregate(output_dir: str | Path, options: GroupOptions) -> GroupSummary:
         raise
     if executor is not None:
         _stop_readers(executor)
-    summary.qc_table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    summary.qc_table = tables  # made into a DataFrame when read (GroupSummary.qc_table)
     if options.reports:
-        _write_group_report(output_dir, summary, options)
+        _write_group_report(output_dir, summary, options, tables)
     return summary

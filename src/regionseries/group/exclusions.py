@@ -8,7 +8,7 @@ import pandas as pd
 
 from .options import GroupOptions
 from .parallel import _chunks, _in_order
-from .reading import _regions_na, _series_sidecars
+from .reading import _regions_na, _series_sidecar_path
 
 #: Entities identifying a run in the QC table.
 RUN_ENTITIES = ("sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "echo", "part", "space", "res", "den")
@@ -34,7 +34,7 @@ def exclusion_reasons(record: dict, options: GroupOptions) -> list[str]:
 
 def _qc_table(members: list[dict], atlas: str | None, options: GroupOptions, executor=None) -> pd.DataFrame:
     rows = []
-    sidecars = [_series_sidecars(record).get(atlas) if atlas else None for record in members]
+    sidecars = [_series_sidecar_path(record, atlas) if atlas else None for record in members]
     regions_na = [count for chunk in _in_order(executor, _regions_na, ((c,) for c in _chunks(sidecars, 256)))
                   for count in chunk]
     for record, n_regions_na in zip(members, regions_na):

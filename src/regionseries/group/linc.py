@@ -10,6 +10,8 @@ and reason, so that no run is missing from the table.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -20,6 +22,7 @@ from ..bids.outputs import atomic_write_json, atomic_write_tsv
 from ..core.linc_qc import COLUMN_DESCRIPTIONS
 from .exclusions import RUN_ENTITIES, exclusion_reasons
 from .options import GroupOptions
+from .reading import FolderNames
 
 __all__ = ["GROUP_COLUMN_DESCRIPTIONS", "linc_table", "write_linc_table"]
 
@@ -32,32 +35,58 @@ GROUP_COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
 }
 
 
-def _linc_file_name(record: dict) -> str:
-    entities = dict(record["_entities"])
-    return BIDSName.create("qc", ".tsv", None, **entities, stat="linc").filename
+def _linc_file_name(record: Mapping) -> str:
+    return BIDSName.create("qc", ".tsv", None, **record["_entities"], stat="linc").filename
 
 
-def linc_table(members: list[dict], options: GroupOptions) -> pd.DataFrame | None:
+def _linc_path(record: Mapping) -> Path | None:
+    """The run's participant-level LINC QC table, or None when there is none."""
+    name = _linc_file_name(record)
+    return Path(record["_folder"], name) if name in record.get("_files", ()) else None
+
+
+def _may_have_linc_tables(members: Sequence[Mapping]) -> bool:
+    """Whether a file beside a record is named like a LINC QC table (``*_stat-linc_*_qc.tsv``).
+
+    Each set of names is looked at once: the records of a study share them
+    (:class:`~.reading.FolderNames`), so this is much quicker than making
+    every record's LINC file name.
+    """
+    seen = set()
+    for record in members:
+        files = record.get("_files", ())
+        names = files.keys if isinstance(files, FolderNames) else files
+        if id(names) in seen:
+            continue
+        seen.add(id(names))
+        if any("_stat-linc_" in name and name.endswith("_qc.tsv") for name in names):
+            return True
+    return False
+
+
+def linc_table(members: Sequence[Mapping], options: GroupOptions) -> pd.DataFrame | None:
     """The LINC rows of the records of one task, space and strategy; None when no run has a LINC table.
 
     Parameters
     ----------
-    members : list of dict
+    members : sequence of mappings
         QC records (:func:`~.reading.collect_qc_records`) of one group.
     options : GroupOptions
         The exclusion criteria.
     """
+    if not _may_have_linc_tables(members):  # most studies are run without --linc-qc
+        return None
+    paths = [_linc_path(record) for record in members]
+    if all(path is None for path in paths):
+        return None
     frames = []
-    found = False
-    for record in members:
-        name = _linc_file_name(record)
+    for record, path in zip(members, paths):
         reasons = exclusion_reasons(record, options)
         group_columns = {"excluded": bool(reasons), "exclusion_reason": "; ".join(reasons) if reasons else None,
                          "bold": record.get("Bold")}
-        if name in record.get("_files", ()):
-            rows = pd.read_csv(record["_path"].parent / name, sep="\t", na_values=["n/a"], keep_default_na=False,
+        if path is not None:
+            rows = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False,
                                dtype={key: str for key in (*RUN_ENTITIES, "strategy", "atlas", "status", "reason")})
-            found = True
         else:
             entities = record["_entities"]
             row: dict[str, Any] = {key: entities[key] for key in RUN_ENTITIES if key in entities}
@@ -65,8 +94,6 @@ def linc_table(members: list[dict], options: GroupOptions) -> pd.DataFrame | Non
                         "reason": record.get("Reason")})
             rows = pd.DataFrame([row])
         frames.append(rows.assign(**group_columns))
-    if not found:
-        return None
     table = pd.concat(frames, ignore_index=True)
     leading = [c for c in (*RUN_ENTITIES, "strategy", "atlas", "status", "reason", "excluded", "exclusion_reason")
                if c in table.columns]

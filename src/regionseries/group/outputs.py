@@ -18,7 +18,7 @@ from .accumulate import Accumulated, _accumulate_matrices
 from .cache import GroupCache
 from .edges import MIN_RUNS_QCFC
 from .exclusions import RUN_ENTITIES, _sorted_like
-from .options import GroupOptions, GroupSummary
+from .options import GroupOptions, GroupSummary, QCTables
 from .reading import _read_json, _series_sidecars, atlas_centroids
 
 LOGGER = logging.getLogger("regionseries")
@@ -33,7 +33,13 @@ def _name(task: str, space: str, sampling: tuple[tuple[str, str], ...], atlas: s
 
 def _write_group_outputs(output_dir: Path, task: str, space: str, sampling: tuple[tuple[str, str], ...],
                          atlas: str | None, strategy: str, members: list[dict], table: pd.DataFrame, options: GroupOptions,
-                         summary: GroupSummary, executor=None, cache: GroupCache | None = None) -> None:
+                         summary: GroupSummary, executor=None, cache: GroupCache | None = None,
+                         tables: QCTables | None = None) -> None:
+    """Write the QC table, exclusions, averages and QC-FC of one task, space, atlas and strategy.
+
+    ``tables``, when given, keeps the QC table once written (for
+    ``GroupSummary.qc_table`` and the report).
+    """
     folder = output_dir / "group"
     criteria = options.criteria()
     series = _series_kind(members)
@@ -52,6 +58,8 @@ def _write_group_outputs(output_dir: Path, task: str, space: str, sampling: tupl
     columns = [c for c in (*RUN_ENTITIES, "bold", "exclusion_reason") if c in excluded.columns]
     atomic_write_tsv(exclusions_path, excluded[columns])
     summary.outputs += [qc_path, qc_path.with_suffix(".json"), exclusions_path]
+    if tables is not None:
+        tables.add(table, qc_path)
     if atlas is None:
         return
     included = [record for record, is_excluded in zip(_sorted_like(members, table), table["excluded"]) if not is_excluded]
@@ -233,12 +241,16 @@ def _concatenated_strategies(table: pd.DataFrame | None) -> list[str]:
     return sorted(set(table.loc[table["n_runs_concatenated"].notna(), "strategy"].astype(str)))
 
 
-def _write_group_report(output_dir: Path, summary: GroupSummary, options: GroupOptions) -> None:
+def _write_group_report(output_dir: Path, summary: GroupSummary, options: GroupOptions,
+                        tables: QCTables | None = None) -> None:
+    """Write ``group.html``; the QC table from ``tables`` if given (only the report's columns and the
+    excluded rows when it has more rows than the page lists), else from ``summary.qc_table``."""
     try:
         # Imported here: jinja2 and the report model are start-up a group level
         # run with --no-reports does not need. A failure to import is a failed
         # report, logged and counted like any other (it once hid a wrong import).
         from ..report import GroupReport, MeanConnectome, QCFCResult, write_group_report
+        from ..report.group_page import QC_TABLE_MAX_ROWS
 
         qcfc = []
         for label, item in zip(_report_labels(summary.qcfc), summary.qcfc):
@@ -253,13 +265,22 @@ def _write_group_report(output_dir: Path, summary: GroupSummary, options: GroupO
                        for label, item in zip(_report_labels(summary.mean_connectomes), summary.mean_connectomes)]
         parameters = {"max_mean_fd_mm": options.max_mean_fd, "min_kept_fraction": options.min_kept_fraction,
                       "qcfc_unit": options.qcfc_unit}
-        concatenated = _concatenated_strategies(summary.qc_table)
+        qc_files = []
+        excluded_rows = None
+        if tables is None or tables.rows <= QC_TABLE_MAX_ROWS:
+            qc_table = summary.qc_table
+        else:  # the page lists no row of a larger table: what it summarises, and the excluded runs
+            qc_table, excluded_rows = tables.report_frame(), tables.excluded_frame()
+        if tables is not None:
+            qc_files = [path.relative_to(output_dir).as_posix() for path in tables.files]
+        concatenated = _concatenated_strategies(qc_table)
         if concatenated:
             parameters["concatenated_runs"] = (
                 f"{', '.join(concatenated)}: one series per participant, task, session and space (its runs "
                 "concatenated by --combine-runs), counted once in the averages, QC-FC and QC table; the other "
                 "strategies: one per run")
-        report = GroupReport(qc_table=summary.qc_table, qcfc=qcfc, exclusion_criteria=options.criteria(),
+        report = GroupReport(qc_table=qc_table, excluded_rows=excluded_rows, qc_table_files=qc_files, qcfc=qcfc,
+                             exclusion_criteria=options.criteria(),
                              software_version=__version__, command_line=options.command_line,
                              parameters=parameters,
                              mean_connectomes=connectomes, max_mean_fd_mm=options.max_mean_fd)

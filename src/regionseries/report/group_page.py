@@ -47,6 +47,10 @@ QC_COLUMN_TITLES = {
     "exclusion_reason": "reason",
 }
 
+#: The most rows of the QC table the page lists (about 1.5 KB of HTML each); a longer
+#: table is summarised: counts per strategy and atlas, the excluded runs, links to the TSVs.
+QC_TABLE_MAX_ROWS = 2000
+
 #: Columns of the QC table left out of the page (they stay in the TSV): long file
 #: URIs, and the participant-level status that the exclusion reason repeats.
 QC_HIDDEN_COLUMNS = ("bold", "status")
@@ -109,7 +113,7 @@ def _dataframe_table(table: pd.DataFrame) -> dict[str, Any]:
 def _excluded_runs_table(table: pd.DataFrame) -> dict[str, Any] | None:
     """The excluded rows once per run and strategy (the QC table repeats them for every atlas), or None."""
     excluded_column = QC_TABLE_COLUMNS["excluded"]
-    if excluded_column not in table or not table[excluded_column].astype(bool).any():
+    if excluded_column not in table or table.empty or not table[excluded_column].astype(bool).any():
         return None
     excluded = table[table[excluded_column].astype(bool)]
     per_atlas = [QC_TABLE_COLUMNS["atlas"], "n_regions_na", excluded_column, *QC_HIDDEN_COLUMNS]
@@ -119,6 +123,24 @@ def _excluded_runs_table(table: pd.DataFrame) -> dict[str, Any] | None:
     for row in shown["rows"]:
         row["css"] = ""  # every row here is excluded: no highlight
     return shown
+
+
+def _qc_counts_table(table: pd.DataFrame) -> dict[str, Any] | None:
+    """Rows and excluded rows of the QC table per strategy and atlas (for a table too long to list), or None."""
+    keys = [QC_TABLE_COLUMNS[key] for key in ("strategy", "atlas") if QC_TABLE_COLUMNS[key] in table]
+    excluded_column = QC_TABLE_COLUMNS["excluded"]
+    if not keys or excluded_column not in table:
+        return None
+    excluded = table[excluded_column].astype(bool)
+    counts = excluded.groupby([table[key].fillna("n/a") for key in keys], sort=False).agg(["size", "sum"])
+    columns = [_column(key) for key in keys] + [_column("rows", True), _column("excluded", True),
+                                                 _column("excluded (%)", True)]
+    rows = []
+    for index, (size, n_excluded) in counts.iterrows():
+        labels = index if isinstance(index, tuple) else (index,)
+        rows.append({"css": "", "cells": [_cell(str(label)) for label in labels]
+                     + [_num_cell(int(size)), _num_cell(int(n_excluded)), _num_cell(100 * n_excluded / size, 3)]})
+    return {"columns": columns, "rows": rows}
 
 
 def _has_qcfc_values(result: QCFCResult) -> bool:
@@ -245,7 +267,13 @@ def _mean_connectome_views(report: GroupReport, writer: FigureWriter) -> list[di
 
 def _group_context(report: GroupReport, writer: FigureWriter) -> dict[str, Any]:
     table = report.qc_table
-    shown_table, constant_columns = _display_qc_table(table)
+    listed = len(table) <= QC_TABLE_MAX_ROWS
+    shown_table, constant_columns = _display_qc_table(table) if listed else (None, [])
+    if report.excluded_rows is not None:
+        hidden = [c for c in QC_HIDDEN_COLUMNS if c in report.excluded_rows.columns]
+        excluded_runs = _excluded_runs_table(report.excluded_rows.drop(columns=hidden))
+    else:
+        excluded_runs = _excluded_runs_table(shown_table if listed else table)
     dof = _dof_by_strategy(table)
     excluded_figure = None
     if report.excluded_fraction:
@@ -343,10 +371,13 @@ def _group_context(report: GroupReport, writer: FigureWriter) -> dict[str, Any]:
         "excluded_figure": excluded_figure,
         "dof_figure": dof_figure,
         "qcfc": qcfc_views,
-        "qc_table": _dataframe_table(shown_table),
+        "qc_table": _dataframe_table(shown_table) if listed else None,
+        "qc_counts": None if listed else _qc_counts_table(table),
+        "qc_max_rows": QC_TABLE_MAX_ROWS,
+        "qc_files": report.qc_table_files,
         "qc_rows": len(table),
         "qc_excluded_rows": int(table[excluded_column].astype(bool).sum()) if excluded_column in table else 0,
-        "excluded_runs": _excluded_runs_table(shown_table),
+        "excluded_runs": excluded_runs,
         "qc_constant": constant_columns,
         "qc_has_strategy": QC_TABLE_COLUMNS["strategy"] in table,
         "parameters": _parameter_rows(report.parameters),

@@ -897,7 +897,12 @@ class GroupReport:
     ----------
     qc_table : pandas.DataFrame
         One row per run (and strategy, and atlas if it matters); the columns of
-        :data:`QC_TABLE_COLUMNS` are used for the summaries when present.
+        :data:`QC_TABLE_COLUMNS` are used for the summaries when present. The
+        page lists every row up to :data:`~.group_page.QC_TABLE_MAX_ROWS`
+        rows; a longer table is summarised (counts per strategy and atlas,
+        the excluded runs, links to ``qc_table_files``), and of it only the
+        columns ``sub``, ``atlas``, ``strategy``, ``excluded``, ``mean_fd_mm``
+        and ``dof_lost`` are used: the group level gives only these then.
     qcfc : sequence of QCFCResult
     excluded_fraction : Mapping[str, float] or None
         Fraction of runs excluded per strategy; computed from ``qc_table`` when
@@ -912,6 +917,11 @@ class GroupReport:
     max_mean_fd_mm : float or None
         The exclusion threshold on a run's mean framewise displacement, mm
         (drawn on the distribution of the ``qc_table``'s mean FD).
+    excluded_rows : pandas.DataFrame or None
+        The excluded rows of the QC table with all their columns, for the list
+        of excluded runs; ``qc_table``'s excluded rows when None.
+    qc_table_files : sequence of str
+        The QC tables as files (paths relative to the report), linked from the page.
     """
 
     qc_table: pd.DataFrame
@@ -924,12 +934,19 @@ class GroupReport:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     mean_connectomes: Sequence[MeanConnectome] = ()
     max_mean_fd_mm: float | None = None
+    excluded_rows: pd.DataFrame | None = None
+    qc_table_files: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.qc_table, pd.DataFrame):
             raise ReportDataError(
                 f"qc_table must be a pandas DataFrame, got {type(self.qc_table).__name__}"
             )
+        if self.excluded_rows is not None and not isinstance(self.excluded_rows, pd.DataFrame):
+            raise ReportDataError(
+                f"excluded_rows must be a pandas DataFrame or None, got {type(self.excluded_rows).__name__}"
+            )
+        self.qc_table_files = [str(path) for path in self.qc_table_files]
         self.qcfc = list(self.qcfc)
         keys = [(result.atlas, result.strategy) for result in self.qcfc]
         duplicates = sorted({key for key in keys if keys.count(key) > 1})
