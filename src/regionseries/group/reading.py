@@ -362,9 +362,13 @@ def _series_sidecars(record: Mapping) -> Mapping[str, Path]:
 
 
 def _relmat_path(series_sidecar: Path, stat: str) -> Path:
-    name = series_sidecar.name.replace("_timeseries.json", "_relmat.tsv")
-    entities = parse_entities(series_sidecar)
-    desc = entities.get("desc")
+    """The ``stat`` matrix beside a time-series sidecar: ``…_desc-<d>_timeseries.json`` → ``…_stat-<stat>_desc-<d>_relmat.tsv``."""
+    name = series_sidecar.name
+    head, found, desc = name.removesuffix("_timeseries.json").rpartition("_desc-")
+    if found and "_" not in desc and name.endswith("_timeseries.json"):  # desc is the last entity, as written
+        return series_sidecar.with_name(f"{head}_stat-{stat}_desc-{desc}_relmat.tsv")
+    name = name.replace("_timeseries.json", "_relmat.tsv")
+    desc = parse_entities(series_sidecar).get("desc")
     return series_sidecar.with_name(name.replace(f"_desc-{desc}_", f"_stat-{stat}_desc-{desc}_"))
 
 
