@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from regionseries.bids.outputs import FLOAT_FORMAT, tsv_text
+from regionseries.bids.outputs import FLOAT_FORMAT, _column_cells, tsv_text
 
 
 def pandas_text(table: pd.DataFrame, index_label: str | None = None) -> str:
@@ -65,6 +65,8 @@ def test_tables_of_numbers_and_strings_as_pandas():
     })
     assert tsv_text(table) == pandas_text(table)
     assert "nan_in_name" in tsv_text(table)
+    assert _column_cells(table["region_1"]) is not None  # "str" in pandas 3, object in pandas 2: both fast
+    assert _column_cells(table["label"]) is not None
     for other in (pd.DataFrame({"flag": [True, False]}), pd.DataFrame({"mixed": ["a", 1]}),
                   pd.DataFrame({"n": pd.array([1, None], dtype="Int64")}),
                   pd.DataFrame({"s": pd.array(["x", None], dtype="string")})):

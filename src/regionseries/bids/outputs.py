@@ -374,10 +374,12 @@ def _column_table_text(table: pd.DataFrame) -> str | None:
 
 def _column_cells(column: pd.Series) -> list[str] | None:
     """One column's cells as pandas writes them (see :func:`_column_table_text`), or None."""
-    if not isinstance(column.dtype, np.dtype):  # pandas' extension types (nullable integers, strings, ...)
+    if isinstance(column.dtype, pd.StringDtype):  # pandas 3 infers it for strings ("str")
+        kind, values = "O", column.to_numpy(dtype=object, na_value=None).tolist()
+    elif isinstance(column.dtype, np.dtype):
+        kind, values = column.dtype.kind, column.to_numpy().tolist()
+    else:  # pandas' other extension types (nullable integers, categories, ...)
         return None
-    kind = column.dtype.kind
-    values = column.to_numpy().tolist()
     if kind == "f":
         return ["n/a" if cell == "nan" else cell for cell in (FLOAT_FORMAT % value for value in values)]
     if kind in "iub":
