@@ -10,7 +10,12 @@ and the minute a report was generated in is masked.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+from regionseries.bids.relmat import read_copy
 
 #: The line a report carries with the minute it was written in: two runs compared
 #: with each other may fall in different minutes.
@@ -49,3 +54,19 @@ def to_host_paths(value: Any, container_paths: dict[str, str]) -> Any:
             value = re.sub(rf"(?<![\w.-]){re.escape(container)}(?=[/\s:\"'<&,;)\]}}]|$)", host, value)
         return value
     return value
+
+
+def is_relmat_copy(name: str) -> bool:
+    """Whether ``name`` (a file name or relative path) is the binary copy of a relmat TSV (``.<TSV>.f64``)."""
+    return Path(name).name.startswith(".") and name.endswith("_relmat.tsv.f64")
+
+
+def same_relmat_copies(expected: Path, got: Path) -> bool:
+    """Two binary copies of relmat TSVs (regionseries.bids.relmat) hold the same names and values, and each
+    is up to date with its own TSV (the TSVs' modification times, recorded in the copies, differ between runs)."""
+    expected_tsv = expected.with_name(expected.name[1:-len(".f64")])
+    got_tsv = got.with_name(got.name[1:-len(".f64")])
+    expected_copy, got_copy = read_copy(expected_tsv), read_copy(got_tsv)
+    if expected_copy is None or got_copy is None:
+        return False
+    return expected_copy[:3] == got_copy[:3] and np.array_equal(expected_copy[3], got_copy[3], equal_nan=True)

@@ -17,7 +17,12 @@ import sys
 import threading
 from pathlib import Path
 
-from compare_outputs import to_host_paths, without_generation_time
+from compare_outputs import (
+    is_relmat_copy,
+    same_relmat_copies,
+    to_host_paths,
+    without_generation_time,
+)
 from image_helpers import (
     CONTAINER_USER,
     PARTICIPANT_ARGUMENTS,
@@ -102,6 +107,8 @@ def assert_same_outputs(host_output: Path, container_output: Path, paths: dict[s
         elif relpath.endswith(".html"):
             same = (without_generation_time(host_bytes.decode())
                     == without_generation_time(to_host_paths(container_bytes.decode(), paths)))
+        elif is_relmat_copy(relpath):
+            same = same_relmat_copies(host_output / relpath, container_output / relpath)
         else:
             same = host_bytes == container_bytes
         if not same:

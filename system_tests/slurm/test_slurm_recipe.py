@@ -41,7 +41,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from compare_outputs import to_host_paths, without_generation_time
+from compare_outputs import (
+    is_relmat_copy,
+    same_relmat_copies,
+    to_host_paths,
+    without_generation_time,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RECIPE = REPO_ROOT / "hpc" / "slurm"
@@ -280,6 +285,8 @@ def assert_outputs_equal(reference: Path, actual: Path, container_paths: dict[st
             assert got_text == expected_text, name
         elif name.startswith("group/.incremental/") and name.endswith(".npz"):
             assert_same_sums(expected_path, actual_path)
+        elif is_relmat_copy(name):
+            assert same_relmat_copies(expected_path, actual_path), name
         else:
             assert actual_path.read_bytes() == expected_path.read_bytes(), name
 
