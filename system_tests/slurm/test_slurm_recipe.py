@@ -369,7 +369,10 @@ def test_failed_task_cancels_group_job_and_resubmitting_it_completes(
     # 66: regionseries' exit code for a participant that is not in the dataset
     assert states == {"1": ("COMPLETED", "0:0"), "2": ("COMPLETED", "0:0"), "3": ("FAILED", "66:0")}
     assert (group_record["JobState"], group_record["Reason"]) == ("CANCELLED", "DependencyNeverSatisfied")
-    assert group_record["RunTime"] == "00:00:00"
+    # It never started: no log, no group outputs. (Its RunTime is 00:00:00, except when slurmctld
+    # reports it before setting its start time: then now minus the epoch, e.g. 20794-06:01:21.)
+    assert not (case / "logs" / f"group-{group_id}.out").exists()
+    assert not (case / "out" / "group").exists()
     assert "sub-99" in (case / "logs" / f"participant-{array_id}_3.out").read_text()
     timings.append(f"failed task: group job cancelled {seconds_between(max(r['EndTime'] for r in array_records), group_record['EndTime']):.0f} s "
                    f"after the failed task ended ({cancelled_s:.1f} s from submission)")
