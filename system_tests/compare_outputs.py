@@ -69,4 +69,5 @@ def same_relmat_copies(expected: Path, got: Path) -> bool:
     expected_copy, got_copy = read_copy(expected_tsv), read_copy(got_tsv)
     if expected_copy is None or got_copy is None:
         return False
-    return expected_copy[:3] == got_copy[:3] and np.array_equal(expected_copy[3], got_copy[3], equal_nan=True)
+    return (expected_copy.names_json, expected_copy.layout) == (got_copy.names_json, got_copy.layout) and \
+        np.array_equal(expected_copy.values, got_copy.values, equal_nan=True)

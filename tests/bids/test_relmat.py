@@ -65,8 +65,8 @@ def test_symmetric_matrices_are_stored_as_their_upper_triangle(tmp_path):
     write_relmat_tsv(tmp_path / "b_relmat.tsv", matrix_text(asymmetric, names))
     stored_a = read_copy(tmp_path / "a_relmat.tsv")
     stored_b = read_copy(tmp_path / "b_relmat.tsv")
-    assert stored_a[2] == UPPER and stored_a[3].size == 40 * 41 // 2
-    assert stored_b[2] == FULL and stored_b[3].size == 40 * 40
+    assert stored_a.layout == UPPER and stored_a.values.size == 40 * 41 // 2
+    assert stored_b.layout == FULL and stored_b.values.size == 40 * 40
     for name in ("a_relmat.tsv", "b_relmat.tsv"):
         np.testing.assert_array_equal(read_relmat_fast(tmp_path / name)[1], read_relmat(tmp_path / name)[1])
     assert copy_path(tmp_path / "a_relmat.tsv").stat().st_size < 0.6 * copy_path(tmp_path / "b_relmat.tsv").stat().st_size

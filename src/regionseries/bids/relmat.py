@@ -43,6 +43,7 @@ import json
 import os
 import struct
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -229,8 +230,20 @@ def write_copy(tsv_path: str | os.PathLike, names: list[str], values: np.ndarray
     return atomic_write_bytes(copy_path(tsv_path), header + encoded_names + padding + stored.tobytes())
 
 
-def read_copy(tsv_path: str | os.PathLike, tsv_stat: os.stat_result | None = None
-              ) -> tuple[bytes, int, int, np.ndarray] | None:
+class StoredMatrix(NamedTuple):
+    """What a binary copy holds (see the module docstring)."""
+
+    #: The region names as stored: a UTF-8 JSON list.
+    names_json: bytes
+    #: K, the number of regions.
+    n_regions: int
+    #: :data:`FULL` or :data:`UPPER`.
+    layout: int
+    #: Read-only float64: K × K values, or the K (K + 1) / 2 of the upper triangle with the diagonal.
+    values: np.ndarray
+
+
+def read_copy(tsv_path: str | os.PathLike, tsv_stat: os.stat_result | None = None) -> StoredMatrix | None:
     """The binary copy of ``tsv_path`` if it exists, is whole and matches the TSV; else None.
 
     Parameters
@@ -242,10 +255,7 @@ def read_copy(tsv_path: str | os.PathLike, tsv_stat: os.stat_result | None = Non
 
     Returns
     -------
-    (bytes, int, int, ndarray) or None
-        The region names as stored (UTF-8 JSON), K, the layout (:data:`FULL`
-        or :data:`UPPER`) and the stored values (read-only float64: K × K
-        values, or the K (K + 1) / 2 of the upper triangle with the diagonal).
+    StoredMatrix or None
         None when there is no copy, when it is not whole or of another format
         version, or when the TSV's size or modification time differ from
         those recorded in it.
@@ -268,8 +278,8 @@ def read_copy(tsv_path: str | os.PathLike, tsv_stat: os.stat_result | None = Non
     count = n_regions * n_regions if layout == FULL else n_regions * (n_regions + 1) // 2
     if len(data) != start + 8 * count:
         return None
-    names = data[_HEADER.size:_HEADER.size + names_length]
-    return names, n_regions, layout, np.frombuffer(data, dtype="<f8", offset=start, count=count)
+    return StoredMatrix(data[_HEADER.size:_HEADER.size + names_length], n_regions, layout,
+                        np.frombuffer(data, dtype="<f8", offset=start, count=count))
 
 
 def read_relmat_fast(path: str | os.PathLike, tsv_stat: os.stat_result | None = None
@@ -307,10 +317,10 @@ def read_relmat_stored(path: str | os.PathLike, tsv_stat: os.stat_result | None 
     """
     copy = read_copy(path, tsv_stat)
     if copy is not None:
-        names = _decoded_names(copy[0])
-        if names is not None and len(names) == copy[1]:
-            layout, stored = copy[2], copy[3]
-            return list(names), layout, stored if layout == UPPER else stored.reshape(copy[1], copy[1]), True
+        names = _decoded_names(copy.names_json)
+        if names is not None and len(names) == copy.n_regions:
+            values = copy.values if copy.layout == UPPER else copy.values.reshape(copy.n_regions, copy.n_regions)
+            return list(names), copy.layout, values, True
     names, matrix = read_relmat(path)
     if np.array_equal(matrix, matrix.T, equal_nan=True):
         return names, UPPER, matrix[TriangleLayout.of(len(names)).rows_columns], False
