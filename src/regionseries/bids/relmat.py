@@ -220,14 +220,19 @@ def write_copy(tsv_path: str | os.PathLike, names: list[str], values: np.ndarray
     if values.shape != (n_regions, n_regions):
         raise ValueError(f"{n_regions} region names for a matrix of shape {values.shape}")
     info = tsv_path.stat()
-    if np.array_equal(values, values.T, equal_nan=True):
-        layout, stored = UPPER, values[TriangleLayout.of(n_regions).rows_columns]
-    else:
-        layout, stored = FULL, values.ravel()
+    layout, stored = _as_stored(values)
     encoded_names = json.dumps(list(names), ensure_ascii=False).encode("utf-8")
     padding = b"\0" * (-len(encoded_names) % 8)
     header = _HEADER.pack(MAGIC, COPY_VERSION, n_regions, layout, info.st_size, info.st_mtime_ns, len(encoded_names))
     return atomic_write_bytes(copy_path(tsv_path), header + encoded_names + padding + stored.tobytes())
+
+
+def _as_stored(matrix: np.ndarray) -> tuple[int, np.ndarray]:
+    """The layout and values a K × K matrix is stored as: its upper triangle with the diagonal, row by row,
+    when it is exactly symmetric (NaN where NaN), else its K × K values."""
+    if np.array_equal(matrix, matrix.T, equal_nan=True):
+        return UPPER, matrix[TriangleLayout.of(len(matrix)).rows_columns]
+    return FULL, matrix
 
 
 class StoredMatrix(NamedTuple):
@@ -322,9 +327,7 @@ def read_relmat_stored(path: str | os.PathLike, tsv_stat: os.stat_result | None 
             values = copy.values if copy.layout == UPPER else copy.values.reshape(copy.n_regions, copy.n_regions)
             return list(names), copy.layout, values, True
     names, matrix = read_relmat(path)
-    if np.array_equal(matrix, matrix.T, equal_nan=True):
-        return names, UPPER, matrix[TriangleLayout.of(len(names)).rows_columns], False
-    return names, FULL, matrix, False
+    return (names, *_as_stored(matrix), False)
 
 
 _last_names: tuple[bytes, tuple[str, ...] | None] = (b"", None)

@@ -111,7 +111,7 @@ def _accumulate_matrices(records: list[dict], atlas: str, stat: str, fisher: boo
         if sidecar is None:
             continue
         path = _relmat_path(sidecar, stat)
-        if not (path.name in record["_files"] if "_files" in record else path.exists()):
+        if path.name not in record["_files"]:
             continue
         mean_fd = record.get("MeanFramewiseDisplacement")
         candidates.append((path, math.nan if mean_fd is None else float(mean_fd),

@@ -55,9 +55,8 @@ def _with_p_values(r: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def stored_edges(layout: int, values: np.ndarray, n_regions: int) -> np.ndarray:
     """The entries above the diagonal (``np.triu_indices(K, 1)``'s order) of a matrix stored as
     :mod:`regionseries.bids.relmat` stores it (see :meth:`RunningEdges.add_stored`)."""
-    if layout == UPPER:
-        return values[TriangleLayout.of(n_regions).strict]
-    return values[np.triu_indices(n_regions, 1)]
+    triangle = TriangleLayout.of(n_regions)
+    return values[triangle.strict] if layout == UPPER else values[triangle.upper]
 
 
 class RunningEdges:

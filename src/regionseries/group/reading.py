@@ -329,36 +329,16 @@ def _layout_sidecars(keys: frozenset[str], shared: dict) -> dict[str, CompactMap
     return layout
 
 
-def _series_sidecar_path(record: Mapping, atlas: str) -> str | os.PathLike | None:
-    """The time-series sidecar of the record's run and strategy for ``atlas`` (a string for the records of
-    :func:`collect_qc_records`: lighter than a Path, to keep or to send to a reader process), or None."""
-    sidecars = record.get("_sidecars")
-    if isinstance(sidecars, CompactMapping):
-        rest = sidecars.get(atlas)
-        return None if rest is None else os.path.join(record["_folder"], record["_files"].name(rest))
-    return _series_sidecars(record).get(atlas)
+def _series_sidecar_path(record: Mapping, atlas: str) -> str | None:
+    """The time-series sidecar of the record's run and strategy for ``atlas`` (a string: lighter than a
+    Path, to keep or to send to a reader process), or None."""
+    key = record["_sidecars"].get(atlas)
+    return None if key is None else os.path.join(record["_folder"], record["_files"].name(key))
 
 
-def _series_sidecars(record: Mapping) -> Mapping[str, Path]:
-    """Time-series sidecars of the record's run and strategy, by atlas label."""
-    if "_sidecars" in record:
-        sidecars = record["_sidecars"]
-        if isinstance(sidecars, CompactMapping):  # as collect_qc_records keeps them: keys of names
-            return SidecarPaths(record["_folder"], record["_files"], sidecars)
-        return sidecars
-    path: Path = record["_path"]
-    entities = dict(record["_entities"])
-    strategy = entities.get("desc")
-    stem_entities = {k: v for k, v in entities.items() if k != "desc"}
-    found = {}
-    for candidate in path.parent.glob("*_timeseries.json"):
-        other = parse_entities(candidate)
-        if other.get("desc") != strategy or "atlas" not in other:
-            continue
-        if {k: v for k, v in other.items() if k not in ("atlas", "desc")} != stem_entities:
-            continue
-        found[other["atlas"]] = candidate
-    return found
+def _series_sidecars(record: Mapping) -> SidecarPaths:
+    """Time-series sidecars of the record's run and strategy, by atlas label (paths)."""
+    return SidecarPaths(record["_folder"], record["_files"], record["_sidecars"])
 
 
 def _relmat_path(series_sidecar: Path, stat: str) -> Path:
