@@ -67,6 +67,10 @@ def test_tables_of_numbers_and_strings_as_pandas():
     assert "nan_in_name" in tsv_text(table)
     assert _column_cells(table["region_1"]) is not None  # "str" in pandas 3, object in pandas 2: both fast
     assert _column_cells(table["label"]) is not None
+    counts = table.assign(n_censored=pd.array([3, None, 0, -2, None, 2**40, 7], dtype="Int64"),
+                          n_kept=pd.array([1, 2, 3, 4, 5, 6, None], dtype="UInt16"))
+    assert _column_cells(counts["n_censored"]) is not None  # the group LINC table's counts
+    assert tsv_text(counts) == pandas_text(counts)
     for other in (pd.DataFrame({"flag": [True, False]}), pd.DataFrame({"mixed": ["a", 1]}),
                   pd.DataFrame({"n": pd.array([1, None], dtype="Int64")}),
                   pd.DataFrame({"s": pd.array(["x", None], dtype="string")})):

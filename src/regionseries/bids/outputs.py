@@ -353,8 +353,8 @@ def _float_table_text(table: pd.DataFrame, index_label: str | None) -> str:
 
 
 def _column_table_text(table: pd.DataFrame) -> str | None:
-    """:func:`tsv_text` of a table without index whose columns are floating point, integers, booleans or
-    strings (missing as None or NaN), column by column; None for any other column (pandas writes it then).
+    """:func:`tsv_text` of a table without index whose columns are floating point, integers (also nullable),
+    booleans or strings (missing as None or NaN), column by column; None for any other column (pandas writes it then).
 
     The QC-FC tables of the group level (80,000 rows for 400 regions) take
     0.1 s instead of pandas' 0.4 s.
@@ -378,7 +378,11 @@ def _column_cells(column: pd.Series) -> list[str] | None:
         kind, values = "O", column.to_numpy(dtype=object, na_value=None).tolist()
     elif isinstance(column.dtype, np.dtype):
         kind, values = column.dtype.kind, column.to_numpy().tolist()
-    else:  # pandas' other extension types (nullable integers, categories, ...)
+    elif isinstance(column.dtype, pd.api.extensions.ExtensionDtype) and column.dtype.kind in "iu":
+        # nullable integers ("Int64"): counts that are missing for some rows
+        return [str(value) if value is not None else "n/a"
+                for value in column.to_numpy(dtype=object, na_value=None).tolist()]
+    else:  # pandas' other extension types (nullable booleans, categories, ...)
         return None
     if kind == "f":
         return ["n/a" if cell == "nan" else cell for cell in (FLOAT_FORMAT % value for value in values)]

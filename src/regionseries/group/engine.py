@@ -182,7 +182,7 @@ def aggregate(output_dir: str | Path, options: GroupOptions) -> GroupSummary:
                         time.perf_counter() - started,
                         extra={"progress": (k, len(work)), "progress_unit": "tables"})
         for (task, space, sampling, strategy), members in ordered_groups:
-            linc = linc_table(members, options)
+            linc = linc_table(members, options, summary.failures)
             if linc is not None:
                 summary.outputs += write_linc_table(
                     output_dir / "group" / _name(task, space, sampling, None, strategy, "qc", ".tsv", stat="linc").filename,
