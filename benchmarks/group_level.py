@@ -3,6 +3,7 @@
 
     python benchmarks/group_level.py                       # 1,000 and 10,000 participants
     python benchmarks/group_level.py --participants 300    # a quicker look
+    python benchmarks/group_level.py --linc-qc             # with the LINC QC tables of --linc-qc
 
 Runs the participant level once on the T=400 benchmark run (three atlases:
 400 labels, 64 maps, 264 spheres; two strategies; correlation matrices),
@@ -10,7 +11,8 @@ writes ``--variants`` perturbed copies of that participant's matrices (so that
 QC-FC has something to correlate), and builds an output folder of N
 participants out of **hard links** to those copies: each participant gets its
 own ``*_qc.json`` records (its own mean framewise displacement) and links to
-one variant's matrices and time-series files. Building 10,000 participants
+one variant's matrices and time-series files (with ``--linc-qc``, its own
+LINC QC tables: the participant's rows relabelled). Building 10,000 participants
 this way takes seconds and almost no disk; the group level still reads and
 parses every participant's matrices (the same few inodes, so from the page
 cache: a real study's files would also be read from disk).
@@ -81,7 +83,8 @@ def add_participants(one: Path, variants: Path, out: Path, labels: range, rng: n
     """
     source = one / "sub-01"
     files = [p for p in source.rglob("*") if p.is_file()]
-    records = {p: json.loads(p.read_text()) for p in files if p.name.endswith("_qc.json")}
+    records = {p: json.loads(p.read_text()) for p in files
+               if p.name.endswith("_qc.json") and "_stat-linc_" not in p.name}  # not a LINC table's sidecar
     n_variants = len(list(variants.iterdir()))
     for k in labels:
         label = f"{k:05d}"
@@ -101,6 +104,9 @@ def add_participants(one: Path, variants: Path, out: Path, labels: range, rng: n
                     os.link(copy_path(variant / path.name), copy_path(destination))
             elif path.name.endswith(".f64"):  # sub-01's binary copies: the variant's are linked with its TSV
                 continue
+            elif "_stat-linc_" in path.name and path.name.endswith("_qc.tsv"):  # its rows name the participant
+                header, *rows = path.read_text().splitlines(keepends=True)
+                destination.write_text(header + "".join(f"{label}{row.removeprefix('01')}" for row in rows))
             else:
                 os.link(path, destination)
 
@@ -166,6 +172,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", type=Path, default=bench.parse_args([]).data_dir)
     parser.add_argument("--results-dir", type=Path, default=HERE / "results")
     parser.add_argument("--scratch", type=Path, default=None, help="folder for the outputs (default: $TMPDIR)")
+    parser.add_argument("--linc-qc", action="store_true",
+                        help="the participant level writes LINC QC tables (--linc-qc), which the group level stacks")
     parser.add_argument("--without-copies", type=int, nargs="*", default=[], metavar="N",
                         help="also measure these numbers of participants without the matrices' binary copies "
                              "(outputs of older versions: every matrix parsed as text)")
@@ -174,10 +182,12 @@ def main(argv=None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="regionseries-group-", dir=args.scratch))
     rng = np.random.default_rng(0)
     results = {"machine": bench.machine_facts(), "runs_per_participant": 1, "length": args.length,
-               "atlases": 3, "strategies": 2, "variants": args.variants, "by_participants": []}
+               "atlases": 3, "strategies": 2, "variants": args.variants, "linc_qc_tables": args.linc_qc,
+               "by_participants": []}
     try:
         one = scratch / "one"
-        bench._run_cli(bench._cli_args(built, one, scratch / "work", 1, "rest", f"T{args.length}", scratch), print)
+        bench._run_cli(bench._cli_args(built, one, scratch / "work", 1, "rest", f"T{args.length}", scratch)
+                       + (["--linc-qc"] if args.linc_qc else []), print)
         variants = scratch / "variants"
         _variant_matrices(one / "sub-01", variants, args.variants, rng)
         for n, with_copies in [(n, False) for n in args.without_copies] + [(n, True) for n in args.participants]:
@@ -193,7 +203,8 @@ def main(argv=None) -> int:
     path.write_text(json.dumps(history, indent=2))
     for item in results["by_participants"]:
         inc = item["incremental"]
-        print(f"{item['participants']:>6} participants{'' if item['binary_copies'] else ' (text only)'}: nprocs 1 {item['nprocs_1']['wall']:.1f} s "
+        print(f"{item['participants']:>6} participants{'' if item['binary_copies'] else ' (text only)'}"
+              f"{', LINC QC tables' if args.linc_qc else ''}: nprocs 1 {item['nprocs_1']['wall']:.1f} s "
               f"{item['nprocs_1']['peak_rss_mib']:.0f} MiB; nprocs 2 {item['nprocs_2']['wall']:.1f} s "
               f"{item['nprocs_2']['peak_rss_mib']:.0f} MiB; identical {item['nprocs_outputs_identical']}; "
               f"incremental +{inc['new_participants']}: {inc['with_new_participants']['wall']:.1f} s, "
