@@ -85,6 +85,8 @@ def _record(folder: Path, sub: str, run: str | None = None, ses: str | None = No
 
 def _same_text(members, options=GroupOptions()):
     expected = _stacked_one_by_one(members, options)
+    # the one difference: ``bold`` comes last even when the first run has no table (it came before the measures)
+    expected = expected[[c for c in expected.columns if c != "bold"] + ["bold"]]
     got = linc_table(members, options, [])
     assert tsv_text(got) == tsv_text(expected)  # the table is only ever written
     assert list(got.columns) == list(expected.columns)
@@ -113,7 +115,9 @@ def test_awkward_tables_same_as_before(tmp_path):
         _record(tmp_path, "07", ses="b", measures={"num_censored_volumes": None}),
     ]
     got = _same_text(members)
-    assert list(got.columns[:2]) == ["sub", "ses"]
+    assert list(got.columns[:2]) == ["sub", "ses"] and got.columns[-1] == "bold"
+    stacked = list(_stacked_one_by_one(members, GroupOptions()).columns)  # the first run has no table:
+    assert stacked.index("bold") < stacked.index("mean_fd")  # its columns came first, "bold" among them
     reason = got.loc[got["sub"] == "01", "reason"].iloc[0]
     assert reason == 'said "no"\nthen stopped'
     assert got.loc[got["sub"] == "03", "new_measure"].tolist() == [0.5, 0.5]

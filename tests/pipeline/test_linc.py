@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -148,3 +149,25 @@ def test_asking_for_the_table_later_redoes_the_runs_without_it(linc_run, tmp_pat
     assert len(list(output.glob("sub-03/func/*_stat-linc_desc-simple_qc.tsv"))) == 1
     third = run_cli(*common, "--linc-qc", "y")
     assert third.returncode == 0 and "0 run(s) processed, 1 skipped" in third.stderr, third.stderr
+
+
+def test_a_damaged_table_fails_its_run_only(linc_run, tmp_path):
+    """A participant's LINC table cut short after the participant level wrote it: the group job names it,
+    exits 1, keeps the run with its status row and writes the other runs' rows as before."""
+    output = tmp_path / "copy"
+    shutil.copytree(linc_run["output"], output, ignore=shutil.ignore_patterns("group"))
+    damaged = sorted(output.glob("sub-01/**/*_stat-linc_desc-simple_qc.tsv"))[0]
+    text = damaged.read_text()
+    damaged.write_text(text[: text.index("\n", text.index("\n") + 1) + 20])  # header, one row, part of a row
+    group = run_cli(linc_run["bids"], output, "group", "--no-reports")
+    assert group.returncode == 1
+    assert str(damaged) in group.stderr and "cannot read the LINC QC table: row 3 has" in group.stderr
+    name = "task-rest_space-MNI152NLin2009cAsym_stat-linc_desc-simple_qc.tsv"
+    table, before = _read(output / "group" / name), _read(linc_run["output"] / "group" / name)
+    of_run = table["bold"].str.contains(damaged.name.split("_space-")[0] + "_", regex=False)
+    assert of_run.sum() == 1 and table.loc[of_run, "atlas"].isna().all() and (table.loc[of_run, "status"] == "done").all()
+    before_of_run = before["bold"].str.contains(damaged.name.split("_space-")[0] + "_", regex=False)
+    assert before_of_run.sum() == len(ATLASES)
+    pd.testing.assert_frame_equal(table[~of_run].reset_index(drop=True), before[~before_of_run].reset_index(drop=True))
+    scrubbing = "task-rest_space-MNI152NLin2009cAsym_stat-linc_desc-scrubbing_qc.tsv"
+    assert (output / "group" / scrubbing).read_bytes() == (linc_run["output"] / "group" / scrubbing).read_bytes()

@@ -102,8 +102,10 @@ def linc_table(members: Sequence[Mapping], options: GroupOptions,
     header are handed to pandas as one text: one ``read_csv`` per header
     instead of one per run (at 10,000 participants, 20,000 calls took 40 s
     and 500 MB). The table is the same as stacking the runs' tables one by
-    one: the same parser infers the dtypes, and the rows and columns keep
-    the runs' order before the final sort.
+    one: the same parser infers the dtypes, and the rows keep the runs'
+    order before the final sort. The columns are those of the tables, in the
+    order the runs bring them, then ``bold``; stacking one by one had put
+    ``bold`` before the measures when the first run had no table.
     """
     if not _may_have_linc_tables(members):  # most studies are run without --linc-qc
         return None
@@ -114,7 +116,7 @@ def linc_table(members: Sequence[Mapping], options: GroupOptions,
     by_header: dict[tuple[str, ...], _RowsOfHeader] = {}
     without_table: list[dict[str, Any]] = []
     without_table_members: list[int] = []
-    column_order: dict[str, None] = {}  # the columns in the order the runs bring them
+    column_order: dict[str, None] = {}  # the tables' columns in the order the runs bring them
     for position, (record, path) in enumerate(zip(members, paths)):
         if path is not None:
             try:
@@ -127,14 +129,13 @@ def linc_table(members: Sequence[Mapping], options: GroupOptions,
                 group = by_header.get(header)
                 if group is None:
                     group = by_header[header] = _RowsOfHeader(header)
-                    column_order.update(dict.fromkeys((*header, *GROUP_COLUMN_DESCRIPTIONS)))
+                    column_order.update(dict.fromkeys(header))
                 group.add(position, rows)
                 continue
         entities = record["_entities"]
         row: dict[str, Any] = {key: entities[key] for key in RUN_ENTITIES if key in entities}
         row.update({"strategy": entities.get("desc"), "status": record.get("Status"),
                     "reason": record.get("Reason")})
-        column_order.update(dict.fromkeys((*row, *GROUP_COLUMN_DESCRIPTIONS)))
         without_table.append(row)
         without_table_members.append(position)
     frames = [group.frame() for group in by_header.values()]
@@ -152,7 +153,9 @@ def linc_table(members: Sequence[Mapping], options: GroupOptions,
     table["exclusion_reason"] = pd.Series(["; ".join(reasons[k]) if reasons[k] else None for k in member],
                                           dtype=object)
     table["bold"] = pd.Series([members[k].get("Bold") for k in member], dtype=object)
-    table = table[list(column_order)]
+    group_columns = list(GROUP_COLUMN_DESCRIPTIONS)
+    columns = [*column_order, *(c for c in table.columns if c not in column_order and c not in group_columns)]
+    table = table[columns + group_columns]  # the BOLD last, whichever run comes first
     leading = [c for c in (*RUN_ENTITIES, "strategy", "atlas", "status", "reason", "excluded", "exclusion_reason")
                if c in table.columns]
     table = table[leading + [c for c in table.columns if c not in leading]]
