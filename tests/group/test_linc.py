@@ -18,7 +18,7 @@ import pytest
 from regionseries.bids.outputs import json_text, tsv_text
 from regionseries.group import collect_qc_records
 from regionseries.group.exclusions import RUN_ENTITIES, exclusion_reasons
-from regionseries.group.linc import _linc_path, linc_table
+from regionseries.group.linc import _linc_path, _ordered_and_typed, linc_table
 from regionseries.group.options import GroupOptions
 
 MEASURES = ("mean_fd", "mean_fd_post_censoring", "mean_dvars_initial", "fd_region_dvars_correlation_final",
@@ -43,18 +43,7 @@ def _stacked_one_by_one(members, options):
                         "reason": record.get("Reason")})
             rows = pd.DataFrame([row])
         frames.append(rows.assign(**group_columns))
-    table = pd.concat(frames, ignore_index=True)
-    leading = [c for c in (*RUN_ENTITIES, "strategy", "atlas", "status", "reason", "excluded", "exclusion_reason")
-               if c in table.columns]
-    table = table[leading + [c for c in table.columns if c not in leading]]
-    for key in ("sub", "ses", "run"):
-        if key in table.columns:
-            table[key] = table[key].astype("string")
-    for count in ("num_dummy_volumes", "num_censored_volumes", "num_retained_volumes"):
-        if count in table.columns:
-            table[count] = table[count].astype("Int64")
-    order = [c for c in (*RUN_ENTITIES, "atlas") if c in table.columns]
-    return table.sort_values(order, na_position="first").reset_index(drop=True)
+    return _ordered_and_typed(pd.concat(frames, ignore_index=True))  # the order and dtypes as the group's
 
 
 def _record(folder: Path, sub: str, run: str | None = None, ses: str | None = None, *, mean_fd: float = 0.2,

@@ -156,6 +156,11 @@ def linc_table(members: Sequence[Mapping], options: GroupOptions,
     group_columns = list(GROUP_COLUMN_DESCRIPTIONS)
     columns = [*column_order, *(c for c in table.columns if c not in column_order and c not in group_columns)]
     table = table[columns + group_columns]  # the BOLD last, whichever run comes first
+    return _ordered_and_typed(table)
+
+
+def _ordered_and_typed(table: pd.DataFrame) -> pd.DataFrame:
+    """The stacked rows with the run's entities and status first, counts as nullable integers, sorted by run."""
     leading = [c for c in (*RUN_ENTITIES, "strategy", "atlas", "status", "reason", "excluded", "exclusion_reason")
                if c in table.columns]
     table = table[leading + [c for c in table.columns if c not in leading]]
