@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -27,12 +28,12 @@ from .cache import GroupCache, _signature
 from .edges import RunningEdges, stored_edges
 from .options import GroupSummary
 from .parallel import CHUNK_RUNS, _in_order
-from .reading import _read_run_matrix, _relmat_path, _series_sidecars
+from .reading import _read_run_matrix, _relmat_path_of
 
 LOGGER = logging.getLogger("regionseries")
 
 #: One run to read: its matrix file, its mean FD (mm; NaN if unknown) and its participant label.
-Candidate = tuple[Path, float, str]
+Candidate = tuple[str | Path, float, str]
 
 
 class Accumulated(NamedTuple):
@@ -106,12 +107,10 @@ def _accumulate_matrices(records: list[dict], atlas: str, stat: str, fisher: boo
     failures.
     """
     candidates: list[Candidate] = []
+    matrix_names: dict = {}
     for record in records:
-        sidecar = _series_sidecars(record).get(atlas)
-        if sidecar is None:
-            continue
-        path = _relmat_path(sidecar, stat)
-        if path.name not in record["_files"]:
+        path = _relmat_path_of(record, atlas, stat, matrix_names)
+        if path is None:
             continue
         mean_fd = record.get("MeanFramewiseDisplacement")
         candidates.append((path, math.nan if mean_fd is None else float(mean_fd),
@@ -138,7 +137,7 @@ def _accumulate_matrices(records: list[dict], atlas: str, stat: str, fisher: boo
     kept = [k for k in range(len(candidates)) if added[k]]
     if cache is not None:
         cache.save(cache_name, fisher, names, [signatures[k] for k in kept], edges, diagonal_count, unit_name)
-    return Accumulated(edges, names, [candidates[k][0].name for k in kept],
+    return Accumulated(edges, names, [os.path.basename(candidates[k][0]) for k in kept],
                        np.asarray([candidates[k][1] for k in kept], dtype=float),
                        [candidates[k][2] for k in kept], diagonal_count == len(kept))
 

@@ -88,7 +88,8 @@ class GroupCache:
         self._path(name).unlink(missing_ok=True)
 
 
-def _signature(output_dir: Path, path: Path, fd: float) -> list:
+def _signature(output_dir: Path, path: str | Path, fd: float) -> list:
     """What identifies one run's contribution: the matrix file (relative path, size, mtime in ns) and its mean FD."""
+    path = Path(path)
     info = path.stat()
     return [path.relative_to(output_dir).as_posix(), info.st_size, info.st_mtime_ns, None if math.isnan(fd) else fd]

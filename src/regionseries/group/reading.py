@@ -341,6 +341,23 @@ def _series_sidecars(record: Mapping) -> SidecarPaths:
     return SidecarPaths(record["_folder"], record["_files"], record["_sidecars"])
 
 
+def _relmat_path_of(record: Mapping, atlas: str, stat: str, names: dict) -> str | None:
+    """The ``stat`` matrix of the record's run and strategy for ``atlas`` (a string), or None when the run has none.
+
+    ``names`` (a dict the caller keeps) remembers each matrix's name key
+    (:class:`FolderNames`) by its time-series sidecar's: the same for every
+    participant of a study, so the name is derived once, not per record.
+    """
+    sidecar = record["_sidecars"].get(atlas)
+    if sidecar is None:
+        return None
+    files = record["_files"]
+    matrix = names.get((sidecar, stat))
+    if matrix is None:
+        matrix = names[(sidecar, stat)] = files.key(_relmat_path(Path(files.name(sidecar)), stat).name)
+    return os.path.join(record["_folder"], files.name(matrix)) if matrix in files.keys else None
+
+
 def _relmat_path(series_sidecar: Path, stat: str) -> Path:
     """The ``stat`` matrix beside a time-series sidecar: ``…_desc-<d>_timeseries.json`` → ``…_stat-<stat>_desc-<d>_relmat.tsv``."""
     name = series_sidecar.name
