@@ -28,6 +28,7 @@ from regionseries.group import (
 from regionseries.group.parallel import _start_readers, _stop_readers
 from regionseries.group.reading import (
     _record_fields,
+    _relmat_path_of,
     _series_sidecar_path,
     _series_sidecars,
 )
@@ -276,3 +277,20 @@ def test_records_of_sessions_share_the_names_of_their_files(tmp_path):
     assert set(records[-1]["_files"]) == set(os.listdir(folder))
     assert _series_sidecar_path(records[-1], "A") == str(
         folder / "sub-02_ses-1_task-rest_space-MNI_atlas-A_desc-simple_timeseries.json")
+
+
+@pytest.mark.parametrize("session", ["", "ses-1"])
+def test_matrix_paths_named_once_per_study_are_each_participants(tmp_path, session):
+    """``_relmat_path_of`` derives a matrix's name once per study and still gives each participant its own file,
+    and None where a participant has no such matrix."""
+    _participant_folders(tmp_path, 3, session=session)
+    removed = next((tmp_path / "sub-02").rglob("*_atlas-B_stat-correlation_desc-simple_relmat.tsv"))
+    removed.unlink()
+    records = [record for record in collect_qc_records(tmp_path) if record["_entities"]["desc"] == "simple"]
+    names: dict = {}
+    found = [_relmat_path_of(record, "B", "correlation", names) for record in records]
+    assert [os.path.exists(path) if path else None for path in found] == [True, None, True]
+    assert found[2] == str(next((tmp_path / "sub-03").rglob("*_atlas-B_stat-correlation_desc-simple_relmat.tsv")))
+    assert len(names) == 1
+    assert _relmat_path_of(records[0], "C", "correlation", names) is None  # no such atlas
+    assert _relmat_path_of(records[0], "A", "covariance", names) is None  # no such matrix
