@@ -10,6 +10,7 @@ run without a table first).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -122,18 +123,25 @@ def test_no_table_no_output(tmp_path):
     ("", "the file is empty"),
     ("sub\ttask\tatlas\tmean_fd\n01\trest\tSchaefer\t0.2\textra\n", "row 2 has 5 fields, the header 4"),
     ("sub\ttask\tatlas\tmean_fd\n01\trest\tSchaefer\n", "row 2 has 3 fields, the header 4"),
-])
+    ("sub\ttask\tatlas\tmean_fd\n", "it has a header but no row"),
+    ("sub\ttask\tatlas\tmean_fd\n01\trest\tSchaefer\t" + "9" * 200_000 + "\n", "field larger than field limit"),
+    (b"sub\ttask\tatlas\tmean_fd\n01\tr\xe9st\tSchaefer\t0.2\n", "'utf-8' codec can't decode byte 0xe9"),
+], ids=["empty", "longer-row", "cut-row", "header-only", "huge-field", "latin-1"])
 def test_unreadable_table_is_a_failure_and_the_run_keeps_its_row(tmp_path, content, problem):
     good = _record(tmp_path, "01")
     bad = _record(tmp_path, "02")
     bad_path = _linc_path(bad)
-    bad_path.write_text(content)  # truncated or edited after the participant level wrote it
+    if isinstance(content, bytes):  # truncated or edited after the participant level wrote it
+        bad_path.write_bytes(content)
+    else:
+        bad_path.write_text(content)
     failures: list = []
     table = linc_table([good, bad], GroupOptions(), failures)
-    assert failures == [(str(bad_path), f"cannot read the LINC QC table: {problem}")]
+    assert len(failures) == 1 and failures[0][0] == str(bad_path)
+    assert failures[0][1].startswith(f"cannot read the LINC QC table: {problem}")
     assert table["sub"].tolist() == ["01", "01", "02"]
     assert table.loc[2, "status"] == "done" and pd.isna(table.loc[2, "atlas"])
-    with pytest.raises(ValueError, match=f"{bad_path.name}: cannot read the LINC QC table: {problem}"):
+    with pytest.raises(ValueError, match=re.escape(f"{bad_path.name}: cannot read the LINC QC table: {problem}")):
         linc_table([good, bad], GroupOptions())
 
 
@@ -156,3 +164,11 @@ def test_table_names_made_once_per_study_are_each_participants(tmp_path, session
     assert [path is not None for path in remembered] == [True, False, True, False]
     assert remembered[2].name.startswith(f"sub-03_{session + '_' if session else ''}task-rest_space-MNI_stat-linc")
     assert len(keys) == 1
+
+
+def test_a_byte_order_mark_is_not_part_of_a_column_name(tmp_path):
+    plain, marked = _record(tmp_path, "01"), _record(tmp_path, "02")
+    path = _linc_path(marked)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # as some editors save UTF-8
+    got = _same_text([plain, marked])
+    assert got["sub"].tolist() == ["01", "01", "02", "02"] and "\ufeffsub" not in got.columns

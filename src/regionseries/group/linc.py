@@ -184,14 +184,21 @@ def _read_linc_rows(path: Path) -> tuple[tuple[str, ...], list[list[str]]]:
     Raises
     ------
     ValueError
-        The file is empty, or a row has another number of fields than the
-        header (a truncated or edited file).
+        The file is empty, not UTF-8 text, has a header but no row, or a
+        row has another number of fields than the header (a truncated or
+        edited file).
     """
-    with open(path, encoding="utf-8", newline="") as handle:
-        lines = [row for row in csv.reader(handle, delimiter="\t") if row]  # pandas skips blank lines
+    # utf-8-sig: a byte-order mark is not part of the first column's name (pandas drops it too)
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        try:
+            lines = [row for row in csv.reader(handle, delimiter="\t") if row]  # pandas skips blank lines
+        except csv.Error as exc:  # e.g. a field over csv's size limit (128 KiB)
+            raise ValueError(str(exc)) from None
     if not lines:
         raise ValueError("the file is empty")
     header, rows = tuple(lines[0]), lines[1:]
+    if not rows:
+        raise ValueError("it has a header but no row")
     for number, row in enumerate(rows, start=2):
         if len(row) != len(header):
             raise ValueError(f"row {number} has {len(row)} fields, the header {len(header)}")
