@@ -338,9 +338,8 @@ def tsv_text(table: pd.DataFrame, index_label: str | None = None) -> str:
 def _float_table_text(table: pd.DataFrame, index_label: str | None) -> str:
     """:func:`tsv_text` of a table of floating-point columns."""
     out = io.StringIO()
-    header_writer = csv.writer(out, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
     header = [str(column) for column in table.columns]
-    header_writer.writerow(header if index_label is None else [index_label, *header])
+    out.write(_tsv_line(header if index_label is None else [index_label, *header]))
     row_format = "\t".join([FLOAT_FORMAT] * len(table.columns))
     # "%.9g" writes NaN as "nan" (and infinities as "inf", as pandas does); a
     # row of numbers holds no other "nan", so the replacement is exact.
@@ -366,8 +365,7 @@ def _column_table_text(table: pd.DataFrame) -> str | None:
             return None
         columns.append(cells)
     out = io.StringIO()
-    csv.writer(out, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL).writerow(
-        [str(column) for column in table.columns])
+    out.write(_tsv_line([str(column) for column in table.columns]))
     out.write("".join(f"{row}\n" for row in map("\t".join, zip(*columns))))
     return out.getvalue()
 
@@ -412,9 +410,14 @@ def _csv_cell(value: Any) -> str:
     text = str(value)
     if not text:
         return text
-    cell = io.StringIO()
-    csv.writer(cell, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL).writerow([text])
-    return cell.getvalue()[:-1]
+    return _tsv_line([text])[:-1]
+
+
+def _tsv_line(cells: list[str]) -> str:
+    """One line of a TSV as pandas writes it: cells quoted only where needed (csv rules), then ``\\n``."""
+    out = io.StringIO()
+    csv.writer(out, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL).writerow(cells)
+    return out.getvalue()
 
 
 def atomic_write_tsv(path: str | os.PathLike, table: pd.DataFrame, index_label: str | None = None) -> Path:

@@ -901,8 +901,9 @@ class GroupReport:
         page lists every row up to :data:`~.group_page.QC_TABLE_MAX_ROWS`
         rows; a longer table is summarised (counts per strategy and atlas,
         the excluded runs, links to ``qc_table_files``), and of it only the
-        columns ``sub``, ``atlas``, ``strategy``, ``excluded``, ``mean_fd_mm``
-        and ``dof_lost`` are used: the group level gives only these then.
+        columns ``sub``, ``atlas``, ``strategy``, ``excluded``, ``mean_fd_mm``,
+        ``dof_lost`` and ``n_runs_concatenated`` are used: the group level
+        gives only these then (``QCTables.REPORT_COLUMNS``).
     qcfc : sequence of QCFCResult
     excluded_fraction : Mapping[str, float] or None
         Fraction of runs excluded per strategy; computed from ``qc_table`` when

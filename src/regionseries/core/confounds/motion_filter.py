@@ -308,7 +308,7 @@ def filter_motion_parameters(parameters: np.ndarray, design: MotionFilterDesign,
     if segment.shape[0] >= 2:
         for _ in range(design.passes):
             segment = scipy.signal.filtfilt(design.b, design.a, segment, axis=0, padtype="constant",
-                                      padlen=segment.shape[0] - 1)
+                                            padlen=segment.shape[0] - 1)
     filtered[start:] = segment
     if 0 < start < filtered.shape[0]:
         filtered[:start] = filtered[start]
